@@ -55,8 +55,8 @@ def load(name: str, *, seed: int = 0, prefs: Any = None, **options: Any) -> Scen
 # Built-in scenarios register themselves on import.
 from jaxfair.scenarios import toy as _toy  # noqa: E402,F401
 
-try:  # the paper's scenarios (issue #3) live in their own modules
+import importlib.util as _ilu  # noqa: E402
+
+# The paper's scenarios (issue #3) live in their own modules; imported when present.
+if _ilu.find_spec("jaxfair.scenarios.paper") is not None:
     from jaxfair.scenarios import paper as _paper  # noqa: E402,F401
-except ModuleNotFoundError as _exc:  # only a genuinely absent module is tolerated
-    if _exc.name != "jaxfair.scenarios.paper":
-        raise
