@@ -69,7 +69,7 @@ def _check_finite(name: str, arr: np.ndarray) -> None:
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(
-            f"{name}: expected finite values, got {arr[tuple(bad)]!r} at index {tuple(int(i) for i in bad)}"
+            f"{name}: expected finite values, got {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}"
         )
 
 

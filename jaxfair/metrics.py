@@ -1,0 +1,118 @@
+"""Public per-α metrics: serving, user/group utility, DER, retrieval quality, oracle.
+
+Each function validates its inputs eagerly (``ValueError`` naming the argument) and then
+runs a jit-compiled kernel from :mod:`jaxfair.kernels` in float32.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxfair import kernels
+from jaxfair.batch import Batch
+from jaxfair.evaluate import chunked_group_sums as _chunked_group_sums
+from jaxfair.validation import check_alpha, check_batch, check_batch_prefs, warn_empty_groups
+
+__all__ = ["der", "der_raw", "group_utility", "oracle_utility", "retrieval_quality", "serve", "user_utility"]
+
+_serve_jit = jax.jit(kernels.serve_kernel)
+
+
+@jax.jit
+def _user_utility_jit(alpha, batch, prefs):
+    return kernels.served_value(alpha[None], batch, kernels.true_value(batch, prefs))[:, 0]
+
+
+def serve(alpha: Any, batch: Batch) -> jnp.ndarray:
+    """Served candidate per user, ``int32 [N]``: argmax_j Σ_k α_k f[n,j,k] over retrieved j.
+
+    Ties go to the lowest index; −1 where a user has no retrieved candidate.
+    """
+    check_batch(batch)
+    a = check_alpha(alpha, batch.n_labels)
+    return _serve_jit(jnp.asarray(a, jnp.float32)[None], batch.scores, batch.mask)[0]
+
+
+def user_utility(alpha: Any, batch: Batch, prefs: Any) -> jnp.ndarray:
+    """``u_n(α) = Σ_k α*_k(g_n) Y[n, ĵ(α), k]``: float32 ``[N]`` (0 for unserved users)."""
+    p = check_batch_prefs(batch, prefs)
+    a = check_alpha(alpha, batch.n_labels)
+    return _user_utility_jit(jnp.asarray(a, jnp.float32), batch, jnp.asarray(p, jnp.float32))
+
+
+def group_utility(alpha: Any, batch: Batch, prefs: Any) -> np.ndarray:
+    """μ_g(α), the mean user utility per group: float ``[G]``; NaN (with a warning) if empty."""
+    p = check_batch_prefs(batch, prefs)
+    a = check_alpha(alpha, batch.n_labels)
+    sums, counts, _ = _chunked_group_sums(jnp.asarray(a, jnp.float32)[None], batch, jnp.asarray(p, jnp.float32))
+    warn_empty_groups(counts)
+    return np.asarray(kernels.group_means(sums, counts))[0]
+
+
+def _check_mu(mu: Any) -> np.ndarray:
+    arr = np.asarray(mu, dtype=np.float64)
+    if arr.ndim < 1 or arr.shape[-1] < 2:
+        raise ValueError(f"mu: expected shape [..., G] with G >= 2 group utilities, got shape {arr.shape}")
+    if np.any(np.isinf(arr)):
+        raise ValueError(f"mu: expected finite group utilities, got {arr.tolist()}")
+    if np.any(arr < 0):
+        raise ValueError(f"mu: DER is defined for group utilities >= 0 only, got {arr.tolist()}")
+    return arr
+
+
+def der(mu: Any) -> np.ndarray:
+    """Deviation from Equal Representation, renormalised: 1 = equal, 0 = one group gets all.
+
+    ``DER(μ) = 1 − G/(G−1) · Σ_g (μ_g/Σ_h μ_h − 1/G)²`` over the last axis of ``mu [..., G]``.
+    Σμ = 0 gives 1; a NaN entry (an empty group) gives NaN.
+    """
+    return np.asarray(kernels.der_kernel(_check_mu(mu), np), dtype=np.float64)[()]
+
+
+def der_raw(mu: Any) -> np.ndarray:
+    """Un-renormalised deviation ``Σ_g (μ_g/Σμ − 1/G)²``: 0 = equal, (G−1)/G = one group gets all."""
+    return np.asarray(kernels.der_raw_kernel(_check_mu(mu), np), dtype=np.float64)[()]
+
+
+@jax.jit
+def _retrieval_quality_sums(batch, n_groups_arr):
+    best = jnp.max(jnp.where(batch.mask, batch.labels.sum(-1), 0.0), axis=-1)  # [N]
+    onehot = jax.nn.one_hot(batch.group, n_groups_arr.shape[0], dtype=best.dtype)
+    return best @ onehot, onehot.sum(0)
+
+
+def retrieval_quality(batch: Batch, n_groups: int | None = None) -> np.ndarray:
+    """Q_m per group (paper Def. 3.2): mean over the group's users of max_j I[n,j] Σ_k Y[n,j,k].
+
+    Args:
+      batch: the users; n_groups: G (default: largest group id + 1).
+    Returns:
+      float ``[G]``; NaN (with a warning) for a group with no users.
+    """
+    check_batch(batch)
+    gmax = int(np.asarray(batch.group).max())
+    g = gmax + 1 if n_groups is None else n_groups
+    if not isinstance(g, (int, np.integer)) or g < 1 or g <= gmax:
+        raise ValueError(f"n_groups: expected an int > largest group id ({gmax}), got {n_groups!r}")
+    sums, counts = _retrieval_quality_sums(batch, jnp.zeros(int(g)))
+    counts = np.asarray(counts)
+    warn_empty_groups(counts)
+    return np.asarray(kernels.group_means(sums, counts), dtype=np.float64)
+
+
+def oracle_utility(batch: Batch, prefs: Any) -> np.ndarray:
+    """μ_g when each group is served with its own α*(g) (disparate treatment: the upper reference).
+
+    Returns float ``[G]``; NaN (with a warning) for a group with no users.
+    """
+    p = check_batch_prefs(batch, prefs)
+    p32 = jnp.asarray(p, jnp.float32)
+    # Serve everyone with each group's α* in turn (the same kernel as `evaluate`, so the
+    # same ties) and keep group g's utility under its own α*(g): the diagonal.
+    sums, counts, _ = _chunked_group_sums(p32, batch, p32)
+    sums = np.diagonal(sums)
+    warn_empty_groups(counts)
+    return np.asarray(kernels.group_means(sums, counts), dtype=np.float64)

@@ -1,0 +1,76 @@
+"""Eager validation shared by the public API: every error names the argument and value."""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from jaxfair.batch import Batch
+from jaxfair.scenarios.base import check_prefs
+
+__all__ = ["EmptyGroupWarning", "check_alpha", "check_alphas", "check_batch_prefs", "check_batch", "warn_empty_groups"]
+
+
+class EmptyGroupWarning(UserWarning):
+    """A group has no users in the batch: its mean utility and the DER are undefined (NaN)."""
+
+
+def check_batch(batch: Any, name: str = "batch") -> Batch:
+    if not isinstance(batch, Batch):
+        raise ValueError(f"{name}: expected a jaxfair.Batch (build one with make_batch), got {type(batch).__name__}")
+    return batch
+
+
+def check_alphas(alphas: Any, n_labels: int, name: str = "alphas") -> np.ndarray:
+    """α grid ``[P, K]``: finite, ≥ 0, no all-zero row (only the direction of α matters)."""
+    arr = np.asarray(alphas, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != n_labels:
+        raise ValueError(f"{name}: expected shape [P, {n_labels}] ([P, K]), got shape {arr.shape}")
+    if arr.shape[0] < 1:
+        raise ValueError(f"{name}: expected at least one row, got shape {arr.shape}")
+    _check_alpha_values(arr, name)
+    return arr
+
+
+def check_alpha(alpha: Any, n_labels: int, name: str = "alpha") -> np.ndarray:
+    """One α ``[K]``: finite, ≥ 0, not all zero."""
+    arr = np.asarray(alpha, dtype=np.float64)
+    if arr.shape != (n_labels,):
+        raise ValueError(f"{name}: expected shape ({n_labels},) ([K]), got shape {arr.shape}")
+    _check_alpha_values(arr[None], name)
+    return arr
+
+
+def _check_alpha_values(arr: np.ndarray, name: str) -> None:
+    if not np.all(np.isfinite(arr)):
+        row = int(np.argwhere(~np.isfinite(arr))[0, 0])
+        raise ValueError(f"{name}: expected finite weights, got {arr[row].tolist()} (row {row})")
+    if np.any(arr < 0):
+        row = int(np.argwhere(arr < 0)[0, 0])
+        raise ValueError(f"{name}: expected weights >= 0, got {arr[row].tolist()} (row {row})")
+    zero = ~np.any(arr > 0, axis=1)
+    if np.any(zero):
+        row = int(np.argmax(zero))
+        raise ValueError(f"{name}: all-zero weight vector at row {row}: only the direction of α matters, "
+                         "so α = 0 serves nothing meaningful")
+
+
+def check_batch_prefs(batch: Any, prefs: Any) -> np.ndarray:
+    """Check a batch and true preferences ``[G, K]`` together: K matches, group ids < G."""
+    check_batch(batch)
+    arr = check_prefs(prefs, n_labels=batch.n_labels)
+    gmax = int(np.asarray(batch.group).max())
+    if gmax >= arr.shape[0]:
+        raise ValueError(f"batch.group: expected ids < G = {arr.shape[0]} (rows of prefs), got {gmax}")
+    return arr
+
+
+def warn_empty_groups(counts: np.ndarray, group_names: Sequence[str] | None = None) -> list[int]:
+    """Warn (naming the groups) when some group has no users; returns their ids."""
+    empty = [int(g) for g in np.flatnonzero(np.asarray(counts) == 0)]
+    if empty:
+        names = [group_names[g] if group_names is not None else f"group {g}" for g in empty]
+        warnings.warn(f"no users in {', '.join(names)} in this batch: its mean utility and the DER are "
+                      "undefined (NaN)", EmptyGroupWarning, stacklevel=3)
+    return empty
