@@ -1,0 +1,173 @@
+"""Utility/DER surfaces over the (α₁, α₂) box and along the direction of α (K = 2).
+
+``compute_surface`` returns the tables; ``plot_surface`` draws the paper's appendix-style
+figure (utility and DER heat-maps side by side) and the per-group utility along
+w = α₁/(α₁+α₂); ``write_surface`` does both and saves figures, CSV tables and a summary.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+
+from jaxfair.evaluate import Evaluation, evaluate
+from jaxfair.grids import box_grid, direction_grid
+from jaxfair.metrics import oracle_utility, retrieval_quality
+from jaxfair.scenarios.base import Scenario
+from jaxfair.sweep import sweep2
+
+__all__ = ["Surface", "compute_surface", "plot_surface", "write_surface"]
+
+
+@dataclasses.dataclass
+class Surface:
+    """Surface tables for one scenario and batch.
+
+    Attributes:
+      box: tidy table over the ``n × n`` box ``[0, 1]²`` (origin NaN: α = 0 is undefined).
+      direction: table along w ∈ [0, 1], α = (w, 1 − w).
+      summary: best-utility α, best-DER α, oracle and retrieval quality per group, sizes.
+    """
+
+    box: pd.DataFrame
+    direction: pd.DataFrame
+    summary: dict
+    title: str
+    label_names: tuple[str, ...]
+    group_names: tuple[str, ...]
+    n_grid: int
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def compute_surface(scenario: Scenario, *, n_users: int = 20_000, n_grid: int = 101, seed: int = 0,
+                    method: str = "sweep", progress: bool = False) -> Surface:
+    """Evaluate the scenario on an ``n_grid × n_grid`` box of α and along the α direction.
+
+    Args:
+      scenario: a K = 2 scenario.
+      n_users: users in the (single, fixed) batch.
+      n_grid: points per axis of the box ``[0, 1]²``; the direction table has ``4·n_grid + 1`` points.
+      seed: PRNG seed of the batch.
+      method: ``"sweep"`` (exact, :func:`sweep2`) or ``"grid"`` (the compiled grid kernel).
+    """
+    if scenario.n_labels != 2:
+        raise ValueError(f"scenario: surfaces are drawn over (α₁, α₂) and need K = 2 labels, "
+                         f"got K = {scenario.n_labels} ({scenario.name})")
+    if method not in ("sweep", "grid"):
+        raise ValueError(f"method: expected 'sweep' or 'grid', got {method!r}")
+    if not isinstance(n_grid, int) or n_grid < 3:
+        raise ValueError(f"n_grid: expected an int >= 3, got {n_grid!r}")
+    names = dict(group_names=scenario.group_names, label_names=scenario.label_names)
+    t0 = time.perf_counter()
+    batch = scenario.sample(jax.random.PRNGKey(seed), n_users)
+    t_sample = time.perf_counter() - t0
+    box = box_grid(2, n_grid, 0.0, 1.0)
+    direction = direction_grid(4 * n_grid + 1)
+    t0 = time.perf_counter()
+    if method == "sweep":
+        sw = sweep2(batch, scenario.prefs, **names)
+        ev_box, ev_dir = sw.evaluate(box), sw.evaluate(direction)
+        n_breakpoints = int(sw.breakpoints.size)
+    else:
+        ev_box = evaluate(box, batch, scenario.prefs, progress=progress, **names)
+        ev_dir = evaluate(direction, batch, scenario.prefs, progress=progress, **names)
+        n_breakpoints = None
+    t_eval = time.perf_counter() - t0
+    box_df = _with_origin(ev_box, scenario)
+    dir_df = ev_dir.to_frame()
+    dir_df.insert(0, "w", direction[:, 0])
+    best_u, best_d = ev_dir.report(int(np.nanargmax(ev_dir.utility))), ev_dir.report(int(np.nanargmax(ev_dir.der)))
+    oracle = oracle_utility(batch, scenario.prefs)
+    summary = {
+        "scenario": scenario.name, "title": scenario.title, "standin": scenario.is_standin,
+        "n_users": int(n_users), "n_candidates": scenario.n_candidates, "seed": int(seed), "method": method,
+        "n_alpha_box": int(len(box)), "n_breakpoints": n_breakpoints, "n_unserved": int(ev_box.n_unserved),
+        "group_counts": ev_box.group_counts.tolist(),
+        "best_utility": {"w": float(best_u.alpha[0]), "utility": best_u.overall, "der": best_u.der,
+                         "by_group": best_u.by_group.to_dict()},
+        "best_der": {"w": float(best_d.alpha[0]), "utility": best_d.overall, "der": best_d.der,
+                     "by_group": best_d.by_group.to_dict()},
+        "oracle_by_group": dict(zip(scenario.group_names, oracle.tolist())),
+        "retrieval_quality_by_group": dict(zip(scenario.group_names,
+                                               retrieval_quality(batch, scenario.n_groups).tolist())),
+        "seconds": {"sample": t_sample, "evaluate": t_eval},
+        "scenario_options": scenario.describe()["options"],
+    }
+    return Surface(box=box_df, direction=dir_df, summary=summary, title=scenario.title,
+                   label_names=tuple(scenario.label_names), group_names=tuple(scenario.group_names), n_grid=n_grid)
+
+
+def _with_origin(ev: Evaluation, scenario: Scenario) -> pd.DataFrame:
+    df = ev.to_frame()
+    origin = {c: np.nan for c in df.columns}
+    origin.update({f"alpha_{n}": 0.0 for n in scenario.label_names})
+    return pd.concat([pd.DataFrame([origin]), df], ignore_index=True)
+
+
+def plot_surface(surface: Surface):
+    """Figures: (1) utility and DER heat-maps side by side; (2) per-group utility along w."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    l0, l1 = surface.label_names
+    n = surface.n_grid
+    box = surface.box.sort_values([f"alpha_{l0}", f"alpha_{l1}"])
+    extent = (0.0, 1.0, 0.0, 1.0)
+    fig1, axes = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
+    for ax, col, cmap in ((axes[0], "utility", "viridis"), (axes[1], "der", "magma")):
+        z = box[col].to_numpy().reshape(n, n)  # rows: α_{l0}, columns: α_{l1}
+        im = ax.imshow(z.T, origin="lower", extent=extent, aspect="equal", cmap=cmap)
+        ax.set_xlabel(f"α ({l0})")
+        ax.set_ylabel(f"α ({l1})")
+        ax.set_title("global utility" if col == "utility" else "DER (1 = equal utility)")
+        fig1.colorbar(im, ax=ax, shrink=0.85)
+    fig1.suptitle(f"{surface.title}: utility and DER over the α box ({surface.summary['n_users']:,} users)")
+
+    d = surface.direction
+    fig2, ax = plt.subplots(figsize=(7.5, 4.6), constrained_layout=True)
+    for g in surface.group_names:
+        ax.plot(d["w"], d[f"utility_{g}"], label=f"utility: {g}")
+    ax.plot(d["w"], d["utility"], "k--", label="global utility")
+    ax.set_xlabel(f"w  (α = (w, 1 − w) on ({l0}, {l1}))")
+    ax.set_ylabel("mean utility")
+    ax2 = ax.twinx()
+    ax2.plot(d["w"], d["der"], color="tab:red", alpha=0.6, label="DER")
+    ax2.set_ylabel("DER", color="tab:red")
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best", fontsize=8)
+    ax.set_title(f"{surface.title}: per-group utility along the direction of α")
+    return fig1, fig2
+
+
+def write_surface(surface: Surface, out: str | Path) -> dict[str, Path]:
+    """Save ``surface.png``, ``groups.png``, ``surface.csv``, ``direction.csv``, ``summary.json``."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / name for name in ("surface.png", "groups.png", "surface.csv", "direction.csv",
+                                           "summary.json")}
+    fig1, fig2 = plot_surface(surface)
+    for fig, key in ((fig1, "surface.png"), (fig2, "groups.png")):
+        tmp = paths[key].with_name(paths[key].stem + ".tmp.png")
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, paths[key])
+        plt.close(fig)
+    _atomic_write_text(paths["surface.csv"], surface.box.to_csv(index=False))
+    _atomic_write_text(paths["direction.csv"], surface.direction.to_csv(index=False))
+    _atomic_write_text(paths["summary.json"], json.dumps(surface.summary, indent=2, default=float))
+    return paths
