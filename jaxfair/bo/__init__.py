@@ -1,0 +1,20 @@
+"""Fairness-aware Bayesian optimisation of the serving weights α (paper §4–5, issue #4).
+
+* :class:`Evaluator` — the (utility, DER) black box for BoTorch / Ax, on compiled JAX.
+* :func:`run_study` — the paper's protocol (paired trials, resumable, tidy rows).
+* :func:`report` — Pareto frontiers, hypervolume, Wilcoxon tests, CSV/Markdown/PNG.
+"""
+from jaxfair.bo.evaluator import EmptyGroupError, EvalResult, Evaluator
+from jaxfair.bo.methods import METHODS, MethodConfig
+from jaxfair.bo.space import SearchSpace
+from jaxfair.bo.study import load_rows, run_study
+
+__all__ = ["METHODS", "EmptyGroupError", "EvalResult", "Evaluator", "MethodConfig", "SearchSpace", "load_rows",
+           "report", "run_study"]
+
+
+def report(*args, **kwargs):
+    """See :func:`jaxfair.bo.report.report` (imported lazily: matplotlib is only needed here)."""
+    from jaxfair.bo.report import report as _report
+
+    return _report(*args, **kwargs)

@@ -1,0 +1,202 @@
+"""The black box BoTorch sees: ``Evaluator(X [b, d]) -> Y [b, 2]`` = (global utility, DER).
+
+Each call is a simulated online test: it draws a fresh batch of users from the scenario
+with a key from an explicit stream and evaluates every row of ``X`` on that same batch in
+one compiled JAX call (:func:`jaxfair.kernels.evaluate_chunk`). ``exact`` evaluates on a
+large held-out batch drawn once from a separate key — the noise-free value for reporting.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from jaxfair import kernels
+from jaxfair.bo.space import SearchSpace
+
+__all__ = ["EvalResult", "Evaluator", "EmptyGroupError", "der_np"]
+
+# Stream ids folded into the evaluator's root key: online tests and the held-out batch
+# never share random numbers.
+_ONLINE, _EXACT = 0, 1
+
+
+class EmptyGroupError(ValueError):
+    """A sampled batch left a group without users (its mean, hence DER, is undefined)."""
+
+
+def der_np(mu: np.ndarray) -> np.ndarray:
+    """DER ``[...]`` of group means ``mu [..., G]`` in float64 (SPEC §1; 1 = equal, Σμ = 0 → 1)."""
+    mu = np.asarray(mu, dtype=np.float64)
+    g = mu.shape[-1]
+    total = mu.sum(axis=-1, keepdims=True)
+    share = np.where(total > 0, mu / np.where(total > 0, total, 1.0), 1.0 / g)
+    return 1.0 - g / (g - 1) * ((share - 1.0 / g) ** 2).sum(axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    """One evaluation of b weight vectors (float64 NumPy).
+
+    Attributes:
+      alphas ``[b, K]``; utility ``[b]``; der ``[b]``; group_utility ``[b, G]``;
+      group_counts ``[G]``; n_unserved (users with no retrieved candidate);
+      resamples (batches redrawn because a group was empty).
+    """
+
+    alphas: np.ndarray
+    utility: np.ndarray
+    der: np.ndarray
+    group_utility: np.ndarray
+    group_counts: np.ndarray
+    n_unserved: int
+    resamples: int = 0
+
+    @property
+    def Y(self) -> torch.Tensor:
+        """``[b, 2]`` float64 torch: (utility, DER)."""
+        return torch.from_numpy(np.stack([self.utility, self.der], axis=-1).astype(np.float64))
+
+
+class Evaluator:
+    """Fast (utility, DER) black box for BoTorch / Ax.
+
+    Args:
+      scenario: a :class:`jaxfair.scenarios.Scenario` (or a registered name, loaded with seed 0).
+      users: users per online evaluation (the noise level; default 2000).
+      seed: root of the key stream (online tests) and of the held-out batch.
+      space: ``"direction"`` (default) or ``"box"``; see :mod:`jaxfair.bo.space`.
+      zero: what ``space="box"`` does with ``X = 0``: ``"raise"`` (default) or ``"uniform"``.
+      exact_users: size of the held-out batch used by :meth:`exact` (default 100,000).
+      max_resamples: redraws allowed when a batch leaves a group empty before raising
+        :class:`EmptyGroupError` (default 10; 0 = raise at once).
+
+    Attributes:
+      dim: d, the input dimension; bounds: ``[2, d]`` float64 torch; n_labels K; n_groups G.
+
+    Calling ``evaluator(X)`` with ``X [b, d]`` float64 torch returns ``Y [b, 2]`` float64 torch
+    and advances the internal key stream; ``evaluator(X, key=k)`` uses the JAX key ``k``
+    instead (the study does this, so that results depend only on the seed).
+    """
+
+    def __init__(self, scenario: Any, *, users: int = 2000, seed: int = 0, space: str = "direction",
+                 zero: str = "raise", exact_users: int = 100_000, max_resamples: int = 10):
+        if isinstance(scenario, str):
+            from jaxfair import scenarios
+
+            scenario = scenarios.load(scenario)
+        for name in ("prefs", "sample", "n_labels", "n_groups"):
+            if not hasattr(scenario, name):
+                raise ValueError(f"scenario: expected a jaxfair Scenario (missing {name!r}), got {type(scenario).__name__}")
+        for name, value, lo in (("users", users, 1), ("exact_users", exact_users, 1), ("max_resamples", max_resamples, 0)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < lo:
+                raise ValueError(f"{name}: expected an int >= {lo}, got {value!r}")
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+        self.scenario = scenario
+        self.users = int(users)
+        self.exact_users = int(exact_users)
+        self.max_resamples = int(max_resamples)
+        self.seed = int(seed)
+        self.space = SearchSpace(scenario.n_labels, space, zero)
+        self.prefs = np.asarray(scenario.prefs, dtype=np.float64)
+        self._prefs32 = jnp.asarray(self.prefs, dtype=jnp.float32)
+        root = jax.random.PRNGKey(self.seed)
+        self._online_key = jax.random.fold_in(root, _ONLINE)
+        self._exact_key = jax.random.fold_in(root, _EXACT)
+        self._calls = 0
+        self._exact_batch = None
+
+    # --- public attributes -------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.space.dim
+
+    @property
+    def bounds(self) -> torch.Tensor:
+        return self.space.bounds
+
+    @property
+    def n_labels(self) -> int:
+        return int(self.scenario.n_labels)
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.scenario.n_groups)
+
+    def key_for(self, *path: int) -> jax.Array:
+        """The online-stream key at ``path`` (e.g. ``(trial, evaluation)``), fold-in by fold-in."""
+        key = self._online_key
+        for p in path:
+            key = jax.random.fold_in(key, int(p))
+        return key
+
+    # --- evaluation ----------------------------------------------------------------------
+    def __call__(self, X: torch.Tensor, key: jax.Array | None = None) -> torch.Tensor:
+        """``X [b, d]`` float64 torch → ``Y [b, 2]`` float64 torch on a fresh user batch."""
+        return self.evaluate(X, key=key).Y.to(device=X.device if isinstance(X, torch.Tensor) else "cpu")
+
+    def evaluate(self, X: Any, key: jax.Array | None = None) -> EvalResult:
+        """Like ``__call__`` but returns the full :class:`EvalResult` (group utilities, …)."""
+        alphas = self.space.to_alpha(X)
+        if key is None:
+            key = jax.random.fold_in(self._online_key, self._calls)
+            self._calls += 1
+        for attempt in range(self.max_resamples + 1):
+            # Attempt 0 uses the key itself so that a study's stream does not depend on
+            # max_resamples; redraws fold in the attempt number.
+            k = key if attempt == 0 else jax.random.fold_in(key, 2**31 - attempt)
+            batch = self.scenario.sample(k, self.users)
+            res = self._evaluate_batch(alphas, batch, chunk=None)
+            if np.all(res.group_counts > 0):
+                return dataclasses.replace(res, resamples=attempt)
+        empty = [self._group_name(g) for g in np.flatnonzero(res.group_counts == 0)]
+        raise EmptyGroupError(
+            f"users: {self.max_resamples + 1} batches of {self.users} users all left group(s) {empty} empty, "
+            "so DER is undefined; increase users (or max_resamples)")
+
+    def exact(self, X: Any, chunk: int = 8) -> EvalResult:
+        """Noise-free value: ``X [b, d]`` evaluated on the fixed held-out batch (``exact_users``)."""
+        alphas = self.space.to_alpha(X)
+        if self._exact_batch is None:
+            self._exact_batch = self.scenario.sample(self._exact_key, self.exact_users)
+        res = self._evaluate_batch(alphas, self._exact_batch, chunk=chunk)
+        if not np.all(res.group_counts > 0):
+            empty = [self._group_name(g) for g in np.flatnonzero(res.group_counts == 0)]
+            raise EmptyGroupError(f"exact_users: the held-out batch has no users of group(s) {empty}")
+        return res
+
+    def exact_Y(self, X: Any) -> torch.Tensor:
+        """``[b, 2]`` float64 torch of :meth:`exact`."""
+        return self.exact(X).Y
+
+    def _group_name(self, g: int) -> str:
+        names = getattr(self.scenario, "group_names", None)
+        return str(names[g]) if names is not None and g < len(names) else str(g)
+
+    def _evaluate_batch(self, alphas: np.ndarray, batch, chunk: int | None) -> EvalResult:
+        a32 = jnp.asarray(alphas, dtype=jnp.float32)
+        step = a32.shape[0] if chunk is None else chunk
+        sums = []
+        for s in range(0, a32.shape[0], step):
+            part = a32[s:s + step]
+            n = part.shape[0]
+            if n < step:  # pad the last chunk so every call reuses one compiled shape
+                part = jnp.concatenate([part, jnp.broadcast_to(part[:1], (step - n, part.shape[1]))])
+            out, counts, unserved = kernels.evaluate_chunk(part, batch, self._prefs32)
+            sums.append(np.asarray(out, dtype=np.float64)[:n])
+        sums = np.concatenate(sums, axis=0)  # [b, G]
+        counts = np.asarray(counts, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mu = np.where(counts > 0, sums / np.maximum(counts, 1.0), np.nan)
+        utility = sums.sum(axis=1) / counts.sum()
+        return EvalResult(alphas=alphas, utility=utility, der=der_np(mu), group_utility=mu,
+                          group_counts=counts, n_unserved=int(np.asarray(unserved)))
+
+    def __repr__(self) -> str:
+        return (f"Evaluator({getattr(self.scenario, 'name', '?')!r}, users={self.users}, space={self.space.kind!r}, "
+                f"dim={self.dim}, seed={self.seed})")

@@ -1,0 +1,272 @@
+"""The paper's protocol: trials × iterations of each method, paired by trial, resumable.
+
+Layout of ``out/``:
+
+* ``study.json`` — the configuration; a resumed study must match it exactly.
+* ``rows/<method>__trial<t>.csv`` — one row per evaluation of that (method, trial), rewritten
+  atomically (tmp file + ``os.replace``) after every evaluation, so a killed study loses at
+  most the evaluation in flight.
+* ``rows.csv`` — all rows, written when the study finishes.
+
+Every random stream is derived from ``(seed, trial, method, evaluation)``: the user batch
+of evaluation e in trial t is the same for every method (common random numbers, paired
+comparison), the initial design depends on (seed, trial) only, and each proposal seeds
+torch and its QMC sampler from (seed, trial, method, e). A resumed study therefore
+rebuilds exactly the state an uninterrupted one had; only wall-time columns differ.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from jaxfair.bo.evaluator import Evaluator
+from jaxfair.bo.methods import METHODS, MethodConfig, propose
+from jaxfair.bo.pareto import reference_point
+
+__all__ = ["run_study", "load_rows", "TIMING_COLUMNS", "derive_seed"]
+
+#: Columns that measure wall time (differ between otherwise identical runs).
+TIMING_COLUMNS = ("t_fit", "t_acq", "t_eval", "t_exact")
+
+
+def derive_seed(*parts: Any) -> int:
+    """A 31-bit seed from integers/strings (strings via CRC32, stable across runs)."""
+    ints = [zlib.crc32(p.encode()) if isinstance(p, str) else int(p) for p in parts]
+    return int(np.random.SeedSequence(ints).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def _write_atomic(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    # round_trip: floats read back bit-identical, so a resumed GP sees the same data.
+    return pd.read_csv(path, float_precision="round_trip", keep_default_na=True)
+
+
+def load_rows(out: str | os.PathLike) -> pd.DataFrame:
+    """All rows of a study directory (complete or not), sorted by method, trial, evaluation."""
+    out = Path(out)
+    files = sorted((out / "rows").glob("*.csv"))
+    if not files:
+        if (out / "rows.csv").exists():
+            return _read_csv(out / "rows.csv")
+        raise ValueError(f"out: no study rows under {str(out)!r}")
+    df = pd.concat([_read_csv(f) for f in files], ignore_index=True)
+    return df.sort_values(["method", "trial", "eval"], kind="stable").reset_index(drop=True)
+
+
+def _parse_methods(methods) -> list[str]:
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
+    methods = list(methods)
+    if not methods:
+        raise ValueError("methods: expected at least one method")
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"methods: unknown method {m!r}; known: {', '.join(METHODS)}")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods: duplicates in {methods}")
+    return methods
+
+
+def _check_int(name: str, v: Any, lo: int) -> int:
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
+        raise ValueError(f"{name}: expected an int >= {lo}, got {v!r}")
+    return int(v)
+
+
+def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fair-ehvi"), *, trials: int = 20,
+              iterations: int = 20, n_init: int = 5, users_per_eval: int = 2000, seed: int = 0,
+              out: str | os.PathLike | None = None, method_options: dict[str, dict] | None = None,
+              space: str = "direction", exact_users: int = 100_000, scenario_seed: int = 0,
+              scenario_options: dict | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run (or resume) a BO study; return the tidy rows (one per evaluation).
+
+    Args:
+      scenario: a registered scenario name or a :class:`~jaxfair.scenarios.Scenario`.
+      methods: names from :data:`jaxfair.bo.methods.METHODS` (list or comma-separated).
+      trials, iterations: paper protocol 20 × 20; each trial has ``n_init`` initial
+        evaluations (uniform random, shared by all methods) then ``iterations`` proposals.
+      users_per_eval: users per simulated online test (noise level).
+      seed: root seed of every stream (see module docstring).
+      out: directory for incremental, resumable results (None: keep in memory only).
+      method_options: ``{method: {option: value}}`` for :class:`MethodConfig`.
+      space: ``"direction"`` (default) or ``"box"``.
+      exact_users: held-out users for the noise-free ``*_exact`` columns.
+      scenario_seed, scenario_options: passed to ``scenarios.load`` when ``scenario`` is a name.
+      progress: show a tqdm bar.
+
+    Returns:
+      DataFrame with columns scenario, method, trial, eval (0-based within the trial),
+      iteration (0 for the initial design, 1.. for proposals), phase, x0.. (search space),
+      alpha0.. (weights), utility, der (observed), utility_exact, der_exact,
+      group_utility_<g>, group_utility_exact_<g>, n_unserved, resamples, ref_utility,
+      ref_der (the trial's hypervolume reference), gamma, acq_value, n_batch, note and the
+      wall times t_fit, t_acq, t_eval, t_exact (seconds).
+    """
+    methods = _parse_methods(methods)
+    trials = _check_int("trials", trials, 1)
+    iterations = _check_int("iterations", iterations, 0)
+    n_init = _check_int("n_init", n_init, 2)
+    users_per_eval = _check_int("users_per_eval", users_per_eval, 1)
+    seed = _check_int("seed", seed, 0)
+    method_options = dict(method_options or {})
+    for m in method_options:
+        if m not in methods:
+            raise ValueError(f"method_options: method {m!r} is not in methods {methods}")
+    configs = {m: MethodConfig.build(m, **method_options.get(m, {})) for m in methods}
+
+    if isinstance(scenario, str):
+        from jaxfair import scenarios
+
+        scenario_name = scenario
+        scenario = scenarios.load(scenario, seed=scenario_seed, **(scenario_options or {}))
+    else:
+        scenario_name = getattr(scenario, "name", type(scenario).__name__)
+    ev = Evaluator(scenario, users=users_per_eval, seed=seed, space=space, exact_users=exact_users)
+
+    config = dict(scenario=scenario_name, scenario_seed=scenario_seed, scenario_options=scenario_options or {},
+                  prefs=np.asarray(scenario.prefs).tolist(), methods=methods, trials=trials, iterations=iterations,
+                  n_init=n_init, users_per_eval=users_per_eval, seed=seed, space=space, exact_users=exact_users,
+                  method_options={m: {k: v for k, v in vars(c).items() if k != "name"} for m, c in configs.items()},
+                  group_names=list(getattr(scenario, "group_names", [])),
+                  label_names=list(getattr(scenario, "label_names", [])))
+    out_dir = Path(out) if out is not None else None
+    done: dict[tuple[str, int], pd.DataFrame] = {}
+    if out_dir is not None:
+        (out_dir / "rows").mkdir(parents=True, exist_ok=True)
+        cfg_path = out_dir / "study.json"
+        if cfg_path.exists():
+            old = json.loads(cfg_path.read_text())
+            # Extending a finished study with more trials is allowed; anything else is not.
+            a = {k: v for k, v in old.items() if k != "trials"}
+            b = {k: v for k, v in json.loads(json.dumps(config)).items() if k != "trials"}
+            if a != b:
+                diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                raise ValueError(f"out: {str(out_dir)!r} holds a study with a different configuration ({diff}); "
+                                 "use another directory")
+        tmp = cfg_path.with_name("study.json.tmp")
+        tmp.write_text(json.dumps(config, indent=2))
+        os.replace(tmp, cfg_path)
+        for m in methods:
+            for t in range(trials):
+                f = out_dir / "rows" / _fname(m, t)
+                if f.exists():
+                    done[(m, t)] = _read_csv(f)
+
+    exact_cache: dict[bytes, Any] = {}
+    total = len(methods) * trials * (n_init + iterations)
+    bar = tqdm(total=total, desc=f"bo {scenario_name}", disable=not progress, unit="eval")
+    frames = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ss]parse invariant.*")
+        for t in range(trials):
+            g = torch.Generator().manual_seed(derive_seed(seed, t, "init"))
+            lo, hi = ev.bounds[0], ev.bounds[1]
+            X_init = lo + (hi - lo) * torch.rand(n_init, ev.dim, generator=g, dtype=torch.float64)
+            for m in methods:
+                df = _run_one(ev, configs[m], scenario_name, t, X_init, iterations, seed,
+                              done.get((m, t)), out_dir, exact_cache, bar)
+                frames.append(df)
+    bar.close()
+    rows = pd.concat(frames, ignore_index=True)
+    if out_dir is not None:
+        _write_atomic(rows, out_dir / "rows.csv")
+    return rows
+
+
+def _fname(method: str, trial: int) -> str:
+    return f"{method}__trial{trial:03d}.csv"
+
+
+def _run_one(ev: Evaluator, cfg: MethodConfig, scenario_name: str, trial: int, X_init: torch.Tensor,
+             iterations: int, seed: int, prev: pd.DataFrame | None, out_dir: Path | None,
+             exact_cache: dict, bar) -> pd.DataFrame:
+    n_init = X_init.shape[0]
+    n_total = n_init + iterations
+    xcols = [f"x{i}" for i in range(ev.dim)]
+    rows: list[dict] = [] if prev is None else prev.to_dict("records")
+    if len(rows) > n_total:
+        raise ValueError(f"out: {len(rows)} rows for ({cfg.name}, trial {trial}) but the study has {n_total} evaluations")
+    for e, r in enumerate(rows):
+        if r["eval"] != e:
+            raise ValueError(f"out: rows of ({cfg.name}, trial {trial}) are not evaluations 0..{len(rows) - 1}")
+    bar.update(len(rows))
+    X = torch.tensor([[r[c] for c in xcols] for r in rows], dtype=torch.float64).reshape(-1, ev.dim)
+    Y = torch.tensor([[r["utility"], r["der"]] for r in rows], dtype=torch.float64).reshape(-1, 2)
+    ref = gamma = None
+    if len(rows) >= n_init:
+        ref, gamma = _trial_reference(Y[:n_init])
+
+    for e in range(len(rows), n_total):
+        if e < n_init:
+            x_next, prop = X_init[e:e + 1], None
+        else:
+            prop = propose(cfg, X, Y, ev.bounds, seed=derive_seed(seed, trial, cfg.name, e),
+                           ref_point=torch.as_tensor(ref, dtype=torch.float64), gamma=gamma)
+            x_next = prop.X
+        t0 = time.perf_counter()
+        res = ev.evaluate(x_next, key=ev.key_for(trial, e))
+        t_eval = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ckey = x_next.numpy().tobytes()
+        if ckey not in exact_cache:
+            exact_cache[ckey] = ev.exact(x_next)
+        ex = exact_cache[ckey]
+        t_exact = time.perf_counter() - t0
+        y = res.Y
+        if not torch.isfinite(y).all():  # the evaluator resamples empty groups; anything else is a bug
+            raise ValueError(f"Y: non-finite observation {y.tolist()} at trial {trial}, evaluation {e}")
+        X = torch.cat([X, x_next]);
+        Y = torch.cat([Y, y])
+        if e == n_init - 1:
+            ref, gamma = _trial_reference(Y[:n_init])
+        row = dict(scenario=scenario_name, method=cfg.name, trial=trial, eval=e,
+                   iteration=max(0, e - n_init + 1), phase="init" if e < n_init else "bo")
+        row.update({c: float(x_next[0, i]) for i, c in enumerate(xcols)})
+        row.update({f"alpha{k}": float(a) for k, a in enumerate(res.alphas[0])})
+        row.update(utility=float(y[0, 0]), der=float(y[0, 1]),
+                   utility_exact=float(ex.utility[0]), der_exact=float(ex.der[0]))
+        row.update({f"group_utility_{g}": float(v) for g, v in enumerate(res.group_utility[0])})
+        row.update({f"group_utility_exact_{g}": float(v) for g, v in enumerate(ex.group_utility[0])})
+        row.update(n_unserved=res.n_unserved, resamples=res.resamples,
+                   ref_utility=float(ref[0]) if ref is not None else float("nan"),
+                   ref_der=float(ref[1]) if ref is not None else float("nan"),
+                   gamma=float(gamma) if gamma is not None else float("nan"),
+                   acq_value=prop.acq_value if prop else float("nan"), n_batch=prop.n_batch if prop else 0,
+                   note=prop.note if prop else "",
+                   t_fit=prop.t_fit if prop else 0.0, t_acq=prop.t_acq if prop else 0.0,
+                   t_eval=t_eval, t_exact=t_exact)
+        rows.append(row)
+        if out_dir is not None:
+            _write_atomic(pd.DataFrame(rows), out_dir / "rows" / _fname(cfg.name, trial))
+        bar.update(1)
+    df = pd.DataFrame(rows)
+    # Rows written before the reference was known (initial design) get it filled in memory.
+    df["ref_utility"], df["ref_der"], df["gamma"] = float(ref[0]), float(ref[1]), float(gamma)
+    df["note"] = df["note"].fillna("").astype(str)
+    return df
+
+
+def _trial_reference(Y_init: torch.Tensor) -> tuple[np.ndarray, float]:
+    """(hypervolume reference point [2], eic's DER threshold) from a trial's initial design.
+
+    The reference is the initial design's nadir minus 10 % of its range (BoTorch's
+    ``infer_reference_point`` heuristic), fixed for the whole trial and shared by all
+    methods; γ is the median observed DER of the initial design.
+    """
+    y = Y_init.numpy()
+    return reference_point(y, 0.1), float(np.median(y[:, 1]))
