@@ -84,9 +84,9 @@ def torch_vectorised(scores, labels, mask, group, prefs, alphas, chunk=256):
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
-    s_t, m_t = torch.from_numpy(scores), torch.from_numpy(mask)
+    s_t, m_t = torch.from_numpy(np.array(scores)), torch.from_numpy(np.array(mask))  # writable copies
     g_t = torch.from_numpy(group.astype(np.int64))
-    value = torch.einsum("nmk,nk->nm", torch.from_numpy(labels), torch.from_numpy(prefs.astype(np.float32))[g_t])
+    value = torch.einsum("nmk,nk->nm", torch.from_numpy(np.array(labels)), torch.from_numpy(prefs.astype(np.float32))[g_t])
     counts = torch.bincount(g_t, minlength=prefs.shape[0]).double()
     out = []
     with torch.no_grad():
@@ -240,14 +240,21 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"machine": machine(), "quick": args.quick}
+
+    def save():  # after every section: a crash later loses nothing measured
+        (out / "engine.json.tmp").write_text(json.dumps(result, indent=2))
+        os.replace(out / "engine.json.tmp", out / "engine.json")
+
     if args.quick:
         result["headline"] = headline(1_000, pandas_alphas=2, numpy_alphas=50)
+        save()
     else:
         result["headline"] = headline(10_000, pandas_alphas=3, numpy_alphas=1_000)
+        save()
         result["scaling"] = scaling()
+        save()
         result["memory"] = [memory(1_000_000)]
-    (out / "engine.json.tmp").write_text(json.dumps(result, indent=2))
-    os.replace(out / "engine.json.tmp", out / "engine.json")
+        save()
     rows = [{"method": k, **v} for k, v in result["headline"]["methods"].items()]
     pd.DataFrame(rows).to_csv(out / "engine.csv", index=False)
     if "scaling" in result:

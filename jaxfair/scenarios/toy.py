@@ -50,13 +50,14 @@ class ToyScenario(Scenario):
     Options:
       n_candidates: m (default 20).
       n_labels: K (default 2).
-      rho: correlation between labels' latent qualities, in (-1/(K-1), 1) (default -0.3).
+      rho: correlation between labels' latent qualities, in (-1/(K-1), 1) (default -0.3, or
+        -0.5/(K-1) when K > 2 so that the correlation matrix stays positive definite).
       sharpness: scale inside the sigmoid (default 2.0).
       minority_share: probability a user is in group 1 (default 0.2).
       retrieval_rate: probability a candidate survives retrieval (default 1.0).
     """
 
-    def __init__(self, seed: int = 0, n_candidates: int = 20, n_labels: int = 2, rho: float = -0.3,
+    def __init__(self, seed: int = 0, n_candidates: int = 20, n_labels: int = 2, rho: float | None = None,
                  sharpness: float = 2.0, minority_share: float = 0.2, retrieval_rate: float = 1.0,
                  prefs=None):
         if not isinstance(n_candidates, int) or n_candidates < 1:
@@ -64,6 +65,8 @@ class ToyScenario(Scenario):
         if not isinstance(n_labels, int) or n_labels < 1:
             raise ValueError(f"n_labels: expected an int >= 1, got {n_labels!r}")
         lo = -1.0 / (n_labels - 1) if n_labels > 1 else -1.0
+        if rho is None:
+            rho = max(-0.3, 0.5 * lo)
         if not (lo < rho < 1.0):
             raise ValueError(f"rho: expected {lo:.3g} < rho < 1 for K={n_labels}, got {rho!r}")
         if not (sharpness > 0 and np.isfinite(sharpness)):
