@@ -8,13 +8,8 @@ from jaxfair.bo.evaluator import EmptyGroupError, EvalResult, Evaluator
 from jaxfair.bo.methods import METHODS, MethodConfig
 from jaxfair.bo.space import SearchSpace
 from jaxfair.bo.study import load_rows, run_study
+from jaxfair.bo.report import report  # noqa: E402  (binds the function, not the submodule)
 
 __all__ = ["METHODS", "EmptyGroupError", "EvalResult", "Evaluator", "MethodConfig", "SearchSpace", "load_rows",
            "report", "run_study"]
 
-
-def report(*args, **kwargs):
-    """See :func:`jaxfair.bo.report.report` (imported lazily: matplotlib is only needed here)."""
-    from jaxfair.bo.report import report as _report
-
-    return _report(*args, **kwargs)

@@ -1,0 +1,89 @@
+"""``jaxfair bo`` and ``jaxfair report``; registered by the lead's :mod:`jaxfair.cli`."""
+from __future__ import annotations
+
+import json
+
+__all__ = ["add_subcommands"]
+
+
+def _kv(pairs: list[str], flag: str) -> dict:
+    out: dict = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"{flag}: expected KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _run_bo(args) -> int:
+    from jaxfair.bo.study import run_study
+
+    method_options: dict[str, dict] = {}
+    for key, value in _kv(args.method_option, "--method-option").items():
+        if "." not in key:
+            raise SystemExit(f"--method-option: expected METHOD.OPTION=VALUE, got {key!r}")
+        m, opt = key.split(".", 1)
+        method_options.setdefault(m, {})[opt] = value
+    out = args.out or f"results/bo-{args.scenario}"
+    rows = run_study(args.scenario, args.methods, trials=args.trials, iterations=args.iterations, n_init=args.n_init,
+                     users_per_eval=args.users, seed=args.seed, out=out, method_options=method_options,
+                     space=args.space, exact_users=args.exact_users, scenario_seed=args.scenario_seed,
+                     scenario_options=_kv(args.option, "--option") or None)
+    last = rows.sort_values("eval").groupby(["method", "trial"]).last()
+    med = last.groupby("method")[["utility_exact", "der_exact"]].median()
+    for m, r in med.iterrows():
+        print(f"  {m:10s} median final utility {r['utility_exact']:.4f}  DER {r['der_exact']:.4f}")
+    t = rows[rows["phase"] == "bo"].groupby("method")[["t_fit", "t_acq", "t_eval"]].mean()
+    for m, r in t.iterrows():
+        print(f"  {m:10s} mean s/iteration: fit {r['t_fit']:.3f}  acquisition {r['t_acq']:.3f}  evaluation {r['t_eval']:.4f}")
+    print(f"wrote {out}/rows.csv; next: jaxfair report {out}")
+    return 0
+
+
+def _run_report(args) -> int:
+    from jaxfair.bo.report import report
+
+    res = report(args.dir, args.out, figures=not args.no_figures)
+    print(res["summary"].to_string(index=False))
+    if len(res["wilcoxon"]):
+        print(res["wilcoxon"][["scenario", "comparison", "metric", "median_diff", "p_value"]].to_string(index=False))
+    for p in res["paths"]:
+        print(f"  wrote {p}")
+    return 0
+
+
+def add_subcommands(subparsers) -> None:
+    """Register ``bo`` and ``report`` on an ``argparse`` subparsers object."""
+    p = subparsers.add_parser(
+        "bo", help="fairness-aware Bayesian optimisation study of α (paired trials, resumable)",
+        description="Run the paper's protocol: for each trial, every method starts from the same initial design "
+                    "and sees the same user batches; rows are written to OUT/rows/ after every evaluation and a "
+                    "rerun with the same arguments resumes where it stopped.")
+    p.add_argument("--scenario", default="toy", help="scenario name (default: toy)")
+    p.add_argument("--methods", default="random,ei,fair-ehvi",
+                   help="comma-separated from random,ei,fair-ehvi,nehvi,eic (default random,ei,fair-ehvi)")
+    p.add_argument("--trials", type=int, default=20, help="trials (default 20)")
+    p.add_argument("--iterations", type=int, default=20, help="BO iterations per trial (default 20)")
+    p.add_argument("--n-init", type=int, default=5, help="initial design size shared by the methods (default 5)")
+    p.add_argument("--users", type=int, default=2000, help="users per online evaluation (default 2000)")
+    p.add_argument("--exact-users", type=int, default=100_000, help="held-out users for exact values (default 100000)")
+    p.add_argument("--space", choices=("direction", "box"), default="direction", help="search space (default direction)")
+    p.add_argument("--seed", type=int, default=0, help="root seed of the study (default 0)")
+    p.add_argument("--scenario-seed", type=int, default=0, help="seed the scenario is built with (default 0)")
+    p.add_argument("--out", default=None, help="output directory (default results/bo-<scenario>)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="scenario option (repeatable)")
+    p.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                   help="method option, e.g. fair-ehvi.strategy=utility, fair-ehvi.optimizer=continuous, ei.legacy=true")
+    p.set_defaults(func=_run_bo)
+
+    r = subparsers.add_parser("report", help="tables and figures of a BO study directory",
+                              description="Pareto frontiers (mean ± 1 sd), hypervolume per iteration, scalarised "
+                                          "summary and Wilcoxon tests of fair-ehvi vs random and vs ei.")
+    r.add_argument("dir", metavar="DIR", help="study directory written by `jaxfair bo`")
+    r.add_argument("--out", default=None, help="output directory (default DIR/report)")
+    r.add_argument("--no-figures", action="store_true", help="tables only")
+    r.set_defaults(func=_run_report)

@@ -1,0 +1,283 @@
+"""Statistics and figures of a study (paper Fig. 3 and 4, and the Wilcoxon tests).
+
+All metrics use the noise-free ``*_exact`` columns. Per (scenario, method, trial):
+
+* **hypervolume** after each evaluation: area dominated by the exact (utility, DER) of the
+  evaluations so far (initial design included), w.r.t. the trial's reference point = nadir
+  of the exact initial-design values minus 10 % of their range. The initial design is the
+  same for every method, so the reference is shared and the comparison is paired.
+* **final**: exact utility and DER at the last evaluation (what the method tests last).
+* **mean DER / mean utility**: over the BO iterations (the paper aggregates over iterations).
+* **scalarised** (Fig. 3): each objective min–max normalised over all exact values of the
+  scenario (all methods, trials, evaluations), summed with equal weights,
+  ``s = (u − u_min)/(u_max − u_min) + (D − D_min)/(D_max − D_min)``; the trial's score is the
+  best ``s`` among its BO evaluations (the best trade-off the method found).
+* **frontier** (Fig. 4): per trial, the Pareto front of its BO evaluations; the mean ± 1 sd
+  frontier is, at each DER level d, the mean ± sd over trials of the best utility with
+  DER ≥ d (levels reached by fewer than half of the trials are dropped).
+
+Wilcoxon signed-rank tests (two-sided, scipy), paired by trial: ``fair-ehvi`` vs ``random``
+and vs ``ei`` on mean DER, final DER and final hypervolume.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from jaxfair.bo.pareto import hypervolume_2d, pareto_front, reference_point
+from jaxfair.bo.study import load_rows
+
+__all__ = ["report", "trial_metrics", "hypervolume_trace", "mean_frontier", "wilcoxon_table", "to_markdown"]
+
+_FOCUS = "fair-ehvi"
+_BASELINES = ("random", "ei")
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
+    """A GitHub-flavoured Markdown table (no dependency on ``tabulate``)."""
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else floatfmt.format(v)
+        return str(v)
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body]) + "\n"
+
+
+def _bo_rows(g: pd.DataFrame) -> pd.DataFrame:
+    bo = g[g["iteration"] > 0]
+    return bo if len(bo) else g
+
+
+def _trial_refs(rows: pd.DataFrame) -> dict[tuple[str, int], np.ndarray]:
+    refs = {}
+    for (sc, t), g in rows[rows["phase"] == "init"].groupby(["scenario", "trial"]):
+        first = g[g["method"] == g["method"].iloc[0]]
+        refs[(sc, t)] = reference_point(first[["utility_exact", "der_exact"]].to_numpy(), 0.1)
+    return refs
+
+
+def hypervolume_trace(rows: pd.DataFrame) -> pd.DataFrame:
+    """Hypervolume after each evaluation: columns scenario, method, trial, eval, iteration, hv."""
+    refs = _trial_refs(rows)
+    out = []
+    for (sc, m, t), g in rows.groupby(["scenario", "method", "trial"]):
+        g = g.sort_values("eval")
+        pts = g[["utility_exact", "der_exact"]].to_numpy()
+        ref = refs[(sc, t)]
+        for i, (e, it) in enumerate(zip(g["eval"], g["iteration"])):
+            out.append(dict(scenario=sc, method=m, trial=t, eval=int(e), iteration=int(it),
+                            hv=hypervolume_2d(pts[: i + 1], ref)))
+    return pd.DataFrame(out)
+
+
+def trial_metrics(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (scenario, method, trial): final/mean utility and DER, final hv, scalarised."""
+    hv = hypervolume_trace(rows)
+    final_hv = hv.sort_values("eval").groupby(["scenario", "method", "trial"])["hv"].last()
+    out = []
+    for sc, srows in rows.groupby("scenario"):
+        u, d = srows["utility_exact"], srows["der_exact"]
+        urange = max(u.max() - u.min(), 1e-12)
+        drange = max(d.max() - d.min(), 1e-12)
+        for (m, t), g in srows.groupby(["method", "trial"]):
+            g = g.sort_values("eval")
+            bo = _bo_rows(g)
+            s = (bo["utility_exact"] - u.min()) / urange + (bo["der_exact"] - d.min()) / drange
+            out.append(dict(scenario=sc, method=m, trial=int(t),
+                            final_utility=float(g["utility_exact"].iloc[-1]), final_der=float(g["der_exact"].iloc[-1]),
+                            mean_utility=float(bo["utility_exact"].mean()), mean_der=float(bo["der_exact"].mean()),
+                            best_der=float(bo["der_exact"].max()), best_utility=float(bo["utility_exact"].max()),
+                            hv=float(final_hv[(sc, m, t)]), scalarised=float(s.max())))
+    return pd.DataFrame(out)
+
+
+def mean_frontier(rows: pd.DataFrame, levels: int = 50) -> pd.DataFrame:
+    """Mean ± sd frontier per (scenario, method): columns scenario, method, der, utility_mean,
+    utility_sd, n_trials (see module docstring)."""
+    out = []
+    for sc, srows in rows.groupby("scenario"):
+        fronts = {}
+        for (m, t), g in srows.groupby(["method", "trial"]):
+            fronts.setdefault(m, []).append(pareto_front(_bo_rows(g)[["utility_exact", "der_exact"]].to_numpy()))
+        allf = np.concatenate([f for fs in fronts.values() for f in fs])
+        grid = np.linspace(allf[:, 1].min(), allf[:, 1].max(), levels)
+        for m, fs in fronts.items():
+            best = np.full((len(fs), levels), np.nan)
+            for i, f in enumerate(fs):
+                for j, lvl in enumerate(grid):
+                    ok = f[:, 1] >= lvl
+                    if ok.any():
+                        best[i, j] = f[ok, 0].max()
+            n = np.sum(~np.isnan(best), axis=0)
+            for j, lvl in enumerate(grid):
+                if n[j] * 2 >= len(fs) and n[j] > 0:
+                    col = best[~np.isnan(best[:, j]), j]
+                    out.append(dict(scenario=sc, method=m, der=float(lvl), utility_mean=float(col.mean()),
+                                    utility_sd=float(col.std(ddof=1)) if col.size > 1 else 0.0, n_trials=int(n[j])))
+    return pd.DataFrame(out)
+
+
+def _wilcoxon(x: np.ndarray, y: np.ndarray) -> float:
+    diff = x - y
+    if diff.size < 2 or np.all(diff == 0):
+        return float("nan")  # undefined: no non-zero paired difference
+    return float(stats.wilcoxon(x, y, alternative="two-sided").pvalue)
+
+
+def wilcoxon_table(metrics: pd.DataFrame, focus: str = _FOCUS, baselines=_BASELINES,
+                   columns=("mean_der", "final_der", "hv", "final_utility")) -> pd.DataFrame:
+    """Paired (by trial) Wilcoxon signed-rank p-values of ``focus`` vs each baseline."""
+    out = []
+    for sc, g in metrics.groupby("scenario"):
+        piv = {c: g.pivot(index="trial", columns="method", values=c) for c in columns}
+        for b in baselines:
+            if focus not in g["method"].values or b not in g["method"].values:
+                continue
+            for c in columns:
+                pair = piv[c][[focus, b]].dropna()
+                out.append(dict(scenario=sc, comparison=f"{focus} vs {b}", metric=c, n_trials=len(pair),
+                                median_focus=float(pair[focus].median()), median_baseline=float(pair[b].median()),
+                                median_diff=float((pair[focus] - pair[b]).median()),
+                                p_value=_wilcoxon(pair[focus].to_numpy(), pair[b].to_numpy())))
+    return pd.DataFrame(out)
+
+
+def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Median (and IQR-free mean ± sd of hv) per (scenario, method) over trials."""
+    agg = metrics.groupby(["scenario", "method"]).agg(
+        trials=("trial", "nunique"), median_final_der=("final_der", "median"),
+        median_final_utility=("final_utility", "median"), median_mean_der=("mean_der", "median"),
+        median_mean_utility=("mean_utility", "median"), median_hv=("hv", "median"), mean_hv=("hv", "mean"),
+        sd_hv=("hv", "std"), median_scalarised=("scalarised", "median"))
+    return agg.reset_index()
+
+
+def _write_table(df: pd.DataFrame, path_stem: Path) -> list[Path]:
+    csv, md = path_stem.with_suffix(".csv"), path_stem.with_suffix(".md")
+    for p, text in ((csv, df.to_csv(index=False)), (md, to_markdown(df))):
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, p)
+    return [csv, md]
+
+
+def _figures(rows, hv, front, metrics, out: Path, titles: dict) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for sc in sorted(rows["scenario"].unique()):
+        title = titles.get(sc, sc)
+        methods = sorted(rows.loc[rows["scenario"] == sc, "method"].unique())
+        colors = {m: f"C{i}" for i, m in enumerate(methods)}
+        # Fig. 4: frontier
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        srows = rows[rows["scenario"] == sc]
+        for m in methods:
+            f = front[(front["scenario"] == sc) & (front["method"] == m)]
+            ax.plot(f["utility_mean"], f["der"], color=colors[m], label=m)
+            ax.fill_betweenx(f["der"], f["utility_mean"] - f["utility_sd"], f["utility_mean"] + f["utility_sd"],
+                             color=colors[m], alpha=0.15)
+            pts = np.concatenate([pareto_front(_bo_rows(g)[["utility_exact", "der_exact"]].to_numpy())
+                                  for _, g in srows[srows["method"] == m].groupby("trial")])
+            ax.errorbar(pts[:, 0].mean(), pts[:, 1].mean(), xerr=pts[:, 0].std(), yerr=pts[:, 1].std(),
+                        color=colors[m], marker="o", capsize=3)
+            ax.scatter(pts[:, 0], pts[:, 1], color=colors[m], s=6, alpha=0.3)
+        ax.set_xlabel("global utility (exact)")
+        ax.set_ylabel("DER (1 = equal)")
+        ax.set_title(f"{title}: Pareto frontier, mean ± 1 sd over trials")
+        ax.legend()
+        fig.tight_layout()
+        p = out / f"frontier_{sc}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+        # hypervolume per iteration
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for m in methods:
+            h = hv[(hv["scenario"] == sc) & (hv["method"] == m)].groupby("eval")["hv"]
+            mu, sd = h.mean(), h.std().fillna(0.0)
+            ax.plot(mu.index, mu.values, color=colors[m], label=m)
+            ax.fill_between(mu.index, mu - sd, mu + sd, color=colors[m], alpha=0.15)
+        ax.set_xlabel("evaluation (initial design, then BO iterations)")
+        ax.set_ylabel("hypervolume of exact (utility, DER)")
+        ax.set_title(f"{title}: hypervolume, mean ± 1 sd")
+        ax.legend()
+        fig.tight_layout()
+        p = out / f"hypervolume_{sc}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+        # Fig. 3: scalarised summary
+        fig, ax = plt.subplots(figsize=(5, 4))
+        data = [metrics[(metrics["scenario"] == sc) & (metrics["method"] == m)]["scalarised"].to_numpy()
+                for m in methods]
+        ax.boxplot(data, tick_labels=methods)
+        ax.set_ylabel("best normalised utility + normalised DER")
+        ax.set_title(f"{title}: scalarised outcome per trial")
+        fig.tight_layout()
+        p = out / f"summary_{sc}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    return paths
+
+
+def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool = True) -> dict[str, Any]:
+    """Tables (CSV + Markdown) and figures (PNG) of a study.
+
+    Args:
+      results: a study directory (from :func:`jaxfair.bo.run_study`) or its rows DataFrame.
+      out: output directory (default ``<results>/report``; required for a DataFrame).
+      figures: also draw the PNG figures.
+    Returns:
+      dict with DataFrames ``metrics``, ``summary``, ``wilcoxon``, ``hypervolume``,
+      ``frontier`` and ``paths`` (files written).
+    """
+    titles = {}
+    if isinstance(results, pd.DataFrame):
+        rows = results
+        if out is None:
+            raise ValueError("out: required when results is a DataFrame")
+    else:
+        rows = load_rows(results)
+        out = Path(results) / "report" if out is None else out
+        cfg = Path(results) / "study.json"
+        if cfg.exists():
+            import json
+
+            c = json.loads(cfg.read_text())
+            titles[c["scenario"]] = c["scenario"]
+    required = {"scenario", "method", "trial", "eval", "iteration", "phase", "utility_exact", "der_exact"}
+    missing = sorted(required - set(rows.columns))
+    if missing:
+        raise ValueError(f"results: missing columns {missing}")
+    if rows[["utility_exact", "der_exact"]].isna().any().any():
+        raise ValueError("results: NaN in utility_exact/der_exact")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    hv = hypervolume_trace(rows)
+    metrics = trial_metrics(rows)
+    front = mean_frontier(rows)
+    summary = summary_table(metrics)
+    wil = wilcoxon_table(metrics)
+    paths: list[Path] = []
+    paths += _write_table(summary, out / "summary")
+    paths += _write_table(wil, out / "wilcoxon")
+    paths += _write_table(metrics, out / "trials")
+    hv_it = hv.groupby(["scenario", "method", "eval", "iteration"])["hv"].agg(["mean", "std", "median"]).reset_index()
+    paths += _write_table(hv_it, out / "hypervolume")
+    paths += _write_table(front, out / "frontier")
+    if figures:
+        paths += _figures(rows, hv, front, metrics, out, titles)
+    return dict(metrics=metrics, summary=summary, wilcoxon=wil, hypervolume=hv, frontier=front, paths=paths)
