@@ -1,0 +1,214 @@
+"""A scenario backed by a held-out pool of scored (user, item) rows: the paper's four datasets.
+
+The pool holds R rows sorted by user: ``scores f32[R, K]`` (model predictions),
+``labels f32[R, K]`` (outcomes), and per pool user ``offsets i64[U]``, ``counts i64[U]``
+(the user's rows are ``offsets[u] : offsets[u] + counts[u]``) and ``user_group i32[U]``.
+
+``sample(key, N)`` draws N users uniformly (with replacement) and, per user, a retrieval of
+m candidates among that user's rows:
+
+* ``retrieval="default"`` (the paper): m distinct rows uniformly at random; a user with
+  fewer than m rows gets all of them and the rest of the session is masked out.
+* ``retrieval="single-label"`` (paper §3.2, Theorem 3.3): M = ``retrieval_pool`` > m distinct
+  random rows, of which the top m by the score of label ``retrieval_label`` only are kept
+  — retrieval optimised for one outcome.
+
+Distinct rows are drawn with Floyd's algorithm (m steps per user, each comparing against
+the ≤ m rows chosen so far), so the draw is exact, jit-compiled and O(N·m²), independent of
+how many rows a user has.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from jaxfair.batch import Batch
+from jaxfair.scenarios.base import Scenario, check_prefs
+
+__all__ = ["PoolScenario", "SAMPLING_OPTIONS", "check_sampling_options", "default_prefs", "pool_arrays"]
+
+# Options that change only how sessions are drawn, never the pool (not part of cache keys).
+SAMPLING_OPTIONS = ("n_candidates", "retrieval", "retrieval_label", "retrieval_pool")
+
+
+def default_prefs() -> np.ndarray:
+    """Majority (group 0) weights label 0, minority weights label 1: (0.8, 0.2) / (0.2, 0.8)."""
+    return np.array([[0.8, 0.2], [0.2, 0.8]])
+
+
+def pool_arrays(scores: np.ndarray, labels: np.ndarray, user: np.ndarray, user_group: np.ndarray,
+                rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Sort rows by user (random order within a user) and build the pool arrays.
+
+    Args:
+      scores, labels: ``[R, K]``; user: ``[R]`` user index in ``0..U-1``; user_group: ``[U]``.
+      rng: shuffles rows within each user, so candidate positions carry no information
+        (ties in serving go to the lowest index).
+    Returns:
+      dict with ``scores``, ``labels`` (float32 ``[R', K]``), ``offsets``, ``counts`` (int64
+      ``[U']``) and ``user_group`` (int32 ``[U']``), keeping only users with ≥ 1 row.
+    """
+    scores = np.asarray(scores, np.float32)
+    labels = np.asarray(labels, np.float32)
+    user = np.asarray(user, np.int64)
+    order = np.lexsort((rng.random(len(user)), user))
+    user = user[order]
+    uniq, first, counts = np.unique(user, return_index=True, return_counts=True)
+    return {
+        "scores": scores[order], "labels": labels[order],
+        "offsets": first.astype(np.int64), "counts": counts.astype(np.int64),
+        "user_group": np.asarray(user_group, np.int32)[uniq],
+    }
+
+
+def _floyd(key, counts, size):
+    """Per user, ``size`` distinct indices in ``[0, counts)`` (Floyd's algorithm), ``[N, size]``.
+
+    Users with ``counts < size`` get ``0..size-1`` with ``valid = idx < counts``.
+    """
+    n = counts.shape[0]
+    u = jax.random.uniform(key, (n, size))
+
+    def step(t, chosen):
+        j = counts - size + t  # draw from [0, j]
+        r = jnp.minimum(jnp.floor(u[:, t] * (j + 1)).astype(counts.dtype), j)
+        seen = jnp.any((chosen == r[:, None]) & (jnp.arange(size)[None, :] < t), axis=1)
+        return chosen.at[:, t].set(jnp.where(seen, j, r))
+
+    chosen = jax.lax.fori_loop(0, size, step, jnp.zeros((n, size), counts.dtype))
+    small = counts < size
+    ar = jnp.broadcast_to(jnp.arange(size, dtype=counts.dtype), (n, size))
+    idx = jnp.where(small[:, None], ar, chosen)
+    valid = idx < counts[:, None]
+    return jnp.where(valid, idx, 0), valid
+
+
+@partial(jax.jit, static_argnames=("n_users", "m", "pool_size", "retrieval_label"))
+def _sample_pool(key, scores, labels, offsets, counts, user_group, *, n_users, m, pool_size, retrieval_label):
+    k_u, k_r = jax.random.split(key)
+    u = jax.random.randint(k_u, (n_users,), 0, offsets.shape[0])
+    idx, valid = _floyd(k_r, counts[u], pool_size)
+    rows = offsets[u][:, None] + idx  # [N, M]
+    if retrieval_label is not None:
+        # Retrieval by one label's score only: keep the top m of the M drawn rows.
+        key_score = jnp.where(valid, scores[rows, retrieval_label], -jnp.inf)
+        _, top = jax.lax.top_k(key_score, m)
+        rows = jnp.take_along_axis(rows, top, axis=1)
+        valid = jnp.take_along_axis(valid, top, axis=1)
+    return scores[rows], labels[rows], valid, user_group[u]
+
+
+def check_sampling_options(label_names, n_candidates=20, retrieval="default", retrieval_label=0,
+                           retrieval_pool=100) -> dict:
+    """Validate the sampling options; returns them normalised (``retrieval_label`` as an index)."""
+    if not isinstance(n_candidates, (int, np.integer)) or isinstance(n_candidates, bool) or n_candidates < 1:
+        raise ValueError(f"n_candidates: expected an int >= 1, got {n_candidates!r}")
+    if retrieval not in ("default", "single-label"):
+        raise ValueError(f"retrieval: expected 'default' or 'single-label', got {retrieval!r}")
+    if isinstance(retrieval_label, str):
+        if retrieval_label not in label_names:
+            raise ValueError(f"retrieval_label: expected one of {list(label_names)} or an index, got {retrieval_label!r}")
+        retrieval_label = list(label_names).index(retrieval_label)
+    if not isinstance(retrieval_label, (int, np.integer)) or not 0 <= retrieval_label < len(label_names):
+        raise ValueError(f"retrieval_label: expected an index in [0, {len(label_names)}) or a label name, "
+                         f"got {retrieval_label!r}")
+    if not isinstance(retrieval_pool, (int, np.integer)) or retrieval_pool <= n_candidates:
+        if retrieval == "single-label":
+            raise ValueError(f"retrieval_pool: expected an int > n_candidates ({n_candidates}), got {retrieval_pool!r}")
+    return dict(n_candidates=int(n_candidates), retrieval=retrieval, retrieval_label=int(retrieval_label),
+                retrieval_pool=int(retrieval_pool))
+
+
+class PoolScenario(Scenario):
+    """A scenario sampling sessions from a pool of scored rows (see the module docstring).
+
+    Args:
+      name, label_names, group_names: as in :class:`Scenario`.
+      arrays: the pool (:func:`pool_arrays`).
+      options: build options (recorded by ``describe``); sampling options are separate.
+      sampling: ``n_candidates``, ``retrieval``, ``retrieval_label``, ``retrieval_pool``.
+      info: build information (sizes, label rates, timings, cache hit) for ``describe``.
+    """
+
+    def __init__(self, *, name: str, label_names, group_names, arrays: dict[str, np.ndarray], seed: int,
+                 options: dict, sampling: dict, info: dict | None = None, prefs: Any = None,
+                 is_standin: bool = False, description: str = ""):
+        self.name = name
+        self.label_names = tuple(label_names)
+        self.group_names = tuple(group_names)
+        self.seed = seed
+        self.is_standin = is_standin
+        self.description = description
+        self.sampling = check_sampling_options(self.label_names, **sampling)
+        self.n_candidates = self.sampling["n_candidates"]
+        self.options = dict(options, **self.sampling)
+        self.info = dict(info or {})
+        for k in ("scores", "labels", "offsets", "counts", "user_group"):
+            if k not in arrays:
+                raise ValueError(f"arrays: missing {k!r}")
+        r, k = arrays["scores"].shape
+        if arrays["labels"].shape != (r, k) or k != len(self.label_names):
+            raise ValueError(f"arrays: scores {arrays['scores'].shape} / labels {arrays['labels'].shape} do not "
+                             f"match K={len(self.label_names)} labels")
+        self.arrays = arrays
+        self._dev = {n: jnp.asarray(a) for n, a in arrays.items()}
+        ug = arrays["user_group"]
+        self.prevalence = np.bincount(ug, minlength=len(self.group_names)) / len(ug)
+        self.prefs = check_prefs(default_prefs() if prefs is None else prefs, self.n_groups, self.n_labels)
+
+    @property
+    def n_pool_users(self) -> int:
+        return int(len(self.arrays["counts"]))
+
+    @property
+    def n_pool_rows(self) -> int:
+        return int(self.arrays["scores"].shape[0])
+
+    def sample(self, key, n_users: int) -> Batch:
+        """``n_users`` users × m candidates: scores/labels ``f32[N, m, K]``, mask ``bool[N, m]``, group ``i32[N]``."""
+        if not isinstance(n_users, (int, np.integer)) or isinstance(n_users, bool) or n_users < 1:
+            raise ValueError(f"n_users: expected an int >= 1, got {n_users!r}")
+        s = self.sampling
+        single = s["retrieval"] == "single-label"
+        d = self._dev
+        scores, labels, mask, group = _sample_pool(
+            key, d["scores"], d["labels"], d["offsets"], d["counts"], d["user_group"], n_users=int(n_users),
+            m=s["n_candidates"], pool_size=s["retrieval_pool"] if single else s["n_candidates"],
+            retrieval_label=s["retrieval_label"] if single else None)
+        return Batch(scores=scores, labels=labels, mask=mask, group=group)
+
+    def row_groups(self) -> np.ndarray:
+        """Group of every pool row, ``i32[R]``."""
+        return np.repeat(self.arrays["user_group"], self.arrays["counts"])
+
+    def auc_table(self) -> pd.DataFrame:
+        """AUC per label on every held-out pool row, for All and each group (paper tables 1–4).
+
+        ``prevalence`` is the share of pool users in each group; ``n_rows`` counts rows.
+        """
+        from jaxfair.auc import auc_table
+
+        table = auc_table(self.arrays["scores"], self.arrays["labels"], self.row_groups(),
+                          self.label_names, self.group_names)
+        table["prevalence"] = [1.0] + [float(p) for p in self.prevalence]
+        return table
+
+    def describe(self) -> dict:
+        out = super().describe()
+        labels = self.arrays["labels"]
+        out.update({
+            "title": self.title,
+            "description": self.description,
+            "pool_users": self.n_pool_users,
+            "pool_rows": self.n_pool_rows,
+            "rows_per_user": {"min": int(self.arrays["counts"].min()), "median": float(np.median(self.arrays["counts"])),
+                              "max": int(self.arrays["counts"].max())},
+            "label_rates": {n: round(float(labels[:, k].mean()), 4) for k, n in enumerate(self.label_names)},
+            "build": self.info,
+        })
+        return out
