@@ -35,6 +35,44 @@ def evaluator_micro(scenario, users: int, reps: int = 50) -> dict:
     return {"users": users, "median_s": float(np.median(t)), "p90_s": float(np.quantile(t, 0.9))}
 
 
+def acquisition_timing(scenario, n_obs: int = 15, seed: int = 0, timeout: float = 120.0) -> list[dict]:
+    """Time one fair-ehvi proposal (fit + acquisition) per optimiser on ``n_obs`` real observations."""
+    import warnings
+
+    from jaxfair.bo import Evaluator
+    from jaxfair.bo.methods import MethodConfig, propose
+    from jaxfair.bo.pareto import reference_point
+
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+    ev = Evaluator(scenario, users=2000, seed=seed)
+    X = torch.rand(n_obs, ev.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    Y = ev(X)
+    ref = torch.from_numpy(reference_point(Y.numpy()))
+    cases = [("grid greedy (default)", dict()),
+             ("grid greedy, legacy qEHVI flag", dict(legacy=True)),
+             ("continuous q=1", dict(optimizer="continuous", q=1)),
+             ("continuous q=2", dict(optimizer="continuous", q=2)),
+             ("continuous q=4", dict(optimizer="continuous", q=4)),
+             ("continuous q=10 sequential, 4 restarts/128 raw, capped", dict(optimizer="continuous", q=10,
+              sequential=True, num_restarts=4, raw_samples=128, timeout_sec=timeout))]
+    out = []
+    for label, opts in cases:
+        cfg = MethodConfig.build("fair-ehvi", **opts)
+        t0 = time.perf_counter()
+        p = propose(cfg, X, Y, ev.bounds, seed=seed, ref_point=ref)
+        out.append({"case": label, "fit_s": p.t_fit, "acq_s": p.t_acq, "total_s": time.perf_counter() - t0,
+                    "q_returned": p.n_batch, "hit_timeout": bool(opts.get("timeout_sec") and p.t_acq >= timeout)})
+        print(out[-1], flush=True)
+    nehvi = MethodConfig.build("nehvi")
+    t0 = time.perf_counter()
+    p = propose(nehvi, X, Y, ev.bounds, seed=seed, ref_point=ref)
+    out.append({"case": "nehvi grid greedy (optimize_acqf_discrete) q=10", "fit_s": p.t_fit, "acq_s": p.t_acq,
+                "total_s": time.perf_counter() - t0, "q_returned": p.n_batch, "hit_timeout": False})
+    print(out[-1], flush=True)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenarios", default="toy", help="comma-separated; 'all' = every available scenario")
@@ -45,6 +83,7 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--acq-timing", action="store_true", help="only time the acquisition optimisers")
     ap.add_argument("--rows-dir", default="results", help="where the per-row study output goes (git-ignored)")
     args = ap.parse_args()
 
@@ -54,6 +93,12 @@ def main() -> int:
     names = scenarios.available() if args.scenarios == "all" else args.scenarios.split(",")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.acq_timing:
+        res = acquisition_timing(scenarios.load(names[0]))
+        (out / f"bo_acq_timing_{names[0]}.json").write_text(json.dumps(
+            {"scenario": names[0], "n_obs": 15, "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+             "cases": res}, indent=2))
+        return 0
     for name in names:
         t0 = time.perf_counter()
         sc = scenarios.load(name)

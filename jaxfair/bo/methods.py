@@ -77,6 +77,7 @@ class MethodConfig:
       mc_samples: MC samples of the acquisition (Sobol QMC).
       num_restarts, raw_samples, sequential: ``optimize_acqf`` settings (continuous only).
       gamma: DER threshold of ``eic``; None = median DER of the initial design.
+      timeout_sec: wall-time cap of ``optimize_acqf`` (continuous only; None = no cap).
     """
 
     name: str
@@ -90,6 +91,7 @@ class MethodConfig:
     raw_samples: int = 512
     sequential: bool = False
     gamma: float | None = None
+    timeout_sec: float | None = None
 
     def __post_init__(self):
         if self.name not in METHODS:
@@ -231,7 +233,7 @@ def propose(cfg: MethodConfig, train_X: torch.Tensor, train_Y: torch.Tensor, bou
         if cfg.optimizer == "grid":
             return optimize_acqf_discrete(acq, q=q, choices=grid)
         return optimize_acqf(acq, bounds=bounds, q=q, num_restarts=cfg.num_restarts, raw_samples=cfg.raw_samples,
-                             sequential=cfg.sequential, options={"seed": seed})
+                             sequential=cfg.sequential, options={"seed": seed}, timeout_sec=cfg.timeout_sec)
 
     if cfg.name == "ei":
         cls = qExpectedImprovement if cfg.legacy else qLogExpectedImprovement
