@@ -44,7 +44,7 @@ from jaxfair.scenarios.cf_model import CFConfig, predict_cf, train_cf
 from jaxfair.scenarios.groups import random_groups
 from jaxfair.scenarios.pool import pool_arrays
 
-__all__ = ["DATASETS", "build_marketbias_pool", "read_marketbias", "sample_negatives", "shifted_ratings"]
+__all__ = ["DATASETS", "build_marketbias_pool", "flip_label", "load_marketbias", "read_marketbias", "sample_negatives", "shifted_ratings"]
 
 SOURCE = "https://github.com/MengtingWan/marketBias (files data/df_modcloth.csv, data/df_electronics.csv)"
 FIT_OK = "Just right"
@@ -150,6 +150,14 @@ def shifted_ratings(observed: np.ndarray, n: int, rng: np.random.Generator) -> n
     return np.maximum(rng.choice(np.asarray(observed), size=n, replace=True) - 1, 1)
 
 
+def flip_label(scores: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of ``scores, labels [R, K]`` with label k's outcome and prediction reversed (1 − x)."""
+    scores, labels = np.array(scores, copy=True), np.array(labels, copy=True)
+    scores[:, k] = 1.0 - scores[:, k]
+    labels[:, k] = 1.0 - labels[:, k]
+    return scores, labels
+
+
 def build_marketbias_pool(path: Path, dataset: str, seed: int, *, neg_per_user: int, rating_threshold: int,
                           train_frac: float, val_frac: float, minority_share: float, cf: CFConfig,
                           progress: bool = True):
@@ -197,9 +205,7 @@ def build_marketbias_pool(path: Path, dataset: str, seed: int, *, neg_per_user: 
     steps.set_postfix_str("scoring pool")
     scores = predict_cf(model, params, users[held], items[held])
     labels = y[held]
-    k = label_names.index(flipped)
-    scores[:, k] = 1.0 - scores[:, k]
-    labels[:, k] = 1.0 - labels[:, k]
+    scores, labels = flip_label(scores, labels, label_names.index(flipped))
     group = random_groups(n_users, minority_share, rng)
     arrays = pool_arrays(scores, labels, users[held], group, rng)
     steps.update(1)

@@ -79,7 +79,9 @@ def generate_standin(dataset: str, n_rows: int | None = None, seed: int = 0) -> 
         brand = np.where(rng.random(n_rows) < 0.7, None, brand)  # most ModCloth rows have no brand
         user_size = rng.integers(0, 39, n_users)
         size = np.clip(user_size[user] + rng.integers(-2, 3, n_rows), 0, 38)
-        p_ok = 0.35 + 0.09 * rating  # fits better when rated higher
+        # Items run small/large (learnable per item); fits better when rated higher.
+        runs = rng.normal(0, 1.5, n_items)
+        p_ok = 1 / (1 + np.exp(-(0.5 * (rating - 3) + 0.5 - np.abs(runs[item]))))
         ok = rng.random(n_rows) < p_ok
         misfit = np.array(["Slightly small", "Slightly large", "Very small", "Very large"], dtype=object)
         fit = np.where(ok, "Just right", misfit[rng.choice(4, size=n_rows, p=[0.35, 0.35, 0.15, 0.15])]).astype(object)
