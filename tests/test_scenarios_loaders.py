@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from jaxfair import make_batch, scenarios
 from jaxfair.scenarios.datapaths import candidate_data_dirs, resolve_dataset_dir
-from jaxfair.scenarios.marketbias import DATASETS, read_marketbias, sample_negatives, shifted_ratings
+from jaxfair.scenarios.marketbias import DATASETS, read_marketbias, sample_negatives, shifted_ratings, source_reviews
 from jaxfair.scenarios.movielens import read_ml100k, sample_negatives as ml_negatives, user_item_features
 from jaxfair.scenarios.standin import generate_standin
 
@@ -97,6 +97,19 @@ def test_shifted_ratings_are_the_distribution_shifted_down():
     r = shifted_ratings(obs, 200_000, np.random.default_rng(0))
     freq = np.bincount(r, minlength=6)[1:] / len(r)
     np.testing.assert_allclose(freq, [0.30, 0.30, 0.15, 0.25, 0.0], atol=0.01)
+
+
+def test_negative_ratings_come_from_the_same_item_shifted_down():
+    rng = np.random.default_rng(0)
+    item = np.array([0, 0, 0, 1, 1, 2])
+    rating = np.array([5, 5, 1, 3, 2, 4])
+    neg_item = rng.integers(0, 3, 5000)
+    src = source_reviews(item, neg_item, rng)
+    np.testing.assert_array_equal(item[src], neg_item)
+    shifted = np.maximum(rating[src] - 1, 1)
+    # item 0: P(4) = 2/3, P(1) = 1/3 (1 stays 1)
+    f = np.bincount(shifted[neg_item == 0], minlength=6)[1:] / (neg_item == 0).sum()
+    np.testing.assert_allclose(f, [1 / 3, 0, 0, 2 / 3, 0], atol=0.03)
 
 
 def test_missing_real_file_says_where_to_get_and_put_it(tmp_path, monkeypatch):
