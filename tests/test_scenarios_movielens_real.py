@@ -26,7 +26,7 @@ def test_real_movielens_aucs_in_a_sane_band(tmp_path):
     t = sc.auc_table()
     for g in ("All", "majority", "minority"):
         assert 0.70 < t.loc[g, "auc_watched"] < 0.88, t
-        assert 0.78 < t.loc[g, "auc_liked"] < 0.97, t
+        assert 0.72 < t.loc[g, "auc_liked"] < 0.97, t
     # groups are random: per-group AUCs agree (the models are fair per group)
     assert abs(t.loc["majority", "auc_watched"] - t.loc["minority", "auc_watched"]) < 0.03
     b = sc.sample(jax.random.PRNGKey(0), 500)

@@ -147,7 +147,10 @@ def test_cache_hit_miss_and_invalidation(tmp_path):
     stored = json.loads(next(f for f in files if f.suffix == ".json").read_text())
     assert {"meta", "info"} <= set(stored) and "numpy" in stored["meta"]["versions"]
     # a metadata file that disagrees with its key is not trusted
-    js = sorted(f for f in files if f.suffix == ".json")[0]
+    from jaxfair.scenarios.cache import FORMAT_VERSION, cache_key, library_versions
+
+    js = tmp_path / "pools" / f"{cache_key(dict(meta, versions=library_versions(), format=FORMAT_VERSION))}.json"
+    assert js.is_file()
     js.write_text(json.dumps({"meta": {"bogus": 1}, "info": {}}))
     _, _, hit = load_or_build(json.loads(json.dumps(meta)), build, tmp_path)
     assert not hit and len(calls) == 5
