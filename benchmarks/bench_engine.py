@@ -261,7 +261,7 @@ def main() -> int:
         pd.DataFrame(result["scaling"]).to_csv(out / "engine_scaling.csv", index=False)
     print(markdown(result))
     if "scaling" in result:
-        print(pd.DataFrame(result["scaling"]).to_markdown(index=False) if hasattr(pd.DataFrame, "to_markdown") else "")
+        print(pd.DataFrame(result["scaling"]).to_string(index=False))
         print(result["memory"])
     return 0
 
