@@ -30,12 +30,8 @@ class EmptyGroupError(ValueError):
 
 
 def der_np(mu: np.ndarray) -> np.ndarray:
-    """DER ``[...]`` of group means ``mu [..., G]`` in float64 (SPEC §1; 1 = equal, Σμ = 0 → 1)."""
-    mu = np.asarray(mu, dtype=np.float64)
-    g = mu.shape[-1]
-    total = mu.sum(axis=-1, keepdims=True)
-    share = np.where(total > 0, mu / np.where(total > 0, total, 1.0), 1.0 / g)
-    return 1.0 - g / (g - 1) * ((share - 1.0 / g) ** 2).sum(axis=-1)
+    """DER ``[...]`` of group means ``mu [..., G]`` in float64 (SPEC §1; the kernel's formula)."""
+    return np.asarray(kernels.der_kernel(np.asarray(mu, dtype=np.float64), np), dtype=np.float64)
 
 
 @dataclasses.dataclass(frozen=True)
