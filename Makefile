@@ -25,8 +25,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n 2 tests
 
+# Full benchmark suite (long: ~1 h on 2 cores, most of it the BO protocol); results land in
+# benchmarks/results/ (small summaries, committed) and results/ (large rows, git-ignored).
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py --out benchmarks/results
+	$(PY) benchmarks/bench_engine.py --out benchmarks/results
+	$(PY) benchmarks/bench_scenarios.py --out benchmarks/results
+	$(PY) benchmarks/bench_bo.py --scenarios toy,synthetic,movielens --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

@@ -176,5 +176,8 @@ def test_chunking_does_not_change_results():
     grid = jf.box_grid(2, 9)
     full = jf.evaluate(grid, batch, sc.prefs)
     tiny = jf.evaluate(grid, batch, sc.prefs, memory_budget=4 * 4 * 20 * 7)  # forces user and α chunks
-    np.testing.assert_allclose(full.group_utility, tiny.group_utility, rtol=1e-6)
-    np.testing.assert_allclose(full.der, tiny.der, rtol=1e-6)
+    # Each user chunk is reduced in float32 inside the kernel (chunks are then accumulated in
+    # float64), so a different user chunking moves sums by float32 rounding (~1e-6 relative).
+    np.testing.assert_allclose(full.group_utility, tiny.group_utility, rtol=1e-5)
+    np.testing.assert_allclose(full.der, tiny.der, rtol=1e-5)
+    np.testing.assert_array_equal(full.n_unserved, tiny.n_unserved)

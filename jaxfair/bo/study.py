@@ -273,7 +273,8 @@ def _run_one(ev: Evaluator, cfg: MethodConfig, scenario_name: str, trial: int, X
     df = pd.DataFrame(rows)
     # Rows written before the reference was known (initial design) get it filled in memory.
     df["ref_utility"], df["ref_der"], df["gamma"] = float(ref[0]), float(ref[1]), float(gamma)
-    df["note"] = df["note"].fillna("").astype(str)
+    # An all-empty note column is read back as float NaN; cast before filling.
+    df["note"] = df["note"].astype(object).fillna("").astype(str)
     return df
 
 
