@@ -120,7 +120,11 @@ def plan_chunks(n_alphas: int, n_users: int, n_candidates: int, budget_bytes: in
     if budget_bytes < 1:
         raise ValueError(f"budget_bytes: expected > 0, got {budget_bytes}")
     elems = max(1, budget_bytes // (4 * _TEMPORARIES))
-    user_chunk = _balanced(n_users, min(DEFAULT_USER_CHUNK, max(1, elems // n_candidates)))
+    # Whole blocks of kernels.SUM_BLOCK users, so chunk edges fall on block edges and the
+    # sums do not depend on the chunking (at least one block, even over a tiny budget).
+    b = kernels.SUM_BLOCK
+    blocks = _balanced(-(-n_users // b), max(1, min(DEFAULT_USER_CHUNK, elems // n_candidates) // b))
+    user_chunk = blocks * b
     alpha_chunk = _balanced(n_alphas, max(1, elems // user_chunk))
     return alpha_chunk, user_chunk
 
@@ -142,8 +146,9 @@ def chunked_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray
                        user_chunk: int | None = None, progress: bool = False):
     """Group sums ``[P, G]``, counts ``[G]`` and unserved users over chunks of α and users.
 
-    Within a chunk the kernel sums ≤ ``DEFAULT_USER_CHUNK`` users in float32; across chunks
-    the sums accumulate in float64, so the error does not grow with N.
+    The kernel sums blocks of ``kernels.SUM_BLOCK`` users in float32; blocks accumulate in
+    float64, so the error does not grow with N and does not depend on the chunking as long
+    as ``user_chunk`` is a multiple of ``SUM_BLOCK`` (as :func:`plan_chunks` makes it).
     """
     if alpha_chunk is None or user_chunk is None:
         alpha_chunk, user_chunk = plan_chunks(alphas32.shape[0], batch.n_users, batch.n_candidates)
@@ -166,9 +171,11 @@ def chunked_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray
                         mask=_pad_rows(sub.mask, user_chunk, False), group=_pad_rows(sub.group, user_chunk, g))
         for a0 in alpha_starts:
             chunk = _pad_rows(alphas32[a0:a0 + alpha_chunk], alpha_chunk, 1.0)  # fixed shape: one compile
-            s, c, un = kernels.evaluate_chunk(chunk, sub, prefs32)
+            s, c, un = kernels.evaluate_chunk_blocks(chunk, sub, prefs32)
             take = min(alpha_chunk, p - a0)
-            sums[a0:a0 + take] += np.asarray(s, dtype=np.float64)[:take]
+            acc = sums[a0:a0 + take]  # a view: blocks are added one by one, in user order, so
+            for block in np.asarray(s, dtype=np.float64)[:, :take]:  # the float64 sums are also
+                acc += block  # independent of the chunking
             if a0 == 0:
                 counts += np.asarray(c, dtype=np.float64)
                 unserved += float(un)

@@ -6,8 +6,6 @@ Nothing here validates (nothing can raise inside ``jit``); the public functions 
 """
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 
@@ -15,10 +13,18 @@ from jaxfair.batch import Batch
 
 _EXACT = jax.lax.Precision.HIGHEST
 
+# Users per float32 partial sum. Summing fixed, absolute blocks of users (each in user order)
+# and accumulating blocks in float64 outside makes group sums independent of how users and α
+# are chunked or batched: the same α on the same users always gives the same bits.
+SUM_BLOCK = 256  # a power of two (pairwise tree below)
+
 __all__ = [
     "der_kernel",
     "der_raw_kernel",
+    "SUM_BLOCK",
     "evaluate_chunk",
+    "evaluate_chunk_blocks",
+    "group_block_sums",
     "group_means",
     "scalarise",
     "serve_kernel",
@@ -130,23 +136,60 @@ def der_kernel(mu, xp=jnp):
     return 1.0 - g / (g - 1) * der_raw_kernel(mu, xp)
 
 
-@partial(jax.jit, static_argnames=())
-def evaluate_chunk(alphas: jnp.ndarray, batch: Batch, prefs: jnp.ndarray):
-    """One compiled evaluation of P weight vectors on one batch.
+def group_block_sums(u: jnp.ndarray, group: jnp.ndarray, n_groups: int) -> jnp.ndarray:
+    """Per-group partial sums of ``u`` over consecutive blocks of :data:`SUM_BLOCK` users.
+
+    Args:
+      u: ``[N, P]`` per-user values; group: int ``[N]`` (ids ≥ ``n_groups`` count nowhere).
+    Returns:
+      float32 ``[ceil(N / SUM_BLOCK), P, G]``; block b holds users ``b·B .. (b+1)·B − 1``.
+    """
+    n, p = u.shape
+    nb = -(-n // SUM_BLOCK)
+    onehot = jax.nn.one_hot(group, n_groups, dtype=u.dtype)  # [N, G]; ids ≥ G give zero rows
+    pad = nb * SUM_BLOCK - n
+    if pad:  # static: zero rows add exact zeros
+        u = jnp.pad(u, ((0, pad), (0, 0)))
+        onehot = jnp.pad(onehot, ((0, pad), (0, 0)))
+    x = u.reshape(nb, SUM_BLOCK, p, 1) * onehot.reshape(nb, SUM_BLOCK, 1, n_groups)
+    # An explicit pairwise tree of elementwise adds, not a matmul or a reduce: XLA chooses a
+    # GEMM's blocking and a reduce's order from the shapes (so a given α would get different
+    # float32 bits in batches of different P); elementwise adds are never reassociated. The
+    # tree is also more accurate than a running sum (error ~ log2(SUM_BLOCK) ulp).
+    while x.shape[1] > 1:
+        x = x.reshape(nb, x.shape[1] // 2, 2, p, n_groups)
+        x = x[:, :, 0] + x[:, :, 1]
+    return x[:, 0]
+
+
+@jax.jit
+def evaluate_chunk_blocks(alphas: jnp.ndarray, batch: Batch, prefs: jnp.ndarray):
+    """One compiled evaluation of P weight vectors on one batch, as block partial sums.
 
     Args:
       alphas: float32 ``[P, K]`` (validated: ≥ 0, finite, not all zero).
       batch: N users (group ids ≥ G mark padding users, which count nowhere).
       prefs: float32 ``[G, K]`` true preferences.
     Returns:
-      ``(group_sums [P, G], group_counts [G], n_unserved [])``: sums of user utility per
-      group, users per group, users of groups < G with no retrieved candidate.
+      ``(block_sums [ceil(N/SUM_BLOCK), P, G], group_counts [G], n_unserved [])``: user
+      utility summed per group within each block of users (see :func:`group_block_sums`;
+      add the blocks in float64), users per group, users of groups < G with nothing retrieved.
     """
     g = prefs.shape[0]
     value = true_value(batch, prefs)  # [N, m]
     u = served_value(alphas, batch, value)  # [N, P]
     onehot = jax.nn.one_hot(batch.group, g, dtype=u.dtype)  # [N, G]; padding rows are zero
-    sums = jnp.matmul(u.T, onehot, precision=_EXACT)
     counts = jnp.sum(onehot, axis=0)
     unserved = jnp.sum(jnp.where(jnp.any(batch.mask, axis=-1), 0.0, onehot.sum(-1)))
-    return sums, counts, unserved
+    return group_block_sums(u, batch.group, g), counts, unserved
+
+
+@jax.jit
+def evaluate_chunk(alphas: jnp.ndarray, batch: Batch, prefs: jnp.ndarray):
+    """:func:`evaluate_chunk_blocks` with the blocks added (float32), for use inside ``jit``.
+
+    Returns:
+      ``(group_sums [P, G], group_counts [G], n_unserved [])``.
+    """
+    blocks, counts, unserved = evaluate_chunk_blocks(alphas, batch, prefs)
+    return jnp.sum(blocks, axis=0), counts, unserved

@@ -2,7 +2,7 @@
 
 Each call is a simulated online test: it draws a fresh batch of users from the scenario
 with a key from an explicit stream and evaluates every row of ``X`` on that same batch in
-one compiled JAX call (:func:`jaxfair.kernels.evaluate_chunk`). ``exact`` evaluates on a
+one compiled JAX call (:func:`jaxfair.kernels.evaluate_chunk_blocks`). ``exact`` evaluates on a
 large held-out batch drawn once from a separate key — the noise-free value for reporting.
 """
 from __future__ import annotations
@@ -183,8 +183,8 @@ class Evaluator:
             n = part.shape[0]
             if n < step:  # pad the last chunk so every call reuses one compiled shape
                 part = jnp.concatenate([part, jnp.broadcast_to(part[:1], (step - n, part.shape[1]))])
-            out, counts, unserved = kernels.evaluate_chunk(part, batch, self._prefs32)
-            sums.append(np.asarray(out, dtype=np.float64)[:n])
+            out, counts, unserved = kernels.evaluate_chunk_blocks(part, batch, self._prefs32)
+            sums.append(np.asarray(out, dtype=np.float64)[:, :n].sum(axis=0))
         sums = np.concatenate(sums, axis=0)  # [b, G]
         counts = np.asarray(counts, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
