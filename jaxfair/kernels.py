@@ -136,17 +136,17 @@ def der_kernel(mu, xp=jnp):
     return 1.0 - g / (g - 1) * der_raw_kernel(mu, xp)
 
 
-def group_block_sums(u: jnp.ndarray, group: jnp.ndarray, n_groups: int) -> jnp.ndarray:
+def group_block_sums(u: jnp.ndarray, onehot: jnp.ndarray) -> jnp.ndarray:
     """Per-group partial sums of ``u`` over consecutive blocks of :data:`SUM_BLOCK` users.
 
     Args:
-      u: ``[N, P]`` per-user values; group: int ``[N]`` (ids ≥ ``n_groups`` count nowhere).
+      u: ``[N, P]`` per-user values; onehot: ``[N, G]`` group membership (all-zero rows
+        count nowhere).
     Returns:
       float32 ``[ceil(N / SUM_BLOCK), P, G]``; block b holds users ``b·B .. (b+1)·B − 1``.
     """
-    n, p = u.shape
+    (n, p), n_groups = u.shape, onehot.shape[1]
     nb = -(-n // SUM_BLOCK)
-    onehot = jax.nn.one_hot(group, n_groups, dtype=u.dtype)  # [N, G]; ids ≥ G give zero rows
     pad = nb * SUM_BLOCK - n
     if pad:  # static: zero rows add exact zeros
         u = jnp.pad(u, ((0, pad), (0, 0)))
@@ -181,7 +181,7 @@ def evaluate_chunk_blocks(alphas: jnp.ndarray, batch: Batch, prefs: jnp.ndarray)
     onehot = jax.nn.one_hot(batch.group, g, dtype=u.dtype)  # [N, G]; padding rows are zero
     counts = jnp.sum(onehot, axis=0)
     unserved = jnp.sum(jnp.where(jnp.any(batch.mask, axis=-1), 0.0, onehot.sum(-1)))
-    return group_block_sums(u, batch.group, g), counts, unserved
+    return group_block_sums(u, onehot), counts, unserved
 
 
 @jax.jit

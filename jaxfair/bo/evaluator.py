@@ -2,7 +2,7 @@
 
 Each call is a simulated online test: it draws a fresh batch of users from the scenario
 with a key from an explicit stream and evaluates every row of ``X`` on that same batch in
-one compiled JAX call (:func:`jaxfair.kernels.evaluate_chunk_blocks`). ``exact`` evaluates on a
+one compiled JAX call (:func:`jaxfair.evaluate.chunked_group_sums`). ``exact`` evaluates on a
 large held-out batch drawn once from a separate key — the noise-free value for reporting.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from jaxfair import kernels
+from jaxfair.evaluate import chunked_group_sums
 from jaxfair.bo.space import SearchSpace
 
 __all__ = ["EvalResult", "Evaluator", "EmptyGroupError", "der_np"]
@@ -176,22 +177,15 @@ class Evaluator:
 
     def _evaluate_batch(self, alphas: np.ndarray, batch, chunk: int | None) -> EvalResult:
         a32 = jnp.asarray(alphas, dtype=jnp.float32)
-        step = a32.shape[0] if chunk is None else chunk
-        sums = []
-        for s in range(0, a32.shape[0], step):
-            part = a32[s:s + step]
-            n = part.shape[0]
-            if n < step:  # pad the last chunk so every call reuses one compiled shape
-                part = jnp.concatenate([part, jnp.broadcast_to(part[:1], (step - n, part.shape[1]))])
-            out, counts, unserved = kernels.evaluate_chunk_blocks(part, batch, self._prefs32)
-            sums.append(np.asarray(out, dtype=np.float64)[:, :n].sum(axis=0))
-        sums = np.concatenate(sums, axis=0)  # [b, G]
-        counts = np.asarray(counts, dtype=np.float64)
+        # The batch is already small enough to take whole; only α is chunked (fixed shape).
+        sums, counts, unserved = chunked_group_sums(a32, batch, self._prefs32,
+                                                    alpha_chunk=a32.shape[0] if chunk is None else chunk,
+                                                    user_chunk=batch.n_users)  # sums [b, G] float64
         with np.errstate(invalid="ignore", divide="ignore"):
             mu = np.where(counts > 0, sums / np.maximum(counts, 1.0), np.nan)
         utility = sums.sum(axis=1) / counts.sum()
         return EvalResult(alphas=alphas, utility=utility, der=der_np(mu), group_utility=mu,
-                          group_counts=counts, n_unserved=int(np.asarray(unserved)))
+                          group_counts=counts, n_unserved=unserved)
 
     def __repr__(self) -> str:
         return (f"Evaluator({getattr(self.scenario, 'name', '?')!r}, users={self.users}, space={self.space.kind!r}, "
