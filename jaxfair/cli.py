@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_surface(subparsers)
     # Commands of the scenario and BO layers live beside their code.
-    for module in ("jaxfair.scenarios.cli", "jaxfair.bo.cli"):
+    for module in ("jaxfair.scenarios.cli", "jaxfair.bo.cli", "jaxfair.diagnose.cli"):
         if importlib.util.find_spec(module) is not None:
             importlib.import_module(module).add_subcommands(subparsers)
     return parser
