@@ -1,55 +1,57 @@
-"""Command line: ``jaxfair surface``, ``jaxfair scenarios``, ``jaxfair bo``, ``jaxfair report``."""
+"""Command line: ``jaxfair surface``, ``jaxfair scenarios``, ``jaxfair bo``, ``jaxfair report``, ...
+
+Every user mistake (a bad argument, a missing or malformed file, an invalid option) ends as
+one line ``jaxfair: error: <what>`` on stderr and exit status 2; ``--debug`` (anywhere on the
+command line) shows the full traceback instead. Anything else is a bug and is not caught.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import sys
+
+from jaxfair.cliargs import UsageError, add_scenario_arguments, int_at_least, positive_int, scenario_from_args, scenario_label
+
+# Exceptions that mean "the user asked for something invalid": the library's convention is a
+# ValueError naming the argument, and missing/unreadable files raise OSError subclasses.
+USER_ERRORS = (UsageError, ValueError, OSError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting, so ``main`` reports one line."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        command = self.prog.partition(" ")[2]  # "jaxfair surface" -> "surface"
+        raise UsageError(f"{command}: {message}" if command else message)
 
 
 def _add_surface(subparsers) -> None:
     p = subparsers.add_parser(
         "surface", help="utility and DER surfaces over the α box (heat-maps, per-group curves, CSV tables)",
-        description="Sample one batch of users from a scenario, evaluate global utility, DER and per-group "
-                    "utility over an n×n box of serving weights α in [0,1]² and along the direction of α, and "
-                    "write surface.png (utility | DER heat-maps), groups.png, surface.csv, direction.csv and "
-                    "summary.json to --out.")
-    p.add_argument("--scenario", default="toy", help="scenario name (see `jaxfair scenarios`; default: toy)")
-    p.add_argument("--users", type=int, default=20_000, help="users in the batch (default 20000)")
-    p.add_argument("--grid", type=int, default=101, help="points per axis of the α box (default 101)")
+        description="Sample one batch of users from a scenario (or your own logs, --data), evaluate global "
+                    "utility, DER and per-group utility over an n×n box of serving weights α in [0,1]² and along "
+                    "the direction of α, and write surface.png (utility | DER heat-maps), groups.png, "
+                    "surface.csv, direction.csv and summary.json to --out.")
+    add_scenario_arguments(p)
+    p.add_argument("--users", type=positive_int, default=20_000, help="users in the batch (default 20000)")
+    p.add_argument("--grid", type=int_at_least(3), default=101, help="points per axis of the α box (default 101)")
     p.add_argument("--method", choices=("sweep", "grid"), default="sweep",
                    help="sweep: exact K=2 curve (sweep2, default); grid: the compiled grid kernel")
-    p.add_argument("--seed", type=int, default=0, help="seed of the scenario and of the batch")
     p.add_argument("--out", default=None, help="output directory (default results/surface-<scenario>)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="scenario option, repeatable; VALUE parsed as JSON when possible (e.g. n_candidates=10)")
     p.set_defaults(func=_run_surface)
-
-
-def _parse_options(pairs: list[str]) -> dict:
-    opts = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SystemExit(f"--option: expected KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            opts[key] = json.loads(value)
-        except json.JSONDecodeError:
-            opts[key] = value
-    return opts
 
 
 def _run_surface(args) -> int:
     from tqdm.auto import tqdm
 
-    from jaxfair import scenarios
     from jaxfair.surface import compute_surface, write_surface
 
-    out = args.out or f"results/surface-{args.scenario}"
-    with tqdm(total=3, desc=f"surface {args.scenario}", unit="step") as bar:
-        bar.set_postfix_str("loading scenario")
-        sc = scenarios.load(args.scenario, seed=args.seed, **_parse_options(args.option))
-        bar.update(1)
+    label = scenario_label(args)
+    out = args.out or f"results/surface-{label}"
+    # The scenario is built before the progress bar opens, so a bad argument or file is the
+    # only thing printed.
+    sc = scenario_from_args(args)
+    with tqdm(total=2, desc=f"surface {label}", unit="step") as bar:
         bar.set_postfix_str(f"evaluating {args.grid}x{args.grid} alphas on {args.users} users")
         surf = compute_surface(sc, n_users=args.users, n_grid=args.grid, seed=args.seed, method=args.method,
                                progress=True)
@@ -66,28 +68,60 @@ def _run_surface(args) -> int:
     return 0
 
 
+def _module_exists(dotted: str) -> bool:
+    """True when ``dotted`` can be imported; False when it (or its parent package) is absent."""
+    parent = dotted.rpartition(".")[0]
+    if parent and not _module_exists(parent):
+        return False
+    return importlib.util.find_spec(dotted) is not None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jaxfair",
         description="jaxfair: a JAX-accelerated simulator of multi-objective recommender serving and a "
                     "fairness-aware Bayesian optimisation study of its serving weights α.",
-        epilog="Run `jaxfair COMMAND --help` for each command's options.")
+        epilog="Run `jaxfair COMMAND --help` for each command's options. --debug (anywhere) shows full "
+               "tracebacks instead of one-line errors.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_surface(subparsers)
-    # Commands of the scenario and BO layers live beside their code.
+    # Commands of the scenario, BO and diagnosis layers live beside their code.
     for module in ("jaxfair.scenarios.cli", "jaxfair.bo.cli", "jaxfair.diagnose.cli"):
-        if importlib.util.find_spec(module) is not None:
+        if _module_exists(module):
             importlib.import_module(module).add_subcommands(subparsers)
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
+        text = f"{exc.filename}: {text}"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
-    return int(args.func(args) or 0)
+    """Run the command line; returns the exit status (2 for a user mistake, reported in one line)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        if debug:
+            raise
+        print(f"jaxfair: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:
+        # Sub-commands that say `raise SystemExit("message")` made a usage error too.
+        if isinstance(exc.code, str) and not debug:
+            print(f"jaxfair: error: {' '.join(exc.code.split())}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

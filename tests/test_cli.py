@@ -39,5 +39,3 @@ def test_surface_cli_scenario_options(tmp_path):
 def test_help_lists_commands():
     res = subprocess.run([sys.executable, "-m", "jaxfair.cli", "--help"], capture_output=True, text=True, check=True)
     assert "surface" in res.stdout
-    with pytest.raises(SystemExit):
-        main(["surface", "--method", "nope"])

@@ -46,7 +46,15 @@ def load(name: str, *, seed: int = 0, prefs: Any = None, **options: Any) -> Scen
     if not isinstance(seed, (int,)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
     factory, _ = _REGISTRY[name]
-    scenario = factory(seed=seed, **options)
+    try:
+        scenario = factory(seed=seed, **options)
+    except TypeError as exc:
+        # A misspelt option reaches a factory's signature as an unexpected keyword; say which
+        # option it was instead of a TypeError from deep inside.
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        bad = str(exc).rsplit("argument", 1)[-1].strip()
+        raise ValueError(f"options: unknown option {bad} for scenario {name!r}") from exc
     if prefs is not None:
         scenario = scenario.with_prefs(prefs)
     return scenario

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from jaxfair.cliargs import UsageError, nonnegative_int, parse_options
+
 __all__ = ["add_subcommands", "run"]
 
 
@@ -19,26 +21,13 @@ def add_subcommands(subparsers) -> None:
                     "data takes minutes the first time; later loads come from the cache.")
     p.add_argument("--describe", metavar="NAME", help="print describe() of scenario NAME as JSON")
     p.add_argument("--auc", metavar="NAME", help="print the AUC table of scenario NAME")
-    p.add_argument("--seed", type=int, default=0, help="build seed (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="build seed (default 0)")
     p.add_argument("--data-dir", default=None, help="directory holding ml-100k/ and marketbias/ (default: search "
                    "$JAXFAIR_DATA, ../shared/data beside the checkout, the user cache dir)")
     p.add_argument("--cache-dir", default=None, help="cache directory for built pools (default: the user cache dir)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="scenario option, repeatable; VALUE parsed as JSON when possible (e.g. n_trees=100)")
     p.set_defaults(func=run)
-
-
-def _parse_options(pairs) -> dict:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SystemExit(f"--option: expected KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def run(args) -> int:
@@ -49,19 +38,16 @@ def run(args) -> int:
         for name, desc in scenarios.summary().items():
             print(f"{name:<{width}}  {desc}")
         return 0
-    opts = _parse_options(args.option)
+    opts = parse_options(args.option)
     for name in filter(None, (args.describe, args.auc)):
         if name not in scenarios.available():
-            raise SystemExit(f"unknown scenario {name!r}; available: {', '.join(scenarios.available())}")
+            raise UsageError(f"--describe/--auc: unknown scenario {name!r}; expected one of "
+                             f"{', '.join(scenarios.available())}")
     extra = {}
     for name in filter(None, dict.fromkeys((args.describe, args.auc))):
         if name != "toy":
             extra = dict(data_dir=args.data_dir, cache_dir=args.cache_dir)
-        try:
-            sc = scenarios.load(name, seed=args.seed, **extra, **opts)
-        except (FileNotFoundError, ValueError) as exc:
-            print(f"error: {exc}")
-            return 2
+        sc = scenarios.load(name, seed=args.seed, **extra, **opts)  # errors: one line from jaxfair.cli.main
         if name == args.describe:
             print(json.dumps(sc.describe(), indent=2, default=str))
         if name == args.auc:

@@ -1,0 +1,144 @@
+"""Command-line arguments shared by every command that needs a scenario.
+
+``add_scenario_arguments(parser)`` adds ``--scenario/--option/--seed/--prefs`` (a registered
+scenario) and ``--data/--scores/--labels/--group/--user/...`` (the user's own logs, see
+:mod:`jaxfair.scenarios.logs`); ``scenario_from_args(args)`` builds the scenario they name.
+Every user mistake raises :class:`UsageError` (or ``ValueError``/``FileNotFoundError`` from
+the library), which :func:`jaxfair.cli.main` prints as one ``jaxfair: error: ...`` line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+__all__ = ["UsageError", "add_scenario_arguments", "int_at_least", "nonnegative_int", "parse_columns", "parse_options",
+           "parse_prefs", "positive_int", "scenario_from_args", "scenario_label"]
+
+
+class UsageError(ValueError):
+    """A mistake on the command line: printed as one line, exit status 2."""
+
+
+def int_at_least(lo: int):
+    """argparse ``type=`` factory: an integer >= ``lo`` (the message says what is expected)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {text!r}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {value}")
+        return value
+
+    parse.__name__ = f"int>={lo}"
+    return parse
+
+
+positive_int = int_at_least(1)
+nonnegative_int = int_at_least(0)
+
+
+def parse_options(pairs: list[str], flag: str = "--option") -> dict[str, Any]:
+    """``["KEY=VALUE", ...]`` → dict; VALUE parsed as JSON when it is JSON, else kept as a string."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag}: expected KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def parse_prefs(text: str, flag: str = "--prefs") -> list[list[float]]:
+    """``'0.8,0.2;0.2,0.8'`` (one row per group, ``;`` between groups) → ``[G][K]`` floats."""
+    rows = []
+    for part in text.split(";"):
+        try:
+            row = [float(v) for v in part.split(",")]
+        except ValueError:
+            raise UsageError(f"{flag}: expected rows of numbers like '0.8,0.2;0.2,0.8', got {text!r}") from None
+        if not all(math.isfinite(v) and v >= 0 for v in row):
+            raise UsageError(f"{flag}: expected finite weights >= 0, got {text!r}")
+        rows.append(row)
+    if len({len(r) for r in rows}) != 1:
+        raise UsageError(f"{flag}: every group needs the same number of weights (one per label), got {text!r}")
+    return rows
+
+
+def parse_columns(text: str | None, flag: str) -> list[str] | None:
+    """``'a,b'`` → ``['a', 'b']`` (None stays None); empty names are an error."""
+    if text is None:
+        return None
+    cols = [c.strip() for c in text.split(",")]
+    if not all(cols):
+        raise UsageError(f"{flag}: expected comma-separated column names, got {text!r}")
+    return cols
+
+
+def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario: str = "toy") -> None:
+    """Add the scenario arguments (registered scenario or ``--data`` logs) to ``parser``."""
+    g = parser.add_argument_group("scenario")
+    g.add_argument("--scenario", default=None,
+                   help=f"registered scenario name (see `jaxfair scenarios`; default: {default_scenario})")
+    g.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="scenario option, repeatable; VALUE parsed as JSON when possible (e.g. n_candidates=10)")
+    g.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the scenario (default 0)")
+    g.add_argument("--prefs", default=None, metavar="W;W",
+                   help="true preferences α*(g), one row per group: '0.8,0.2;0.2,0.8'")
+    d = parser.add_argument_group("your own logs (instead of --scenario)")
+    d.add_argument("--data", default=None, metavar="FILE", help="logged sessions, .csv or .parquet")
+    d.add_argument("--scores", default=None, metavar="COLS", help="the K model-score columns, comma-separated")
+    d.add_argument("--labels", default=None, metavar="COLS", help="the K outcome columns (same order as --scores)")
+    d.add_argument("--group", default=None, metavar="COL", help="the user's group column")
+    d.add_argument("--user", default=None, metavar="COL", help="the user id column")
+    d.add_argument("--candidate", default=None, metavar="COL",
+                   help="candidate (item) id column; duplicate (user, candidate) rows are then an error")
+    d.add_argument("--features", default=None, metavar="COLS", help="user covariate columns (optional)")
+    d.add_argument("--retrieved", default=None, metavar="COL", help="0/1 column: the row survived retrieval")
+    d.add_argument("--session", default=None, metavar="COL", help="session id column (replay; default: one per user)")
+    d.add_argument("--replay", action="store_true", help="serve the logged sessions as they were (no resampling)")
+    parser.set_defaults(_default_scenario=default_scenario)
+
+
+_LOG_FLAGS = ("scores", "labels", "group", "user", "candidate", "features", "retrieved", "session")
+
+
+def scenario_label(args: argparse.Namespace) -> str:
+    """Short name for default output directories: the scenario name or ``logs-<file stem>``."""
+    if getattr(args, "data", None):
+        from pathlib import Path
+
+        return f"logs-{Path(args.data).stem}"
+    return args.scenario or args._default_scenario
+
+
+def scenario_from_args(args: argparse.Namespace):
+    """The :class:`~jaxfair.scenarios.Scenario` that the arguments of :func:`add_scenario_arguments` name."""
+    from jaxfair import scenarios
+
+    prefs = parse_prefs(args.prefs) if args.prefs is not None else None
+    options = parse_options(args.option)
+    if args.data is None:
+        given = [f"--{f}" for f in _LOG_FLAGS if getattr(args, f) is not None] + (["--replay"] if args.replay else [])
+        if given:
+            raise UsageError(f"{', '.join(given)}: only meaningful with --data FILE (your own logs)")
+        name = args.scenario or args._default_scenario
+        if name not in scenarios.available():
+            raise UsageError(f"--scenario: unknown scenario {name!r}; expected one of {', '.join(scenarios.available())}")
+        return scenarios.load(name, seed=args.seed, prefs=prefs, **options)
+    if args.scenario is not None:
+        raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
+    for flag in ("scores", "labels", "group", "user"):
+        if getattr(args, flag) is None:
+            raise UsageError(f"--{flag}: required with --data (see `--help`)")
+    return scenarios.from_file(
+        args.data, user=args.user, group=args.group, scores=parse_columns(args.scores, "--scores"),
+        labels=parse_columns(args.labels, "--labels"), candidate=args.candidate,
+        retrieved=args.retrieved, features=parse_columns(args.features, "--features"), session=args.session,
+        prefs=prefs, replay=args.replay, seed=args.seed, **options)
