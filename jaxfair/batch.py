@@ -6,6 +6,8 @@ Shapes (N users, m candidates per user, K labels):
 * ``labels`` float32 ``[N, m, K]`` — observed outcomes Y[n, j, k] (0/1 or probabilities).
 * ``mask``   bool    ``[N, m]``    — I[n, j]: candidate j survived retrieval.
 * ``group``  int32   ``[N]``       — group id of each user (0 = majority by convention).
+* ``features`` float32 ``[N, d]`` or None — optional user covariates X the platform sees
+  (never the group id); used by :mod:`jaxfair.diagnose` (shared space S_X).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-__all__ = ["Batch", "make_batch"]
+__all__ = ["Batch", "check_features", "make_batch"]
 
 
 @struct.dataclass
@@ -30,6 +32,12 @@ class Batch:
     labels: jnp.ndarray  # float32 [N, m, K]
     mask: jnp.ndarray  # bool [N, m]
     group: jnp.ndarray  # int32 [N]
+    features: jnp.ndarray | None = None  # float32 [N, d] user covariates, optional
+
+    @property
+    def n_features(self) -> int:
+        """d, the number of user covariates (0 when the batch has none)."""
+        return 0 if self.features is None else int(self.features.shape[1])
 
     @property
     def n_users(self) -> int:
@@ -73,7 +81,7 @@ def _check_finite(name: str, arr: np.ndarray) -> None:
         )
 
 
-def make_batch(scores: Any, labels: Any, mask: Any = None, group: Any = None) -> Batch:
+def make_batch(scores: Any, labels: Any, mask: Any = None, group: Any = None, features: Any = None) -> Batch:
     """Validate arrays and assemble a :class:`Batch`.
 
     Args:
@@ -82,9 +90,12 @@ def make_batch(scores: Any, labels: Any, mask: Any = None, group: Any = None) ->
       mask: optional bool ``[N, m]`` retrieval mask I (default: every candidate retrieved).
         Integer 0/1 arrays are accepted.
       group: int ``[N]`` non-negative group ids (required).
+      features: optional ``[N, d]`` (d >= 1) real, finite user covariates X (never the group
+        id); stored as float32.
 
     Returns:
-      A :class:`Batch` with float32 scores/labels, bool mask and int32 group.
+      A :class:`Batch` with float32 scores/labels, bool mask, int32 group and float32
+      features (or None).
 
     Raises:
       ValueError: naming the argument, the expected and the actual value, for any bad
@@ -130,9 +141,25 @@ def make_batch(scores: Any, labels: Any, mask: Any = None, group: Any = None) ->
     if group_np.max() > np.iinfo(np.int32).max:
         raise ValueError(f"group: ids must fit in int32, got {int(group_np.max())}")
 
+    features_np = None if features is None else check_features(features, n)
+
     return Batch(
         scores=jnp.asarray(scores_np, dtype=jnp.float32),
         labels=jnp.asarray(labels_np, dtype=jnp.float32),
         mask=jnp.asarray(mask_np, dtype=bool),
         group=jnp.asarray(group_np, dtype=jnp.int32),
+        features=None if features_np is None else jnp.asarray(features_np, dtype=jnp.float32),
     )
+
+
+def check_features(features: Any, n_users: int, name: str = "features") -> np.ndarray:
+    """Validate user covariates: real, finite, shape ``[n_users, d]`` with d >= 1; float32 copy."""
+    arr = _as_array(name, features)
+    if arr.ndim != 2 or arr.shape[0] != n_users or arr.shape[1] < 1:
+        raise ValueError(f"{name}: expected shape [{n_users}, d] ([N, d], d >= 1), got shape {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{name}: expected a real numeric dtype, got {arr.dtype}")
+    _check_finite(name, arr)
+    out = arr.astype(np.float32)
+    _check_finite(name, out)  # float64 values beyond float32's range would become inf
+    return out

@@ -32,6 +32,8 @@ Protocol (decisions the paper leaves open are marked *):
 7. The flip: label and score of ``viewed`` (ModCloth) / ``rating`` (Electronics) become
    ``1 - y`` and ``1 - f``, named ``*_flipped`` — so the labels disagree. AUCs are unchanged.
 8. *Groups: random 80/20 over users (``user_attr`` is not used), no Y|X shift.
+9. *User covariates X (``Batch.features``): ``log1p`` of the user's number of reviews in the
+   file and the mean rating they gave (d = 2).
 """
 from __future__ import annotations
 
@@ -51,6 +53,9 @@ __all__ = ["DATASETS", "build_marketbias_pool", "flip_label", "load_marketbias",
 
 SOURCE = "https://github.com/MengtingWan/marketBias (files data/df_modcloth.csv, data/df_electronics.csv)"
 FIT_OK = "Just right"
+FEATURES = ("log1p_reviews", "mean_rating")
+# Changes whenever the pool's arrays change meaning or gain a field (part of the cache key).
+POOL_FORMAT = "user-features-v1"
 
 # name → (file, columns in file order, labels, flipped label)
 DATASETS = {
@@ -230,7 +235,10 @@ def build_marketbias_pool(path: Path, dataset: str, seed: int, *, neg_per_user: 
     labels = y[held]
     scores, labels = flip_label(scores, labels, label_names.index(flipped))
     group = random_groups(n_users, minority_share, rng)
-    arrays = pool_arrays(scores, labels, users[held], group, rng)
+    n_rev = np.bincount(u, minlength=n_users).astype(np.float64)
+    mean_rating = np.bincount(u, weights=r.astype(np.float64), minlength=n_users) / np.maximum(n_rev, 1)
+    feats = np.column_stack([np.log1p(n_rev), mean_rating])
+    arrays = pool_arrays(scores, labels, users[held], group, rng, user_features=feats)
     steps.update(1)
     steps.close()
     info = {"rows": int(len(df)), "users": n_users, "items": n_items, "negatives": int(len(nu)),
@@ -278,7 +286,8 @@ def load_marketbias(dataset: str, seed: int = 0, *, data_dir=None, cache_dir=Non
     options = dict(neg_per_user=neg_per_user, rating_threshold=rating_threshold, train_frac=train_frac,
                    val_frac=val_frac, minority_share=minority_share, dim=dim, learning_rate=learning_rate, l2=l2,
                    batch_size=batch_size, max_epochs=max_epochs, patience=patience)
-    meta = {"scenario": name, "seed": seed, "options": options, "data": file_checksum([path])}
+    meta = {"scenario": name, "seed": seed, "options": options, "data": file_checksum([path]),
+            "pool_format": POOL_FORMAT}
     arrays, info, hit = load_or_build(
         meta, lambda: build_marketbias_pool(path, dataset, seed, neg_per_user=neg_per_user,
                                             rating_threshold=rating_threshold, train_frac=train_frac,
@@ -289,6 +298,6 @@ def load_marketbias(dataset: str, seed: int = 0, *, data_dir=None, cache_dir=Non
     what = "STAND-IN generated data with the schema of " if is_standin else ""
     return PoolScenario(name=name, label_names=labels, group_names=("majority", "minority"), arrays=arrays,
                         seed=seed, options=dict(options, file=str(path)), sampling=sampling,
-                        info=dict(info, cache_hit=hit), prefs=prefs, is_standin=is_standin,
+                        info=dict(info, cache_hit=hit), prefs=prefs, is_standin=is_standin, feature_names=FEATURES,
                         description=f"{what}Wan et al. {dataset}: viewed via synthetic negatives, "
                                     f"{label_names[1]} label, multi-task CF (Flax), {flipped!r} flipped")

@@ -23,11 +23,16 @@ table lands within ±0.03 of the paper's table 2 per group — see docs/readme_s
    ``window`` watches strictly before its time. (Excluding the current watch gives a
    watched AUC of ~0.68–0.70, far below the paper's 0.78.) ``id_features=True`` appends
    raw user and item ids (watched AUC ~0.84: too high; off by default).
-4. Groups: gender is scrambled — users go to random 80/20 groups (``minority_share``,
-   exact count), so there is no Y|X shift across groups.
+4. Groups: ``groups="random"`` (default, the paper): gender is scrambled — users go to random
+   80/20 groups (``minority_share``, exact count), so there is no Y|X shift across groups.
+   ``groups="gender"``: the real gender from ``u.user`` (group 0 "male" = majority, group 1
+   "female"; prevalences as in the file, 71/29), for :mod:`jaxfair.diagnose`.
 5. A random ``train_frac`` = 20 % of all rows (positives and negatives) trains one random
    forest (``n_trees`` = 300, default parameters) per label; the other 80 % are scored and
    form the pool. A pool user's session is m of their rows drawn at random.
+6. User covariates X (``Batch.features``, never the gender): the user's genre profile (mean
+   genre one-hot over all their watches, 19 columns) and, when ``u.user`` is present, age / 50
+   and the occupation one-hot (21 columns, ``u.user``'s occupations in sorted order).
 """
 from __future__ import annotations
 
@@ -44,12 +49,17 @@ from jaxfair.scenarios.groups import random_groups
 from jaxfair.scenarios.pool import SAMPLING_OPTIONS, PoolScenario, pool_arrays
 from jaxfair.scenarios.rf import fit_forest
 
-__all__ = ["build_movielens_pool", "load_movielens", "read_ml100k", "user_item_features"]
+__all__ = ["build_movielens_pool", "gender_groups", "load_movielens", "read_ml100k", "read_users", "user_covariates",
+           "user_item_features"]
 
 LABELS = ("watched", "liked")
 GROUPS = ("majority", "minority")
+GENDER_GROUPS = ("male", "female")
+GROUPINGS = ("random", "gender")
 N_GENRES = 19
-SOURCE = "https://grouplens.org/datasets/movielens/100k/ (ml-100k.zip: u.data, u.item)"
+SOURCE = "https://grouplens.org/datasets/movielens/100k/ (ml-100k.zip: u.data, u.item, u.user)"
+# Changes whenever the pool's arrays change meaning or gain a field (part of the cache key).
+POOL_FORMAT = "user-features-v1"
 
 
 def read_ml100k(directory: Path) -> tuple[pd.DataFrame, np.ndarray]:
@@ -90,6 +100,65 @@ def read_ml100k(directory: Path) -> tuple[pd.DataFrame, np.ndarray]:
         raise ValueError(f"{udata}: item ids must be in 1..{n_items} (from {uitem}) and user ids >= 1")
     r = r.assign(user=r["user"] - 1, item=r["item"] - 1)
     return r, genres
+
+
+def read_users(path: Path) -> pd.DataFrame:
+    """``u.user`` as ``DataFrame[user (0-based), age, gender ('M'/'F'), occupation]``, sorted by user.
+
+    Raises:
+      ValueError: naming the file for a malformed row, a gender other than M/F or a bad age.
+    """
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file")
+    try:
+        u = pd.read_csv(path, sep="|", header=None, names=["user", "age", "gender", "occupation", "zip"],
+                        encoding="latin-1", dtype={"zip": str})
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{path}: malformed row ({exc})") from exc
+    if u[["user", "age", "gender", "occupation"]].isna().any().any() or len(u) == 0:
+        raise ValueError(f"{path}: expected 5 '|'-separated columns (id, age, gender, occupation, zip) on every row")
+    if not u["gender"].isin(["M", "F"]).all():
+        raise ValueError(f"{path}: gender must be M or F, got {sorted(set(u['gender']) - {'M', 'F'})[:5]}")
+    if not (np.issubdtype(u["age"].dtype, np.integer) and np.issubdtype(u["user"].dtype, np.integer)):
+        raise ValueError(f"{path}: user id and age must be integers")
+    u = u.assign(user=u["user"] - 1).sort_values("user").reset_index(drop=True)
+    return u[["user", "age", "gender", "occupation"]]
+
+
+def user_covariates(ratings: pd.DataFrame, genres: np.ndarray, n_users: int,
+                    users: pd.DataFrame | None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """User covariates ``f32[n_users, d]`` and their names (module docstring, step 6).
+
+    The gender is never among them. Users absent from ``users`` get age 0 and no occupation.
+    """
+    counts = np.bincount(ratings["user"], minlength=n_users).astype(np.float64)
+    prof = np.zeros((n_users, N_GENRES))
+    np.add.at(prof, ratings["user"].to_numpy(), genres[ratings["item"].to_numpy()])
+    prof /= np.maximum(counts, 1)[:, None]
+    names = [f"genre{g}" for g in range(N_GENRES)]
+    cols = [prof]
+    if users is not None:
+        occ = sorted(users["occupation"].unique())
+        age = np.zeros((n_users, 1))
+        onehot = np.zeros((n_users, len(occ)))
+        ok = users["user"].to_numpy() < n_users
+        uid = users["user"].to_numpy()[ok]
+        age[uid, 0] = users["age"].to_numpy()[ok] / 50.0
+        onehot[uid, np.searchsorted(occ, users["occupation"].to_numpy()[ok])] = 1.0
+        cols += [age, onehot]
+        names += ["age/50"] + [f"occupation={o}" for o in occ]
+    return np.hstack(cols).astype(np.float32), tuple(names)
+
+
+def gender_groups(users: pd.DataFrame, n_users: int, path: Path) -> np.ndarray:
+    """``i32[n_users]``: 0 = male, 1 = female (``u.user``); every rating user must be listed."""
+    g = np.full(n_users, -1, np.int64)
+    uid = users["user"].to_numpy()
+    ok = uid < n_users
+    g[uid[ok]] = (users["gender"].to_numpy()[ok] == "F").astype(np.int64)
+    if np.any(g < 0):
+        raise ValueError(f"{path}: no gender for user id(s) {(np.flatnonzero(g < 0)[:5] + 1).tolist()} of u.data")
+    return g.astype(np.int32)
 
 
 def sample_negatives(ratings: pd.DataFrame, n_items: int, neg_ratio: float, rng: np.random.Generator) -> pd.DataFrame:
@@ -145,8 +214,8 @@ def user_item_features(ratings: pd.DataFrame, rows: pd.DataFrame, genres: np.nda
 def build_movielens_pool(directory: Path, seed: int, *, neg_ratio: float, window: int, id_features: bool,
                          include_current: bool, n_trees: int,
                          train_frac: float, minority_share: float, impute: str, impute_threshold: float,
-                         n_jobs: int = -1):
-    """Build the pool arrays (see :func:`pool.pool_arrays`) and build info."""
+                         groups: str = "random", n_jobs: int = -1):
+    """Build the pool arrays (see :func:`pool.pool_arrays`, with ``user_features``) and build info."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     steps = tqdm(total=5, desc="movielens", unit="step")
@@ -185,8 +254,16 @@ def build_movielens_pool(directory: Path, seed: int, *, neg_ratio: float, window
         del rf
         steps.update(1)
     n_users = int(ratings["user"].max()) + 1
-    group = random_groups(n_users, minority_share, rng)
-    arrays = pool_arrays(scores, y[held], user[held], group, rng)
+    user_file = directory / "u.user"
+    users = read_users(user_file) if user_file.is_file() else None
+    if groups == "gender":
+        if users is None:
+            raise ValueError(f"groups: 'gender' needs {user_file} (from {SOURCE})")
+        group = gender_groups(users, n_users, user_file)
+    else:
+        group = random_groups(n_users, minority_share, rng)
+    feats, _ = user_covariates(ratings, genres, n_users, users)
+    arrays = pool_arrays(scores, y[held], user[held], group, rng, user_features=feats)
     steps.update(1)
     steps.close()
     info = {"ratings": int(len(ratings)), "negatives": int(len(neg)), "rows_train": int(n_train),
@@ -199,9 +276,15 @@ def build_movielens_pool(directory: Path, seed: int, *, neg_ratio: float, window
 def load_movielens(seed: int = 0, *, data_dir=None, cache_dir=None, use_cache: bool = True, neg_ratio: float = 5.0,
                    window: int = 25, id_features: bool = False, include_current: bool = True, n_trees: int = 300,
                    train_frac: float = 0.2, minority_share: float = 0.2, impute: str = "rate",
-                   impute_threshold: float = 0.5, n_jobs: int = -1, prefs=None,
+                   impute_threshold: float = 0.5, groups: str = "random", n_jobs: int = -1, prefs=None,
                    **sampling) -> PoolScenario:
-    """Build or load the ``movielens`` scenario (module docstring for the protocol)."""
+    """Build or load the ``movielens`` scenario (module docstring for the protocol).
+
+    ``groups``: ``"random"`` (scrambled 80/20, the paper's default) or ``"gender"`` (real
+    groups from ``u.user``; ``minority_share`` is then unused).
+    """
+    if groups not in GROUPINGS:
+        raise ValueError(f"groups: expected one of {list(GROUPINGS)}, got {groups!r}")
     if not neg_ratio > 0:
         raise ValueError(f"neg_ratio: expected > 0, got {neg_ratio!r}")
     if not isinstance(window, int) or window < 1:
@@ -217,16 +300,20 @@ def load_movielens(seed: int = 0, *, data_dir=None, cache_dir=None, use_cache: b
     unknown = set(sampling) - set(SAMPLING_OPTIONS)
     if unknown:
         raise ValueError(f"options: unknown option(s) {sorted(unknown)} for 'movielens'")
-    directory = resolve_dataset_dir("ml-100k", ["u.data", "u.item"], data_dir, source=SOURCE)
+    required = ["u.data", "u.item"] + (["u.user"] if groups == "gender" else [])
+    directory = resolve_dataset_dir("ml-100k", required, data_dir, source=SOURCE)
     options = dict(neg_ratio=neg_ratio, window=window, id_features=bool(id_features),
                    include_current=bool(include_current), n_trees=n_trees, train_frac=train_frac,
-                   minority_share=minority_share, impute=impute, impute_threshold=impute_threshold)
-    meta = {"scenario": "movielens", "seed": seed, "options": options,
-            "data": file_checksum([directory / "u.data", directory / "u.item"])}
+                   minority_share=minority_share, impute=impute, impute_threshold=impute_threshold, groups=groups)
+    files = [directory / f for f in ("u.data", "u.item", "u.user") if (directory / f).is_file()]
+    meta = {"scenario": "movielens", "seed": seed, "options": options, "data": file_checksum(files),
+            "pool_format": POOL_FORMAT}
     arrays, info, hit = load_or_build(
         meta, lambda: build_movielens_pool(directory, seed, n_jobs=n_jobs, **options), cache_dir, use_cache)
-    return PoolScenario(name="movielens", label_names=LABELS, group_names=GROUPS, arrays=arrays, seed=seed,
-                        options=dict(options, data_dir=str(directory)), sampling=sampling,
-                        info=dict(info, cache_hit=hit), prefs=prefs,
+    users = read_users(directory / "u.user") if (directory / "u.user").is_file() else None
+    _, feature_names = user_covariates(pd.DataFrame({"user": [0], "item": [0]}), np.zeros((1, N_GENRES)), 1, users)
+    return PoolScenario(name="movielens", label_names=LABELS, group_names=GENDER_GROUPS if groups == "gender" else GROUPS,
+                        arrays=arrays, seed=seed, options=dict(options, data_dir=str(directory)), sampling=sampling,
+                        info=dict(info, cache_hit=hit), prefs=prefs, feature_names=feature_names,
                         description="MovieLens 100K: watched (ratings + synthetic negatives), liked (rating >= 3, "
                                     "imputed for negatives); random forests on rolling-genre features")

@@ -2,7 +2,9 @@
 
 The pool holds R rows sorted by user: ``scores f32[R, K]`` (model predictions),
 ``labels f32[R, K]`` (outcomes), and per pool user ``offsets i64[U]``, ``counts i64[U]``
-(the user's rows are ``offsets[u] : offsets[u] + counts[u]``) and ``user_group i32[U]``.
+(the user's rows are ``offsets[u] : offsets[u] + counts[u]``) and ``user_group i32[U]``;
+optionally ``user_features f32[U, d]``, user-level covariates X (never the group id), which
+``sample`` gathers into ``Batch.features``.
 
 ``sample(key, N)`` draws N users uniformly (with replacement) and, per user, a retrieval of
 m candidates among that user's rows:
@@ -27,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxfair.batch import Batch
+from jaxfair.batch import Batch, check_features
 from jaxfair.scenarios.base import Scenario, check_prefs
 
 __all__ = ["PoolScenario", "SAMPLING_OPTIONS", "check_sampling_options", "default_prefs", "pool_arrays"]
@@ -42,16 +44,19 @@ def default_prefs() -> np.ndarray:
 
 
 def pool_arrays(scores: np.ndarray, labels: np.ndarray, user: np.ndarray, user_group: np.ndarray,
-                rng: np.random.Generator) -> dict[str, np.ndarray]:
+                rng: np.random.Generator, user_features: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Sort rows by user (random order within a user) and build the pool arrays.
 
     Args:
       scores, labels: ``[R, K]``; user: ``[R]`` user index in ``0..U-1``; user_group: ``[U]``.
       rng: shuffles rows within each user, so candidate positions carry no information
         (ties in serving go to the lowest index).
+      user_features: optional ``[U, d]`` real, finite user covariates X indexed like
+        ``user_group`` (row u = user u; the group id must not be among them).
     Returns:
       dict with ``scores``, ``labels`` (float32 ``[R', K]``), ``offsets``, ``counts`` (int64
-      ``[U']``) and ``user_group`` (int32 ``[U']``), keeping only users with ≥ 1 row.
+      ``[U']``), ``user_group`` (int32 ``[U']``) and, when given, ``user_features`` (float32
+      ``[U', d]``), keeping only users with ≥ 1 row.
     """
     scores = np.asarray(scores, np.float32)
     labels = np.asarray(labels, np.float32)
@@ -59,11 +64,14 @@ def pool_arrays(scores: np.ndarray, labels: np.ndarray, user: np.ndarray, user_g
     order = np.lexsort((rng.random(len(user)), user))
     user = user[order]
     uniq, first, counts = np.unique(user, return_index=True, return_counts=True)
-    return {
+    out = {
         "scores": scores[order], "labels": labels[order],
         "offsets": first.astype(np.int64), "counts": counts.astype(np.int64),
         "user_group": np.asarray(user_group, np.int32)[uniq],
     }
+    if user_features is not None:
+        out["user_features"] = check_features(user_features, len(np.asarray(user_group)), "user_features")[uniq]
+    return out
 
 
 def _floyd(key, counts, size):
@@ -89,7 +97,8 @@ def _floyd(key, counts, size):
 
 
 @partial(jax.jit, static_argnames=("n_users", "m", "pool_size", "retrieval_label"))
-def _sample_pool(key, scores, labels, offsets, counts, user_group, *, n_users, m, pool_size, retrieval_label):
+def _sample_pool(key, scores, labels, offsets, counts, user_group, user_features, *, n_users, m, pool_size,
+                 retrieval_label):
     k_u, k_r = jax.random.split(key)
     u = jax.random.randint(k_u, (n_users,), 0, offsets.shape[0])
     idx, valid = _floyd(k_r, counts[u], pool_size)
@@ -100,7 +109,8 @@ def _sample_pool(key, scores, labels, offsets, counts, user_group, *, n_users, m
         _, top = jax.lax.top_k(key_score, m)
         rows = jnp.take_along_axis(rows, top, axis=1)
         valid = jnp.take_along_axis(valid, top, axis=1)
-    return scores[rows], labels[rows], valid, user_group[u]
+    feats = None if user_features is None else user_features[u]
+    return scores[rows], labels[rows], valid, user_group[u], feats
 
 
 def check_sampling_options(label_names, n_candidates=20, retrieval="default", retrieval_label=0,
@@ -133,11 +143,13 @@ class PoolScenario(Scenario):
       options: build options (recorded by ``describe``); sampling options are separate.
       sampling: ``n_candidates``, ``retrieval``, ``retrieval_label``, ``retrieval_pool``.
       info: build information (sizes, label rates, timings, cache hit) for ``describe``.
+      feature_names: names of the ``d`` columns of ``arrays["user_features"]`` (default
+        ``x0, x1, ...``); ignored when the pool has no user features.
     """
 
     def __init__(self, *, name: str, label_names, group_names, arrays: dict[str, np.ndarray], seed: int,
                  options: dict, sampling: dict, info: dict | None = None, prefs: Any = None,
-                 is_standin: bool = False, description: str = ""):
+                 is_standin: bool = False, description: str = "", feature_names=None):
         self.name = name
         self.label_names = tuple(label_names)
         self.group_names = tuple(group_names)
@@ -155,6 +167,16 @@ class PoolScenario(Scenario):
         if arrays["labels"].shape != (r, k) or k != len(self.label_names):
             raise ValueError(f"arrays: scores {arrays['scores'].shape} / labels {arrays['labels'].shape} do not "
                              f"match K={len(self.label_names)} labels")
+        if "user_features" in arrays:
+            uf = check_features(arrays["user_features"], len(arrays["user_group"]), 'arrays["user_features"]')
+            arrays = dict(arrays, user_features=uf)
+            d = uf.shape[1]
+            names = tuple(f"x{i}" for i in range(d)) if feature_names is None else tuple(feature_names)
+            if len(names) != d:
+                raise ValueError(f"feature_names: expected {d} names (columns of user_features), got {len(names)}")
+            self.feature_names = names
+        else:
+            self.feature_names = ()
         self.arrays = arrays
         self._dev = {n: jnp.asarray(a) for n, a in arrays.items()}
         ug = arrays["user_group"]
@@ -170,17 +192,18 @@ class PoolScenario(Scenario):
         return int(self.arrays["scores"].shape[0])
 
     def sample(self, key, n_users: int) -> Batch:
-        """``n_users`` users × m candidates: scores/labels ``f32[N, m, K]``, mask ``bool[N, m]``, group ``i32[N]``."""
+        """``n_users`` users × m candidates: scores/labels ``f32[N, m, K]``, mask ``bool[N, m]``, group ``i32[N]``,
+        features ``f32[N, d]`` (the sampled users' ``user_features``; None if the pool has none)."""
         if not isinstance(n_users, (int, np.integer)) or isinstance(n_users, bool) or n_users < 1:
             raise ValueError(f"n_users: expected an int >= 1, got {n_users!r}")
         s = self.sampling
         single = s["retrieval"] == "single-label"
         d = self._dev
-        scores, labels, mask, group = _sample_pool(
-            key, d["scores"], d["labels"], d["offsets"], d["counts"], d["user_group"], n_users=int(n_users),
-            m=s["n_candidates"], pool_size=s["retrieval_pool"] if single else s["n_candidates"],
+        scores, labels, mask, group, feats = _sample_pool(
+            key, d["scores"], d["labels"], d["offsets"], d["counts"], d["user_group"], d.get("user_features"),
+            n_users=int(n_users), m=s["n_candidates"], pool_size=s["retrieval_pool"] if single else s["n_candidates"],
             retrieval_label=s["retrieval_label"] if single else None)
-        return Batch(scores=scores, labels=labels, mask=mask, group=group)
+        return Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats)
 
     def row_groups(self) -> np.ndarray:
         """Group of every pool row, ``i32[R]``."""

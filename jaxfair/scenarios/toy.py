@@ -6,6 +6,16 @@ between labels (negative: the labels disagree). Scores are calibrated probabilit
 exactly — the setting of the paper's Lemma 2.3. Users fall in group 1 (minority) with
 probability ``minority_share``; the groups' default true preferences disagree
 (majority (0.8, 0.2), minority (0.2, 0.8) for K = 2).
+
+User covariates (``Batch.features``, d = K): ``x | G = g ~ N(g · covariate_shift · v, I_d)``
+with the unit direction ``v = (e_{K-1} − e_0)/√2`` (``e_0`` for K = 1), so p(x | G) is known
+in closed form (:meth:`ToyScenario.log_group_densities`) and the shared space S_X is exact.
+``covariate_effect`` β adds ``β · x_k`` to every candidate's latent quality of label k (Y | X
+then depends on X, the same way for both groups); ``retrieval_gradient`` γ lowers the
+retrieval rate where ``x · v < 0`` (where the majority lives, away from the minority) to
+``retrieval_rate · 2σ(γ · min(x·v, 0))`` — the setting of the paper's Theorem 3.3. With all
+three at 0 (defaults) the scores, labels, mask and groups are exactly those of earlier
+versions; the covariates come from a separate key (``fold_in(key, 7)``).
 """
 from __future__ import annotations
 
@@ -31,17 +41,34 @@ def default_toy_prefs(n_labels: int) -> np.ndarray:
     return np.stack([maj, maj[::-1].copy()])
 
 
+def shift_direction(n_labels: int) -> np.ndarray:
+    """Unit direction ``v [d]`` (d = K) along which the minority's covariates are shifted."""
+    v = np.zeros(n_labels)
+    if n_labels == 1:
+        v[0] = 1.0
+    else:
+        v[0], v[-1] = -1.0, 1.0
+        v /= np.sqrt(2.0)
+    return v
+
+
 @partial(jax.jit, static_argnames=("n_users", "n_candidates", "n_labels"))
-def _sample_toy(key, n_users, n_candidates, n_labels, rho, sharpness, minority_share, retrieval_rate):
+def _sample_toy(key, n_users, n_candidates, n_labels, rho, sharpness, minority_share, retrieval_rate,
+                covariate_shift, covariate_effect, retrieval_gradient, direction):
     k_z, k_y, k_g, k_m = jax.random.split(key, 4)
+    group = jax.random.bernoulli(k_g, minority_share, (n_users,)).astype(jnp.int32)
+    x = jax.random.normal(jax.random.fold_in(key, 7), (n_users, n_labels))
+    x = x + (group * covariate_shift)[:, None] * direction[None, :]
     cov = jnp.full((n_labels, n_labels), rho) + (1.0 - rho) * jnp.eye(n_labels)
     chol = jnp.linalg.cholesky(cov)
     z = jax.random.normal(k_z, (n_users, n_candidates, n_labels)) @ chol.T
+    z = z + covariate_effect * x[:, None, :]
     f = jax.nn.sigmoid(sharpness * z)
     y = jax.random.bernoulli(k_y, f).astype(jnp.float32)
-    group = jax.random.bernoulli(k_g, minority_share, (n_users,)).astype(jnp.int32)
-    mask = jax.random.uniform(k_m, (n_users, n_candidates)) < retrieval_rate
-    return f.astype(jnp.float32), y, mask, group
+    # 2σ(γ·min(t, 0)) = 1 for t >= 0 or γ = 0: the rate is retrieval_rate unless x·v < 0.
+    rate = retrieval_rate * 2.0 * jax.nn.sigmoid(retrieval_gradient * jnp.minimum(x @ direction, 0.0))
+    mask = jax.random.uniform(k_m, (n_users, n_candidates)) < rate[:, None]
+    return f.astype(jnp.float32), y, mask, group, x.astype(jnp.float32)
 
 
 class ToyScenario(Scenario):
@@ -55,10 +82,16 @@ class ToyScenario(Scenario):
       sharpness: scale inside the sigmoid (default 2.0).
       minority_share: probability a user is in group 1 (default 0.2).
       retrieval_rate: probability a candidate survives retrieval (default 1.0).
+      covariate_shift: s >= 0, distance between the groups' covariate means (default 0:
+        p(x | G) is the same for both groups).
+      covariate_effect: β, how much the covariates raise candidates' latent quality
+        (default 0: Y does not depend on X).
+      retrieval_gradient: γ >= 0, how much worse retrieval gets where x·v < 0 (default 0).
     """
 
     def __init__(self, seed: int = 0, n_candidates: int = 20, n_labels: int = 2, rho: float | None = None,
                  sharpness: float = 2.0, minority_share: float = 0.2, retrieval_rate: float = 1.0,
+                 covariate_shift: float = 0.0, covariate_effect: float = 0.0, retrieval_gradient: float = 0.0,
                  prefs=None):
         if not isinstance(n_candidates, int) or n_candidates < 1:
             raise ValueError(f"n_candidates: expected an int >= 1, got {n_candidates!r}")
@@ -75,6 +108,12 @@ class ToyScenario(Scenario):
             raise ValueError(f"minority_share: expected 0 < share < 1, got {minority_share!r}")
         if not (0.0 < retrieval_rate <= 1.0):
             raise ValueError(f"retrieval_rate: expected 0 < rate <= 1, got {retrieval_rate!r}")
+        for nm, v in (("covariate_shift", covariate_shift), ("retrieval_gradient", retrieval_gradient)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (np.isfinite(v) and v >= 0):
+                raise ValueError(f"{nm}: expected a finite number >= 0, got {v!r}")
+        if isinstance(covariate_effect, bool) or not isinstance(covariate_effect, (int, float)) \
+                or not np.isfinite(covariate_effect):
+            raise ValueError(f"covariate_effect: expected a finite number, got {covariate_effect!r}")
         self.name = "toy"
         self.seed = seed
         self.n_candidates = n_candidates
@@ -83,14 +122,35 @@ class ToyScenario(Scenario):
         self.prevalence = np.array([1.0 - minority_share, minority_share])
         self.prefs = check_prefs(default_toy_prefs(n_labels) if prefs is None else prefs, 2, n_labels)
         self.options = dict(n_candidates=n_candidates, n_labels=n_labels, rho=rho, sharpness=sharpness,
-                            minority_share=minority_share, retrieval_rate=retrieval_rate)
-        self._params = (float(rho), float(sharpness), float(minority_share), float(retrieval_rate))
+                            minority_share=minority_share, retrieval_rate=retrieval_rate,
+                            covariate_shift=covariate_shift, covariate_effect=covariate_effect,
+                            retrieval_gradient=retrieval_gradient)
+        self.feature_names = tuple(f"x{k}" for k in range(n_labels))
+        self.direction = shift_direction(n_labels)
+        self._params = (float(rho), float(sharpness), float(minority_share), float(retrieval_rate),
+                        float(covariate_shift), float(covariate_effect), float(retrieval_gradient),
+                        jnp.asarray(self.direction, jnp.float32))
+
+    def log_group_densities(self, features) -> np.ndarray:
+        """Exact ``log p(x | G = g)`` of covariates ``features [N, d]``: float64 ``[N, G]``.
+
+        ``x | G = g ~ N(g · covariate_shift · v, I_d)`` (module docstring).
+        """
+        x = np.asarray(features, np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_labels:
+            raise ValueError(f"features: expected shape [N, {self.n_labels}], got {x.shape}")
+        d = x.shape[1]
+        out = np.empty((len(x), 2))
+        for g in (0, 1):
+            mean = g * self.options["covariate_shift"] * self.direction
+            out[:, g] = -0.5 * np.sum((x - mean) ** 2, axis=1) - 0.5 * d * np.log(2 * np.pi)
+        return out
 
     def sample(self, key, n_users: int) -> Batch:
         if not isinstance(n_users, (int, np.integer)) or n_users < 1:
             raise ValueError(f"n_users: expected an int >= 1, got {n_users!r}")
-        f, y, mask, group = _sample_toy(key, int(n_users), self.n_candidates, self.n_labels, *self._params)
-        return Batch(scores=f, labels=y, mask=mask, group=group)
+        f, y, mask, group, x = _sample_toy(key, int(n_users), self.n_candidates, self.n_labels, *self._params)
+        return Batch(scores=f, labels=y, mask=mask, group=group, features=x)
 
     def auc_table(self):
         """AUC of each label's score on 20,000 sampled users (key derived from ``seed``)."""
