@@ -68,3 +68,8 @@ import importlib.util as _ilu  # noqa: E402
 # The paper's scenarios (issue #3) live in their own modules; imported when present.
 if _ilu.find_spec("jaxfair.scenarios.paper") is not None:
     from jaxfair.scenarios import paper as _paper  # noqa: E402,F401
+
+# Bring-your-own-logs constructors (they build on the pool scenario, imported above it).
+from jaxfair.scenarios.logs import ReplayScenario, from_file, from_frame  # noqa: E402
+
+__all__ += ["ReplayScenario", "from_file", "from_frame"]
