@@ -78,3 +78,59 @@ def near_tie(alpha, scores, mask, rtol=1e-5):
     top, second = srt[:, -1], srt[:, -2]
     scale = np.abs(scores).max(axis=(1, 2)) * np.abs(alpha).sum() + 1e-30
     return np.isfinite(second) & (top - second <= rtol * scale)
+
+
+# --- diagnosis (issue #9): decomposition, Theorem 3.1, S_X weights, attribution -------------
+
+def decomposition_ref(alpha, scores, labels, mask, group, prefs, g1, g0, h):
+    """Expectations (E1[U1], ESX[U1], ESX[U0], E0[U0]), terms (4, 5, 6, gap), R and F_k of Thm 3.1.
+
+    ``h [N]``: S_X weights (any positive scale; users outside the pair are ignored).
+    """
+    idx = serve_ref(alpha, scores, mask)
+    n, _, k = scores.shape
+    a1, a0 = np.asarray(prefs[g1], np.float64), np.asarray(prefs[g0], np.float64)
+    u1, u0, resid, f = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros((n, k))
+    for i, j in enumerate(idx):
+        if j < 0:
+            continue
+        y, s = labels[i, j].astype(np.float64), scores[i, j].astype(np.float64)
+        u1[i], u0[i] = a1 @ y, a0 @ y
+        resid[i] = np.sum(np.abs(a1 - a0) * np.abs(y - s))
+        f[i] = s
+    in1, in0 = group == g1, group == g0
+    ws = np.where(in1 | in0, np.asarray(h, np.float64), 0.0)
+    e = np.array([u1[in1].mean(), ws @ u1 / ws.sum(), ws @ u0 / ws.sum(), u0[in0].mean()])
+    terms = np.array([e[0] - e[1], e[1] - e[2], e[2] - e[3], e[0] - e[3]])
+    return e, terms, ws @ resid / ws.sum(), ws @ f / ws.sum()
+
+
+def theorem31_bound_ref(c, alpha, a1, a0, resid, f_mean):
+    """Theorem 3.1's bound at c·α from R and F_k, term by term."""
+    total = resid
+    for kk in range(len(alpha)):
+        total += f_mean[kk] * (abs(c * alpha[kk] - a0[kk]) + abs(c * alpha[kk] - a1[kk]))
+    return total
+
+
+def shared_space_h_ref(pi, p1):
+    """h(x) = a·b/(a + b), a = π/p1, b = (1 − π)/(1 − p1), one user at a time."""
+    out = []
+    for p in pi:
+        a, b = p / p1, (1 - p) / (1 - p1)
+        out.append(a * b / (a + b) if a + b > 0 else 0.0)
+    return np.array(out)
+
+
+def shapley3_ref(value):
+    """Shapley values of 3 players from ``value(frozenset) -> float`` by the permutation formula."""
+    from itertools import permutations
+
+    phi = np.zeros(3)
+    perms = list(permutations(range(3)))
+    for order in perms:
+        s = frozenset()
+        for p in order:
+            phi[p] += value(s | {p}) - value(s)
+            s = s | {p}
+    return phi / len(perms)

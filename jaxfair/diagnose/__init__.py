@@ -1,0 +1,22 @@
+"""Diagnosis (paper §2–3, appendix B): *why* a group is served worse.
+
+* :mod:`~jaxfair.diagnose.weights` — the shared feature space S_X (eq. 3) as importance
+  weights from a cross-fitted group-propensity model (or exact densities), with overlap
+  diagnostics.
+* :mod:`~jaxfair.diagnose.decompose` — the gap split into terms (4)–(6), vectorised over α in
+  one compiled kernel, with stratified bootstrap CIs.
+* :mod:`~jaxfair.diagnose.bound` — Theorem 3.1's bound on term (5), at α and at the scale of α
+  minimising it, split into its three parts.
+* :mod:`~jaxfair.diagnose.retrieval` — retrieval quality Q_m (Def. 3.2) and Theorem 3.3.
+* :mod:`~jaxfair.diagnose.attribution` — 2³ oracle pipelines and Shapley shares.
+* :mod:`~jaxfair.diagnose.calibration` — reliability / ECE per group, ``lemma23_check``.
+* :mod:`~jaxfair.diagnose.report` — figures, tables and ``summary.json``; ``cli`` the command.
+"""
+from __future__ import annotations
+
+from jaxfair.diagnose.bound import Theorem31Bound
+from jaxfair.diagnose.decompose import Decomposition, decompose, decompose_all
+from jaxfair.diagnose.weights import OverlapWarning, SharedSpaceWeights, shared_space_weights
+
+__all__ = ["Decomposition", "OverlapWarning", "SharedSpaceWeights", "Theorem31Bound", "decompose", "decompose_all",
+           "shared_space_weights"]

@@ -1,0 +1,306 @@
+"""The utility-gap decomposition (paper eqs. 4–6), with bootstrap CIs, vectorised over α.
+
+For a pair ``groups = (g1, g0)`` and serving weights α, with U_g(x) the utility of user x
+under group g's true preferences α*(g) at the item served to x (the simulator knows every
+user's counterfactual utility exactly: Y | X does not depend on the group, paper eq. 2):
+
+    gap = E_1[U_1] − E_0[U_0]
+        = (E_1[U_1] − E_SX[U_1])      term (4): g1's covariates vs the shared space
+        + E_SX[U_1 − U_0]             term (5): same users, different preferences
+        + (E_SX[U_0] − E_0[U_0])      term (6): the shared space vs g0's covariates
+
+E_g is the mean over the batch's users of group g, E_SX the S_X-weighted mean over the users
+of g1 ∪ g0 (:mod:`jaxfair.diagnose.weights`). One compiled kernel
+(:func:`decomposition_sums`) serves every α and returns per-α sums over users (a plain
+leading users axis reduced by sums, chunked here and addable across devices); the division
+and the terms are formed in float64, so the terms add up to the gap to float64 rounding.
+
+Bootstrap: users are resampled with replacement within each group (stratified, so group
+sizes stay fixed), ``n_boot`` times in one vectorised draw from an explicit key; the S_X
+weights are held fixed (the CIs do not include the propensity model's uncertainty).
+"""
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from jaxfair.batch import Batch
+from jaxfair.diagnose.bound import Theorem31Bound, bound_from_sums
+from jaxfair.diagnose.weights import SharedSpaceWeights, check_groups, check_user_weights, shared_space_weights
+from jaxfair.kernels import serve_kernel
+from jaxfair.validation import check_alphas, check_batch_prefs
+
+__all__ = ["EXPECTATIONS", "TERMS", "Decomposition", "decompose", "decompose_all", "decomposition_sums",
+           "default_pair", "resolve_weights", "stratified_counts"]
+
+EXPECTATIONS = ("E1[U1]", "ESX[U1]", "ESX[U0]", "E0[U0]")
+TERMS = ("term4", "term5", "term6", "gap")
+_EXACT = jax.lax.Precision.HIGHEST
+#: Users per kernel call (bounds the ``[P, N_chunk, K]`` gathers and ``[B, N_chunk]`` counts).
+USER_CHUNK = 16_384
+
+
+def _served(alphas, scores, labels, mask):
+    """Labels and scores of the served item: ``([P, N, K], [P, N, K])``, zeros when nothing was retrieved."""
+    idx = serve_kernel(alphas, scores, mask)  # [P, N]
+    ok = (idx >= 0)[..., None]
+    rows = jnp.arange(scores.shape[0])[None, :]
+    safe = jnp.maximum(idx, 0)
+    return jnp.where(ok, labels[rows, safe], 0.0), jnp.where(ok, scores[rows, safe], 0.0)
+
+
+@jax.jit
+def decomposition_sums(alphas, scores, labels, mask, pair_prefs, user_weights, boot_counts):
+    """Per-α sums over one chunk of users for the decomposition, its bootstrap and Thm 3.1.
+
+    Args:
+      alphas: float32 ``[P, K]``; scores, labels: float32 ``[N, m, K]``; mask: bool ``[N, m]``.
+      pair_prefs: float32 ``[2, K]`` rows α*(g1), α*(g0).
+      user_weights: float32 ``[3, N]``: 1[g = g1], the S_X weight (0 outside the pair),
+        1[g = g0] (padding users: all 0).
+      boot_counts: float32 ``[B, N]`` bootstrap multiplicities (B may be 0).
+    Returns:
+      dict of float32 sums: ``num [P, 4]`` (Σ w·U for the 4 expectations of
+      :data:`EXPECTATIONS`), ``den [3]`` (Σ w), ``resid [P]`` (Σ w_S Σ_k |Δα*_k||Y_k − f_k|),
+      ``f [P, K]`` (Σ w_S f_k), ``boot_num [B, P, 4]``, ``boot_den [B, 3]``.
+    """
+    y, f = _served(alphas, scores, labels, mask)
+    u1 = jnp.einsum("pnk,k->pn", y, pair_prefs[0], precision=_EXACT)
+    u0 = jnp.einsum("pnk,k->pn", y, pair_prefs[1], precision=_EXACT)
+    dpref = jnp.abs(pair_prefs[0] - pair_prefs[1])
+    resid = jnp.einsum("pnk,k->pn", jnp.abs(y - f), dpref, precision=_EXACT)
+    w1, ws, w0 = user_weights[0], user_weights[1], user_weights[2]
+    num = jnp.stack([u1 @ w1, u1 @ ws, u0 @ ws, u0 @ w0], axis=-1)
+    cw = boot_counts[:, None, :] * user_weights[None]  # [B, 3, N]
+    mm = partial(jnp.einsum, "bn,pn->bp", precision=_EXACT)
+    boot_num = jnp.stack([mm(cw[:, 0], u1), mm(cw[:, 1], u1), mm(cw[:, 1], u0), mm(cw[:, 2], u0)], axis=-1)
+    return {"num": num, "den": jnp.sum(user_weights, axis=1), "resid": resid @ ws,
+            "f": jnp.einsum("pnk,n->pk", f, ws, precision=_EXACT), "boot_num": boot_num,
+            "boot_den": jnp.sum(cw, axis=-1)}
+
+
+@partial(jax.jit, static_argnames=("n_boot",))
+def stratified_counts(key, group, n_boot: int):
+    """Bootstrap multiplicities ``f32[n_boot, N]``: users resampled with replacement within their group.
+
+    Sorting users by group makes each group a contiguous stratum; position i draws a user
+    uniformly from its own stratum, so every resample keeps the group sizes.
+    """
+    n = group.shape[0]
+    order = jnp.argsort(group, stable=True)
+    sg = group[order]
+    first = jnp.searchsorted(sg, sg, side="left")
+    size = jnp.searchsorted(sg, sg, side="right") - first
+    u = jax.random.uniform(key, (n_boot, n))
+    pick = first[None, :] + jnp.minimum(jnp.floor(u * size[None, :]).astype(jnp.int32), size[None, :] - 1)
+    users = order[pick]
+    return jnp.zeros((n_boot, n), jnp.float32).at[jnp.arange(n_boot)[:, None], users].add(1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Decomposition:
+    """Decomposition of the utility gap between ``groups = (g1, g0)`` for P weight vectors α.
+
+    Attributes:
+      alphas: float64 ``[P, K]``.
+      groups, group_names: the pair (g1 = reference) and names of all groups.
+      expectations: float64 ``[P, 4]`` (:data:`EXPECTATIONS`).
+      terms: float64 ``[P, 4]``: term (4), term (5), term (6) and the gap (:data:`TERMS`);
+        the first three add up to the fourth.
+      ci: float64 ``[P, 4, 2]`` percentile bootstrap CIs of ``terms`` (NaN if n_boot = 0).
+      boot_terms: float64 ``[B, P, 4]`` bootstrap replicates of ``terms``.
+      level: CI level; n_boot: B.
+      bound: Theorem 3.1's bound on term (5) (:class:`~jaxfair.diagnose.bound.Theorem31Bound`).
+      weights: the S_X weights used.
+      n_users: users of g1 and of g0.
+    """
+
+    alphas: np.ndarray
+    groups: tuple[int, int]
+    group_names: tuple[str, ...]
+    expectations: np.ndarray
+    terms: np.ndarray
+    ci: np.ndarray
+    boot_terms: np.ndarray
+    level: float
+    n_boot: int
+    bound: Theorem31Bound
+    weights: SharedSpaceWeights
+    n_users: tuple[int, int]
+
+    @property
+    def gap(self) -> np.ndarray:
+        return self.terms[:, 3]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: one row per (α, quantity) with estimate and CI; α columns ``alpha_k``."""
+        rows = []
+        g1, g0 = (self.group_names[g] for g in self.groups)
+        for p, a in enumerate(self.alphas):
+            base = {f"alpha_{k}": float(v) for k, v in enumerate(a)}
+            base.update(alpha_index=p, g1=g1, g0=g0)
+            for i, name in enumerate(EXPECTATIONS):
+                rows.append(dict(base, quantity=name, estimate=self.expectations[p, i], ci_low=np.nan, ci_high=np.nan))
+            for i, name in enumerate(TERMS):
+                rows.append(dict(base, quantity=name, estimate=self.terms[p, i], ci_low=self.ci[p, i, 0],
+                                 ci_high=self.ci[p, i, 1]))
+            for name, v in self.bound.row(p).items():
+                rows.append(dict(base, quantity=name, estimate=v, ci_low=np.nan, ci_high=np.nan))
+        return pd.DataFrame(rows)
+
+    def summary(self, p: int = 0) -> dict:
+        """JSON-able summary of row p."""
+        out = {"alpha": self.alphas[p].tolist(), "groups": [self.group_names[g] for g in self.groups],
+               "n_users": list(self.n_users)}
+        for i, name in enumerate(EXPECTATIONS):
+            out[name] = float(self.expectations[p, i])
+        for i, name in enumerate(TERMS):
+            out[name] = {"estimate": float(self.terms[p, i]),
+                         "ci": [None if np.isnan(c) else float(c) for c in self.ci[p, i]]}
+        out["theorem31"] = self.bound.row(p)
+        return out
+
+
+def default_pair(batch: Batch, prefs: np.ndarray, alpha: np.ndarray) -> tuple[int, int]:
+    """(g1, g0) for a two-group comparison: g1 the group with the higher utility at ``alpha [K]``."""
+    from jaxfair.evaluate import evaluate
+
+    ev = evaluate(np.asarray(alpha, np.float64)[None], batch, prefs)
+    mu = np.asarray(ev.group_utility)[0]
+    present = [g for g in range(len(mu)) if np.isfinite(mu[g])]
+    if len(present) < 2:
+        raise ValueError(f"batch.group: the diagnosis compares two groups, but only group(s) {present} have users "
+                         "(G = 1)")
+    order = sorted(present, key=lambda g: -mu[g])
+    return order[0], order[-1]
+
+
+def resolve_weights(batch: Batch, groups: tuple[int, int], weights: Any, **estimate_options) -> SharedSpaceWeights:
+    """``weights``: None (estimate), a :class:`SharedSpaceWeights` for this pair, or ``[N]`` raw weights."""
+    if weights is None:
+        return shared_space_weights(batch, groups, **estimate_options)
+    if isinstance(weights, SharedSpaceWeights):
+        if tuple(weights.groups) != tuple(groups):
+            raise ValueError(f"weights: computed for groups {weights.groups}, the decomposition is for {groups}")
+        if weights.weights.shape != (batch.n_users,):
+            raise ValueError(f"weights: computed for {weights.weights.shape[0]} users, the batch has {batch.n_users}")
+        return weights
+    return check_user_weights(weights, np.asarray(batch.group), groups)
+
+
+def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | None = None, weights: Any = None,
+              n_boot: int = 200, key: Any = None, level: float = 0.95, user_chunk: int = USER_CHUNK,
+              **estimate_options) -> Decomposition:
+    """Decompose the utility gap between two groups into terms (4), (5), (6) for every α.
+
+    Args:
+      alphas: ``[P, K]`` serving weights (>= 0, finite, no all-zero row); a single ``[K]`` is
+        accepted as P = 1.
+      batch: users with (unless ``weights`` is given) covariates ``batch.features``.
+      prefs: true preferences ``[G, K]``.
+      groups: ``(g1, g0)``, g1 the reference group; default: the groups with the highest and
+        the lowest utility at the first α (with G = 2: the better-served group is g1).
+      weights: S_X weights — None (estimate from ``batch.features``; ``estimate_options`` go
+        to :func:`~jaxfair.diagnose.weights.shared_space_weights`), a
+        :class:`~jaxfair.diagnose.weights.SharedSpaceWeights`, or raw ``[N]`` weights >= 0.
+      n_boot: bootstrap resamples (0: no CIs).
+      key: PRNG key of the bootstrap (default ``PRNGKey(0)``).
+      level: CI level in (0, 1).
+    Returns:
+      :class:`Decomposition`.
+    Raises:
+      ValueError: naming the bad argument (α, prefs, groups, weights, n_boot, level, ...).
+    """
+    if not isinstance(batch, Batch):
+        raise ValueError(f"batch: expected a jaxfair.Batch, got {type(batch).__name__}")
+    prefs_np = check_batch_prefs(batch, prefs)
+    a = np.asarray(alphas, np.float64)
+    alphas_np = check_alphas(a[None] if a.ndim == 1 else a, batch.n_labels)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise ValueError(f"n_boot: expected an int >= 0, got {n_boot!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level: expected 0 < level < 1, got {level!r}")
+    if isinstance(user_chunk, bool) or not isinstance(user_chunk, (int, np.integer)) or user_chunk < 1:
+        raise ValueError(f"user_chunk: expected an int >= 1, got {user_chunk!r}")
+    group = np.asarray(batch.group)
+    if groups is None:
+        groups = default_pair(batch, prefs_np, alphas_np[0])
+    pair = check_groups(group, groups, prefs_np.shape[0])
+    w = resolve_weights(batch, pair, weights, **estimate_options)
+    g1, g0 = pair
+    user_w = np.stack([(group == g1), w.weights, (group == g0)]).astype(np.float32)
+    if n_boot:
+        counts = stratified_counts(jax.random.PRNGKey(0) if key is None else key, jnp.asarray(group), int(n_boot))
+    else:
+        counts = jnp.zeros((0, batch.n_users), jnp.float32)
+    sums = _chunked_sums(jnp.asarray(alphas_np, jnp.float32), batch, jnp.asarray(prefs_np[[g1, g0]], jnp.float32),
+                         user_w, counts, int(user_chunk))
+    expectations = sums["num"] / sums["den"][[0, 1, 1, 2]]
+    terms = _terms(expectations)
+    if n_boot:
+        boot_e = sums["boot_num"] / sums["boot_den"][:, None, [0, 1, 1, 2]]
+        boot_terms = _terms(boot_e)
+        q = (1 - level) / 2
+        ci = np.moveaxis(np.quantile(boot_terms, [q, 1 - q], axis=0), 0, -1)
+    else:
+        boot_terms = np.zeros((0,) + terms.shape)
+        ci = np.full(terms.shape + (2,), np.nan)
+    bound = bound_from_sums(alphas_np, prefs_np[g1], prefs_np[g0], sums["resid"] / sums["den"][1],
+                            sums["f"] / sums["den"][1], terms[:, 1], np.asarray(batch.scores))
+    names = tuple(f"group {g}" for g in range(prefs_np.shape[0]))
+    return Decomposition(alphas=alphas_np, groups=pair, group_names=names, expectations=expectations, terms=terms,
+                         ci=ci, boot_terms=boot_terms, level=float(level), n_boot=int(n_boot), bound=bound,
+                         weights=w, n_users=(int(np.sum(group == g1)), int(np.sum(group == g0))))
+
+
+def _terms(e: np.ndarray) -> np.ndarray:
+    """``[..., 4]`` expectations → ``[..., 4]`` (term4, term5, term6, gap), float64."""
+    e = np.asarray(e, np.float64)
+    return np.stack([e[..., 0] - e[..., 1], e[..., 1] - e[..., 2], e[..., 2] - e[..., 3], e[..., 0] - e[..., 3]], -1)
+
+
+def _chunked_sums(alphas, batch: Batch, pair_prefs, user_w: np.ndarray, counts, chunk: int) -> dict:
+    """:func:`decomposition_sums` over fixed-size user chunks (the last one zero-padded), added in float64."""
+    n = batch.n_users
+    chunk = min(chunk, n)
+    total: dict[str, np.ndarray] = {}
+    for u0 in range(0, n, chunk):
+        sl = slice(u0, min(u0 + chunk, n))
+        pad = chunk - (sl.stop - sl.start)
+        parts = [batch.scores[sl], batch.labels[sl], batch.mask[sl], user_w[:, sl], counts[:, sl]]
+        if pad:  # padding users: nothing retrieved, zero weight, zero counts (one compiled shape)
+            parts = [jnp.pad(x, [(0, pad) if ax == (1 if i >= 3 else 0) else (0, 0) for ax in range(x.ndim)])
+                     for i, x in enumerate(parts)]
+        out = decomposition_sums(alphas, parts[0], parts[1], parts[2], pair_prefs, jnp.asarray(parts[3]), parts[4])
+        for k, v in out.items():
+            total[k] = total.get(k, 0.0) + np.asarray(v, np.float64)
+    return total
+
+
+def decompose_all(alphas: Any, batch: Batch, prefs: Any, *, reference: int | None = None,
+                  weights: dict | None = None, **kwargs) -> dict[int, Decomposition]:
+    """G >= 2: every other group (with users) against one ``reference`` group g1.
+
+    ``reference`` defaults to the group with the highest utility at the first α. ``weights``:
+    optional ``{g0: weights}``. Returns ``{g0: Decomposition}``.
+    """
+    prefs_np = check_batch_prefs(batch, prefs)
+    a = np.asarray(alphas, np.float64)
+    a = check_alphas(a[None] if a.ndim == 1 else a, batch.n_labels)
+    group = np.asarray(batch.group)
+    present = [g for g in range(prefs_np.shape[0]) if np.any(group == g)]
+    if len(present) < 2:
+        raise ValueError(f"batch.group: the diagnosis compares groups, but only group(s) {present} have users (G = 1)")
+    if reference is None:
+        reference = default_pair(batch, prefs_np, a[0])[0]
+    if int(reference) not in present:
+        raise ValueError(f"reference: group {reference!r} has no users in the batch (groups present: {present})")
+    weights = weights or {}
+    return {g: decompose(a, batch, prefs_np, groups=(int(reference), g), weights=weights.get(g), **kwargs)
+            for g in present if g != int(reference)}
