@@ -7,6 +7,7 @@ from a memory budget, so peak memory stays bounded whatever P and N.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Sequence
 
 import jax
@@ -14,15 +15,24 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxfair import kernels
+from jaxfair import kernels, prune as _prune
 from jaxfair.batch import Batch
 from jaxfair.validation import check_alphas, check_batch_prefs, warn_empty_groups
 
 __all__ = ["Evaluation", "GroupReport", "chunked_group_sums", "evaluate", "finish_evaluation", "plan_chunks",
-           "DEFAULT_MEMORY_BUDGET"]
+           "DEFAULT_MEMORY_BUDGET", "PRUNE_MIN_ALPHAS", "pruned_group_sums", "use_pruning"]
 
 #: Bytes allowed for one kernel call's float32 [N_chunk, P_chunk] intermediates.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
+#: ``prune=None`` turns pruning on from this many α (below, the m² pruning pass costs more
+#: than it saves).
+PRUNE_MIN_ALPHAS = 32
+#: Users sorted by surviving-set size and served together in one bucketed kernel call.
+PRUNE_TILE = 2048
+#: Users pruned, sorted and regrouped together (whole tiles and whole SUM_BLOCKs).
+PRUNE_SUPER_CHUNK = 32 * PRUNE_TILE
+#: Candidate widths the bucketed kernel is compiled for (then multiples of 16 up to m).
+PRUNE_WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16)
 #: Users per kernel call: small enough that a user's scores stay in cache while α streams.
 DEFAULT_USER_CHUNK = 2048
 # The kernel's fused loop holds best score, payload, output and the user-group product:
@@ -142,14 +152,37 @@ def _pad_rows(x: jnp.ndarray, n: int, fill) -> jnp.ndarray:
     return jnp.concatenate([x, pad])
 
 
+def _kernel_batch(batch: Batch) -> Batch:
+    """The fields the serving kernels read (optional user features stay behind)."""
+    return Batch(scores=batch.scores, labels=batch.labels, mask=batch.mask, group=batch.group)
+
+
+def use_pruning(prune: bool | None, n_alphas: int, n_candidates: int) -> bool:
+    """Resolve ``prune=None`` (auto): pruning costs ~m² comparisons per user once and saves
+    work per α, so it pays from a few dozen α on (and not at all for m < 3)."""
+    if prune is None:
+        return n_alphas >= PRUNE_MIN_ALPHAS and n_candidates >= 3
+    if not isinstance(prune, (bool, np.bool_)):
+        raise ValueError(f"prune: expected True, False or None (auto), got {prune!r}")
+    return bool(prune)
+
+
 def chunked_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray, alpha_chunk: int | None = None,
-                       user_chunk: int | None = None, progress: bool = False):
+                       user_chunk: int | None = None, progress: bool = False, prune: bool | None = False,
+                       memory_budget: int = DEFAULT_MEMORY_BUDGET):
     """Group sums ``[P, G]``, counts ``[G]`` and unserved users over chunks of α and users.
 
     The kernel sums blocks of ``kernels.SUM_BLOCK`` users in float32; blocks accumulate in
     float64, so the error does not grow with N and does not depend on the chunking as long
     as ``user_chunk`` is a multiple of ``SUM_BLOCK`` (as :func:`plan_chunks` makes it).
+
+    ``prune`` (True, False, None = auto) serves from the exactly pruned candidates
+    (:mod:`jaxfair.prune`), bucketed by how many survive; bit-identical results. The
+    chunk arguments then do not apply (the buckets plan their own from ``memory_budget``).
     """
+    batch = _kernel_batch(batch)
+    if use_pruning(prune, int(alphas32.shape[0]), batch.n_candidates):
+        return pruned_group_sums(alphas32, batch, prefs32, memory_budget=memory_budget, progress=progress)
     if alpha_chunk is None or user_chunk is None:
         alpha_chunk, user_chunk = plan_chunks(alphas32.shape[0], batch.n_users, batch.n_candidates)
     p, n, g = alphas32.shape[0], batch.n_users, prefs32.shape[0]
@@ -186,9 +219,112 @@ def chunked_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray
     return sums, counts, int(round(unserved))
 
 
+def _bucket_width(w: int, m: int) -> int:
+    """Smallest compiled width >= w (0 stays 0: nothing to serve)."""
+    if w == 0:
+        return 0
+    for b in PRUNE_WIDTHS:
+        if w <= b:
+            return min(b, m)
+    return min(m, -(-w // 16) * 16)
+
+
+@functools.partial(jax.jit, static_argnames=("n_groups",))
+def _tile_block_sums(alphas, scores, mask, value, group, n_groups):
+    """Block sums ``[T / SUM_BLOCK, P, G]`` of a tile of whole user blocks served on their
+    first W compacted candidates: ``scores [T, W, K]``, ``mask``/``value [T, W]``, ``group [T]``."""
+    return kernels.served_block_sums(alphas, scores, mask, value, jax.nn.one_hot(group, n_groups, dtype=value.dtype))
+
+
+_true_value_jit = jax.jit(kernels.true_value)
+
+
+def pruned_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray, *,
+                      memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: bool = False):
+    """:func:`chunked_group_sums` on exactly pruned candidates, bucketed by surviving-set size.
+
+    Per super-chunk of :data:`PRUNE_SUPER_CHUNK` users: prune (:func:`jaxfair.prune.keep_mask`),
+    give each fixed block of ``SUM_BLOCK`` users the bucket width W of its largest surviving
+    set, sort the *blocks* (never the users inside them) by W, and serve tiles of
+    :data:`PRUNE_TILE` users (whole blocks of one W) on their first W compacted candidates
+    with the same fused kernel and the same pairwise block tree as the unpruned path. Served
+    values are identical (pruning is exact and keeps candidate order) and every user stays
+    in its block at its place, so the block sums are bit-identical; they are added in
+    float64 in block order, as unpruned. (Sorting users rather than blocks would pad less
+    but reorder the block sums' operands; putting values back in order costs more than it
+    saves on CPU — measured.)
+
+    Returns ``(sums [P, G] float64, counts [G], n_unserved)``.
+    """
+    p, (n, m, _), g = int(alphas32.shape[0]), batch.shape, int(prefs32.shape[0])
+    bsz = kernels.SUM_BLOCK
+    tile = min(PRUNE_TILE, -(-n // bsz) * bsz)
+    per_tile = tile // bsz
+    s_chunk = min(PRUNE_SUPER_CHUNK, -(-n // tile) * tile)
+    # The kernel's [T, Pc] temporaries, as in the unpruned path.
+    alpha_chunk = _balanced(p, max(1, memory_budget // (4 * _TEMPORARIES) // tile))
+    strict = _prune.alphas_allow_strict(np.asarray(alphas32))
+    group_np = np.asarray(batch.group)
+    mask_np = np.asarray(batch.mask)
+    counts = np.bincount(group_np[group_np < g], minlength=g).astype(np.float64)
+    unserved = int(np.sum(~mask_np.any(axis=1) & (group_np < g)))
+    sums = np.zeros((p, g), dtype=np.float64)
+    widths = np.array([_bucket_width(w, m) for w in range(m + 1)])
+    starts = list(range(0, n, s_chunk))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(starts) * -(-p // alpha_chunk), desc="evaluate (pruned)", unit="chunk", leave=False)
+    for u0 in starts:
+        sub = jax.tree_util.tree_map(lambda x: x[u0:u0 + s_chunk], batch)
+        ns = sub.n_users
+        if ns < s_chunk:  # padding users: nothing retrieved, group G (count nowhere)
+            sub = Batch(scores=_pad_rows(sub.scores, s_chunk, 0.0), labels=_pad_rows(sub.labels, s_chunk, 0.0),
+                        mask=_pad_rows(sub.mask, s_chunk, False), group=_pad_rows(sub.group, s_chunk, g))
+        keep = _prune.keep_mask(sub.scores, sub.mask, strict)
+        nb = s_chunk // bsz
+        block_w = widths[keep.sum(axis=1).reshape(nb, bsz).max(axis=1)]  # [nb]
+        n_live = -(-ns // bsz)  # blocks holding real users
+        order = np.argsort(block_w[:n_live], kind="stable")  # blocks, narrowest first
+        cand = _prune.compact_order(keep)  # [S, m] survivors first, original order
+        value = np.asarray(_true_value_jit(sub, prefs32))  # as the unpruned kernel computes it
+        scores_np, group_np_s = np.asarray(sub.scores), np.asarray(sub.group)
+        tiles = []  # (block ids, device arrays)
+        for t0 in range(0, n_live, per_tile):
+            ids = order[t0:t0 + per_tile]
+            w = int(block_w[ids].max())
+            if w == 0:  # nobody served in these blocks: their sums are exact zeros
+                continue
+            rows = (ids[:, None] * bsz + np.arange(bsz)).reshape(-1)
+            if ids.size < per_tile:  # pad with users of the (empty) padding group G
+                rows = np.concatenate([rows, np.full((per_tile - ids.size) * bsz, -1)])
+            c = cand[rows, :w]
+            kept = keep[rows[:, None], c] & (rows[:, None] >= 0)
+            grp = np.where(rows >= 0, group_np_s[rows], g)
+            tiles.append((ids, (jnp.asarray(scores_np[rows[:, None], c]), jnp.asarray(kept),
+                                jnp.asarray(value[rows[:, None], c]), jnp.asarray(grp.astype(np.int32)))))
+        for a0 in range(0, p, alpha_chunk):
+            chunk = _pad_rows(alphas32[a0:a0 + alpha_chunk], alpha_chunk, 1.0)
+            take = min(alpha_chunk, p - a0)
+            blocks = np.zeros((n_live, take, g), dtype=np.float64)
+            outs = [(ids, _tile_block_sums(chunk, *arrs, n_groups=g)) for ids, arrs in tiles]  # async
+            for ids, out in outs:
+                blocks[ids] = np.asarray(out, dtype=np.float64)[: ids.size, :take]
+            acc = sums[a0:a0 + take]
+            for block in blocks:  # block order, as unpruned
+                acc += block
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return sums, counts, unserved
+
+
 def evaluate(alphas: Any, batch: Batch, prefs: Any, *, chunk_size: int | None = None,
              memory_budget: int = DEFAULT_MEMORY_BUDGET, group_names: Sequence[str] | None = None,
-             label_names: Sequence[str] | None = None, progress: bool = False) -> Evaluation:
+             label_names: Sequence[str] | None = None, progress: bool = False,
+             prune: bool | None = None) -> Evaluation:
     """Evaluate P serving weight vectors on a batch with one compiled kernel.
 
     Args:
@@ -200,6 +336,9 @@ def evaluate(alphas: Any, batch: Batch, prefs: Any, *, chunk_size: int | None = 
       memory_budget: bytes for one kernel call's ``[N_chunk, P_chunk]`` intermediates.
       group_names, label_names: optional names for tables.
       progress: show a progress bar over chunks.
+      prune: serve from exactly pruned candidates (:mod:`jaxfair.prune`): True, False, or
+        None = auto (on from :data:`PRUNE_MIN_ALPHAS` α). Results are bit-identical either
+        way; only the speed differs. ``chunk_size`` applies to the unpruned path only.
 
     Returns:
       :class:`Evaluation` with ``utility [P]``, ``der [P]``, ``group_utility [P, G]``.
@@ -214,7 +353,8 @@ def evaluate(alphas: Any, batch: Batch, prefs: Any, *, chunk_size: int | None = 
             raise ValueError(f"chunk_size: expected an int >= 1, got {chunk_size!r}")
         alpha_chunk = _balanced(a_arr.shape[0], int(chunk_size))
     sums, counts, unserved = chunked_group_sums(jnp.asarray(a_arr, jnp.float32), batch, jnp.asarray(p_arr, jnp.float32),
-                                         alpha_chunk, user_chunk, progress)
+                                                alpha_chunk, user_chunk, progress, prune=prune,
+                                                memory_budget=memory_budget)
     return finish_evaluation(a_arr, sums, counts, unserved, group_names, label_names)
 
 

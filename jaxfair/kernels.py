@@ -28,6 +28,7 @@ __all__ = [
     "group_means",
     "scalarise",
     "serve_kernel",
+    "served_block_sums",
     "served_value",
     "true_value",
 ]
@@ -136,6 +137,29 @@ def der_kernel(mu, xp=jnp):
     return 1.0 - g / (g - 1) * der_raw_kernel(mu, xp)
 
 
+def _block_tree(u: jnp.ndarray, onehot: jnp.ndarray) -> jnp.ndarray:
+    """Per-group sums ``[P, G]`` of one block: ``u [B, P]`` values, ``onehot [B, G]``."""
+    p, n_groups = u.shape[1], onehot.shape[1]
+    x = u[:, :, None] * onehot[:, None, :]
+    # An explicit pairwise tree of elementwise adds, not a matmul or a reduce: XLA chooses a
+    # GEMM's blocking and a reduce's order from the shapes (so a given α would get different
+    # float32 bits in batches of different P); elementwise adds are never reassociated. The
+    # tree is also more accurate than a running sum (error ~ log2(SUM_BLOCK) ulp).
+    while x.shape[0] > 1:
+        x = x.reshape(x.shape[0] // 2, 2, p, n_groups)
+        x = x[:, 0] + x[:, 1]
+    return x[0]
+
+
+def _pad_users(n: int, *arrays):
+    """Pad the leading (user) axis to whole blocks: ``(n_blocks, padded arrays)``."""
+    nb = -(-n // SUM_BLOCK)
+    pad = nb * SUM_BLOCK - n
+    if pad:  # static: zero rows add exact zeros (one-hot rows of padding are zero)
+        arrays = tuple(jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)) for x in arrays)
+    return nb, arrays
+
+
 def group_block_sums(u: jnp.ndarray, onehot: jnp.ndarray) -> jnp.ndarray:
     """Per-group partial sums of ``u`` over consecutive blocks of :data:`SUM_BLOCK` users.
 
@@ -146,20 +170,35 @@ def group_block_sums(u: jnp.ndarray, onehot: jnp.ndarray) -> jnp.ndarray:
       float32 ``[ceil(N / SUM_BLOCK), P, G]``; block b holds users ``b·B .. (b+1)·B − 1``.
     """
     (n, p), n_groups = u.shape, onehot.shape[1]
-    nb = -(-n // SUM_BLOCK)
-    pad = nb * SUM_BLOCK - n
-    if pad:  # static: zero rows add exact zeros
-        u = jnp.pad(u, ((0, pad), (0, 0)))
-        onehot = jnp.pad(onehot, ((0, pad), (0, 0)))
-    x = u.reshape(nb, SUM_BLOCK, p, 1) * onehot.reshape(nb, SUM_BLOCK, 1, n_groups)
-    # An explicit pairwise tree of elementwise adds, not a matmul or a reduce: XLA chooses a
-    # GEMM's blocking and a reduce's order from the shapes (so a given α would get different
-    # float32 bits in batches of different P); elementwise adds are never reassociated. The
-    # tree is also more accurate than a running sum (error ~ log2(SUM_BLOCK) ulp).
-    while x.shape[1] > 1:
-        x = x.reshape(nb, x.shape[1] // 2, 2, p, n_groups)
-        x = x[:, :, 0] + x[:, :, 1]
-    return x[:, 0]
+    nb, (u, onehot) = _pad_users(n, u, onehot)
+    # One block at a time (lax.map): its [B, P, G] tree stays in cache; the same tree over
+    # all blocks at once streams every level through memory (~10x slower on CPU).
+    return jax.lax.map(lambda a: _block_tree(*a), (u.reshape(nb, SUM_BLOCK, p), onehot.reshape(nb, SUM_BLOCK, n_groups)))
+
+
+def served_block_sums(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, value: jnp.ndarray,
+                      onehot: jnp.ndarray) -> jnp.ndarray:
+    """``group_block_sums(served value, onehot)`` fused block by block.
+
+    Serving and summing one block of :data:`SUM_BLOCK` users inside one ``lax.map`` step
+    keeps its ``[B, P]`` values in cache instead of writing ``[N, P]`` to memory and reading
+    it back (3–4× faster on CPU, measured); the float operations are the same, so the bits
+    are those of the two-step form.
+
+    Args:
+      alphas: ``[P, K]``; scores: ``[N, W, K]``; mask, value: ``[N, W]``; onehot: ``[N, G]``.
+    Returns:
+      float32 ``[ceil(N / SUM_BLOCK), P, G]``.
+    """
+    (n, w, k), n_groups = scores.shape, onehot.shape[1]
+    nb, (scores, mask, value, onehot) = _pad_users(n, scores, mask, value, onehot)
+
+    def one_block(args):
+        s, mk, v, oh = args
+        return _block_tree(_running_argmax(alphas, s, mk, v), oh)
+
+    return jax.lax.map(one_block, (scores.reshape(nb, SUM_BLOCK, w, k), mask.reshape(nb, SUM_BLOCK, w),
+                                   value.reshape(nb, SUM_BLOCK, w), onehot.reshape(nb, SUM_BLOCK, n_groups)))
 
 
 @jax.jit
@@ -177,11 +216,10 @@ def evaluate_chunk_blocks(alphas: jnp.ndarray, batch: Batch, prefs: jnp.ndarray)
     """
     g = prefs.shape[0]
     value = true_value(batch, prefs)  # [N, m]
-    u = served_value(alphas, batch, value)  # [N, P]
-    onehot = jax.nn.one_hot(batch.group, g, dtype=u.dtype)  # [N, G]; padding rows are zero
+    onehot = jax.nn.one_hot(batch.group, g, dtype=value.dtype)  # [N, G]; padding rows are zero
     counts = jnp.sum(onehot, axis=0)
     unserved = jnp.sum(jnp.where(jnp.any(batch.mask, axis=-1), 0.0, onehot.sum(-1)))
-    return group_block_sums(u, onehot), counts, unserved
+    return served_block_sums(alphas, batch.scores, batch.mask, value, onehot), counts, unserved
 
 
 @jax.jit
