@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test docs bench clean
 
 # torch==2.13.0 first: a local CPU wheel exists; installing botorch without it would pull a
 # multi-GB CUDA build of torch from the registry.
@@ -22,8 +22,13 @@ demo: $(STAMP)
 	$(VENV)/bin/jaxfair bo --scenario toy --methods random,ei,fair-ehvi --trials 3 --iterations 8 --out results/bo-toy
 	$(VENV)/bin/jaxfair report results/bo-toy
 
+# The docs site is part of the tests: a broken link, anchor or API page fails the build.
 test: $(STAMP)
 	$(PY) -m pytest -n 2 tests
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 # Full benchmark suite (long: ~1 h on 2 cores, most of it the BO protocol); results land in
 # benchmarks/results/ (small summaries, committed) and results/ (large rows, git-ignored).
@@ -33,4 +38,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_bo.py --scenarios toy,synthetic,movielens --out benchmarks/results
 
 clean:
-	rm -rf $(VENV) results .pytest_cache .hypothesis
+	rm -rf $(VENV) results build/site .pytest_cache .hypothesis
