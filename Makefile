@@ -35,6 +35,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_engine.py --out benchmarks/results
 	$(PY) benchmarks/bench_scenarios.py --out benchmarks/results
+	$(PY) benchmarks/bench_logs.py --out benchmarks/results
 	$(PY) benchmarks/bench_bo.py --scenarios toy,synthetic,movielens --out benchmarks/results
 
 clean:
