@@ -32,7 +32,7 @@ def _add_surface(subparsers) -> None:
                     "utility, DER and per-group utility over an n×n box of serving weights α in [0,1]² and along "
                     "the direction of α, and write surface.png (utility | DER heat-maps), groups.png, "
                     "surface.csv, direction.csv and summary.json to --out.")
-    add_scenario_arguments(p)
+    add_scenario_arguments(p, seed_help="seed of the scenario and of the sampled batch")
     p.add_argument("--users", type=positive_int, default=20_000, help="users in the batch (default 20000)")
     p.add_argument("--grid", type=int_at_least(3), default=101, help="points per axis of the α box (default 101)")
     p.add_argument("--method", choices=("sweep", "grid"), default="sweep",
@@ -53,8 +53,8 @@ def _run_surface(args) -> int:
     sc = scenario_from_args(args)
     with tqdm(total=2, desc=f"surface {label}", unit="step") as bar:
         bar.set_postfix_str(f"evaluating {args.grid}x{args.grid} alphas on {args.users} users")
-        surf = compute_surface(sc, n_users=args.users, n_grid=args.grid, seed=args.seed, method=args.method,
-                               progress=True)
+        surf = compute_surface(sc, n_users=args.users, n_grid=args.grid, seed=args.scenario_seed_value,
+                               method=args.method, progress=True)
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")
         paths = write_surface(surf, out)

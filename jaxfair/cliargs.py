@@ -81,14 +81,24 @@ def parse_columns(text: str | None, flag: str) -> list[str] | None:
     return cols
 
 
-def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario: str = "toy") -> None:
-    """Add the scenario arguments (registered scenario or ``--data`` logs) to ``parser``."""
+def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario: str = "toy",
+                           seed_flag: str = "--seed", seed_help: str = "seed the scenario is built with") -> None:
+    """Add the scenario arguments (registered scenario or ``--data`` logs) to ``parser``.
+
+    Args:
+      parser: an argparse (sub)parser.
+      default_scenario: used when neither ``--scenario`` nor ``--data`` is given.
+      seed_flag: the flag of the scenario's build seed (``--scenario-seed`` where ``--seed``
+        already means something else, e.g. the study's root seed in ``jaxfair bo``).
+      seed_help: its help text.
+    """
     g = parser.add_argument_group("scenario")
     g.add_argument("--scenario", default=None,
                    help=f"registered scenario name (see `jaxfair scenarios`; default: {default_scenario})")
     g.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="scenario option, repeatable; VALUE parsed as JSON when possible (e.g. n_candidates=10)")
-    g.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the scenario (default 0)")
+    g.add_argument(seed_flag, type=nonnegative_int, default=0, dest="scenario_seed_value", metavar="SEED",
+                   help=f"{seed_help} (default 0)")
     g.add_argument("--prefs", default=None, metavar="W;W",
                    help="true preferences α*(g), one row per group: '0.8,0.2;0.2,0.8'")
     d = parser.add_argument_group("your own logs (instead of --scenario)")
@@ -131,7 +141,7 @@ def scenario_from_args(args: argparse.Namespace):
         name = args.scenario or args._default_scenario
         if name not in scenarios.available():
             raise UsageError(f"--scenario: unknown scenario {name!r}; expected one of {', '.join(scenarios.available())}")
-        return scenarios.load(name, seed=args.seed, prefs=prefs, **options)
+        return scenarios.load(name, seed=args.scenario_seed_value, prefs=prefs, **options)
     if args.scenario is not None:
         raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
     for flag in ("scores", "labels", "group", "user"):
@@ -141,4 +151,4 @@ def scenario_from_args(args: argparse.Namespace):
         args.data, user=args.user, group=args.group, scores=parse_columns(args.scores, "--scores"),
         labels=parse_columns(args.labels, "--labels"), candidate=args.candidate,
         retrieved=args.retrieved, features=parse_columns(args.features, "--features"), session=args.session,
-        prefs=prefs, replay=args.replay, seed=args.seed, **options)
+        prefs=prefs, replay=args.replay, seed=args.scenario_seed_value, **options)
