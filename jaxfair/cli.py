@@ -53,7 +53,7 @@ def _run_surface(args) -> int:
     sc = scenario_from_args(args)
     with tqdm(total=2, desc=f"surface {label}", unit="step") as bar:
         bar.set_postfix_str(f"evaluating {args.grid}x{args.grid} alphas on {args.users} users")
-        surf = compute_surface(sc, n_users=args.users, n_grid=args.grid, seed=args.scenario_seed_value,
+        surf = compute_surface(sc, n_users=args.users, n_grid=args.grid, seed=args.seed,
                                method=args.method, progress=True)
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")

@@ -97,8 +97,7 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario:
                    help=f"registered scenario name (see `jaxfair scenarios`; default: {default_scenario})")
     g.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="scenario option, repeatable; VALUE parsed as JSON when possible (e.g. n_candidates=10)")
-    g.add_argument(seed_flag, type=nonnegative_int, default=0, dest="scenario_seed_value", metavar="SEED",
-                   help=f"{seed_help} (default 0)")
+    g.add_argument(seed_flag, type=nonnegative_int, default=0, metavar="SEED", help=f"{seed_help} (default 0)")
     g.add_argument("--prefs", default=None, metavar="W;W",
                    help="true preferences α*(g), one row per group: '0.8,0.2;0.2,0.8'")
     d = parser.add_argument_group("your own logs (instead of --scenario)")
@@ -113,7 +112,8 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario:
     d.add_argument("--retrieved", default=None, metavar="COL", help="0/1 column: the row survived retrieval")
     d.add_argument("--session", default=None, metavar="COL", help="session id column (replay; default: one per user)")
     d.add_argument("--replay", action="store_true", help="serve the logged sessions as they were (no resampling)")
-    parser.set_defaults(_default_scenario=default_scenario)
+    # args.seed for --seed, args.scenario_seed for --scenario-seed (argparse's usual dest).
+    parser.set_defaults(_default_scenario=default_scenario, _scenario_seed_dest=seed_flag.lstrip("-").replace("-", "_"))
 
 
 _LOG_FLAGS = ("scores", "labels", "group", "user", "candidate", "features", "retrieved", "session")
@@ -134,6 +134,7 @@ def scenario_from_args(args: argparse.Namespace):
 
     prefs = parse_prefs(args.prefs) if args.prefs is not None else None
     options = parse_options(args.option)
+    seed = getattr(args, args._scenario_seed_dest)
     if args.data is None:
         given = [f"--{f}" for f in _LOG_FLAGS if getattr(args, f) is not None] + (["--replay"] if args.replay else [])
         if given:
@@ -141,7 +142,7 @@ def scenario_from_args(args: argparse.Namespace):
         name = args.scenario or args._default_scenario
         if name not in scenarios.available():
             raise UsageError(f"--scenario: unknown scenario {name!r}; expected one of {', '.join(scenarios.available())}")
-        return scenarios.load(name, seed=args.scenario_seed_value, prefs=prefs, **options)
+        return scenarios.load(name, seed=seed, prefs=prefs, **options)
     if args.scenario is not None:
         raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
     for flag in ("scores", "labels", "group", "user"):
@@ -151,4 +152,4 @@ def scenario_from_args(args: argparse.Namespace):
         args.data, user=args.user, group=args.group, scores=parse_columns(args.scores, "--scores"),
         labels=parse_columns(args.labels, "--labels"), candidate=args.candidate,
         retrieved=args.retrieved, features=parse_columns(args.features, "--features"), session=args.session,
-        prefs=prefs, replay=args.replay, seed=args.scenario_seed_value, **options)
+        prefs=prefs, replay=args.replay, seed=seed, **options)
