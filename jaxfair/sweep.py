@@ -15,6 +15,7 @@ import dataclasses
 from typing import Any, Sequence
 
 import jax
+import numba
 import numpy as np
 import pandas as pd
 
@@ -28,65 +29,121 @@ __all__ = ["Sweep", "sweep2", "user_envelopes"]
 _true_value_jit = jax.jit(kernels.true_value)
 
 
+@numba.njit(cache=True, error_model="numpy")  # numpy semantics: no zero-division checks per division
+def _walk_envelopes(scores, mask, value, group, n_groups, cap):  # pragma: no cover - compiled; tested through user_envelopes
+    """Compiled walk of every user's upper envelope (see :func:`user_envelopes`).
+
+    ``scores`` float32 ``[N, m, 2]`` (compared in float64: exact), ``value`` float32
+    ``[N, m]`` (or ``[0, 0]``: no values wanted). Writes at most ``cap`` events; returns
+    ``n_events`` (−1 when ``cap`` was too small: the caller retries with room for m per user)
+    and the event arrays ``user [E]``, ``w [E]``, ``(left, point, right) [3, E]`` and their
+    values ``[3, E]``. With ``n_groups > 0`` the w = 0 events are not written but summed
+    per group (``group [N]``) into ``at0 [2, G]``: (Σ right value, Σ point − left value).
+    """
+    n, m = mask.shape
+    with_values = value.shape[0] > 0
+    ev_user = np.empty(cap, np.int64)
+    ev_w = np.empty(cap, np.float64)
+    ev_idx = np.empty((3, cap), np.int64)  # left, point, right
+    ev_val = np.zeros((3, cap), np.float64)
+    at0 = np.zeros((2, max(n_groups, 1)), np.float64)
+    d = np.empty(m, np.float64)
+    f1 = np.empty(m, np.float64)
+    wj = np.empty(m, np.float64)
+    e = 0
+    for u in range(n):
+        top = -np.inf
+        any_served = False
+        for j in range(m):
+            f1[j] = np.float64(scores[u, j, 1])
+            d[j] = np.float64(scores[u, j, 0]) - f1[j]  # exact: two float32 in float64
+            if mask[u, j]:
+                any_served = True
+                if f1[j] > top:
+                    top = f1[j]
+        if not any_served:
+            continue
+        # w = 0: the point winner is the lowest index among max f1; the right winner is,
+        # among those, the one with the largest slope (then lowest index).
+        point = -1
+        right = -1
+        for j in range(m):
+            if mask[u, j] and f1[j] == top:
+                if point < 0:
+                    point = j
+                if right < 0 or d[j] > d[right]:
+                    right = j
+        left = right
+        w_here = 0.0
+        cur = right
+        while True:  # each step moves to a strictly steeper line: at most m − 1 steps
+            if n_groups > 0 and w_here == 0.0:  # in user order, as an event sum would be
+                at0[0, group[u]] += np.float64(value[u, right])
+                at0[1, group[u]] += np.float64(value[u, point]) - np.float64(value[u, left])
+            else:
+                if e >= cap:
+                    return -1, ev_user, ev_w, ev_idx, ev_val, at0
+                ev_user[e], ev_w[e] = u, w_here
+                ev_idx[0, e], ev_idx[1, e], ev_idx[2, e] = left, point, right
+                if with_values:
+                    ev_val[0, e], ev_val[1, e], ev_val[2, e] = value[u, left], value[u, point], value[u, right]
+                e += 1
+            w_next = np.inf
+            for j in range(m):
+                den = d[j] - d[cur]
+                wj[j] = np.inf
+                if mask[u, j] and den > 0:
+                    wj[j] = (f1[cur] - f1[j]) / den
+                    if wj[j] < w_next:
+                        w_next = wj[j]
+            if not w_next <= 1.0:
+                break
+            first_tied = -1
+            right = -1
+            for j in range(m):  # all lines through the crossing point
+                if wj[j] == w_next:
+                    if first_tied < 0:
+                        first_tied = j
+                    if right < 0 or d[j] > d[right]:
+                        right = j
+            left, point, w_here = cur, min(first_tied, cur), w_next
+            cur = right
+    return e, ev_user, ev_w, ev_idx, ev_val, at0
+
+
+def _envelope_events(scores, mask, value, group, n_groups):
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    mask = np.ascontiguousarray(mask, dtype=np.bool_)
+    value = np.ascontiguousarray(value, dtype=np.float32)
+    group = np.ascontiguousarray(group, dtype=np.int64)
+    n, m = mask.shape
+    args = (scores, mask, value, group, n_groups)
+    e, user, w, idx, val, at0 = _walk_envelopes(*args, 3 * n + m)  # envelopes are short...
+    if e < 0:  # ...else room for the worst case
+        e, user, w, idx, val, at0 = _walk_envelopes(*args, n * m + 1)
+    return user[:e], w[:e], idx[:, :e], val[:, :e], at0
+
+
 def user_envelopes(f0: np.ndarray, f1: np.ndarray, mask: np.ndarray):
     """Walk every user's upper envelope of lines ``f1 + w (f0 − f1)`` over w ∈ [0, 1].
 
+    Compiled (numba): per user, find the winner at w = 0, then repeatedly the nearest
+    crossing with a strictly steeper retrieved line — O(m · h) per user for an envelope of
+    h lines (h ≤ m, typically 2–5), so linear in N. All comparisons are exact float64 on the
+    float32 scores, so ties are the grid kernel's ties.
+
     Args:
-      f0, f1: float64 ``[N, m]`` scores of the two labels; mask: bool ``[N, m]``.
+      f0, f1: ``[N, m]`` float32 scores of the two labels (float64 input is rounded to
+        float32, as the grid kernel would); mask: bool ``[N, m]``.
     Returns:
       ``(user, w, left, point, right)`` — one row per event (flat arrays): at position
       ``w`` user ``user`` is served ``left`` just before, ``point`` exactly at, ``right``
       just after. Every served user has an event at w = 0 (with ``left = right`` of the
       first open interval). Users with no retrieved candidate have no events.
     """
-    n, m = f0.shape
-    d = np.where(mask, f0 - f1, 0.0)
-    served = mask.any(axis=1)
-    users = np.flatnonzero(served)
-    f1m = np.where(mask, f1, -np.inf)
-
-    # w = 0: the point winner is the lowest index among max f1; the right winner is, among
-    # those tied at max f1, the one with the largest slope (then lowest index).
-    top = f1m[users].max(axis=1, keepdims=True)
-    tied = f1m[users] == top
-    point0 = np.argmax(tied, axis=1)
-    right0 = _max_slope_lowest_index(d[users], tied)
-    ev_user, ev_w, ev_left, ev_point, ev_right = [users], [np.zeros(users.size)], [right0], [point0], [right0]
-
-    cur = right0.copy()
-    active = users.copy()
-    for _ in range(m):  # each step moves to a strictly steeper line: at most m − 1 steps
-        if active.size == 0:
-            break
-        dc = d[active, cur][:, None]
-        denom = d[active] - dc
-        steeper = mask[active] & (denom > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            wj = np.where(steeper, (f1[active, cur][:, None] - f1[active]) / np.where(steeper, denom, 1.0), np.inf)
-        w_next = wj.min(axis=1)
-        go = w_next <= 1.0
-        active, cur, wj, w_next = active[go], cur[go], wj[go], w_next[go]
-        if active.size == 0:
-            break
-        at = wj == w_next[:, None]  # all lines through the crossing point
-        right = _max_slope_lowest_index(d[active], at)
-        first_tied = np.argmax(at, axis=1)  # lowest index among the new lines...
-        point = np.minimum(first_tied, cur)  # ...or the current winner, if lower
-        ev_user.append(active)
-        ev_w.append(w_next)
-        ev_left.append(cur)
-        ev_point.append(point)
-        ev_right.append(right)
-        cur = right
-    return (np.concatenate(ev_user), np.concatenate(ev_w), np.concatenate(ev_left),
-            np.concatenate(ev_point), np.concatenate(ev_right))
-
-
-def _max_slope_lowest_index(d: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """Per row, among ``candidates`` the largest ``d`` and, among equals, the lowest index."""
-    dm = np.where(candidates, d, -np.inf)
-    best = dm.max(axis=1, keepdims=True)
-    return np.argmax(candidates & (dm == best), axis=1)
+    scores = np.stack([np.asarray(f0, np.float32), np.asarray(f1, np.float32)], axis=-1)
+    user, w, idx, _, _ = _envelope_events(scores, mask, np.zeros((0, 0), np.float32), np.zeros(0, np.int64), 0)
+    return user, w, idx[0], idx[1], idx[2]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +207,81 @@ class Sweep:
         return out.drop(columns=[c for c in out.columns if c.startswith("alpha_")]).reset_index(drop=True)
 
 
+@numba.njit(cache=True)
+def _argsort_unit(w):  # pragma: no cover - compiled; tested through sweep2
+    """Argsort of ``w [E]`` in [0, 1]: buckets by value (expected O(E) for spread-out
+    positions), each bucket sorted by insertion, or by quicksort when it is large (so the
+    worst case stays O(E log E), e.g. when many positions share a few values)."""
+    n = w.size
+    nbuck = max(1, n // 2)
+    start = np.zeros(nbuck + 1, np.int64)
+    key = np.empty(n, np.int64)
+    for i in range(n):
+        k = min(nbuck - 1, int(w[i] * nbuck))
+        key[i] = k
+        start[k + 1] += 1
+    for k in range(nbuck):
+        start[k + 1] += start[k]
+    fill = start[:-1].copy()
+    order = np.empty(n, np.int64)
+    for i in range(n):  # stable scatter into buckets
+        order[fill[key[i]]] = i
+        fill[key[i]] += 1
+    for k in range(nbuck):
+        lo, hi = start[k], start[k + 1]
+        if hi - lo > 32:
+            sub = order[lo:hi]
+            order[lo:hi] = sub[np.argsort(w[sub])]
+            continue
+        for i in range(lo + 1, hi):  # insertion sort; equal positions need no order
+            e = order[i]
+            j = i - 1
+            while j >= lo and w[order[j]] > w[e]:
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = e
+    return order
+
+
+@numba.njit(cache=True)
+def _sum_sorted_events(order, w, ev_group, v_left, v_point, v_right, g):  # pragma: no cover - compiled
+    """One pass over the events in position order: breakpoints and per-breakpoint sums."""
+    n_ev = order.size
+    breakpoints = np.empty(n_ev + 1, np.float64)
+    delta = np.zeros((n_ev + 1, g), np.float64)
+    corr = np.zeros((n_ev + 1, g), np.float64)
+    base = np.zeros(g, np.float64)
+    breakpoints[0] = 0.0  # 0 is always a breakpoint, so every w has a left one
+    b = 0
+    for i in range(n_ev):
+        e = order[i]
+        if w[e] != breakpoints[b]:
+            b += 1
+            breakpoints[b] = w[e]
+        if w[e] == 0.0:
+            # a user's w = 0 event: "left" is the first interval's value (left = right), so
+            # no Δ; its right value starts the first interval.
+            base[ev_group[e]] += v_right[e]
+        else:
+            delta[b, ev_group[e]] += v_right[e] - v_left[e]
+        corr[b, ev_group[e]] += v_point[e] - v_left[e]
+    return breakpoints[:b + 1], base, delta[:b + 1], corr[:b + 1]
+
+
+def _aggregate_events(w, ev_group, v_left, v_point, v_right, g, at0):
+    """Sort the w > 0 events by position and prefix-sum them: ``(breakpoints [B],
+    point_sums [B, G], interval_sums [B, G])``; ``at0 [2, G]`` holds the w = 0 events' sums
+    (first interval, point correction at 0). A bucket sort, then one compiled linear pass."""
+    order = _argsort_unit(np.asarray(w, np.float64))
+    breakpoints, base, delta, corr = _sum_sorted_events(order, w, ev_group.astype(np.int64), v_left, v_point,
+                                                        v_right, g)
+    base = base + at0[0]
+    corr[0] += at0[1]
+    interval_sums = base + np.cumsum(delta, axis=0)
+    left_sums = interval_sums - delta  # sum just before each breakpoint
+    return breakpoints, left_sums + corr, interval_sums
+
+
 def sweep2(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None = None,
            label_names: Sequence[str] | None = None) -> Sweep:
     """Exact utility/DER curve over all directions of α for a K = 2 batch.
@@ -165,36 +297,18 @@ def sweep2(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None = None
     if batch.n_labels != 2:
         raise ValueError(f"batch: sweep2 needs K = 2 labels, got K = {batch.n_labels}")
     g = p_arr.shape[0]
-    # Scores as the grid kernel sees them (float32), compared in float64: exact for the
-    # products the kernel forms, so ties are the same ties.
-    scores = np.asarray(batch.scores, dtype=np.float64)
+    # Scores as the grid kernel sees them (float32), compared in float64 inside the walk:
+    # exact for the products the kernel forms, so ties are the same ties.
+    kb = Batch(scores=batch.scores, labels=batch.labels, mask=batch.mask, group=batch.group)
     mask = np.asarray(batch.mask)
     group = np.asarray(batch.group)
-    value = np.asarray(_true_value_jit(batch, np.asarray(p_arr, np.float32)), dtype=np.float64)  # [N, m]
-
-    user, w, left, point, right = user_envelopes(scores[..., 0], scores[..., 1], mask)
+    value = np.asarray(_true_value_jit(kb, np.asarray(p_arr, np.float32)))  # float32 [N, m], as the kernel
+    user, w, _, (v_left, v_point, v_right), at0 = _envelope_events(np.asarray(batch.scores), mask, value, group, g)
     ev_group = group[user]
-    v_left, v_point, v_right = value[user, left], value[user, point], value[user, right]
 
     counts = np.bincount(group, minlength=g).astype(np.int64)
     unserved = int((~mask.any(axis=1)).sum())
-    # 0 is always a breakpoint (even when no user is served), so every w has a left one.
-    breakpoints, inverse = np.unique(np.append(w, 0.0), return_inverse=True)
-    inverse = inverse[:-1]
-    nb = breakpoints.size
-    # Δ on crossing a breakpoint, and the point correction (value exactly at it minus left).
-    delta = np.zeros((nb, g))
-    corr = np.zeros((nb, g))
-    at0 = w == 0.0
-    # At w = 0 the "left" value is the first interval's (left = right), so Δ = 0 there and
-    # the interval sum after 0 starts from Σ v_right(0).
-    np.add.at(delta, (inverse, ev_group), np.where(at0, 0.0, v_right - v_left))
-    np.add.at(corr, (inverse, ev_group), v_point - v_left)
-    base = np.zeros(g)
-    np.add.at(base, ev_group[at0], v_right[at0])
-    interval_sums = base + np.cumsum(delta, axis=0)
-    left_sums = interval_sums - delta  # sum just before each breakpoint
-    point_sums = left_sums + corr
+    breakpoints, point_sums, interval_sums = _aggregate_events(w, ev_group, v_left, v_point, v_right, g, at0)
     return Sweep(breakpoints=breakpoints, point_sums=point_sums, interval_sums=interval_sums,
                  group_counts=counts, n_unserved=unserved,
                  group_names=tuple(group_names) if group_names is not None else None,

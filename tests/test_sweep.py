@@ -81,3 +81,40 @@ def test_sweep_rejects_k_not_2():
     batch = jf.make_batch(np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), group=[0, 1])
     with pytest.raises(ValueError, match="K = 2"):
         jf.sweep2(batch, np.ones((2, 3)))
+
+
+@given(arrs=batches(k=2, max_users=15, lattice=False))
+def test_compiled_envelope_walk_matches_brute_force_served_candidates(arrs):
+    # At random directions (not breakpoints) the served candidate implied by the events
+    # equals brute-force serving in float64.
+    scores, labels, mask, group, prefs = arrs
+    from jaxfair.sweep import user_envelopes
+    from reference import serve_ref
+
+    user, w, left, point, right = user_envelopes(scores[..., 0], scores[..., 1], mask)
+    assert np.all((w >= 0) & (w <= 1))
+    for wq in (0.13, 0.5, 0.871):
+        want = serve_ref(np.array([wq, 1 - wq]), scores, mask)
+        for u in range(len(group)):
+            ev = np.flatnonzero((user == u) & (w <= wq))
+            got = right[ev[np.argmax(w[ev])]] if ev.size else -1
+            assert got == want[u]
+
+
+def test_sweep_event_sort_handles_many_equal_positions():
+    # Many users whose lines all cross at the same few positions: the bucket sort's large
+    # buckets (quicksort path) and equal keys.
+    rng = np.random.default_rng(0)
+    n = 4000
+    f0 = np.tile(np.array([0.0, 0.5, 1.0], np.float32), (n, 1))
+    f1 = np.tile(np.array([1.0, 0.5, 0.0], np.float32), (n, 1))
+    scores = np.stack([f0, f1], -1) * rng.integers(1, 3, (n, 1, 1)).astype(np.float32)
+    labels = rng.integers(0, 2, (n, 3, 2))
+    group = rng.integers(0, 2, n)
+    batch = jf.make_batch(scores, labels, group=group)
+    prefs = np.array([[0.8, 0.2], [0.2, 0.8]])
+    grid = jf.direction_grid(33)
+    sw = jf.sweep2(batch, prefs)
+    assert sw.breakpoints.tolist() == [0.0, 0.5]
+    np.testing.assert_allclose(sw.evaluate(grid).group_utility, jf.evaluate(grid, batch, prefs).group_utility,
+                               atol=1e-9)
