@@ -170,3 +170,28 @@ def test_bad_files(tmp_path):
     _frame().drop(columns="click").to_csv(tmp_path / "nolabel.csv", index=False)
     with pytest.raises(ValueError, match=r"^nolabel.csv: labels: column 'click' not in the data"):
         scenarios.from_file(tmp_path / "nolabel.csv", **COLS)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_replay_reproduces_every_logged_row_property(data):
+    n = data.draw(st.integers(2, 25))
+    users = data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
+    users[0], users[1] = 0, 1
+    sessions = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    retrieved = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    v = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.5, 1.0]), min_size=4 * n, max_size=4 * n))).reshape(n, 4)
+    df = pd.DataFrame({"u": users, "g": [u % 2 for u in users], "s": sessions, "r": np.array(retrieved, int),
+                       "s0": v[:, 0], "s1": v[:, 1], "y0": v[:, 2], "y1": v[:, 3]})
+    sc = scenarios.from_frame(df, user="u", group="g", scores=["s0", "s1"], labels=["y0", "y1"], retrieved="r",
+                              session="s", replay=True)
+    batch = sc.sessions()
+    keys = sorted(set(zip(users, sessions)))
+    assert sc.n_sessions == len(keys)
+    for i, (u, s) in enumerate(keys):
+        rows = df[(df["u"] == u) & (df["s"] == s)]
+        k = len(rows)
+        np.testing.assert_array_equal(np.asarray(batch.scores[i, :k]), rows[["s0", "s1"]].to_numpy(np.float32))
+        np.testing.assert_array_equal(np.asarray(batch.labels[i, :k]), rows[["y0", "y1"]].to_numpy(np.float32))
+        np.testing.assert_array_equal(np.asarray(batch.mask[i]), np.r_[rows["r"].to_numpy(bool), np.zeros(sc.n_candidates - k, bool)])
+        assert int(batch.group[i]) == u % 2

@@ -213,9 +213,9 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
             raise ValueError(f"features: user {user_values[u]!r} has different values across rows; covariates X "
                              "are per user (constant over the user's rows)")
 
-    if not keep_mask.any():
-        raise ValueError(f"retrieved: column {retrieved!r} is 0 on every row; nothing was retrieved")
     if not replay:
+        if not keep_mask.any():
+            raise ValueError(f"retrieved: column {retrieved!r} is 0 on every row; the pool would be empty")
         # The pool holds only what retrieval let through; users left with nothing drop out.
         kept_users = np.unique(user_codes[keep_mask])
     else:
