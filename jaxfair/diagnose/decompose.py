@@ -196,7 +196,7 @@ def resolve_weights(batch: Batch, groups: tuple[int, int], weights: Any, **estim
 
 def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | None = None, weights: Any = None,
               n_boot: int = 200, key: Any = None, level: float = 0.95, user_chunk: int = USER_CHUNK,
-              **estimate_options) -> Decomposition:
+              group_names: Sequence[str] | None = None, **estimate_options) -> Decomposition:
     """Decompose the utility gap between two groups into terms (4), (5), (6) for every α.
 
     Args:
@@ -212,6 +212,7 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
       n_boot: bootstrap resamples (0: no CIs).
       key: PRNG key of the bootstrap (default ``PRNGKey(0)``).
       level: CI level in (0, 1).
+      group_names: names of the G groups (default ``group 0`` ...).
     Returns:
       :class:`Decomposition`.
     Raises:
@@ -253,7 +254,9 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
         ci = np.full(terms.shape + (2,), np.nan)
     bound = bound_from_sums(alphas_np, prefs_np[g1], prefs_np[g0], sums["resid"] / sums["den"][1],
                             sums["f"] / sums["den"][1], terms[:, 1], np.asarray(batch.scores))
-    names = tuple(f"group {g}" for g in range(prefs_np.shape[0]))
+    names = tuple(f"group {g}" for g in range(prefs_np.shape[0])) if group_names is None else tuple(group_names)
+    if len(names) != prefs_np.shape[0]:
+        raise ValueError(f"group_names: expected {prefs_np.shape[0]} names (rows of prefs), got {len(names)}")
     return Decomposition(alphas=alphas_np, groups=pair, group_names=names, expectations=expectations, terms=terms,
                          ci=ci, boot_terms=boot_terms, level=float(level), n_boot=int(n_boot), bound=bound,
                          weights=w, n_users=(int(np.sum(group == g1)), int(np.sum(group == g0))))

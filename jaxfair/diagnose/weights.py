@@ -216,7 +216,8 @@ def shared_space_weights(batch: Batch, groups: Sequence[int], *, classifier: Any
       groups: ``(g1, g0)``.
       classifier: a scikit-learn classifier (cloned per fold; default
         :func:`default_classifier`).
-      n_folds: cross-fitting folds (stratified by group, shuffled with ``seed``), >= 2.
+      n_folds: cross-fitting folds (stratified by group, shuffled with ``seed``; users with
+        identical covariates share a fold), >= 2.
       exact: use the scenario's exact densities (``scenario.log_group_densities``).
       log_densities: exact ``log p(x | g)`` ``[N, G]`` given directly (implies exact).
     Raises:
@@ -242,7 +243,7 @@ def shared_space_weights(batch: Batch, groups: Sequence[int], *, classifier: Any
     if not isinstance(n_folds, (int, np.integer)) or isinstance(n_folds, bool) or n_folds < 2:
         raise ValueError(f"n_folds: expected an int >= 2, got {n_folds!r}")
     from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     in_pair = np.flatnonzero((group == g1) | (group == g0))
     y = (group[in_pair] == g1).astype(int)
@@ -255,8 +256,15 @@ def shared_space_weights(batch: Batch, groups: Sequence[int], *, classifier: Any
     if not hasattr(proto, "predict_proba"):
         raise ValueError(f"classifier: expected a scikit-learn classifier with predict_proba, got {type(proto).__name__}")
     pi = np.full(len(group), np.nan)
-    folds = StratifiedKFold(n_splits=int(n_folds), shuffle=True, random_state=seed)
-    for train, test in folds.split(x, y):
+    # Users with identical covariates (the same pool user sampled twice) share a fold, so no
+    # user's weight comes from a model that saw the same x.
+    _, same_x = np.unique(x, axis=0, return_inverse=True)
+    same_x = same_x.ravel()
+    if same_x.max() + 1 == len(x):  # all distinct: plain stratified folds (the grouped splitter is slow)
+        splits = StratifiedKFold(n_splits=int(n_folds), shuffle=True, random_state=seed).split(x, y)
+    else:
+        splits = StratifiedGroupKFold(n_splits=int(n_folds), shuffle=True, random_state=seed).split(x, y, same_x)
+    for train, test in splits:
         model = clone(proto).fit(x[train], y[train])
         pi[in_pair[test]] = model.predict_proba(x[test])[:, list(model.classes_).index(1)]
     method = type(proto[-1] if hasattr(proto, "steps") else proto).__name__

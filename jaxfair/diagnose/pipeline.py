@@ -1,0 +1,196 @@
+"""One full diagnosis of a scenario: sample, weights, decomposition over α, retrieval, attribution, calibration.
+
+:func:`sample_for_diagnosis` draws each user's *larger* candidate pool (``pool_factor`` × m
+candidates) so the retrieval oracle of :mod:`~jaxfair.diagnose.attribution` has something to
+choose from, applies the scenario's own retrieval to it, and compacts the m production
+candidates into an ordinary batch:
+
+* ``toy``: the M = pool_factor·m candidates are the corpus; production = the first m of them
+  that survive the toy's (covariate-dependent) retrieval — exactly a toy session.
+* pool scenarios: M distinct rows of the user (fewer if the user has fewer); production = a
+  uniformly random m of them (``retrieval="default"``) or the top m by one label's score
+  (``"single-label"``, with M = ``retrieval_pool``) — exactly the scenario's retrieval.
+* any other scenario: its own sessions; the retrieval oracle then only re-ranks what was
+  retrieved (said in the result's ``notes``).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+import warnings
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxfair.batch import Batch
+from jaxfair.diagnose.attribution import Attribution, _top_m_mask, attribute
+from jaxfair.diagnose.calibration import expected_calibration_error, lemma23_check, reliability_table
+from jaxfair.diagnose.decompose import Decomposition, decompose, default_pair
+from jaxfair.diagnose.retrieval import RetrievalDiagnosis, retrieval_diagnosis
+from jaxfair.diagnose.weights import OverlapWarning, SharedSpaceWeights, shared_space_weights
+
+__all__ = ["Diagnosis", "alpha_grid", "diagnose_scenario", "sample_for_diagnosis"]
+
+
+@dataclasses.dataclass
+class DiagnosisSample:
+    batch: Batch  # [N, m] production sessions (with features)
+    wide: Batch  # [N, M] the larger pools
+    production: np.ndarray  # bool [N, M]
+    corpus: np.ndarray  # bool [N, M]
+    m: int
+    notes: list
+
+
+def _compact(wide: Batch, production: np.ndarray, m: int) -> Batch:
+    """The production candidates of each user moved (in order) to the first m slots: ``[N, m]``."""
+    order = jnp.argsort(~jnp.asarray(production), axis=1, stable=True)[:, :m]
+    take = lambda x: jnp.take_along_axis(x, order[..., None] if x.ndim == 3 else order, axis=1)  # noqa: E731
+    return Batch(scores=take(wide.scores), labels=take(wide.labels), mask=take(jnp.asarray(production)),
+                 group=wide.group, features=wide.features)
+
+
+def sample_for_diagnosis(scenario, key, n_users: int, pool_factor: int = 4) -> DiagnosisSample:
+    """Sessions of ``n_users`` users with their larger candidate pools (module docstring)."""
+    from jaxfair.scenarios.pool import PoolScenario
+    from jaxfair.scenarios.toy import ToyScenario
+
+    if isinstance(pool_factor, bool) or not isinstance(pool_factor, (int, np.integer)) or pool_factor < 1:
+        raise ValueError(f"pool_factor: expected an int >= 1, got {pool_factor!r}")
+    m = scenario.n_candidates
+    k_sample, k_ret = jax.random.split(key)
+    notes = []
+    if isinstance(scenario, ToyScenario):
+        opts = dict(scenario.options, n_candidates=m * pool_factor)
+        wide = ToyScenario(seed=scenario.seed, prefs=scenario.prefs, **opts).sample(k_sample, n_users)
+        production = np.asarray(wide.mask) & (np.arange(m * pool_factor) < m)[None]
+        corpus = np.ones(production.shape, bool)
+    elif isinstance(scenario, PoolScenario):
+        s = scenario.sampling
+        single = s["retrieval"] == "single-label"
+        width = max(s["retrieval_pool"], m) if single else m * pool_factor
+        sc = copy.copy(scenario)
+        sc.sampling = dict(s, n_candidates=width, retrieval="default")
+        wide = sc.sample(k_sample, n_users)
+        corpus = np.asarray(wide.mask)
+        if single:
+            prio = wide.scores[..., s["retrieval_label"]]
+        else:
+            prio = jax.random.uniform(k_ret, corpus.shape)
+        production = np.asarray(_top_m_mask(prio, jnp.asarray(corpus), jnp.full((n_users,), m, jnp.int32)))
+    else:
+        wide = scenario.sample(k_sample, n_users)
+        production = corpus = np.asarray(wide.mask)
+        notes.append(f"{type(scenario).__name__}: no larger candidate pool; the retrieval oracle only re-ranks the "
+                     "retrieved candidates")
+    if wide.features is None:
+        raise ValueError(f"scenario: {getattr(scenario, 'name', scenario)!r} gives no user covariates "
+                         "(Batch.features), which the shared space S_X needs")
+    return DiagnosisSample(batch=_compact(wide, production, m), wide=wide, production=production, corpus=corpus,
+                           m=m, notes=notes)
+
+
+def alpha_grid(n_labels: int, n_grid: int, prefs: np.ndarray, groups: Sequence[int]) -> np.ndarray:
+    """The α direction the figures run along, ``[n_grid, K]``.
+
+    K = 2: ``(w, 1 − w)`` for w from 0 to 1 (as ``jaxfair surface``). K > 2: the segment from
+    α*(g0) to α*(g1), both normalised to sum 1. K = 1: the single α = (1).
+    """
+    if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 2:
+        raise ValueError(f"grid: expected an int >= 2, got {n_grid!r}")
+    if n_labels == 1:
+        return np.ones((1, 1))
+    t = np.linspace(0.0, 1.0, int(n_grid))[:, None]
+    if n_labels == 2:
+        return np.hstack([t, 1.0 - t])
+    a1, a0 = (prefs[g] / prefs[g].sum() for g in groups)
+    return (1 - t) * a0[None] + t * a1[None]
+
+
+@dataclasses.dataclass
+class Diagnosis:
+    """Everything ``jaxfair diagnose`` reports (see :func:`diagnose_scenario`)."""
+
+    scenario: Any
+    title: str
+    groups: tuple[int, int]
+    alpha_given: np.ndarray
+    alpha_best: np.ndarray
+    grid: Decomposition  # along the α direction
+    points: Decomposition  # rows: α given, utility-optimal α
+    utility_grid: np.ndarray
+    weights: SharedSpaceWeights
+    retrieval: RetrievalDiagnosis
+    attribution: dict  # {"given": Attribution, "best": Attribution}
+    calibration: Any  # DataFrame of ECE per label and group
+    reliability: Any
+    lemma23: Any
+    seconds: dict
+    notes: list
+    n_users: int
+    group: np.ndarray  # int [N] group of each sampled user
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        return tuple(self.scenario.group_names)
+
+
+def diagnose_scenario(scenario, *, n_users: int = 20_000, alpha: Any = None, n_grid: int = 101,
+                      groups: Sequence[int] | None = None, n_boot: int = 200, seed: int = 0, exact: bool = False,
+                      pool_factor: int = 4, classifier: Any = None, n_folds: int = 5) -> Diagnosis:
+    """Run the whole diagnosis on ``n_users`` sampled users of ``scenario``.
+
+    ``alpha``: the α to explain (default 1/K each); the utility-optimal α is the best global
+    utility on the grid. ``groups`` default: g1 = the better-served group at ``alpha``.
+    """
+    from jaxfair.evaluate import evaluate
+
+    if isinstance(n_users, bool) or not isinstance(n_users, (int, np.integer)) or n_users < 2:
+        raise ValueError(f"users: expected an int >= 2, got {n_users!r}")
+    t0 = time.perf_counter()
+    sec = {}
+    key = jax.random.PRNGKey(seed)
+    k_sample, k_boot = jax.random.split(key)
+    smp = sample_for_diagnosis(scenario, k_sample, int(n_users), pool_factor)
+    batch, prefs = smp.batch, np.asarray(scenario.prefs, np.float64)
+    k = batch.n_labels
+    a_given = np.full(k, 1.0 / k) if alpha is None else np.asarray(alpha, np.float64)
+    if groups is None:
+        groups = default_pair(batch, prefs, a_given)
+    sec["sample"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OverlapWarning)
+        if exact:
+            w = shared_space_weights(batch, groups, exact=True, scenario=scenario)
+        else:
+            w = shared_space_weights(batch, groups, classifier=classifier, n_folds=n_folds, seed=seed)
+    notes = list(smp.notes) + [str(c.message) for c in caught if issubclass(c.category, OverlapWarning)]
+    for c in caught:
+        warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
+    sec["weights"] = time.perf_counter() - t
+    grid = alpha_grid(k, n_grid, prefs, groups)
+    ev = evaluate(grid, batch, prefs)
+    a_best = grid[int(np.nanargmax(ev.utility))]
+    names = tuple(scenario.group_names)
+    t = time.perf_counter()
+    dec_grid = decompose(grid, batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot, group_names=names)
+    dec_pts = decompose(np.vstack([a_given, a_best]), batch, prefs, groups=groups, weights=w, n_boot=n_boot,
+                        key=k_boot, group_names=names)
+    sec["decompose"] = time.perf_counter() - t
+    t = time.perf_counter()
+    ret = retrieval_diagnosis(batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot)
+    att = {name: attribute(a, smp.wide, prefs, groups=groups, m=smp.m, production=smp.production,
+                           corpus=smp.corpus) for name, a in (("given", a_given), ("best", a_best))}
+    rel = reliability_table(batch, scenario.label_names, names)
+    lem = lemma23_check(batch, prefs, group_names=names)
+    sec["retrieval_attribution_calibration"] = time.perf_counter() - t
+    sec["total"] = time.perf_counter() - t0
+    return Diagnosis(scenario=scenario, title=scenario.title, groups=tuple(int(g) for g in groups),
+                     alpha_given=a_given, alpha_best=a_best, grid=dec_grid, points=dec_pts,
+                     utility_grid=np.asarray(ev.utility), weights=w, retrieval=ret, attribution=att,
+                     calibration=expected_calibration_error(rel), reliability=rel, lemma23=lem, seconds=sec,
+                     notes=notes, n_users=int(n_users), group=np.asarray(batch.group))
