@@ -144,6 +144,10 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
         raise ValueError(f"df: expected a pandas DataFrame, got {type(df).__name__}")
     if len(df) == 0:
         raise ValueError("df: the table has no rows")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+    if not isinstance(replay, bool):
+        raise ValueError(f"replay: expected True or False, got {replay!r}")
     score_cols = _column_list(scores, "scores", required=True)
     label_cols = _column_list(labels, "labels", required=True)
     feature_cols = _column_list(features, "features", required=False)
@@ -235,6 +239,7 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
     if x is not None:
         user_x = x[first_row]
     info = dict(rows=int(len(df)), users=int(len(kept_users)), rows_not_retrieved=int((~keep_mask).sum()),
+                users_dropped=int(len(user_values) - len(kept_users)),
                 columns=dict(user=user, group=group, scores=score_cols, labels=label_cols, candidate=candidate,
                              retrieved=retrieved, features=feature_cols, session=session))
     options = dict(source=name, replay=bool(replay))
