@@ -32,7 +32,8 @@ def _run_bo(args) -> int:
     rows = run_study(args.scenario, args.methods, trials=args.trials, iterations=args.iterations, n_init=args.n_init,
                      users_per_eval=args.users, seed=args.seed, out=out, method_options=method_options,
                      space=args.space, exact_users=args.exact_users, scenario_seed=args.scenario_seed,
-                     scenario_options=_kv(args.option, "--option") or None)
+                     scenario_options=_kv(args.option, "--option") or None, workers=args.workers,
+                     ray_address=args.ray_address)
     last = rows.sort_values("eval").groupby(["method", "trial"]).last()
     med = last.groupby("method")[["utility_exact", "der_exact"]].median()
     for m, r in med.iterrows():
@@ -78,6 +79,12 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="scenario option (repeatable)")
     p.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="method option, e.g. fair-ehvi.strategy=utility, fair-ehvi.optimizer=continuous, ei.legacy=true")
+    p.add_argument("--workers", type=int, default=1,
+                   help="run the independent (method, trial) units on N Ray workers (default 1: in this process, "
+                        "no Ray); rows are identical whatever N")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="join this Ray cluster (e.g. auto) instead of starting a local one; OUT must be on a "
+                        "filesystem the workers share")
     p.set_defaults(func=_run_bo)
 
     r = subparsers.add_parser("report", help="tables and figures of a BO study directory",

@@ -16,6 +16,7 @@ rebuilds exactly the state an uninterrupted one had; only wall-time columns diff
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -30,10 +31,11 @@ import torch
 from tqdm.auto import tqdm
 
 from jaxfair.bo.evaluator import Evaluator
+from jaxfair.bo.lock import StudyLock
 from jaxfair.bo.methods import METHODS, MethodConfig, propose
 from jaxfair.bo.pareto import reference_point
 
-__all__ = ["run_study", "load_rows", "TIMING_COLUMNS", "derive_seed"]
+__all__ = ["CorruptRowsWarning", "run_study", "load_rows", "load_unit_rows", "run_unit", "TIMING_COLUMNS", "derive_seed"]
 
 #: Columns that measure wall time (differ between otherwise identical runs).
 TIMING_COLUMNS = ("t_fit", "t_acq", "t_eval", "t_exact")
@@ -93,7 +95,7 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
               out: str | os.PathLike | None = None, method_options: dict[str, dict] | None = None,
               space: str = "direction", exact_users: int = 100_000, scenario_seed: int = 0,
               scenario_options: dict | None = None, progress: bool = True,
-              torch_threads: int | None = 1) -> pd.DataFrame:
+              torch_threads: int | None = 1, workers: int = 1, ray_address: str | None = None) -> pd.DataFrame:
     """Run (or resume) a BO study; return the tidy rows (one per evaluation).
 
     Args:
@@ -112,6 +114,16 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
       torch_threads: torch intra-op threads during the study (restored afterwards; None =
         leave as is). Default 1: the GP matrices are tiny (≤ ~50 points), and on a 2-core
         machine two torch threads competing with JAX/other work made a GP fit ~5× slower.
+      workers: run the independent (method, trial) units on this many Ray workers
+        (:mod:`jaxfair.bo.parallel`; 1 = in this process, no Ray). Rows are identical
+        whatever the number: every unit derives all its random streams from the seed.
+      ray_address: connect to this Ray cluster (e.g. ``"auto"``) instead of starting a
+        local one with ``workers`` CPUs; the output directory must be on a filesystem the
+        workers share.
+
+    While it runs, ``out`` is locked (:mod:`jaxfair.bo.lock`): a second study on the same
+    directory raises :class:`~jaxfair.bo.lock.StudyLockedError`. A damaged per-trial row
+    file is moved aside and its unit run again (:func:`load_unit_rows`).
 
     Returns:
       DataFrame with columns scenario, method, trial, eval (0-based within the trial),
@@ -149,57 +161,140 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
                   group_names=list(getattr(scenario, "group_names", [])),
                   label_names=list(getattr(scenario, "label_names", [])))
     out_dir = Path(out) if out is not None else None
-    done: dict[tuple[str, int], pd.DataFrame] = {}
-    if out_dir is not None:
-        (out_dir / "rows").mkdir(parents=True, exist_ok=True)
-        cfg_path = out_dir / "study.json"
-        if cfg_path.exists():
-            old = json.loads(cfg_path.read_text())
-            # Extending a finished study with more trials is allowed; anything else is not.
-            a = {k: v for k, v in old.items() if k != "trials"}
-            b = {k: v for k, v in json.loads(json.dumps(config)).items() if k != "trials"}
-            if a != b:
-                diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-                raise ValueError(f"out: {str(out_dir)!r} holds a study with a different configuration ({diff}); "
-                                 "use another directory")
-        tmp = cfg_path.with_name("study.json.tmp")
-        tmp.write_text(json.dumps(config, indent=2))
-        os.replace(tmp, cfg_path)
-        for m in methods:
-            for t in range(trials):
-                f = out_dir / "rows" / _fname(m, t)
-                if f.exists():
-                    done[(m, t)] = _read_csv(f)
-
     if torch_threads is not None:
         _check_int("torch_threads", torch_threads, 1)
-    prev_threads = torch.get_num_threads()
-    try:
-        if torch_threads is not None:
-            torch.set_num_threads(torch_threads)
-        rows = _run_all(ev, configs, methods, scenario_name, trials, iterations, n_init, seed, done, out_dir, progress)
-    finally:
-        torch.set_num_threads(prev_threads)
-    if out_dir is not None:
-        _write_atomic(rows, out_dir / "rows.csv")
+    workers = _check_int("workers", workers, 1)
+    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address):
+        raise ValueError(f"ray_address: expected a Ray address string (e.g. 'auto', 'ray://host:10001'), "
+                         f"got {ray_address!r}")
+    units = [(t, m) for t in range(trials) for m in methods]  # the in-process order
+    with StudyLock(out_dir) if out_dir is not None else contextlib.nullcontext():
+        done: dict[tuple[str, int], pd.DataFrame] = {}
+        if out_dir is not None:
+            _check_or_write_config(out_dir, config)
+            for t, m in units:
+                prev = load_unit_rows(out_dir / "rows" / _fname(m, t), m, t, n_init + iterations, ev.dim)
+                if prev is not None:
+                    done[(m, t)] = prev
+        common = dict(scenario_name=scenario_name, iterations=iterations, n_init=n_init, seed=seed, out_dir=out_dir)
+        if workers == 1 and ray_address is None:
+            prev_threads = torch.get_num_threads()
+            try:
+                if torch_threads is not None:
+                    torch.set_num_threads(torch_threads)
+                rows = _run_units(ev, configs, units, done, progress, **common)
+            finally:
+                torch.set_num_threads(prev_threads)
+        else:
+            from jaxfair.bo.parallel import run_units_on_ray
+
+            rows = run_units_on_ray(
+                scenario, dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users), configs,
+                units, done, common, workers=workers, ray_address=ray_address, torch_threads=torch_threads or 1,
+                progress=progress)
+        if out_dir is not None:
+            _write_atomic(rows, out_dir / "rows.csv")
     return rows
 
 
-def _run_all(ev, configs, methods, scenario_name, trials, iterations, n_init, seed, done, out_dir, progress):
+def _check_or_write_config(out_dir: Path, config: dict) -> None:
+    (out_dir / "rows").mkdir(parents=True, exist_ok=True)
+    cfg_path = out_dir / "study.json"
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        # Extending a finished study with more trials is allowed; anything else is not.
+        a = {k: v for k, v in old.items() if k != "trials"}
+        b = {k: v for k, v in json.loads(json.dumps(config)).items() if k != "trials"}
+        if a != b:
+            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            raise ValueError(f"out: {str(out_dir)!r} holds a study with a different configuration ({diff}); "
+                             "use another directory")
+    tmp = cfg_path.with_name("study.json.tmp")
+    tmp.write_text(json.dumps(config, indent=2))
+    os.replace(tmp, cfg_path)
+
+
+class CorruptRowsWarning(UserWarning):
+    """A per-trial row file could not be used on resume; it was moved aside and its
+    (method, trial) unit is run again from the start."""
+
+
+def load_unit_rows(path: Path, method: str, trial: int, n_total: int, dim: int) -> pd.DataFrame | None:
+    """The rows already done for one (method, trial), or None when there are none.
+
+    Rows are written atomically, so a damaged file (truncated, garbage, edited, wrong
+    columns, non-finite observations, evaluations out of order) did not come from a killed
+    study. Every unit is deterministic given the study's seed, so the cheapest safe repair
+    is to move the file aside (``<name>.corrupt``, kept for inspection) and run that unit
+    again, which reproduces exactly the rows that were lost; a :class:`CorruptRowsWarning`
+    names the file and the reason. Nothing else is touched.
+    """
+    if not path.exists():
+        return None
+    reason = None
+    try:
+        df = _read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        reason = f"unreadable CSV ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+    else:
+        reason = _bad_rows(df, method, trial, n_total, dim)
+    if reason is None:
+        return df
+    aside = path.with_name(path.name + ".corrupt")
+    os.replace(path, aside)
+    warnings.warn(f"out: row file {str(path)!r} is damaged ({reason}); moved it to {aside.name!r} and will run "
+                  f"({method}, trial {trial}) again from its first evaluation (same seeds, same rows)",
+                  CorruptRowsWarning, stacklevel=3)
+    return None
+
+
+def _bad_rows(df: pd.DataFrame, method: str, trial: int, n_total: int, dim: int) -> str | None:
+    need = ["method", "trial", "eval", "utility", "der"] + [f"x{i}" for i in range(dim)]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        return f"missing columns {missing}"
+    if len(df) == 0:
+        return "no rows"
+    if len(df) > n_total:
+        return f"{len(df)} rows but the study has {n_total} evaluations per trial"
+    if not (df["method"].astype(str) == method).all() or not (pd.to_numeric(df["trial"], errors="coerce") == trial).all():
+        return f"rows of another (method, trial) than ({method}, {trial})"
+    ev = pd.to_numeric(df["eval"], errors="coerce").to_numpy()
+    if not np.array_equal(ev, np.arange(len(df))):
+        return f"evaluations are not 0..{len(df) - 1} in order"
+    vals = df[need[3:]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(vals).all():
+        return "non-finite or non-numeric observations"
+    return None
+
+
+def initial_design(ev: Evaluator, seed: int, trial: int, n_init: int) -> torch.Tensor:
+    """The trial's initial design ``[n_init, d]``: depends on (seed, trial) only."""
+    g = torch.Generator().manual_seed(derive_seed(seed, trial, "init"))
+    lo, hi = ev.bounds[0], ev.bounds[1]
+    return lo + (hi - lo) * torch.rand(n_init, ev.dim, generator=g, dtype=torch.float64)
+
+
+def run_unit(ev: Evaluator, cfg: MethodConfig, trial: int, prev: pd.DataFrame | None, *, scenario_name: str,
+             iterations: int, n_init: int, seed: int, out_dir: Path | None, exact_cache: dict | None = None,
+             bar=None) -> pd.DataFrame:
+    """Run (or finish) one independent (method, trial) unit; its rows."""
+    X_init = initial_design(ev, seed, trial, n_init)
+    return _run_one(ev, cfg, scenario_name, trial, X_init, iterations, seed, prev, out_dir,
+                    {} if exact_cache is None else exact_cache, bar)
+
+
+def _run_units(ev, configs, units, done, progress, *, scenario_name, iterations, n_init, seed, out_dir):
     exact_cache: dict[bytes, Any] = {}
-    total = len(methods) * trials * (n_init + iterations)
-    bar = tqdm(total=total, desc=f"bo {scenario_name}", disable=not progress, unit="eval")
+    bar = tqdm(total=len(units) * (n_init + iterations), desc=f"bo {scenario_name}", disable=not progress,
+               unit="eval")
     frames = []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]parse invariant.*")
-        for t in range(trials):
-            g = torch.Generator().manual_seed(derive_seed(seed, t, "init"))
-            lo, hi = ev.bounds[0], ev.bounds[1]
-            X_init = lo + (hi - lo) * torch.rand(n_init, ev.dim, generator=g, dtype=torch.float64)
-            for m in methods:
-                df = _run_one(ev, configs[m], scenario_name, t, X_init, iterations, seed,
-                              done.get((m, t)), out_dir, exact_cache, bar)
-                frames.append(df)
+        for t, m in units:
+            frames.append(run_unit(ev, configs[m], t, done.get((m, t)), scenario_name=scenario_name,
+                                   iterations=iterations, n_init=n_init, seed=seed, out_dir=out_dir,
+                                   exact_cache=exact_cache, bar=bar))
     bar.close()
     return pd.concat(frames, ignore_index=True)
 
@@ -220,7 +315,8 @@ def _run_one(ev: Evaluator, cfg: MethodConfig, scenario_name: str, trial: int, X
     for e, r in enumerate(rows):
         if r["eval"] != e:
             raise ValueError(f"out: rows of ({cfg.name}, trial {trial}) are not evaluations 0..{len(rows) - 1}")
-    bar.update(len(rows))
+    if bar is not None:
+        bar.update(len(rows))
     X = torch.tensor([[r[c] for c in xcols] for r in rows], dtype=torch.float64).reshape(-1, ev.dim)
     Y = torch.tensor([[r["utility"], r["der"]] for r in rows], dtype=torch.float64).reshape(-1, 2)
     ref = gamma = None
@@ -269,7 +365,8 @@ def _run_one(ev: Evaluator, cfg: MethodConfig, scenario_name: str, trial: int, X
         rows.append(row)
         if out_dir is not None:
             _write_atomic(pd.DataFrame(rows), out_dir / "rows" / _fname(cfg.name, trial))
-        bar.update(1)
+        if bar is not None:
+            bar.update(1)
     df = pd.DataFrame(rows)
     # Rows written before the reference was known (initial design) get it filled in memory.
     df["ref_utility"], df["ref_der"], df["gamma"] = float(ref[0]), float(ref[1]), float(gamma)
