@@ -13,7 +13,8 @@ import json
 import math
 from typing import Any
 
-__all__ = ["UsageError", "add_scenario_arguments", "int_at_least", "nonnegative_int", "parse_columns", "parse_options",
+__all__ = ["UsageError", "add_log_arguments", "add_scenario_arguments", "check_log_flags_unused", "int_at_least",
+           "logs_from_args", "nonnegative_int", "parse_columns", "parse_options",
            "parse_prefs", "positive_int", "scenario_from_args", "scenario_label"]
 
 
@@ -81,6 +82,22 @@ def parse_columns(text: str | None, flag: str) -> list[str] | None:
     return cols
 
 
+def add_log_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data FILE`` and the flags naming its columns (see :mod:`jaxfair.scenarios.logs`)."""
+    d = parser.add_argument_group("your own logs (instead of --scenario)")
+    d.add_argument("--data", default=None, metavar="FILE", help="logged sessions, .csv or .parquet")
+    d.add_argument("--scores", default=None, metavar="COLS", help="the K model-score columns, comma-separated")
+    d.add_argument("--labels", default=None, metavar="COLS", help="the K outcome columns (same order as --scores)")
+    d.add_argument("--group", default=None, metavar="COL", help="the user's group column")
+    d.add_argument("--user", default=None, metavar="COL", help="the user id column")
+    d.add_argument("--candidate", default=None, metavar="COL",
+                   help="candidate (item) id column; duplicate (user, candidate) rows are then an error")
+    d.add_argument("--features", default=None, metavar="COLS", help="user covariate columns (optional)")
+    d.add_argument("--retrieved", default=None, metavar="COL", help="0/1 column: the row survived retrieval")
+    d.add_argument("--session", default=None, metavar="COL", help="session id column (replay; default: one per user)")
+    d.add_argument("--replay", action="store_true", help="serve the logged sessions as they were (no resampling)")
+
+
 def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario: str = "toy",
                            seed_flag: str = "--seed", seed_help: str = "seed the scenario is built with") -> None:
     """Add the scenario arguments (registered scenario or ``--data`` logs) to ``parser``.
@@ -100,18 +117,7 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario:
     g.add_argument(seed_flag, type=nonnegative_int, default=0, metavar="SEED", help=f"{seed_help} (default 0)")
     g.add_argument("--prefs", default=None, metavar="W;W",
                    help="true preferences α*(g), one row per group: '0.8,0.2;0.2,0.8'")
-    d = parser.add_argument_group("your own logs (instead of --scenario)")
-    d.add_argument("--data", default=None, metavar="FILE", help="logged sessions, .csv or .parquet")
-    d.add_argument("--scores", default=None, metavar="COLS", help="the K model-score columns, comma-separated")
-    d.add_argument("--labels", default=None, metavar="COLS", help="the K outcome columns (same order as --scores)")
-    d.add_argument("--group", default=None, metavar="COL", help="the user's group column")
-    d.add_argument("--user", default=None, metavar="COL", help="the user id column")
-    d.add_argument("--candidate", default=None, metavar="COL",
-                   help="candidate (item) id column; duplicate (user, candidate) rows are then an error")
-    d.add_argument("--features", default=None, metavar="COLS", help="user covariate columns (optional)")
-    d.add_argument("--retrieved", default=None, metavar="COL", help="0/1 column: the row survived retrieval")
-    d.add_argument("--session", default=None, metavar="COL", help="session id column (replay; default: one per user)")
-    d.add_argument("--replay", action="store_true", help="serve the logged sessions as they were (no resampling)")
+    add_log_arguments(parser)
     # args.seed for --seed, args.scenario_seed for --scenario-seed (argparse's usual dest).
     parser.set_defaults(_default_scenario=default_scenario, _scenario_seed_dest=seed_flag.lstrip("-").replace("-", "_"))
 
@@ -136,15 +142,27 @@ def scenario_from_args(args: argparse.Namespace):
     options = parse_options(args.option)
     seed = getattr(args, args._scenario_seed_dest)
     if args.data is None:
-        given = [f"--{f}" for f in _LOG_FLAGS if getattr(args, f) is not None] + (["--replay"] if args.replay else [])
-        if given:
-            raise UsageError(f"{', '.join(given)}: only meaningful with --data FILE (your own logs)")
+        check_log_flags_unused(args)
         name = args.scenario or args._default_scenario
         if name not in scenarios.available():
             raise UsageError(f"--scenario: unknown scenario {name!r}; expected one of {', '.join(scenarios.available())}")
         return scenarios.load(name, seed=seed, prefs=prefs, **options)
     if args.scenario is not None:
         raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
+    return logs_from_args(args, seed=seed, prefs=prefs, options=options)
+
+
+def check_log_flags_unused(args: argparse.Namespace) -> None:
+    """Without ``--data``, the column flags mean nothing: say so instead of ignoring them."""
+    given = [f"--{f}" for f in _LOG_FLAGS if getattr(args, f) is not None] + (["--replay"] if args.replay else [])
+    if given:
+        raise UsageError(f"{', '.join(given)}: only meaningful with --data FILE (your own logs)")
+
+
+def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, options: dict | None = None):
+    """The scenario of ``--data FILE`` and its column flags (:func:`add_log_arguments`)."""
+    from jaxfair import scenarios
+
     for flag in ("scores", "labels", "group", "user"):
         if getattr(args, flag) is None:
             raise UsageError(f"--{flag}: required with --data (see `--help`)")
@@ -152,4 +170,4 @@ def scenario_from_args(args: argparse.Namespace):
         args.data, user=args.user, group=args.group, scores=parse_columns(args.scores, "--scores"),
         labels=parse_columns(args.labels, "--labels"), candidate=args.candidate,
         retrieved=args.retrieved, features=parse_columns(args.features, "--features"), session=args.session,
-        prefs=prefs, replay=args.replay, seed=seed, **options)
+        prefs=prefs, replay=args.replay, seed=seed, **(options or {}))

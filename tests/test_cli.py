@@ -119,3 +119,12 @@ def test_surface_on_example_logs(tmp_path):
     assert summary["n_candidates"] == 8 and summary["scenario"] == "logs-logs"
     assert main(["surface", "--data", str(logs), *LOGS, "--replay", "--session", "session", "--users", "200",
                  "--grid", "5", "--out", str(tmp_path / "r")]) == 0
+
+
+def test_scenarios_checks_a_log_file(capsys):
+    from pathlib import Path
+
+    logs = Path(__file__).resolve().parents[1] / "examples" / "logs.csv"
+    assert main(["scenarios", "--data", str(logs), *LOGS, "--retrieved", "retrieved"]) == 0
+    out = capsys.readouterr().out
+    assert '"rows_not_retrieved": 367' in out and "auc_click" in out and "minority" in out

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from jaxfair.cliargs import UsageError, nonnegative_int, parse_options
+from jaxfair.cliargs import UsageError, add_log_arguments, check_log_flags_unused, logs_from_args, \
+    nonnegative_int, parse_options
 
 __all__ = ["add_subcommands", "run"]
 
@@ -18,7 +19,8 @@ def add_subcommands(subparsers) -> None:
         description="Without arguments, list every registered scenario. --describe NAME builds (or loads from "
                     "the cache) a scenario and prints its sizes, label rates and options as JSON; --auc NAME "
                     "prints its AUC table (the paper's appendix tables 1-4). Building a paper scenario from raw "
-                    "data takes minutes the first time; later loads come from the cache.")
+                    "data takes minutes the first time; later loads come from the cache. --data FILE with its column "
+                    "flags checks your own logs: it prints what was read (describe) and the AUC table.")
     p.add_argument("--describe", metavar="NAME", help="print describe() of scenario NAME as JSON")
     p.add_argument("--auc", metavar="NAME", help="print the AUC table of scenario NAME")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="build seed (default 0)")
@@ -27,12 +29,22 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--cache-dir", default=None, help="cache directory for built pools (default: the user cache dir)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="scenario option, repeatable; VALUE parsed as JSON when possible (e.g. n_trees=100)")
+    add_log_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from jaxfair import scenarios
 
+    if args.data is not None:
+        if args.describe or args.auc:
+            raise UsageError("--data and --describe/--auc: give one (your own logs or a registered scenario)")
+        sc = logs_from_args(args, seed=args.seed, options=parse_options(args.option))
+        print(json.dumps(sc.describe(), indent=2, default=str))
+        print(f"AUC table — {sc.title}")
+        print(sc.auc_table().round(3).to_string())
+        return 0
+    check_log_flags_unused(args)
     if not args.describe and not args.auc:
         width = max(len(n) for n in scenarios.available())
         for name, desc in scenarios.summary().items():
