@@ -79,6 +79,7 @@ def test_replay_serves_the_logged_sessions_as_they_were():
     np.testing.assert_allclose(np.asarray(batch.scores[0]), u0[["f_click", "f_like"]].to_numpy(), rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(batch.mask), [[1, 1, 1], [1, 0, 0], [1, 0, 0], [1, 1, 0]])
     np.testing.assert_array_equal(np.asarray(batch.group), [0, 0, 0, 1])
+    np.testing.assert_array_equal(np.asarray(batch.features[:, 0]), [1.0, 2.0, 3.0, 4.0])  # each user's covariate
     alphas = np.array([[1.0, 0.0], [0.3, 0.7], [0.0, 1.0]])
     ev = evaluate(alphas, batch, sc.prefs)
     ref = evaluate_ref(alphas, *(np.asarray(x, np.float64) for x in (batch.scores, batch.labels)),
