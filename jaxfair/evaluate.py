@@ -169,7 +169,7 @@ def use_pruning(prune: bool | None, n_alphas: int, n_candidates: int) -> bool:
 
 def chunked_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray, alpha_chunk: int | None = None,
                        user_chunk: int | None = None, progress: bool = False, prune: bool | None = False,
-                       memory_budget: int = DEFAULT_MEMORY_BUDGET):
+                       memory_budget: int = DEFAULT_MEMORY_BUDGET, mesh: Any = None):
     """Group sums ``[P, G]``, counts ``[G]`` and unserved users over chunks of α and users.
 
     The kernel sums blocks of ``kernels.SUM_BLOCK`` users in float32; blocks accumulate in
@@ -179,8 +179,18 @@ def chunked_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray
     ``prune`` (True, False, None = auto) serves from the exactly pruned candidates
     (:mod:`jaxfair.prune`), bucketed by how many survive; bit-identical results. The
     chunk arguments then do not apply (the buckets plan their own from ``memory_budget``).
+
+    ``mesh`` (a ``jax.sharding.Mesh`` from :func:`jaxfair.sharding.user_mesh`; default: all
+    devices when there are several, else none) shards the users over devices
+    (:mod:`jaxfair.sharding`); bit-identical results, without pruning.
     """
+    from jaxfair import sharding
+
     batch = _kernel_batch(batch)
+    if mesh is None:
+        mesh = sharding.default_mesh()
+    if mesh is not None:
+        return sharding.sharded_group_sums(alphas32, batch, prefs32, sharding.check_mesh(mesh), progress=progress)
     if use_pruning(prune, int(alphas32.shape[0]), batch.n_candidates):
         return pruned_group_sums(alphas32, batch, prefs32, memory_budget=memory_budget, progress=progress)
     if alpha_chunk is None or user_chunk is None:
@@ -324,7 +334,7 @@ def pruned_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray,
 def evaluate(alphas: Any, batch: Batch, prefs: Any, *, chunk_size: int | None = None,
              memory_budget: int = DEFAULT_MEMORY_BUDGET, group_names: Sequence[str] | None = None,
              label_names: Sequence[str] | None = None, progress: bool = False,
-             prune: bool | None = None) -> Evaluation:
+             prune: bool | None = None, mesh: Any = None) -> Evaluation:
     """Evaluate P serving weight vectors on a batch with one compiled kernel.
 
     Args:
@@ -339,6 +349,10 @@ def evaluate(alphas: Any, batch: Batch, prefs: Any, *, chunk_size: int | None = 
       prune: serve from exactly pruned candidates (:mod:`jaxfair.prune`): True, False, or
         None = auto (on from :data:`PRUNE_MIN_ALPHAS` α). Results are bit-identical either
         way; only the speed differs. ``chunk_size`` applies to the unpruned path only.
+      mesh: a ``jax.sharding.Mesh`` (:func:`jaxfair.sharding.user_mesh`) to shard the users
+        over; default: all devices when there are several (else one device). Bit-identical
+        to one device; in a multi-process run (:mod:`jaxfair.distributed`) ``batch`` holds
+        this process's users and the result covers all processes' users.
 
     Returns:
       :class:`Evaluation` with ``utility [P]``, ``der [P]``, ``group_utility [P, G]``.
@@ -354,7 +368,7 @@ def evaluate(alphas: Any, batch: Batch, prefs: Any, *, chunk_size: int | None = 
         alpha_chunk = _balanced(a_arr.shape[0], int(chunk_size))
     sums, counts, unserved = chunked_group_sums(jnp.asarray(a_arr, jnp.float32), batch, jnp.asarray(p_arr, jnp.float32),
                                                 alpha_chunk, user_chunk, progress, prune=prune,
-                                                memory_budget=memory_budget)
+                                                memory_budget=memory_budget, mesh=mesh)
     return finish_evaluation(a_arr, sums, counts, unserved, group_names, label_names)
 
 

@@ -1,0 +1,144 @@
+"""Users sharded over a device mesh: the same block sums as one device, computed in place.
+
+The grid kernel is embarrassingly parallel over users except for the group sums, which are
+taken over fixed blocks of :data:`jaxfair.kernels.SUM_BLOCK` users. Giving every device a
+whole number of blocks (users padded at the end with users of the empty padding group G)
+means each device computes exactly the block sums one device would have computed for those
+users; the blocks are gathered in user order and added in float64 on the host, in the same
+order as the one-device path. Results are therefore bit-identical for any number of
+devices or processes. Counts and unserved users are ``psum``-reduced.
+
+Multi-host (:mod:`jaxfair.distributed`): each process passes only its own users; the global
+user order is process 0's users, then process 1's, and so on (each padded to a whole number
+of blocks per local device). When every process but the last holds a multiple of
+``SUM_BLOCK × local devices`` users, the result is bit-identical to one process evaluating
+all users concatenated; otherwise the padding moves block edges and the sums agree to
+float32 rounding.
+
+Shapes: N users, m candidates, K labels, G groups, P weight vectors, D devices.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxfair import kernels
+from jaxfair.batch import Batch
+
+__all__ = ["USER_AXIS", "default_mesh", "sharded_group_sums", "user_mesh"]
+
+#: Name of the mesh axis the users are split over.
+USER_AXIS = "users"
+
+
+def user_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A 1-D mesh over ``devices`` (default: every device of every process) named ``users``."""
+    devs = list(jax.devices() if devices is None else devices)
+    if not devs:
+        raise ValueError("devices: expected at least one device")
+    return Mesh(np.asarray(devs), (USER_AXIS,))
+
+
+def default_mesh() -> Mesh | None:
+    """The mesh ``evaluate`` uses when none is given: all devices when there are several
+    (or several processes), else None (the one-device path)."""
+    if jax.process_count() > 1 or len(jax.devices()) > 1:
+        return user_mesh()
+    return None
+
+
+def check_mesh(mesh) -> Mesh:
+    if not isinstance(mesh, Mesh):
+        raise ValueError(f"mesh: expected a jax.sharding.Mesh (see jaxfair.sharding.user_mesh), got {type(mesh).__name__}")
+    if mesh.axis_names != (USER_AXIS,):
+        raise ValueError(f"mesh: expected one axis named {USER_AXIS!r}, got axes {mesh.axis_names}")
+    return mesh
+
+
+@functools.lru_cache(maxsize=None)
+def _sharded_kernel(mesh: Mesh):
+    spec = PartitionSpec(USER_AXIS)
+
+    def local(alphas, scores, labels, mask, group, prefs):
+        blocks, _, _ = kernels.evaluate_chunk_blocks(alphas, Batch(scores=scores, labels=labels, mask=mask, group=group),
+                                                     prefs)
+        # Integer counts: exact for any number of users (float32 would stop at 2^24).
+        onehot = jax.nn.one_hot(group, prefs.shape[0], dtype=jnp.int32)
+        counts = jnp.sum(onehot, axis=0)
+        unserved = jnp.sum(jnp.where(jnp.any(mask, axis=-1), 0, onehot.sum(-1)))
+        # Blocks come back in device order = user order, replicated so every process reads them.
+        return (jax.lax.all_gather(blocks, USER_AXIS, tiled=True), jax.lax.psum(counts, USER_AXIS),
+                jax.lax.psum(unserved, USER_AXIS))
+
+    fn = jax.shard_map(local, mesh=mesh, in_specs=(PartitionSpec(), spec, spec, spec, spec, PartitionSpec()),
+                       out_specs=(PartitionSpec(), PartitionSpec(), PartitionSpec()), check_vma=False)
+    return jax.jit(fn)
+
+
+def _local_rows(batch: Batch, mesh: Mesh, n_groups: int) -> tuple[dict[str, np.ndarray], int]:
+    """This process's users padded to whole blocks per local device; the padded count."""
+    n_local_dev = sum(1 for d in mesh.devices.flat if d.process_index == jax.process_index())
+    unit = kernels.SUM_BLOCK * max(1, n_local_dev)
+    n = batch.n_users
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        n = int(np.max(multihost_utils.process_allgather(np.array([n]))))  # same local shape everywhere
+    n_pad = -(-n // unit) * unit
+    pad = n_pad - batch.n_users
+    fields = {"scores": np.asarray(batch.scores), "labels": np.asarray(batch.labels), "mask": np.asarray(batch.mask),
+              "group": np.asarray(batch.group)}
+    fill = {"scores": 0.0, "labels": 0.0, "mask": False, "group": n_groups}  # padding: group G counts nowhere
+    if pad:
+        fields = {k: np.concatenate([v, np.full((pad,) + v.shape[1:], fill[k], dtype=v.dtype)])
+                  for k, v in fields.items()}
+    return fields, n_pad
+
+
+def sharded_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray, mesh: Mesh,
+                       alpha_chunk: int | None = None, progress: bool = False):
+    """Group sums ``[P, G]`` (float64), counts ``[G]`` and unserved users, users sharded over
+    ``mesh``. In a multi-process run, ``batch`` holds this process's users only and every
+    process gets the global result.
+    """
+    check_mesh(mesh)
+    p, g = int(alphas32.shape[0]), int(prefs32.shape[0])
+    fields, n_pad = _local_rows(batch, mesh, g)
+    sharding = NamedSharding(mesh, PartitionSpec(USER_AXIS))
+    n_proc = jax.process_count()
+    glob = {k: jax.make_array_from_process_local_data(sharding, v, (n_pad * n_proc,) + v.shape[1:])
+            for k, v in fields.items()}
+    n_blocks = n_pad * n_proc // kernels.SUM_BLOCK
+    if alpha_chunk is None:  # the gathered [blocks, Pc, G] output is the only array growing with P
+        alpha_chunk = max(1, min(p, (64 * 2**20) // (4 * g * n_blocks)))
+    kernel = _sharded_kernel(mesh)
+    sums = np.zeros((p, g), dtype=np.float64)
+    counts = unserved = None
+    starts = range(0, p, alpha_chunk)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(starts), desc=f"evaluate ({mesh.devices.size} devices)", unit="chunk", leave=False)
+    for a0 in starts:
+        chunk = alphas32[a0:a0 + alpha_chunk]
+        if chunk.shape[0] < alpha_chunk:  # fixed shape: one compile
+            chunk = jnp.concatenate([chunk, jnp.ones((alpha_chunk - chunk.shape[0], chunk.shape[1]), chunk.dtype)])
+        blocks, c, un = kernel(jnp.asarray(chunk), glob["scores"], glob["labels"], glob["mask"], glob["group"],
+                               jnp.asarray(prefs32))
+        take = min(alpha_chunk, p - a0)
+        acc = sums[a0:a0 + take]
+        for block in np.asarray(blocks, dtype=np.float64)[:, :take]:  # user order, as on one device
+            acc += block
+        if counts is None:
+            counts, unserved = np.asarray(c, dtype=np.float64), int(round(float(un)))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return sums, counts, unserved
