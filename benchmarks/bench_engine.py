@@ -114,6 +114,8 @@ def headline(n_users: int, pandas_alphas: int, numpy_alphas: int) -> dict:
     jf.evaluate(grid[:50], batch, prefs)  # compile
     t_jax, ev = timeit(lambda: jf.evaluate(grid, batch, prefs), repeat=3)
     ref = ev.group_utility
+    jf.evaluate(grid[:50], batch, prefs, prune=False)
+    t_unpruned, ev_unpruned = timeit(lambda: jf.evaluate(grid, batch, prefs, prune=False), repeat=3)
 
     def sweep_all():
         return jf.sweep2(batch, prefs).evaluate(grid)
@@ -151,6 +153,9 @@ def headline(n_users: int, pandas_alphas: int, numpy_alphas: int) -> dict:
                              "max_abs_diff_vs_jax": agree(tv, slice(None))},
         "jaxfair evaluate (grid kernel)": {"seconds": t_jax, "measured_alphas": len(grid), "extrapolated": False,
                                            "max_abs_diff_vs_jax": 0.0},
+        "jaxfair evaluate, no pruning (prune=False)": {
+            "seconds": t_unpruned, "measured_alphas": len(grid), "extrapolated": False,
+            "max_abs_diff_vs_jax": agree(ev_unpruned.group_utility, slice(None))},
         "jaxfair sweep2 (build + 10,201 queries)": {
             "seconds": t_sweep, "measured_alphas": len(grid), "extrapolated": False,
             "build_seconds": t_sweep_build, "query_seconds": t_sweep_query,

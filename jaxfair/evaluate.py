@@ -32,7 +32,7 @@ PRUNE_TILE = 2048
 #: Users pruned, sorted and regrouped together (whole tiles and whole SUM_BLOCKs).
 PRUNE_SUPER_CHUNK = 32 * PRUNE_TILE
 #: Candidate widths the bucketed kernel is compiled for (then multiples of 16 up to m).
-PRUNE_WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16)
+PRUNE_WIDTHS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
 #: Users per kernel call: small enough that a user's scores stay in cache while α streams.
 DEFAULT_USER_CHUNK = 2048
 # The kernel's fused loop holds best score, payload, output and the user-group product:
