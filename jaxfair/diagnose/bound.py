@@ -70,15 +70,17 @@ def bound_at_scale(c: np.ndarray, alphas: np.ndarray, a1: np.ndarray, a0: np.nda
 
 def optimal_scale(alphas: np.ndarray, a1: np.ndarray, a0: np.ndarray, residual: np.ndarray,
                   f_mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact ``argmin_{c >= 0} B(c)`` per α: ``(scale [P], parts [P, 3])`` (lowest c among ties)."""
+    """Exact ``argmin_{c >= 0} B(c)`` per α: ``(scale [P], parts [P, 3])`` (smallest c among ties)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         kinks = np.concatenate([a0[None] / alphas, a1[None] / alphas], axis=1)  # [P, 2K]
     kinks = np.where(np.isfinite(kinks) & (kinks > 0), kinks, 0.0)
     cand = np.concatenate([np.zeros((len(alphas), 1)), kinks], axis=1).T  # [2K+1, P]
     parts = bound_at_scale(cand, alphas, a1, a0, residual, f_mean)  # [2K+1, P, 3]
     total = parts.sum(-1)
-    # Among equal minima take the smallest c (np.lexsort: primary key last).
-    best = np.array([np.lexsort((cand[:, p], total[:, p]))[0] for p in range(len(alphas))])
+    # B is flat between kinks when slopes cancel: among minima equal up to rounding take the
+    # smallest c, so the reported scale (and the split into parts) is stable along α.
+    tied = total <= total.min(axis=0, keepdims=True) * (1 + 1e-9) + 1e-15
+    best = np.argmin(np.where(tied, cand, np.inf), axis=0)
     ar = np.arange(len(alphas))
     return cand[best, ar], parts[best, ar]
 
