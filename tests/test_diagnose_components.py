@@ -16,7 +16,7 @@ from strategies import batches
 
 
 @given(data=batches(), st_data=st.data())
-@settings(max_examples=25)
+@settings(max_examples=12)
 def test_attribution_shares_add_up_to_the_gap(data, st_data):
     scores, labels, mask, group, prefs = data
     assume(np.any(group == 0) and np.any(group == 1))

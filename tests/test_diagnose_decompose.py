@@ -30,7 +30,7 @@ def _pair_batch(data):
 
 
 @given(data=batches(), h_seed=st.integers(0, 2**31 - 1), st_data=st.data())
-@settings(max_examples=30)
+@settings(max_examples=15)
 def test_decomposition_matches_float64_reference_and_telescopes(data, h_seed, st_data):
     batch, prefs, pair = _pair_batch(data)
     alphas = st_data.draw(lattice_alphas(batch.n_labels))
@@ -50,7 +50,7 @@ def test_decomposition_matches_float64_reference_and_telescopes(data, h_seed, st
 
 
 @given(data=batches(lattice=False), h_seed=st.integers(0, 2**31 - 1), st_data=st.data())
-@settings(max_examples=30)
+@settings(max_examples=15)
 def test_theorem31_bound_holds_and_scale_is_exact_minimum(data, h_seed, st_data):
     batch, prefs, pair = _pair_batch(data)
     alphas = st_data.draw(lattice_alphas(batch.n_labels))
