@@ -96,3 +96,14 @@ def test_attribution_rejects_bad_masks():
         attribute([0.5, 0.5], b, sc.prefs, groups=(1, 0), production=np.ones((50, 3), bool))
     with pytest.raises(ValueError, match="m: expected"):
         attribute([0.5, 0.5], b, sc.prefs, groups=(1, 0), m=0)
+
+
+def test_blamed_follows_the_sign_of_the_gap():
+    import pandas as pd
+
+    from jaxfair.diagnose.attribution import Attribution
+
+    pipes = pd.DataFrame([{"retrieval": False, "scoring": False, "serving": False, "gap": -0.3}])
+    at = Attribution(alpha=np.ones(2), groups=(1, 0), pipelines=pipes,
+                     gap_shares={"retrieval": 0.05, "scoring": -0.1, "serving": -0.25, "residual": 0.0}, loss_shares={})
+    assert at.blamed == "serving"

@@ -103,8 +103,10 @@ class Attribution:
 
     @property
     def blamed(self) -> str:
-        """The component with the largest share of the gap."""
-        return max(COMPONENTS, key=lambda c: self.gap_shares[c])
+        """The component with the largest share of the gap, in the gap's direction (a negative gap:
+        the most negative share)."""
+        sign = -1.0 if self.gap < 0 else 1.0
+        return max(COMPONENTS, key=lambda c: sign * self.gap_shares[c])
 
     def shares_frame(self) -> pd.DataFrame:
         rows = [{"component": c, "gap_share": self.gap_shares[c], "loss_share": self.loss_shares.get(c, 0.0)}
