@@ -110,3 +110,28 @@ def test_cli_user_errors_are_one_line(argv, msg, capsys, tmp_path):
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]
     assert last.startswith("jaxfair: error:") and msg in last
+
+
+def test_movielens_gender_groups_and_covariates_on_generated_files(tmp_path):
+    from scenario_fixtures import write_ml100k
+
+    d = write_ml100k(tmp_path, n_users=40)
+    # u.user: id|age|gender|occupation|zip; every third user female.
+    occ = ["engineer", "writer", "student"]
+    (d / "u.user").write_text("".join(f"{u + 1}|{20 + u}|{'F' if u % 3 == 0 else 'M'}|{occ[u % 3]}|0{u:04d}\n"
+                                      for u in range(40)), encoding="latin-1")
+    kw = dict(data_dir=tmp_path, cache_dir=tmp_path / "c", n_trees=5, n_jobs=1)
+    sc = scenarios.load("movielens", groups="gender", **kw)
+    assert sc.group_names == ("male", "female")
+    # Pool users keep their ids in order (every user has rows): group = gender.
+    np.testing.assert_array_equal(sc.arrays["user_group"], (np.arange(40) % 3 == 0).astype(int))
+    assert sc.arrays["user_features"].shape == (40, 19 + 1 + 3)
+    assert "age/50" in sc.feature_names and not any("gender" in n for n in sc.feature_names)
+    np.testing.assert_allclose(sc.arrays["user_features"][:, 19], (20 + np.arange(40)) / 50, rtol=1e-6)
+    smp = sample_for_diagnosis(sc, jax.random.PRNGKey(0), 2000, pool_factor=2)
+    dec = decompose(alpha_grid(2, 5, sc.prefs, (1, 0)), smp.batch, sc.prefs, groups=(1, 0), n_boot=0, n_folds=3)
+    assert np.all(dec.bound.optimal >= np.abs(dec.terms[:, 1]) - 1e-6)
+    rnd = scenarios.load("movielens", **kw)  # default stays the scrambled groups
+    assert rnd.group_names == ("majority", "minority") and rnd.options["groups"] == "random"
+    with pytest.raises(ValueError, match="groups"):
+        scenarios.load("movielens", groups="age", **kw)
