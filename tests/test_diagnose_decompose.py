@@ -217,3 +217,22 @@ def test_missing_features_and_bad_arguments():
         decompose(np.array([0.5, 0.5]), b, prefs, groups=(1, 0), weights=np.ones(3))
     with pytest.raises(ValueError, match="exact: scenario"):
         shared_space_weights(b, (1, 0), exact=True, scenario=object())
+
+
+def test_cluster_bootstrap_resamples_whole_clusters_within_groups():
+    from jaxfair.diagnose.decompose import bootstrap_counts
+
+    group = np.array([0, 0, 0, 1, 1, 0, 1, 0])
+    clusters = np.array([5, 5, 7, 9, 9, 7, 2, 7])
+    c = np.asarray(bootstrap_counts(jax.random.PRNGKey(0), group, 50, clusters))
+    # Sessions of one cluster always get the same multiplicity ...
+    for cl in np.unique(clusters):
+        idx = np.flatnonzero(clusters == cl)
+        assert np.all(c[:, idx] == c[:, idx[:1]])
+    # ... and each group keeps its number of clusters: 2 clusters in group 0 (5, 7), 2 in group 1 (9, 2).
+    assert np.all(c[:, [0, 2]].sum(1) == 2) and np.all(c[:, [3, 6]].sum(1) == 2)
+    with pytest.raises(ValueError, match="clusters: cluster 5"):
+        bootstrap_counts(jax.random.PRNGKey(0), group, 5, np.array([5, 5, 7, 5, 9, 7, 2, 7]))
+    # One session per cluster = the plain stratified bootstrap.
+    np.testing.assert_array_equal(bootstrap_counts(jax.random.PRNGKey(3), group, 20, np.arange(8)),
+                                  bootstrap_counts(jax.random.PRNGKey(3), group, 20))

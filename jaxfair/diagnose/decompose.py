@@ -16,8 +16,9 @@ leading users axis reduced by sums, chunked here and addable across devices); th
 and the terms are formed in float64, so the terms add up to the gap to float64 rounding.
 
 Bootstrap: users are resampled with replacement within each group (stratified, so group
-sizes stay fixed), ``n_boot`` times in one vectorised draw from an explicit key; the S_X
-weights are held fixed (the CIs do not include the propensity model's uncertainty).
+sizes stay fixed), ``n_boot`` times in one vectorised draw from an explicit key — or, with
+``clusters``, whole clusters (the pool user behind repeated sessions) within their group;
+the S_X weights are held fixed (the CIs do not include the propensity model's uncertainty).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from jaxfair.diagnose.weights import SharedSpaceWeights, check_groups, check_use
 from jaxfair.kernels import serve_kernel
 from jaxfair.validation import check_alphas, check_batch_prefs
 
-__all__ = ["EXPECTATIONS", "TERMS", "Decomposition", "decompose", "decompose_all", "decomposition_sums",
+__all__ = ["EXPECTATIONS", "TERMS", "Decomposition", "bootstrap_counts", "decompose", "decompose_all", "decomposition_sums",
            "default_pair", "resolve_weights", "stratified_counts"]
 
 EXPECTATIONS = ("E1[U1]", "ESX[U1]", "ESX[U0]", "E0[U0]")
@@ -101,6 +102,26 @@ def stratified_counts(key, group, n_boot: int):
     pick = first[None, :] + jnp.minimum(jnp.floor(u * size[None, :]).astype(jnp.int32), size[None, :] - 1)
     users = order[pick]
     return jnp.zeros((n_boot, n), jnp.float32).at[jnp.arange(n_boot)[:, None], users].add(1.0)
+
+
+def bootstrap_counts(key, group: np.ndarray, n_boot: int, clusters: np.ndarray | None = None) -> jnp.ndarray:
+    """Bootstrap multiplicities ``f32[n_boot, N]``, stratified by group.
+
+    With ``clusters`` (int ``[N]``, e.g. the pool user of each session; each cluster inside one
+    group) whole clusters are resampled within their group and every session of a drawn
+    cluster counts once per draw.
+    """
+    if clusters is None:
+        return stratified_counts(key, jnp.asarray(group), int(n_boot))
+    uniq, inv = np.unique(np.asarray(clusters), return_inverse=True)
+    inv = inv.ravel()
+    cgroup = np.zeros(len(uniq), np.int64)
+    cgroup[inv] = group
+    if np.any(cgroup[inv] != group):
+        bad = int(uniq[inv[np.flatnonzero(cgroup[inv] != group)[0]]])
+        raise ValueError(f"clusters: cluster {bad} has users in more than one group; a cluster must lie in one group")
+    per_cluster = stratified_counts(key, jnp.asarray(cgroup), int(n_boot))  # [B, C]
+    return per_cluster[:, jnp.asarray(inv)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,7 +217,8 @@ def resolve_weights(batch: Batch, groups: tuple[int, int], weights: Any, **estim
 
 def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | None = None, weights: Any = None,
               n_boot: int = 200, key: Any = None, level: float = 0.95, user_chunk: int = USER_CHUNK,
-              group_names: Sequence[str] | None = None, **estimate_options) -> Decomposition:
+              group_names: Sequence[str] | None = None, clusters: Any = None,
+              **estimate_options) -> Decomposition:
     """Decompose the utility gap between two groups into terms (4), (5), (6) for every α.
 
     Args:
@@ -213,6 +235,9 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
       key: PRNG key of the bootstrap (default ``PRNGKey(0)``).
       level: CI level in (0, 1).
       group_names: names of the G groups (default ``group 0`` ...).
+      clusters: optional int ``[N]``: resample these units instead of single users (e.g. the
+        pool user each session came from — sessions of one pool user are not independent);
+        each cluster must lie in one group.
     Returns:
       :class:`Decomposition`.
     Raises:
@@ -236,8 +261,13 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
     w = resolve_weights(batch, pair, weights, **estimate_options)
     g1, g0 = pair
     user_w = np.stack([(group == g1), w.weights, (group == g0)]).astype(np.float32)
+    if clusters is not None:
+        clusters = np.asarray(clusters)
+        if clusters.shape != group.shape or not np.issubdtype(clusters.dtype, np.integer):
+            raise ValueError(f"clusters: expected an int array of shape {group.shape} ([N]), got {clusters.dtype} "
+                             f"{clusters.shape}")
     if n_boot:
-        counts = stratified_counts(jax.random.PRNGKey(0) if key is None else key, jnp.asarray(group), int(n_boot))
+        counts = bootstrap_counts(jax.random.PRNGKey(0) if key is None else key, group, int(n_boot), clusters)
     else:
         counts = jnp.zeros((0, batch.n_users), jnp.float32)
     sums = _chunked_sums(jnp.asarray(alphas_np, jnp.float32), batch, jnp.asarray(prefs_np[[g1, g0]], jnp.float32),

@@ -12,6 +12,9 @@ candidates into an ordinary batch:
   (``"single-label"``, with M = ``retrieval_pool``) — exactly the scenario's retrieval.
 * any other scenario: its own sessions; the retrieval oracle then only re-ranks what was
   retrieved (said in the result's ``notes``).
+
+For pool scenarios the bootstrap resamples pool users (all sessions of a drawn pool user
+together), since sessions of one pool user share their covariates and candidate rows.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ class DiagnosisSample:
     corpus: np.ndarray  # bool [N, M]
     m: int
     notes: list
+    clusters: np.ndarray | None = None  # int [N] pool user of each session (None: sessions independent)
 
 
 def _compact(wide: Batch, production: np.ndarray, m: int) -> Batch:
@@ -63,6 +67,7 @@ def sample_for_diagnosis(scenario, key, n_users: int, pool_factor: int = 4) -> D
     m = scenario.n_candidates
     k_sample, k_ret = jax.random.split(key)
     notes = []
+    clusters = None
     if isinstance(scenario, ToyScenario):
         opts = dict(scenario.options, n_candidates=m * pool_factor)
         wide = ToyScenario(seed=scenario.seed, prefs=scenario.prefs, **opts).sample(k_sample, n_users)
@@ -74,7 +79,7 @@ def sample_for_diagnosis(scenario, key, n_users: int, pool_factor: int = 4) -> D
         width = max(s["retrieval_pool"], m) if single else m * pool_factor
         sc = copy.copy(scenario)
         sc.sampling = dict(s, n_candidates=width, retrieval="default")
-        wide = sc.sample(k_sample, n_users)
+        wide, clusters = sc.sample_with_users(k_sample, n_users)
         corpus = np.asarray(wide.mask)
         if single:
             prio = wide.scores[..., s["retrieval_label"]]
@@ -90,7 +95,7 @@ def sample_for_diagnosis(scenario, key, n_users: int, pool_factor: int = 4) -> D
         raise ValueError(f"scenario: {getattr(scenario, 'name', scenario)!r} gives no user covariates "
                          "(Batch.features), which the shared space S_X needs")
     return DiagnosisSample(batch=_compact(wide, production, m), wide=wide, production=production, corpus=corpus,
-                           m=m, notes=notes)
+                           m=m, notes=notes, clusters=clusters)
 
 
 def alpha_grid(n_labels: int, n_grid: int, prefs: np.ndarray, groups: Sequence[int]) -> np.ndarray:
@@ -177,12 +182,14 @@ def diagnose_scenario(scenario, *, n_users: int = 20_000, alpha: Any = None, n_g
     a_best = grid[int(np.nanargmax(ev.utility))]
     names = tuple(scenario.group_names)
     t = time.perf_counter()
-    dec_grid = decompose(grid, batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot, group_names=names)
+    dec_grid = decompose(grid, batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot, group_names=names,
+                         clusters=smp.clusters)
     dec_pts = decompose(np.vstack([a_given, a_best]), batch, prefs, groups=groups, weights=w, n_boot=n_boot,
-                        key=k_boot, group_names=names)
+                        key=k_boot, group_names=names, clusters=smp.clusters)
     sec["decompose"] = time.perf_counter() - t
     t = time.perf_counter()
-    ret = retrieval_diagnosis(batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot)
+    ret = retrieval_diagnosis(batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot,
+                              clusters=smp.clusters)
     att = {name: attribute(a, smp.wide, prefs, groups=groups, m=smp.m, production=smp.production,
                            corpus=smp.corpus) for name, a in (("given", a_given), ("best", a_best))}
     rel = reliability_table(batch, scenario.label_names, names)

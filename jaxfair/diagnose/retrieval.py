@@ -71,7 +71,8 @@ class RetrievalDiagnosis:
 
 
 def retrieval_diagnosis(batch: Batch, prefs: Any, *, groups: Sequence[int] | None = None, weights: Any = None,
-                        n_boot: int = 200, key: Any = None, **estimate_options) -> RetrievalDiagnosis:
+                        n_boot: int = 200, key: Any = None, clusters: Any = None,
+                        **estimate_options) -> RetrievalDiagnosis:
     """Retrieval quality per group and on S_X, and Theorem 3.3 at α = α*(g1).
 
     Arguments as in :func:`~jaxfair.diagnose.decompose.decompose`; ``groups`` defaults to the
@@ -90,7 +91,7 @@ def retrieval_diagnosis(batch: Batch, prefs: Any, *, groups: Sequence[int] | Non
     a1 = prefs_np[g1]
     if not np.any(a1 > 0):
         raise ValueError(f"prefs: α*(g1 = {g1}) is all zero; Theorem 3.3 needs α = α*(g1) to serve")
-    d = decompose(a1[None], batch, prefs_np, groups=pair, weights=w, n_boot=n_boot, key=key)
+    d = decompose(a1[None], batch, prefs_np, groups=pair, weights=w, n_boot=n_boot, key=key, clusters=clusters)
     eps = q1 - q_sx
     return RetrievalDiagnosis(groups=pair, q_g1=q1, q_sx=q_sx, q_g0=q0, epsilon=eps,
                               theorem_rhs=float(eps * a1.min()), term4=float(d.terms[0, 0]),

@@ -110,7 +110,7 @@ def _sample_pool(key, scores, labels, offsets, counts, user_group, user_features
         rows = jnp.take_along_axis(rows, top, axis=1)
         valid = jnp.take_along_axis(valid, top, axis=1)
     feats = None if user_features is None else user_features[u]
-    return scores[rows], labels[rows], valid, user_group[u], feats
+    return scores[rows], labels[rows], valid, user_group[u], feats, u
 
 
 def check_sampling_options(label_names, n_candidates=20, retrieval="default", retrieval_label=0,
@@ -194,16 +194,24 @@ class PoolScenario(Scenario):
     def sample(self, key, n_users: int) -> Batch:
         """``n_users`` users × m candidates: scores/labels ``f32[N, m, K]``, mask ``bool[N, m]``, group ``i32[N]``,
         features ``f32[N, d]`` (the sampled users' ``user_features``; None if the pool has none)."""
+        return self.sample_with_users(key, n_users)[0]
+
+    def sample_with_users(self, key, n_users: int) -> tuple[Batch, np.ndarray]:
+        """:meth:`sample` and the pool user of each session, ``i64[N]`` (rows of ``arrays["counts"]``).
+
+        Sessions of the same pool user share covariates and are not independent: the
+        diagnosis bootstraps pool users, not sessions.
+        """
         if not isinstance(n_users, (int, np.integer)) or isinstance(n_users, bool) or n_users < 1:
             raise ValueError(f"n_users: expected an int >= 1, got {n_users!r}")
         s = self.sampling
         single = s["retrieval"] == "single-label"
         d = self._dev
-        scores, labels, mask, group, feats = _sample_pool(
+        scores, labels, mask, group, feats, users = _sample_pool(
             key, d["scores"], d["labels"], d["offsets"], d["counts"], d["user_group"], d.get("user_features"),
             n_users=int(n_users), m=s["n_candidates"], pool_size=s["retrieval_pool"] if single else s["n_candidates"],
             retrieval_label=s["retrieval_label"] if single else None)
-        return Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats)
+        return Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats), np.asarray(users, np.int64)
 
     def row_groups(self) -> np.ndarray:
         """Group of every pool row, ``i32[R]``."""
