@@ -167,6 +167,20 @@ def use_pruning(prune: bool | None, n_alphas: int, n_candidates: int) -> bool:
     return bool(prune)
 
 
+def _pruning_pays(batch: Batch) -> bool:
+    """Auto mode: prune only if blocks of the first users would shrink to ≤ 3/4 of m
+    candidates (with many labels few candidates are dominated, e.g. K = 8: 19.8 of 20 survive
+    on toy, and the pruned path's bookkeeping then costs more than it saves)."""
+    n, m = batch.n_users, batch.n_candidates
+    k = min(n, PRUNE_TILE)
+    keep = _prune.keep_mask(batch.scores[:k], batch.mask[:k], True)
+    sizes = keep.sum(axis=1)
+    nb = -(-k // kernels.SUM_BLOCK)
+    sizes = np.pad(sizes, (0, nb * kernels.SUM_BLOCK - k))
+    widths = [_bucket_width(int(w), m) for w in sizes.reshape(nb, -1).max(axis=1)]
+    return float(np.mean(widths)) <= 0.75 * m
+
+
 def chunked_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray, alpha_chunk: int | None = None,
                        user_chunk: int | None = None, progress: bool = False, prune: bool | None = False,
                        memory_budget: int = DEFAULT_MEMORY_BUDGET, mesh: Any = None):
@@ -191,7 +205,7 @@ def chunked_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray
         mesh = sharding.default_mesh()
     if mesh is not None:
         return sharding.sharded_group_sums(alphas32, batch, prefs32, sharding.check_mesh(mesh), progress=progress)
-    if use_pruning(prune, int(alphas32.shape[0]), batch.n_candidates):
+    if use_pruning(prune, int(alphas32.shape[0]), batch.n_candidates) and (prune or _pruning_pays(batch)):
         return pruned_group_sums(alphas32, batch, prefs32, memory_budget=memory_budget, progress=progress)
     if alpha_chunk is None or user_chunk is None:
         alpha_chunk, user_chunk = plan_chunks(alphas32.shape[0], batch.n_users, batch.n_candidates)
@@ -347,7 +361,8 @@ def evaluate(alphas: Any, batch: Batch, prefs: Any, *, chunk_size: int | None = 
       group_names, label_names: optional names for tables.
       progress: show a progress bar over chunks.
       prune: serve from exactly pruned candidates (:mod:`jaxfair.prune`): True, False, or
-        None = auto (on from :data:`PRUNE_MIN_ALPHAS` α). Results are bit-identical either
+        None = auto (on from :data:`PRUNE_MIN_ALPHAS` α when the first users' blocks shrink to
+        ≤ 3/4 of the candidates). Results are bit-identical either
         way; only the speed differs. ``chunk_size`` applies to the unpruned path only.
       mesh: a ``jax.sharding.Mesh`` (:func:`jaxfair.sharding.user_mesh`) to shard the users
         over; default: all devices when there are several (else one device). Bit-identical

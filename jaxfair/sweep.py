@@ -12,6 +12,8 @@ needs a point value at each breakpoint besides the values on the open intervals.
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import jax
@@ -29,15 +31,15 @@ __all__ = ["Sweep", "sweep2", "user_envelopes"]
 _true_value_jit = jax.jit(kernels.true_value)
 
 
-@numba.njit(cache=True, error_model="numpy")  # numpy semantics: no zero-division checks per division
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # numpy semantics: no zero-division checks
 def _walk_envelopes(scores, mask, value, group, n_groups, cap):  # pragma: no cover - compiled; tested through user_envelopes
     """Compiled walk of every user's upper envelope (see :func:`user_envelopes`).
 
     ``scores`` float32 ``[N, m, 2]`` (compared in float64: exact), ``value`` float32
     ``[N, m]`` (or ``[0, 0]``: no values wanted). Writes at most ``cap`` events; returns
     ``n_events`` (−1 when ``cap`` was too small: the caller retries with room for m per user)
-    and the event arrays ``user [E]``, ``w [E]``, ``(left, point, right) [3, E]`` and their
-    values ``[3, E]``. With ``n_groups > 0`` the w = 0 events are not written but summed
+    and the event arrays ``user [E]``, ``w [E]``, ``(left, point, right) [3, E]`` and, with
+    values, packed rows ``[E, 4]`` = (w, group, right − left value, point − left value). With ``n_groups > 0`` the w = 0 events are not written but summed
     per group (``group [N]``) into ``at0 [2, G]``: (Σ right value, Σ point − left value).
     """
     n, m = mask.shape
@@ -45,7 +47,8 @@ def _walk_envelopes(scores, mask, value, group, n_groups, cap):  # pragma: no co
     ev_user = np.empty(cap, np.int64)
     ev_w = np.empty(cap, np.float64)
     ev_idx = np.empty((3, cap), np.int64)  # left, point, right
-    ev_val = np.zeros((3, cap), np.float64)
+    # Per event, packed for the aggregation: (w, group, right − left value, point − left value).
+    ev_val = np.zeros((cap if with_values else 0, 4), np.float64)
     at0 = np.zeros((2, max(n_groups, 1)), np.float64)
     d = np.empty(m, np.float64)
     f1 = np.empty(m, np.float64)
@@ -86,7 +89,10 @@ def _walk_envelopes(scores, mask, value, group, n_groups, cap):  # pragma: no co
                 ev_user[e], ev_w[e] = u, w_here
                 ev_idx[0, e], ev_idx[1, e], ev_idx[2, e] = left, point, right
                 if with_values:
-                    ev_val[0, e], ev_val[1, e], ev_val[2, e] = value[u, left], value[u, point], value[u, right]
+                    vl = np.float64(value[u, left])
+                    ev_val[e, 0], ev_val[e, 1] = w_here, group[u]
+                    ev_val[e, 2] = np.float64(value[u, right]) - vl
+                    ev_val[e, 3] = np.float64(value[u, point]) - vl
                 e += 1
             w_next = np.inf
             for j in range(m):
@@ -111,17 +117,40 @@ def _walk_envelopes(scores, mask, value, group, n_groups, cap):  # pragma: no co
     return e, ev_user, ev_w, ev_idx, ev_val, at0
 
 
+#: Users per envelope-walk task. Fixed (not per machine), so the float64 sums, taken per
+#: chunk and then added in chunk order, are the same bits on every machine.
+WALK_CHUNK = 1 << 17
+
+
+def _walk_chunk(scores, mask, value, group, n_groups):
+    n, m = mask.shape
+    e, user, w, idx, val, at0 = _walk_envelopes(scores, mask, value, group, n_groups, 3 * n + m)  # envelopes are short...
+    if e < 0:  # ...else room for the worst case
+        e, user, w, idx, val, at0 = _walk_envelopes(scores, mask, value, group, n_groups, n * m + 1)
+    return user[:e], w[:e], idx[:, :e], val[:e], at0
+
+
 def _envelope_events(scores, mask, value, group, n_groups):
     scores = np.ascontiguousarray(scores, dtype=np.float32)
     mask = np.ascontiguousarray(mask, dtype=np.bool_)
     value = np.ascontiguousarray(value, dtype=np.float32)
     group = np.ascontiguousarray(group, dtype=np.int64)
-    n, m = mask.shape
-    args = (scores, mask, value, group, n_groups)
-    e, user, w, idx, val, at0 = _walk_envelopes(*args, 3 * n + m)  # envelopes are short...
-    if e < 0:  # ...else room for the worst case
-        e, user, w, idx, val, at0 = _walk_envelopes(*args, n * m + 1)
-    return user[:e], w[:e], idx[:, :e], val[:, :e], at0
+    n = mask.shape[0]
+    starts = list(range(0, n, WALK_CHUNK)) or [0]
+
+    def one(u0):
+        sl = slice(u0, u0 + WALK_CHUNK)
+        return _walk_chunk(scores[sl], mask[sl], value[sl] if value.shape[0] else value,
+                           group[sl] if group.shape[0] else group, n_groups)
+
+    # The compiled walk releases the GIL: chunks run on threads, one per core.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(starts), os.cpu_count() or 1))) as pool:
+        parts = list(pool.map(one, starts))
+    at0 = parts[0][4].copy()
+    for part in parts[1:]:
+        at0 += part[4]
+    return (np.concatenate([p[0] + u0 for p, u0 in zip(parts, starts)]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts], axis=1), np.concatenate([p[3] for p in parts]), at0)
 
 
 def user_envelopes(f0: np.ndarray, f1: np.ndarray, mask: np.ndarray):
@@ -208,76 +237,71 @@ class Sweep:
 
 
 @numba.njit(cache=True)
-def _argsort_unit(w):  # pragma: no cover - compiled; tested through sweep2
-    """Argsort of ``w [E]`` in [0, 1]: buckets by value (expected O(E) for spread-out
-    positions), each bucket sorted by insertion, or by quicksort when it is large (so the
-    worst case stays O(E log E), e.g. when many positions share a few values)."""
-    n = w.size
+def _sort_rows_by_position(rows):  # pragma: no cover - compiled; tested through sweep2
+    """Rows ``[E, 4]`` sorted by their first column (positions in [0, 1]).
+
+    A bucket sort on whole rows: scatter each row once into its bucket by value (expected
+    O(E) for spread-out positions), then sort every bucket in place on contiguous memory
+    — by insertion, or by quicksort when it is large, so the worst case (many equal
+    positions) stays O(E log E). Moving whole rows keeps every later pass sequential.
+    """
+    n = rows.shape[0]
     nbuck = max(1, n // 2)
     start = np.zeros(nbuck + 1, np.int64)
     key = np.empty(n, np.int64)
     for i in range(n):
-        k = min(nbuck - 1, int(w[i] * nbuck))
+        k = min(nbuck - 1, int(rows[i, 0] * nbuck))
         key[i] = k
         start[k + 1] += 1
     for k in range(nbuck):
         start[k + 1] += start[k]
     fill = start[:-1].copy()
-    order = np.empty(n, np.int64)
-    for i in range(n):  # stable scatter into buckets
-        order[fill[key[i]]] = i
+    out = np.empty_like(rows)
+    for i in range(n):
+        out[fill[key[i]]] = rows[i]
         fill[key[i]] += 1
+    tmp = np.empty(rows.shape[1], rows.dtype)
     for k in range(nbuck):
         lo, hi = start[k], start[k + 1]
         if hi - lo > 32:
-            sub = order[lo:hi]
-            order[lo:hi] = sub[np.argsort(w[sub])]
+            out[lo:hi] = out[lo:hi][np.argsort(out[lo:hi, 0])]
             continue
         for i in range(lo + 1, hi):  # insertion sort; equal positions need no order
-            e = order[i]
+            tmp[:] = out[i]
             j = i - 1
-            while j >= lo and w[order[j]] > w[e]:
-                order[j + 1] = order[j]
+            while j >= lo and out[j, 0] > tmp[0]:
+                out[j + 1] = out[j]
                 j -= 1
-            order[j + 1] = e
-    return order
+            out[j + 1] = tmp
+    return out
 
 
 @numba.njit(cache=True)
-def _sum_sorted_events(order, w, ev_group, v_left, v_point, v_right, g):  # pragma: no cover - compiled
-    """One pass over the events in position order: breakpoints and per-breakpoint sums."""
-    n_ev = order.size
+def _sum_sorted_rows(rows, g):  # pragma: no cover - compiled
+    """One sequential pass over rows sorted by position: breakpoints, Δ and point corrections."""
+    n_ev = rows.shape[0]
     breakpoints = np.empty(n_ev + 1, np.float64)
     delta = np.zeros((n_ev + 1, g), np.float64)
     corr = np.zeros((n_ev + 1, g), np.float64)
-    base = np.zeros(g, np.float64)
     breakpoints[0] = 0.0  # 0 is always a breakpoint, so every w has a left one
     b = 0
     for i in range(n_ev):
-        e = order[i]
-        if w[e] != breakpoints[b]:
+        if rows[i, 0] != breakpoints[b]:
             b += 1
-            breakpoints[b] = w[e]
-        if w[e] == 0.0:
-            # a user's w = 0 event: "left" is the first interval's value (left = right), so
-            # no Δ; its right value starts the first interval.
-            base[ev_group[e]] += v_right[e]
-        else:
-            delta[b, ev_group[e]] += v_right[e] - v_left[e]
-        corr[b, ev_group[e]] += v_point[e] - v_left[e]
-    return breakpoints[:b + 1], base, delta[:b + 1], corr[:b + 1]
+            breakpoints[b] = rows[i, 0]
+        grp = int(rows[i, 1])
+        delta[b, grp] += rows[i, 2]
+        corr[b, grp] += rows[i, 3]
+    return breakpoints[:b + 1], delta[:b + 1], corr[:b + 1]
 
 
-def _aggregate_events(w, ev_group, v_left, v_point, v_right, g, at0):
-    """Sort the w > 0 events by position and prefix-sum them: ``(breakpoints [B],
-    point_sums [B, G], interval_sums [B, G])``; ``at0 [2, G]`` holds the w = 0 events' sums
-    (first interval, point correction at 0). A bucket sort, then one compiled linear pass."""
-    order = _argsort_unit(np.asarray(w, np.float64))
-    breakpoints, base, delta, corr = _sum_sorted_events(order, w, ev_group.astype(np.int64), v_left, v_point,
-                                                        v_right, g)
-    base = base + at0[0]
+def _aggregate_events(rows, g, at0):
+    """Breakpoints and sums from the w > 0 event rows ``[E, 4]`` (w, group, Δ, point − left)
+    and the w = 0 events' per-group sums ``at0 [2, G]`` (first interval, point correction
+    at 0): ``(breakpoints [B], point_sums [B, G], interval_sums [B, G])``."""
+    breakpoints, delta, corr = _sum_sorted_rows(_sort_rows_by_position(rows), g)
     corr[0] += at0[1]
-    interval_sums = base + np.cumsum(delta, axis=0)
+    interval_sums = at0[0] + np.cumsum(delta, axis=0)
     left_sums = interval_sums - delta  # sum just before each breakpoint
     return breakpoints, left_sums + corr, interval_sums
 
@@ -303,12 +327,11 @@ def sweep2(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None = None
     mask = np.asarray(batch.mask)
     group = np.asarray(batch.group)
     value = np.asarray(_true_value_jit(kb, np.asarray(p_arr, np.float32)))  # float32 [N, m], as the kernel
-    user, w, _, (v_left, v_point, v_right), at0 = _envelope_events(np.asarray(batch.scores), mask, value, group, g)
-    ev_group = group[user]
+    _, _, _, rows, at0 = _envelope_events(np.asarray(batch.scores), mask, value, group, g)
 
     counts = np.bincount(group, minlength=g).astype(np.int64)
     unserved = int((~mask.any(axis=1)).sum())
-    breakpoints, point_sums, interval_sums = _aggregate_events(w, ev_group, v_left, v_point, v_right, g, at0)
+    breakpoints, point_sums, interval_sums = _aggregate_events(rows, g, at0)
     return Sweep(breakpoints=breakpoints, point_sums=point_sums, interval_sums=interval_sums,
                  group_counts=counts, n_unserved=unserved,
                  group_names=tuple(group_names) if group_names is not None else None,
