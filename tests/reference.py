@@ -134,3 +134,15 @@ def shapley3_ref(value):
             phi[p] += value(s | {p}) - value(s)
             s = s | {p}
     return phi / len(perms)
+
+
+def oracle_retrieval_ref(labels, corpus, m):
+    """Per user the m corpus candidates with the highest Σ_k Y_k (ties: lowest index)."""
+    n, mm = corpus.shape
+    out = np.zeros((n, mm), bool)
+    for i in range(n):
+        cand = [j for j in range(mm) if corpus[i, j]]
+        cand.sort(key=lambda j: (-float(labels[i, j].astype(np.float64).sum()), j))
+        for j in cand[:m]:
+            out[i, j] = True
+    return out

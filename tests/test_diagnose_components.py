@@ -107,3 +107,17 @@ def test_blamed_follows_the_sign_of_the_gap():
     at = Attribution(alpha=np.ones(2), groups=(1, 0), pipelines=pipes,
                      gap_shares={"retrieval": 0.05, "scoring": -0.1, "serving": -0.25, "residual": 0.0}, loss_shares={})
     assert at.blamed == "serving"
+
+
+@given(data=batches(), m=st.integers(1, 6), seed=st.integers(0, 2**31 - 1))
+@settings(max_examples=20)
+def test_oracle_retrieval_matches_reference_and_bootstrap_keeps_group_sizes(data, m, seed):
+    from jaxfair.diagnose.decompose import stratified_counts
+    from reference import oracle_retrieval_ref
+
+    scores, labels, mask, group, prefs = data
+    np.testing.assert_array_equal(oracle_retrieval_mask(labels, mask, m), oracle_retrieval_ref(labels, mask, m))
+    counts = np.asarray(stratified_counts(jax.random.PRNGKey(seed), jax.numpy.asarray(group), 7))
+    for g in np.unique(group):
+        assert np.all(counts[:, group == g].sum(1) == np.sum(group == g))  # every resample keeps group sizes
+    assert np.all(counts >= 0) and np.all(counts == np.round(counts))
