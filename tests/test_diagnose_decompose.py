@@ -236,3 +236,13 @@ def test_cluster_bootstrap_resamples_whole_clusters_within_groups():
     # One session per cluster = the plain stratified bootstrap.
     np.testing.assert_array_equal(bootstrap_counts(jax.random.PRNGKey(3), group, 20, np.arange(8)),
                                   bootstrap_counts(jax.random.PRNGKey(3), group, 20))
+
+
+def test_user_chunking_does_not_change_results():
+    sc, batch = _toy(1500, covariate_shift=1.0)
+    a = np.array([[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]])
+    full = decompose(a, batch, sc.prefs, groups=(1, 0), weights=np.ones(1500), n_boot=10)
+    chunked = decompose(a, batch, sc.prefs, groups=(1, 0), weights=np.ones(1500), n_boot=10, user_chunk=400)
+    np.testing.assert_allclose(chunked.terms, full.terms, atol=1e-5)
+    np.testing.assert_allclose(chunked.boot_terms, full.boot_terms, atol=1e-5)
+    np.testing.assert_allclose(chunked.bound.optimal, full.bound.optimal, atol=1e-5)

@@ -45,6 +45,8 @@ TERMS = ("term4", "term5", "term6", "gap")
 _EXACT = jax.lax.Precision.HIGHEST
 #: Users per kernel call (bounds the ``[P, N_chunk, K]`` gathers and ``[B, N_chunk]`` counts).
 USER_CHUNK = 16_384
+#: Floats per ``[P, N_chunk, K]`` gather; fewer users per call when P·K is large.
+GATHER_BUDGET = 2**25
 
 
 def _served(alphas, scores, labels, mask):
@@ -270,8 +272,10 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
         counts = bootstrap_counts(jax.random.PRNGKey(0) if key is None else key, group, int(n_boot), clusters)
     else:
         counts = jnp.zeros((0, batch.n_users), jnp.float32)
+    # Bound the [P, N_chunk, K] gathers (and [B, P] products) to ~GATHER_BUDGET floats each.
+    chunk = int(min(user_chunk, max(256, GATHER_BUDGET // (alphas_np.shape[0] * max(batch.n_labels, 1)))))
     sums = _chunked_sums(jnp.asarray(alphas_np, jnp.float32), batch, jnp.asarray(prefs_np[[g1, g0]], jnp.float32),
-                         user_w, counts, int(user_chunk))
+                         user_w, counts, chunk)
     expectations = sums["num"] / sums["den"][[0, 1, 1, 2]]
     terms = _terms(expectations)
     if n_boot:
