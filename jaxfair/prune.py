@@ -83,7 +83,7 @@ def keep_mask_kernel(scores: jnp.ndarray, mask: jnp.ndarray, strict: bool) -> jn
 def keep_mask(scores, mask, strict: bool) -> np.ndarray:
     """:func:`keep_mask_kernel` over chunks of users (bounded memory): bool ``[N, m]``."""
     n = scores.shape[0]
-    step = min(n, _PRUNE_CHUNK)
+    step = min(-(-n // 256) * 256, _PRUNE_CHUNK)  # padded to a multiple of 256: few distinct shapes, few compiles
     out = []
     for u0 in range(0, n, step):
         s, mk = scores[u0:u0 + step], mask[u0:u0 + step]
@@ -91,7 +91,7 @@ def keep_mask(scores, mask, strict: bool) -> np.ndarray:
             pad = step - s.shape[0]
             s = jnp.concatenate([jnp.asarray(s), jnp.zeros((pad,) + s.shape[1:], s.dtype)])
             mk = jnp.concatenate([jnp.asarray(mk), jnp.zeros((pad,) + mk.shape[1:], bool)])
-        out.append(np.asarray(keep_mask_kernel(s, mk, strict))[: min(step, n - u0)])
+        out.append(np.asarray(keep_mask_kernel(jnp.asarray(s), jnp.asarray(mk), strict))[: min(step, n - u0)])
     return np.concatenate(out)
 
 
