@@ -1,8 +1,11 @@
 """Grid evaluation: global utility, group utilities and DER for many α at once.
 
 ``evaluate(alphas [P, K], batch, prefs [G, K])`` runs one compiled kernel
-(:func:`jaxfair.kernels.evaluate_chunk`) over chunks of α and of users whose size is chosen
-from a memory budget, so peak memory stays bounded whatever P and N.
+(:func:`jaxfair.kernels.evaluate_chunk_blocks`) over chunks of α and of users whose size is
+chosen from a memory budget, so peak memory stays bounded whatever P and N. Three paths give
+the same bits: plain chunks; exactly pruned candidates bucketed by surviving-set size
+(:func:`pruned_group_sums`, :mod:`jaxfair.prune`); users sharded over a device mesh or over
+processes (:mod:`jaxfair.sharding`, :mod:`jaxfair.distributed`).
 """
 from __future__ import annotations
 
