@@ -35,6 +35,8 @@ _SCRIPT = textwrap.dedent("""
         out["small"] = jf.evaluate(jf.simplex_grid(3, 5), small, np.eye(3)).group_utility
     ev = Evaluator(sc, users=500, exact_users=3000, seed=4)
     out["bo"] = ev.evaluate(np.array([[0.3], [0.8]]), key=ev.key_for(0, 1)).group_utility
+    ev2 = Evaluator(sc, users=500, exact_users=3000, seed=4, mesh=user_mesh(jax.devices()[:2]))
+    assert (ev2.evaluate(np.array([[0.3], [0.8]]), key=ev2.key_for(0, 1)).group_utility == out["bo"]).all()
     np.savez(sys.argv[1], **out)
 """)
 

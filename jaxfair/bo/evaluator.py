@@ -71,6 +71,9 @@ class Evaluator:
       exact_users: size of the held-out batch used by :meth:`exact` (default 100,000).
       max_resamples: redraws allowed when a batch leaves a group empty before raising
         :class:`EmptyGroupError` (default 10; 0 = raise at once).
+      mesh: a ``jax.sharding.Mesh`` to shard each batch's users over
+        (:func:`jaxfair.sharding.user_mesh`); default: all devices when there are several.
+        Results are bit-identical either way.
 
     Attributes:
       dim: d, the input dimension; bounds: ``[2, d]`` float64 torch; n_labels K; n_groups G.
@@ -81,7 +84,7 @@ class Evaluator:
     """
 
     def __init__(self, scenario: Any, *, users: int = 2000, seed: int = 0, space: str = "direction",
-                 zero: str = "raise", exact_users: int = 100_000, max_resamples: int = 10):
+                 zero: str = "raise", exact_users: int = 100_000, max_resamples: int = 10, mesh: Any = None):
         if isinstance(scenario, str):
             from jaxfair import scenarios
 
@@ -99,6 +102,11 @@ class Evaluator:
         self.exact_users = int(exact_users)
         self.max_resamples = int(max_resamples)
         self.seed = int(seed)
+        if mesh is not None:
+            from jaxfair.sharding import check_mesh
+
+            check_mesh(mesh)
+        self.mesh = mesh
         self.space = SearchSpace(scenario.n_labels, space, zero)
         self.prefs = np.asarray(scenario.prefs, dtype=np.float64)
         self._prefs32 = jnp.asarray(self.prefs, dtype=jnp.float32)
@@ -180,7 +188,7 @@ class Evaluator:
         # The batch is already small enough to take whole; only α is chunked (fixed shape).
         sums, counts, unserved = chunked_group_sums(a32, batch, self._prefs32,
                                                     alpha_chunk=a32.shape[0] if chunk is None else chunk,
-                                                    user_chunk=batch.n_users)  # sums [b, G] float64
+                                                    user_chunk=batch.n_users, mesh=self.mesh)  # sums [b, G] float64
         with np.errstate(invalid="ignore", divide="ignore"):
             mu = np.where(counts > 0, sums / np.maximum(counts, 1.0), np.nan)
         utility = sums.sum(axis=1) / counts.sum()
