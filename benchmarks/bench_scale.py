@@ -119,12 +119,13 @@ def sweep_section(quick: bool) -> dict:
 _DEVICE_CHILD = textwrap.dedent("""
     import json, sys, time, jax, numpy as np, jaxfair as jf
     from jaxfair.sharding import user_mesh
-    n, p, d = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    n, p, d, prune = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[5] == "1"
     sc = jf.scenarios.load("toy")
     batch = sc.sample(jax.random.PRNGKey(0), n)
     grid = jf.direction_grid(p)
-    mesh = user_mesh(jax.devices()[:d]) if d > 0 else None
-    kw = dict(mesh=mesh) if mesh is not None else dict(prune=False)
+    kw = dict(prune=prune)
+    if d > 0:
+        kw["mesh"] = user_mesh(jax.devices()[:d])
     jf.evaluate(grid, batch, sc.prefs, **kw)
     best = 1e9
     for _ in range(3):
@@ -161,13 +162,15 @@ def devices_section(quick: bool) -> dict:
     tmp = Path(tempfile.mkdtemp())
     rows = []
     base = None
-    for label, d in (("1 device, no mesh (unpruned)", 0), ("1 device mesh", 1), ("2 simulated devices", 2),
-                     ("4 simulated devices", 4)):
+    setups = [("1 device, no mesh, unpruned", 0, 0), ("1 device, no mesh, pruned", 0, 1)]
+    for d in (1, 2, 4):
+        setups += [(f"{d}-device mesh, shard_map (unpruned)", d, 0), (f"{d}-device mesh, pruned tiles round-robin", d, 1)]
+    for label, d, pr in setups:
         env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
-        out = subprocess.run([sys.executable, "-c", _DEVICE_CHILD, str(n), str(p), str(d), str(tmp / f"d{d}.npy")],
-                             env=env, capture_output=True, text=True, check=True, timeout=900)
+        out = subprocess.run([sys.executable, "-c", _DEVICE_CHILD, str(n), str(p), str(d), str(tmp / f"d{d}{pr}.npy"),
+                              str(pr)], env=env, capture_output=True, text=True, check=True, timeout=900)
         secs = json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
-        gu = np.load(tmp / f"d{d}.npy")
+        gu = np.load(tmp / f"d{d}{pr}.npy")
         base = gu if base is None else base
         rows.append({"setup": label, "N": n, "P": p, "seconds": secs, "identical_to_first": bool(np.array_equal(gu, base))})
         print(rows[-1], flush=True)
@@ -184,7 +187,7 @@ def devices_section(quick: bool) -> dict:
     outs = [pr.communicate(timeout=900)[0] for pr in procs]
     secs = json.loads(outs[0].strip().splitlines()[-1])["seconds"]
     gu = np.load(tmp / "proc.npy")
-    rows.append({"setup": "2 local processes (gloo), half the users each", "N": n, "P": p, "seconds": secs,
+    rows.append({"setup": "2 local processes (gloo), half the users each (shard_map, unpruned)", "N": n, "P": p, "seconds": secs,
                  "identical_to_first": bool(np.array_equal(gu, base))})
     print(rows[-1], flush=True)
     return {"rows": rows}

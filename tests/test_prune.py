@@ -151,8 +151,10 @@ def test_scenario_batch_identical_and_auto_mode():
     grid = jf.direction_grid(257)
     a, b = _evaluate_both(grid, batch, sc.prefs)
     _assert_identical(a, b)
-    _assert_identical(a, jf.evaluate(grid, batch, sc.prefs))  # auto: pruned at this many α
-    assert evaluate_mod.use_pruning(None, 257, 20) and not evaluate_mod.use_pruning(None, 1, 20)
+    _assert_identical(a, jf.evaluate(grid, batch, sc.prefs))  # auto
+    assert evaluate_mod.use_pruning(None, 10_201, 20) and not evaluate_mod.use_pruning(None, 257, 20)
+    assert not evaluate_mod.use_pruning(None, 10_201, 2)
+    assert evaluate_mod._pruning_pays(batch)  # toy: blocks shrink to about half of m
     with pytest.raises(ValueError, match="prune"):
         jf.evaluate(grid, batch, sc.prefs, prune="yes")
 

@@ -24,9 +24,13 @@ _SCRIPT = textwrap.dedent("""
     grid = jf.direction_grid(65)
     out = {}
     for d in (1, 2, 4):
-        ev = jf.evaluate(grid, batch, sc.prefs, mesh=user_mesh(jax.devices()[:d]))
-        out[f"gu{d}"], out[f"n{d}"], out[f"c{d}"] = ev.group_utility, ev.n_unserved, ev.group_counts
+        for prune in (True, False):  # pruned tiles round-robin over devices / shard_map
+            ev = jf.evaluate(grid, batch, sc.prefs, mesh=user_mesh(jax.devices()[:d]), prune=prune)
+            key = f"{d}{'p' if prune else 's'}"
+            out[f"gu{key}"], out[f"n{key}"], out[f"c{key}"] = ev.group_utility, ev.n_unserved, ev.group_counts
     out["default"] = jf.evaluate(grid, batch, sc.prefs).group_utility   # all 4 devices
+    many = sc.sample(jax.random.PRNGKey(1), 9000)                       # several tiles per device
+    out["many"] = jf.evaluate(grid, many, sc.prefs, mesh=user_mesh(jax.devices()), prune=True).group_utility
     rng = np.random.default_rng(0)
     small = jf.make_batch(rng.random((37, 5, 3)), rng.integers(0, 2, (37, 5, 3)), rng.random((37, 5)) < 0.6,
                           group=rng.integers(0, 3, 37))
@@ -51,10 +55,13 @@ def test_sharded_evaluation_is_bit_identical_on_1_2_4_devices(tmp_path):
     batch = sc.sample(jax.random.PRNGKey(0), 3001)
     want = jf.evaluate(jf.direction_grid(65), batch, sc.prefs)  # this process: one device, pruned
     for d in (1, 2, 4):
-        np.testing.assert_array_equal(got[f"gu{d}"], want.group_utility)
-        assert int(got[f"n{d}"]) == want.n_unserved
-        np.testing.assert_array_equal(got[f"c{d}"], want.group_counts)
+        for key in (f"{d}p", f"{d}s"):
+            np.testing.assert_array_equal(got[f"gu{key}"], want.group_utility)
+            assert int(got[f"n{key}"]) == want.n_unserved
+            np.testing.assert_array_equal(got[f"c{key}"], want.group_counts)
     np.testing.assert_array_equal(got["default"], want.group_utility)
+    many = sc.sample(jax.random.PRNGKey(1), 9000)
+    np.testing.assert_array_equal(got["many"], jf.evaluate(jf.direction_grid(65), many, sc.prefs, prune=False).group_utility)
     rng = np.random.default_rng(0)
     small = jf.make_batch(rng.random((37, 5, 3)), rng.integers(0, 2, (37, 5, 3)), rng.random((37, 5)) < 0.6,
                           group=rng.integers(0, 3, 37))
