@@ -73,7 +73,7 @@ def test_served_candidate_is_never_pruned(data, arrs):
         assert np.array_equal(keep.any(1), mask.any(1))
 
 
-@settings(max_examples=20)
+@settings(max_examples=12)
 @given(data=st.data(), arrs=batches(max_users=40))
 def test_pruned_evaluation_is_bit_identical_on_lattice_ties(data, arrs):
     scores, labels, mask, group, prefs = arrs
@@ -82,7 +82,7 @@ def test_pruned_evaluation_is_bit_identical_on_lattice_ties(data, arrs):
     _assert_identical(*_evaluate_both(alphas, batch, prefs))
 
 
-@settings(max_examples=20)
+@settings(max_examples=12)
 @given(arrs=batches(lattice=False, max_users=40), seed=st.integers(0, 2**31 - 1))
 def test_pruned_evaluation_is_bit_identical_on_continuous_scores(arrs, seed):
     scores, labels, mask, group, prefs = arrs

@@ -1,4 +1,4 @@
-"""Users sharded over 1, 2 and 4 simulated CPU devices: bit-identical to one device."""
+"""Users sharded over 2 and 4 simulated CPU devices: bit-identical to one device."""
 from __future__ import annotations
 
 import os
@@ -23,7 +23,7 @@ _SCRIPT = textwrap.dedent("""
     batch = sc.sample(jax.random.PRNGKey(0), 3001)       # ragged: padding inside the last shard
     grid = jf.direction_grid(65)
     out = {}
-    for d in (1, 2, 4):
+    for d in (2, 4):  # (a 1-device mesh runs the same code as 2 and 4)
         for prune in (True, False):  # pruned tiles round-robin over devices / shard_map
             ev = jf.evaluate(grid, batch, sc.prefs, mesh=user_mesh(jax.devices()[:d]), prune=prune)
             key = f"{d}{'p' if prune else 's'}"
@@ -46,7 +46,7 @@ _SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_sharded_evaluation_is_bit_identical_on_1_2_4_devices(tmp_path):
+def test_sharded_evaluation_is_bit_identical_on_2_and_4_devices(tmp_path):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     path = tmp_path / "out.npz"
     subprocess.run([sys.executable, "-c", _SCRIPT, str(path)], env=env, check=True, timeout=300)
@@ -54,7 +54,7 @@ def test_sharded_evaluation_is_bit_identical_on_1_2_4_devices(tmp_path):
     sc = jf.scenarios.load("toy")
     batch = sc.sample(jax.random.PRNGKey(0), 3001)
     want = jf.evaluate(jf.direction_grid(65), batch, sc.prefs)  # this process: one device, pruned
-    for d in (1, 2, 4):
+    for d in (2, 4):
         for key in (f"{d}p", f"{d}s"):
             np.testing.assert_array_equal(got[f"gu{key}"], want.group_utility)
             assert int(got[f"n{key}"]) == want.n_unserved
