@@ -13,7 +13,7 @@ import json
 import math
 from typing import Any
 
-__all__ = ["UsageError", "add_log_arguments", "add_scenario_arguments", "check_log_flags_unused", "int_at_least",
+__all__ = ["LOG_FLAGS", "UsageError", "add_log_arguments", "add_scenario_arguments", "check_log_flags_unused", "int_at_least",
            "logs_from_args", "nonnegative_int", "parse_columns", "parse_options",
            "parse_prefs", "positive_int", "scenario_from_args", "scenario_label"]
 
@@ -122,7 +122,8 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario:
     parser.set_defaults(_default_scenario=default_scenario, _scenario_seed_dest=seed_flag.lstrip("-").replace("-", "_"))
 
 
-_LOG_FLAGS = ("scores", "labels", "group", "user", "candidate", "features", "retrieved", "session")
+# The column flags of add_log_arguments (besides --data and --replay).
+LOG_FLAGS = ("scores", "labels", "group", "user", "candidate", "features", "retrieved", "session")
 
 
 def scenario_label(args: argparse.Namespace) -> str:
@@ -154,7 +155,7 @@ def scenario_from_args(args: argparse.Namespace):
 
 def check_log_flags_unused(args: argparse.Namespace) -> None:
     """Without ``--data``, the column flags mean nothing: say so instead of ignoring them."""
-    given = [f"--{f}" for f in _LOG_FLAGS if getattr(args, f) is not None] + (["--replay"] if args.replay else [])
+    given = [f"--{f}" for f in LOG_FLAGS if getattr(args, f) is not None] + (["--replay"] if args.replay else [])
     if given:
         raise UsageError(f"{', '.join(given)}: only meaningful with --data FILE (your own logs)")
 
