@@ -30,7 +30,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxfair import kernels
 from jaxfair.batch import Batch
 
-__all__ = ["USER_AXIS", "default_mesh", "sharded_group_sums", "user_mesh"]
+__all__ = ["USER_AXIS", "default_local_mesh", "default_mesh", "local_mesh_devices", "sharded_group_sums", "user_mesh"]
 
 #: Name of the mesh axis the users are split over.
 USER_AXIS = "users"
@@ -50,6 +50,25 @@ def default_mesh() -> Mesh | None:
     if jax.process_count() > 1 or len(jax.devices()) > 1:
         return user_mesh()
     return None
+
+
+def default_local_mesh() -> Mesh | None:
+    """A mesh over this process's devices when it has several, else None (the one-device
+    path). For computations that need all users in one process (the diagnosis bootstrap)."""
+    devs = jax.local_devices()
+    return user_mesh(devs) if len(devs) > 1 else None
+
+
+def local_mesh_devices(mesh) -> list[jax.Device]:
+    """The devices of ``mesh`` in mesh order; ValueError (naming ``mesh``) if it is not a
+    :func:`user_mesh` or holds another process's devices."""
+    check_mesh(mesh)
+    devs = list(mesh.devices.flat)
+    other = [d for d in devs if d.process_index != jax.process_index()]
+    if other:
+        raise ValueError(f"mesh: expected devices of this process only, got {len(other)} of other processes "
+                         f"(e.g. {other[0]}); use jaxfair.sharding.user_mesh(jax.local_devices())")
+    return devs
 
 
 def check_mesh(mesh) -> Mesh:

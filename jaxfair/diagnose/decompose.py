@@ -11,9 +11,16 @@ user's counterfactual utility exactly: Y | X does not depend on the group, paper
 
 E_g is the mean over the batch's users of group g, E_SX the S_X-weighted mean over the users
 of g1 ∪ g0 (:mod:`jaxfair.diagnose.weights`). One compiled kernel
-(:func:`decomposition_sums`) serves every α and returns per-α sums over users (a plain
-leading users axis reduced by sums, chunked here and addable across devices); the division
-and the terms are formed in float64, so the terms add up to the gap to float64 rounding.
+(:func:`decomposition_sums`) serves every α and returns per-α float32 sums over one chunk of
+users; the chunk sums are added in float64 in user order, the division and the terms are
+formed in float64, so the terms add up to the gap to float64 rounding.
+
+Devices: the users are cut into the same fixed chunks whatever the devices (the chunk size
+depends only on ``user_chunk``, P and K), and with several devices (``mesh=``, default all
+local devices) chunk i runs on device i mod D — the same compiled program on the same
+inputs — and the chunk sums are still added in user order on the host. The result is
+therefore bit-identical for 1, 2, 4 … devices. (Changing ``user_chunk`` moves the chunk
+edges and changes the float32 sums by rounding only, ~1e-6 relative.)
 
 Bootstrap: users are resampled with replacement within each group (stratified, so group
 sizes stay fixed), ``n_boot`` times in one vectorised draw from an explicit key — or, with
@@ -22,6 +29,7 @@ the S_X weights are held fixed (the CIs do not include the propensity model's un
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 from functools import partial
 from typing import Any, Sequence
@@ -31,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from jaxfair import sharding
 from jaxfair.batch import Batch
 from jaxfair.diagnose.bound import Theorem31Bound, bound_from_sums
 from jaxfair.diagnose.weights import SharedSpaceWeights, check_groups, check_user_weights, shared_space_weights
@@ -219,7 +228,7 @@ def resolve_weights(batch: Batch, groups: tuple[int, int], weights: Any, **estim
 
 def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | None = None, weights: Any = None,
               n_boot: int = 200, key: Any = None, level: float = 0.95, user_chunk: int = USER_CHUNK,
-              group_names: Sequence[str] | None = None, clusters: Any = None,
+              group_names: Sequence[str] | None = None, clusters: Any = None, mesh: Any = None,
               **estimate_options) -> Decomposition:
     """Decompose the utility gap between two groups into terms (4), (5), (6) for every α.
 
@@ -240,10 +249,15 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
       clusters: optional int ``[N]``: resample these units instead of single users (e.g. the
         pool user each session came from — sessions of one pool user are not independent);
         each cluster must lie in one group.
+      mesh: a ``jax.sharding.Mesh`` of this process's devices
+        (:func:`jaxfair.sharding.user_mesh`) to spread the user chunks over; default: all
+        local devices when there are several, else one device. Bit-identical results for
+        any mesh (module docstring); the bootstrap multiplicities are drawn once for all
+        users, so every device uses the same per-user draws.
     Returns:
       :class:`Decomposition`.
     Raises:
-      ValueError: naming the bad argument (α, prefs, groups, weights, n_boot, level, ...).
+      ValueError: naming the bad argument (α, prefs, groups, weights, n_boot, level, mesh, ...).
     """
     if not isinstance(batch, Batch):
         raise ValueError(f"batch: expected a jaxfair.Batch, got {type(batch).__name__}")
@@ -256,6 +270,9 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
         raise ValueError(f"level: expected 0 < level < 1, got {level!r}")
     if isinstance(user_chunk, bool) or not isinstance(user_chunk, (int, np.integer)) or user_chunk < 1:
         raise ValueError(f"user_chunk: expected an int >= 1, got {user_chunk!r}")
+    if mesh is None:
+        mesh = sharding.default_local_mesh()
+    devices = None if mesh is None else sharding.local_mesh_devices(mesh)
     group = np.asarray(batch.group)
     if groups is None:
         groups = default_pair(batch, prefs_np, alphas_np[0])
@@ -275,7 +292,7 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
     # Bound the [P, N_chunk, K] gathers (and [B, P] products) to ~GATHER_BUDGET floats each.
     chunk = int(min(user_chunk, max(256, GATHER_BUDGET // (alphas_np.shape[0] * max(batch.n_labels, 1)))))
     sums = _chunked_sums(jnp.asarray(alphas_np, jnp.float32), batch, jnp.asarray(prefs_np[[g1, g0]], jnp.float32),
-                         user_w, counts, chunk)
+                         user_w, counts, chunk, devices)
     expectations = sums["num"] / sums["den"][[0, 1, 1, 2]]
     terms = _terms(expectations)
     if n_boot:
@@ -302,21 +319,41 @@ def _terms(e: np.ndarray) -> np.ndarray:
     return np.stack([e[..., 0] - e[..., 1], e[..., 1] - e[..., 2], e[..., 2] - e[..., 3], e[..., 0] - e[..., 3]], -1)
 
 
-def _chunked_sums(alphas, batch: Batch, pair_prefs, user_w: np.ndarray, counts, chunk: int) -> dict:
-    """:func:`decomposition_sums` over fixed-size user chunks (the last one zero-padded), added in float64."""
+def _chunked_sums(alphas, batch: Batch, pair_prefs, user_w: np.ndarray, counts, chunk: int,
+                  devices: Sequence[jax.Device] | None = None) -> dict:
+    """:func:`decomposition_sums` over fixed-size user chunks (the last one zero-padded), added
+    in float64 in user order. With ``devices`` (D of them), chunk i runs on ``devices[i % D]``
+    and up to D chunks are in flight; the chunks and the order of the float64 adds do not
+    depend on D, so neither do the bits."""
     n = batch.n_users
     chunk = min(chunk, n)
     total: dict[str, np.ndarray] = {}
-    for u0 in range(0, n, chunk):
+    replicated = {}  # device -> (alphas, pair_prefs) placed there once
+    pending: collections.deque = collections.deque()
+
+    def drain_one():
+        for k, v in pending.popleft().items():
+            total[k] = total.get(k, 0.0) + np.asarray(v, np.float64)
+
+    for c, u0 in enumerate(range(0, n, chunk)):
         sl = slice(u0, min(u0 + chunk, n))
         pad = chunk - (sl.stop - sl.start)
         parts = [batch.scores[sl], batch.labels[sl], batch.mask[sl], user_w[:, sl], counts[:, sl]]
         if pad:  # padding users: nothing retrieved, zero weight, zero counts (one compiled shape)
             parts = [jnp.pad(x, [(0, pad) if ax == (1 if i >= 3 else 0) else (0, 0) for ax in range(x.ndim)])
                      for i, x in enumerate(parts)]
-        out = decomposition_sums(alphas, parts[0], parts[1], parts[2], pair_prefs, jnp.asarray(parts[3]), parts[4])
-        for k, v in out.items():
-            total[k] = total.get(k, 0.0) + np.asarray(v, np.float64)
+        a, pp = alphas, pair_prefs
+        if devices:
+            dev = devices[c % len(devices)]
+            if dev not in replicated:
+                replicated[dev] = jax.device_put((alphas, pair_prefs), dev)
+            a, pp = replicated[dev]
+            parts = jax.device_put(parts, dev)
+        pending.append(decomposition_sums(a, parts[0], parts[1], parts[2], pp, jnp.asarray(parts[3]), parts[4]))
+        if len(pending) >= max(1, len(devices or ())):  # one device: drained at once, as before
+            drain_one()
+    while pending:
+        drain_one()
     return total
 
 

@@ -145,11 +145,14 @@ class Diagnosis:
 
 def diagnose_scenario(scenario, *, n_users: int = 20_000, alpha: Any = None, n_grid: int = 101,
                       groups: Sequence[int] | None = None, n_boot: int = 200, seed: int = 0, exact: bool = False,
-                      pool_factor: int = 4, classifier: Any = None, n_folds: int = 5) -> Diagnosis:
+                      pool_factor: int = 4, classifier: Any = None, n_folds: int = 5,
+                      mesh: Any = None) -> Diagnosis:
     """Run the whole diagnosis on ``n_users`` sampled users of ``scenario``.
 
     ``alpha``: the α to explain (default 1/K each); the utility-optimal α is the best global
     utility on the grid. ``groups`` default: g1 = the better-served group at ``alpha``.
+    ``mesh``: devices for the α-grid evaluation and the decompositions (see
+    :func:`~jaxfair.diagnose.decompose.decompose`; default all local devices when several).
     """
     from jaxfair.evaluate import evaluate
 
@@ -178,14 +181,14 @@ def diagnose_scenario(scenario, *, n_users: int = 20_000, alpha: Any = None, n_g
         warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
     sec["weights"] = time.perf_counter() - t
     grid = alpha_grid(k, n_grid, prefs, groups)
-    ev = evaluate(grid, batch, prefs)
+    ev = evaluate(grid, batch, prefs, mesh=mesh)
     a_best = grid[int(np.nanargmax(ev.utility))]
     names = tuple(scenario.group_names)
     t = time.perf_counter()
     dec_grid = decompose(grid, batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot, group_names=names,
-                         clusters=smp.clusters)
+                         clusters=smp.clusters, mesh=mesh)
     dec_pts = decompose(np.vstack([a_given, a_best]), batch, prefs, groups=groups, weights=w, n_boot=n_boot,
-                        key=k_boot, group_names=names, clusters=smp.clusters)
+                        key=k_boot, group_names=names, clusters=smp.clusters, mesh=mesh)
     sec["decompose"] = time.perf_counter() - t
     t = time.perf_counter()
     ret = retrieval_diagnosis(batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot,
