@@ -15,7 +15,7 @@ from typing import Any
 
 __all__ = ["LOG_FLAGS", "UsageError", "add_log_arguments", "add_scenario_arguments", "check_log_flags_unused", "int_at_least",
            "logs_from_args", "nonnegative_int", "parse_columns", "parse_options",
-           "parse_prefs", "positive_int", "scenario_from_args", "scenario_label"]
+           "parse_prefs", "positive_int", "scenario_from_args", "scenario_label", "scenario_name"]
 
 
 class UsageError(ValueError):
@@ -135,6 +135,16 @@ def scenario_label(args: argparse.Namespace) -> str:
     return args.scenario or args._default_scenario
 
 
+def scenario_name(args: argparse.Namespace) -> str:
+    """The registered scenario ``--scenario`` names (or the default), checked against the registry."""
+    from jaxfair import scenarios
+
+    name = args.scenario or args._default_scenario
+    if name not in scenarios.available():
+        raise UsageError(f"--scenario: unknown scenario {name!r}; expected one of {', '.join(scenarios.available())}")
+    return name
+
+
 def scenario_from_args(args: argparse.Namespace):
     """The :class:`~jaxfair.scenarios.Scenario` that the arguments of :func:`add_scenario_arguments` name."""
     from jaxfair import scenarios
@@ -144,10 +154,7 @@ def scenario_from_args(args: argparse.Namespace):
     seed = getattr(args, args._scenario_seed_dest)
     if args.data is None:
         check_log_flags_unused(args)
-        name = args.scenario or args._default_scenario
-        if name not in scenarios.available():
-            raise UsageError(f"--scenario: unknown scenario {name!r}; expected one of {', '.join(scenarios.available())}")
-        return scenarios.load(name, seed=seed, prefs=prefs, **options)
+        return scenarios.load(scenario_name(args), seed=seed, prefs=prefs, **options)
     if args.scenario is not None:
         raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
     return logs_from_args(args, seed=seed, prefs=prefs, options=options)

@@ -128,3 +128,32 @@ def test_scenarios_checks_a_log_file(capsys):
     assert main(["scenarios", "--data", str(logs), *LOGS, "--retrieved", "retrieved"]) == 0
     out = capsys.readouterr().out
     assert '"rows_not_retrieved": 367' in out and "auc_click" in out and "minority" in out
+
+
+def test_bo_runs_on_example_logs_and_records_them(tmp_path):
+    from pathlib import Path
+
+    logs = Path(__file__).resolve().parents[1] / "examples" / "logs.parquet"
+    out = tmp_path / "bo"
+    assert main(["bo", "--data", str(logs), *LOGS, "--retrieved", "retrieved", "--option", "n_candidates=8",
+                 "--methods", "random", "--trials", "1", "--iterations", "1", "--n-init", "2", "--users", "200",
+                 "--exact-users", "1000", "--out", str(out)]) == 0
+    rows = pd.read_csv(out / "rows.csv")
+    assert len(rows) == 3 and set(rows["scenario"]) == {"logs-logs"}
+    config = json.loads((out / "study.json").read_text())
+    assert config["scenario_options"]["data"] == str(logs) and config["scenario_options"]["n_candidates"] == 8
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["bo", "--scenario", "nope"], ["--scenario", "'nope'"]),
+    (["bo", "--scores", "a,b"], ["--scores", "--data"]),
+    (["diagnose", "--scenario", "nope"], ["--scenario", "'nope'"]),
+    (["diagnose", "--alpha", "x,y"], ["--alpha"]),
+])
+def test_bo_and_diagnose_mistakes_are_one_line(argv, words, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jaxfair: error: "), lines
+    for w in words:
+        assert w in lines[0]

@@ -21,6 +21,7 @@ def _kv(pairs: list[str], flag: str) -> dict:
 
 def _run_bo(args) -> int:
     from jaxfair.bo.study import run_study
+    from jaxfair.cliargs import LOG_FLAGS, check_log_flags_unused, scenario_from_args, scenario_label, scenario_name
 
     method_options: dict[str, dict] = {}
     for key, value in _kv(args.method_option, "--method-option").items():
@@ -28,11 +29,22 @@ def _run_bo(args) -> int:
             raise SystemExit(f"--method-option: expected METHOD.OPTION=VALUE, got {key!r}")
         m, opt = key.split(".", 1)
         method_options.setdefault(m, {})[opt] = value
-    out = args.out or f"results/bo-{args.scenario}"
-    rows = run_study(args.scenario, args.methods, trials=args.trials, iterations=args.iterations, n_init=args.n_init,
+    # A registered scenario goes by name (run_study loads it); --data logs or --prefs are built
+    # here (jaxfair.cliargs) and recorded in the study config, so a resume with other ones is refused.
+    options = _kv(args.option, "--option")
+    if args.data is not None or args.prefs is not None:
+        scenario = scenario_from_args(args)
+        if args.data is not None:
+            options = dict(options, data=str(args.data), **{f: getattr(args, f) for f in LOG_FLAGS
+                                                              if getattr(args, f) is not None}, replay=args.replay)
+    else:
+        check_log_flags_unused(args)
+        scenario = scenario_name(args)
+    out = args.out or f"results/bo-{scenario_label(args)}"
+    rows = run_study(scenario, args.methods, trials=args.trials, iterations=args.iterations, n_init=args.n_init,
                      users_per_eval=args.users, seed=args.seed, out=out, method_options=method_options,
                      space=args.space, exact_users=args.exact_users, scenario_seed=args.scenario_seed,
-                     scenario_options=_kv(args.option, "--option") or None, workers=args.workers,
+                     scenario_options=options or None, workers=args.workers,
                      ray_address=args.ray_address)
     last = rows.sort_values("eval").groupby(["method", "trial"]).last()
     med = last.groupby("method")[["utility_exact", "der_exact"]].median()
@@ -59,12 +71,14 @@ def _run_report(args) -> int:
 
 def add_subcommands(subparsers) -> None:
     """Register ``bo`` and ``report`` on an ``argparse`` subparsers object."""
+    from jaxfair.cliargs import add_scenario_arguments
+
     p = subparsers.add_parser(
         "bo", help="fairness-aware Bayesian optimisation study of α (paired trials, resumable)",
         description="Run the paper's protocol: for each trial, every method starts from the same initial design "
                     "and sees the same user batches; rows are written to OUT/rows/ after every evaluation and a "
                     "rerun with the same arguments resumes where it stopped.")
-    p.add_argument("--scenario", default="toy", help="scenario name (default: toy)")
+    add_scenario_arguments(p, seed_flag="--scenario-seed")  # --scenario/--option/--prefs or --data logs
     p.add_argument("--methods", default="random,ei,fair-ehvi",
                    help="comma-separated from random,ei,fair-ehvi,nehvi,eic (default random,ei,fair-ehvi)")
     p.add_argument("--trials", type=int, default=20, help="trials (default 20)")
@@ -74,9 +88,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--exact-users", type=int, default=100_000, help="held-out users for exact values (default 100000)")
     p.add_argument("--space", choices=("direction", "box"), default="direction", help="search space (default direction)")
     p.add_argument("--seed", type=int, default=0, help="root seed of the study (default 0)")
-    p.add_argument("--scenario-seed", type=int, default=0, help="seed the scenario is built with (default 0)")
     p.add_argument("--out", default=None, help="output directory (default results/bo-<scenario>)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="scenario option (repeatable)")
     p.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="method option, e.g. fair-ehvi.strategy=utility, fair-ehvi.optimizer=continuous, ei.legacy=true")
     p.add_argument("--workers", type=int, default=1,

@@ -87,12 +87,12 @@ def run(args) -> int:
     from jaxfair.diagnose.report import write_report
 
     out = args.out or f"results/diagnose-{scenario_label(args)}"
-    with tqdm(total=3, desc="diagnose", unit="step") as bar:
-        bar.set_postfix_str("loading scenario")
-        sc = load_scenario(args)
-        alpha = parse_alpha(args.alpha, sc.n_labels)
-        groups = _parse_groups(args.groups, sc.n_groups)
-        bar.update(1)
+    # Arguments and the scenario are checked before the progress bar opens, so a mistake prints
+    # only its one `jaxfair: error:` line.
+    sc = load_scenario(args)
+    alpha = parse_alpha(args.alpha, sc.n_labels)
+    groups = _parse_groups(args.groups, sc.n_groups)
+    with tqdm(total=2, desc="diagnose", unit="step") as bar:
         bar.set_postfix_str(f"diagnosing {args.users} users, {args.grid} α")
         d = diagnose_scenario(sc, n_users=args.users, alpha=alpha, n_grid=args.grid, groups=groups,
                               n_boot=args.n_boot, seed=args.seed, exact=args.exact, pool_factor=args.pool_factor)
