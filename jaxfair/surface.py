@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import jax
 import numpy as np
 import pandas as pd
 
+from jaxfair.atomic import atomic_write, atomic_write_text
 from jaxfair.evaluate import Evaluation, evaluate
 from jaxfair.grids import box_grid, direction_grid
 from jaxfair.metrics import oracle_utility, retrieval_quality
@@ -42,12 +42,6 @@ class Surface:
     label_names: tuple[str, ...]
     group_names: tuple[str, ...]
     n_grid: int
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def compute_surface(scenario: Scenario, *, n_users: int = 20_000, n_grid: int = 101, seed: int = 0,
@@ -163,11 +157,9 @@ def write_surface(surface: Surface, out: str | Path) -> dict[str, Path]:
                                            "summary.json")}
     fig1, fig2 = plot_surface(surface)
     for fig, key in ((fig1, "surface.png"), (fig2, "groups.png")):
-        tmp = paths[key].with_name(paths[key].stem + ".tmp.png")
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, paths[key])
+        atomic_write(paths[key], lambda fh, fig=fig: fig.savefig(fh, format="png", dpi=120), "wb")
         plt.close(fig)
-    _atomic_write_text(paths["surface.csv"], surface.box.to_csv(index=False))
-    _atomic_write_text(paths["direction.csv"], surface.direction.to_csv(index=False))
-    _atomic_write_text(paths["summary.json"], json.dumps(surface.summary, indent=2, default=float))
+    atomic_write_text(paths["surface.csv"], surface.box.to_csv(index=False))
+    atomic_write_text(paths["direction.csv"], surface.direction.to_csv(index=False))
+    atomic_write_text(paths["summary.json"], json.dumps(surface.summary, indent=2, default=float))
     return paths

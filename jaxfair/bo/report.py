@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from jaxfair.atomic import atomic_write_text
+
 from jaxfair.bo.pareto import hypervolume_2d, pareto_front, reference_point
 from jaxfair.bo.study import load_rows
 
@@ -163,9 +165,7 @@ def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
 def _write_table(df: pd.DataFrame, path_stem: Path) -> list[Path]:
     csv, md = path_stem.with_suffix(".csv"), path_stem.with_suffix(".md")
     for p, text in ((csv, df.to_csv(index=False)), (md, to_markdown(df))):
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, p)
+        atomic_write_text(p, text)
     return [csv, md]
 
 

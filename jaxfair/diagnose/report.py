@@ -6,32 +6,18 @@ never leaves a half-written table that looks complete.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from jaxfair.atomic import atomic_write
 
 __all__ = ["markdown_table", "write_report"]
 
 TERM_LABELS = {"term4": "(4) g1's covariates vs S_X", "term5": "(5) same users, different preferences",
                "term6": "(6) S_X vs g0's covariates"}
 TERM_COLORS = {"term4": "tab:blue", "term5": "tab:orange", "term6": "tab:green"}
-
-
-def _atomic(path: Path, write, mode: str = "w") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
@@ -50,7 +36,7 @@ def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
 def _savefig(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    _atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=110, bbox_inches="tight"), "wb")
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110, bbox_inches="tight"), "wb")
     plt.close(fig)
     return path
 
@@ -192,9 +178,9 @@ def write_report(d, out) -> dict[str, Path]:
                                     best_alpha=lambda f: f["best_alpha"].astype(str)),
     }
     for name, df in tables.items():
-        paths[f"{name}.csv"] = _atomic(out / f"{name}.csv", lambda fh, df=df: df.to_csv(fh, index=False))
+        paths[f"{name}.csv"] = atomic_write(out / f"{name}.csv", lambda fh, df=df: df.to_csv(fh, index=False))
         if name != "decomposition_grid":  # the grid table is long: CSV only
-            paths[f"{name}.md"] = _atomic(out / f"{name}.md", lambda fh, df=df: fh.write(markdown_table(df)))
+            paths[f"{name}.md"] = atomic_write(out / f"{name}.md", lambda fh, df=df: fh.write(markdown_table(df)))
     summary = summary_dict(d)
-    paths["summary.json"] = _atomic(out / "summary.json", lambda fh: json.dump(summary, fh, indent=1, default=str))
+    paths["summary.json"] = atomic_write(out / "summary.json", lambda fh: json.dump(summary, fh, indent=1, default=str))
     return paths

@@ -16,15 +16,16 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 import zipfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import platformdirs
+
+from jaxfair.atomic import atomic_write
 
 __all__ = ["CorruptEntry", "cache_key", "default_cache_dir", "file_checksum", "library_versions", "load_or_build"]
 
@@ -64,22 +65,6 @@ def cache_key(meta: dict) -> str:
 
 class CorruptEntry(Exception):
     """A cache entry that cannot be trusted (the message says why)."""
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
-    # The writer's pid is in the temporary name so that a later run can tell a leftover of a
-    # killed writer (pid gone) from a write in progress in another process.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _pid_alive(pid: int) -> bool:
@@ -144,7 +129,7 @@ def _move_aside(paths: Sequence[Path]) -> list[Path]:
 
 def _write_json(js: Path, meta: dict, info: dict, npz: Path) -> None:
     record = {"meta": meta, "info": info, "bytes": npz.stat().st_size, "sha256": file_checksum([npz])}
-    _atomic_write(js, lambda fh: json.dump(record, fh, indent=1, default=str), "w")
+    atomic_write(js, lambda fh: json.dump(record, fh, indent=1, default=str), "w", fsync=True)
 
 
 def load_or_build(meta: dict, build: Callable[[], tuple[dict[str, np.ndarray], dict]],
@@ -188,6 +173,6 @@ def load_or_build(meta: dict, build: Callable[[], tuple[dict[str, np.ndarray], d
     arrays, info = build()
     root.mkdir(parents=True, exist_ok=True)
     # Arrays first, metadata (with the arrays' checksum) last: an entry counts only when both exist.
-    _atomic_write(npz, lambda fh: np.savez(fh, **arrays), "wb")
+    atomic_write(npz, lambda fh: np.savez(fh, **arrays), "wb", fsync=True)
     _write_json(js, meta, info, npz)
     return arrays, info, False

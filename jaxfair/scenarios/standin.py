@@ -19,13 +19,12 @@ None of these numbers are the real data's; they only make the pipeline's inputs 
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from jaxfair.atomic import atomic_write
 from jaxfair.scenarios.marketbias import DATASETS
 
 __all__ = ["REAL_SIZES", "generate_standin", "write_standin"]
@@ -110,16 +109,7 @@ def write_standin(dataset: str, directory: Path, n_rows: int | None = None, seed
     if path.is_file():
         return path
     df = generate_standin(dataset, n, seed)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            df.to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda fh: df.to_csv(fh, index=False), newline="")
 
 
 def load_standin(dataset: str, seed: int = 0, *, data_dir=None, cache_dir=None, n_rows: int | None = None,
