@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -30,20 +29,8 @@ from jaxfair.diagnose import decompose, shared_space_weights
 
 OUT = Path(__file__).parent / "results"
 
-
-def machine() -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
-            "jax_backend": jax.default_backend(), "numpy": np.__version__}
-
-
-def best_of(fn, repeat: int):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_engine import machine, timeit as best_of  # noqa: E402  (one timer and machine record for all benchmarks)
 
 
 def numpy_decompose(alphas, scores, labels, mask, group, prefs, pair, h, counts):
