@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_engine.py --out benchmarks/results
 	$(PY) benchmarks/bench_scenarios.py --out benchmarks/results
 	$(PY) benchmarks/bench_logs.py --out benchmarks/results
+	$(PY) benchmarks/bench_diagnose.py
+	$(PY) benchmarks/bench_scale.py --out benchmarks/results
 	$(PY) benchmarks/bench_bo.py --scenarios toy,synthetic,movielens --out benchmarks/results
 
 clean:
