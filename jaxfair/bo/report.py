@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from jaxfair.atomic import atomic_write_text
+from jaxfair.tables import markdown_table as to_markdown
 
 from jaxfair.bo.pareto import hypervolume_2d, pareto_front, reference_point
 from jaxfair.bo.study import load_rows
@@ -38,19 +39,6 @@ __all__ = ["report", "trial_metrics", "hypervolume_trace", "mean_frontier", "wil
 
 _FOCUS = "fair-ehvi"
 _BASELINES = ("random", "ei")
-
-
-def to_markdown(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
-    """A GitHub-flavoured Markdown table (no dependency on ``tabulate``)."""
-    def cell(v):
-        if isinstance(v, (float, np.floating)):
-            return "" if np.isnan(v) else floatfmt.format(v)
-        return str(v)
-
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, sep, *body]) + "\n"
 
 
 def _bo_rows(g: pd.DataFrame) -> pd.DataFrame:

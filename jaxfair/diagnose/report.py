@@ -12,25 +12,13 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.atomic import atomic_write
+from jaxfair.tables import markdown_table
 
-__all__ = ["markdown_table", "write_report"]
+__all__ = ["write_report"]
 
 TERM_LABELS = {"term4": "(4) g1's covariates vs S_X", "term5": "(5) same users, different preferences",
                "term6": "(6) S_X vs g0's covariates"}
 TERM_COLORS = {"term4": "tab:blue", "term5": "tab:orange", "term6": "tab:green"}
-
-
-def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
-    def cell(v):
-        if isinstance(v, (float, np.floating)):
-            return "" if np.isnan(v) else f"{v:.{digits}f}"
-        return str(v)
-
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
 
 
 def _savefig(fig, path: Path) -> Path:
@@ -44,7 +32,7 @@ def _savefig(fig, path: Path) -> Path:
 def _x_axis(d):
     a = d.grid.alphas
     if a.shape[1] == 2:
-        return a[:, 0], f"w = α_0 share (α = (w, 1 − w))"
+        return a[:, 0], "w = α_0 share (α = (w, 1 − w))"
     return np.linspace(0, 1, len(a)), "t along α*(g0) → α*(g1)"
 
 
@@ -180,7 +168,7 @@ def write_report(d, out) -> dict[str, Path]:
     for name, df in tables.items():
         paths[f"{name}.csv"] = atomic_write(out / f"{name}.csv", lambda fh, df=df: df.to_csv(fh, index=False))
         if name != "decomposition_grid":  # the grid table is long: CSV only
-            paths[f"{name}.md"] = atomic_write(out / f"{name}.md", lambda fh, df=df: fh.write(markdown_table(df)))
+            paths[f"{name}.md"] = atomic_write(out / f"{name}.md", lambda fh, df=df: fh.write(markdown_table(df, "{:.4f}")))
     summary = summary_dict(d)
     paths["summary.json"] = atomic_write(out / "summary.json", lambda fh: json.dump(summary, fh, indent=1, default=str))
     return paths
