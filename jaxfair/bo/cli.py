@@ -1,37 +1,24 @@
 """``jaxfair bo`` and ``jaxfair report``; registered by the lead's :mod:`jaxfair.cli`."""
 from __future__ import annotations
 
-import json
 
 __all__ = ["add_subcommands"]
 
 
-def _kv(pairs: list[str], flag: str) -> dict:
-    out: dict = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SystemExit(f"{flag}: expected KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def _run_bo(args) -> int:
     from jaxfair.bo.study import run_study
-    from jaxfair.cliargs import LOG_FLAGS, check_log_flags_unused, scenario_from_args, scenario_label, scenario_name
+    from jaxfair.cliargs import (LOG_FLAGS, UsageError, check_log_flags_unused, parse_options, scenario_from_args,
+                                  scenario_label, scenario_name)
 
     method_options: dict[str, dict] = {}
-    for key, value in _kv(args.method_option, "--method-option").items():
+    for key, value in parse_options(args.method_option, "--method-option").items():
         if "." not in key:
-            raise SystemExit(f"--method-option: expected METHOD.OPTION=VALUE, got {key!r}")
+            raise UsageError(f"--method-option: expected METHOD.OPTION=VALUE, got {key!r}")
         m, opt = key.split(".", 1)
         method_options.setdefault(m, {})[opt] = value
     # A registered scenario goes by name (run_study loads it); --data logs or --prefs are built
     # here (jaxfair.cliargs) and recorded in the study config, so a resume with other ones is refused.
-    options = _kv(args.option, "--option")
+    options = parse_options(args.option, "--option")
     if args.data is not None or args.prefs is not None:
         scenario = scenario_from_args(args)
         if args.data is not None:
