@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import jax
 import numpy as np
 
 from jaxfair import scenarios
+from jaxfair.atomic import atomic_write_text
 from jaxfair.diagnose import decompose, shared_space_weights
 
 OUT = Path(__file__).parent / "results"
@@ -71,10 +70,7 @@ def numpy_decompose(alphas, scores, labels, mask, group, prefs, pair, h, counts)
 def save(result: dict) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for name, text in (("diagnose.json", json.dumps(result, indent=1)), ("diagnose.csv", to_csv(result))):
-        fd, tmp = tempfile.mkstemp(dir=OUT, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, OUT / name)
+        atomic_write_text(OUT / name, text)
 
 
 def to_csv(result: dict) -> str:

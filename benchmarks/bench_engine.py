@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 import jaxfair as jf
+from jaxfair.atomic import atomic_write_text
 
 OUT = Path(__file__).parent / "results"
 
@@ -247,8 +248,7 @@ def main() -> int:
     result = {"machine": machine(), "quick": args.quick}
 
     def save():  # after every section: a crash later loses nothing measured
-        (out / "engine.json.tmp").write_text(json.dumps(result, indent=2))
-        os.replace(out / "engine.json.tmp", out / "engine.json")
+        atomic_write_text(out / "engine.json", json.dumps(result, indent=2))
 
     if args.quick:
         result["headline"] = headline(1_000, pandas_alphas=2, numpy_alphas=50)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from jaxfair import scenarios
+from jaxfair.atomic import atomic_write_text
 
 COLUMNS = dict(user="user_id", group="group", scores=["f_click", "f_like"], labels=["click", "like"],
                candidate="item_id", retrieved="retrieved", features=["activity"])
@@ -72,9 +73,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     payload = dict(machine=dict(platform=platform.platform(), cpus=os.cpu_count(), jax=jax.__version__,
                                 backend=jax.default_backend()), results=results)
-    tmp_file = out / "logs.json.tmp"
-    tmp_file.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp_file, out / "logs.json")
+    atomic_write_text(out / "logs.json", json.dumps(payload, indent=1))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import pandas as pd
 
 import jaxfair as jf
 from jaxfair import kernels, prune
+from jaxfair.atomic import atomic_write_text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_engine import machine, numpy_loop, timeit  # noqa: E402
@@ -33,9 +34,7 @@ OUT = Path(__file__).parent / "results"
 
 
 def _save(result: dict, out: Path) -> None:
-    tmp = out / "scale.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2, default=float))
-    os.replace(tmp, out / "scale.json")
+    atomic_write_text(out / "scale.json", json.dumps(result, indent=2, default=float))
 
 
 # ---------------------------------------------------------------- pruning

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from jaxfair.atomic import atomic_write, atomic_write_text
 from jaxfair.bo.evaluator import Evaluator
 from jaxfair.bo.lock import StudyLock
 from jaxfair.bo.methods import METHODS, MethodConfig, propose
@@ -48,9 +49,7 @@ def derive_seed(*parts: Any) -> int:
 
 
 def _write_atomic(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: df.to_csv(fh, index=False), newline="")
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -209,9 +208,7 @@ def _check_or_write_config(out_dir: Path, config: dict) -> None:
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             raise ValueError(f"out: {str(out_dir)!r} holds a study with a different configuration ({diff}); "
                              "use another directory")
-    tmp = cfg_path.with_name("study.json.tmp")
-    tmp.write_text(json.dumps(config, indent=2))
-    os.replace(tmp, cfg_path)
+    atomic_write_text(cfg_path, json.dumps(config, indent=2))
 
 
 class CorruptRowsWarning(UserWarning):
