@@ -8,6 +8,8 @@ Shapes (N users, m candidates per user, K labels):
 * ``group``  int32   ``[N]``       — group id of each user (0 = majority by convention).
 * ``features`` float32 ``[N, d]`` or None — optional user covariates X the platform sees
   (never the group id); used by :mod:`jaxfair.diagnose` (shared space S_X).
+* ``item_group`` int32 ``[N, m]`` or None — optional provider (item) group h ∈ {0..H−1} of
+  each candidate, for provider exposure fairness (SPEC §7).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-__all__ = ["Batch", "check_features", "make_batch"]
+__all__ = ["Batch", "check_features", "check_item_group", "make_batch"]
 
 
 @struct.dataclass
@@ -33,6 +35,12 @@ class Batch:
     mask: jnp.ndarray  # bool [N, m]
     group: jnp.ndarray  # int32 [N]
     features: jnp.ndarray | None = None  # float32 [N, d] user covariates, optional
+    item_group: jnp.ndarray | None = None  # int32 [N, m] provider group of each candidate, optional
+
+    @property
+    def n_item_groups(self) -> int:
+        """H, one more than the largest provider group id (0 when the batch has none)."""
+        return 0 if self.item_group is None else int(np.asarray(self.item_group).max()) + 1
 
     @property
     def n_features(self) -> int:
@@ -81,7 +89,8 @@ def _check_finite(name: str, arr: np.ndarray) -> None:
         )
 
 
-def make_batch(scores: Any, labels: Any, mask: Any = None, group: Any = None, features: Any = None) -> Batch:
+def make_batch(scores: Any, labels: Any, mask: Any = None, group: Any = None, features: Any = None,
+               item_group: Any = None) -> Batch:
     """Validate arrays and assemble a :class:`Batch`.
 
     Args:
@@ -92,6 +101,8 @@ def make_batch(scores: Any, labels: Any, mask: Any = None, group: Any = None, fe
       group: int ``[N]`` non-negative group ids (required).
       features: optional ``[N, d]`` (d >= 1) real, finite user covariates X (never the group
         id); stored as float32.
+      item_group: optional int ``[N, m]`` provider group ids h >= 0 of each candidate
+        (SPEC §7); stored as int32.
 
     Returns:
       A :class:`Batch` with float32 scores/labels, bool mask, int32 group and float32
@@ -142,6 +153,7 @@ def make_batch(scores: Any, labels: Any, mask: Any = None, group: Any = None, fe
         raise ValueError(f"group: ids must fit in int32, got {int(group_np.max())}")
 
     features_np = None if features is None else check_features(features, n)
+    item_group_np = None if item_group is None else check_item_group(item_group, n, m)
 
     return Batch(
         scores=jnp.asarray(scores_np, dtype=jnp.float32),
@@ -149,6 +161,7 @@ def make_batch(scores: Any, labels: Any, mask: Any = None, group: Any = None, fe
         mask=jnp.asarray(mask_np, dtype=bool),
         group=jnp.asarray(group_np, dtype=jnp.int32),
         features=None if features_np is None else jnp.asarray(features_np, dtype=jnp.float32),
+        item_group=None if item_group_np is None else jnp.asarray(item_group_np, dtype=jnp.int32),
     )
 
 
@@ -163,3 +176,26 @@ def check_features(features: Any, n_users: int, name: str = "features") -> np.nd
     out = arr.astype(np.float32)
     _check_finite(name, out)  # float64 values beyond float32's range would become inf
     return out
+
+
+def check_item_group(item_group: Any, n_users: int, n_candidates: int, n_item_groups: int | None = None,
+                     name: str = "item_group") -> np.ndarray:
+    """Validate provider group ids: integers in [0, H) of shape ``[n_users, n_candidates]``; int32 copy.
+
+    ``n_item_groups`` (H), when given, bounds the ids; otherwise only ``>= 0`` is checked.
+    """
+    arr = _as_array(name, item_group)
+    if arr.shape != (n_users, n_candidates):
+        raise ValueError(f"{name}: expected shape {(n_users, n_candidates)} ([N, m]), got {arr.shape}")
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise ValueError(f"{name}: expected an integer dtype, got {arr.dtype}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name}: expected ids >= 0, got {int(arr.min())}")
+    if n_item_groups is not None and arr.size and arr.max() >= n_item_groups:
+        raise ValueError(f"{name}: expected ids < {n_item_groups} (H), got {int(arr.max())}")
+    if arr.size and arr.max() > np.iinfo(np.int32).max:
+        raise ValueError(f"{name}: ids must fit in int32, got {int(arr.max())}")
+    return arr.astype(np.int32)
