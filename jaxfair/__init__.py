@@ -6,13 +6,22 @@ the groups' true preferences α* and DER (Deviation from Equal Representation). 
 jit-compiled and vectorised over α; :func:`evaluate` scores whole α grids, :func:`sweep2`
 gives the exact curve for K = 2, and :mod:`jaxfair.bo` searches α with BoTorch.
 """
-from jaxfair.batch import Batch, make_batch
-from jaxfair.evaluate import Evaluation, GroupReport, evaluate
-from jaxfair.grids import box_grid, direction_grid, simplex_grid
-from jaxfair.metrics import der, der_raw, group_utility, oracle_utility, retrieval_quality, serve, user_utility
-from jaxfair.sweep import Sweep, sweep2
-from jaxfair.validation import EmptyGroupWarning
-from jaxfair import scenarios
+from jaxfair._lazy import lazy_package
+
+# Imported on first use (``import jaxfair`` and ``jaxfair --help`` do not start JAX).
+_EXPORTS = {
+    "Batch": "jaxfair.batch:Batch", "make_batch": "jaxfair.batch:make_batch",
+    "Evaluation": "jaxfair.evaluate:Evaluation", "GroupReport": "jaxfair.evaluate:GroupReport",
+    "evaluate": "jaxfair.evaluate:evaluate",
+    "box_grid": "jaxfair.grids:box_grid", "direction_grid": "jaxfair.grids:direction_grid",
+    "simplex_grid": "jaxfair.grids:simplex_grid",
+    **{n: f"jaxfair.metrics:{n}" for n in ("der", "der_raw", "group_utility", "oracle_utility", "retrieval_quality",
+                                           "serve", "user_utility")},
+    "Sweep": "jaxfair.sweep:Sweep", "sweep2": "jaxfair.sweep:sweep2",
+    "EmptyGroupWarning": "jaxfair.validation:EmptyGroupWarning",
+    "scenarios": "jaxfair.scenarios",
+}
+__getattr__, __dir__ = lazy_package(__name__, _EXPORTS)
 
 __version__ = "0.1.0"
 

@@ -1,14 +1,21 @@
 """Command line: ``jaxfair surface``, ``jaxfair scenarios``, ``jaxfair bo``, ``jaxfair report``, ...
 
 Every user mistake (a bad argument, a missing or malformed file, an invalid option) ends as
-one line ``jaxfair: error: <what>`` on stderr and exit status 2; ``--debug`` (anywhere on the
-command line) shows the full traceback instead. Anything else is a bug and is not caught.
+one line ``jaxfair: error: <what>`` on stderr and exit status 2; a warning is one line
+``jaxfair: warning: <what>``; Ctrl-C ends as one line ``jaxfair: interrupted`` and exit status
+130 (``bo`` adds "rerun the same command to resume"). ``--debug`` (anywhere on the command
+line) shows full tracebacks and Python's warnings instead. Anything else is a bug and is not
+caught.
+
+Nothing heavy is imported to build the parser (JAX, torch and BoTorch load when a command
+runs), so ``jaxfair --help`` and ``jaxfair --version`` answer at once.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import sys
+import warnings
 
 from jaxfair.cliargs import UsageError, add_scenario_arguments, int_at_least, positive_int, scenario_from_args, scenario_label
 
@@ -32,7 +39,8 @@ def _add_surface(subparsers) -> None:
                     "utility, DER and per-group utility over an n×n box of serving weights α in [0,1]² and along "
                     "the direction of α, and write surface.png (utility | DER heat-maps), groups.png, "
                     "surface.csv, direction.csv and summary.json to --out.")
-    add_scenario_arguments(p, seed_help="seed of the scenario and of the sampled batch")
+    add_scenario_arguments(p, seed_help="seed of the scenario and of the sampled batch (in `bo`, --seed is the "
+                                        "study's root seed and --scenario-seed this one)")
     p.add_argument("--users", type=positive_int, default=20_000, help="users in the batch (default 20000)")
     p.add_argument("--grid", type=int_at_least(3), default=101, help="points per axis of the α box (default 101)")
     p.add_argument("--method", choices=("sweep", "grid"), default="sweep",
@@ -83,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "fairness-aware Bayesian optimisation study of its serving weights α.",
         epilog="Run `jaxfair COMMAND --help` for each command's options. --debug (anywhere) shows full "
                "tracebacks instead of one-line errors.")
+    parser.add_argument("--version", action="version", version=f"jaxfair {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_surface(subparsers)
     # Commands of the scenario, BO and diagnosis layers live beside their code.
@@ -90,6 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
         if _module_exists(module):
             importlib.import_module(module).add_subcommands(subparsers)
     return parser
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("jaxfair")
+    except metadata.PackageNotFoundError:
+        import jaxfair
+
+        return jaxfair.__version__
 
 
 def _one_line(exc: BaseException) -> str:
@@ -104,13 +124,24 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
+    command = next((a for a in argv if not a.startswith("-")), None)
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
-            parser.print_help()
-            return 0
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            if not debug:
+                warnings.showwarning = _show_warning
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            if not getattr(args, "func", None):
+                parser.print_help()
+                return 0
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        hint = "; rerun the same command to resume" if command == "bo" else ""
+        # A progress bar may hold the terminal's line: start a fresh one there.
+        print(f"{chr(10) if sys.stderr.isatty() else ''}jaxfair: interrupted{hint}", file=sys.stderr)
+        return 130
     except USER_ERRORS as exc:
         if debug:
             raise
@@ -122,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"jaxfair: error: {' '.join(exc.code.split())}", file=sys.stderr)
             return 2
         raise
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """One line ``jaxfair: warning: <message>`` instead of Python's two-line format."""
+    text = " ".join(str(message).split())
+    print(f"jaxfair: warning: {text}", file=sys.stderr if file is None else file)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Command-line arguments shared by every command that needs a scenario.
 
-``add_scenario_arguments(parser)`` adds ``--scenario/--option/--seed/--prefs`` (a registered
-scenario) and ``--data/--scores/--labels/--group/--user/...`` (the user's own logs, see
+``add_scenario_arguments(parser)`` adds ``--scenario/--option/--seed/--prefs/--data-dir`` (a
+registered scenario) and ``--data/--scores/--labels/--group/--user/...`` (the user's own logs, see
 :mod:`jaxfair.scenarios.logs`); ``scenario_from_args(args)`` builds the scenario they name.
 Every user mistake raises :class:`UsageError` (or ``ValueError``/``FileNotFoundError`` from
 the library), which :func:`jaxfair.cli.main` prints as one ``jaxfair: error: ...`` line.
@@ -13,9 +13,10 @@ import json
 import math
 from typing import Any
 
-__all__ = ["LOG_FLAGS", "UsageError", "add_log_arguments", "add_scenario_arguments", "check_log_flags_unused", "int_at_least",
-           "logs_from_args", "nonnegative_int", "parse_columns", "parse_options",
-           "parse_prefs", "positive_int", "scenario_from_args", "scenario_label", "scenario_name"]
+__all__ = ["LOG_FLAGS", "UsageError", "add_log_arguments", "add_scenario_arguments", "check_log_flags_unused",
+           "check_reserved_options", "add_prefs_argument", "int_at_least", "logs_from_args", "nonnegative_int", "parse_columns",
+           "parse_options", "parse_prefs", "positive_int", "scenario_from_args", "scenario_label", "scenario_name",
+           "scenario_options"]
 
 
 class UsageError(ValueError):
@@ -54,6 +55,13 @@ def parse_options(pairs: list[str], flag: str = "--option") -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+def check_reserved_options(options: dict[str, Any], reserved: dict[str, str], flag: str = "--option") -> None:
+    """Refuse ``--option KEY=...`` where KEY has its own flag (``reserved``: key → that flag)."""
+    for key in options:
+        if key in reserved:
+            raise UsageError(f"{flag} {key}=...: {key} has its own flag, use {reserved[key]} instead")
 
 
 def parse_prefs(text: str, flag: str = "--prefs") -> list[list[float]]:
@@ -96,10 +104,16 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--retrieved", default=None, metavar="COL", help="0/1 column: the row survived retrieval")
     d.add_argument("--session", default=None, metavar="COL", help="session id column (replay; default: one per user)")
     d.add_argument("--replay", action="store_true", help="serve the logged sessions as they were (no resampling)")
+    d.add_argument("--group-names", default=None, metavar="G0,G1,...",
+                   help="order of the group values, group 0 first (default: integer codes 0..G-1 as they are, other "
+                        "integer codes sorted, text by number of users, most first)")
+    d.add_argument("--allow-duplicates", action="store_true",
+                   help="without --candidate, rows repeating an earlier row exactly are genuine (no warning)")
 
 
 def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario: str = "toy",
-                           seed_flag: str = "--seed", seed_help: str = "seed the scenario is built with") -> None:
+                           seed_flag: str = "--seed", seed_help: str = "seed the scenario is built with",
+                           prefs: bool = True) -> None:
     """Add the scenario arguments (registered scenario or ``--data`` logs) to ``parser``.
 
     Args:
@@ -108,6 +122,7 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario:
       seed_flag: the flag of the scenario's build seed (``--scenario-seed`` where ``--seed``
         already means something else, e.g. the study's root seed in ``jaxfair bo``).
       seed_help: its help text.
+      prefs: add ``--prefs`` (False where the command adds it itself).
     """
     g = parser.add_argument_group("scenario")
     g.add_argument("--scenario", default=None,
@@ -115,15 +130,28 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario:
     g.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="scenario option, repeatable; VALUE parsed as JSON when possible (e.g. n_candidates=10)")
     g.add_argument(seed_flag, type=nonnegative_int, default=0, metavar="SEED", help=f"{seed_help} (default 0)")
-    g.add_argument("--prefs", default=None, metavar="W;W",
-                   help="true preferences α*(g), one row per group: '0.8,0.2;0.2,0.8'")
+    g.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="directory holding the raw data of a paper scenario (ml-100k/, marketbias/; default: "
+                        "search $JAXFAIR_DATA, shared/data beside the checkout, the user cache dir)")
+    if prefs:
+        add_prefs_argument(g)
     add_log_arguments(parser)
     # args.seed for --seed, args.scenario_seed for --scenario-seed (argparse's usual dest).
     parser.set_defaults(_default_scenario=default_scenario, _scenario_seed_dest=seed_flag.lstrip("-").replace("-", "_"))
 
 
+def add_prefs_argument(parser) -> None:
+    """``--prefs W;W``: the true preferences of a registered scenario or of ``--data`` logs."""
+    parser.add_argument("--prefs", default=None, metavar="W;W",
+                        help="true preferences α*(g), one row per group: '0.8,0.2;0.2,0.8' (required for --data logs "
+                             "unless G = K = 2)")
+
+
 # The column flags of add_log_arguments (besides --data and --replay).
-LOG_FLAGS = ("scores", "labels", "group", "user", "candidate", "features", "retrieved", "session")
+LOG_FLAGS = ("scores", "labels", "group", "user", "candidate", "features", "retrieved", "session", "group_names")
+# from_file's keyword arguments that have their own flag: `--option KEY=...` for them is refused.
+_LOG_RESERVED = {**{f: f"--{f.replace('_', '-')}" for f in LOG_FLAGS}, "replay": "--replay",
+                 "allow_duplicates": "--allow-duplicates", "prefs": "--prefs"}
 
 
 def scenario_label(args: argparse.Namespace) -> str:
@@ -131,7 +159,8 @@ def scenario_label(args: argparse.Namespace) -> str:
     if getattr(args, "data", None):
         from pathlib import Path
 
-        return f"logs-{Path(args.data).stem}"
+        # Pool and replay scenarios of one file are different scenarios: different directories.
+        return f"logs-{Path(args.data).stem}" + ("-replay" if getattr(args, "replay", False) else "")
     return args.scenario or args._default_scenario
 
 
@@ -150,19 +179,43 @@ def scenario_from_args(args: argparse.Namespace):
     from jaxfair import scenarios
 
     prefs = parse_prefs(args.prefs) if args.prefs is not None else None
-    options = parse_options(args.option)
+    options = scenario_options(args)
     seed = getattr(args, args._scenario_seed_dest)
     if args.data is None:
         check_log_flags_unused(args)
-        return scenarios.load(scenario_name(args), seed=seed, prefs=prefs, **options)
+        name = scenario_name(args)
+        try:
+            return scenarios.load(name, seed=seed, prefs=prefs, **options)
+        except ValueError as exc:
+            if getattr(args, "data_dir", None) is not None and "unknown option" in str(exc) and "data_dir" in str(exc):
+                raise UsageError(f"--data-dir: scenario {name!r} reads no data files") from None
+            raise
     if args.scenario is not None:
         raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
     return logs_from_args(args, seed=seed, prefs=prefs, options=options)
 
 
+def scenario_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The scenario options of ``--option KEY=VALUE`` (and ``--data-dir``), refusing keys that have a flag."""
+    options = parse_options(args.option)
+    seed_flag = "--" + args._scenario_seed_dest.replace("_", "-")
+    reserved = {"prefs": "--prefs", "seed": seed_flag}
+    if args.data is not None:
+        reserved.update(_LOG_RESERVED, data_dir="--data (a registered scenario's raw data, not your logs)")
+    check_reserved_options(options, reserved)
+    if getattr(args, "data_dir", None) is not None:
+        if args.data is not None:
+            raise UsageError("--data-dir: the directory of a paper scenario's raw data; --data names your logs file")
+        if "data_dir" in options:
+            raise UsageError("--data-dir and --option data_dir=...: give one")
+        options["data_dir"] = args.data_dir
+    return options
+
+
 def check_log_flags_unused(args: argparse.Namespace) -> None:
     """Without ``--data``, the column flags mean nothing: say so instead of ignoring them."""
-    given = [f"--{f}" for f in LOG_FLAGS if getattr(args, f) is not None] + (["--replay"] if args.replay else [])
+    given = [f"--{f.replace('_', '-')}" for f in LOG_FLAGS if getattr(args, f) is not None]
+    given += [flag for flag, on in (("--replay", args.replay), ("--allow-duplicates", args.allow_duplicates)) if on]
     if given:
         raise UsageError(f"{', '.join(given)}: only meaningful with --data FILE (your own logs)")
 
@@ -174,8 +227,11 @@ def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, optio
     for flag in ("scores", "labels", "group", "user"):
         if getattr(args, flag) is None:
             raise UsageError(f"--{flag}: required with --data (see `--help`)")
+    options = dict(options or {})
+    check_reserved_options(options, dict(_LOG_RESERVED, seed="--seed"))
     return scenarios.from_file(
         args.data, user=args.user, group=args.group, scores=parse_columns(args.scores, "--scores"),
         labels=parse_columns(args.labels, "--labels"), candidate=args.candidate,
         retrieved=args.retrieved, features=parse_columns(args.features, "--features"), session=args.session,
-        prefs=prefs, replay=args.replay, seed=seed, **(options or {}))
+        group_names=parse_columns(args.group_names, "--group-names"), allow_duplicates=args.allow_duplicates,
+        prefs=prefs, replay=args.replay, seed=seed, **options)

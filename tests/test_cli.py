@@ -80,7 +80,7 @@ ERRORS = {
     "label outside [0, 1]": (lambda t: ["surface", "--data", _logs(t, lambda d: d.__setitem__("like", [1, 0, 3, 0, 0]))]
                              + LOGS, ["labels", "'like'", "[0, 1]", "data row 3"]),
     "group with no users": (lambda t: ["surface", "--data", _logs(t, lambda d: d.__setitem__("group", [0, 0, 0, 0, 2]))]
-                            + LOGS, ["group", "'1'", "no users"]),
+                            + LOGS + ["--group-names", "0,1,2"], ["group", "'1'", "no users"]),
     "duplicate rows": (lambda t: ["surface", "--data", _logs(t, lambda d: d.__setitem__("item", 1)), "--candidate", "item"]
                        + LOGS, ["candidate", "'u0'", "twice"]),
     "unreadable parquet": (lambda t: ["surface", "--data", _logs(t, name="fake.parquet")] + LOGS,
@@ -141,7 +141,7 @@ def test_bo_runs_on_example_logs_and_records_them(tmp_path):
     rows = pd.read_csv(out / "rows.csv")
     assert len(rows) == 3 and set(rows["scenario"]) == {"logs-logs"}
     config = json.loads((out / "study.json").read_text())
-    assert config["scenario_options"]["data"] == str(logs) and config["scenario_options"]["n_candidates"] == 8
+    assert config["data"]["name"] == "logs.parquet" and config["scenario_options"]["n_candidates"] == 8
 
 
 @pytest.mark.parametrize("argv,words", [

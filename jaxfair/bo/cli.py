@@ -8,7 +8,7 @@ __all__ = ["add_subcommands"]
 def _run_bo(args) -> int:
     from jaxfair.bo.study import run_study
     from jaxfair.cliargs import (LOG_FLAGS, UsageError, check_log_flags_unused, parse_options, scenario_from_args,
-                                  scenario_label, scenario_name)
+                                  scenario_label, scenario_name, scenario_options)
 
     method_options: dict[str, dict] = {}
     for key, value in parse_options(args.method_option, "--method-option").items():
@@ -17,13 +17,15 @@ def _run_bo(args) -> int:
         m, opt = key.split(".", 1)
         method_options.setdefault(m, {})[opt] = value
     # A registered scenario goes by name (run_study loads it); --data logs or --prefs are built
-    # here (jaxfair.cliargs) and recorded in the study config, so a resume with other ones is refused.
-    options = parse_options(args.option, "--option")
+    # here (jaxfair.cliargs). The study records the scenario's options and, for logs, the size and
+    # sha256 of the file (not its path): a resume on an edited file is refused, the same file under
+    # another path resumes.
+    options = scenario_options(args)
     if args.data is not None or args.prefs is not None:
         scenario = scenario_from_args(args)
         if args.data is not None:
-            options = dict(options, data=str(args.data), **{f: getattr(args, f) for f in LOG_FLAGS
-                                                              if getattr(args, f) is not None}, replay=args.replay)
+            options = dict(options, **{f: getattr(args, f) for f in LOG_FLAGS if getattr(args, f) is not None},
+                           replay=args.replay)
     else:
         check_log_flags_unused(args)
         scenario = scenario_name(args)
@@ -74,7 +76,10 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--users", type=int, default=2000, help="users per online evaluation (default 2000)")
     p.add_argument("--exact-users", type=int, default=100_000, help="held-out users for exact values (default 100000)")
     p.add_argument("--space", choices=("direction", "box"), default="direction", help="search space (default direction)")
-    p.add_argument("--seed", type=int, default=0, help="root seed of the study (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="root seed of the study: user batches, initial designs and proposals derive from it "
+                        "(default 0); the scenario's own build seed is --scenario-seed (in `surface` and "
+                        "`diagnose`, --seed is the scenario's and the batch's seed)")
     p.add_argument("--out", default=None, help="output directory (default results/bo-<scenario>)")
     p.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="method option, e.g. fair-ehvi.strategy=utility, fair-ehvi.optimizer=continuous, ei.legacy=true")

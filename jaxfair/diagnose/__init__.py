@@ -14,9 +14,17 @@
 """
 from __future__ import annotations
 
-from jaxfair.diagnose.bound import Theorem31Bound
-from jaxfair.diagnose.decompose import Decomposition, decompose, decompose_all
-from jaxfair.diagnose.weights import OverlapWarning, SharedSpaceWeights, shared_space_weights
+from jaxfair._lazy import lazy_package
+
+# Imported on first use: `jaxfair --help` registers `diagnose` without importing JAX.
+__getattr__, __dir__ = lazy_package(__name__, {
+    "Theorem31Bound": "jaxfair.diagnose.bound:Theorem31Bound",
+    "Decomposition": "jaxfair.diagnose.decompose:Decomposition", "decompose": "jaxfair.diagnose.decompose:decompose",
+    "decompose_all": "jaxfair.diagnose.decompose:decompose_all",
+    "OverlapWarning": "jaxfair.diagnose.weights:OverlapWarning",
+    "SharedSpaceWeights": "jaxfair.diagnose.weights:SharedSpaceWeights",
+    "shared_space_weights": "jaxfair.diagnose.weights:shared_space_weights",
+})
 
 __all__ = ["Decomposition", "OverlapWarning", "SharedSpaceWeights", "Theorem31Bound", "decompose", "decompose_all",
            "shared_space_weights"]

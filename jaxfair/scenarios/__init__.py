@@ -1,14 +1,18 @@
 """Scenario registry: ``load(name, *, seed=0, **options)`` and ``available()``.
 
 Every scenario yields the engine's :class:`~jaxfair.batch.Batch` from
-``Scenario.sample(key, n_users)``. Modules register a factory with :func:`register`;
-importing this package imports the built-in ones.
+``Scenario.sample(key, n_users)``. Modules register a factory with :func:`register`; the
+built-in ones are imported on the first :func:`available`, :func:`summary` or :func:`load`
+(so that importing the package, e.g. for ``jaxfair --help``, does not start JAX).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from jaxfair.scenarios.base import Scenario, check_prefs
+from jaxfair._lazy import lazy_package
+
+if TYPE_CHECKING:
+    from jaxfair.scenarios.base import Scenario
 
 __all__ = ["Scenario", "available", "check_prefs", "load", "register", "summary"]
 
@@ -22,13 +26,32 @@ def register(name: str, factory: Callable[..., Scenario], description: str) -> N
     _REGISTRY[name] = (factory, description)
 
 
+_BUILTINS_LOADED = False
+
+
+def _load_builtins() -> None:
+    """Import (and so register) the built-in scenarios, once."""
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    _BUILTINS_LOADED = True
+    import importlib
+    import importlib.util
+
+    importlib.import_module("jaxfair.scenarios.toy")
+    if importlib.util.find_spec("jaxfair.scenarios.paper") is not None:
+        importlib.import_module("jaxfair.scenarios.paper")
+
+
 def available() -> list[str]:
     """Names accepted by :func:`load`, in registration order."""
+    _load_builtins()
     return list(_REGISTRY)
 
 
 def summary() -> dict[str, str]:
     """Name → one-line description of every registered scenario."""
+    _load_builtins()
     return {name: desc for name, (_, desc) in _REGISTRY.items()}
 
 
@@ -41,6 +64,7 @@ def load(name: str, *, seed: int = 0, prefs: Any = None, **options: Any) -> Scen
       prefs: optional true preferences ``[G, K]`` replacing the scenario's default.
       **options: scenario-specific options (e.g. ``data_dir``, ``cache_dir``, ``n_candidates``).
     """
+    _load_builtins()
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"name: unknown scenario {name!r}; available: {', '.join(available())}")
     if not isinstance(seed, (int,)) or isinstance(seed, bool) or seed < 0:
@@ -61,15 +85,10 @@ def load(name: str, *, seed: int = 0, prefs: Any = None, **options: Any) -> Scen
 
 
 # Built-in scenarios register themselves on import.
-from jaxfair.scenarios import toy as _toy  # noqa: E402,F401
-
-import importlib.util as _ilu  # noqa: E402
-
-# The paper's scenarios (issue #3) live in their own modules; imported when present.
-if _ilu.find_spec("jaxfair.scenarios.paper") is not None:
-    from jaxfair.scenarios import paper as _paper  # noqa: E402,F401
-
-# Bring-your-own-logs constructors (they build on the pool scenario, imported above it).
-from jaxfair.scenarios.logs import ReplayScenario, from_file, from_frame  # noqa: E402
+__getattr__, __dir__ = lazy_package(__name__, {
+    "Scenario": "jaxfair.scenarios.base:Scenario", "check_prefs": "jaxfair.scenarios.base:check_prefs",
+    "ReplayScenario": "jaxfair.scenarios.logs:ReplayScenario", "from_file": "jaxfair.scenarios.logs:from_file",
+    "from_frame": "jaxfair.scenarios.logs:from_frame",
+})
 
 __all__ += ["ReplayScenario", "from_file", "from_frame"]

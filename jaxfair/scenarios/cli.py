@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from jaxfair.cliargs import UsageError, add_log_arguments, check_log_flags_unused, logs_from_args, \
-    nonnegative_int, parse_options
+from jaxfair.cliargs import UsageError, add_log_arguments, add_prefs_argument, check_log_flags_unused, \
+    check_reserved_options, logs_from_args, nonnegative_int, parse_options, parse_prefs
 
 __all__ = ["add_subcommands", "run"]
 
@@ -29,6 +29,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--cache-dir", default=None, help="cache directory for built pools (default: the user cache dir)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="scenario option, repeatable; VALUE parsed as JSON when possible (e.g. n_trees=100)")
+    add_prefs_argument(p)
     add_log_arguments(p)
     p.set_defaults(func=run)
 
@@ -39,18 +40,24 @@ def run(args) -> int:
     if args.data is not None:
         if args.describe or args.auc:
             raise UsageError("--data and --describe/--auc: give one (your own logs or a registered scenario)")
-        sc = logs_from_args(args, seed=args.seed, options=parse_options(args.option))
+        if args.data_dir is not None:
+            raise UsageError("--data-dir: the directory of a paper scenario's raw data; --data names your logs file")
+        sc = logs_from_args(args, seed=args.seed, prefs=_prefs(args), options=parse_options(args.option))
         print(json.dumps(sc.describe(), indent=2, default=str))
         print(f"AUC table — {sc.title}")
         print(sc.auc_table().round(3).to_string())
         return 0
     check_log_flags_unused(args)
     if not args.describe and not args.auc:
+        if args.prefs is not None:
+            raise UsageError("--prefs: give it with --describe/--auc NAME or --data FILE")
         width = max(len(n) for n in scenarios.available())
         for name, desc in scenarios.summary().items():
             print(f"{name:<{width}}  {desc}")
         return 0
     opts = parse_options(args.option)
+    check_reserved_options(opts, {"seed": "--seed", "prefs": "--prefs", "data_dir": "--data-dir",
+                                  "cache_dir": "--cache-dir"})
     for name in filter(None, (args.describe, args.auc)):
         if name not in scenarios.available():
             raise UsageError(f"--describe/--auc: unknown scenario {name!r}; expected one of "
@@ -59,10 +66,14 @@ def run(args) -> int:
     for name in filter(None, dict.fromkeys((args.describe, args.auc))):
         if name != "toy":
             extra = dict(data_dir=args.data_dir, cache_dir=args.cache_dir)
-        sc = scenarios.load(name, seed=args.seed, **extra, **opts)  # errors: one line from jaxfair.cli.main
+        sc = scenarios.load(name, seed=args.seed, prefs=_prefs(args), **extra, **opts)  # errors: one line from jaxfair.cli.main
         if name == args.describe:
             print(json.dumps(sc.describe(), indent=2, default=str))
         if name == args.auc:
             print(f"AUC table — {sc.title}")
             print(sc.auc_table().round(3).to_string())
     return 0
+
+
+def _prefs(args):
+    return parse_prefs(args.prefs) if args.prefs is not None else None

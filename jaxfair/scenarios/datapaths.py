@@ -34,7 +34,7 @@ def candidate_data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]
 def _where_to_put(data_dir) -> str:
     dirs = candidate_data_dirs(data_dir)
     return ("put it in one of (searched in this order): " + "; ".join(str(d) for d in dirs)
-            + " — or pass data_dir=... / set $JAXFAIR_DATA")
+            + " — or point to it: data_dir=... in Python, --data-dir DIR on the command line, or $JAXFAIR_DATA")
 
 
 def resolve_dataset_dir(subdir: str, required: Sequence[str], data_dir=None, *, source: str) -> Path:

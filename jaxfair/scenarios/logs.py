@@ -16,12 +16,30 @@ return either
   whole logged sessions with replacement.
 
 Group ids: integers ``0..G-1`` are used as they are (group 0 should be the majority, by the
-package's convention); any other values are ordered by number of users, most first, unless
-``group_names`` gives the order.
+package's convention); other integer codes (e.g. 1/2) are mapped to ``0..G-1`` in sorted order,
+with a :class:`GroupCodesWarning` saying so; any other values are ordered by number of users,
+most first. ``group_names`` fixes the order in every case (values are matched as text, so
+``--group-names 2,1`` works for integer codes). In a pool, a group whose rows are all logged as
+not retrieved has no users: it is dropped with a warning (an error if fewer than 2 groups remain).
+
+Data checks besides the per-column ones: numbers must fit float32 (the engine's precision; a
+score of 1e39 is an error naming the column and row); a text column is an error even when its
+values look like numbers, while ``decimal.Decimal`` values (Parquet decimal columns) are
+converted to float64; without a ``candidate`` column, rows repeating an earlier row exactly
+(same user, session, scores, labels and retrieval flag) raise a :class:`DuplicateRowsWarning`
+(``allow_duplicates=True`` silences it) because each repeat becomes another candidate.
+
+Every scenario records a content hash of the data it was built from
+(``info["content_sha256"]``; :func:`from_file` adds the file's ``name``, ``bytes`` and
+``sha256`` as ``info["file"]``), which a BO study uses to refuse resuming on other data.
 """
 from __future__ import annotations
 
+import decimal
+import hashlib
+import numbers
 import os
+import warnings
 from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
@@ -35,7 +53,26 @@ from jaxfair.batch import Batch
 from jaxfair.scenarios.base import Scenario, check_prefs
 from jaxfair.scenarios.pool import SAMPLING_OPTIONS, PoolScenario, default_prefs, pool_arrays
 
-__all__ = ["ReplayScenario", "from_file", "from_frame"]
+__all__ = ["DuplicateRowsWarning", "GroupCodesWarning", "ReplayScenario", "file_fingerprint", "from_file",
+           "from_frame"]
+
+#: Largest finite float32: the engine stores scores, labels and covariates as float32.
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+class DuplicateRowsWarning(UserWarning):
+    """Rows repeat exactly without a candidate column: each repeat counts as another candidate."""
+
+
+class GroupCodesWarning(UserWarning):
+    """The group values were renumbered to ``0..G-1`` (or a group was dropped): the message says how."""
+
+
+def _show(value: Any) -> str:
+    """``repr`` of a value as the user wrote it: ``1``, not ``np.int64(1)``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
 
 
 def _column_list(value: Any, arg: str, *, required: bool) -> list[str]:
@@ -56,17 +93,36 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0]) + 1
 
 
+def _from_objects(series: pd.Series, col: str, arg: str) -> np.ndarray:
+    """float64 of an object/text column: numbers and ``Decimal`` convert, text is an error."""
+    for i, v in enumerate(series.to_numpy(dtype=object)):
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            continue
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, decimal.Decimal)):
+            if isinstance(v, str) and not pd.isna(pd.to_numeric(pd.Series([v]), errors="coerce")[0]):
+                raise ValueError(f"{arg}: column {col!r} is not numeric: it holds text such as {v!r} (data row "
+                                 f"{i + 1}); store the column as numbers (e.g. df[{col!r}] = "
+                                 f"pd.to_numeric(df[{col!r}]))")
+            raise ValueError(f"{arg}: column {col!r} is not numeric (data row {i + 1} has {_show(v)})")
+    return np.array([np.nan if pd.isna(v) else float(v) for v in series.to_numpy(dtype=object)], np.float64)
+
+
 def _numeric(df: pd.DataFrame, col: str, arg: str) -> np.ndarray:
     series = df[col]
-    if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
-        coerced = pd.to_numeric(series, errors="coerce")
-        bad = coerced.isna() & series.notna()
-        row = _first_bad(bad.to_numpy())
-        raise ValueError(f"{arg}: column {col!r} is not numeric (data row {row} has {series.iloc[row - 1]!r})")
-    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_complex_dtype(series):
+        raise ValueError(f"{arg}: column {col!r} holds complex numbers (expected real numbers)")
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values = _from_objects(series, col, arg)
     if not np.all(np.isfinite(values)):
         row = _first_bad(~np.isfinite(values))
         raise ValueError(f"{arg}: column {col!r} has {values[row - 1]} at data row {row} (expected finite numbers)")
+    big = np.abs(values) > _F32_MAX
+    if big.any():
+        row = _first_bad(big)
+        raise ValueError(f"{arg}: column {col!r} has {values[row - 1]:g} at data row {row}, beyond float32's range "
+                         f"(|x| <= {_F32_MAX:.3g}; the simulator computes in float32): rescale the column")
     return values
 
 
@@ -77,41 +133,87 @@ def _no_missing(df: pd.DataFrame, col: str, arg: str) -> pd.Series:
     return series
 
 
-def _group_codes(user_group: pd.Series, group_names: Sequence | None) -> tuple[np.ndarray, list[str]]:
-    """Per-user group values → ids ``0..G-1`` and names; every group must have users."""
-    values = user_group.to_numpy()
+def _group_key(value: Any) -> str:
+    """A group value as text, integral floats as integers (``2.0`` → ``'2'``, ``np.int64(1)`` → ``'1'``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _group_codes(user_group: pd.Series, group_names: Sequence | None,
+                 dropped: Sequence[str] = ()) -> tuple[np.ndarray, list[str], str | None]:
+    """Per-user group values → ids ``0..G-1``, names and a note when codes were renumbered.
+
+    ``dropped``: groups (as :func:`_group_key` text) whose users all left the pool (no retrieved
+    row), named in the errors.
+    """
+    keys = user_group.map(_group_key).to_numpy(dtype=object)
+    why = (f"; group(s) {list(dropped)} have no retrieved row (every row of their users has retrieved = 0) and a "
+           "pool keeps retrieved rows only (replay=True / --replay serves the logged retrieval instead)"
+           if dropped else "")
+    note = None
     if group_names is not None:
-        names = list(group_names)
+        names = [_group_key(n) for n in group_names]
+        if len(set(names)) != len(names):
+            raise ValueError(f"group_names: expected distinct names, got {list(group_names)}")
         lookup = {v: i for i, v in enumerate(names)}
-        unknown = sorted({str(v) for v in values if v not in lookup})
+        unknown = sorted({v for v in keys if v not in lookup})
         if unknown:
             raise ValueError(f"group: value(s) {unknown[:5]} not in group_names {names}")
-        codes = np.array([lookup[v] for v in values], np.int32)
+        codes = np.array([lookup[v] for v in keys], np.int32)
     elif pd.api.types.is_integer_dtype(user_group) or pd.api.types.is_bool_dtype(user_group):
-        ints = values.astype(np.int64)
-        if ints.min() < 0:
-            raise ValueError(f"group: integer group ids must be 0..G-1, got {int(ints.min())}")
-        codes = ints.astype(np.int32)
-        names = [str(g) for g in range(int(ints.max()) + 1)]
+        ints = user_group.to_numpy().astype(np.int64)
+        found = np.unique(ints)
+        codes = np.searchsorted(found, ints).astype(np.int32)
+        names = [str(g) for g in found.tolist()]
+        if not np.array_equal(found, np.arange(len(found))):
+            mapping = ", ".join(f"{g} → {i}" for i, g in enumerate(found.tolist()))
+            note = (f"group: the group codes {found.tolist()} are not 0..{len(found) - 1}; mapped them in sorted "
+                    f"order ({mapping}); pass group_names= (--group-names) to choose the order (group 0 first)")
     else:
-        counts = user_group.astype(str).value_counts()
+        counts = pd.Series(keys).value_counts()
         order = sorted(counts.index, key=lambda v: (-counts[v], v))  # majority first
         lookup = {v: i for i, v in enumerate(order)}
-        codes = np.array([lookup[str(v)] for v in values], np.int32)
+        codes = np.array([lookup[v] for v in keys], np.int32)
         names = list(order)
     present = np.bincount(codes, minlength=len(names))
     empty = [names[g] for g in range(len(names)) if present[g] == 0]
     if empty:
-        raise ValueError(f"group: group(s) {empty} have no users (groups: {names}); every group needs users")
+        raise ValueError(f"group: group(s) {empty} have no users (groups: {names}); every group needs users{why}")
     if len(names) < 2:
-        raise ValueError(f"group: expected at least 2 groups, the data has only {names}")
-    return codes, [str(n) for n in names]
+        raise ValueError(f"group: expected at least 2 groups, the data has only {names}{why}")
+    return codes, [str(n) for n in names], note
+
+
+def file_fingerprint(path: str | os.PathLike) -> dict:
+    """``{"name", "bytes", "sha256"}`` of a data file (what a BO study is bound to)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return {"name": path.name, "bytes": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def _content_hash(*arrays: np.ndarray | None) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str], labels: Sequence[str],
                candidate: str | None = None, retrieved: str | None = None, features: Sequence[str] | None = None,
                session: str | None = None, prefs: Any = None, group_names: Sequence | None = None,
-               replay: bool = False, name: str = "logs", seed: int = 0, **sampling: Any) -> Scenario:
+               replay: bool = False, name: str = "logs", seed: int = 0, allow_duplicates: bool = False,
+               **sampling: Any) -> Scenario:
     """A scenario from logged (user, candidate) rows (see the module docstring).
 
     Args:
@@ -128,11 +230,16 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
       session: optional session id column for ``replay`` (default: one session per user).
       prefs: true preferences α* ``[G, K]``; default (0.8, 0.2) / (0.2, 0.8) when G = K = 2,
         required otherwise.
-      group_names: order of the group values (group 0 first); default as in the module docstring.
+      group_names: order of the group values (group 0 first), matched as text; default as in the
+        module docstring.
       replay: False: a :class:`PoolScenario` sampling sessions from each user's rows; True: a
         :class:`ReplayScenario` serving the logged sessions as they were.
       name: scenario name (``describe``, figure titles).
       seed: shuffles rows within a user in the pool (candidate positions carry no information).
+      allow_duplicates: without ``candidate``, rows repeating an earlier row exactly (same user,
+        session, scores, labels, retrieval flag) raise a :class:`DuplicateRowsWarning` (each
+        repeat becomes another candidate, e.g. a file appended to itself doubles every pool);
+        True says the repeats are genuine and silences it.
       **sampling: pool sampling options ``n_candidates``, ``retrieval``, ``retrieval_label``,
         ``retrieval_pool`` (not with ``replay``).
     Returns:
@@ -148,6 +255,8 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
     if not isinstance(replay, bool):
         raise ValueError(f"replay: expected True or False, got {replay!r}")
+    if not isinstance(allow_duplicates, bool):
+        raise ValueError(f"allow_duplicates: expected True or False, got {allow_duplicates!r}")
     score_cols = _column_list(scores, "scores", required=True)
     label_cols = _column_list(labels, "labels", required=True)
     feature_cols = _column_list(features, "features", required=False)
@@ -183,12 +292,17 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
     users = _no_missing(df, user, "user")
     user_codes, user_values = pd.factorize(users, sort=True)
     groups = _no_missing(df, group, "group")
-    per_user = pd.DataFrame({"u": user_codes, "g": groups})
-    n_groups_per_user = per_user.groupby("u")["g"].nunique()
-    if (n_groups_per_user > 1).any():
-        u = int(n_groups_per_user.index[n_groups_per_user.to_numpy() > 1][0])
-        raise ValueError(f"group: user {user_values[u]!r} appears in more than one group "
-                         f"({sorted(map(str, per_user.loc[per_user['u'] == u, 'g'].unique()))})")
+    group_inv, uniq_groups = pd.factorize(groups)
+    group_keys = pd.Series(np.asarray([_group_key(v) for v in uniq_groups] + [""], object)[group_inv])
+    first_of_user = group_keys.groupby(user_codes).transform("first")
+    moved = (group_keys != first_of_user).to_numpy()
+    if moved.any():
+        row = _first_bad(moved)
+        u = user_codes[row - 1]
+        first = _first_bad(user_codes == u)
+        raise ValueError(f"group: user {_show(user_values[u])} appears in more than one group "
+                         f"({sorted(group_keys[user_codes == u].unique())}): {first_of_user.iloc[row - 1]!r} at data "
+                         f"row {first}, {group_keys.iloc[row - 1]!r} at data row {row}")
     if retrieved is not None:
         r = _numeric(df, retrieved, "retrieved")
         if not np.isin(r, (0.0, 1.0)).all():
@@ -205,16 +319,18 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
         dup = pd.DataFrame({"u": user_codes, "s": sessions, "c": cand}).duplicated(keep="first").to_numpy()
         if dup.any():
             row = _first_bad(dup)
-            raise ValueError(f"candidate: user {user_values[user_codes[row - 1]]!r} has candidate "
-                             f"{cand.iloc[row - 1]!r} twice{' in one session' if session else ''} (again at data "
+            raise ValueError(f"candidate: user {_show(user_values[user_codes[row - 1]])} has candidate "
+                             f"{_show(cand.iloc[row - 1])} twice{' in one session' if session else ''} (again at data "
                              f"row {row}); expected one row per (user, candidate)")
+    if candidate is None and not allow_duplicates:
+        _warn_duplicates(np.column_stack([user_codes, sessions, f, y, keep_mask]), session is not None, len(df))
     x = None
     if feature_cols:
         x = np.stack([_numeric(df, c, "features") for c in feature_cols], axis=1)
         spread = pd.DataFrame(x).groupby(user_codes).nunique().max(axis=1)
         if (spread > 1).any():
             u = int(spread.index[spread.to_numpy() > 1][0])
-            raise ValueError(f"features: user {user_values[u]!r} has different values across rows; covariates X "
+            raise ValueError(f"features: user {_show(user_values[u])} has different values across rows; covariates X "
                              "are per user (constant over the user's rows)")
 
     if not replay:
@@ -225,7 +341,17 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
     else:
         kept_users = np.unique(user_codes)
     first_row = pd.Series(np.arange(len(df))).groupby(user_codes).first().to_numpy()
-    group_codes, names = _group_codes(groups.iloc[first_row[kept_users]].reset_index(drop=True), group_names)
+    user_keys = group_keys.iloc[first_row]
+    dropped = sorted(set(user_keys) - set(user_keys.iloc[kept_users]))
+    group_codes, names, note = _group_codes(groups.iloc[first_row[kept_users]].reset_index(drop=True), group_names,
+                                            dropped)
+    if dropped and group_names is None:
+        gone = user_keys.isin(dropped).to_numpy()
+        warnings.warn(f"group: dropped group(s) {dropped}: every row of their {int(gone.sum())} user(s) has "
+                      f"retrieved = 0, and a pool keeps retrieved rows only (replay=True / --replay serves the "
+                      f"logged retrieval); the groups left are {names}", GroupCodesWarning, stacklevel=2)
+    if note is not None:
+        warnings.warn(note, GroupCodesWarning, stacklevel=2)
     n_groups, n_labels = len(names), len(label_cols)
     if prefs is None:
         if (n_groups, n_labels) != (2, 2):
@@ -238,8 +364,11 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
     user_x = None
     if x is not None:
         user_x = x[first_row]
+    content = _content_hash(f, y, keep_mask, user_codes, sessions, x,
+                            pd.util.hash_pandas_object(group_keys, index=False).to_numpy())
     info = dict(rows=int(len(df)), users=int(len(kept_users)), rows_not_retrieved=int((~keep_mask).sum()),
-                users_dropped=int(len(user_values) - len(kept_users)),
+                users_dropped=int(len(user_values) - len(kept_users)), groups_dropped=dropped,
+                group_ids={n: i for i, n in enumerate(names)}, content_sha256=content,
                 columns=dict(user=user, group=group, scores=score_cols, labels=label_cols, candidate=candidate,
                              retrieved=retrieved, features=feature_cols, session=session))
     options = dict(source=name, replay=bool(replay))
@@ -284,9 +413,26 @@ def from_file(path: str | os.PathLike, **kwargs: Any) -> Scenario:
         raise ValueError(f"data: {path} cannot be read as {kind} ({' '.join(str(exc).split())})") from exc
     kwargs.setdefault("name", f"logs-{path.stem}")
     try:
-        return from_frame(df, **kwargs)
+        scenario = from_frame(df, **kwargs)
     except ValueError as exc:
         raise ValueError(f"{path.name}: {exc}") from exc
+    scenario.info["file"] = file_fingerprint(path)
+    return scenario
+
+
+def _warn_duplicates(key: np.ndarray, by_session: bool, n_rows: int) -> None:
+    """:class:`DuplicateRowsWarning` when a row of ``key`` ``[n, c]`` repeats an earlier one exactly."""
+    dup = pd.DataFrame(key).duplicated().to_numpy()
+    if not dup.any():
+        return
+    row = _first_bad(dup)
+    original = _first_bad((key == key[row - 1]).all(axis=1))
+    warnings.warn(f"rows: {int(dup.sum())} of {n_rows} rows repeat an earlier row exactly (same user"
+                  f"{', session' if by_session else ''}, scores, labels and retrieval flag; data row {row} repeats "
+                  f"data row {original}); without a candidate column every repeat is another candidate, so the "
+                  "user's pool holds it twice (a file appended to itself doubles every pool). Remove the repeats, "
+                  "name the candidate id column (candidate= / --candidate), or pass allow_duplicates=True "
+                  "(--allow-duplicates) if they are genuine", DuplicateRowsWarning, stacklevel=3)
 
 
 @partial(jax.jit, static_argnames=("n_users",))
