@@ -2,7 +2,8 @@
 
 Every result file jaxfair writes (cache entries, figures, tables, reports) goes through
 :func:`atomic_write`, so a run killed mid-write leaves at most a ``*.tmp`` file behind,
-never a truncated file that a later load would trust.
+never a truncated file that a later load would trust. The file gets the permissions a plain
+``open(path, "w")`` would give (``0o666`` minus the umask), not ``tempfile``'s private ``0o600``.
 """
 from __future__ import annotations
 
@@ -11,7 +12,21 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_text", "current_umask"]
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux ``/proc``)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but only where /proc is absent)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "w", *,
@@ -34,6 +49,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": newline})) as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~current_umask())
             write(fh)
             if fsync:
                 fh.flush()

@@ -50,9 +50,12 @@ def _run_report(args) -> int:
     from jaxfair.bo.report import report
 
     res = report(args.dir, args.out, figures=not args.no_figures)
+    for note in res["notes"]:  # an unfinished study: say so before any number
+        print(f"note: {note}")
     print(res["summary"].to_string(index=False))
     if len(res["wilcoxon"]):
-        print(res["wilcoxon"][["scenario", "comparison", "metric", "median_diff", "p_value"]].to_string(index=False))
+        cols = ["scenario", "comparison", "metric", "n_trials", "median_diff", "p_value"]
+        print(res["wilcoxon"][cols + (["n_unfinished"] if res["partial"] else [])].to_string(index=False))
     for p in res["paths"]:
         print(f"  wrote {p}")
     return 0

@@ -18,6 +18,13 @@ All metrics use the noise-free ``*_exact`` columns. Per (scenario, method, trial
 
 Wilcoxon signed-rank tests (two-sided, scipy), paired by trial: ``fair-ehvi`` vs ``random``
 and vs ``ei`` on mean DER, final DER and final hypervolume.
+
+**Unfinished studies.** A (method, trial) with fewer evaluations than the study planned
+(``n_init + iterations`` from ``study.json``; for a DataFrame, the most any trial has) is
+*unfinished*: its "final" values are those of its last evaluation so far. The report marks
+it (``finished``/``evaluations`` in ``trials``, ``unfinished_trials`` in ``summary``,
+``n_unfinished`` in ``wilcoxon``), says in ``notes`` (and ``notes.md``) that the comparison is
+partial, and lists planned trials that have no rows yet.
 """
 from __future__ import annotations
 
@@ -221,6 +228,46 @@ def _figures(rows, hv, front, metrics, out: Path, titles: dict) -> list[Path]:
     return paths
 
 
+def completeness(rows: pd.DataFrame, config: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Evaluations done vs planned per (scenario, method, trial), and planned units with no rows.
+
+    Returns:
+      ``(status, missing)``: status has columns scenario, method, trial, evaluations, planned,
+      finished; missing names the planned ``method trial t`` units absent from ``rows``.
+    """
+    n = rows.groupby(["scenario", "method", "trial"])["eval"].nunique().rename("evaluations").reset_index()
+    if config and {"n_init", "iterations"} <= set(config):
+        n["planned"] = int(config["n_init"]) + int(config["iterations"])
+    else:
+        n["planned"] = n.groupby("scenario")["evaluations"].transform("max")
+    n["finished"] = n["evaluations"] >= n["planned"]
+    missing = []
+    if config and {"methods", "trials"} <= set(config):
+        have = set(zip(n["method"], n["trial"].astype(int), strict=True))
+        missing = [f"{m} trial {t}" for t in range(int(config["trials"])) for m in config["methods"]
+                   if (m, t) not in have]
+    return n, missing
+
+
+def _partial_notes(status: pd.DataFrame, missing: list[str]) -> list[str]:
+    cut = status[~status["finished"]]
+    if not len(cut) and not missing:
+        return []
+    notes = []
+    if len(cut):
+        shown = ", ".join(f"{r.method} trial {r.trial} ({r.evaluations} of {r.planned} evaluations)"
+                          for r in cut.head(6).itertuples())
+        more = f" and {len(cut) - 6} more" if len(cut) > 6 else ""
+        notes.append(f"unfinished: {len(cut)} of {len(status)} trials were cut short: {shown}{more}; their final "
+                     "values are from their last evaluation so far")
+    if missing:
+        notes.append(f"not started: {len(missing)} planned trial(s) have no rows: {', '.join(missing[:6])}"
+                     + (" ..." if len(missing) > 6 else ""))
+    notes.append("the comparison is partial: rerun `jaxfair bo` with the same arguments to finish the study, "
+                 "then report again")
+    return notes
+
+
 def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool = True) -> dict[str, Any]:
     """Tables (CSV + Markdown) and figures (PNG) of a study.
 
@@ -230,9 +277,11 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
       figures: also draw the PNG figures.
     Returns:
       dict with DataFrames ``metrics``, ``summary``, ``wilcoxon``, ``hypervolume``,
-      ``frontier`` and ``paths`` (files written).
+      ``frontier``, ``paths`` (files written), ``partial`` (some planned trial is unfinished
+      or missing) and ``notes`` (what is unfinished; empty when complete).
     """
     titles = {}
+    config = None
     if isinstance(results, pd.DataFrame):
         rows = results
         if out is None:
@@ -246,6 +295,7 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
 
             c = json.loads(cfg.read_text())
             titles[c["scenario"]] = c["scenario"]
+            config = c
     required = {"scenario", "method", "trial", "eval", "iteration", "phase", "utility_exact", "der_exact"}
     missing = sorted(required - set(rows.columns))
     if missing:
@@ -257,8 +307,20 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     hv = hypervolume_trace(rows)
     metrics = trial_metrics(rows)
     front = mean_frontier(rows)
+    status, missing = completeness(rows, config)
+    metrics = metrics.merge(status[["scenario", "method", "trial", "evaluations", "finished"]],
+                            on=["scenario", "method", "trial"], how="left")
     summary = summary_table(metrics)
+    unfinished = (~metrics["finished"]).groupby([metrics["scenario"], metrics["method"]]).sum()
+    summary["unfinished_trials"] = [int(unfinished.get((sc, m), 0))
+                                    for sc, m in zip(summary["scenario"], summary["method"], strict=True)]
     wil = wilcoxon_table(metrics)
+    if len(wil):
+        cut = set(zip(metrics.loc[~metrics["finished"], "scenario"], metrics.loc[~metrics["finished"], "trial"],
+                      strict=True))
+        wil["n_unfinished"] = [sum((sc, t) in cut for t in metrics.loc[metrics["scenario"] == sc, "trial"].unique())
+                               for sc in wil["scenario"]]
+    notes = _partial_notes(status, missing)
     paths: list[Path] = []
     paths += _write_table(summary, out / "summary")
     paths += _write_table(wil, out / "wilcoxon")
@@ -268,4 +330,11 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     paths += _write_table(front, out / "frontier")
     if figures:
         paths += _figures(rows, hv, front, metrics, out, titles)
-    return dict(metrics=metrics, summary=summary, wilcoxon=wil, hypervolume=hv, frontier=front, paths=paths)
+    notes_path = out / "notes.md"
+    if notes:
+        atomic_write_text(notes_path, "# This study is unfinished\n\n" + "".join(f"* {n}\n" for n in notes))
+        paths.append(notes_path)
+    elif notes_path.exists():
+        notes_path.unlink()  # left by a report of the study before it finished
+    return dict(metrics=metrics, summary=summary, wilcoxon=wil, hypervolume=hv, frontier=front, paths=paths,
+                partial=bool(notes), notes=notes)

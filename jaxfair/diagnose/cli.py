@@ -34,6 +34,8 @@ def add_subcommands(subparsers) -> None:
                    help="use the scenario's exact group densities for S_X (toy only) instead of a propensity model")
     p.add_argument("--pool-factor", type=positive_int, default=4,
                    help="the retrieval oracle draws from pool-factor × m candidates per user (default 4)")
+    p.add_argument("--n-folds", type=int_at_least_2, default=5,
+                   help="cross-fitting folds of the group-propensity model behind S_X (default 5)")
     p.add_argument("--out", default=None, help="output directory (default results/diagnose-<scenario>)")
     p.set_defaults(func=run)
 
@@ -89,13 +91,17 @@ def run(args) -> int:
     out = args.out or f"results/diagnose-{scenario_label(args)}"
     # Arguments and the scenario are checked before the progress bar opens, so a mistake prints
     # only its one `jaxfair: error:` line.
+    if args.data is not None and args.features is None and not args.exact:
+        raise UsageError("--features: diagnose needs user covariates X to find the groups' shared space S_X; pass "
+                         "--features COLS (columns of --data constant per user, never the group)")
     sc = load_scenario(args)
     alpha = parse_alpha(args.alpha, sc.n_labels)
     groups = _parse_groups(args.groups, sc.n_groups)
     with tqdm(total=2, desc="diagnose", unit="step") as bar:
         bar.set_postfix_str(f"diagnosing {args.users} users, {args.grid} α")
         d = diagnose_scenario(sc, n_users=args.users, alpha=alpha, n_grid=args.grid, groups=groups,
-                              n_boot=args.n_boot, seed=args.seed, exact=args.exact, pool_factor=args.pool_factor)
+                              n_boot=args.n_boot, seed=args.seed, exact=args.exact, pool_factor=args.pool_factor,
+                              n_folds=args.n_folds)
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")
         paths = write_report(d, out)

@@ -26,7 +26,7 @@ import numpy as np
 
 from jaxfair.batch import Batch
 
-__all__ = ["NEGLIGIBLE_WEIGHT", "OverlapWarning", "SharedSpaceWeights", "check_groups", "check_user_weights",
+__all__ = ["CrossFitWarning", "NEGLIGIBLE_WEIGHT", "OverlapWarning", "SharedSpaceWeights", "check_groups", "check_user_weights",
            "default_classifier", "shared_space_weights", "weights_from_log_densities", "weights_from_propensity"]
 
 #: A user's weight (mean 1 over the pair) below this counts as negligible in the diagnostics.
@@ -46,6 +46,10 @@ _PI_CLIP = 1e-6
 
 class OverlapWarning(UserWarning):
     """The groups' covariate distributions overlap little: S_X rests on few users."""
+
+
+class CrossFitWarning(UserWarning):
+    """The covariates take too few distinct values to keep users sharing them in one fold."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,7 +221,11 @@ def shared_space_weights(batch: Batch, groups: Sequence[int], *, classifier: Any
       classifier: a scikit-learn classifier (cloned per fold; default
         :func:`default_classifier`).
       n_folds: cross-fitting folds (stratified by group, shuffled with ``seed``; users with
-        identical covariates share a fold), >= 2.
+        identical covariates share a fold), >= 2. When the covariates take fewer distinct
+        values than ``n_folds`` (e.g. one binary covariate), identical covariates no longer mark
+        one user sampled twice, and folds grouped by them would make every model predict a
+        covariate value it never saw: the folds are then plain stratified ones, with a
+        :class:`CrossFitWarning` saying so.
       exact: use the scenario's exact densities (``scenario.log_group_densities``).
       log_densities: exact ``log p(x | g)`` ``[N, G]`` given directly (implies exact).
     Raises:
@@ -238,8 +246,10 @@ def shared_space_weights(batch: Batch, groups: Sequence[int], *, classifier: Any
             log_densities = scenario.log_group_densities(np.asarray(batch.features))
         return weights_from_log_densities(log_densities, group, (g1, g0))
     if batch.features is None:
-        raise ValueError("batch.features: the batch has no user covariates X; sample it from a scenario that "
-                         "provides them or pass features= to make_batch (or give weights= directly)")
+        raise ValueError("batch.features: the batch has no user covariates X; for your own logs name the covariate "
+                         "columns (features= in from_frame/from_file, --features COLS on the command line), "
+                         "otherwise sample from a scenario that provides them or pass features= to make_batch (or "
+                         "give weights= directly)")
     if not isinstance(n_folds, (int, np.integer)) or isinstance(n_folds, bool) or n_folds < 2:
         raise ValueError(f"n_folds: expected an int >= 2, got {n_folds!r}")
     from sklearn.base import clone
@@ -250,7 +260,7 @@ def shared_space_weights(batch: Batch, groups: Sequence[int], *, classifier: Any
     smallest = int(min(y.sum(), len(y) - y.sum()))
     if smallest < n_folds:
         raise ValueError(f"n_folds: {n_folds} folds need >= {n_folds} users in each group, the smaller group has "
-                         f"{smallest}")
+                         f"{smallest} (n_folds= / --n-folds sets the folds)")
     x = np.asarray(batch.features, np.float64)[in_pair]
     proto = default_classifier() if classifier is None else classifier
     if not hasattr(proto, "predict_proba"):
@@ -260,7 +270,14 @@ def shared_space_weights(batch: Batch, groups: Sequence[int], *, classifier: Any
     # user's weight comes from a model that saw the same x.
     _, same_x = np.unique(x, axis=0, return_inverse=True)
     same_x = same_x.ravel()
-    if same_x.max() + 1 == len(x):  # all distinct: plain stratified folds (the grouped splitter is slow)
+    n_distinct = int(same_x.max()) + 1
+    if n_distinct < n_folds:
+        warnings.warn(f"n_folds: the covariates take only {n_distinct} distinct value(s), fewer than the {n_folds} "
+                      "cross-fitting folds, so users sharing covariates cannot be kept in one fold; using plain "
+                      "stratified folds (each covariate value's propensity is then partly estimated from other users "
+                      "with the same value, which is harmless when each value has many users)", CrossFitWarning,
+                      stacklevel=2)
+    if n_distinct == len(x) or n_distinct < n_folds:  # all distinct (the grouped splitter is slow) or too few
         splits = StratifiedKFold(n_splits=int(n_folds), shuffle=True, random_state=seed).split(x, y)
     else:
         splits = StratifiedGroupKFold(n_splits=int(n_folds), shuffle=True, random_state=seed).split(x, y, same_x)
