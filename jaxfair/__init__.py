@@ -6,7 +6,18 @@ the groups' true preferences α* and DER (Deviation from Equal Representation). 
 jit-compiled and vectorised over α; :func:`evaluate` scores whole α grids, :func:`sweep2`
 gives the exact curve for K = 2, and :mod:`jaxfair.bo` searches α with BoTorch.
 """
+from typing import TYPE_CHECKING
+
 from jaxfair._lazy import lazy_package
+
+if TYPE_CHECKING:  # for type checkers and the API docs; at run time see _EXPORTS
+    from jaxfair import scenarios
+    from jaxfair.batch import Batch, make_batch
+    from jaxfair.evaluate import Evaluation, GroupReport, evaluate
+    from jaxfair.grids import box_grid, direction_grid, simplex_grid
+    from jaxfair.metrics import der, der_raw, group_utility, oracle_utility, retrieval_quality, serve, user_utility
+    from jaxfair.sweep import Sweep, sweep2
+    from jaxfair.validation import EmptyGroupWarning
 
 # Imported on first use (``import jaxfair`` and ``jaxfair --help`` do not start JAX).
 _EXPORTS = {

@@ -14,7 +14,8 @@ import math
 from typing import Any
 
 __all__ = ["LOG_FLAGS", "UsageError", "add_log_arguments", "add_scenario_arguments", "check_log_flags_unused",
-           "check_reserved_options", "add_prefs_argument", "int_at_least", "logs_from_args", "nonnegative_int", "parse_columns",
+           "check_reserved_options", "add_prefs_argument", "int_at_least", "logs_from_args", "nonnegative_int",
+           "parse_columns",
            "parse_options", "parse_prefs", "positive_int", "scenario_from_args", "scenario_label", "scenario_name",
            "scenario_options"]
 

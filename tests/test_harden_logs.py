@@ -6,7 +6,6 @@ import json
 import shutil
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -115,7 +114,7 @@ def test_duplicated_rows_cli_warns_in_one_line(tmp_path, capsys):
 def test_text_and_decimal_score_columns(tmp_path, capsys):
     df = _logs()
     text = df.assign(s1=df["s1"].map(repr))
-    with pytest.raises(ValueError, match=r"scores: column 's1' is not numeric: it holds text such as '.*' \(data row 1\)"):
+    with pytest.raises(ValueError, match=r"column 's1' is not numeric: it holds text such as '.*' \(data row 1\)"):
         scenarios.from_frame(text, **COLS)
     text.to_parquet(tmp_path / "text.parquet")
     code, _, err = _cli(capsys, "surface", "--data", str(tmp_path / "text.parquet"), *FLAGS)

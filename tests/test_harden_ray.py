@@ -13,6 +13,7 @@ import pytest
 
 pytest.importorskip("ray")
 from jaxfair.bo.parallel import _session_processes  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,16 @@
 * :func:`run_study` — the paper's protocol (paired trials, resumable, tidy rows).
 * :func:`report` — Pareto frontiers, hypervolume, Wilcoxon tests, CSV/Markdown/PNG.
 """
+from typing import TYPE_CHECKING
+
 from jaxfair._lazy import lazy_package
+
+if TYPE_CHECKING:  # for type checkers and the API docs
+    from jaxfair.bo.evaluator import EmptyGroupError, EvalResult, Evaluator
+    from jaxfair.bo.methods import METHODS, MethodConfig
+    from jaxfair.bo.report import report
+    from jaxfair.bo.space import SearchSpace
+    from jaxfair.bo.study import load_rows, run_study
 
 # Imported on first use: `jaxfair --help` registers `bo` without importing torch/BoTorch.
 __getattr__, __dir__ = lazy_package(__name__, {

@@ -18,7 +18,8 @@ the driver records the pid and start time of every process it started (its desce
 and starts a small watchdog (``python -m jaxfair.bo.parallel --reap-after RECORD``) in its own
 session, reading a pipe from the driver: when the driver ends in any way the pipe closes and
 the watchdog ends the recorded processes that are still the same processes (pid *and* start
-time) and any process whose command line names the Ray session (workers that were starting). A clean finish shuts Ray down and removes the record; a record whose driver is gone
+time) and any process whose command line names the Ray session (workers that were starting).
+A clean finish shuts Ray down and removes the record; a record whose driver is gone
 (the watchdog was killed too) is reaped by the next start.
 """
 from __future__ import annotations

@@ -14,7 +14,14 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from jaxfair._lazy import lazy_package
+
+if TYPE_CHECKING:  # for type checkers and the API docs
+    from jaxfair.diagnose.bound import Theorem31Bound
+    from jaxfair.diagnose.decompose import Decomposition, decompose, decompose_all
+    from jaxfair.diagnose.weights import OverlapWarning, SharedSpaceWeights, shared_space_weights
 
 # Imported on first use: `jaxfair --help` registers `diagnose` without importing JAX.
 __getattr__, __dir__ = lazy_package(__name__, {

@@ -26,7 +26,8 @@ import numpy as np
 
 from jaxfair.batch import Batch
 
-__all__ = ["CrossFitWarning", "NEGLIGIBLE_WEIGHT", "OverlapWarning", "SharedSpaceWeights", "check_groups", "check_user_weights",
+__all__ = ["CrossFitWarning", "NEGLIGIBLE_WEIGHT", "OverlapWarning", "SharedSpaceWeights", "check_groups",
+           "check_user_weights",
            "default_classifier", "shared_space_weights", "weights_from_log_densities", "weights_from_propensity"]
 
 #: A user's weight (mean 1 over the pair) below this counts as negligible in the diagnostics.

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from jaxfair._lazy import lazy_package
 
-if TYPE_CHECKING:
-    from jaxfair.scenarios.base import Scenario
+if TYPE_CHECKING:  # for type checkers and the API docs; at run time see __getattr__ below
+    from jaxfair.scenarios.base import Scenario, check_prefs
+    from jaxfair.scenarios.logs import ReplayScenario, from_file, from_frame
 
 __all__ = ["Scenario", "available", "check_prefs", "load", "register", "summary"]
 

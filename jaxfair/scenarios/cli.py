@@ -6,8 +6,17 @@ from __future__ import annotations
 
 import json
 
-from jaxfair.cliargs import UsageError, add_log_arguments, add_prefs_argument, check_log_flags_unused, \
-    check_reserved_options, logs_from_args, nonnegative_int, parse_options, parse_prefs
+from jaxfair.cliargs import (
+    UsageError,
+    add_log_arguments,
+    add_prefs_argument,
+    check_log_flags_unused,
+    check_reserved_options,
+    logs_from_args,
+    nonnegative_int,
+    parse_options,
+    parse_prefs,
+)
 
 __all__ = ["add_subcommands", "run"]
 
@@ -66,7 +75,8 @@ def run(args) -> int:
     for name in filter(None, dict.fromkeys((args.describe, args.auc))):
         if name != "toy":
             extra = dict(data_dir=args.data_dir, cache_dir=args.cache_dir)
-        sc = scenarios.load(name, seed=args.seed, prefs=_prefs(args), **extra, **opts)  # errors: one line from jaxfair.cli.main
+        # Errors: one line from jaxfair.cli.main.
+        sc = scenarios.load(name, seed=args.seed, prefs=_prefs(args), **extra, **opts)
         if name == args.describe:
             print(json.dumps(sc.describe(), indent=2, default=str))
         if name == args.auc:
