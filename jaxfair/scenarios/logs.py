@@ -205,7 +205,7 @@ def _content_hash(*arrays: np.ndarray | None) -> str:
             continue
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
+        h.update(memoryview(a).cast("B"))  # no copy
     return h.hexdigest()
 
 
@@ -292,17 +292,21 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
     users = _no_missing(df, user, "user")
     user_codes, user_values = pd.factorize(users, sort=True)
     groups = _no_missing(df, group, "group")
+    # Group values as text (1 and 1.0 are one group), as codes into group_keys per row.
     group_inv, uniq_groups = pd.factorize(groups)
-    group_keys = pd.Series(np.asarray([_group_key(v) for v in uniq_groups] + [""], object)[group_inv])
-    first_of_user = group_keys.groupby(user_codes).transform("first")
-    moved = (group_keys != first_of_user).to_numpy()
+    raw_keys = [_group_key(v) for v in uniq_groups]
+    group_keys = np.asarray(sorted(set(raw_keys)), dtype=object)
+    key_code = np.searchsorted(group_keys, np.asarray(raw_keys, dtype=object))[group_inv]
+    first_of_user = pd.Series(key_code).groupby(user_codes).transform("first").to_numpy()
+    moved = key_code != first_of_user
     if moved.any():
         row = _first_bad(moved)
         u = user_codes[row - 1]
         first = _first_bad(user_codes == u)
         raise ValueError(f"group: user {_show(user_values[u])} appears in more than one group "
-                         f"({sorted(group_keys[user_codes == u].unique())}): {first_of_user.iloc[row - 1]!r} at data "
-                         f"row {first}, {group_keys.iloc[row - 1]!r} at data row {row}")
+                         f"({group_keys[np.unique(key_code[user_codes == u])].tolist()}): "
+                         f"{group_keys[first_of_user[row - 1]]!r} at data row {first}, "
+                         f"{group_keys[key_code[row - 1]]!r} at data row {row}")
     if retrieved is not None:
         r = _numeric(df, retrieved, "retrieved")
         if not np.isin(r, (0.0, 1.0)).all():
@@ -341,12 +345,12 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
     else:
         kept_users = np.unique(user_codes)
     first_row = pd.Series(np.arange(len(df))).groupby(user_codes).first().to_numpy()
-    user_keys = group_keys.iloc[first_row]
-    dropped = sorted(set(user_keys) - set(user_keys.iloc[kept_users]))
+    user_keys = group_keys[key_code[first_row]]
+    dropped = sorted(set(group_keys[np.setdiff1d(key_code[first_row], key_code[first_row[kept_users]])]))
     group_codes, names, note = _group_codes(groups.iloc[first_row[kept_users]].reset_index(drop=True), group_names,
                                             dropped)
     if dropped and group_names is None:
-        gone = user_keys.isin(dropped).to_numpy()
+        gone = np.isin(user_keys, dropped)
         warnings.warn(f"group: dropped group(s) {dropped}: every row of their {int(gone.sum())} user(s) has "
                       f"retrieved = 0, and a pool keeps retrieved rows only (replay=True / --replay serves the "
                       f"logged retrieval); the groups left are {names}", GroupCodesWarning, stacklevel=2)
@@ -364,8 +368,7 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
     user_x = None
     if x is not None:
         user_x = x[first_row]
-    content = _content_hash(f, y, keep_mask, user_codes, sessions, x,
-                            pd.util.hash_pandas_object(group_keys, index=False).to_numpy())
+    content = _content_hash(f, y, keep_mask, user_codes, sessions, x, key_code, group_keys.astype(str))
     info = dict(rows=int(len(df)), users=int(len(kept_users)), rows_not_retrieved=int((~keep_mask).sum()),
                 users_dropped=int(len(user_values) - len(kept_users)), groups_dropped=dropped,
                 group_ids={n: i for i, n in enumerate(names)}, content_sha256=content,
@@ -422,6 +425,10 @@ def from_file(path: str | os.PathLike, **kwargs: Any) -> Scenario:
 
 def _warn_duplicates(key: np.ndarray, by_session: bool, n_rows: int) -> None:
     """:class:`DuplicateRowsWarning` when a row of ``key`` ``[n, c]`` repeats an earlier one exactly."""
+    # Fast path: a 64-bit hash per row; only when hashes repeat, the exact (slower) check.
+    hashed = pd.util.hash_pandas_object(pd.DataFrame(key), index=False).to_numpy()
+    if not pd.Series(hashed).duplicated().any():
+        return
     dup = pd.DataFrame(key).duplicated().to_numpy()
     if not dup.any():
         return
