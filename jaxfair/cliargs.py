@@ -202,7 +202,7 @@ def scenario_options(args: argparse.Namespace) -> dict[str, Any]:
     seed_flag = "--" + args._scenario_seed_dest.replace("_", "-")
     reserved = {"prefs": "--prefs", "seed": seed_flag}
     if args.data is not None:
-        reserved.update(_LOG_RESERVED, data_dir="--data (a registered scenario's raw data, not your logs)")
+        reserved.update(_LOG_RESERVED)
     check_reserved_options(options, reserved)
     if getattr(args, "data_dir", None) is not None:
         if args.data is not None:
