@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         hint = "; rerun the same command to resume" if command == "bo" else ""
-        # A progress bar may hold the terminal's line: start a fresh one there.
-        print(f"{chr(10) if sys.stderr.isatty() else ''}jaxfair: interrupted{hint}", file=sys.stderr)
+        _close_progress_bars()  # so the line is not glued to a bar, nor a bar printed after it
+        print(f"jaxfair: interrupted{hint}", file=sys.stderr)
         return 130
     except USER_ERRORS as exc:
         if debug:
@@ -153,6 +153,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"jaxfair: error: {' '.join(exc.code.split())}", file=sys.stderr)
             return 2
         raise
+
+
+def _close_progress_bars() -> None:
+    """Close the open tqdm bars (each ends its line), if tqdm was imported at all."""
+    std = sys.modules.get("tqdm.std")
+    for bar in list(getattr(getattr(std, "tqdm", None), "_instances", ())):
+        try:
+            bar.close()
+        except (AttributeError, OSError, ValueError):  # a half-built or already closed bar
+            pass
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

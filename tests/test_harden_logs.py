@@ -73,6 +73,15 @@ def test_study_resumes_same_file_under_another_path_and_refuses_an_edited_file(t
     assert code == 2 and "different configuration" in err
 
 
+def test_study_of_an_older_jaxfair_is_refused_with_a_reason(tmp_path, capsys):
+    _logs().to_csv(tmp_path / "l.csv", index=False)
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "study.json").write_text(json.dumps({"scenario": "logs-l", "scenario_options": {"data": "l.csv"}}))
+    code, _, err = _cli(capsys, "bo", "--data", str(tmp_path / "l.csv"), *FLAGS, *TINY_BO, "--out", str(out))
+    assert code == 2 and "older jaxfair" in err and err.count("\n") == 1, err
+
+
 def test_study_from_frame_is_bound_to_the_frame(tmp_path):
     kw = dict(trials=1, iterations=0, n_init=2, users_per_eval=50, exact_users=100, progress=False)
     run_study(scenarios.from_frame(_logs(), **COLS), ["random"], out=tmp_path, **kw)

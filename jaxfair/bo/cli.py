@@ -29,6 +29,8 @@ def _run_bo(args) -> int:
     else:
         check_log_flags_unused(args)
         scenario = scenario_name(args)
+        if args.data_dir is not None and scenario == "toy":
+            raise UsageError("--data-dir: scenario 'toy' reads no data files")
     out = args.out or f"results/bo-{scenario_label(args)}"
     rows = run_study(scenario, args.methods, trials=args.trials, iterations=args.iterations, n_init=args.n_init,
                      users_per_eval=args.users, seed=args.seed, out=out, method_options=method_options,

@@ -257,6 +257,10 @@ def _check_or_write_config(out_dir: Path, config: dict) -> None:
             changed = _data_changed(out_dir, old.get("data"), config.get("data"))
             if changed is not None:
                 raise ValueError(changed)
+            if "data" in config and "data" not in old and isinstance(old.get("scenario_options", {}).get("data"), str):
+                raise ValueError(f"out: {str(out_dir)!r} holds a study started by an older jaxfair, which recorded the "
+                                 "path of its data file rather than its content, so resuming cannot check the file; "
+                                 "use a new --out")
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             raise ValueError(f"out: {str(out_dir)!r} holds a study with a different configuration ({diff}); "
                              "use another directory")
