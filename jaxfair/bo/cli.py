@@ -1,14 +1,21 @@
 """``jaxfair bo`` and ``jaxfair report``; registered by the lead's :mod:`jaxfair.cli`."""
 from __future__ import annotations
 
-
 __all__ = ["add_subcommands"]
 
 
 def _run_bo(args) -> int:
     from jaxfair.bo.study import run_study
-    from jaxfair.cliargs import (LOG_FLAGS, UsageError, check_log_flags_unused, parse_options, scenario_from_args,
-                                  scenario_label, scenario_name, scenario_options)
+    from jaxfair.cliargs import (
+        LOG_FLAGS,
+        UsageError,
+        check_log_flags_unused,
+        parse_options,
+        scenario_from_args,
+        scenario_label,
+        scenario_name,
+        scenario_options,
+    )
 
     method_options: dict[str, dict] = {}
     for key, value in parse_options(args.method_option, "--method-option").items():
@@ -43,7 +50,8 @@ def _run_bo(args) -> int:
         print(f"  {m:10s} median final utility {r['utility_exact']:.4f}  DER {r['der_exact']:.4f}")
     t = rows[rows["phase"] == "bo"].groupby("method")[["t_fit", "t_acq", "t_eval"]].mean()
     for m, r in t.iterrows():
-        print(f"  {m:10s} mean s/iteration: fit {r['t_fit']:.3f}  acquisition {r['t_acq']:.3f}  evaluation {r['t_eval']:.4f}")
+        print(f"  {m:10s} mean s/iteration: fit {r['t_fit']:.3f}  acquisition {r['t_acq']:.3f}  "
+              f"evaluation {r['t_eval']:.4f}")
     print(f"wrote {out}/rows.csv; next: jaxfair report {out}")
     return 0
 
@@ -80,14 +88,16 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--n-init", type=int, default=5, help="initial design size shared by the methods (default 5)")
     p.add_argument("--users", type=int, default=2000, help="users per online evaluation (default 2000)")
     p.add_argument("--exact-users", type=int, default=100_000, help="held-out users for exact values (default 100000)")
-    p.add_argument("--space", choices=("direction", "box"), default="direction", help="search space (default direction)")
+    p.add_argument("--space", choices=("direction", "box"), default="direction",
+                   help="search space (default direction)")
     p.add_argument("--seed", type=int, default=0,
                    help="root seed of the study: user batches, initial designs and proposals derive from it "
                         "(default 0); the scenario's own build seed is --scenario-seed (in `surface` and "
                         "`diagnose`, --seed is the scenario's and the batch's seed)")
     p.add_argument("--out", default=None, help="output directory (default results/bo-<scenario>)")
     p.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
-                   help="method option, e.g. fair-ehvi.strategy=utility, fair-ehvi.optimizer=continuous, ei.legacy=true")
+                   help="method option, e.g. fair-ehvi.strategy=utility, fair-ehvi.optimizer=continuous, "
+                        "ei.legacy=true")
     p.add_argument("--workers", type=int, default=1,
                    help="run the independent (method, trial) units on N Ray workers (default 1: in this process, "
                         "no Ray); rows are identical whatever N")

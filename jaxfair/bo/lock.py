@@ -46,7 +46,7 @@ class StudyLock:
         self.path = self.out / LOCK_NAME
         self._fd: int | None = None
 
-    def acquire(self) -> "StudyLock":
+    def acquire(self) -> StudyLock:
         self.out.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -82,7 +82,7 @@ class StudyLock:
         os.close(self._fd)
         self._fd = None
 
-    def __enter__(self) -> "StudyLock":
+    def __enter__(self) -> StudyLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

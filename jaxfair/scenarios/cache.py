@@ -18,9 +18,9 @@ import os
 import sys
 import time
 import zipfile
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import platformdirs

@@ -8,8 +8,8 @@ checkout (``Path(jaxfair.__file__).parents[2] / "shared" / "data"``), then
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import platformdirs
 

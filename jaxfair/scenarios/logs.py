@@ -40,9 +40,10 @@ import hashlib
 import numbers
 import os
 import warnings
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
