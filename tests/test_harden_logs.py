@@ -159,7 +159,7 @@ def test_scenarios_data_takes_prefs_and_group_names(tmp_path, capsys):
                           "--prefs", "1,0;0,1;0.5,0.5", "--group-names", "c,b,a")
     assert code == 0, err
     described = json.loads(out[:out.index("AUC table")])
-    assert described["groups"] == ["c", "b", "a"] if "groups" in described else True
+    assert described["groups"] == ["c", "b", "a"]
     assert described["build"]["group_ids"] == {"c": 0, "b": 1, "a": 2}
 
 
