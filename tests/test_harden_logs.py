@@ -10,6 +10,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxfair import scenarios
 from jaxfair.bo.study import run_study
@@ -105,6 +107,22 @@ def test_duplicated_rows_warn_and_can_be_allowed(tmp_path):
         scenarios.from_frame(df, **COLS)  # no repeats: no warning
         doubled["item"] = np.arange(len(doubled))
         scenarios.from_frame(doubled, **COLS, candidate="item")  # distinct candidates: genuine
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_duplicate_warning_iff_pandas_finds_repeated_rows_property(data):
+    n = data.draw(st.integers(2, 20))
+    vals = st.lists(st.sampled_from([0.0, -0.0, 0.5, 1.0]), min_size=n, max_size=n)
+    df = pd.DataFrame({"u": data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)),
+                       "s0": data.draw(vals), "s1": data.draw(vals), "y0": data.draw(vals), "y1": data.draw(vals)})
+    df.loc[:1, "u"] = [0, 1]
+    df["g"] = df["u"] % 2
+    expected = (df[["u", "s0", "s1", "y0", "y1"]] + 0.0).duplicated().any()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scenarios.from_frame(df, **COLS)
+    assert any(issubclass(c.category, DuplicateRowsWarning) for c in caught) == expected
 
 
 def test_duplicated_rows_cli_warns_in_one_line(tmp_path, capsys):

@@ -328,7 +328,7 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
                              f"{_show(cand.iloc[row - 1])} twice{' in one session' if session else ''} (again at data "
                              f"row {row}); expected one row per (user, candidate)")
     if candidate is None and not allow_duplicates:
-        _warn_duplicates(np.column_stack([user_codes, sessions, f, y, keep_mask]), session is not None, len(df))
+        _warn_duplicates([user_codes, sessions, *f.T, *y.T, keep_mask], session is not None, len(df))
     x = None
     if feature_cols:
         x = np.stack([_numeric(df, c, "features") for c in feature_cols], axis=1)
@@ -424,12 +424,22 @@ def from_file(path: str | os.PathLike, **kwargs: Any) -> Scenario:
     return scenario
 
 
-def _warn_duplicates(key: np.ndarray, by_session: bool, n_rows: int) -> None:
-    """:class:`DuplicateRowsWarning` when a row of ``key`` ``[n, c]`` repeats an earlier one exactly."""
-    # Fast path: a 64-bit hash per row; only when hashes repeat, the exact (slower) check.
-    hashed = pd.util.hash_pandas_object(pd.DataFrame(key), index=False).to_numpy()
-    if not pd.Series(hashed).duplicated().any():
+def _row_hashes(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """A 64-bit hash per row of the columns (equal rows, equal hashes; a filter, not a proof)."""
+    h = np.full(len(columns[0]), 0xCBF29CE484222325, np.uint64)
+    for c in columns:
+        h ^= (np.asarray(c, np.float64) + 0.0).view(np.uint64)  # + 0.0: -0.0 hashes as 0.0
+        h *= np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(29)
+    return h
+
+
+def _warn_duplicates(columns: Sequence[np.ndarray], by_session: bool, n_rows: int) -> None:
+    """:class:`DuplicateRowsWarning` when a row of ``columns`` (each ``[n]``) repeats an earlier one exactly."""
+    # Fast path: no repeated row hash, no repeated row; otherwise the exact (slower) check.
+    if not pd.Series(_row_hashes(columns)).duplicated().any():
         return
+    key = np.column_stack(columns).astype(np.float64)
     dup = pd.DataFrame(key).duplicated().to_numpy()
     if not dup.any():
         return
