@@ -31,6 +31,13 @@ def _alive(pid: int, start: str) -> bool:
     return _start_time(pid) == start
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:  # ended meanwhile
+        return ""
+
+
 def test_sigkill_of_the_driver_ends_rays_processes(tmp_path):
     if not os.path.isdir("/proc"):
         pytest.skip("needs /proc (Linux)")
@@ -48,8 +55,7 @@ def test_sigkill_of_the_driver_ends_rays_processes(tmp_path):
             if record.exists():
                 rec = json.loads(record.read_text())
                 procs, session_dir = rec["procs"], rec["session_dir"]
-                names = " ".join(Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
-                                 for p, t in procs if _alive(p, t))
+                names = " ".join(_cmdline(p) for p, t in procs if _alive(p, t))
                 if "DashboardAgent" in names and "RuntimeEnvAgent" in names and _session_processes(session_dir):
                     break  # agents up, workers starting
             time.sleep(0.2)
@@ -60,12 +66,15 @@ def test_sigkill_of_the_driver_ends_rays_processes(tmp_path):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and any(_alive(p, t) for p, t in procs):
             time.sleep(0.2)
-        left = [Path(f"/proc/{p}/cmdline").read_bytes()[:60] for p, t in procs if _alive(p, t)]
+        left = [_cmdline(p)[:60] for p, t in procs if _alive(p, t)]
         assert not left, left
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and _session_processes(session_dir):
             time.sleep(0.2)
         assert not _session_processes(session_dir)  # workers that were starting end too
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and record.exists():
+            time.sleep(0.1)
         assert not record.exists()  # the watchdog removed the record it acted on
     finally:
         if driver.poll() is None:
