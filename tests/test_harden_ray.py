@@ -106,3 +106,15 @@ def test_leftovers_of_a_dead_driver_are_reaped_on_the_next_start(tmp_path, monke
         if orphan.poll() is None:
             orphan.kill()
             orphan.wait()
+
+
+def test_only_rays_processes_are_recorded(tmp_path):
+    from jaxfair.bo.parallel import _write_record
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        _write_record(tmp_path / "r.json", None, set())
+        assert child.pid not in [p for p, _ in json.loads((tmp_path / "r.json").read_text())["procs"]]
+    finally:
+        child.kill()
+        child.wait()

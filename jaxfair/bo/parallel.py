@@ -84,12 +84,24 @@ def _descendants(root: int) -> list[int]:
 def _write_record(path: Path, session_dir: str | None, exclude: set[int]) -> None:
     from jaxfair.atomic import atomic_write_text
 
-    procs = [[p, t] for p in _descendants(os.getpid()) if p not in exclude and (t := _start_time(p)) is not None]
+    procs = [[p, t] for p in _descendants(os.getpid())
+             if p not in exclude and _is_ray(p, session_dir) and (t := _start_time(p)) is not None]
     old = json.loads(path.read_text())["procs"] if path.exists() else []
     known = {tuple(p) for p in procs}
     procs += [p for p in old if tuple(p) not in known]  # keep processes seen earlier (e.g. reparented)
     atomic_write_text(path, json.dumps({"driver": os.getpid(), "driver_start": _start_time(os.getpid()),
                                         "session_dir": session_dir, "procs": procs}))
+
+
+def _is_ray(pid: int, session_dir: str | None) -> bool:
+    """A Ray process: ``ray::…`` title, a program under ``…/ray/``, or naming the session."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmd = fh.read()
+    except OSError:
+        return False
+    session = os.path.basename((session_dir or "").rstrip("/")).encode()
+    return cmd.startswith(b"ray::") or b"/ray/" in cmd or (session.startswith(b"session_") and session in cmd)
 
 
 def _session_processes(session_dir: str | None) -> list[int]:
@@ -157,6 +169,8 @@ class _FateSharing:
         self.path = _reap_dir() / f"{os.getpid()}.json"
         self.watchdog: subprocess.Popen | None = None
         self.session_dir: str | None = None
+        # Children the driver had before Ray started are not Ray's: never recorded.
+        self.before = set(_descendants(os.getpid())) if os.path.isdir("/proc") else set()
 
     def start(self, ray) -> None:
         if not os.path.isdir("/proc"):
@@ -173,7 +187,7 @@ class _FateSharing:
 
     def update(self) -> None:
         if self.watchdog is not None:
-            _write_record(self.path, self.session_dir, {self.watchdog.pid})
+            _write_record(self.path, self.session_dir, self.before | {self.watchdog.pid})
 
     def stop(self) -> None:
         if self.watchdog is None:
@@ -216,7 +230,7 @@ def run_units_on_ray(scenario: Any, evaluator_kwargs: dict, configs: dict, units
     except ImportError as exc:
         raise ValueError("workers: running units in parallel needs Ray: pip install 'jaxfair[distributed]'") from exc
     started = False
-    fate = _FateSharing()
+    fate = _FateSharing()  # before ray.init: the driver's other children are not Ray's
     if not ray.is_initialized():
         env = {"env_vars": worker_env()}
         if ray_address is None:
