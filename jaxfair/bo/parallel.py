@@ -13,7 +13,7 @@ Ray is an optional dependency (``pip install 'jaxfair[distributed]'``).
 **Ray's processes end with the driver.** A local Ray runtime started here is fate-shared with
 this process: GCS and raylet die with it, but Ray's per-node agents (``ray::DashboardAgent``,
 ``ray::RuntimeEnvAgent``, ~170 MB) outlive a driver killed by SIGKILL. So after ``ray.init``
-the driver records the pid and start time of every process it started (its descendants) in
+the driver records the pid and start time of every Ray process it started (its descendants) in
 ``<tmp>/jaxfair-ray-<uid>/<driver pid>.json`` (``$JAXFAIR_RAY_REAP_DIR`` overrides the folder)
 and starts a small watchdog (``python -m jaxfair.bo.parallel --reap-after RECORD``) in its own
 session, reading a pipe from the driver: when the driver ends in any way the pipe closes and
