@@ -39,6 +39,9 @@ def _run_dynamics(args) -> int:
     sc = scenario_from_args(args)
     retention = Retention.for_scenario(sc, rho_min=args.rho_min, rho_max=args.rho_max, kappa=args.kappa,
                                        s_mid=args.s_mid, smoothing=args.smoothing)
+    from jaxfair.dynamics.population import check_acquisition
+
+    check_acquisition(acquisition, sc)
     k = sc.n_labels
     grid = grids.direction_grid(args.grid) if k == 2 else grids.simplex_grid(k, args.grid)
     policies = [parse_policy(p, k, grid, args.every) for p in args.policies.split(",") if p.strip()]

@@ -57,8 +57,9 @@ def make_bank(scenario, key, n_users: int | None = None, n_sessions: int | None 
                 group_count=count)
 
 
-def check_acquisition(acquisition, scenario, bank: Bank) -> np.ndarray:
-    """The acquisition mix π ``[G]`` (default: the scenario's prevalence), validated."""
+def check_acquisition(acquisition, scenario, bank: Bank | None = None) -> np.ndarray:
+    """The acquisition mix π ``[G]`` (default: the scenario's prevalence), validated (and,
+    given a bank, every group with newcomers must have bank users)."""
     g = scenario.n_groups
     if acquisition is None:
         pi = np.asarray(scenario.prevalence, np.float64)
@@ -71,6 +72,8 @@ def check_acquisition(acquisition, scenario, bank: Bank) -> np.ndarray:
             raise ValueError(f"acquisition: expected {g} probabilities (one per group), got shape {pi.shape}")
         if not np.all(np.isfinite(pi)) or np.any(pi < 0) or abs(pi.sum() - 1.0) > 1e-6:
             raise ValueError(f"acquisition: expected a distribution (>= 0, summing to 1), got {pi.tolist()}")
+    if bank is None:
+        return pi
     missing = [i for i in range(g) if pi[i] > 0 and bank.group_count[i] == 0]
     if missing:
         raise ValueError(f"acquisition: group(s) {missing} have newcomers but no user in the bank")

@@ -159,6 +159,7 @@ def simulate(scenario: Any, policies: Any, *, periods: int, slots: int, retentio
         raise ValueError(f"retention: expected a Retention, got {type(retention).__name__}")
     check_slate(slate, position_weights)
     pols = _as_policies(policies, scenario.n_labels)
+    check_acquisition(acquisition, scenario)  # before the bank is drawn
     if bank is None:
         bank = bank_for(scenario, seed, bank_users, sessions_per_user)
     pi = check_acquisition(acquisition, scenario, bank)
