@@ -29,7 +29,13 @@ def _u32(x, xp):
 
 def mix32(x, xp=jnp):
     """``lowbias32``: a bijective 32-bit mixer with good avalanche (uint32 in, uint32 out)."""
-    x = _u32(x, xp)
+    if xp is np:
+        with np.errstate(over="ignore"):  # uint32 arithmetic wraps, as in jax.numpy
+            return _mix(np.asarray(x, np.uint32), np)
+    return _mix(_u32(x, xp), xp)
+
+
+def _mix(x, xp):
     x = x ^ (x >> 16)
     x = x * _u32(0x7FEB352D, xp)
     x = x ^ (x >> 15)
@@ -39,10 +45,11 @@ def mix32(x, xp=jnp):
 
 def slot_hash(seed, period, n_slots: int, xp=jnp):
     """``uint32 [N]`` hash of (seed, period, slot) for slots ``0..N-1``."""
-    h = mix32(_u32(seed, xp) ^ _u32(_GOLDEN, xp), xp)
-    h = mix32(h + _u32(period, xp) * _u32(_GOLDEN, xp), xp)
-    slots = xp.arange(n_slots, dtype=xp.uint32)
-    return mix32(h ^ mix32(slots + _u32(0x85EBCA6B, xp), xp), xp)
+    with np.errstate(over="ignore"):
+        h = mix32(_u32(seed, xp) ^ _u32(_GOLDEN, xp), xp)
+        h = mix32(h + _u32(period, xp) * _u32(_GOLDEN, xp), xp)
+        slots = xp.arange(n_slots, dtype=xp.uint32)
+        return mix32(h ^ mix32(slots + _u32(0x85EBCA6B, xp), xp), xp)
 
 
 def stream(base, which: int, xp=jnp):
@@ -55,7 +62,8 @@ def user_hash(base, which: int, user, xp=jnp):
 
     ``base [N]`` from :func:`slot_hash`, ``user [..., N]`` int → ``uint32 [..., N]``.
     """
-    return mix32(stream(base, which, xp) + _u32(user, xp) * _u32(_GOLDEN, xp), xp)
+    with np.errstate(over="ignore"):
+        return mix32(stream(base, which, xp) + _u32(user, xp) * _u32(_GOLDEN, xp), xp)
 
 
 def to_uniform(h, xp=jnp):
