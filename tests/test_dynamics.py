@@ -233,3 +233,56 @@ def test_killed_run_leaves_no_partial_files(tmp_path):
     proc.wait()
     assert "dynamics:" in seen
     assert not out.exists() or not any(out.iterdir())
+
+
+def _example_logs(replay):
+    from pathlib import Path
+
+    import pandas as pd
+
+    df = pd.read_csv(Path(__file__).resolve().parents[1] / "examples" / "logs.csv")
+    kw = dict(user="user_id", group="group", scores=["f_click", "f_like"], labels=["click", "like"])
+    if replay:
+        return scenarios.from_frame(df, replay=True, session="session", **kw), df
+    return scenarios.from_frame(df, retrieved="retrieved", n_candidates=5, **kw), df
+
+
+def test_pool_and_replay_banks_draw_each_users_own_sessions():
+    key = jax.random.PRNGKey(0)
+    pool, _ = _example_logs(False)
+    batch, ug = pool.session_bank(key, None, 3)
+    assert batch.n_users == 3 * pool.n_pool_users and np.array_equal(ug, pool.arrays["user_group"])
+    a = pool.arrays
+    for u in (0, 5, pool.n_pool_users - 1):
+        own = {tuple(r) for r in a["scores"][a["offsets"][u]:a["offsets"][u] + a["counts"][u]]}
+        sess = np.asarray(batch.scores[3 * u:3 * u + 3])[np.asarray(batch.mask[3 * u:3 * u + 3])]
+        assert {tuple(r) for r in sess} <= own
+    replay, _ = _example_logs(True)
+    batch, ug = replay.session_bank(key, None, 4)
+    users = np.unique(replay.session_user)
+    assert len(ug) == len(users)
+    logged = np.asarray(replay.arrays["scores"])
+    for i in (0, len(users) // 2):
+        mine = logged[replay.session_user == users[i]]
+        for s in np.asarray(batch.scores[4 * i:4 * i + 4]):
+            assert any(np.array_equal(s, m) for m in mine)  # one of that user's logged sessions
+    res = simulate(replay, [[0.5, 0.5]], periods=3, slots=32, sessions_per_user=4)
+    assert res.counts.sum() == 3 * 32
+
+
+def test_horizon_evaluator_is_the_simulated_horizon(toy):
+    import torch
+
+    from jaxfair.bo.evaluator import Evaluator
+
+    ev = Evaluator(toy, users=256, horizon=4, seed=5)
+    key = ev.key_for(0, 1)
+    res = ev.evaluate(torch.tensor([[0.3], [0.7]], dtype=torch.float64), key=key)
+    seed = int(jax.random.bits(key, (), jax.numpy.uint32))
+    sim = simulate(toy, res.alphas, periods=4, slots=256, seed=seed, bank=ev.horizon.bank)
+    np.testing.assert_array_equal(res.utility, sim.horizon_utility)
+    np.testing.assert_array_equal(res.der, sim.horizon_der)
+    again = ev.evaluate(torch.tensor([[0.7]], dtype=torch.float64), key=key)  # CRN: same key, same draws
+    assert again.utility[0] == res.utility[1]
+    with pytest.raises(ValueError, match="horizon"):
+        Evaluator(toy, horizon=0)
