@@ -72,7 +72,7 @@ def simulate_ref(table, user_group, n_sessions, pi, retention, seed, periods, sl
                     n_g = len(members[grp])
                     pos = min(int(math.floor(float(np.float32(w) * np.float32(n_g)))), n_g - 1)
                     user[i], arrival[i] = int(members[grp][pos]), t
-                b = user_draw(base, SESSION, arrival[i]) % n_sessions
+                b = ((user_draw(base, SESSION, arrival[i]) >> 16) * n_sessions) >> 16
                 u = float(row[user[i] * n_sessions + b])
                 sat[i] = u if new[i] else (1 - lam) * sat[i] + lam * u
                 rho = lo + (hi - lo) / (1 + math.exp(-kappa * (sat[i] - mid)))

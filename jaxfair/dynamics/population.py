@@ -49,6 +49,8 @@ def make_bank(scenario, key, n_users: int | None = None, n_sessions: int | None 
     user_group = np.asarray(user_group, np.int32)
     u = user_group.shape[0]
     b = batch.n_users // u
+    if b > 2**16:
+        raise ValueError(f"n_sessions: expected at most 65536 sessions per user, got {b}")
     g = scenario.n_groups
     members = np.argsort(user_group, kind="stable").astype(np.int32)
     count = np.bincount(user_group, minlength=g).astype(np.int32)
@@ -100,8 +102,13 @@ def newcomers(base, cdf, members, group_start, group_count, xp=jnp):
 
 
 def session_index(base, arrival, n_sessions: int, xp=jnp):
-    """Which of its B bank sessions each occupant (identified by its arrival period) gets."""
-    return (rng.user_hash(base, rng.SESSION, arrival, xp) % xp.uint32(n_sessions)).astype(xp.int32)
+    """Which of its B bank sessions each occupant (identified by its arrival period) gets.
+
+    ``(h >> 16) · B >> 16``: a multiply-shift (an integer ``%`` cost ~40 % of a period on
+    CPU); uniform up to a relative bias below B / 2^16 (B <= 2^16).
+    """
+    h = rng.user_hash(base, rng.SESSION, arrival, xp)
+    return (((h >> 16) * xp.uint32(n_sessions)) >> 16).astype(xp.int32)
 
 
 def return_uniform(base, arrival, xp=jnp):
