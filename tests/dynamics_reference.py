@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from reference import user_utility_ref
 
 _M = 0xFFFFFFFF

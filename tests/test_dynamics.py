@@ -10,8 +10,8 @@ import time
 import jax
 import numpy as np
 import pytest
-
 from dynamics_reference import simulate_ref, table_ref
+
 from jaxfair import grids, scenarios
 from jaxfair.batch import Batch
 from jaxfair.cli import main
@@ -156,7 +156,8 @@ def test_no_churn_keeps_shares_and_matches_evaluate(toy):
 def test_frame_and_horizon_summaries(toy):
     res = simulate(toy, [Fixed([0.7, 0.3]), Retune(grids.direction_grid(5), every=3)], **KW)
     f = res.to_frame()
-    assert len(f) == KW["periods"] * 2 * 2 and {"period", "policy", "group", "share", "utility", "churn", "der"} <= set(f)
+    assert len(f) == KW["periods"] * 2 * 2
+    assert {"period", "policy", "group", "share", "utility", "churn", "der"} <= set(f)
     np.testing.assert_allclose(f.groupby(["period", "policy"])["share"].sum(), 1.0)
     s = res.summary_frame()
     np.testing.assert_allclose(s["amplification_minority"], res.final_share[:, 1] / res.share[0, :, 1])

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -147,7 +148,8 @@ class RetuneFair(Policy):
         object.__setattr__(self, "grid", _check_grid(self.grid))
         object.__setattr__(self, "every", _check_every(self.every))
         t = self.tau
-        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not 0.0 <= float(t) <= 1.0:
+        real = isinstance(t, (int, float, np.integer, np.floating)) and not isinstance(t, bool)
+        if not real or not 0.0 <= float(t) <= 1.0:
             raise ValueError(f"tau: expected a DER threshold in [0, 1], got {t!r}")
         object.__setattr__(self, "tau", float(t))
         if self.name is None:
@@ -157,7 +159,7 @@ class RetuneFair(Policy):
         return _fair_chooser(self.tau)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fair_chooser(tau: float):
     """One function object per τ, so the compiled scan is reused across calls."""
     return functools.partial(choose_fair, tau=tau)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,7 +68,8 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
             for qi, name in enumerate(r0.names):
                 ax.plot(t, mean[:, qi, gi], color=colors(qi % 10), label=name, lw=1.5)
                 if len(results) > 1:
-                    ax.fill_between(t, np.clip(lo[:, qi, gi], 0, None), hi[:, qi, gi], color=colors(qi % 10), alpha=0.2, lw=0)
+                    ax.fill_between(t, np.clip(lo[:, qi, gi], 0, None), hi[:, qi, gi], color=colors(qi % 10),
+                                    alpha=0.2, lw=0)
             ax.set_title(f"{r0.group_names[gi]}")
             ax.set_xlabel("period")
             ax.set_ylabel("occupant share" if what == "share" else "mean utility")
@@ -84,7 +85,8 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
     for qi, name in enumerate(r0.names):
         ax.plot(t, mean[:, qi], color=colors(qi % 10), label=name, lw=1.5)
         if len(results) > 1:
-            ax.fill_between(t, np.clip(lo[:, qi], 0, 1), np.clip(hi[:, qi], 0, 1), color=colors(qi % 10), alpha=0.2, lw=0)
+            ax.fill_between(t, np.clip(lo[:, qi], 0, 1), np.clip(hi[:, qi], 0, 1), color=colors(qi % 10), alpha=0.2,
+                            lw=0)
     ax.set_xlabel("period")
     ax.set_ylabel("DER of the period's group utilities")
     ax.grid(alpha=0.3)

@@ -56,7 +56,7 @@ class Retention:
             raise ValueError(f"smoothing: expected lambda in (0, 1], got {self.smoothing!r}")
 
     @classmethod
-    def for_scenario(cls, scenario, **overrides) -> "Retention":
+    def for_scenario(cls, scenario, **overrides) -> Retention:
         """The scenario's documented defaults (``scenario.retention_defaults``), with overrides."""
         base = dict(getattr(scenario, "retention_defaults", {}) or {})
         base.update({k: v for k, v in overrides.items() if v is not None})

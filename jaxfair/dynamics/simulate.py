@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,8 +22,15 @@ import numpy as np
 
 from jaxfair.dynamics import rng
 from jaxfair.dynamics.policies import Fixed, Policy
-from jaxfair.dynamics.population import (Bank, acquisition_cdf, check_acquisition, make_bank, newcomers,
-                                         return_uniform, session_index)
+from jaxfair.dynamics.population import (
+    Bank,
+    acquisition_cdf,
+    check_acquisition,
+    make_bank,
+    newcomers,
+    return_uniform,
+    session_index,
+)
 from jaxfair.dynamics.result import DynamicsResult
 from jaxfair.dynamics.retention import Retention, return_probability, satisfaction
 from jaxfair.dynamics.serving import check_slate, session_utilities
