@@ -59,31 +59,34 @@ class _Spec:
 
 
 def _period(spec: _Spec, consts, carry, t):
+    # Layout [N, Q]: slots major, populations minor. Under common random numbers most
+    # populations hold the same occupant with the same session in a slot, so the table
+    # gather reads one contiguous row of the [U·B, A] table per slot (cache friendly).
     table, user_group, members, gstart, gcount, cdf, params, seed, grid_rows = consts
     user, arrival, s, new, row = carry
-    base = rng.slot_hash(seed, t, spec.n_slots)
-    _, nu = newcomers(base, cdf, members, gstart, gcount)
-    user = jnp.where(new, nu[None, :], user)
+    base = rng.slot_hash(seed, t, spec.n_slots)[:, None]  # [N, 1]
+    _, nu = newcomers(base[:, 0], cdf, members, gstart, gcount)
+    user = jnp.where(new, nu[:, None], user)
     arrival = jnp.where(new, t, arrival)
-    sess = user * spec.n_sessions + session_index(base, arrival, spec.n_sessions)  # [Q, N] bank rows
-    onehot = jax.nn.one_hot(user_group[user], spec.n_groups, dtype=jnp.float32)  # [Q, N, G]
+    sess = user * spec.n_sessions + session_index(base, arrival, spec.n_sessions)  # [N, Q] bank rows
+    onehot = jax.nn.one_hot(user_group[user], spec.n_groups, dtype=jnp.float32)  # [N, Q, G]
     if spec.choose is not None:
         def pick(_):
-            vals = table[grid_rows[:, None], sess[0][None, :]]  # [A, N]: every grid α on this period's sessions
-            counts = jnp.sum(onehot[0], axis=0)
-            sums = jnp.einsum("an,ng->ag", vals, onehot[0], precision=jax.lax.Precision.HIGHEST)
+            vals = table[sess[:, 0][:, None], grid_rows[None, :]]  # [N, A]: every grid α on this period's sessions
+            counts = jnp.sum(onehot[:, 0], axis=0)
+            sums = jnp.einsum("na,ng->ag", vals, onehot[:, 0], precision=jax.lax.Precision.HIGHEST)
             mu = jnp.where(counts > 0, sums / jnp.maximum(counts, 1.0), jnp.nan)
             return grid_rows[spec.choose(mu, counts)][None]
 
         row = jax.lax.cond(t % spec.every == 0, pick, lambda _: row, None)
-    u = table[row[:, None], sess]  # [Q, N]
+    u = table[sess, row[None, :]]  # [N, Q]
     s = satisfaction(s, u, new, params[4])
     returns = return_uniform(base, arrival) < return_probability(s, params)
     # float32 group sums (the exact block tree of jaxfair.evaluate cost ~2x the whole period).
-    sums = jnp.sum(u[:, :, None] * onehot, axis=1)  # [Q, G]
-    counts = jnp.sum(onehot, axis=1).astype(jnp.int32)
-    churn = jnp.sum(onehot * (~returns)[..., None], axis=1).astype(jnp.int32)
-    out = (sums, counts, churn, row) + ((sess,) if spec.record else ())
+    sums = jnp.sum(u[:, :, None] * onehot, axis=0)  # [Q, G]
+    counts = jnp.sum(onehot, axis=0).astype(jnp.int32)
+    churn = jnp.sum(onehot * (~returns)[..., None], axis=0).astype(jnp.int32)
+    out = (sums, counts, churn, row) + ((sess.T,) if spec.record else ())
     return (user, arrival, s, ~returns, row), out
 
 
@@ -99,8 +102,8 @@ def _final_counts(carry, t, consts, n_slots, n_groups):
     _, user_group, members, gstart, gcount, cdf, _, seed, _ = consts
     user, _, _, new, _ = carry
     g_new, _ = newcomers(rng.slot_hash(seed, t, n_slots), cdf, members, gstart, gcount)
-    g = jnp.where(new, g_new[None, :], user_group[user])
-    return jnp.sum(jax.nn.one_hot(g, n_groups, dtype=jnp.int32), axis=1)
+    g = jnp.where(new, g_new[:, None], user_group[user])
+    return jnp.sum(jax.nn.one_hot(g, n_groups, dtype=jnp.int32), axis=0)
 
 
 def _check_int(name: str, value, lo: int) -> int:
@@ -207,12 +210,12 @@ def simulate(scenario: Any, policies: Any, *, periods: int, slots: int, retentio
             alphas = policy.grid
             grid_rows = jnp.arange(len(alphas), dtype=jnp.int32)
             spec_choose, every = policy.chooser(), policy.every
-        table = session_utilities(alphas, bank.batch, prefs, slate, position_weights)  # [A, U·B]
+        table = session_utilities(alphas, bank.batch, prefs, slate, position_weights).T  # [U·B, A]
         consts = (table,) + shared + (grid_rows,)
         q = len(idx)
         row0 = jnp.arange(q, dtype=jnp.int32) if policy is None else jnp.zeros(1, jnp.int32)
-        carry = (jnp.zeros((q, slots), jnp.int32), jnp.zeros((q, slots), jnp.int32),
-                 jnp.zeros((q, slots), jnp.float32), jnp.ones((q, slots), bool), row0)
+        carry = (jnp.zeros((slots, q), jnp.int32), jnp.zeros((slots, q), jnp.int32),
+                 jnp.zeros((slots, q), jnp.float32), jnp.ones((slots, q), bool), row0)
         for t0 in range(0, periods, seg):
             n = min(seg, periods - t0)
             spec = _Spec(slots, n, g, bank.n_sessions, spec_choose, every, bool(record_sessions))
