@@ -9,7 +9,8 @@ periods looped over [P, N] arrays) measured in the same run; the trajectories ar
 agree. A second NumPy baseline, the direct loop without the table (each period gathers every
 population's sessions and serves them with a vectorised argmax), is timed on its first 3
 periods and extrapolated linearly to the horizon (said so in the output). Then the BO black
-box (``Evaluator(horizon=100)``: one α, 10,000 slots, 100 periods) warm, median of 10 calls. Writes ``benchmarks/results/dynamics.json`` (atomically).
+box (``Evaluator(horizon=100)``: one α, 10,000 slots, 100 periods) warm, median of 10 calls.
+Writes ``benchmarks/results/dynamics.json`` (atomically).
 
 Usage: ``python benchmarks/bench_dynamics.py [--scenarios toy,movielens] [--periods 100]``.
 """
