@@ -95,7 +95,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--slate", type=int_at_least(1), default=1, help="slate size k (only 1 for now)")
     p.add_argument("--position-weights", default=None, help="dcg, geometric, uniform or comma-separated weights")
     p.add_argument("--bank-users", type=int_at_least(1), default=None,
-                   help="users in the bank (default: the scenario's; toy 4096, pools every user)")
+                   help="users in the bank (default: the scenario's; toy 2048, pools every user)")
     p.add_argument("--sessions-per-user", type=int_at_least(1), default=None,
                    help="sessions drawn per bank user (default: the scenario's; toy 32, pools 64)")
     p.add_argument("--out", default=None, help="output directory (default results/dynamics-<scenario>)")
