@@ -11,6 +11,8 @@ import jax
 import numpy as np
 import pytest
 from dynamics_reference import simulate_ref, table_ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxfair import grids, scenarios
 from jaxfair.batch import Batch
@@ -89,6 +91,31 @@ def test_matches_float64_loop_reference(toy):
         np.testing.assert_array_equal(res.churn[:, p], churn)
         np.testing.assert_allclose(res.sums[:, p], sums, rtol=1e-6, atol=1e-6)
     assert res.churn.sum() > 0 and len(np.unique(res.counts[:, :, 1])) > 1  # the test has teeth
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), lo=st.floats(0.0, 1.0), span=st.floats(0.0, 1.0),
+       kappa=st.floats(0.0, 30.0), mid=st.floats(0.0, 1.0), lam=st.floats(0.01, 1.0))
+def test_reference_property(toy, seed, lo, span, kappa, mid, lam):
+    """Any retention parameters and seed: the scan reproduces the float64 loop reference."""
+    ret = Retention(rho_min=lo, rho_max=lo + span * (1 - lo), kappa=kappa, s_mid=mid, smoothing=lam)
+    alphas = np.array([[0.9, 0.1], [0.2, 0.8]])
+    bank = _small_bank(toy)
+    res = simulate(toy, alphas, periods=8, slots=6, retention=ret, seed=seed, bank=bank)
+    for p, (counts, churn, sums) in enumerate(simulate_ref(table_ref(alphas, bank.batch, toy.prefs), bank.user_group,
+                                                           3, toy.prevalence, ret, seed, 8, 6)):
+        np.testing.assert_array_equal(res.counts[:, p], counts)
+        np.testing.assert_array_equal(res.churn[:, p], churn)
+        np.testing.assert_allclose(res.sums[:, p], sums, rtol=1e-6, atol=1e-6)
+
+
+_BANKS: dict = {}
+
+
+def _small_bank(sc):
+    if "toy" not in _BANKS:
+        _BANKS["toy"] = bank_for(sc, seed=11, n_users=10, n_sessions=3)
+    return _BANKS["toy"]
 
 
 def test_p_alphas_at_once_equal_each_alone_and_retune_one_alpha_is_fixed(toy):
@@ -208,15 +235,16 @@ def test_cli_mistakes_are_one_line_exit_2(argv, word, tmp_path, capsys, monkeypa
 
 def test_cli_writes_everything(tmp_path):
     out = tmp_path / "d"
-    assert main(["dynamics", "--policies", "fixed:0.7,retune,retune_fair:0.99", "--periods", "6", "--slots", "64",
-                 "--bank-users", "64", "--sessions-per-user", "4", "--grid", "5", "--every", "2", "--seeds", "2",
+    # The sizes of KW and the policies of the other tests: the compiled scans are reused.
+    assert main(["dynamics", "--policies", "fixed:0.7,retune", "--periods", "6", "--slots", "256",
+                 "--bank-users", "128", "--sessions-per-user", "4", "--grid", "5", "--every", "3", "--seeds", "2",
                  "--out", str(out)]) == 0
     names = {"share.png", "utility.png", "der.png", "trajectories.csv", "horizon.csv", "horizon.md", "summary.json"}
     assert {p.name for p in out.iterdir()} == names
     import json
 
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["seeds"] == [0, 1] and len(summary["horizon"]) == 3
+    assert summary["seeds"] == [0, 1] and len(summary["horizon"]) == 2
     assert "amplification_minority_lo" in (out / "horizon.csv").read_text()
 
 
