@@ -58,6 +58,7 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
     r0 = results[0]
     t = np.arange(r0.periods)
     colors = plt.get_cmap("tab10")
+    styles = ("-", "--", "-.", ":")  # policies that coincide stay visible
     figs = []
     for what in ("share", "utility"):
         data = np.stack([r.share if what == "share" else r.group_utility for r in results])  # [S, T, Q, G]
@@ -66,7 +67,7 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
         fig, axes = plt.subplots(1, g, figsize=(4.2 * g + 2.2, 3.6), squeeze=False)
         for gi, ax in enumerate(axes[0]):
             for qi, name in enumerate(r0.names):
-                ax.plot(t, mean[:, qi, gi], color=colors(qi % 10), label=name, lw=1.5)
+                ax.plot(t, mean[:, qi, gi], color=colors(qi % 10), ls=styles[qi % 4], label=name, lw=1.5)
                 if len(results) > 1:
                     ax.fill_between(t, np.clip(lo[:, qi, gi], 0, None), hi[:, qi, gi], color=colors(qi % 10),
                                     alpha=0.2, lw=0)
@@ -83,7 +84,7 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
     mean, lo, hi = t_interval(data, axis=0)
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for qi, name in enumerate(r0.names):
-        ax.plot(t, mean[:, qi], color=colors(qi % 10), label=name, lw=1.5)
+        ax.plot(t, mean[:, qi], color=colors(qi % 10), ls=styles[qi % 4], label=name, lw=1.5)
         if len(results) > 1:
             ax.fill_between(t, np.clip(lo[:, qi], 0, 1), np.clip(hi[:, qi], 0, 1), color=colors(qi % 10), alpha=0.2,
                             lw=0)
