@@ -43,7 +43,7 @@ def _run_bo(args) -> int:
                      users_per_eval=args.users, seed=args.seed, out=out, method_options=method_options,
                      space=args.space, exact_users=args.exact_users, scenario_seed=args.scenario_seed,
                      scenario_options=options or None, workers=args.workers,
-                     ray_address=args.ray_address)
+                     ray_address=args.ray_address, horizon=args.horizon)
     last = rows.sort_values("eval").groupby(["method", "trial"]).last()
     med = last.groupby("method")[["utility_exact", "der_exact"]].median()
     for m, r in med.iterrows():
@@ -73,7 +73,7 @@ def _run_report(args) -> int:
 
 def add_subcommands(subparsers) -> None:
     """Register ``bo`` and ``report`` on an ``argparse`` subparsers object."""
-    from jaxfair.cliargs import add_scenario_arguments
+    from jaxfair.cliargs import add_scenario_arguments, int_at_least
 
     p = subparsers.add_parser(
         "bo", help="fairness-aware Bayesian optimisation study of α (paired trials, resumable)",
@@ -104,6 +104,9 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--ray-address", default=None, metavar="ADDRESS",
                    help="join this Ray cluster (e.g. auto) instead of starting a local one; OUT must be on a "
                         "filesystem the workers share")
+    p.add_argument("--horizon", type=int_at_least(1), default=None, metavar="T",
+                   help="evaluate each α over T periods of retention dynamics (long-run utility and DER, "
+                        "jaxfair.dynamics) instead of one session")
     p.set_defaults(func=_run_bo)
 
     r = subparsers.add_parser("report", help="tables and figures of a BO study directory",

@@ -71,6 +71,9 @@ class Evaluator:
       exact_users: size of the held-out batch used by :meth:`exact` (default 100,000).
       max_resamples: redraws allowed when a batch leaves a group empty before raising
         :class:`EmptyGroupError` (default 10; 0 = raise at once).
+      horizon: T periods: (utility, DER) become the long-run horizon summaries of each α over T
+        periods of retention dynamics on ``users`` slots (:mod:`jaxfair.dynamics.blackbox`);
+        default None: one session.
       mesh: a ``jax.sharding.Mesh`` to shard each batch's users over
         (:func:`jaxfair.sharding.user_mesh`); default: all devices when there are several.
         Results are bit-identical either way.
@@ -84,7 +87,8 @@ class Evaluator:
     """
 
     def __init__(self, scenario: Any, *, users: int = 2000, seed: int = 0, space: str = "direction",
-                 zero: str = "raise", exact_users: int = 100_000, max_resamples: int = 10, mesh: Any = None):
+                 zero: str = "raise", exact_users: int = 100_000, max_resamples: int = 10, mesh: Any = None,
+                 horizon: int | None = None):
         if isinstance(scenario, str):
             from jaxfair import scenarios
 
@@ -115,6 +119,11 @@ class Evaluator:
         self._exact_key = jax.random.fold_in(root, _EXACT)
         self._calls = 0
         self._exact_batch = None
+        self.horizon = None
+        if horizon is not None:
+            from jaxfair.dynamics.blackbox import HorizonBlackBox
+
+            self.horizon = HorizonBlackBox(scenario, horizon, slots=self.users, seed=self.seed)
 
     # --- public attributes -------------------------------------------------------------
     @property
@@ -151,6 +160,8 @@ class Evaluator:
         if key is None:
             key = jax.random.fold_in(self._online_key, self._calls)
             self._calls += 1
+        if self.horizon is not None:
+            return self._evaluate_horizon(alphas, key, self.users)
         for attempt in range(self.max_resamples + 1):
             # Attempt 0 uses the key itself so that a study's stream does not depend on
             # max_resamples; redraws fold in the attempt number.
@@ -167,6 +178,8 @@ class Evaluator:
     def exact(self, X: Any, chunk: int = 8) -> EvalResult:
         """Noise-free value: ``X [b, d]`` evaluated on the fixed held-out batch (``exact_users``)."""
         alphas = self.space.to_alpha(X)
+        if self.horizon is not None:
+            return self._evaluate_horizon(alphas, self._exact_key, self.exact_users)
         if self._exact_batch is None:
             self._exact_batch = self.scenario.sample(self._exact_key, self.exact_users)
         res = self._evaluate_batch(alphas, self._exact_batch, chunk=chunk)
@@ -178,6 +191,15 @@ class Evaluator:
     def exact_Y(self, X: Any) -> torch.Tensor:
         """``[b, 2]`` float64 torch of :meth:`exact`."""
         return self.exact(X).Y
+
+    def _evaluate_horizon(self, alphas: np.ndarray, key, slots: int) -> EvalResult:
+        bb = self.horizon
+        bb.slots = slots
+        utility, der, mu, counts = bb.evaluate(alphas, key)
+        if not np.all(counts > 0):
+            empty = [self._group_name(g) for g in np.flatnonzero(counts == 0)]
+            raise EmptyGroupError(f"users: group(s) {empty} had no sessions over the horizon; DER is undefined")
+        return EvalResult(alphas=alphas, utility=utility, der=der, group_utility=mu, group_counts=counts, n_unserved=0)
 
     def _group_name(self, g: int) -> str:
         names = getattr(self.scenario, "group_names", None)

@@ -97,7 +97,8 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
               out: str | os.PathLike | None = None, method_options: dict[str, dict] | None = None,
               space: str = "direction", exact_users: int = 100_000, scenario_seed: int = 0,
               scenario_options: dict | None = None, progress: bool = True,
-              torch_threads: int | None = 1, workers: int = 1, ray_address: str | None = None) -> pd.DataFrame:
+              torch_threads: int | None = 1, workers: int = 1, ray_address: str | None = None,
+              horizon: int | None = None) -> pd.DataFrame:
     """Run (or resume) a BO study; return the tidy rows (one per evaluation).
 
     Args:
@@ -122,6 +123,8 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
       ray_address: connect to this Ray cluster (e.g. ``"auto"``) instead of starting a
         local one with ``workers`` CPUs; the output directory must be on a filesystem the
         workers share.
+      horizon: T periods: evaluate each α's long-run (utility, DER) over T periods of
+        retention dynamics (:mod:`jaxfair.dynamics.blackbox`) instead of one session.
 
     While it runs, ``out`` is locked (:mod:`jaxfair.bo.lock`): a second study on the same
     directory raises :class:`~jaxfair.bo.lock.StudyLockedError`. A damaged per-trial row
@@ -154,7 +157,8 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
         scenario = scenarios.load(scenario, seed=scenario_seed, **(scenario_options or {}))
     else:
         scenario_name = getattr(scenario, "name", type(scenario).__name__)
-    ev = Evaluator(scenario, users=users_per_eval, seed=seed, space=space, exact_users=exact_users)
+    hz = {} if horizon is None else {"horizon": horizon}  # absent from old configs: they stay resumable
+    ev = Evaluator(scenario, users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **hz)
 
     # Where the raw data lives is not part of what the study is (the same data under another path).
     recorded = {k: v for k, v in (scenario_options or {}).items() if k not in _LOCATION_OPTIONS}
@@ -163,7 +167,7 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
                   n_init=n_init, users_per_eval=users_per_eval, seed=seed, space=space, exact_users=exact_users,
                   method_options={m: {k: v for k, v in vars(c).items() if k != "name"} for m, c in configs.items()},
                   group_names=list(getattr(scenario, "group_names", [])),
-                  label_names=list(getattr(scenario, "label_names", [])))
+                  label_names=list(getattr(scenario, "label_names", [])), **hz)
     config.update(_scenario_identity(scenario))
     out_dir = Path(out) if out is not None else None
     if torch_threads is not None:
@@ -194,7 +198,7 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
             from jaxfair.bo.parallel import run_units_on_ray
 
             rows = run_units_on_ray(
-                scenario, dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users), configs,
+                scenario, dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **hz), configs,
                 units, done, common, workers=workers, ray_address=ray_address, torch_threads=torch_threads or 1,
                 progress=progress)
         if out_dir is not None:

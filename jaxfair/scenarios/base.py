@@ -79,6 +79,20 @@ class Scenario(abc.ABC):
     def sample(self, key, n_users: int) -> Batch:
         """Draw ``n_users`` users × m candidates: a :class:`Batch` (scores, labels, mask, group)."""
 
+    #: Retention defaults of :mod:`jaxfair.dynamics` (SPEC §8); a scenario may override them.
+    retention_defaults: dict = {"rho_min": 0.5, "rho_max": 0.98, "kappa": 10.0, "s_mid": 0.5, "smoothing": 0.5}
+
+    def session_bank(self, key, n_users: int | None, n_sessions: int) -> tuple[Batch, np.ndarray]:
+        """Users with several sessions each, for :mod:`jaxfair.dynamics` (users persist over time).
+
+        Args:
+          key: JAX key; n_users: U users (None: the scenario's default); n_sessions: B per user.
+        Returns:
+          ``(batch, user_group)``: a :class:`Batch` of ``U·B`` sessions, user-major (session b
+          of user u is row ``u·B + b``), and ``user_group i32[U]``.
+        """
+        raise NotImplementedError(f"scenario {self.name!r} cannot draw sessions per user (no session_bank)")
+
     def auc_table(self) -> pd.DataFrame:
         """AUC per label for All and each group, with prevalence (paper appendix tables)."""
         raise NotImplementedError(f"scenario {self.name!r} has no held-out pool to compute AUCs on")

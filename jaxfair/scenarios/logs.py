@@ -489,6 +489,7 @@ class ReplayScenario(Scenario):
         session_user = np.zeros(n_sessions, np.int64)
         session_user[sid] = user
         self.arrays = {"scores": sc, "labels": lb, "mask": mk, "group": user_group[session_user].astype(np.int32)}
+        self.session_user = session_user  # [S] logged user of each session (for session_bank)
         if user_features is not None:
             self.arrays["features"] = np.asarray(user_features, np.float32)[session_user]
         self._dev = {n: jnp.asarray(a) for n, a in self.arrays.items()}
@@ -515,6 +516,32 @@ class ReplayScenario(Scenario):
         scores, labels, mask, group, feats = _draw_sessions(key, d["scores"], d["labels"], d["mask"], d["group"],
                                                             d.get("features"), n_users=int(n_users))
         return Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats)
+
+    def session_bank(self, key, n_users: int | None = None, n_sessions: int = 64) -> tuple[Batch, np.ndarray]:
+        """Logged users with ``n_sessions`` sessions each, drawn uniformly **with replacement**
+        from that user's own logged sessions, each served as logged (:mod:`jaxfair.dynamics`).
+
+        ``n_users``: None (default) takes every logged user; fewer takes a random subset.
+        Returns ``(batch [U·B sessions, user-major], user_group i32[U])``.
+        """
+        for nm, v in (("n_users", n_users), ("n_sessions", n_sessions)):
+            if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1):
+                raise ValueError(f"{nm}: expected an int >= 1, got {v!r}")
+        k_users, k_sessions = jax.random.split(key)
+        order = np.argsort(self.session_user, kind="stable")  # sessions grouped by user
+        logged, first, count = np.unique(self.session_user[order], return_index=True, return_counts=True)
+        pick = np.arange(len(logged))
+        if n_users is not None and n_users < len(logged):
+            pick = np.sort(np.asarray(jax.random.choice(k_users, len(logged), (int(n_users),), replace=False)))
+        b = int(n_sessions)
+        r = np.asarray(jax.random.uniform(k_sessions, (len(pick), b)), np.float64)
+        within = np.minimum((r * count[pick, None]).astype(np.int64), count[pick, None] - 1)
+        sessions = order[first[pick, None] + within].reshape(-1)  # [U·B]
+        d = self._dev
+        idx = jnp.asarray(sessions)
+        batch = Batch(scores=d["scores"][idx], labels=d["labels"][idx], mask=d["mask"][idx], group=d["group"][idx],
+                      features=None if "features" not in d else d["features"][idx])
+        return batch, self.arrays["group"][order[first[pick]]].astype(np.int32)
 
     def auc_table(self) -> pd.DataFrame:
         """AUC per label over the retrieved logged rows, for All and each group."""

@@ -113,6 +113,22 @@ def _sample_pool(key, scores, labels, offsets, counts, user_group, user_features
     return scores[rows], labels[rows], valid, user_group[u], feats, u
 
 
+@partial(jax.jit, static_argnames=("n_sessions", "m", "pool_size", "retrieval_label"))
+def _sessions_of_users(key, scores, labels, offsets, counts, user_group, users, *, n_sessions, m, pool_size,
+                       retrieval_label):
+    """``n_sessions`` sessions of each given pool user (``users [U]``), user-major: the draw of
+    :func:`_sample_pool` with the users fixed instead of drawn."""
+    u = jnp.repeat(users, n_sessions)
+    idx, valid = _floyd(key, counts[u], pool_size)
+    rows = offsets[u][:, None] + idx
+    if retrieval_label is not None:
+        key_score = jnp.where(valid, scores[rows, retrieval_label], -jnp.inf)
+        _, top = jax.lax.top_k(key_score, m)
+        rows = jnp.take_along_axis(rows, top, axis=1)
+        valid = jnp.take_along_axis(valid, top, axis=1)
+    return scores[rows], labels[rows], valid, user_group[u]
+
+
 def check_sampling_options(label_names, n_candidates=20, retrieval="default", retrieval_label=0,
                            retrieval_pool=100) -> dict:
     """Validate the sampling options; returns them normalised (``retrieval_label`` as an index)."""
@@ -212,6 +228,37 @@ class PoolScenario(Scenario):
             n_users=int(n_users), m=s["n_candidates"], pool_size=s["retrieval_pool"] if single else s["n_candidates"],
             retrieval_label=s["retrieval_label"] if single else None)
         return Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats), np.asarray(users, np.int64)
+
+    def session_bank(self, key, n_users: int | None = None, n_sessions: int = 64) -> tuple[Batch, np.ndarray]:
+        """Pool users with ``n_sessions`` sessions each, drawn from the user's own rows as
+        :meth:`sample` draws a session (:mod:`jaxfair.dynamics`).
+
+        ``n_users``: None (default) takes every pool user; fewer takes a random subset
+        (without replacement). Returns ``(batch [U·B sessions, user-major], user_group i32[U])``
+        with ``features`` the users' covariates when the pool has them.
+        """
+        for nm, v in (("n_users", n_users), ("n_sessions", n_sessions)):
+            if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1):
+                raise ValueError(f"{nm}: expected an int >= 1, got {v!r}")
+        k_users, k_sessions = jax.random.split(key)
+        n_pool = self.n_pool_users
+        if n_users is None or n_users >= n_pool:
+            users = np.arange(n_pool)
+        else:
+            users = np.sort(np.asarray(jax.random.choice(k_users, n_pool, (int(n_users),), replace=False)))
+        s = self.sampling
+        single = s["retrieval"] == "single-label"
+        d = self._dev
+        scores, labels, mask, group = _sessions_of_users(
+            k_sessions, d["scores"], d["labels"], d["offsets"], d["counts"], d["user_group"],
+            jnp.asarray(users, jnp.int32), n_sessions=int(n_sessions), m=s["n_candidates"],
+            pool_size=s["retrieval_pool"] if single else s["n_candidates"],
+            retrieval_label=s["retrieval_label"] if single else None)
+        feats = None
+        if "user_features" in d:
+            feats = jnp.repeat(d["user_features"][jnp.asarray(users)], int(n_sessions), axis=0)
+        return (Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats),
+                self.arrays["user_group"][users].astype(np.int32))
 
     def row_groups(self) -> np.ndarray:
         """Group of every pool row, ``i32[R]``."""

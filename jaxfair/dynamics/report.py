@@ -1,0 +1,133 @@
+"""Across-seed summaries, figures and files of a dynamics run (``jaxfair dynamics``)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from jaxfair.atomic import atomic_write, atomic_write_text
+from jaxfair.dynamics.result import DynamicsResult
+from jaxfair.tables import markdown_table
+
+__all__ = ["horizon_table", "plot_dynamics", "t_interval", "write_dynamics"]
+
+
+def t_interval(x: np.ndarray, axis: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and a Student-t ``level`` interval across ``axis`` (seeds): ``(mean, lo, hi)``;
+    the interval is NaN with one seed."""
+    from scipy import stats
+
+    x = np.asarray(x, np.float64)
+    n = x.shape[axis]
+    mean = np.nanmean(x, axis=axis)
+    if n < 2:
+        nan = np.full_like(mean, np.nan)
+        return mean, nan, nan
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * np.nanstd(x, axis=axis, ddof=1) / np.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def horizon_table(results: Sequence[DynamicsResult]) -> pd.DataFrame:
+    """One row per policy: horizon utility, DER, per-group share(0), share(T) and
+    amplification — mean over the seeds (one result per seed) with 95 % t-intervals."""
+    frames = [r.summary_frame() for r in results]
+    names = list(frames[0]["policy"])
+    metrics = [c for c in frames[0].columns if c != "policy"]
+    stack = np.stack([f[metrics].to_numpy(np.float64) for f in frames])  # [S, Q, M]
+    mean, lo, hi = t_interval(stack, axis=0)
+    out = {"policy": names, "seeds": [len(results)] * len(names)}
+    for j, m in enumerate(metrics):
+        out[m] = mean[:, j]
+        if len(results) > 1 and (m in ("utility", "der") or m.startswith("amplification_")):
+            out[f"{m}_lo"] = lo[:, j]
+            out[f"{m}_hi"] = hi[:, j]
+    return pd.DataFrame(out)
+
+
+def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
+    """Three figures (mean over seeds, 95 % band with several seeds): ``(share, utility, der)``.
+
+    share: occupant share of each group over time, one panel per group, one line per policy
+    (the amplification figure); utility: each group's mean utility; der: DER per period.
+    """
+    import matplotlib.pyplot as plt
+
+    r0 = results[0]
+    t = np.arange(r0.periods)
+    colors = plt.get_cmap("tab10")
+    styles = ("-", "--", "-.", ":")  # policies that coincide stay visible
+    figs = []
+    for what in ("share", "utility"):
+        data = np.stack([r.share if what == "share" else r.group_utility for r in results])  # [S, T, Q, G]
+        mean, lo, hi = t_interval(data, axis=0)
+        g = len(r0.group_names)
+        fig, axes = plt.subplots(1, g, figsize=(4.2 * g + 2.2, 3.6), squeeze=False)
+        for gi, ax in enumerate(axes[0]):
+            for qi, name in enumerate(r0.names):
+                ax.plot(t, mean[:, qi, gi], color=colors(qi % 10), ls=styles[qi % 4], label=name, lw=1.5)
+                if len(results) > 1:
+                    ax.fill_between(t, np.clip(lo[:, qi, gi], 0, None), hi[:, qi, gi], color=colors(qi % 10),
+                                    alpha=0.2, lw=0)
+            ax.set_title(f"{r0.group_names[gi]}")
+            ax.set_xlabel("period")
+            ax.set_ylabel("occupant share" if what == "share" else "mean utility")
+            ax.grid(alpha=0.3)
+        axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+        fig.suptitle(f"{title}: {'group share over time' if what == 'share' else 'group utility over time'}",
+                     fontsize=10)
+        fig.tight_layout()
+        figs.append(fig)
+    data = np.stack([r.der for r in results])  # [S, T, Q]
+    mean, lo, hi = t_interval(data, axis=0)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for qi, name in enumerate(r0.names):
+        ax.plot(t, mean[:, qi], color=colors(qi % 10), ls=styles[qi % 4], label=name, lw=1.5)
+        if len(results) > 1:
+            ax.fill_between(t, np.clip(lo[:, qi], 0, 1), np.clip(hi[:, qi], 0, 1), color=colors(qi % 10), alpha=0.2,
+                            lw=0)
+    ax.set_xlabel("period")
+    ax.set_ylabel("DER of the period's group utilities")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    ax.set_title(f"{title}: DER over time", fontsize=10)
+    fig.tight_layout()
+    figs.append(fig)
+    return tuple(figs)
+
+
+def write_dynamics(results: Sequence[DynamicsResult], out: str | Path, title: str = "",
+                   extra: dict | None = None) -> dict[str, Path]:
+    """Write ``share.png``, ``utility.png``, ``der.png``, ``trajectories.csv`` (tidy, every seed),
+    ``horizon.csv``/``horizon.md`` and ``summary.json`` to ``out``, each atomically.
+
+    Everything is computed before the first file is written, so a run killed before this
+    point leaves nothing, and a run killed during it leaves only whole files.
+    """
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    table = horizon_table(results)
+    frames = []
+    for r in results:
+        f = r.to_frame()
+        f.insert(0, "seed", r.config.get("seed", 0))
+        frames.append(f)
+    traj = pd.concat(frames, ignore_index=True)
+    figs = plot_dynamics(results, title)
+    summary = dict(results[0].config, seeds=[r.config.get("seed") for r in results],
+                   horizon=json.loads(table.to_json(orient="records")), **(extra or {}))
+    summary.pop("seed", None)
+    paths = {n: out / n for n in ("share.png", "utility.png", "der.png", "trajectories.csv", "horizon.csv",
+                                  "horizon.md", "summary.json")}
+    out.mkdir(parents=True, exist_ok=True)
+    for fig, name in zip(figs, ("share.png", "utility.png", "der.png"), strict=True):
+        atomic_write(paths[name], lambda fh, fig=fig: fig.savefig(fh, format="png", dpi=120, bbox_inches="tight"), "wb")
+        plt.close(fig)
+    atomic_write(paths["trajectories.csv"], lambda fh: traj.to_csv(fh, index=False), newline="")
+    atomic_write(paths["horizon.csv"], lambda fh: table.to_csv(fh, index=False), newline="")
+    atomic_write_text(paths["horizon.md"], markdown_table(table))
+    atomic_write_text(paths["summary.json"], json.dumps(summary, indent=2, default=float))
+    return paths
