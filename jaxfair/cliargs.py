@@ -2,7 +2,8 @@
 
 ``add_scenario_arguments(parser)`` adds ``--scenario/--option/--seed/--prefs`` (a registered
 scenario) and ``--data/--scores/--labels/--group/--user/...`` (the user's own logs, see
-:mod:`jaxfair.scenarios.logs`); ``scenario_from_args(args)`` builds the scenario they name.
+:mod:`jaxfair.scenarios.logs`); :func:`jaxfair.scenarios.cliargs.scenario_from_args` builds the
+scenario they name (it lives with the scenarios: this base module does not import them).
 Every user mistake raises :class:`UsageError` (or ``ValueError``/``FileNotFoundError`` from
 the library), which :func:`jaxfair.cli.main` prints as one ``jaxfair: error: ...`` line.
 """
@@ -13,9 +14,8 @@ import json
 import math
 from typing import Any
 
-__all__ = ["LOG_FLAGS", "UsageError", "add_log_arguments", "add_scenario_arguments", "check_log_flags_unused", "int_at_least",
-           "logs_from_args", "nonnegative_int", "parse_columns", "parse_options",
-           "parse_prefs", "positive_int", "scenario_from_args", "scenario_label", "scenario_name"]
+__all__ = ["LOG_FLAGS", "UsageError", "add_log_arguments", "add_scenario_arguments", "check_log_flags_unused",
+           "int_at_least", "nonnegative_int", "parse_columns", "parse_options", "parse_prefs", "positive_int", "scenario_label"]
 
 
 class UsageError(ValueError):
@@ -135,47 +135,8 @@ def scenario_label(args: argparse.Namespace) -> str:
     return args.scenario or args._default_scenario
 
 
-def scenario_name(args: argparse.Namespace) -> str:
-    """The registered scenario ``--scenario`` names (or the default), checked against the registry."""
-    from jaxfair import scenarios
-
-    name = args.scenario or args._default_scenario
-    if name not in scenarios.available():
-        raise UsageError(f"--scenario: unknown scenario {name!r}; expected one of {', '.join(scenarios.available())}")
-    return name
-
-
-def scenario_from_args(args: argparse.Namespace):
-    """The :class:`~jaxfair.scenarios.Scenario` that the arguments of :func:`add_scenario_arguments` name."""
-    from jaxfair import scenarios
-
-    prefs = parse_prefs(args.prefs) if args.prefs is not None else None
-    options = parse_options(args.option)
-    seed = getattr(args, args._scenario_seed_dest)
-    if args.data is None:
-        check_log_flags_unused(args)
-        return scenarios.load(scenario_name(args), seed=seed, prefs=prefs, **options)
-    if args.scenario is not None:
-        raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
-    return logs_from_args(args, seed=seed, prefs=prefs, options=options)
-
-
 def check_log_flags_unused(args: argparse.Namespace) -> None:
     """Without ``--data``, the column flags mean nothing: say so instead of ignoring them."""
     given = [f"--{f}" for f in LOG_FLAGS if getattr(args, f) is not None] + (["--replay"] if args.replay else [])
     if given:
         raise UsageError(f"{', '.join(given)}: only meaningful with --data FILE (your own logs)")
-
-
-def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, options: dict | None = None):
-    """The scenario of ``--data FILE`` and its column flags (:func:`add_log_arguments`)."""
-    from jaxfair import scenarios
-
-    for flag in ("scores", "labels", "group", "user"):
-        if getattr(args, flag) is None:
-            raise UsageError(f"--{flag}: required with --data (see `--help`)")
-    return scenarios.from_file(
-        args.data, user=args.user, group=args.group, scores=parse_columns(args.scores, "--scores"),
-        labels=parse_columns(args.labels, "--labels"), candidate=args.candidate,
-        retrieved=args.retrieved, features=parse_columns(args.features, "--features"), session=args.session,
-        prefs=prefs, replay=args.replay, seed=seed, **(options or {}))

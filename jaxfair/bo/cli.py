@@ -7,8 +7,8 @@ __all__ = ["add_subcommands"]
 
 def _run_bo(args) -> int:
     from jaxfair.bo.study import run_study
-    from jaxfair.cliargs import (LOG_FLAGS, UsageError, check_log_flags_unused, parse_options, scenario_from_args,
-                                  scenario_label, scenario_name)
+    from jaxfair.cliargs import LOG_FLAGS, UsageError, check_log_flags_unused, parse_options, scenario_label
+    from jaxfair.scenarios.cliargs import scenario_from_args, scenario_name
 
     method_options: dict[str, dict] = {}
     for key, value in parse_options(args.method_option, "--method-option").items():

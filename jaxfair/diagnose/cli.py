@@ -5,8 +5,8 @@ import argparse
 
 import numpy as np
 
-from jaxfair.cliargs import UsageError, add_scenario_arguments, nonnegative_int, positive_int, scenario_from_args, \
-    scenario_label
+from jaxfair.cliargs import UsageError, add_scenario_arguments, nonnegative_int, positive_int, scenario_label
+from jaxfair.scenarios.cliargs import scenario_from_args
 
 __all__ = ["add_subcommands", "load_scenario", "parse_alpha", "run"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from jaxfair.cliargs import UsageError, add_log_arguments, check_log_flags_unused, logs_from_args, \
-    nonnegative_int, parse_options
+from jaxfair.cliargs import UsageError, add_log_arguments, check_log_flags_unused, nonnegative_int, parse_options
+from jaxfair.scenarios.cliargs import logs_from_args
 
 __all__ = ["add_subcommands", "run"]
 
