@@ -193,10 +193,12 @@ def diagnose_scenario(scenario, *, n_users: int = 20_000, alpha: Any = None, n_g
     t = time.perf_counter()
     ret = retrieval_diagnosis(batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot,
                               clusters=smp.clusters)
+    # The same key and units as the decompositions: the attribution's gap CI is theirs.
     att = {name: attribute(a, smp.wide, prefs, groups=groups, m=smp.m, production=smp.production,
-                           corpus=smp.corpus) for name, a in (("given", a_given), ("best", a_best))}
+                           corpus=smp.corpus, n_boot=n_boot, key=k_boot, clusters=smp.clusters)
+           for name, a in (("given", a_given), ("best", a_best))}
     rel = reliability_table(batch, scenario.label_names, names)
-    lem = lemma23_check(batch, prefs, group_names=names)
+    lem = lemma23_check(batch, prefs, group_names=names, n_boot=n_boot, key=k_boot, clusters=smp.clusters)
     sec["retrieval_attribution_calibration"] = time.perf_counter() - t
     sec["total"] = time.perf_counter() - t0
     return Diagnosis(scenario=scenario, title=scenario.title, groups=tuple(int(g) for g in groups),
