@@ -15,7 +15,8 @@ import math
 from typing import Any
 
 __all__ = ["LOG_FLAGS", "UsageError", "add_log_arguments", "add_scenario_arguments", "check_log_flags_unused",
-           "int_at_least", "nonnegative_int", "parse_columns", "parse_options", "parse_prefs", "positive_int", "scenario_label"]
+           "int_at_least", "nonnegative_int", "parse_columns", "parse_options", "parse_prefs", "positive_int",
+           "scenario_label"]
 
 
 class UsageError(ValueError):

@@ -11,7 +11,6 @@ from jaxfair import scenarios
 from jaxfair.cli import main
 from jaxfair.diagnose import decompose
 from jaxfair.diagnose.pipeline import alpha_grid, diagnose_scenario, sample_for_diagnosis
-from jaxfair.scenarios.groups import random_groups
 from jaxfair.scenarios.pool import PoolScenario, pool_arrays
 
 

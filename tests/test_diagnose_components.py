@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from reference import shapley3_ref, user_utility_ref
+from strategies import batches
 
 from jaxfair import make_batch, scenarios
 from jaxfair.diagnose.attribution import attribute, oracle_retrieval_mask, random_retrieval_mask, shapley
 from jaxfair.diagnose.calibration import expected_calibration_error, lemma23_check, reliability_table
 from jaxfair.diagnose.retrieval import retrieval_diagnosis, retrieval_quality_per_user
-from reference import shapley3_ref, user_utility_ref
-from strategies import batches
 
 
 @given(data=batches(), st_data=st.data())
@@ -167,8 +167,7 @@ def test_attribution_bootstrap_matches_decompose_and_adds_up():
     assert at.gap_shares == pytest.approx(plain.gap_shares, abs=1e-12) and at.n_boot == 60
     # Every resample's shares add up to its gap (components + residual), as the point estimates do.
     np.testing.assert_allclose(at.boot_gap_shares.sum(1), at.boot_gap, atol=1e-12)
-    for c, (lo, hi) in at.gap_share_ci.items():
-        assert lo <= hi
+    assert all(lo <= hi for lo, hi in at.gap_share_ci.values())
     # Same key and resampling unit as decompose: the production gap's CI is decompose's (the
     # compact production batch serves the same items as the wide batch's production mask).
     dec = decompose(np.array([[0.5, 0.5]]), smp.batch, sc.prefs, groups=(1, 0), weights=np.ones(1500), n_boot=60,
@@ -205,8 +204,9 @@ def test_bound_split_range_where_the_bound_is_flat():
 @given(data=batches(), m=st.integers(1, 6), seed=st.integers(0, 2**31 - 1))
 @settings(max_examples=20)
 def test_oracle_retrieval_matches_reference_and_bootstrap_keeps_group_sizes(data, m, seed):
-    from jaxfair.diagnose.decompose import stratified_counts
     from reference import oracle_retrieval_ref
+
+    from jaxfair.diagnose.decompose import stratified_counts
 
     scores, labels, mask, group, prefs = data
     np.testing.assert_array_equal(oracle_retrieval_mask(labels, mask, m), oracle_retrieval_ref(labels, mask, m))

@@ -18,6 +18,7 @@ Layers, lowest first (an import may stay in its layer or go down, never up):
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     """``{module: {jaxfair modules it imports}}`` over every source file (function-level imports too)."""
     files = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
@@ -116,6 +118,7 @@ def test_no_import_runs_up_a_layer():
     assert not bad, "imports that run up a layer:\n" + "\n".join(bad)
 
 
-@pytest.mark.parametrize("graph, expected", [({"a": {"b"}, "b": {"a"}}, ["a", "b", "a"]), ({"a": {"b"}, "b": set()}, None)])
+@pytest.mark.parametrize("graph, expected", [({"a": {"b"}, "b": {"a"}}, ["a", "b", "a"]),
+                                             ({"a": {"b"}, "b": set()}, None)])
 def test_find_cycle(graph, expected):
     assert find_cycle(graph) == expected

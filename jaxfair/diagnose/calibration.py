@@ -23,7 +23,8 @@ None when the lemma does not apply or there is no bootstrap.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -22,14 +22,15 @@ import copy
 import dataclasses
 import time
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxfair.batch import Batch
-from jaxfair.diagnose.attribution import Attribution, _top_m_mask, attribute
+from jaxfair.diagnose.attribution import _top_m_mask, attribute
 from jaxfair.diagnose.calibration import expected_calibration_error, lemma23_check, reliability_table
 from jaxfair.diagnose.decompose import Decomposition, decompose, default_pair
 from jaxfair.diagnose.retrieval import RetrievalDiagnosis, retrieval_diagnosis

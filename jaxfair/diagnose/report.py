@@ -296,7 +296,8 @@ def write_report(d, out) -> dict[str, Path]:
     for name, df in tables.items():
         paths[f"{name}.csv"] = atomic_write(out / f"{name}.csv", lambda fh, df=df: df.to_csv(fh, index=False))
         if name != "decomposition_grid":  # the grid table is long: CSV only
-            paths[f"{name}.md"] = atomic_write(out / f"{name}.md", lambda fh, df=df: fh.write(markdown_table(df, "{:.4f}")))
+            paths[f"{name}.md"] = atomic_write(out / f"{name}.md",
+                                               lambda fh, df=df: fh.write(markdown_table(df, "{:.4f}")))
     summary = summary_dict(d)
     paths["report.md"] = atomic_write(out / "report.md", lambda fh: fh.write(report_markdown(d)))
     paths["summary.json"] = atomic_write(out / "summary.json", lambda fh: json.dump(summary, fh, indent=1, default=str))

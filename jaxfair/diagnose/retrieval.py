@@ -16,7 +16,8 @@ when it lies below 0, None when the CI straddles 0 ("inconclusive").
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -13,10 +13,10 @@ from jaxfair.validation import check_prefs
 __all__ = ["Scenario", "available", "check_prefs", "load", "register", "summary"]
 
 
-# Built-in scenarios register themselves on import.
-from jaxfair.scenarios import toy as _toy  # noqa: E402,F401
-
 import importlib.util as _ilu  # noqa: E402
+
+# Built-in scenarios register themselves on import (through jaxfair.scenarios.registry).
+from jaxfair.scenarios import toy as _toy  # noqa: E402,F401
 
 # The paper's scenarios (issue #3) live in their own modules; imported when present.
 if _ilu.find_spec("jaxfair.scenarios.paper") is not None:

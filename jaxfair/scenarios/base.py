@@ -78,7 +78,7 @@ class Scenario(abc.ABC):
             "options": dict(self.options),
         }
 
-    def with_prefs(self, prefs: Any) -> "Scenario":
+    def with_prefs(self, prefs: Any) -> Scenario:
         """Return a shallow copy with different true preferences (validated)."""
         import copy
 
@@ -87,4 +87,5 @@ class Scenario(abc.ABC):
         return new
 
     def __repr__(self) -> str:
-        return f"<Scenario {self.title}: K={self.n_labels} {self.label_names}, G={self.n_groups}, m={self.n_candidates}>"
+        return (f"<Scenario {self.title}: K={self.n_labels} {self.label_names}, G={self.n_groups}, "
+                f"m={self.n_candidates}>")

@@ -5,7 +5,8 @@ imports them: that would be an import circle); users call ``jaxfair.scenarios.lo
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from jaxfair.scenarios.base import Scenario
 
