@@ -177,6 +177,7 @@ class Attribution:
                 "loss_shares": {c: {"estimate": v, "ci": ci(self.loss_share_ci.get(c, (np.nan, np.nan)))}
                                 for c, v in self.loss_shares.items()},
                 "blamed": blamed, "verdict": sentence, "verdict_rule": VERDICT_RULE,
+                "largest_share_point_estimate": self.largest,
                 "pipelines": self.pipelines.to_dict(orient="records")}
 
 

@@ -121,7 +121,7 @@ def calibration_premise(batch: Batch, tol: float = CALIBRATION_TOLERANCE,
 
 def lemma23_check(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None = None, n_grid: int = 101,
                   seed: int = 0, n_boot: int = 0, key: Any = None, clusters: Any = None, level: float = 0.95,
-                  ece_tol: float = CALIBRATION_TOLERANCE) -> pd.DataFrame:
+                  ece_tol: float = CALIBRATION_TOLERANCE, ece_table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Lemma 2.3 on a batch: utility at α = α*(g) vs the best α on a grid, per group's α*(g).
 
     The grid: ``n_grid`` points (w, 1 − w) for K = 2; the K unit vectors plus ``n_grid``
@@ -132,6 +132,8 @@ def lemma23_check(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None
     and α*(g) > 0, see the module docstring), ``shortfall_ci_low`` / ``shortfall_ci_high``
     (bootstrap with ``n_boot`` resamples of users within groups, or of ``clusters``, as in
     :func:`~jaxfair.diagnose.decompose.decompose`), ``holds`` and a ``verdict`` sentence.
+    ``ece_table``: an :func:`expected_calibration_error` table (with label and group names) to
+    judge the calibration premise on (default: computed from the batch, generic names).
     """
     from jaxfair.diagnose.decompose import bootstrap_counts, check_clusters
 
@@ -146,7 +148,7 @@ def lemma23_check(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None
     clusters = check_clusters(clusters, group)
     n_groups, k = prefs_np.shape
     names = list(group_names) if group_names is not None else [f"group {g}" for g in range(n_groups)]
-    calibrated, why = calibration_premise(batch, ece_tol)
+    calibrated, why = calibration_premise(batch, ece_tol, ece_table)
     counts = None
     if n_boot:
         counts = np.asarray(bootstrap_counts(jax.random.PRNGKey(0) if key is None else key, group, int(n_boot),

@@ -102,12 +102,14 @@ class RetrievalDiagnosis:
 
 def retrieval_diagnosis(batch: Batch, prefs: Any, *, groups: Sequence[int] | None = None, weights: Any = None,
                         n_boot: int = 200, key: Any = None, clusters: Any = None, level: float = 0.95,
-                        ece_tol: float = CALIBRATION_TOLERANCE, **estimate_options) -> RetrievalDiagnosis:
+                        ece_tol: float = CALIBRATION_TOLERANCE, ece_table: Any = None,
+                        **estimate_options) -> RetrievalDiagnosis:
     """Retrieval quality per group and on S_X, and Theorem 3.3 at α = α*(g1).
 
     Arguments as in :func:`~jaxfair.diagnose.decompose.decompose`; ``groups`` defaults to the
     better-served group at α = (1, …, 1) as g1. ``ece_tol``: the calibration premise's
-    tolerance (:func:`~jaxfair.diagnose.calibration.calibration_premise`).
+    tolerance (:func:`~jaxfair.diagnose.calibration.calibration_premise`); ``ece_table`` an
+    ECE table to judge it on (default: computed from the batch).
     """
     prefs_np = check_batch_prefs(batch, prefs)
     group = np.asarray(batch.group)
@@ -136,7 +138,7 @@ def retrieval_diagnosis(batch: Batch, prefs: Any, *, groups: Sequence[int] | Non
         qq = (1 - level) / 2
         eps_ci = tuple(float(x) for x in np.quantile(boot_eps, [qq, 1 - qq]))
         margin_ci = tuple(float(x) for x in np.quantile(d.boot_terms[:, 0, 0] - boot_eps * a1.min(), [qq, 1 - qq]))
-    calibrated, why = calibration_premise(batch, ece_tol)
+    calibrated, why = calibration_premise(batch, ece_tol, ece_table)
     reasons = []
     if not n_boot:
         applies, reasons = None, ["no bootstrap CI for ε (n_boot = 0)"]
