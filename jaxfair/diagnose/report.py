@@ -61,17 +61,23 @@ def place_marker_labels(ax, items, *, y: float = 1.01, fontsize: float = 8) -> l
     return placed
 
 
-def _alpha_markers(d) -> list[tuple[float, str, str]]:
-    """``(x, label, linestyle)`` of the α given and the utility-optimal α on the figure's x axis."""
-    x, _ = _x_axis(d)
+def _alpha_markers(d) -> list[tuple[float | None, str, str]]:
+    """``(x, label, linestyle)`` of the α given and the utility-optimal α on the figure's x axis.
+
+    K > 2: the x axis is the segment α*(g0) → α*(g1); an α whose direction is not on it gets
+    ``x = None`` (no marker: the nearest point would show values of another α).
+    """
     out = []
+    g = d.grid.alphas / d.grid.alphas.sum(1, keepdims=True)
     for a, name, ls in ((d.alpha_given, "α given", "-."), (d.alpha_best, "utility-optimal α", "--")):
+        a = a / a.sum()
         if a.shape[0] == 2:
-            xv = a[0] / a.sum()
-        else:  # K > 2: the grid point nearest α (by direction)
-            g = d.grid.alphas / d.grid.alphas.sum(1, keepdims=True)
-            xv = x[int(np.argmin(np.abs(g - a / a.sum()).sum(1)))]
-        out.append((float(xv), name, ls))
+            out.append((float(a[0]), name, ls))
+            continue
+        start, step = g[0], g[-1] - g[0]
+        t = float(np.clip(np.dot(a - start, step) / max(np.dot(step, step), 1e-300), 0.0, 1.0))
+        on = np.abs(start + t * step - a).sum() <= 1e-6
+        out.append((t if on else None, name if on else f"{name} {np.round(a, 3).tolist()}: off this segment", ls))
     return out
 
 
@@ -137,11 +143,16 @@ def terms_figure(d, path: Path, *, return_figure: bool = False):
     ax3.plot(x, np.abs(dec.terms[:, 1]), color=TERM_COLORS["term5"], lw=2, label="|term (5)|")
     ax3.set_ylabel("Theorem 3.1 bound and |term (5)|")
     ax3.set_xlabel(xlabel)
+    markers = _alpha_markers(d)
     for ax in (ax1, ax2, ax3):
-        for xv, _, ls in _alpha_markers(d):
-            ax.axvline(xv, color="grey", ls=ls, lw=1)
+        for xv, _, ls in markers:
+            if xv is not None:
+                ax.axvline(xv, color="grey", ls=ls, lw=1)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    labels = place_marker_labels(ax1, [(xv, name) for xv, name, _ in _alpha_markers(d)])
+    labels = place_marker_labels(ax1, [(xv, name) for xv, name, _ in markers if xv is not None])
+    off = [name for xv, name, _ in markers if xv is None]
+    if off:
+        ax3.annotate("; ".join(off) + " (not marked)", (0, -0.22), xycoords="axes fraction", fontsize=8)
     if return_figure:
         return fig, labels
     return _savefig(fig, path)
