@@ -17,14 +17,8 @@ import importlib.util
 import sys
 import warnings
 
-from jaxfair.cliargs import (
-    UsageError,
-    add_scenario_arguments,
-    int_at_least,
-    positive_int,
-    scenario_from_args,
-    scenario_label,
-)
+from jaxfair.cliargs import UsageError, add_scenario_arguments, int_at_least, positive_int, scenario_label
+from jaxfair.scenarios.cliargs import scenario_from_args
 
 # Exceptions that mean "the user asked for something invalid": the library's convention is a
 # ValueError naming the argument, and missing/unreadable files raise OSError subclasses.

@@ -2,7 +2,8 @@
 
 ``add_scenario_arguments(parser)`` adds ``--scenario/--option/--seed/--prefs/--data-dir`` (a
 registered scenario) and ``--data/--scores/--labels/--group/--user/...`` (the user's own logs, see
-:mod:`jaxfair.scenarios.logs`); ``scenario_from_args(args)`` builds the scenario they name.
+:mod:`jaxfair.scenarios.logs`); :func:`jaxfair.scenarios.cliargs.scenario_from_args` builds the
+scenario they name (it lives with the scenarios: this base module does not import them).
 Every user mistake raises :class:`UsageError` (or ``ValueError``/``FileNotFoundError`` from
 the library), which :func:`jaxfair.cli.main` prints as one ``jaxfair: error: ...`` line.
 """
@@ -13,10 +14,9 @@ import json
 import math
 from typing import Any
 
-__all__ = ["LOG_FLAGS", "UsageError", "add_log_arguments", "add_scenario_arguments", "check_log_flags_unused",
-           "check_reserved_options", "add_prefs_argument", "int_at_least", "logs_from_args", "nonnegative_int",
-           "parse_columns",
-           "parse_options", "parse_prefs", "positive_int", "scenario_from_args", "scenario_label", "scenario_name",
+__all__ = ["LOG_FLAGS", "LOG_RESERVED", "UsageError", "add_log_arguments", "add_prefs_argument",
+           "add_scenario_arguments", "check_log_flags_unused", "check_reserved_options", "int_at_least",
+           "nonnegative_int", "parse_columns", "parse_options", "parse_prefs", "positive_int", "scenario_label",
            "scenario_options"]
 
 
@@ -151,7 +151,7 @@ def add_prefs_argument(parser) -> None:
 # The column flags of add_log_arguments (besides --data and --replay).
 LOG_FLAGS = ("scores", "labels", "group", "user", "candidate", "features", "retrieved", "session", "group_names")
 # from_file's keyword arguments that have their own flag: `--option KEY=...` for them is refused.
-_LOG_RESERVED = {**{f: f"--{f.replace('_', '-')}" for f in LOG_FLAGS}, "replay": "--replay",
+LOG_RESERVED = {**{f: f"--{f.replace('_', '-')}" for f in LOG_FLAGS}, "replay": "--replay",
                  "allow_duplicates": "--allow-duplicates", "prefs": "--prefs"}
 
 
@@ -165,44 +165,13 @@ def scenario_label(args: argparse.Namespace) -> str:
     return args.scenario or args._default_scenario
 
 
-def scenario_name(args: argparse.Namespace) -> str:
-    """The registered scenario ``--scenario`` names (or the default), checked against the registry."""
-    from jaxfair import scenarios
-
-    name = args.scenario or args._default_scenario
-    if name not in scenarios.available():
-        raise UsageError(f"--scenario: unknown scenario {name!r}; expected one of {', '.join(scenarios.available())}")
-    return name
-
-
-def scenario_from_args(args: argparse.Namespace):
-    """The :class:`~jaxfair.scenarios.Scenario` that the arguments of :func:`add_scenario_arguments` name."""
-    from jaxfair import scenarios
-
-    prefs = parse_prefs(args.prefs) if args.prefs is not None else None
-    options = scenario_options(args)
-    seed = getattr(args, args._scenario_seed_dest)
-    if args.data is None:
-        check_log_flags_unused(args)
-        name = scenario_name(args)
-        try:
-            return scenarios.load(name, seed=seed, prefs=prefs, **options)
-        except ValueError as exc:
-            if getattr(args, "data_dir", None) is not None and "unknown option" in str(exc) and "data_dir" in str(exc):
-                raise UsageError(f"--data-dir: scenario {name!r} reads no data files") from None
-            raise
-    if args.scenario is not None:
-        raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
-    return logs_from_args(args, seed=seed, prefs=prefs, options=options)
-
-
 def scenario_options(args: argparse.Namespace) -> dict[str, Any]:
     """The scenario options of ``--option KEY=VALUE`` (and ``--data-dir``), refusing keys that have a flag."""
     options = parse_options(args.option)
     seed_flag = "--" + args._scenario_seed_dest.replace("_", "-")
     reserved = {"prefs": "--prefs", "seed": seed_flag}
     if args.data is not None:
-        reserved.update(_LOG_RESERVED)
+        reserved.update(LOG_RESERVED)
     check_reserved_options(options, reserved)
     if getattr(args, "data_dir", None) is not None:
         if args.data is not None:
@@ -219,20 +188,3 @@ def check_log_flags_unused(args: argparse.Namespace) -> None:
     given += [flag for flag, on in (("--replay", args.replay), ("--allow-duplicates", args.allow_duplicates)) if on]
     if given:
         raise UsageError(f"{', '.join(given)}: only meaningful with --data FILE (your own logs)")
-
-
-def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, options: dict | None = None):
-    """The scenario of ``--data FILE`` and its column flags (:func:`add_log_arguments`)."""
-    from jaxfair import scenarios
-
-    for flag in ("scores", "labels", "group", "user"):
-        if getattr(args, flag) is None:
-            raise UsageError(f"--{flag}: required with --data (see `--help`)")
-    options = dict(options or {})
-    check_reserved_options(options, dict(_LOG_RESERVED, seed="--seed"))
-    return scenarios.from_file(
-        args.data, user=args.user, group=args.group, scores=parse_columns(args.scores, "--scores"),
-        labels=parse_columns(args.labels, "--labels"), candidate=args.candidate,
-        retrieved=args.retrieved, features=parse_columns(args.features, "--features"), session=args.session,
-        group_names=parse_columns(args.group_names, "--group-names"), allow_duplicates=args.allow_duplicates,
-        prefs=prefs, replay=args.replay, seed=seed, **options)

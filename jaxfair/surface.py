@@ -92,9 +92,9 @@ def compute_surface(scenario: Scenario, *, n_users: int = 20_000, n_grid: int = 
                          "by_group": best_u.by_group.to_dict()},
         "best_der": {"w": float(best_d.alpha[0]), "utility": best_d.overall, "der": best_d.der,
                      "by_group": best_d.by_group.to_dict()},
-        "oracle_by_group": dict(zip(scenario.group_names, oracle.tolist())),
+        "oracle_by_group": dict(zip(scenario.group_names, oracle.tolist(), strict=True)),
         "retrieval_quality_by_group": dict(zip(scenario.group_names,
-                                               retrieval_quality(batch, scenario.n_groups).tolist())),
+                                               retrieval_quality(batch, scenario.n_groups).tolist(), strict=True)),
         "seconds": {"sample": t_sample, "evaluate": t_eval},
         "scenario_options": scenario.describe()["options"],
     }
@@ -110,7 +110,7 @@ def _with_origin(ev: Evaluation, scenario: Scenario) -> pd.DataFrame:
 
 
 def plot_surface(surface: Surface):
-    """Figures: (1) utility and DER heat-maps side by side; (2) per-group utility along w."""
+    """Figures: (1) utility and DER heat-maps side by side; (2) per-group utility along w, DER below it."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -128,22 +128,24 @@ def plot_surface(surface: Surface):
         ax.set_ylabel(f"α ({l1})")
         ax.set_title("global utility" if col == "utility" else "DER (1 = equal utility)")
         fig1.colorbar(im, ax=ax, shrink=0.85)
-    fig1.suptitle(f"{surface.title}: utility and DER over the α box ({surface.summary['n_users']:,} users)")
+    fig1.suptitle(f"{surface.title}: utility and DER over the α box ({surface.summary['n_users']:,} users; "
+                  "α = 0 at the origin serves nothing: left blank)")
 
     d = surface.direction
-    fig2, ax = plt.subplots(figsize=(7.5, 4.6), constrained_layout=True)
+    # Two panels on one w axis, not a twin y axis: DER and utility have different units, and
+    # curves drawn on two scales over one plot cross where nothing meets.
+    fig2, (ax, ax2) = plt.subplots(2, 1, figsize=(8.5, 6.4), sharex=True, constrained_layout=True,
+                                   gridspec_kw={"height_ratios": [3, 2]})
     for g in surface.group_names:
         ax.plot(d["w"], d[f"utility_{g}"], label=f"utility: {g}")
     ax.plot(d["w"], d["utility"], "k--", label="global utility")
-    ax.set_xlabel(f"w  (α = (w, 1 − w) on ({l0}, {l1}))")
     ax.set_ylabel("mean utility")
-    ax2 = ax.twinx()
-    ax2.plot(d["w"], d["der"], color="tab:red", alpha=0.6, label="DER")
-    ax2.set_ylabel("DER", color="tab:red")
-    lines = ax.get_legend_handles_labels()
-    lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
     ax.set_title(f"{surface.title}: per-group utility along the direction of α")
+    ax2.plot(d["w"], d["der"], color="tab:red", label="DER")
+    ax2.set_ylabel("DER (1 = equal utility)")
+    ax2.set_xlabel(f"w  (α = (w, 1 − w) on ({l0}, {l1}))")
+    ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
     return fig1, fig2
 
 

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from jaxfair.batch import Batch
-from jaxfair.scenarios.base import check_prefs
 
-__all__ = ["EmptyGroupWarning", "check_alpha", "check_alphas", "check_batch_prefs", "check_batch", "warn_empty_groups"]
+__all__ = ["EmptyGroupWarning", "check_alpha", "check_alphas", "check_batch", "check_batch_prefs", "check_prefs",
+           "warn_empty_groups"]
 
 
 class EmptyGroupWarning(UserWarning):
@@ -54,6 +55,27 @@ def _check_alpha_values(arr: np.ndarray, name: str) -> None:
         row = int(np.argmax(zero))
         raise ValueError(f"{name}: all-zero weight vector at row {row}: only the direction of α matters, "
                          "so α = 0 serves nothing meaningful")
+
+
+def check_prefs(prefs: Any, n_groups: int | None = None, n_labels: int | None = None,
+                name: str = "prefs") -> np.ndarray:
+    """Validate true preferences α* ``[G, K]``: finite, >= 0, no all-zero row, G >= 2."""
+    arr = np.asarray(prefs, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected shape [G, K] (2 dims), got shape {arr.shape}")
+    if arr.shape[0] < 2:
+        raise ValueError(f"{name}: expected G >= 2 groups (rows), got {arr.shape[0]}")
+    if n_groups is not None and arr.shape[0] != n_groups:
+        raise ValueError(f"{name}: expected {n_groups} rows (one per group), got {arr.shape[0]}")
+    if n_labels is not None and arr.shape[1] != n_labels:
+        raise ValueError(f"{name}: expected {n_labels} columns (one per label), got {arr.shape[1]}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: expected finite values, got {arr.tolist()}")
+    if np.any(arr < 0):
+        raise ValueError(
+            f"{name}: expected entries >= 0 (DER is defined for non-negative group utilities), got {arr.tolist()}"
+        )
+    return arr
 
 
 def check_batch_prefs(batch: Any, prefs: Any) -> np.ndarray:

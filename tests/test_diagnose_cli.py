@@ -11,7 +11,6 @@ from jaxfair import scenarios
 from jaxfair.cli import main
 from jaxfair.diagnose import decompose
 from jaxfair.diagnose.pipeline import alpha_grid, diagnose_scenario, sample_for_diagnosis
-from jaxfair.scenarios.groups import random_groups
 from jaxfair.scenarios.pool import PoolScenario, pool_arrays
 
 
@@ -81,6 +80,23 @@ def test_diagnose_scenario_toy_exact():
     for at in d.attribution.values():
         assert sum(at.gap_shares.values()) == pytest.approx(at.gap, abs=1e-9)
     assert d.points.alphas.shape == (2, 2)
+    # The α labels above the figure never overlap, even where the two α sit close together.
+    import matplotlib.pyplot as plt
+
+    from jaxfair.diagnose.report import place_marker_labels, terms_figure
+
+    for a_best in (d.alpha_best, d.alpha_given, d.alpha_given + [0.01, 0.0]):
+        d.alpha_best = np.asarray(a_best)
+        fig, labels = terms_figure(d, None, return_figure=True)
+        r = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(r) for t in labels]
+        assert len(boxes) == 2 and not boxes[0].overlaps(boxes[1])
+        plt.close(fig)
+    fig, ax = plt.subplots()
+    boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in place_marker_labels(ax, [(0.5, "a"), (0.5, "b"),
+                                                                                             (0.51, "c")])]
+    assert not any(boxes[i].overlaps(boxes[j]) for i in range(3) for j in range(i))
+    plt.close(fig)
 
 
 def test_cli_writes_report(tmp_path, capsys):
@@ -95,7 +111,13 @@ def test_cli_writes_report(tmp_path, capsys):
     t = s["alpha_given"]
     assert t["term4"]["estimate"] + t["term5"]["estimate"] + t["term6"]["estimate"] == pytest.approx(
         t["gap"]["estimate"], abs=1e-12)
-    assert "blames" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    # The verdict the CLI prints is the one summary.json and report.md record (one rule everywhere).
+    verdict = s["attribution"]["given"]["verdict"]
+    assert verdict.startswith(("blames", "inconclusive")) and f"→ {verdict}" in printed
+    assert s["verdicts"]["attribution_given"].endswith(verdict) and verdict in (out / "report.md").read_text()
+    assert s["retrieval"]["applies"] in (True, False) and "verdict" in s["retrieval"]
+    assert "applies" in s["alpha_given"]["theorem31"] and all("verdict" in r for r in s["lemma23"])
 
 
 @pytest.mark.parametrize("argv, msg", [

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from reference import decomposition_ref, shared_space_h_ref, theorem31_bound_ref
+from strategies import batches, lattice_alphas
 
 from jaxfair import make_batch, scenarios
 from jaxfair.diagnose import OverlapWarning, decompose, decompose_all, shared_space_weights
 from jaxfair.diagnose.bound import optimal_scale
 from jaxfair.diagnose.weights import weights_from_propensity
-from reference import decomposition_ref, shared_space_h_ref, theorem31_bound_ref
-from strategies import batches, lattice_alphas
 
 
 def _toy(n=4000, seed=0, **opts):

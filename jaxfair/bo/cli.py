@@ -11,11 +11,10 @@ def _run_bo(args) -> int:
         UsageError,
         check_log_flags_unused,
         parse_options,
-        scenario_from_args,
         scenario_label,
-        scenario_name,
         scenario_options,
     )
+    from jaxfair.scenarios.cliargs import scenario_from_args, scenario_name
 
     method_options: dict[str, dict] = {}
     for key, value in parse_options(args.method_option, "--method-option").items():

@@ -1,7 +1,9 @@
 """Fan a study's independent (method, trial) units out over Ray workers.
 
 Each unit rebuilds the same :class:`~jaxfair.bo.evaluator.Evaluator` (same seed, so the
-same user batches and held-out batch) and runs :func:`jaxfair.bo.study.run_unit`, which
+same user batches and held-out batch) and runs the ``unit_fn`` it is handed —
+:func:`jaxfair.bo.study.run_unit`, passed in by the study so that this module does not
+import the study back (no import circle) —, which
 derives every random stream from ``(seed, trial, method, evaluation)``: a unit's rows do
 not depend on which worker runs it or on how many there are. Workers write their unit's
 row file after every evaluation exactly as the in-process path does, so a killed study
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -201,23 +204,25 @@ class _FateSharing:
             self.watchdog.wait()
 
 
-def _unit_task(scenario, evaluator_kwargs: dict, cfg, trial: int, prev, common: dict, torch_threads: int):
+def _unit_task(unit_fn, scenario, evaluator_kwargs: dict, cfg, trial: int, prev, common: dict, torch_threads: int):
     import torch
 
     from jaxfair.bo.evaluator import Evaluator
-    from jaxfair.bo.study import run_unit
 
     torch.set_num_threads(torch_threads)
     ev = Evaluator(scenario, **evaluator_kwargs)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]parse invariant.*")
-        return run_unit(ev, cfg, trial, prev, **common)
+        return unit_fn(ev, cfg, trial, prev, **common)
 
 
 def run_units_on_ray(scenario: Any, evaluator_kwargs: dict, configs: dict, units: list[tuple[int, str]],
                      done: dict, common: dict, *, workers: int, ray_address: str | None, torch_threads: int,
-                     progress: bool) -> pd.DataFrame:
+                     progress: bool, unit_fn: Callable[..., pd.DataFrame]) -> pd.DataFrame:
     """Run ``units`` ((trial, method) pairs) as Ray tasks; rows in the order of ``units``.
+
+    ``unit_fn(evaluator, cfg, trial, prev, **common)`` runs one unit
+    (:func:`jaxfair.bo.study.run_unit`; a module-level function, pickled by reference).
 
     Starts a local Ray runtime with ``workers`` CPUs (shut down afterwards) unless Ray is
     already initialised or ``ray_address`` names a cluster to join.
@@ -245,7 +250,8 @@ def run_units_on_ray(scenario: Any, evaluator_kwargs: dict, configs: dict, units
         scenario_ref = ray.put(scenario)
         pending = {}
         for i, (t, m) in enumerate(units):
-            ref = task.remote(scenario_ref, evaluator_kwargs, configs[m], t, done.get((m, t)), common, torch_threads)
+            ref = task.remote(unit_fn, scenario_ref, evaluator_kwargs, configs[m], t, done.get((m, t)), common,
+                              torch_threads)
             pending[ref] = i
         results: list[pd.DataFrame | None] = [None] * len(units)
         bar = tqdm(total=len(units), desc=f"bo {common['scenario_name']} ({workers} workers)", disable=not progress,

@@ -200,7 +200,7 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
             rows = run_units_on_ray(
                 scenario, dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **hz), configs,
                 units, done, common, workers=workers, ray_address=ray_address, torch_threads=torch_threads or 1,
-                progress=progress)
+                progress=progress, unit_fn=run_unit)
         if out_dir is not None:
             _write_atomic(rows, out_dir / "rows.csv")
     return rows

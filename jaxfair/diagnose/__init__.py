@@ -7,9 +7,12 @@
   one compiled kernel, with stratified bootstrap CIs.
 * :mod:`~jaxfair.diagnose.bound` — Theorem 3.1's bound on term (5), at α and at the scale of α
   minimising it, split into its three parts.
-* :mod:`~jaxfair.diagnose.retrieval` — retrieval quality Q_m (Def. 3.2) and Theorem 3.3.
-* :mod:`~jaxfair.diagnose.attribution` — 2³ oracle pipelines and Shapley shares.
-* :mod:`~jaxfair.diagnose.calibration` — reliability / ECE per group, ``lemma23_check``.
+* :mod:`~jaxfair.diagnose.retrieval` — retrieval quality Q_m (Def. 3.2) and Theorem 3.3
+  (``applies`` — its premises — separately from ``holds``).
+* :mod:`~jaxfair.diagnose.attribution` — 2³ oracle pipelines, Shapley shares with bootstrap
+  CIs, and the verdict rule (a component is blamed only when the CIs back it).
+* :mod:`~jaxfair.diagnose.calibration` — reliability / ECE per group, the calibration
+  premise, ``lemma23_check``.
 * :mod:`~jaxfair.diagnose.report` — figures, tables and ``summary.json``; ``cli`` the command.
 """
 from __future__ import annotations

@@ -15,6 +15,17 @@ kink or at c → 0, so evaluating those 2K + 1 points minimises it exactly.
 The three parts (the paper's message): ``residual`` = R (model residuals amplified by the
 groups' preference difference — not reducible by the modeler), ``misspec_g0`` and
 ``misspec_g1`` = Σ_k F_k |c α_k − α*_k(g)| (serving-weight misspecification for each group).
+
+Where B is flat in c (slopes cancel between two kinks) every c of that interval minimises it
+and the split between ``misspec_g0`` and ``misspec_g1`` is not unique (their sum is): the
+result carries the parts at the smallest *and* the largest minimising scale, and each part
+ranges linearly between the two (``split_unique`` says where they agree).
+
+Premise (``applies``): scores f ≥ 0 — the pointwise inequality above needs it; calibration
+is not needed. Where it applies the bound holds on every sample exactly (it is an inequality
+between means of per-user quantities, not an estimate), so ``holds`` checks the arithmetic;
+the bound at the scale as given (c = 1) compares α with α* on α*'s own scale, which means
+something only if α was set on that scale — the bound at the best scale does not depend on it.
 """
 from __future__ import annotations
 
@@ -33,9 +44,12 @@ class Theorem31Bound:
     Attributes:
       residual, f_mean (``[P, K]``): R and F_k above.
       given: the bound at α as given (c = 1); parts ``given_parts [P, 3]``.
-      scale: the minimising c; ``optimal`` the bound there; ``optimal_parts [P, 3]``.
+      scale: the smallest minimising c; ``optimal`` the bound there; ``optimal_parts [P, 3]``.
+      scale_high, optimal_parts_high: the largest minimising c and the parts there (the
+        same total); each part ranges between ``optimal_parts`` and ``optimal_parts_high``.
       term5: term (5) it bounds (|term5| <= optimal <= given).
       valid: False when some score is negative (the theorem needs f >= 0): bounds are NaN.
+        ``applies`` is the same flag under the name the reports use.
     """
 
     residual: np.ndarray
@@ -47,15 +61,47 @@ class Theorem31Bound:
     optimal_parts: np.ndarray
     term5: np.ndarray
     valid: bool = True
+    scale_high: np.ndarray | None = None
+    optimal_parts_high: np.ndarray | None = None
 
     PARTS = ("residual", "misspec_g0", "misspec_g1")
 
+    @property
+    def applies(self) -> bool:
+        """The premise (scores f >= 0) is met."""
+        return bool(self.valid)
+
+    @property
+    def parts_range(self) -> np.ndarray:
+        """``[P, 3, 2]``: each part's (low, high) over the minimising scales."""
+        hi = self.optimal_parts if self.optimal_parts_high is None else self.optimal_parts_high
+        return np.stack([np.minimum(self.optimal_parts, hi), np.maximum(self.optimal_parts, hi)], axis=-1)
+
+    @property
+    def split_unique(self) -> np.ndarray:
+        """bool ``[P]``: one scale minimises the bound (or all minimisers give the same split)."""
+        r = self.parts_range
+        return np.all(np.abs(r[..., 1] - r[..., 0]) <= 1e-9 * (1 + np.abs(self.optimal[:, None])), axis=-1)
+
+    @property
+    def holds(self) -> np.ndarray:
+        """bool ``[P]``: |term (5)| <= the bound at the best scale (False where it does not apply)."""
+        tol = 1e-6 * (1 + np.abs(self.optimal))
+        return self.applies & (np.abs(self.term5) <= self.optimal + tol)
+
     def row(self, p: int) -> dict:
-        out = {"bound_given": float(self.given[p]), "bound_optimal": float(self.optimal[p]),
-               "bound_scale": float(self.scale[p])}
+        out = {"applies": self.applies, "premise": "scores f >= 0 (calibration not needed)",
+               "holds": bool(self.holds[p]) if self.applies else None,
+               "bound_given": float(self.given[p]), "bound_optimal": float(self.optimal[p]),
+               "bound_scale": float(self.scale[p]),
+               "bound_scale_high": float(self.scale[p] if self.scale_high is None else self.scale_high[p]),
+               "split_unique": bool(self.split_unique[p])}
+        rng = self.parts_range
         for i, name in enumerate(self.PARTS):
             out[f"given_{name}"] = float(self.given_parts[p, i])
             out[f"optimal_{name}"] = float(self.optimal_parts[p, i])
+            out[f"optimal_{name}_low"] = float(rng[p, i, 0])
+            out[f"optimal_{name}_high"] = float(rng[p, i, 1])
         return out
 
 
@@ -69,8 +115,9 @@ def bound_at_scale(c: np.ndarray, alphas: np.ndarray, a1: np.ndarray, a0: np.nda
 
 
 def optimal_scale(alphas: np.ndarray, a1: np.ndarray, a0: np.ndarray, residual: np.ndarray,
-                  f_mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact ``argmin_{c >= 0} B(c)`` per α: ``(scale [P], parts [P, 3])`` (smallest c among ties)."""
+                  f_mean: np.ndarray, largest: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``argmin_{c >= 0} B(c)`` per α: ``(scale [P], parts [P, 3])`` (smallest c among ties;
+    ``largest=True``: the largest)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         kinks = np.concatenate([a0[None] / alphas, a1[None] / alphas], axis=1)  # [P, 2K]
     kinks = np.where(np.isfinite(kinks) & (kinks > 0), kinks, 0.0)
@@ -80,7 +127,10 @@ def optimal_scale(alphas: np.ndarray, a1: np.ndarray, a0: np.ndarray, residual: 
     # B is flat between kinks when slopes cancel: among minima equal up to rounding take the
     # smallest c, so the reported scale (and the split into parts) is stable along α.
     tied = total <= total.min(axis=0, keepdims=True) * (1 + 1e-9) + 1e-15
-    best = np.argmin(np.where(tied, cand, np.inf), axis=0)
+    if largest:
+        best = np.argmax(np.where(tied, cand, -np.inf), axis=0)
+    else:
+        best = np.argmin(np.where(tied, cand, np.inf), axis=0)
     ar = np.arange(len(alphas))
     return cand[best, ar], parts[best, ar]
 
@@ -93,11 +143,14 @@ def bound_from_sums(alphas: np.ndarray, a1: np.ndarray, a0: np.ndarray, residual
     valid = scores is None or bool(np.all(np.asarray(scores) >= 0))
     given_parts = bound_at_scale(np.ones(len(alphas)), alphas, a1, a0, residual, f_mean)
     scale, opt_parts = optimal_scale(alphas, a1, a0, residual, f_mean)
+    scale_hi, opt_hi = optimal_scale(alphas, a1, a0, residual, f_mean, largest=True)
     if not valid:
         warnings.warn("batch.scores: some scores are negative; Theorem 3.1's bound needs f >= 0 and is reported "
                       "as NaN", UserWarning, stacklevel=3)
         given_parts = np.full_like(given_parts, np.nan)
         opt_parts = np.full_like(opt_parts, np.nan)
+        opt_hi = np.full_like(opt_hi, np.nan)
     return Theorem31Bound(residual=residual, f_mean=f_mean, given=given_parts.sum(-1), given_parts=given_parts,
                           scale=scale, optimal=opt_parts.sum(-1), optimal_parts=opt_parts,
-                          term5=np.asarray(term5, np.float64), valid=valid)
+                          term5=np.asarray(term5, np.float64), valid=valid, scale_high=scale_hi,
+                          optimal_parts_high=opt_hi)

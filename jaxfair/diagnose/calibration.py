@@ -7,11 +7,26 @@
   α*(g), every user of the batch is valued with α*(g) (Y | X does not depend on the group, so
   the whole batch estimates that population's utility) and α*(g) is compared with the best α
   on a grid of directions.
+* :func:`calibration_premise` — are the scores calibrated enough for the lemma (and Theorem
+  3.3, which assumes it) to apply? Calibration cannot be proven from a sample; the premise is
+  judged met when every label's ECE, over all users and within every group, is at most
+  :data:`CALIBRATION_TOLERANCE` (0.02: the toy's scores, calibrated by construction, stay
+  below 0.01 at a few thousand users).
+
+Lemma 2.3's premises: calibrated scores, α* > 0 (every entry positive) and every item
+retrievable. The first two are checked (``applies``); retrievability is a property of the
+retrieval model that a batch cannot show and is not checked. Where the premises are met,
+``holds`` says whether the bootstrap backs α*(g) as the maximiser: the best α on the grid
+(chosen on the full batch) is compared with α*(g) on the same resamples, and ``holds`` is
+True when the CI of the shortfall contains 0, False when it excludes 0 (some α is better),
+None when the lemma does not apply or there is no bootstrap.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -20,7 +35,11 @@ from jaxfair.batch import Batch
 from jaxfair.kernels import served_value
 from jaxfair.validation import check_batch_prefs
 
-__all__ = ["expected_calibration_error", "lemma23_check", "reliability_table"]
+__all__ = ["CALIBRATION_TOLERANCE", "calibration_premise", "expected_calibration_error", "lemma23_check",
+           "reliability_table"]
+
+#: Largest ECE (any label, all users or any group) at which scores count as calibrated.
+CALIBRATION_TOLERANCE = 0.02
 
 
 def reliability_table(batch: Batch, label_names: Sequence[str] | None = None,
@@ -83,22 +102,59 @@ def _direction_grid(k: int, n_grid: int, rng: np.random.Generator, extra: np.nda
     return np.vstack([extra, grid])
 
 
+def calibration_premise(batch: Batch, tol: float = CALIBRATION_TOLERANCE,
+                        table: pd.DataFrame | None = None) -> tuple[bool, str]:
+    """``(met, why)``: every label's ECE (all users and each group) is at most ``tol``.
+
+    ``table``: an :func:`expected_calibration_error` table to reuse (default: computed here).
+    """
+    if not tol >= 0:
+        raise ValueError(f"tol: expected a number >= 0, got {tol!r}")
+    ece = expected_calibration_error(reliability_table(batch)) if table is None else table
+    if len(ece) == 0:
+        return False, "no retrieved candidates to judge calibration on"
+    worst = ece.loc[ece["ece"].idxmax()]
+    if worst["ece"] <= tol:
+        return True, f"calibrated: max ECE {worst['ece']:.4f} <= {tol}"
+    return False, f"not calibrated: ECE {worst['ece']:.4f} > {tol} ({worst['label']}, {worst['group']})"
+
+
 def lemma23_check(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None = None, n_grid: int = 101,
-                  seed: int = 0) -> pd.DataFrame:
+                  seed: int = 0, n_boot: int = 0, key: Any = None, clusters: Any = None, level: float = 0.95,
+                  ece_tol: float = CALIBRATION_TOLERANCE, ece_table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Lemma 2.3 on a batch: utility at α = α*(g) vs the best α on a grid, per group's α*(g).
 
     The grid: ``n_grid`` points (w, 1 − w) for K = 2; the K unit vectors plus ``n_grid``
     Dirichlet(1) directions for K > 2 (seeded). Returns one row per group: ``utility_at_alpha_star``,
     ``best_utility``, ``best_alpha`` (normalised to sum 1), ``shortfall`` (best − at α*, >= 0 up to
     the grid), ``relative_shortfall`` and ``direction_l1`` (L1 distance between the best α and
-    α*(g), both normalised to sum 1).
+    α*(g), both normalised to sum 1); ``applies`` / ``premise`` (calibration within ``ece_tol``
+    and α*(g) > 0, see the module docstring), ``shortfall_ci_low`` / ``shortfall_ci_high``
+    (bootstrap with ``n_boot`` resamples of users within groups, or of ``clusters``, as in
+    :func:`~jaxfair.diagnose.decompose.decompose`), ``holds`` and a ``verdict`` sentence.
+    ``ece_table``: an :func:`expected_calibration_error` table (with label and group names) to
+    judge the calibration premise on (default: computed from the batch, generic names).
     """
+    from jaxfair.diagnose.decompose import bootstrap_counts, check_clusters
+
     prefs_np = check_batch_prefs(batch, prefs)
     if isinstance(n_grid, bool) or not isinstance(n_grid, (int, np.integer)) or n_grid < 2:
         raise ValueError(f"n_grid: expected an int >= 2, got {n_grid!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise ValueError(f"n_boot: expected an int >= 0, got {n_boot!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level: expected 0 < level < 1, got {level!r}")
+    group = np.asarray(batch.group)
+    clusters = check_clusters(clusters, group)
     n_groups, k = prefs_np.shape
     names = list(group_names) if group_names is not None else [f"group {g}" for g in range(n_groups)]
+    calibrated, why = calibration_premise(batch, ece_tol, ece_table)
+    counts = None
+    if n_boot:
+        counts = np.asarray(bootstrap_counts(jax.random.PRNGKey(0) if key is None else key, group, int(n_boot),
+                                             clusters), np.float64)
     rng = np.random.default_rng(seed)
+    q = (1 - level) / 2
     rows = []
     for g in range(n_groups):
         star = prefs_np[g]
@@ -106,12 +162,31 @@ def lemma23_check(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None
             raise ValueError(f"prefs: row {g} is all zero; α ∝ α*(g) would serve nothing")
         grid = _direction_grid(k, int(n_grid), rng, (star / star.sum())[None])
         value = jnp.einsum("nmk,k->nm", batch.labels, jnp.asarray(star, jnp.float32))
-        u = np.asarray(served_value(jnp.asarray(grid, jnp.float32), batch, value), np.float64).mean(0)  # [P]
+        per_user = np.asarray(served_value(jnp.asarray(grid, jnp.float32), batch, value), np.float64)  # [N, P]
+        u = per_user.mean(0)
         best = int(np.argmax(u))
         b = grid[best] / grid[best].sum()
+        positive = bool(np.all(star > 0))
+        applies = calibrated and positive
+        premise = "; ".join([why, "α*(g) > 0" if positive else "α*(g) has a zero entry (the lemma needs α* > 0)",
+                             "retrievability not checked"])
+        lo = hi = np.nan
+        if counts is not None:
+            diff = counts @ (per_user[:, best] - per_user[:, 0]) / counts.sum(1)  # [B] shortfall per resample
+            lo, hi = (float(x) for x in np.quantile(diff, [q, 1 - q]))
+        if not applies:
+            holds, verdict = None, "does not apply (" + (why if not calibrated else "α*(g) not > 0") + ")"
+        elif counts is None:
+            holds, verdict = None, "not checked (no bootstrap CI: n_boot = 0)"
+        elif best == 0 or lo <= 0:
+            holds, verdict = True, f"holds (shortfall CI [{lo:+.4f}, {hi:+.4f}] contains 0)"
+        else:
+            holds, verdict = False, f"violated (shortfall CI [{lo:+.4f}, {hi:+.4f}] excludes 0)"
         rows.append({"group": names[g], "alpha_star": (star / star.sum()).round(6).tolist(),
                      "utility_at_alpha_star": float(u[0]), "best_utility": float(u[best]),
                      "best_alpha": b.round(6).tolist(), "shortfall": float(u[best] - u[0]),
+                     "shortfall_ci_low": lo, "shortfall_ci_high": hi,
                      "relative_shortfall": float((u[best] - u[0]) / u[best]) if u[best] > 0 else 0.0,
-                     "direction_l1": float(np.abs(b - star / star.sum()).sum())})
+                     "direction_l1": float(np.abs(b - star / star.sum()).sum()),
+                     "applies": applies, "premise": premise, "holds": holds, "verdict": verdict})
     return pd.DataFrame(rows)

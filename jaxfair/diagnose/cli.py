@@ -5,8 +5,8 @@ import argparse
 
 import numpy as np
 
-from jaxfair.cliargs import UsageError, add_scenario_arguments, nonnegative_int, positive_int, scenario_from_args, \
-    scenario_label
+from jaxfair.cliargs import UsageError, add_scenario_arguments, nonnegative_int, positive_int, scenario_label
+from jaxfair.scenarios.cliargs import scenario_from_args
 
 __all__ = ["add_subcommands", "load_scenario", "parse_alpha", "run"]
 
@@ -114,14 +114,20 @@ def run(args) -> int:
         terms = ", ".join(f"{t} {row[t]['estimate']:+.4f} [{row[t]['ci'][0]:+.4f}, {row[t]['ci'][1]:+.4f}]"
                           if row[t]["ci"][0] is not None else f"{t} {row[t]['estimate']:+.4f}"
                           for t in ("term4", "term5", "term6", "gap"))
-        print(f"  {name} {np.round(d.points.alphas[p], 3).tolist()}: {terms}; Thm 3.1 bound "
-              f"{row['theorem31']['bound_optimal']:.4f}")
+        b = row["theorem31"]
+        bound = (f"Thm 3.1: |term5| <= bound {b['bound_optimal']:.4f} (holds, exact on this sample)"
+                 if b["applies"] else "Thm 3.1: does not apply (some scores < 0)")
+        print(f"  {name} {np.round(d.points.alphas[p], 3).tolist()}: {terms}; {bound}")
         at = d.attribution["given" if p == 0 else "best"]
-        print(f"    attribution of the gap: " + ", ".join(f"{c} {v:+.4f}" for c, v in at.gap_shares.items())
-              + f" → blames {at.blamed}")
+        shares = ", ".join(f"{c} {v:+.4f}" + (f" [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(lo) else "")
+                           for c, v in at.gap_shares.items() for lo, hi in [at.gap_share_ci.get(c, (np.nan, np.nan))])
+        print(f"    attribution of the gap ({at.level:.0%} CIs): {shares} → {at.verdict[1]}")
     r = d.retrieval
-    print(f"  retrieval Q_m: g1 {r.q_g1:.4f}, S_X {r.q_sx:.4f}, g0 {r.q_g0:.4f}; ε = {r.epsilon:+.4f}; term (4) at "
-          f"α*(g1) {r.term4:+.4f} vs ε·min α*(g1) {r.theorem_rhs:+.4f}")
+    eps_ci = f" [{r.epsilon_ci[0]:+.4f}, {r.epsilon_ci[1]:+.4f}]" if np.isfinite(r.epsilon_ci[0]) else ""
+    print(f"  retrieval Q_m: g1 {r.q_g1:.4f}, S_X {r.q_sx:.4f}, g0 {r.q_g0:.4f}; ε = {r.epsilon:+.4f}{eps_ci}; "
+          f"term (4) at α*(g1) {r.term4:+.4f} vs ε·min α*(g1) {r.theorem_rhs:+.4f}: Thm 3.3 {r.verdict}")
+    for row in d.lemma23.itertuples():
+        print(f"  Lemma 2.3, α*({row.group}): {row.verdict}")
     for n in d.notes:
         print(f"  note: {n}")
     for p in paths.values():

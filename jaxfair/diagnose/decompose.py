@@ -135,6 +135,17 @@ def bootstrap_counts(key, group: np.ndarray, n_boot: int, clusters: np.ndarray |
     return per_cluster[:, jnp.asarray(inv)]
 
 
+def check_clusters(clusters: Any, group: np.ndarray) -> np.ndarray | None:
+    """Validate optional resampling units ``int [N]`` (one per user of ``group [N]``)."""
+    if clusters is None:
+        return None
+    clusters = np.asarray(clusters)
+    if clusters.shape != group.shape or not np.issubdtype(clusters.dtype, np.integer):
+        raise ValueError(f"clusters: expected an int array of shape {group.shape} ([N]), got {clusters.dtype} "
+                         f"{clusters.shape}")
+    return clusters
+
+
 @dataclasses.dataclass(frozen=True)
 class Decomposition:
     """Decomposition of the utility gap between ``groups = (g1, g0)`` for P weight vectors α.
@@ -280,11 +291,7 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
     w = resolve_weights(batch, pair, weights, **estimate_options)
     g1, g0 = pair
     user_w = np.stack([(group == g1), w.weights, (group == g0)]).astype(np.float32)
-    if clusters is not None:
-        clusters = np.asarray(clusters)
-        if clusters.shape != group.shape or not np.issubdtype(clusters.dtype, np.integer):
-            raise ValueError(f"clusters: expected an int array of shape {group.shape} ([N]), got {clusters.dtype} "
-                             f"{clusters.shape}")
+    clusters = check_clusters(clusters, group)
     if n_boot:
         counts = bootstrap_counts(jax.random.PRNGKey(0) if key is None else key, group, int(n_boot), clusters)
     else:

@@ -22,14 +22,15 @@ import copy
 import dataclasses
 import time
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxfair.batch import Batch
-from jaxfair.diagnose.attribution import Attribution, _top_m_mask, attribute
+from jaxfair.diagnose.attribution import _top_m_mask, attribute
 from jaxfair.diagnose.calibration import expected_calibration_error, lemma23_check, reliability_table
 from jaxfair.diagnose.decompose import Decomposition, decompose, default_pair
 from jaxfair.diagnose.retrieval import RetrievalDiagnosis, retrieval_diagnosis
@@ -191,16 +192,20 @@ def diagnose_scenario(scenario, *, n_users: int = 20_000, alpha: Any = None, n_g
                         key=k_boot, group_names=names, clusters=smp.clusters, mesh=mesh)
     sec["decompose"] = time.perf_counter() - t
     t = time.perf_counter()
-    ret = retrieval_diagnosis(batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot,
-                              clusters=smp.clusters)
-    att = {name: attribute(a, smp.wide, prefs, groups=groups, m=smp.m, production=smp.production,
-                           corpus=smp.corpus) for name, a in (("given", a_given), ("best", a_best))}
     rel = reliability_table(batch, scenario.label_names, names)
-    lem = lemma23_check(batch, prefs, group_names=names)
+    ece = expected_calibration_error(rel)
+    ret = retrieval_diagnosis(batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot,
+                              clusters=smp.clusters, ece_table=ece)
+    # The same key and units as the decompositions: the attribution's gap CI is theirs.
+    att = {name: attribute(a, smp.wide, prefs, groups=groups, m=smp.m, production=smp.production,
+                           corpus=smp.corpus, n_boot=n_boot, key=k_boot, clusters=smp.clusters)
+           for name, a in (("given", a_given), ("best", a_best))}
+    lem = lemma23_check(batch, prefs, group_names=names, n_boot=n_boot, key=k_boot, clusters=smp.clusters,
+                        ece_table=ece)
     sec["retrieval_attribution_calibration"] = time.perf_counter() - t
     sec["total"] = time.perf_counter() - t0
     return Diagnosis(scenario=scenario, title=scenario.title, groups=tuple(int(g) for g in groups),
                      alpha_given=a_given, alpha_best=a_best, grid=dec_grid, points=dec_pts,
                      utility_grid=np.asarray(ev.utility), weights=w, retrieval=ret, attribution=att,
-                     calibration=expected_calibration_error(rel), reliability=rel, lemma23=lem, seconds=sec,
+                     calibration=ece, reliability=rel, lemma23=lem, seconds=sec,
                      notes=notes, n_users=int(n_users), group=np.asarray(batch.group))

@@ -14,7 +14,7 @@ import pandas as pd
 from jaxfair.atomic import atomic_write
 from jaxfair.tables import markdown_table
 
-__all__ = ["write_report"]
+__all__ = ["place_marker_labels", "report_markdown", "verdicts", "write_report"]
 
 TERM_LABELS = {"term4": "(4) g1's covariates vs S_X", "term5": "(5) same users, different preferences",
                "term6": "(6) S_X vs g0's covariates"}
@@ -36,53 +36,125 @@ def _x_axis(d):
     return np.linspace(0, 1, len(a)), "t along α*(g0) → α*(g1)"
 
 
-def terms_figure(d, path: Path) -> Path:
-    """Stacked terms (4)/(5)/(6) with the gap on top; below each term with its CI and Thm 3.1's bound."""
+def place_marker_labels(ax, items, *, y: float = 1.01, fontsize: float = 8) -> list:
+    """Text labels above ``ax`` at data x positions that never overlap.
+
+    ``items``: ``[(x, text), ...]``. Each label sits just above the axes (``y`` in axes
+    fraction); a label whose box would intersect an already placed one moves up a row until
+    it is clear. Returns the Text objects (their boxes: ``get_window_extent(renderer)``).
+    """
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    placed: list = []
+    for x, text in items:
+        row = 0
+        while True:
+            t = ax.annotate(text, (x, y), xycoords=("data", "axes fraction"), xytext=(0, 1 + 11 * row),
+                            textcoords="offset points", fontsize=fontsize, ha="center", va="bottom",
+                            annotation_clip=False)
+            box = t.get_window_extent(renderer)
+            if not any(box.overlaps(o.get_window_extent(renderer)) for o in placed):
+                break
+            t.remove()
+            row += 1
+        placed.append(t)
+    return placed
+
+
+def _alpha_markers(d) -> list[tuple[float | None, str, str]]:
+    """``(x, label, linestyle)`` of the α given and the utility-optimal α on the figure's x axis.
+
+    K > 2: the x axis is the segment α*(g0) → α*(g1); an α whose direction is not on it gets
+    ``x = None`` (no marker: the nearest point would show values of another α).
+    """
+    out = []
+    g = d.grid.alphas / d.grid.alphas.sum(1, keepdims=True)
+    for a, name, ls in ((d.alpha_given, "α given", "-."), (d.alpha_best, "utility-optimal α", "--")):
+        a = a / a.sum()
+        if a.shape[0] == 2:
+            out.append((float(a[0]), name, ls))
+            continue
+        start, step = g[0], g[-1] - g[0]
+        t = float(np.clip(np.dot(a - start, step) / max(np.dot(step, step), 1e-300), 0.0, 1.0))
+        on = np.abs(start + t * step - a).sum() <= 1e-6
+        out.append((t if on else None, name if on else f"{name} {np.round(a, 3).tolist()}: off this segment", ls))
+    return out
+
+
+def terms_figure(d, path: Path, *, return_figure: bool = False):
+    """Three panels along the α direction.
+
+    Top: terms (4)/(5)/(6) as diverging stacked bars at each grid point (positive terms stacked
+    up from 0, negative ones down — never areas stacked across a sign change) with the gap and
+    its CI. Middle: each term with its CI. Bottom: Theorem 3.1 — |term (5)|, the bound at the
+    best scale (unique) and at the scale as given, and the bound's three parts: a line where
+    the split is unique, a band (range over the scales that minimise the bound) where it is not.
+    ``return_figure``: return ``(fig, marker labels)`` instead of saving (for tests).
+    """
     import matplotlib.pyplot as plt
 
     x, xlabel = _x_axis(d)
     dec = d.grid
-    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(8, 11), sharex=True)
+    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(9, 12), sharex=True)
+    fig.subplots_adjust(hspace=0.35)
+    width = 0.8 * (np.min(np.diff(x)) if len(x) > 1 else 1.0)
     pos = np.zeros(len(x))
     neg = np.zeros(len(x))
     for i, t in enumerate(("term4", "term5", "term6")):
         v = dec.terms[:, i]
-        lo = np.where(v >= 0, pos, neg)
-        ax1.fill_between(x, lo, lo + v, color=TERM_COLORS[t], alpha=0.6, label=TERM_LABELS[t], step=None)
+        base = np.where(v >= 0, pos, neg)
+        ax1.bar(x, v, width, bottom=base, color=TERM_COLORS[t], alpha=0.75, label=TERM_LABELS[t], linewidth=0)
         pos, neg = np.where(v >= 0, pos + v, pos), np.where(v < 0, neg + v, neg)
-    ax1.plot(x, dec.terms[:, 3], color="k", lw=2, label="raw gap E1[U1] − E0[U0]")
-    ax1.fill_between(x, dec.ci[:, 3, 0], dec.ci[:, 3, 1], color="k", alpha=0.15, label=f"gap {dec.level:.0%} CI")
+    ax1.plot(x, dec.terms[:, 3], color="k", lw=1.5, marker=".", ms=3, label="gap E1[U1] − E0[U0] (= sum of bars)")
+    if np.isfinite(dec.ci[:, 3]).all():
+        ax1.fill_between(x, dec.ci[:, 3, 0], dec.ci[:, 3, 1], color="k", alpha=0.15, label=f"gap {dec.level:.0%} CI")
     ax1.axhline(0, color="grey", lw=0.5)
     ax1.set_ylabel("utility gap")
     g1, g0 = (d.group_names[g] for g in d.groups)
-    ax1.set_title(f"{d.title}: gap {g1} (g1) − {g0} (g0), stacked terms")
-    ax1.legend(fontsize=8, loc="best")
+    ax1.set_title(f"{d.title}: gap {g1} (g1) − {g0} (g0)\nterms as diverging stacked bars (+ up, − down)",
+                  fontsize=10, pad=30)
     for i, t in enumerate(("term4", "term5", "term6")):
         ax2.plot(x, dec.terms[:, i], color=TERM_COLORS[t], label=TERM_LABELS[t])
-        ax2.fill_between(x, dec.ci[:, i, 0], dec.ci[:, i, 1], color=TERM_COLORS[t], alpha=0.2)
-    lim = np.nanmax(np.abs(dec.ci[:, :3])) if np.isfinite(dec.ci).any() else np.nanmax(np.abs(dec.terms[:, :3]))
-    ax2.set_ylim(-1.3 * lim, 1.3 * lim)
-    # Theorem 3.1: |term 5| against its bound at the best scale, split into its three parts.
-    b = dec.bound
-    bottom = np.zeros(len(x))
-    for i, (part, col) in enumerate(zip(("model residuals × |Δα*|", "misspecification of g0",
-                                          "misspecification of g1"), ("tab:purple", "tab:olive", "tab:cyan"))):
-        ax3.fill_between(x, bottom, bottom + b.optimal_parts[:, i], color=col, alpha=0.5, label=part)
-        bottom = bottom + b.optimal_parts[:, i]
-    ax3.plot(x, b.given, color="k", ls=":", label="bound at α as given (scale 1)")
-    ax3.plot(x, np.abs(dec.terms[:, 1]), color=TERM_COLORS["term5"], lw=2, label="|term (5)|")
-    ax3.set_ylabel("Theorem 3.1 (best scale of α)")
-    ax3.legend(fontsize=8, loc="best")
-    for a, name in ((d.alpha_given, "α given"), (d.alpha_best, "utility-optimal α")):
-        xv = a[0] / a.sum() if a.shape[0] == 2 else None
-        if xv is not None:
-            for ax in (ax1, ax2, ax3):
-                ax.axvline(xv, color="grey", ls="-." if name == "α given" else "--", lw=1)
-            ax2.annotate(name, (xv, ax2.get_ylim()[1]), fontsize=8, ha="center", va="bottom")
+        if np.isfinite(dec.ci[:, i]).all():
+            ax2.fill_between(x, dec.ci[:, i, 0], dec.ci[:, i, 1], color=TERM_COLORS[t], alpha=0.2)
     ax2.axhline(0, color="grey", lw=0.5)
-    ax3.set_xlabel(xlabel)
     ax2.set_ylabel(f"term ({dec.level:.0%} bootstrap CI)")
-    ax2.legend(fontsize=8, loc="best")
+    # Theorem 3.1: |term 5| against its bound at the best scale; parts as lines or ranges, not stacked.
+    b = dec.bound
+    if b.applies:
+        rng = b.parts_range
+        ax3.plot(x, b.optimal, color="k", lw=2, label="bound at the best scale (total: unique)")
+        ax3.plot(x, b.given, color="k", ls=":", label="bound at α as given (scale 1)")
+        flat = ~b.split_unique
+        ax3.plot(x, b.optimal_parts[:, 0], color="tab:purple", lw=1.5, label="model residuals × |Δα*| (unique)")
+        for i, part, col in ((1, "misspecification of g0", "tab:olive"), (2, "misspecification of g1", "tab:cyan")):
+            # Unique split: a line; flat bound: the part's range over the minimising scales, drawn
+            # as a vertical bar at each such grid point (and shaded between neighbouring ones).
+            ax3.plot(x, np.where(flat, np.nan, b.optimal_parts[:, i]), color=col, lw=1.5, marker=".", ms=3,
+                     label=f"{part}: line where the split is unique")
+            ax3.fill_between(x, rng[:, i, 0], rng[:, i, 1], where=flat, color=col, alpha=0.3, lw=0)
+            ax3.vlines(x[flat], rng[flat, i, 0], rng[flat, i, 1], color=col, lw=1.5,
+                       label=f"{part}: range over the minimising scales (split not unique)")
+        ax3.set_title("Theorem 3.1 at the best scale of α: parts are lines where one scale minimises the bound,\n"
+                      "bands (range over all minimising scales) where the bound is flat and the split arbitrary",
+                      fontsize=9)
+    else:
+        ax3.set_title("Theorem 3.1 does not apply: some scores are negative (it needs f >= 0)", fontsize=9)
+    ax3.plot(x, np.abs(dec.terms[:, 1]), color=TERM_COLORS["term5"], lw=2, label="|term (5)|")
+    ax3.set_ylabel("Theorem 3.1 bound and |term (5)|")
+    ax3.set_xlabel(xlabel)
+    markers = _alpha_markers(d)
+    for ax in (ax1, ax2, ax3):
+        for xv, _, ls in markers:
+            if xv is not None:
+                ax.axvline(xv, color="grey", ls=ls, lw=1)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    labels = place_marker_labels(ax1, [(xv, name) for xv, name, _ in markers if xv is not None])
+    off = [name for xv, name, _ in markers if xv is None]
+    if off:
+        ax3.annotate("; ".join(off) + " (not marked)", (0, -0.22), xycoords="axes fraction", fontsize=8)
+    if return_figure:
+        return fig, labels
     return _savefig(fig, path)
 
 
@@ -94,40 +166,77 @@ def overlap_figure(d, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4))
     grp, groups = w.weights, d.group
     pos = grp[grp > 0]
-    bins = np.logspace(np.log10(max(pos.min(), 1e-4)), np.log10(pos.max()), 50) if len(pos) else 10
-    for g in d.groups:
+    lo_edge = max(pos.min(), 1e-4) if len(pos) else 1e-4
+    bins = np.logspace(np.log10(lo_edge), np.log10(max(pos.max(), lo_edge * 1.01)), 50) if len(pos) else 10
+    for g, col in zip(d.groups, ("tab:blue", "tab:orange"), strict=True):
         v = grp[(groups == g)]
-        ax.hist(np.maximum(v, 1e-4), bins=bins, alpha=0.5, label=f"{d.group_names[g]} (n = {len(v)})")
+        # Outlines, not filled bars: neither group hides the other. Weights below the first bin
+        # edge (zeros included) are counted in the first bin instead of silently dropped.
+        ax.hist(np.maximum(v, lo_edge), bins=bins, histtype="step", lw=1.5, color=col,
+                label=f"{d.group_names[g]} (n = {len(v)})")
     ax.set_xscale("log")
-    ax.set_xlabel("S_X weight h(x) (mean 1 over both groups)")
+    ax.set_xlabel(f"S_X weight h(x) (mean 1 over both groups; first bin holds every weight < {lo_edge:.2g}, "
+                  "zeros included)", fontsize=9)
     ax.set_ylabel("users")
     ax.set_title(f"{d.title}: shared space S_X — overlap {w.overlap:.3f}, ESS {w.ess:.0f} "
                  f"({w.ess_fraction:.0%}), negligible {w.negligible_share:.1%}", fontsize=9)
-    ax.legend()
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _savefig(fig, path)
 
 
 def attribution_figure(d, path: Path) -> Path:
-    """Shapley shares of the gap (and of the utility loss) at the α given and the utility-optimal α."""
+    """Shapley shares of the gap (and of the utility loss) with bootstrap CIs, at the α given and
+    the utility-optimal α; the verdict of each under its panel's legend (outside the bars)."""
     import matplotlib.pyplot as plt
 
     comps = ("retrieval", "scoring", "serving", "residual")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     width = 0.38
     xs = np.arange(len(comps))
     for j, (name, lab) in enumerate((("given", "α given"), ("best", "utility-optimal α"))):
         at = d.attribution[name]
-        axes[0].bar(xs + (j - 0.5) * width, [at.gap_shares[c] for c in comps], width,
-                    label=f"{lab} {np.round(at.alpha, 3).tolist()}: gap {at.gap:.4f}")
-        axes[1].bar(xs[:3] + (j - 0.5) * width, [at.loss_shares[c] for c in comps[:3]], width, label=lab)
-    for ax, title in zip(axes, ("share of the gap (Shapley; + residual)", "share of the utility loss vs full oracle")):
+        for ax, keys, shares, cis in ((axes[0], comps, at.gap_shares, at.gap_share_ci),
+                                      (axes[1], comps[:3], at.loss_shares, at.loss_share_ci)):
+            est = np.array([shares[c] for c in keys])
+            ci = np.array([cis.get(c, (np.nan, np.nan)) for c in keys])
+            err = np.abs(np.stack([est - ci[:, 0], ci[:, 1] - est])) if np.isfinite(ci).all() else None
+            if ax is axes[0]:
+                gci = ("" if not np.isfinite(at.gap_ci[0])
+                       else f" [{at.gap_ci[0]:+.4f}, {at.gap_ci[1]:+.4f}]")
+                label = f"{lab} {np.round(at.alpha, 3).tolist()}: gap {at.gap:+.4f}{gci}\n  → {at.verdict[1]}"
+            else:
+                label = lab
+            ax.bar(xs[:len(keys)] + (j - 0.5) * width, est, width, yerr=err, capsize=3, label=label,
+                   color=("tab:blue", "tab:orange")[j], alpha=0.8)
+    for ax, title in zip(axes, (f"share of the gap (Shapley; + residual), {d.attribution['given'].level:.0%} CI",
+                                "share of the utility loss vs full oracle"), strict=True):
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), borderaxespad=0, frameon=False)
     axes[0].set_xticks(xs, comps)
     axes[1].set_xticks(xs[:3], comps[:3])
     fig.suptitle(f"{d.title}: component attribution (oracle retrieval / scoring / serving)", fontsize=10)
     return _savefig(fig, path)
+
+
+def verdicts(d) -> dict:
+    """Every verdict sentence of the diagnosis, by the rules of the modules that make them.
+
+    Attribution: :data:`~jaxfair.diagnose.attribution.VERDICT_RULE`. Theorem 3.1: holds
+    exactly on the sample where it applies (f >= 0). Theorem 3.3 and Lemma 2.3: ``applies``
+    (premises) separately from ``holds`` (by bootstrap CI); see their modules.
+    """
+    from jaxfair.diagnose.attribution import VERDICT_RULE
+
+    out = {"attribution_rule": VERDICT_RULE}
+    for key, name in (("given", "α given"), ("best", "utility-optimal α")):
+        out[f"attribution_{key}"] = f"{name}: {d.attribution[key].verdict[1]}"
+        b = d.points.summary(0 if key == "given" else 1)["theorem31"]
+        out[f"theorem31_{key}"] = (f"{name}: holds (|term (5)| <= {b['bound_optimal']:.4f}, exact on this sample)"
+                                   if b["applies"] else f"{name}: does not apply ({b['premise']} not met)")
+    out["theorem33"] = d.retrieval.verdict
+    out["lemma23"] = {row.group: row.verdict for row in d.lemma23.itertuples()}
+    return out
 
 
 def summary_dict(d) -> dict:
@@ -136,6 +245,7 @@ def summary_dict(d) -> dict:
         "scenario": d.scenario.describe() if hasattr(d.scenario, "describe") else str(d.scenario),
         "title": d.title, "standin": bool(getattr(d.scenario, "is_standin", False)), "n_users": d.n_users,
         "groups": {"g1": g1, "g0": g0, "ids": list(d.groups)},
+        "verdicts": verdicts(d),
         "alpha_given": d.points.summary(0), "alpha_utility_optimal": d.points.summary(1),
         "shared_space": d.weights.summary(),
         "retrieval": d.retrieval.summary(),
@@ -146,6 +256,35 @@ def summary_dict(d) -> dict:
         "seconds": {k: round(v, 3) for k, v in d.seconds.items()},
         "notes": d.notes,
     }
+
+
+def report_markdown(d) -> str:
+    """``report.md``: the verdicts with their CIs and the rule behind each, in sentences."""
+    v = verdicts(d)
+    g1, g0 = (d.group_names[g] for g in d.groups)
+    lines = [f"# Diagnosis: {d.title}", "", f"{g1} (g1) vs {g0} (g0), {d.n_users} users, "
+             f"{d.points.level:.0%} bootstrap CIs ({d.points.n_boot} resamples).", ""]
+    for p, (key, name) in enumerate((("given", "α given"), ("best", "utility-optimal α"))):
+        row = d.points.summary(p)
+        lines.append(f"## {name} {np.round(d.points.alphas[p], 3).tolist()}")
+        lines.append("")
+        for t in ("term4", "term5", "term6", "gap"):
+            ci = row[t]["ci"]
+            cis = f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci[0] is not None else " (no CI)"
+            lines.append(f"- {t}: {row[t]['estimate']:+.4f}{cis}")
+        at = d.attribution[key]
+        for c, est in at.gap_shares.items():
+            lo, hi = at.gap_share_ci.get(c, (np.nan, np.nan))
+            cis = f" [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(lo) else ""
+            lines.append(f"- share of the gap, {c}: {est:+.4f}{cis}")
+        lines += [f"- attribution: **{at.verdict[1]}**", f"- Theorem 3.1: {v['theorem31_' + key]}", ""]
+    lines += ["## Retrieval and calibration", "", f"- Theorem 3.3: {v['theorem33']}"]
+    lines += [f"- Lemma 2.3 at α*({g}): {s}" for g, s in v["lemma23"].items()]
+    lines += ["", "## Rules", "", f"- Attribution: {v['attribution_rule']}",
+              "- Theorem 3.3 / Lemma 2.3: 'does not apply' when a premise is not met (ε's CI not above 0, scores not "
+              "calibrated within the ECE tolerance, a zero preference); otherwise 'holds' / 'violated' only when the "
+              "CI backs it, else 'inconclusive'.", ""]
+    return "\n".join(lines)
 
 
 def write_report(d, out) -> dict[str, Path]:
@@ -168,7 +307,9 @@ def write_report(d, out) -> dict[str, Path]:
     for name, df in tables.items():
         paths[f"{name}.csv"] = atomic_write(out / f"{name}.csv", lambda fh, df=df: df.to_csv(fh, index=False))
         if name != "decomposition_grid":  # the grid table is long: CSV only
-            paths[f"{name}.md"] = atomic_write(out / f"{name}.md", lambda fh, df=df: fh.write(markdown_table(df, "{:.4f}")))
+            paths[f"{name}.md"] = atomic_write(out / f"{name}.md",
+                                               lambda fh, df=df: fh.write(markdown_table(df, "{:.4f}")))
     summary = summary_dict(d)
+    paths["report.md"] = atomic_write(out / "report.md", lambda fh: fh.write(report_markdown(d)))
     paths["summary.json"] = atomic_write(out / "summary.json", lambda fh: json.dump(summary, fh, indent=1, default=str))
     return paths

@@ -17,7 +17,8 @@ def _floats(text: str | None, flag: str):
 
 def _run_dynamics(args) -> int:
     from jaxfair import grids
-    from jaxfair.cliargs import scenario_from_args, scenario_label
+    from jaxfair.cliargs import scenario_label
+    from jaxfair.scenarios.cliargs import scenario_from_args
     from jaxfair.dynamics.policies import parse_policy
     from jaxfair.dynamics.report import horizon_table, write_dynamics
     from jaxfair.dynamics.retention import Retention

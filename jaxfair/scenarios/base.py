@@ -14,28 +14,9 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.batch import Batch
+from jaxfair.validation import check_prefs
 
 __all__ = ["Scenario", "check_prefs"]
-
-
-def check_prefs(prefs: Any, n_groups: int | None = None, n_labels: int | None = None, name: str = "prefs") -> np.ndarray:
-    """Validate true preferences α* ``[G, K]``: finite, >= 0, no all-zero row, G >= 2."""
-    arr = np.asarray(prefs, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError(f"{name}: expected shape [G, K] (2 dims), got shape {arr.shape}")
-    if arr.shape[0] < 2:
-        raise ValueError(f"{name}: expected G >= 2 groups (rows), got {arr.shape[0]}")
-    if n_groups is not None and arr.shape[0] != n_groups:
-        raise ValueError(f"{name}: expected {n_groups} rows (one per group), got {arr.shape[0]}")
-    if n_labels is not None and arr.shape[1] != n_labels:
-        raise ValueError(f"{name}: expected {n_labels} columns (one per label), got {arr.shape[1]}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: expected finite values, got {arr.tolist()}")
-    if np.any(arr < 0):
-        raise ValueError(
-            f"{name}: expected entries >= 0 (DER is defined for non-negative group utilities), got {arr.tolist()}"
-        )
-    return arr
 
 
 class Scenario(abc.ABC):
@@ -111,7 +92,7 @@ class Scenario(abc.ABC):
             "options": dict(self.options),
         }
 
-    def with_prefs(self, prefs: Any) -> "Scenario":
+    def with_prefs(self, prefs: Any) -> Scenario:
         """Return a shallow copy with different true preferences (validated)."""
         import copy
 
@@ -120,4 +101,5 @@ class Scenario(abc.ABC):
         return new
 
     def __repr__(self) -> str:
-        return f"<Scenario {self.title}: K={self.n_labels} {self.label_names}, G={self.n_groups}, m={self.n_candidates}>"
+        return (f"<Scenario {self.title}: K={self.n_labels} {self.label_names}, G={self.n_groups}, "
+                f"m={self.n_candidates}>")

@@ -12,11 +12,11 @@ from jaxfair.cliargs import (
     add_prefs_argument,
     check_log_flags_unused,
     check_reserved_options,
-    logs_from_args,
     nonnegative_int,
     parse_options,
     parse_prefs,
 )
+from jaxfair.scenarios.cliargs import logs_from_args
 
 __all__ = ["add_subcommands", "run"]
 

@@ -1,7 +1,7 @@
 """Where raw data files are looked for, in a fixed order, and the error when they are absent.
 
 Order: the ``data_dir`` argument, then ``$JAXFAIR_DATA``, then ``shared/data`` beside the
-checkout (``Path(jaxfair.__file__).parents[2] / "shared" / "data"``), then
+checkout (``<checkout>/../shared/data``), then
 ``platformdirs.user_cache_dir("jaxfair")/data``. Data files are never shipped with the code
 (MovieLens' terms forbid redistribution).
 """
@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import platformdirs
-
-import jaxfair
 
 __all__ = ["candidate_data_dirs", "find_data_file", "resolve_dataset_dir"]
 
@@ -26,7 +24,7 @@ def candidate_data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]
     env = os.environ.get("JAXFAIR_DATA")
     if env:
         dirs.append(Path(env).expanduser())
-    dirs.append(Path(jaxfair.__file__).resolve().parents[2] / "shared" / "data")
+    dirs.append(Path(__file__).resolve().parents[3] / "shared" / "data")  # beside the checkout
     dirs.append(Path(platformdirs.user_cache_dir("jaxfair")) / "data")
     return dirs
 

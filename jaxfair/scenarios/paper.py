@@ -1,7 +1,7 @@
 """Registers the paper's scenarios (issue #3): synthetic, movielens, modcloth, electronics + stand-ins."""
 from __future__ import annotations
 
-from jaxfair.scenarios import register
+from jaxfair.scenarios.registry import register
 from jaxfair.scenarios.synthetic import load_synthetic
 
 register("synthetic", load_synthetic,

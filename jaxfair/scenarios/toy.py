@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxfair.batch import Batch
-from jaxfair.scenarios import register
+from jaxfair.scenarios.registry import register
 from jaxfair.scenarios.base import Scenario, check_prefs
 
 __all__ = ["ToyScenario", "default_toy_prefs"]

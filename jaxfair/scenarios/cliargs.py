@@ -1,0 +1,70 @@
+"""Build the scenario that the command-line arguments of :mod:`jaxfair.cliargs` name.
+
+:func:`jaxfair.cliargs.add_scenario_arguments` adds the flags; :func:`scenario_from_args`
+turns them into a :class:`~jaxfair.scenarios.Scenario` (a registered one or the user's own
+logs). These helpers live in the scenarios layer because they import the registry; the flag
+parsers they use stay in the base module :mod:`jaxfair.cliargs`.
+"""
+from __future__ import annotations
+
+import argparse
+
+from jaxfair.cliargs import (
+    LOG_RESERVED,
+    UsageError,
+    check_log_flags_unused,
+    check_reserved_options,
+    parse_columns,
+    parse_prefs,
+    scenario_options,
+)
+
+__all__ = ["logs_from_args", "scenario_from_args", "scenario_name"]
+
+
+def scenario_name(args: argparse.Namespace) -> str:
+    """The registered scenario ``--scenario`` names (or the default), checked against the registry."""
+    from jaxfair import scenarios
+
+    name = args.scenario or args._default_scenario
+    if name not in scenarios.available():
+        raise UsageError(f"--scenario: unknown scenario {name!r}; expected one of {', '.join(scenarios.available())}")
+    return name
+
+
+def scenario_from_args(args: argparse.Namespace):
+    """The :class:`~jaxfair.scenarios.Scenario` that the arguments of :func:`add_scenario_arguments` name."""
+    from jaxfair import scenarios
+
+    prefs = parse_prefs(args.prefs) if args.prefs is not None else None
+    options = scenario_options(args)
+    seed = getattr(args, args._scenario_seed_dest)
+    if args.data is None:
+        check_log_flags_unused(args)
+        name = scenario_name(args)
+        try:
+            return scenarios.load(name, seed=seed, prefs=prefs, **options)
+        except ValueError as exc:
+            if getattr(args, "data_dir", None) is not None and "unknown option" in str(exc) and "data_dir" in str(exc):
+                raise UsageError(f"--data-dir: scenario {name!r} reads no data files") from None
+            raise
+    if args.scenario is not None:
+        raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
+    return logs_from_args(args, seed=seed, prefs=prefs, options=options)
+
+
+def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, options: dict | None = None):
+    """The scenario of ``--data FILE`` and its column flags (:func:`add_log_arguments`)."""
+    from jaxfair import scenarios
+
+    for flag in ("scores", "labels", "group", "user"):
+        if getattr(args, flag) is None:
+            raise UsageError(f"--{flag}: required with --data (see `--help`)")
+    options = dict(options or {})
+    check_reserved_options(options, dict(LOG_RESERVED, seed="--seed"))
+    return scenarios.from_file(
+        args.data, user=args.user, group=args.group, scores=parse_columns(args.scores, "--scores"),
+        labels=parse_columns(args.labels, "--labels"), candidate=args.candidate,
+        retrieved=args.retrieved, features=parse_columns(args.features, "--features"), session=args.session,
+        group_names=parse_columns(args.group_names, "--group-names"), allow_duplicates=args.allow_duplicates,
+        prefs=prefs, replay=args.replay, seed=seed, **options)
