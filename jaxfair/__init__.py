@@ -10,6 +10,7 @@ from jaxfair.batch import Batch, make_batch
 from jaxfair.evaluate import Evaluation, GroupReport, evaluate
 from jaxfair.grids import box_grid, direction_grid, simplex_grid
 from jaxfair.metrics import der, der_raw, group_utility, oracle_utility, retrieval_quality, serve, user_utility
+from jaxfair.position import position_weights
 from jaxfair.sweep import Sweep, sweep2
 from jaxfair.validation import EmptyGroupWarning
 from jaxfair import scenarios
@@ -18,6 +19,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Batch", "EmptyGroupWarning", "Evaluation", "GroupReport", "Sweep", "box_grid", "der", "der_raw",
-    "direction_grid", "evaluate", "group_utility", "make_batch", "oracle_utility", "retrieval_quality",
+    "direction_grid", "evaluate", "group_utility", "make_batch", "oracle_utility", "position_weights", "retrieval_quality",
     "scenarios", "serve", "simplex_grid", "sweep2", "user_utility",
 ]
