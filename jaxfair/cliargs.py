@@ -96,6 +96,8 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--retrieved", default=None, metavar="COL", help="0/1 column: the row survived retrieval")
     d.add_argument("--session", default=None, metavar="COL", help="session id column (replay; default: one per user)")
     d.add_argument("--replay", action="store_true", help="serve the logged sessions as they were (no resampling)")
+    d.add_argument("--item-group", default=None, metavar="COL",
+                   help="provider (item) group column of each candidate (optional; provider exposure, SPEC §7)")
 
 
 def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario: str = "toy",
@@ -123,7 +125,7 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario:
 
 
 # The column flags of add_log_arguments (besides --data and --replay).
-LOG_FLAGS = ("scores", "labels", "group", "user", "candidate", "features", "retrieved", "session")
+LOG_FLAGS = ("scores", "labels", "group", "user", "candidate", "features", "retrieved", "session", "item_group")
 
 
 def scenario_label(args: argparse.Namespace) -> str:
@@ -162,7 +164,8 @@ def scenario_from_args(args: argparse.Namespace):
 
 def check_log_flags_unused(args: argparse.Namespace) -> None:
     """Without ``--data``, the column flags mean nothing: say so instead of ignoring them."""
-    given = [f"--{f}" for f in LOG_FLAGS if getattr(args, f) is not None] + (["--replay"] if args.replay else [])
+    given = [f"--{f.replace('_', '-')}" for f in LOG_FLAGS if getattr(args, f) is not None]
+    given += ["--replay"] if args.replay else []
     if given:
         raise UsageError(f"{', '.join(given)}: only meaningful with --data FILE (your own logs)")
 
@@ -178,4 +181,4 @@ def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, optio
         args.data, user=args.user, group=args.group, scores=parse_columns(args.scores, "--scores"),
         labels=parse_columns(args.labels, "--labels"), candidate=args.candidate,
         retrieved=args.retrieved, features=parse_columns(args.features, "--features"), session=args.session,
-        prefs=prefs, replay=args.replay, seed=seed, **(options or {}))
+        prefs=prefs, replay=args.replay, seed=seed, item_group=args.item_group, **(options or {}))
