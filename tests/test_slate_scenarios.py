@@ -25,11 +25,11 @@ def _exposure_share(batch, k: int = 1) -> np.ndarray:
 
 def test_toy_default_is_bit_identical_and_carries_two_providers():
     key = jax.random.PRNGKey(3)
-    base = scenarios.load("toy").sample(key, 500)
-    same = scenarios.load("toy", item_groups=3, provider_share=0.4).sample(key, 500)
+    base = scenarios.load("toy").sample(key, 1000)
+    same = scenarios.load("toy", item_groups=3, provider_share=0.4).sample(key, 1000)
     for f in ("scores", "labels", "mask", "group", "features"):
         np.testing.assert_array_equal(np.asarray(getattr(base, f)), np.asarray(getattr(same, f)))
-    assert base.item_group.shape == (500, 20) and base.item_group.dtype == np.int32
+    assert base.item_group.shape == (1000, 20) and base.item_group.dtype == np.int32
     assert set(np.unique(np.asarray(base.item_group))) == {0, 1}
     assert set(np.unique(np.asarray(same.item_group))) == {0, 1, 2}
     assert scenarios.load("toy").item_group_names[-1] == "minority-provider"
@@ -39,8 +39,8 @@ def test_toy_default_is_bit_identical_and_carries_two_providers():
 
 def test_toy_provider_bias_understates_minority_scores_and_underexposes_it():
     key = jax.random.PRNGKey(0)
-    fair = scenarios.load("toy").sample(key, 4000)
-    biased = scenarios.load("toy", provider_bias=1.5).sample(key, 4000)
+    fair = scenarios.load("toy").sample(key, 1000)
+    biased = scenarios.load("toy", provider_bias=1.5).sample(key, 1000)
     ig = np.asarray(fair.item_group)
     np.testing.assert_array_equal(np.asarray(fair.labels), np.asarray(biased.labels))  # merit unchanged
     np.testing.assert_array_equal(np.asarray(fair.item_group), np.asarray(biased.item_group))
@@ -103,7 +103,7 @@ def test_marketbias_model_attr_groups(tmp_path):
 
 
 def test_standin_scenario_carries_model_attr_groups(tmp_path):
-    sc = scenarios.load("electronics-standin", cache_dir=tmp_path, n_rows=2000, max_epochs=1, batch_size=1024,
+    sc = scenarios.load("electronics-standin", cache_dir=tmp_path, n_rows=800, max_epochs=1, batch_size=1024,
                         progress=False)
     assert sc.item_group_names == ("Female", "Female&Male", "Male")
     b = sc.sample(jax.random.PRNGKey(1), 50)

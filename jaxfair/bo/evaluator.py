@@ -156,7 +156,8 @@ class Evaluator:
         else:
             pw = np.asarray(position_weights, dtype=np.float64)
             if pw.shape != (int(slate),):
-                raise ValueError(f"position_weights: expected {int(slate)} weights (one per rank), got shape {pw.shape}")
+                raise ValueError(f"position_weights: expected {int(slate)} weights (one per rank), "
+                                 f"got shape {pw.shape}")
             position_weights = tuple(float(v) for v in pw)
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 < gamma <= 1.0:
             raise ValueError(f"gamma: expected 0 < gamma <= 1, got {gamma!r}")

@@ -17,7 +17,7 @@ All metrics use the noise-free ``*_exact`` columns. Per (scenario, method, trial
   DER ≥ d (levels reached by fewer than half of the trials are dropped).
 
 Wilcoxon signed-rank tests (two-sided, scipy), paired by trial: ``fair-ehvi`` vs ``random``
-and vs ``ei`` on mean DER, final DER and final hypervolume.
+and vs ``ei`` (and vs ``parego`` when the study has it) on mean DER, final DER and final hypervolume.
 
 Three objectives (a study run with ``objectives=("utility", "der", "provider_der")``, i.e.
 rows with ``provider_der_exact``): the hypervolume is 3-D (exact, w.r.t. the 3-D reference
@@ -47,7 +47,7 @@ __all__ = ["report", "trial_metrics", "hypervolume_trace", "mean_frontier", "rec
            "to_markdown"]
 
 _FOCUS = "fair-ehvi"
-_BASELINES = ("random", "ei")
+_BASELINES = ("random", "ei", "parego")
 
 
 def _objective_columns(rows: pd.DataFrame) -> list[str]:

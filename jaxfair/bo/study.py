@@ -203,7 +203,8 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
             from jaxfair.bo.parallel import run_units_on_ray
 
             rows = run_units_on_ray(
-                scenario, dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw), configs,
+                scenario, dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw),
+                configs,
                 units, done, common, workers=workers, ray_address=ray_address, torch_threads=torch_threads or 1,
                 progress=progress)
         if out_dir is not None:
