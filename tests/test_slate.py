@@ -380,3 +380,27 @@ def test_exposure_reference_directly():
     with _quiet():
         ev = jf.evaluate(alpha[None], b, np.eye(2), slate=k, n_item_groups=h)
     np.testing.assert_allclose(ev.exposure_share[0], e / e.sum(), rtol=1e-6)
+
+
+# --- diagnosis pass-through ---------------------------------------------------------------------
+
+def test_decompose_accepts_slates():
+    from jaxfair.diagnose import decompose
+
+    rng = np.random.default_rng(4)
+    n, m = 400, 8
+    b = jf.make_batch(rng.random((n, m, 2)), rng.integers(0, 2, (n, m, 2)), rng.random((n, m)) < 0.8,
+                      group=rng.integers(0, 2, n), features=rng.random((n, 2)))
+    prefs = np.array([[0.8, 0.2], [0.2, 0.8]])
+    alphas = jf.direction_grid(3)
+    w = np.ones(n)
+    top1 = decompose(alphas, b, prefs, groups=(0, 1), weights=w, n_boot=0)
+    same = decompose(alphas, b, prefs, groups=(0, 1), weights=w, n_boot=0, slate=1)
+    np.testing.assert_array_equal(top1.expectations, same.expectations)
+    d = decompose(alphas, b, prefs, groups=(0, 1), weights=w, n_boot=0, slate=3, position_weights="geometric")
+    ev = jf.evaluate(alphas, b, prefs, slate=3, position_weights="geometric")
+    np.testing.assert_allclose(d.expectations[:, 0], ev.group_utility[:, 0], rtol=1e-5)  # E1[U1]
+    np.testing.assert_allclose(d.expectations[:, 3], ev.group_utility[:, 1], rtol=1e-5)  # E0[U0]
+    np.testing.assert_allclose(d.terms[:, :3].sum(1), d.terms[:, 3], rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="slate"):
+        decompose(alphas, b, prefs, groups=(0, 1), weights=w, n_boot=0, slate=m + 1)
