@@ -22,8 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import jaxfair as jf  # noqa: E402
 from bench_engine import machine, timeit  # noqa: E402
+
+import jaxfair as jf  # noqa: E402
 from jaxfair.atomic import atomic_write_text  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
     n_users, n_grid = (1_000, 51) if args.quick else (10_000, 101)
     k = args.k
     sc = jf.scenarios.load("toy")
-    batch = sc.sample(jax.random.PRNGKey(0), n_users)
+    batch = sc.sample(jax.random.PRNGKey(0), n_users).replace(item_group=None)  # exposure only where asked
     rng = np.random.default_rng(0)
     item_group = (rng.random((n_users, batch.n_candidates)) < 0.3).astype(np.int32)  # H = 2, 30 % minority
     bexp = batch.replace(item_group=jax.numpy.asarray(item_group))

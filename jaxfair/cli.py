@@ -63,9 +63,8 @@ def _position_weights_arg(text: str):
 def _run_surface(args) -> int:
     from tqdm.auto import tqdm
 
-    from jaxfair.surface import compute_surface, write_surface
-
     from jaxfair.position import check_slate, position_weights
+    from jaxfair.surface import compute_surface, write_surface
 
     label = scenario_label(args)
     out = args.out or f"results/surface-{label}" + (f"-slate{args.slate}" if args.slate > 1 else "")

@@ -18,10 +18,12 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxfair import kernels, prune as _prune
+from jaxfair import kernels
+from jaxfair import prune as _prune
 from jaxfair.batch import Batch, check_item_group
 from jaxfair.kernels import TOP1, SlateSpec
-from jaxfair.position import check_slate, position_weights as _position_weights
+from jaxfair.position import check_slate
+from jaxfair.position import position_weights as _position_weights
 from jaxfair.validation import check_alphas, check_batch_prefs, warn_empty_groups, warn_provider_groups
 
 __all__ = ["Evaluation", "GroupReport", "chunked_group_sums", "evaluate", "finish_evaluation", "plan_chunks",
@@ -52,7 +54,7 @@ def _temporaries(spec: SlateSpec) -> int:
     provider group), plus the user-group (and user-provider) products."""
     if spec == TOP1:
         return _TEMPORARIES
-    per_rank = 3 if spec.n_item_groups else 2
+    per_rank = 2 + max(spec.n_item_groups - 1, 0)
     return 2 + per_rank * spec.k + spec.n_item_groups
 
 
@@ -591,7 +593,8 @@ def provider_metrics(exposure: np.ndarray, merit: np.ndarray, warn: bool = True)
     :class:`ProviderGroupWarning` naming h when ``warn``) where a provider group has no merit
     (M_h = 0) or where nothing is exposed (ΣE = 0).
     """
-    exposure = np.asarray(exposure, np.float64)
+    # Provider 0's exposure is a float32 difference (total − others): clip its rounding below 0.
+    exposure = np.maximum(np.asarray(exposure, np.float64), 0.0)
     merit = np.asarray(merit, np.float64)
     tot_e = exposure.sum(axis=1, keepdims=True)
     tot_m = merit.sum()

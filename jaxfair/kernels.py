@@ -172,22 +172,30 @@ def _weighted(vals, weights):
 
 
 def _slate_outputs(alphas, scores, mask, value, item_group, spec: SlateSpec):
-    """Per (user, α): slate utility ``[N, P]`` and, with provider groups, exposure: a tuple of H
-    ``[N, P]`` arrays (else None)."""
-    if spec.n_item_groups:
-        # Provider group + 1 as a float payload (0 = empty rank): the same select as the value,
-        # where an int32 payload in the same loop defeats XLA's vectorisation (~300x slower).
-        tag = (item_group + 1).astype(value.dtype)
-        vals, igs = _running_topk(alphas, scores, mask, (value, tag), spec.k)
-    else:
-        (vals,), igs = _running_topk(alphas, scores, mask, (value,), spec.k), None
-    w = spec.weights[:len(vals)]
-    u = _weighted(vals, w)
-    if igs is None:
+    """Per (user, α): slate utility ``[N, P]`` and, with H provider groups, the exposure of
+    providers 1..H−1 (a tuple of H − 1 ``[N, P]`` arrays; else None).
+
+    Each provider h >= 1 rides along the slate as a 0/1 payload, so its exposure is the
+    position-weighted sum of the payloads, like utility; provider 0's is the α-free total
+    exposure minus the others' (:func:`_slate_total`), which saves one payload — every
+    payload costs about as much as the value's (register pressure in the fused loop).
+    """
+    h = spec.n_item_groups
+    inds = tuple((item_group == g).astype(value.dtype) for g in range(1, h)) if h else ()
+    outs = _running_topk(alphas, scores, mask, (value,) + inds, spec.k)
+    w = spec.weights[:len(outs[0])]
+    u = _weighted(outs[0], w)
+    if not h:
         return u, None
-    zero, one = jnp.zeros((), value.dtype), jnp.ones((), value.dtype)
-    expo = [_weighted([jnp.where(ig == h + 1, one, zero) for ig in igs], w) for h in range(spec.n_item_groups)]
-    return u, tuple(expo)
+    return u, tuple(_weighted(o, w) for o in outs[1:])
+
+
+def _slate_total(mask, spec: SlateSpec):
+    """α-free total exposure of each user's slate, Σ_{r < min(k, retrieved)} v_r: ``[N]``, summed
+    in rank order as :func:`_weighted` sums the payloads (same bits when one provider fills it)."""
+    ranks = min(spec.k, mask.shape[1])
+    n_ret = jnp.sum(mask, axis=1)
+    return _weighted([(n_ret > r).astype(jnp.float32) for r in range(ranks)], spec.weights[:ranks])
 
 
 def serve_kernel(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
@@ -324,12 +332,18 @@ def served_block_sums(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarra
             return _block_tree(u, oh)
         # One tree per provider group, stacked after the sums: stacking the [B, P] exposures
         # before summing makes XLA emit the top-k network per stacked element, unvectorised
-        # (~300x slower, measured).
-        return _block_tree(u, oh), jnp.stack([_tree(x) for x in e], axis=-1)
+        # (~300x slower, measured); so does any combination of the trees inside this step.
+        return _block_tree(u, oh), jnp.stack([_tree(x) for x in e], axis=-1), _tree(_slate_total(mk, spec))
 
-    return jax.lax.map(one_block, (scores.reshape(nb, SUM_BLOCK, w, k), mask.reshape(nb, SUM_BLOCK, w),
-                                   value.reshape(nb, SUM_BLOCK, w), onehot.reshape(nb, SUM_BLOCK, n_groups),
-                                   *(x.reshape(nb, SUM_BLOCK, w) for x in extra)))
+    out = jax.lax.map(one_block, (scores.reshape(nb, SUM_BLOCK, w, k), mask.reshape(nb, SUM_BLOCK, w),
+                                  value.reshape(nb, SUM_BLOCK, w), onehot.reshape(nb, SUM_BLOCK, n_groups),
+                                  *(x.reshape(nb, SUM_BLOCK, w) for x in extra)))
+    if not expo:
+        return out
+    sums, others, total = out  # [nb, P, G], [nb, P, H − 1], [nb]
+    # Provider 0 = the block's total exposure minus the others' (on the materialised block sums).
+    e0 = total[:, None] - functools.reduce(jnp.add, [others[..., i] for i in range(others.shape[-1])])
+    return sums, jnp.concatenate([e0[..., None], others], axis=-1)
 
 
 def merit_block_sums(batch: Batch, value: jnp.ndarray, n_item_groups: int) -> jnp.ndarray:

@@ -5,17 +5,17 @@ runs a jit-compiled kernel from :mod:`jaxfair.kernels` in float32.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-import functools
-
 from jaxfair import kernels
 from jaxfair.batch import Batch
-from jaxfair.evaluate import chunked_group_sums as _chunked_group_sums, resolve_slate
+from jaxfair.evaluate import chunked_group_sums as _chunked_group_sums
+from jaxfair.evaluate import resolve_slate
 from jaxfair.position import check_slate
 from jaxfair.validation import check_alpha, check_batch, check_batch_prefs, warn_empty_groups
 

@@ -21,7 +21,8 @@ from jaxfair.atomic import atomic_write, atomic_write_text
 from jaxfair.evaluate import Evaluation, evaluate
 from jaxfair.grids import box_grid, direction_grid
 from jaxfair.metrics import oracle_utility, retrieval_quality
-from jaxfair.position import check_slate, position_weights as _position_weights
+from jaxfair.position import check_slate
+from jaxfair.position import position_weights as _position_weights
 from jaxfair.scenarios.base import Scenario
 from jaxfair.sweep import sweep2
 
@@ -114,11 +115,11 @@ def compute_surface(scenario: Scenario, *, n_users: int = 20_000, n_grid: int = 
         "best_der": {"w": float(best_d.alpha[0]), "utility": best_d.overall, "der": best_d.der,
                      "by_group": best_d.by_group.to_dict()},
         "slate": k, "position_weights": weights.tolist(),
-        "oracle_by_group": dict(zip(scenario.group_names, oracle.tolist())),
+        "oracle_by_group": dict(zip(scenario.group_names, oracle.tolist(), strict=True)),
         "oracle_full_information_by_group": dict(zip(scenario.group_names, oracle_full.tolist(), strict=True)),
         "provider": provider,
         "retrieval_quality_by_group": dict(zip(scenario.group_names,
-                                               retrieval_quality(batch, scenario.n_groups).tolist())),
+                                               retrieval_quality(batch, scenario.n_groups).tolist(), strict=True)),
         "seconds": {"sample": t_sample, "evaluate": t_eval},
         "scenario_options": scenario.describe()["options"],
     }

@@ -9,8 +9,8 @@ import numpy as np
 from jaxfair.batch import Batch
 from jaxfair.scenarios.base import check_prefs
 
-__all__ = ["EmptyGroupWarning", "ProviderGroupWarning", "check_alpha", "check_alphas", "check_batch_prefs", "check_batch",
-           "warn_empty_groups", "warn_provider_groups"]
+__all__ = ["EmptyGroupWarning", "ProviderGroupWarning", "check_alpha", "check_alphas", "check_batch_prefs",
+           "check_batch", "warn_empty_groups", "warn_provider_groups"]
 
 
 class EmptyGroupWarning(UserWarning):

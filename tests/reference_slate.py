@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from reference import der_ref, group_means_ref
 
 

@@ -97,7 +97,7 @@ def test_slate_serving_matches_reference(data, arrs):
         np.testing.assert_array_equal(got[:, 0], np.asarray(jf.serve(alpha, b)))
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(data=st.data(), arrs=batches(max_users=16), h=st.sampled_from([2, 4]),
        model=st.sampled_from(["dcg", "geometric", "uniform"]), prune_on=st.booleans())
 def test_slate_evaluation_matches_reference(data, arrs, h, model, prune_on):
@@ -282,7 +282,7 @@ def test_slate_keep_mask_matches_reference_and_keeps_every_slate(data, arrs, str
         assert keep[rows, sl[rows, ranks]].all()
 
 
-@settings(max_examples=5, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(data=st.data(), arrs=batches(max_users=40, lattice=False), lattice=st.booleans())
 def test_pruned_slates_are_bit_identical(data, arrs, lattice):
     scores, labels, mask, group, prefs = arrs
@@ -320,7 +320,7 @@ def test_pruned_slates_one_ulp_near_ties_and_many_tiles(monkeypatch):
                       item_group=rng.integers(0, 3, (n, m)))
     prefs = np.array([[0.8, 0.2], [0.2, 0.8]])
     alphas = np.concatenate([jf.direction_grid(9), [[1.0, 1.0], [2.0 ** -30, 1.0]]])
-    for k in (2, 4):
+    for k in (3,):
         a = jf.evaluate(alphas, b, prefs, slate=k, prune=False)
         p = jf.evaluate(alphas, b, prefs, slate=k, prune=True)
         for field in ("group_utility", "exposure_share", "provider_der"):

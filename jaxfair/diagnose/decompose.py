@@ -292,7 +292,8 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
         raise ValueError(f"level: expected 0 < level < 1, got {level!r}")
     if isinstance(user_chunk, bool) or not isinstance(user_chunk, (int, np.integer)) or user_chunk < 1:
         raise ValueError(f"user_chunk: expected an int >= 1, got {user_chunk!r}")
-    from jaxfair.position import check_slate, position_weights as _position_weights
+    from jaxfair.position import check_slate
+    from jaxfair.position import position_weights as _position_weights
 
     k = check_slate(slate, batch.n_candidates)
     slate_weights = None if k == 1 and isinstance(position_weights, str) else \
