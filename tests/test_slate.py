@@ -404,3 +404,21 @@ def test_decompose_accepts_slates():
     np.testing.assert_allclose(d.terms[:, :3].sum(1), d.terms[:, 3], rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="slate"):
         decompose(alphas, b, prefs, groups=(0, 1), weights=w, n_boot=0, slate=m + 1)
+
+
+def test_attribute_accepts_slates():
+    from jaxfair.diagnose.attribution import attribute
+
+    rng = np.random.default_rng(6)
+    n, m = 300, 8
+    b = jf.make_batch(rng.random((n, m, 2)), rng.integers(0, 2, (n, m, 2)), rng.random((n, m)) < 0.7,
+                      group=rng.integers(0, 2, n))
+    prefs = np.array([[0.8, 0.2], [0.2, 0.8]])
+    a1 = attribute([0.5, 0.5], b, prefs, groups=(0, 1), m=4)
+    a2 = attribute([0.5, 0.5], b, prefs, groups=(0, 1), m=4, slate=1)
+    pd_ = a1.pipelines
+    np.testing.assert_array_equal(pd_["utility"].to_numpy(), a2.pipelines["utility"].to_numpy())
+    a3 = attribute([0.5, 0.5], b, prefs, groups=(0, 1), m=4, slate=3)
+    base = a3.pipelines.query("not retrieval and not scoring and not serving")
+    want = jf.evaluate(np.array([[0.5, 0.5]]), b, prefs, slate=3).utility[0]
+    np.testing.assert_allclose(float(base["utility"].iloc[0]), want, rtol=1e-5)
