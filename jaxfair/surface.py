@@ -117,6 +117,10 @@ def compute_surface(scenario: Scenario, *, n_users: int = 20_000, n_grid: int = 
         "slate": k, "position_weights": weights.tolist(),
         "oracle_by_group": dict(zip(scenario.group_names, oracle.tolist(), strict=True)),
         "oracle_full_information_by_group": dict(zip(scenario.group_names, oracle_full.tolist(), strict=True)),
+        # per-group regret at the best-utility α: own-α* oracle and full-information oracle minus μ_g
+        "regret_at_best_utility_by_group": {g: {"own_alpha": float(o - best_u.by_group[g]),
+                                                "full_information": float(f - best_u.by_group[g])}
+                                            for g, o, f in zip(scenario.group_names, oracle, oracle_full, strict=True)},
         "provider": provider,
         "retrieval_quality_by_group": dict(zip(scenario.group_names,
                                                retrieval_quality(batch, scenario.n_groups).tolist(), strict=True)),

@@ -20,6 +20,7 @@ def test_surface_cli_slate_writes_provider_figures(tmp_path):
     np.testing.assert_allclose(summary["position_weights"], [1.0, 0.5, 0.25])
     for g, v in summary["oracle_full_information_by_group"].items():
         assert v >= summary["oracle_by_group"][g] - 1e-6
+        assert summary["regret_at_best_utility_by_group"][g]["full_information"] >= -1e-6
     d = pd.read_csv(out / "direction.csv")
     if "provider_der" in d:  # the scenario has provider groups
         assert (out / "tradeoff.png").stat().st_size > 0
