@@ -183,7 +183,7 @@ def plot_surface(surface: Surface):
     ax2.plot(d["w"], d["der"], color="tab:red", alpha=0.6, label="viewer DER" if provider else "DER")
     if provider:
         ax2.plot(d["w"], d["provider_der"], color="tab:purple", alpha=0.7, ls=":", label="provider DER")
-    ax2.set_ylabel("DER", color="tab:red")
+    ax2.set_ylabel("viewer / provider DER" if provider else "DER", color="tab:red")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
     if provider:  # legend outside the data
