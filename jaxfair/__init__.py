@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # for type checkers and the API docs; at run time see _EXPORT
     from jaxfair.evaluate import Evaluation, GroupReport, evaluate
     from jaxfair.grids import box_grid, direction_grid, simplex_grid
     from jaxfair.metrics import der, der_raw, group_utility, oracle_utility, retrieval_quality, serve, user_utility
+    from jaxfair.position import position_weights
     from jaxfair.sweep import Sweep, sweep2
     from jaxfair.validation import EmptyGroupWarning
 
@@ -28,6 +29,7 @@ _EXPORTS = {
     "simplex_grid": "jaxfair.grids:simplex_grid",
     **{n: f"jaxfair.metrics:{n}" for n in ("der", "der_raw", "group_utility", "oracle_utility", "retrieval_quality",
                                            "serve", "user_utility")},
+    "position_weights": "jaxfair.position:position_weights",
     "Sweep": "jaxfair.sweep:Sweep", "sweep2": "jaxfair.sweep:sweep2",
     "EmptyGroupWarning": "jaxfair.validation:EmptyGroupWarning",
     "scenarios": "jaxfair.scenarios",
@@ -38,6 +40,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Batch", "EmptyGroupWarning", "Evaluation", "GroupReport", "Sweep", "box_grid", "der", "der_raw",
-    "direction_grid", "evaluate", "group_utility", "make_batch", "oracle_utility", "retrieval_quality",
+    "direction_grid", "evaluate", "group_utility", "make_batch", "oracle_utility", "position_weights", "retrieval_quality",
     "scenarios", "serve", "simplex_grid", "sweep2", "user_utility",
 ]

@@ -46,24 +46,48 @@ def _add_surface(subparsers) -> None:
     p.add_argument("--grid", type=int_at_least(3), default=101, help="points per axis of the α box (default 101)")
     p.add_argument("--method", choices=("sweep", "grid"), default="sweep",
                    help="sweep: exact K=2 curve (sweep2, default); grid: the compiled grid kernel")
+    p.add_argument("--slate", type=int_at_least(1), default=1,
+                   help="slate size k (SPEC §7; default 1 = top-1). k > 1 uses the grid kernel and, with provider "
+                        "groups, adds provider DER and the viewer-DER x provider-DER trade-off (tradeoff.png)")
+    p.add_argument("--position-weights", default="dcg",
+                   help="position weights of a slate: dcg (default), geometric, uniform, or k comma-separated "
+                        "non-increasing weights")
+    p.add_argument("--gamma", type=float, default=0.8, help="decay of --position-weights geometric (default 0.8)")
     p.add_argument("--out", default=None, help="output directory (default results/surface-<scenario>)")
     p.set_defaults(func=_run_surface)
+
+
+def _position_weights_arg(text: str):
+    """A model name, or comma-separated weights (ValueError naming the flag otherwise)."""
+    text = text.strip()
+    if text in ("dcg", "geometric", "uniform"):
+        return text
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--position-weights: expected dcg, geometric, uniform or comma-separated numbers, "
+                         f"got {text!r}") from None
 
 
 def _run_surface(args) -> int:
     from tqdm.auto import tqdm
 
+    from jaxfair.position import check_slate, position_weights
     from jaxfair.surface import compute_surface, write_surface
 
     label = scenario_label(args)
-    out = args.out or f"results/surface-{label}"
+    out = args.out or f"results/surface-{label}" + (f"-slate{args.slate}" if args.slate > 1 else "")
+    weights = _position_weights_arg(args.position_weights)
     # The scenario is built before the progress bar opens, so a bad argument or file is the
     # only thing printed.
     sc = scenario_from_args(args)
+    check_slate(args.slate, sc.n_candidates, name="--slate")
+    position_weights(args.slate, weights, args.gamma)  # a bad vector or gamma: one line, exit 2
     with tqdm(total=2, desc=f"surface {label}", unit="step") as bar:
         bar.set_postfix_str(f"evaluating {args.grid}x{args.grid} alphas on {args.users} users")
         surf = compute_surface(sc, n_users=args.users, n_grid=args.grid, seed=args.seed,
-                               method=args.method, progress=True)
+                               method=args.method, progress=True, slate=args.slate, position_weights=weights,
+                               gamma=args.gamma)
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")
         paths = write_surface(surf, out)
@@ -72,6 +96,10 @@ def _run_surface(args) -> int:
     print(f"{sc.title}: best utility {s['best_utility']['utility']:.4f} at w={s['best_utility']['w']:.3f} "
           f"(DER {s['best_utility']['der']:.4f}); best DER {s['best_der']['der']:.4f} at w={s['best_der']['w']:.3f} "
           f"(utility {s['best_der']['utility']:.4f}); evaluate {s['seconds']['evaluate']:.3f}s")
+    if s.get("provider"):
+        bp = s["provider"]["best_provider_der"]
+        print(f"  slate of {s['slate']}: best provider DER {bp['provider_der']:.4f} at w={bp['w']:.3f} (viewer DER "
+              f"{bp['der']:.4f}); provider DER at the best-utility α {s['provider']['provider_der_at_best_utility']:.4f}")
     for p in paths.values():
         print(f"  wrote {p}")
     return 0

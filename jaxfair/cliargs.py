@@ -110,6 +110,8 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
                         "integer codes sorted, text by number of users, most first)")
     d.add_argument("--allow-duplicates", action="store_true",
                    help="without --candidate, rows repeating an earlier row exactly are genuine (no warning)")
+    d.add_argument("--item-group", default=None, metavar="COL",
+                   help="provider (item) group column of each candidate (optional; provider exposure, SPEC §7)")
 
 
 def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario: str = "toy",
@@ -149,10 +151,11 @@ def add_prefs_argument(parser) -> None:
 
 
 # The column flags of add_log_arguments (besides --data and --replay).
-LOG_FLAGS = ("scores", "labels", "group", "user", "candidate", "features", "retrieved", "session", "group_names")
+LOG_FLAGS = ("scores", "labels", "group", "user", "candidate", "features", "retrieved", "session", "group_names",
+             "item_group")
 # from_file's keyword arguments that have their own flag: `--option KEY=...` for them is refused.
 LOG_RESERVED = {**{f: f"--{f.replace('_', '-')}" for f in LOG_FLAGS}, "replay": "--replay",
-                 "allow_duplicates": "--allow-duplicates", "prefs": "--prefs"}
+                "allow_duplicates": "--allow-duplicates", "prefs": "--prefs"}
 
 
 def scenario_label(args: argparse.Namespace) -> str:

@@ -6,6 +6,9 @@ Nothing here validates (nothing can raise inside ``jit``); the public functions 
 """
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -19,6 +22,8 @@ _EXACT = jax.lax.Precision.HIGHEST
 SUM_BLOCK = 256  # a power of two (pairwise tree below)
 
 __all__ = [
+    "SlateSpec",
+    "TOP1",
     "der_kernel",
     "der_raw_kernel",
     "SUM_BLOCK",
@@ -26,10 +31,14 @@ __all__ = [
     "evaluate_chunk_blocks",
     "group_block_sums",
     "group_means",
+    "merit_block_sums",
     "scalarise",
     "serve_kernel",
     "served_block_sums",
     "served_value",
+    "slate_serve_kernel",
+    "slate_spec",
+    "slate_value",
     "true_value",
 ]
 
@@ -64,17 +73,86 @@ def true_value(batch: Batch, prefs: jnp.ndarray) -> jnp.ndarray:
     return jnp.einsum("nmk,nk->nm", batch.labels, user_prefs.astype(batch.labels.dtype), precision=_EXACT)
 
 
+class SlateSpec(NamedTuple):
+    """Static description of what the serving kernel computes (hashable: a ``jit`` static arg).
+
+    ``k``: slate size; ``weights``: position weights v_1..v_k (floats; ``(1.0,)`` = top-1);
+    ``n_item_groups``: H provider groups to measure exposure of (0 = none).
+    """
+
+    k: int = 1
+    weights: tuple = (1.0,)
+    n_item_groups: int = 0
+
+
+#: Today's top-1 model: one item, v_1 = 1, no provider exposure.
+TOP1 = SlateSpec()
+
+
+def slate_spec(k: int = 1, weights=None, n_item_groups: int = 0) -> SlateSpec:
+    """A :class:`SlateSpec` from validated inputs (``weights`` default: all ones)."""
+    w = (1.0,) * int(k) if weights is None else tuple(float(x) for x in weights)
+    return SlateSpec(int(k), w, int(n_item_groups))
+
+
+def _running_topk(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, payloads, k: int):
+    """Walk the m candidates keeping, per (user, α), the k best scores so far and their payloads.
+
+    The ranks hold candidates ordered by (score descending, index ascending) — SPEC §7. A new
+    candidate j has the highest index seen so far, so it goes *after* every rank it ties:
+    with ``better_r = s_j > best_r`` (strict; monotone in r because ranks are sorted) rank r
+    becomes ``best_{r−1}`` if ``better_{r−1}``, else ``s_j`` if ``better_r``, else stays. This is
+    a running insertion network of compare-selects: like the top-1 walk it fuses into one
+    elementwise XLA loop in which each user's scores are scalars and α streams along the fast
+    axis. For k = 1 it *is* the top-1 walk (same float operations, same bits).
+
+    Masked candidates score −inf: then ``α·f`` is −inf or NaN (0·−inf), and neither compares
+    greater than anything, so they never enter; empty ranks keep the initial payload.
+
+    Args:
+      alphas: ``[P, K]``; scores: ``[N, m, K]``; mask: ``[N, m]``;
+      payloads: tuple of ``[N, m]`` arrays to return for the ranked candidates;
+      k: ranks kept (a static int >= 1; ranks beyond m stay empty).
+    Returns:
+      tuple (one per payload) of lists of k ``[N, P]`` arrays, rank 1 first; empty ranks hold
+      −1 (integer payloads) or 0.
+    """
+    p, (n, m, kk) = alphas.shape[0], scores.shape
+    # Candidate-major layout, materialised (the barrier stops XLA from fusing the transpose
+    # into the loop as a strided read, which defeats vectorisation).
+    masked = jnp.where(mask[..., None], scores, -jnp.inf)
+    cand = jax.lax.optimization_barrier(jnp.transpose(masked, (1, 2, 0)))  # [m, K, N]
+    pays = [jax.lax.optimization_barrier(x.T) for x in payloads]  # [m, N] each
+    ranks = min(k, m)
+    best = [jnp.full((n, p), -jnp.inf, dtype=scores.dtype) for _ in range(ranks)]
+    outs = [[jnp.full((n, p), -1 if jnp.issubdtype(x.dtype, jnp.integer) else 0, dtype=x.dtype)
+             for _ in range(ranks)] for x in payloads]
+    for j in range(m):
+        s = cand[j, 0][:, None] * alphas[None, :, 0]
+        for q in range(1, kk):
+            s = s + cand[j, q][:, None] * alphas[None, :, q]
+        live = min(j + 1, ranks)  # candidate j can only reach ranks 0..j
+        better = [s > best[r] for r in range(live)]
+        new_best = [jnp.where(better[0], s, best[0])]
+        for r in range(1, live):
+            new_best.append(jnp.where(better[r], jnp.where(better[r - 1], best[r - 1], s), best[r]))
+        for pay, out in zip(pays, outs, strict=True):
+            pj = pay[j][:, None]
+            new_out = [jnp.where(better[0], pj, out[0])]
+            for r in range(1, live):
+                new_out.append(jnp.where(better[r], jnp.where(better[r - 1], out[r - 1], pj), out[r]))
+            out[:live] = new_out
+        best[:live] = new_best
+    return tuple(outs)
+
+
 def _running_argmax(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, payload: jnp.ndarray):
-    """Walk the m candidates keeping, per (user, α), the best score so far and its payload.
+    """Top-1 serving: the k = 1 case of :func:`_running_topk`.
 
-    Strict ``>`` keeps the earliest maximum (lowest index wins ties). Masked candidates
-    score −inf: then ``α·f`` is −inf or NaN (0·−inf), and neither compares greater than
-    anything, so they never win and a user with nothing retrieved keeps the initial payload.
-
-    Why this shape: an unrolled loop of elementwise ``[N, P]`` updates fuses into one
-    vectorised XLA loop in which each user's 2·m scores are scalars and α streams along the
-    fast axis; ``argmax`` over a materialised ``[P, N, m]`` tensor plus a gather is ~10×
-    slower on CPU (measured in ``benchmarks/``).
+    Strict ``>`` keeps the earliest maximum (lowest index wins ties). Why this shape: an
+    unrolled loop of elementwise ``[N, P]`` updates fuses into one vectorised XLA loop;
+    ``argmax`` over a materialised ``[P, N, m]`` tensor plus a gather is ~10× slower on CPU
+    (measured in ``benchmarks/``).
 
     Args:
       alphas: ``[P, K]``; scores: ``[N, m, K]``; mask: ``[N, m]``;
@@ -82,22 +160,42 @@ def _running_argmax(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray,
     Returns:
       ``[N, P]`` payload of the served candidate (−1 or 0 if nothing was retrieved).
     """
-    p, (n, m, k) = alphas.shape[0], scores.shape
-    # Candidate-major layout, materialised (the barrier stops XLA from fusing the transpose
-    # into the loop as a strided read, which defeats vectorisation).
-    masked = jnp.where(mask[..., None], scores, -jnp.inf)
-    cand = jax.lax.optimization_barrier(jnp.transpose(masked, (1, 2, 0)))  # [m, K, N]
-    pay = jax.lax.optimization_barrier(payload.T)  # [m, N]
-    best = jnp.full((n, p), -jnp.inf, dtype=scores.dtype)
-    out = jnp.full((n, p), -1 if jnp.issubdtype(payload.dtype, jnp.integer) else 0, dtype=payload.dtype)
-    for j in range(m):
-        s = cand[j, 0][:, None] * alphas[None, :, 0]
-        for kk in range(1, k):
-            s = s + cand[j, kk][:, None] * alphas[None, :, kk]
-        better = s > best
-        best = jnp.where(better, s, best)
-        out = jnp.where(better, pay[j][:, None], out)
+    return _running_topk(alphas, scores, mask, (payload,), 1)[0][0]
+
+
+def _weighted(vals, weights):
+    """``Σ_r v_r · vals[r]`` in rank order (float32); v_1 = 1 multiplies nothing (top-1 bits)."""
+    out = vals[0] if weights[0] == 1.0 else vals[0] * weights[0]
+    for r in range(1, len(vals)):
+        out = out + vals[r] * weights[r]
     return out
+
+
+def _slate_outputs(alphas, scores, mask, value, item_group, spec: SlateSpec):
+    """Per (user, α): slate utility ``[N, P]`` and, with H provider groups, the exposure of
+    providers 1..H−1 (a tuple of H − 1 ``[N, P]`` arrays; else None).
+
+    Each provider h >= 1 rides along the slate as a 0/1 payload, so its exposure is the
+    position-weighted sum of the payloads, like utility; provider 0's is the α-free total
+    exposure minus the others' (:func:`_slate_total`), which saves one payload — every
+    payload costs about as much as the value's (register pressure in the fused loop).
+    """
+    h = spec.n_item_groups
+    inds = tuple((item_group == g).astype(value.dtype) for g in range(1, h)) if h else ()
+    outs = _running_topk(alphas, scores, mask, (value,) + inds, spec.k)
+    w = spec.weights[:len(outs[0])]
+    u = _weighted(outs[0], w)
+    if not h:
+        return u, None
+    return u, tuple(_weighted(o, w) for o in outs[1:])
+
+
+def _slate_total(mask, spec: SlateSpec):
+    """α-free total exposure of each user's slate, Σ_{r < min(k, retrieved)} v_r: ``[N]``, summed
+    in rank order as :func:`_weighted` sums the payloads (same bits when one provider fills it)."""
+    ranks = min(spec.k, mask.shape[1])
+    n_ret = jnp.sum(mask, axis=1)
+    return _weighted([(n_ret > r).astype(jnp.float32) for r in range(ranks)], spec.weights[:ranks])
 
 
 def serve_kernel(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
@@ -110,9 +208,33 @@ def serve_kernel(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray) ->
     return _running_argmax(alphas, scores, mask, index).T
 
 
+def slate_serve_kernel(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, k: int) -> jnp.ndarray:
+    """Slate per user and α: ``int32 [P, N, k]`` candidate indices by rank, −1 for empty ranks.
+
+    Ranked by (score descending, index ascending); ``k`` static. ``k = 1`` serves as
+    :func:`serve_kernel`.
+    """
+    n, m = mask.shape
+    index = jnp.broadcast_to(jnp.arange(m, dtype=jnp.int32), (n, m))
+    (ranks,) = _running_topk(alphas, scores, mask, (index,), k)
+    out = jnp.stack(ranks, axis=-1)  # [N, P, min(k, m)]
+    if k > m:
+        out = jnp.concatenate([out, jnp.full(out.shape[:2] + (k - m,), -1, out.dtype)], axis=-1)
+    return jnp.transpose(out, (1, 0, 2))
+
+
 def served_value(alphas: jnp.ndarray, batch: Batch, value: jnp.ndarray) -> jnp.ndarray:
     """``value[n, ĵ_n(α)]`` for every α: ``[N, P]``; 0 for users with no retrieved candidate."""
     return _running_argmax(alphas, batch.scores, batch.mask, value)
+
+
+def slate_value(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, value: jnp.ndarray,
+                spec: SlateSpec = TOP1) -> jnp.ndarray:
+    """``Σ_r v_r · value[n, j_r(α)]``: ``[N, P]`` (0 for empty ranks); ``spec`` static.
+
+    ``spec = TOP1`` gives :func:`served_value` bit for bit.
+    """
+    return _slate_outputs(alphas, scores, mask, value, None, spec._replace(n_item_groups=0))[0]
 
 
 def group_means(sums: jnp.ndarray, counts: jnp.ndarray) -> jnp.ndarray:
@@ -137,18 +259,23 @@ def der_kernel(mu, xp=jnp):
     return 1.0 - g / (g - 1) * der_raw_kernel(mu, xp)
 
 
-def _block_tree(u: jnp.ndarray, onehot: jnp.ndarray) -> jnp.ndarray:
-    """Per-group sums ``[P, G]`` of one block: ``u [B, P]`` values, ``onehot [B, G]``."""
-    p, n_groups = u.shape[1], onehot.shape[1]
-    x = u[:, :, None] * onehot[:, None, :]
-    # An explicit pairwise tree of elementwise adds, not a matmul or a reduce: XLA chooses a
-    # GEMM's blocking and a reduce's order from the shapes (so a given α would get different
-    # float32 bits in batches of different P); elementwise adds are never reassociated. The
-    # tree is also more accurate than a running sum (error ~ log2(SUM_BLOCK) ulp).
+def _tree(x: jnp.ndarray) -> jnp.ndarray:
+    """Pairwise tree of elementwise adds over the leading axis (a power of two): ``x[0]``'s shape.
+
+    Not a matmul or a reduce: XLA chooses a GEMM's blocking and a reduce's order from the
+    shapes (so a given α would get different float32 bits in batches of different P);
+    elementwise adds are never reassociated. The tree is also more accurate than a running
+    sum (error ~ log2(SUM_BLOCK) ulp).
+    """
     while x.shape[0] > 1:
-        x = x.reshape(x.shape[0] // 2, 2, p, n_groups)
+        x = x.reshape((x.shape[0] // 2, 2) + x.shape[1:])
         x = x[:, 0] + x[:, 1]
     return x[0]
+
+
+def _block_tree(u: jnp.ndarray, onehot: jnp.ndarray) -> jnp.ndarray:
+    """Per-group sums ``[P, G]`` of one block: ``u [B, P]`` values, ``onehot [B, G]``."""
+    return _tree(u[:, :, None] * onehot[:, None, :])
 
 
 def _pad_users(n: int, *arrays):
@@ -177,7 +304,7 @@ def group_block_sums(u: jnp.ndarray, onehot: jnp.ndarray) -> jnp.ndarray:
 
 
 def served_block_sums(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, value: jnp.ndarray,
-                      onehot: jnp.ndarray) -> jnp.ndarray:
+                      onehot: jnp.ndarray, spec: SlateSpec = TOP1, item_group: jnp.ndarray | None = None):
     """``group_block_sums(served value, onehot)`` fused block by block.
 
     Serving and summing one block of :data:`SUM_BLOCK` users inside one ``lax.map`` step
@@ -186,40 +313,76 @@ def served_block_sums(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarra
     are those of the two-step form.
 
     Args:
-      alphas: ``[P, K]``; scores: ``[N, W, K]``; mask, value: ``[N, W]``; onehot: ``[N, G]``.
+      alphas: ``[P, K]``; scores: ``[N, W, K]``; mask, value: ``[N, W]``; onehot: ``[N, G]``;
+      spec: what to serve (:class:`SlateSpec`, static): slate size k, position weights, H;
+      item_group: int ``[N, W]`` provider groups (needed when ``spec.n_item_groups > 0``).
     Returns:
-      float32 ``[ceil(N / SUM_BLOCK), P, G]``.
+      float32 ``[ceil(N / SUM_BLOCK), P, G]`` slate-utility block sums; with provider groups
+      also the exposure block sums ``[ceil(N / SUM_BLOCK), P, H]`` (a pair).
     """
     (n, w, k), n_groups = scores.shape, onehot.shape[1]
-    nb, (scores, mask, value, onehot) = _pad_users(n, scores, mask, value, onehot)
+    expo = spec.n_item_groups > 0
+    extra = (item_group,) if expo else ()
+    nb, (scores, mask, value, onehot, *extra) = _pad_users(n, scores, mask, value, onehot, *extra)
 
     def one_block(args):
-        s, mk, v, oh = args
-        return _block_tree(_running_argmax(alphas, s, mk, v), oh)
+        s, mk, v, oh, *g = args
+        u, e = _slate_outputs(alphas, s, mk, v, g[0] if expo else None, spec)
+        if not expo:
+            return _block_tree(u, oh)
+        # One tree per provider group, stacked after the sums: stacking the [B, P] exposures
+        # before summing makes XLA emit the top-k network per stacked element, unvectorised
+        # (~300x slower, measured); so does any combination of the trees inside this step.
+        return _block_tree(u, oh), jnp.stack([_tree(x) for x in e], axis=-1), _tree(_slate_total(mk, spec))
 
-    return jax.lax.map(one_block, (scores.reshape(nb, SUM_BLOCK, w, k), mask.reshape(nb, SUM_BLOCK, w),
-                                   value.reshape(nb, SUM_BLOCK, w), onehot.reshape(nb, SUM_BLOCK, n_groups)))
+    out = jax.lax.map(one_block, (scores.reshape(nb, SUM_BLOCK, w, k), mask.reshape(nb, SUM_BLOCK, w),
+                                  value.reshape(nb, SUM_BLOCK, w), onehot.reshape(nb, SUM_BLOCK, n_groups),
+                                  *(x.reshape(nb, SUM_BLOCK, w) for x in extra)))
+    if not expo:
+        return out
+    sums, others, total = out  # [nb, P, G], [nb, P, H − 1], [nb]
+    # Provider 0 = the block's total exposure minus the others' (on the materialised block sums).
+    e0 = total[:, None] - functools.reduce(jnp.add, [others[..., i] for i in range(others.shape[-1])])
+    return sums, jnp.concatenate([e0[..., None], others], axis=-1)
 
 
-@jax.jit
-def evaluate_chunk_blocks(alphas: jnp.ndarray, batch: Batch, prefs: jnp.ndarray):
+def merit_block_sums(batch: Batch, value: jnp.ndarray, n_item_groups: int) -> jnp.ndarray:
+    """Merit M_h per block of users (SPEC §7): ``Σ_j I[n,j] 1{item_group = h} value[n,j]``
+    summed over blocks of :data:`SUM_BLOCK` users: float32 ``[ceil(N / SUM_BLOCK), H]`` (α-free)."""
+    n = value.shape[0]
+    ig = batch.item_group
+    per_user = jnp.stack([jnp.sum(jnp.where(batch.mask & (ig == h), value, 0.0), axis=1)
+                          for h in range(n_item_groups)], axis=-1)  # [N, H]
+    nb, (per_user,) = _pad_users(n, per_user)
+    return jax.lax.map(_tree, per_user.reshape(nb, SUM_BLOCK, n_item_groups))
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def evaluate_chunk_blocks(alphas: jnp.ndarray, batch: Batch, prefs: jnp.ndarray, spec: SlateSpec = TOP1):
     """One compiled evaluation of P weight vectors on one batch, as block partial sums.
 
     Args:
       alphas: float32 ``[P, K]`` (validated: ≥ 0, finite, not all zero).
       batch: N users (group ids ≥ G mark padding users, which count nowhere).
       prefs: float32 ``[G, K]`` true preferences.
+      spec: slate size, position weights and provider groups (static; default top-1).
     Returns:
       ``(block_sums [ceil(N/SUM_BLOCK), P, G], group_counts [G], n_unserved [])``: user
       utility summed per group within each block of users (see :func:`group_block_sums`;
       add the blocks in float64), users per group, users of groups < G with nothing retrieved.
+      With ``spec.n_item_groups = H > 0`` two more: exposure block sums ``[nb, P, H]`` and
+      merit block sums ``[nb, H]``.
     """
     g = prefs.shape[0]
     value = true_value(batch, prefs)  # [N, m]
     onehot = jax.nn.one_hot(batch.group, g, dtype=value.dtype)  # [N, G]; padding rows are zero
     counts = jnp.sum(onehot, axis=0)
     unserved = jnp.sum(jnp.where(jnp.any(batch.mask, axis=-1), 0.0, onehot.sum(-1)))
-    return served_block_sums(alphas, batch.scores, batch.mask, value, onehot), counts, unserved
+    out = served_block_sums(alphas, batch.scores, batch.mask, value, onehot, spec, batch.item_group)
+    if spec.n_item_groups:
+        blocks, expo = out
+        return blocks, counts, unserved, expo, merit_block_sums(batch, value, spec.n_item_groups)
+    return out, counts, unserved
 
 
 @jax.jit

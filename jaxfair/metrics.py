@@ -5,6 +5,7 @@ runs a jit-compiled kernel from :mod:`jaxfair.kernels` in float32.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -14,40 +15,64 @@ import numpy as np
 from jaxfair import kernels
 from jaxfair.batch import Batch
 from jaxfair.evaluate import chunked_group_sums as _chunked_group_sums
+from jaxfair.evaluate import resolve_slate
+from jaxfair.position import check_slate
 from jaxfair.validation import check_alpha, check_batch, check_batch_prefs, warn_empty_groups
 
 __all__ = ["der", "der_raw", "group_utility", "oracle_utility", "retrieval_quality", "serve", "user_utility"]
 
 _serve_jit = jax.jit(kernels.serve_kernel)
+_slate_serve_jit = jax.jit(kernels.slate_serve_kernel, static_argnums=3)
 
 
-@jax.jit
-def _user_utility_jit(alpha, batch, prefs):
-    return kernels.served_value(alpha[None], batch, kernels.true_value(batch, prefs))[:, 0]
+@functools.partial(jax.jit, static_argnames=("spec",))
+def _user_utility_jit(alpha, batch, prefs, spec=kernels.TOP1):
+    return kernels.slate_value(alpha[None], batch.scores, batch.mask, kernels.true_value(batch, prefs), spec)[:, 0]
 
 
-def serve(alpha: Any, batch: Batch) -> jnp.ndarray:
+def _no_exposure(batch: Batch, slate, position_weights, gamma):
+    """Slate spec for per-user / per-group utility (provider exposure is not measured)."""
+    return resolve_slate(batch.replace(item_group=None), slate, position_weights, gamma)
+
+
+def serve(alpha: Any, batch: Batch, slate: int | None = None) -> jnp.ndarray:
     """Served candidate per user, ``int32 [N]``: argmax_j Σ_k α_k f[n,j,k] over retrieved j.
 
-    Ties go to the lowest index; −1 where a user has no retrieved candidate.
+    Ties go to the lowest index; −1 where a user has no retrieved candidate. With
+    ``slate=k`` (1 <= k <= m): the slate, ``int32 [N, k]`` candidate indices by rank —
+    (score desc, index asc), SPEC §7 — with −1 for empty ranks.
     """
     check_batch(batch)
     a = check_alpha(alpha, batch.n_labels)
-    return _serve_jit(jnp.asarray(a, jnp.float32)[None], batch.scores, batch.mask)[0]
+    a32 = jnp.asarray(a, jnp.float32)[None]
+    if slate is None:
+        return _serve_jit(a32, batch.scores, batch.mask)[0]
+    k = check_slate(slate, batch.n_candidates)
+    return _slate_serve_jit(a32, batch.scores, batch.mask, k)[0]
 
 
-def user_utility(alpha: Any, batch: Batch, prefs: Any) -> jnp.ndarray:
-    """``u_n(α) = Σ_k α*_k(g_n) Y[n, ĵ(α), k]``: float32 ``[N]`` (0 for unserved users)."""
+def user_utility(alpha: Any, batch: Batch, prefs: Any, *, slate: int = 1, position_weights: Any = "dcg",
+                 gamma: float = 0.8) -> jnp.ndarray:
+    """``u_n(α) = Σ_r v_r Σ_k α*_k(g_n) Y[n, j_r(α), k]``: float32 ``[N]`` (0 for unserved users).
+
+    ``slate=1`` (default) is the top-1 utility ``α*(g_n)·Y[n, ĵ(α)]``; see
+    :func:`jaxfair.evaluate` for ``slate``, ``position_weights`` and ``gamma``.
+    """
     p = check_batch_prefs(batch, prefs)
     a = check_alpha(alpha, batch.n_labels)
-    return _user_utility_jit(jnp.asarray(a, jnp.float32), batch, jnp.asarray(p, jnp.float32))
+    spec = _no_exposure(batch, slate, position_weights, gamma)
+    return _user_utility_jit(jnp.asarray(a, jnp.float32), batch.replace(features=None, item_group=None),
+                             jnp.asarray(p, jnp.float32), spec)
 
 
-def group_utility(alpha: Any, batch: Batch, prefs: Any) -> np.ndarray:
+def group_utility(alpha: Any, batch: Batch, prefs: Any, *, slate: int = 1, position_weights: Any = "dcg",
+                  gamma: float = 0.8) -> np.ndarray:
     """μ_g(α), the mean user utility per group: float ``[G]``; NaN (with a warning) if empty."""
     p = check_batch_prefs(batch, prefs)
     a = check_alpha(alpha, batch.n_labels)
-    sums, counts, _ = _chunked_group_sums(jnp.asarray(a, jnp.float32)[None], batch, jnp.asarray(p, jnp.float32))
+    spec = _no_exposure(batch, slate, position_weights, gamma)
+    sums, counts, _ = _chunked_group_sums(jnp.asarray(a, jnp.float32)[None], batch, jnp.asarray(p, jnp.float32),
+                                          spec=spec)
     warn_empty_groups(counts)
     return np.asarray(kernels.group_means(sums, counts))[0]
 
@@ -103,16 +128,28 @@ def retrieval_quality(batch: Batch, n_groups: int | None = None) -> np.ndarray:
     return np.asarray(kernels.group_means(sums, counts), dtype=np.float64)
 
 
-def oracle_utility(batch: Batch, prefs: Any) -> np.ndarray:
+def oracle_utility(batch: Batch, prefs: Any, *, slate: int = 1, position_weights: Any = "dcg", gamma: float = 0.8,
+                   full_information: bool = False) -> np.ndarray:
     """μ_g when each group is served with its own α*(g) (disparate treatment: the upper reference).
+
+    ``full_information=True``: the full-information oracle slate of SPEC §7 — each user's
+    candidates ranked by their true value α*(g)·Y (same tie rule), which with non-increasing
+    position weights no slate beats (rearrangement inequality). Otherwise the model scores f
+    are ranked with α = α*(g), as for top-1. ``slate``/``position_weights``/``gamma`` as in
+    :func:`jaxfair.evaluate`.
 
     Returns float ``[G]``; NaN (with a warning) for a group with no users.
     """
     p = check_batch_prefs(batch, prefs)
+    if not isinstance(full_information, (bool, np.bool_)):
+        raise ValueError(f"full_information: expected True or False, got {full_information!r}")
+    spec = _no_exposure(batch, slate, position_weights, gamma)
     p32 = jnp.asarray(p, jnp.float32)
+    if full_information:  # rank by the labels Y with α = α*(g): scores α*(g)·Y in float32
+        batch = batch.replace(scores=batch.labels)
     # Serve everyone with each group's α* in turn (the same kernel as `evaluate`, so the
     # same ties) and keep group g's utility under its own α*(g): the diagonal.
-    sums, counts, _ = _chunked_group_sums(p32, batch, p32)
+    sums, counts, _ = _chunked_group_sums(p32, batch, p32, spec=spec)
     sums = np.diagonal(sums)
     warn_empty_groups(counts)
     return np.asarray(kernels.group_means(sums, counts), dtype=np.float64)

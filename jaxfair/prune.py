@@ -23,6 +23,13 @@ order, picks exactly the same candidate with exactly the same float32 score comp
 results are bit-identical to the unpruned kernel. This needs no transitivity: every
 pruned candidate is dominated by *some* retrieved candidate, pruned or not.
 
+Slates of k (SPEC §7): a candidate dominated (by the rules above) by at least k retrieved
+candidates is ranked below each of them for every α, so at least k candidates precede it
+and it never enters the slate. Removing candidates that are in no slate does not change the
+(score, index) order of the others: the slate over the survivors, kept in their original
+order, is the same candidates at the same ranks with the same float32 scores. k = 1 is the
+rule above (dominated by ≥ 1).
+
 Shapes: N users, m candidates, K labels, W ≤ m survivors kept per user.
 """
 from __future__ import annotations
@@ -56,14 +63,17 @@ def alphas_allow_strict(alphas: np.ndarray) -> bool:
     return bool(nz.size == 0 or (nz.min() >= lo and nz.max() <= hi))
 
 
-@functools.partial(jax.jit, static_argnames=("strict",))
-def keep_mask_kernel(scores: jnp.ndarray, mask: jnp.ndarray, strict: bool) -> jnp.ndarray:
-    """Candidates that may be served for some α: bool ``[N, m]`` (a subset of ``mask``).
+@functools.partial(jax.jit, static_argnames=("strict", "k"))
+def keep_mask_kernel(scores: jnp.ndarray, mask: jnp.ndarray, strict: bool, k: int = 1) -> jnp.ndarray:
+    """Candidates that may be served (in a slate of ``k``) for some α: bool ``[N, m]`` (a
+    subset of ``mask``).
 
     Args:
       scores: float32 ``[N, m, K]``; mask: bool ``[N, m]``;
-      strict: also apply rule 2 (only valid for α passing :func:`alphas_allow_strict`).
+      strict: also apply rule 2 (only valid for α passing :func:`alphas_allow_strict`);
+      k: slate size: a candidate is pruned when at least k retrieved candidates dominate it.
     """
+    slate_k = k
     n, m, k = scores.shape
     fi = scores[:, :, None, :]  # dominator i  [N, m, 1, K]
     fj = scores[:, None, :, :]  # dominated j  [N, 1, m, K]
@@ -76,11 +86,14 @@ def keep_mask_kernel(scores: jnp.ndarray, mask: jnp.ndarray, strict: bool) -> jn
         margin = (fi - fj) >= _tau(k) * (ai + aj) + _ABS_MARGIN
         small = (ai <= _MAX_ABS_SCORE) & (aj <= _MAX_ABS_SCORE)
         dom = dom | (later & jnp.all(margin & small, axis=-1))
-    dominated = jnp.any(dom & mask[:, :, None], axis=1)  # only retrieved candidates dominate
+    if slate_k == 1:
+        dominated = jnp.any(dom & mask[:, :, None], axis=1)  # only retrieved candidates dominate
+    else:
+        dominated = jnp.sum(dom & mask[:, :, None], axis=1, dtype=jnp.int32) >= slate_k
     return mask & ~dominated
 
 
-def keep_mask(scores, mask, strict: bool) -> np.ndarray:
+def keep_mask(scores, mask, strict: bool, k: int = 1) -> np.ndarray:
     """:func:`keep_mask_kernel` over chunks of users (bounded memory): bool ``[N, m]``."""
     n = scores.shape[0]
     step = min(-(-n // 256) * 256, _PRUNE_CHUNK)  # padded to a multiple of 256: few distinct shapes, few compiles
@@ -91,7 +104,7 @@ def keep_mask(scores, mask, strict: bool) -> np.ndarray:
             pad = step - s.shape[0]
             s = jnp.concatenate([jnp.asarray(s), jnp.zeros((pad,) + s.shape[1:], s.dtype)])
             mk = jnp.concatenate([jnp.asarray(mk), jnp.zeros((pad,) + mk.shape[1:], bool)])
-        out.append(np.asarray(keep_mask_kernel(jnp.asarray(s), jnp.asarray(mk), strict))[: min(step, n - u0)])
+        out.append(np.asarray(keep_mask_kernel(jnp.asarray(s), jnp.asarray(mk), strict, k))[: min(step, n - u0)])
     return np.concatenate(out)
 
 

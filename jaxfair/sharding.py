@@ -29,6 +29,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxfair import kernels
 from jaxfair.batch import Batch
+from jaxfair.kernels import TOP1, SlateSpec
 
 __all__ = ["USER_AXIS", "default_local_mesh", "default_mesh", "local_mesh_devices", "sharded_group_sums", "user_mesh"]
 
@@ -80,26 +81,34 @@ def check_mesh(mesh) -> Mesh:
 
 
 @functools.lru_cache(maxsize=None)
-def _sharded_kernel(mesh: Mesh):
+def _sharded_kernel(mesh: Mesh, slate: SlateSpec = TOP1):
     spec = PartitionSpec(USER_AXIS)
+    expo = slate.n_item_groups > 0
 
-    def local(alphas, scores, labels, mask, group, prefs):
-        blocks, _, _ = kernels.evaluate_chunk_blocks(alphas, Batch(scores=scores, labels=labels, mask=mask, group=group),
-                                                     prefs)
+    def local(alphas, scores, labels, mask, group, prefs, *item_group):
+        batch = Batch(scores=scores, labels=labels, mask=mask, group=group,
+                      item_group=item_group[0] if expo else None)
+        out = kernels.evaluate_chunk_blocks(alphas, batch, prefs, slate)
         # Integer counts: exact for any number of users (float32 would stop at 2^24).
         onehot = jax.nn.one_hot(group, prefs.shape[0], dtype=jnp.int32)
         counts = jnp.sum(onehot, axis=0)
         unserved = jnp.sum(jnp.where(jnp.any(mask, axis=-1), 0, onehot.sum(-1)))
         # Blocks come back in device order = user order, replicated so every process reads them.
-        return (jax.lax.all_gather(blocks, USER_AXIS, tiled=True), jax.lax.psum(counts, USER_AXIS),
-                jax.lax.psum(unserved, USER_AXIS))
+        res = (jax.lax.all_gather(out[0], USER_AXIS, tiled=True), jax.lax.psum(counts, USER_AXIS),
+               jax.lax.psum(unserved, USER_AXIS))
+        if expo:  # exposure and merit blocks, gathered the same way
+            res = res + (jax.lax.all_gather(out[3], USER_AXIS, tiled=True),
+                         jax.lax.all_gather(out[4], USER_AXIS, tiled=True))
+        return res
 
-    fn = jax.shard_map(local, mesh=mesh, in_specs=(PartitionSpec(), spec, spec, spec, spec, PartitionSpec()),
-                       out_specs=(PartitionSpec(), PartitionSpec(), PartitionSpec()), check_vma=False)
+    in_specs = (PartitionSpec(), spec, spec, spec, spec, PartitionSpec()) + ((spec,) if expo else ())
+    fn = jax.shard_map(local, mesh=mesh, in_specs=in_specs, out_specs=(PartitionSpec(),) * (5 if expo else 3),
+                       check_vma=False)
     return jax.jit(fn)
 
 
-def _local_rows(batch: Batch, mesh: Mesh, n_groups: int) -> tuple[dict[str, np.ndarray], int]:
+def _local_rows(batch: Batch, mesh: Mesh, n_groups: int,
+                with_item_group: bool = False) -> tuple[dict[str, np.ndarray], int]:
     """This process's users padded to whole blocks per local device; the padded count."""
     n_local_dev = sum(1 for d in mesh.devices.flat if d.process_index == jax.process_index())
     unit = kernels.SUM_BLOCK * max(1, n_local_dev)
@@ -112,7 +121,10 @@ def _local_rows(batch: Batch, mesh: Mesh, n_groups: int) -> tuple[dict[str, np.n
     pad = n_pad - batch.n_users
     fields = {"scores": np.asarray(batch.scores), "labels": np.asarray(batch.labels), "mask": np.asarray(batch.mask),
               "group": np.asarray(batch.group)}
-    fill = {"scores": 0.0, "labels": 0.0, "mask": False, "group": n_groups}  # padding: group G counts nowhere
+    if with_item_group:
+        fields["item_group"] = np.asarray(batch.item_group)
+    fill = {"scores": 0.0, "labels": 0.0, "mask": False, "group": n_groups,  # padding: group G counts nowhere
+            "item_group": 0}
     if pad:
         fields = {k: np.concatenate([v, np.full((pad,) + v.shape[1:], fill[k], dtype=v.dtype)])
                   for k, v in fields.items()}
@@ -120,23 +132,26 @@ def _local_rows(batch: Batch, mesh: Mesh, n_groups: int) -> tuple[dict[str, np.n
 
 
 def sharded_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray, mesh: Mesh,
-                       alpha_chunk: int | None = None, progress: bool = False):
+                       alpha_chunk: int | None = None, progress: bool = False, spec: SlateSpec = TOP1):
     """Group sums ``[P, G]`` (float64), counts ``[G]`` and unserved users, users sharded over
     ``mesh``. In a multi-process run, ``batch`` holds this process's users only and every
-    process gets the global result.
+    process gets the global result. ``spec``: slate size, position weights, provider groups
+    (with provider groups two more results: exposure ``[P, H]`` and merit ``[H]``).
     """
     check_mesh(mesh)
-    p, g = int(alphas32.shape[0]), int(prefs32.shape[0])
-    fields, n_pad = _local_rows(batch, mesh, g)
+    p, g, h = int(alphas32.shape[0]), int(prefs32.shape[0]), spec.n_item_groups
+    fields, n_pad = _local_rows(batch, mesh, g, with_item_group=h > 0)
     sharding = NamedSharding(mesh, PartitionSpec(USER_AXIS))
     n_proc = jax.process_count()
     glob = {k: jax.make_array_from_process_local_data(sharding, v, (n_pad * n_proc,) + v.shape[1:])
             for k, v in fields.items()}
     n_blocks = n_pad * n_proc // kernels.SUM_BLOCK
-    if alpha_chunk is None:  # the gathered [blocks, Pc, G] output is the only array growing with P
-        alpha_chunk = max(1, min(p, (64 * 2**20) // (4 * g * n_blocks)))
-    kernel = _sharded_kernel(mesh)
+    if alpha_chunk is None:  # the gathered [blocks, Pc, G (+ H)] outputs are the only arrays growing with P
+        alpha_chunk = max(1, min(p, (64 * 2**20) // (4 * (g + h) * n_blocks)))
+    kernel = _sharded_kernel(mesh, spec)
     sums = np.zeros((p, g), dtype=np.float64)
+    expo = np.zeros((p, h), dtype=np.float64)
+    merit = np.zeros(h, dtype=np.float64)
     counts = unserved = None
     starts = range(0, p, alpha_chunk)
     bar = None
@@ -148,16 +163,26 @@ def sharded_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray
         chunk = alphas32[a0:a0 + alpha_chunk]
         if chunk.shape[0] < alpha_chunk:  # fixed shape: one compile
             chunk = jnp.concatenate([chunk, jnp.ones((alpha_chunk - chunk.shape[0], chunk.shape[1]), chunk.dtype)])
-        blocks, c, un = kernel(jnp.asarray(chunk), glob["scores"], glob["labels"], glob["mask"], glob["group"],
-                               jnp.asarray(prefs32))
+        out = kernel(jnp.asarray(chunk), glob["scores"], glob["labels"], glob["mask"], glob["group"],
+                     jnp.asarray(prefs32), *((glob["item_group"],) if h else ()))
+        blocks, c, un = out[:3]
         take = min(alpha_chunk, p - a0)
         acc = sums[a0:a0 + take]
         for block in np.asarray(blocks, dtype=np.float64)[:, :take]:  # user order, as on one device
             acc += block
+        if h:
+            acc = expo[a0:a0 + take]
+            for block in np.asarray(out[3], dtype=np.float64)[:, :take]:
+                acc += block
         if counts is None:
             counts, unserved = np.asarray(c, dtype=np.float64), int(round(float(un)))
+            if h:
+                for block in np.asarray(out[4], dtype=np.float64):
+                    merit += block
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
+    if h:
+        return sums, counts, unserved, expo, merit
     return sums, counts, unserved

@@ -307,16 +307,22 @@ def _aggregate_events(rows, g, at0):
 
 
 def sweep2(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None = None,
-           label_names: Sequence[str] | None = None) -> Sweep:
+           label_names: Sequence[str] | None = None, slate: int = 1) -> Sweep:
     """Exact utility/DER curve over all directions of α for a K = 2 batch.
 
     Args:
       batch: N users × m candidates × K = 2 labels.
       prefs: ``[G, 2]`` true preferences; group ids must be < G.
+      slate: only 1 (top-1). Slates of k > 1 are not swept (the ranking changes at every
+        pairwise score crossing, not only on the envelope): use :func:`jaxfair.evaluate`'s
+        grid with ``slate=k`` (``docs/slates.md``).
     Returns:
       :class:`Sweep`; ``Sweep.evaluate(alphas)`` equals ``evaluate(alphas, batch, prefs)``
       (up to float32 rounding of near-ties in the grid kernel).
     """
+    if isinstance(slate, (bool, np.bool_)) or not isinstance(slate, (int, np.integer)) or slate != 1:
+        raise ValueError(f"slate: sweep2 is exact for top-1 serving only (slate=1), got {slate!r}; evaluate "
+                         "slates on an α grid with jaxfair.evaluate(alphas, batch, prefs, slate=k)")
     p_arr = check_batch_prefs(batch, prefs)
     if batch.n_labels != 2:
         raise ValueError(f"batch: sweep2 needs K = 2 labels, got K = {batch.n_labels}")

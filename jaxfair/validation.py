@@ -9,8 +9,8 @@ import numpy as np
 
 from jaxfair.batch import Batch
 
-__all__ = ["EmptyGroupWarning", "check_alpha", "check_alphas", "check_batch", "check_batch_prefs", "check_prefs",
-           "warn_empty_groups"]
+__all__ = ["EmptyGroupWarning", "ProviderGroupWarning", "check_alpha", "check_alphas", "check_batch",
+           "check_batch_prefs", "check_prefs", "warn_empty_groups", "warn_provider_groups"]
 
 
 class EmptyGroupWarning(UserWarning):
@@ -96,3 +96,19 @@ def warn_empty_groups(counts: np.ndarray, group_names: Sequence[str] | None = No
         warnings.warn(f"no users in {', '.join(names)} in this batch: its mean utility and the DER are "
                       "undefined (NaN)", EmptyGroupWarning, stacklevel=3)
     return empty
+
+
+class ProviderGroupWarning(UserWarning):
+    """A provider group has no merit (or nothing is exposed): provider DER is undefined (NaN)."""
+
+
+def warn_provider_groups(no_merit: Sequence[int], n_alpha_unexposed: int = 0) -> None:
+    """Warn (naming the provider groups h) when provider DER is undefined (SPEC §7)."""
+    if no_merit:
+        names = ", ".join(f"provider group {h}" for h in no_merit)
+        warnings.warn(f"{names} has no merit in this batch (M_h = 0: no retrieved item of that group with "
+                      "positive true utility): its exposure/merit ratio and the provider DER are undefined (NaN)",
+                      ProviderGroupWarning, stacklevel=3)
+    if n_alpha_unexposed:
+        warnings.warn(f"nothing is exposed for {n_alpha_unexposed} weight vector(s) (no retrieved candidate): "
+                      "provider DER is undefined (NaN) there", ProviderGroupWarning, stacklevel=3)

@@ -180,6 +180,22 @@ def test_no_churn_keeps_shares_and_matches_evaluate(toy):
             np.testing.assert_allclose(res.der[t, p], ev.der[0], rtol=2e-6)
 
 
+def test_slates_pass_through_and_match_evaluate(toy):
+    """slate=k (SPEC §7): no churn → each period's group utilities are evaluate(slate=k) on its sessions."""
+    ret = Retention(rho_min=1.0, rho_max=1.0)
+    alphas = grids.direction_grid(3)
+    kw = dict(KW, seed=5, periods=2)
+    res = simulate(toy, alphas, retention=ret, record_sessions=True, slate=3, position_weights="geometric", **kw)
+    bank = bank_for(toy, 5, KW["bank_users"], KW["sessions_per_user"])
+    for t in range(kw["periods"]):
+        for p in range(len(alphas)):
+            ev = evaluate(alphas[p:p + 1], _period_batch(bank, res.sessions[t, p]), toy.prefs, slate=3,
+                          position_weights="geometric")
+            np.testing.assert_allclose(res.group_utility[t, p], ev.group_utility[0], rtol=2e-6)
+    top1 = simulate(toy, alphas, retention=ret, **kw)
+    assert np.all(res.group_utility >= top1.group_utility - 1e-6)  # more ranks, weights >= 0: never less
+
+
 def test_frame_and_horizon_summaries(toy):
     res = simulate(toy, [Fixed([0.7, 0.3]), Retune(grids.direction_grid(5), every=3)], **KW)
     f = res.to_frame()
@@ -200,7 +216,8 @@ def test_frame_and_horizon_summaries(toy):
     (dict(acquisition=[0.5, 0.6]), "acquisition"), (dict(acquisition=[1.0]), "acquisition"),
     (dict(acquisition=[1.2, -0.2]), "acquisition"),
     (dict(policy="tau"), "tau"), (dict(policy="grid"), "grid"), (dict(policy="every"), "every"),
-    (dict(slate=2), "slate"), (dict(alphas=[[-1.0, 1.0]]), "alphas"),
+    (dict(slate=0), "slate"), (dict(slate=2.0), "slate"), (dict(slate=99), "slate"),
+    (dict(slate=3, position_weights=[1.0, 0.5]), "position_weights"), (dict(alphas=[[-1.0, 1.0]]), "alphas"),
 ])
 def test_bad_inputs_name_the_argument(toy, kwargs, match):
     kwargs = dict(kwargs)
@@ -223,7 +240,8 @@ def test_bad_inputs_name_the_argument(toy, kwargs, match):
     (["--periods", "0"], "--periods"), (["--slots", "0"], "--slots"), (["--smoothing", "0"], "smoothing"),
     (["--rho-min", "0.9", "--rho-max", "0.5"], "rho_min"), (["--kappa", "-1"], "kappa"),
     (["--acquisition", "0.5,0.6"], "acquisition"), (["--policies", "retune_fair:2"], "tau"),
-    (["--every", "0"], "--every"), (["--policies", "nope"], "policies"), (["--slate", "3"], "slate"),
+    (["--every", "0"], "--every"), (["--policies", "nope"], "policies"), (["--slate", "0"], "slate"),
+    (["--slate", "2", "--position-weights", "1,2"], "position_weights"),
 ])
 def test_cli_mistakes_are_one_line_exit_2(argv, word, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

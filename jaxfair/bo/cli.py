@@ -42,17 +42,33 @@ def _run_bo(args) -> int:
                      users_per_eval=args.users, seed=args.seed, out=out, method_options=method_options,
                      space=args.space, exact_users=args.exact_users, scenario_seed=args.scenario_seed,
                      scenario_options=options or None, workers=args.workers,
-                     ray_address=args.ray_address, horizon=args.horizon)
+                     ray_address=args.ray_address, horizon=args.horizon, **_slate_args(args))
     last = rows.sort_values("eval").groupby(["method", "trial"]).last()
-    med = last.groupby("method")[["utility_exact", "der_exact"]].median()
+    three = "provider_der_exact" in last.columns
+    med = last.groupby("method")[["utility_exact", "der_exact"] + (["provider_der_exact"] if three else [])].median()
     for m, r in med.iterrows():
-        print(f"  {m:10s} median final utility {r['utility_exact']:.4f}  DER {r['der_exact']:.4f}")
+        extra = f"  provider DER {r['provider_der_exact']:.4f}" if three else ""
+        print(f"  {m:10s} median final utility {r['utility_exact']:.4f}  DER {r['der_exact']:.4f}{extra}")
     t = rows[rows["phase"] == "bo"].groupby("method")[["t_fit", "t_acq", "t_eval"]].mean()
     for m, r in t.iterrows():
         print(f"  {m:10s} mean s/iteration: fit {r['t_fit']:.3f}  acquisition {r['t_acq']:.3f}  "
               f"evaluation {r['t_eval']:.4f}")
     print(f"wrote {out}/rows.csv; next: jaxfair report {out}")
     return 0
+
+
+def _slate_args(args) -> dict:
+    """``--objectives``, ``--slate``, ``--position-weights`` as :func:`run_study` keywords (checked there)."""
+    from jaxfair.cliargs import UsageError
+
+    pw = args.position_weights
+    if pw not in ("dcg", "geometric", "uniform"):
+        try:
+            pw = [float(v) for v in pw.split(",")]
+        except ValueError:
+            raise UsageError(f"--position-weights: expected dcg, geometric, uniform or comma-separated numbers, "
+                             f"got {args.position_weights!r}") from None
+    return dict(objectives=args.objectives, slate=args.slate, position_weights=pw)
 
 
 def _run_report(args) -> int:
@@ -81,7 +97,7 @@ def add_subcommands(subparsers) -> None:
                     "rerun with the same arguments resumes where it stopped.")
     add_scenario_arguments(p, seed_flag="--scenario-seed")  # --scenario/--option/--prefs or --data logs
     p.add_argument("--methods", default="random,ei,fair-ehvi",
-                   help="comma-separated from random,ei,fair-ehvi,nehvi,eic (default random,ei,fair-ehvi)")
+                   help="comma-separated from random,ei,fair-ehvi,nehvi,eic,parego (default random,ei,fair-ehvi)")
     p.add_argument("--trials", type=int, default=20, help="trials (default 20)")
     p.add_argument("--iterations", type=int, default=20, help="BO iterations per trial (default 20)")
     p.add_argument("--n-init", type=int, default=5, help="initial design size shared by the methods (default 5)")
@@ -97,6 +113,12 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="method option, e.g. fair-ehvi.strategy=utility, fair-ehvi.optimizer=continuous, "
                         "ei.legacy=true")
+    p.add_argument("--objectives", default="utility,der",
+                   help="utility,der (default, the paper) or utility,der,provider_der (needs provider groups; "
+                        "Fair EHVI then scores 3-D hypervolume)")
+    p.add_argument("--slate", type=int, default=1, help="items served per session, k (default 1)")
+    p.add_argument("--position-weights", default="dcg", metavar="MODEL|W,W,..",
+                   help="position weights of the slate: dcg (default), geometric, uniform or k numbers")
     p.add_argument("--workers", type=int, default=1,
                    help="run the independent (method, trial) units on N Ray workers (default 1: in this process, "
                         "no Ray); rows are identical whatever N")

@@ -1,9 +1,16 @@
-"""The black box BoTorch sees: ``Evaluator(X [b, d]) -> Y [b, 2]`` = (global utility, DER).
+"""The black box BoTorch sees: ``Evaluator(X [b, d]) -> Y [b, M]`` = (global utility, DER[, provider DER]).
 
 Each call is a simulated online test: it draws a fresh batch of users from the scenario
 with a key from an explicit stream and evaluates every row of ``X`` on that same batch in
 one compiled JAX call (:func:`jaxfair.evaluate.chunked_group_sums`). ``exact`` evaluates on a
 large held-out batch drawn once from a separate key — the noise-free value for reporting.
+
+Objectives (``objectives=``): ``("utility", "der")`` (default, M = 2, the paper's study) or
+``("utility", "der", "provider_der")`` (M = 3): the provider DER of SPEC §7 (exposure of each
+provider group ∝ its merit) of a slate of ``slate`` items under ``position_weights``, computed
+by :func:`jaxfair.evaluate.evaluate`. With the default objectives and ``slate=1`` the values
+are bit-identical to earlier versions. A batch whose provider DER is undefined (a provider
+group with zero merit) is redrawn like a batch with an empty user group; NaN never reaches a GP.
 """
 from __future__ import annotations
 
@@ -19,7 +26,12 @@ from jaxfair import kernels
 from jaxfair.evaluate import chunked_group_sums
 from jaxfair.bo.space import SearchSpace
 
-__all__ = ["EvalResult", "Evaluator", "EmptyGroupError", "der_np"]
+__all__ = ["EvalResult", "Evaluator", "EmptyGroupError", "OBJECTIVES", "UndefinedProviderDERError", "der_np",
+           "parse_objectives"]
+
+#: Objectives the evaluator can return, in column order.
+OBJECTIVES = ("utility", "der", "provider_der")
+_DEFAULT_OBJECTIVES = ("utility", "der")
 
 # Stream ids folded into the evaluator's root key: online tests and the held-out batch
 # never share random numbers.
@@ -28,6 +40,26 @@ _ONLINE, _EXACT = 0, 1
 
 class EmptyGroupError(ValueError):
     """A sampled batch left a group without users (its mean, hence DER, is undefined)."""
+
+
+class UndefinedProviderDERError(ValueError):
+    """Provider DER is undefined on the batches drawn (a provider group with zero merit, SPEC §7)."""
+
+
+def parse_objectives(objectives: Any) -> tuple[str, ...]:
+    """Validate ``objectives`` (sequence or comma-separated string): ``("utility", "der")`` or
+    ``("utility", "der", "provider_der")``; the study's methods read utility and DER from the first
+    two columns."""
+    if isinstance(objectives, str):
+        objectives = [o.strip() for o in objectives.split(",") if o.strip()]
+    try:
+        objs = tuple(objectives)
+    except TypeError:
+        raise ValueError(f"objectives: expected a sequence of names, got {objectives!r}") from None
+    allowed = (_DEFAULT_OBJECTIVES, OBJECTIVES)
+    if objs not in allowed:
+        raise ValueError(f"objectives: expected 'utility,der' or 'utility,der,provider_der', got {objectives!r}")
+    return objs
 
 
 def der_np(mu: np.ndarray) -> np.ndarray:
@@ -42,7 +74,9 @@ class EvalResult:
     Attributes:
       alphas ``[b, K]``; utility ``[b]``; der ``[b]``; group_utility ``[b, G]``;
       group_counts ``[G]``; n_unserved (users with no retrieved candidate);
-      resamples (batches redrawn because a group was empty).
+      resamples (batches redrawn because a group was empty or provider DER undefined);
+      objectives: the column names of :attr:`Y`; provider_der ``[b]``, exposure_share
+      ``[b, H]``, merit_share ``[H]``: None unless computed (``provider_der`` objective).
     """
 
     alphas: np.ndarray
@@ -52,11 +86,16 @@ class EvalResult:
     group_counts: np.ndarray
     n_unserved: int
     resamples: int = 0
+    objectives: tuple[str, ...] = _DEFAULT_OBJECTIVES
+    provider_der: np.ndarray | None = None
+    exposure_share: np.ndarray | None = None
+    merit_share: np.ndarray | None = None
 
     @property
     def Y(self) -> torch.Tensor:
-        """``[b, 2]`` float64 torch: (utility, DER)."""
-        return torch.from_numpy(np.stack([self.utility, self.der], axis=-1).astype(np.float64))
+        """``[b, M]`` float64 torch: the objectives' values, in order (default (utility, DER))."""
+        cols = [np.asarray(getattr(self, o), dtype=np.float64) for o in self.objectives]
+        return torch.from_numpy(np.stack(cols, axis=-1).astype(np.float64))
 
 
 class Evaluator:
@@ -77,18 +116,24 @@ class Evaluator:
       mesh: a ``jax.sharding.Mesh`` to shard each batch's users over
         (:func:`jaxfair.sharding.user_mesh`); default: all devices when there are several.
         Results are bit-identical either way.
+      objectives: ``("utility", "der")`` (default) or ``("utility", "der", "provider_der")``
+        (needs a scenario with provider groups); a comma-separated string works too.
+      slate: k, items served per session (SPEC §7; default 1, the paper's top-1).
+      position_weights: ``"dcg"`` (default), ``"geometric"``, ``"uniform"`` or a vector ``[k]``.
+      gamma: γ of ``"geometric"`` weights (default 0.8).
 
     Attributes:
       dim: d, the input dimension; bounds: ``[2, d]`` float64 torch; n_labels K; n_groups G.
 
-    Calling ``evaluator(X)`` with ``X [b, d]`` float64 torch returns ``Y [b, 2]`` float64 torch
+    Calling ``evaluator(X)`` with ``X [b, d]`` float64 torch returns ``Y [b, M]`` float64 torch
     and advances the internal key stream; ``evaluator(X, key=k)`` uses the JAX key ``k``
     instead (the study does this, so that results depend only on the seed).
     """
 
     def __init__(self, scenario: Any, *, users: int = 2000, seed: int = 0, space: str = "direction",
                  zero: str = "raise", exact_users: int = 100_000, max_resamples: int = 10, mesh: Any = None,
-                 horizon: int | None = None):
+                 objectives: Any = _DEFAULT_OBJECTIVES, slate: int = 1, position_weights: Any = "dcg",
+                 gamma: float = 0.8, horizon: int | None = None):
         if isinstance(scenario, str):
             from jaxfair import scenarios
 
@@ -101,6 +146,30 @@ class Evaluator:
                 raise ValueError(f"{name}: expected an int >= {lo}, got {value!r}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+        self.objectives = parse_objectives(objectives)
+        m = getattr(scenario, "n_candidates", None)
+        if not isinstance(slate, (int, np.integer)) or isinstance(slate, bool) or slate < 1 \
+                or (m is not None and slate > m):
+            raise ValueError(f"slate: expected an int in [1, {m if m is not None else 'm'}] (items per session), "
+                             f"got {slate!r}")
+        if isinstance(position_weights, str):
+            if position_weights not in ("dcg", "geometric", "uniform"):
+                raise ValueError(f"position_weights: expected 'dcg', 'geometric', 'uniform' or a vector, "
+                                 f"got {position_weights!r}")
+        else:
+            pw = np.asarray(position_weights, dtype=np.float64)
+            if pw.shape != (int(slate),):
+                raise ValueError(f"position_weights: expected {int(slate)} weights (one per rank), "
+                                 f"got shape {pw.shape}")
+            position_weights = tuple(float(v) for v in pw)
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 < gamma <= 1.0:
+            raise ValueError(f"gamma: expected 0 < gamma <= 1, got {gamma!r}")
+        if "provider_der" in self.objectives and getattr(scenario, "n_item_groups", 0) < 2:
+            raise ValueError(f"objectives: 'provider_der' needs a scenario with provider (item) groups; "
+                             f"{getattr(scenario, 'name', '?')!r} has none")
+        self.slate = int(slate)
+        self.position_weights = position_weights
+        self.gamma = float(gamma)
         self.scenario = scenario
         self.users = int(users)
         self.exact_users = int(exact_users)
@@ -123,7 +192,16 @@ class Evaluator:
         if horizon is not None:
             from jaxfair.dynamics.blackbox import HorizonBlackBox
 
-            self.horizon = HorizonBlackBox(scenario, horizon, slots=self.users, seed=self.seed)
+            if "provider_der" in self.objectives:
+                raise ValueError("objectives: 'provider_der' is a one-session measure; with horizon= use "
+                                 "('utility', 'der')")
+            pw = self.position_weights
+            if isinstance(pw, str) and pw == "geometric":
+                from jaxfair.position import position_weights as _weights
+
+                pw = _weights(self.slate, "geometric", self.gamma)
+            self.horizon = HorizonBlackBox(scenario, horizon, slots=self.users, seed=self.seed, slate=self.slate,
+                                           position_weights=pw)
 
     # --- public attributes -------------------------------------------------------------
     @property
@@ -168,8 +246,12 @@ class Evaluator:
             k = key if attempt == 0 else jax.random.fold_in(key, 2**31 - attempt)
             batch = self.scenario.sample(k, self.users)
             res = self._evaluate_batch(alphas, batch, chunk=None)
-            if np.all(res.group_counts > 0):
+            if np.all(res.group_counts > 0) and self._provider_ok(res):
                 return dataclasses.replace(res, resamples=attempt)
+        if np.all(res.group_counts > 0):
+            raise UndefinedProviderDERError(
+                f"users: {self.max_resamples + 1} batches of {self.users} users all left provider DER undefined "
+                f"({self._provider_problem(res)}); increase users (or max_resamples)")
         empty = [self._group_name(g) for g in np.flatnonzero(res.group_counts == 0)]
         raise EmptyGroupError(
             f"users: {self.max_resamples + 1} batches of {self.users} users all left group(s) {empty} empty, "
@@ -186,6 +268,9 @@ class Evaluator:
         if not np.all(res.group_counts > 0):
             empty = [self._group_name(g) for g in np.flatnonzero(res.group_counts == 0)]
             raise EmptyGroupError(f"exact_users: the held-out batch has no users of group(s) {empty}")
+        if not self._provider_ok(res):
+            raise UndefinedProviderDERError(f"exact_users: provider DER is undefined on the held-out batch "
+                                            f"({self._provider_problem(res)})")
         return res
 
     def exact_Y(self, X: Any) -> torch.Tensor:
@@ -205,7 +290,20 @@ class Evaluator:
         names = getattr(self.scenario, "group_names", None)
         return str(names[g]) if names is not None and g < len(names) else str(g)
 
+    def _provider_ok(self, res: EvalResult) -> bool:
+        return res.provider_der is None or bool(np.all(np.isfinite(res.provider_der)))
+
+    def _provider_problem(self, res: EvalResult) -> str:
+        names = getattr(self.scenario, "item_group_names", ())
+        if res.merit_share is not None:
+            zero = [str(names[h]) if h < len(names) else str(h) for h in np.flatnonzero(~(res.merit_share > 0))]
+            if zero:
+                return f"provider group(s) {zero} have zero merit"
+        return "no exposure at all"
+
     def _evaluate_batch(self, alphas: np.ndarray, batch, chunk: int | None) -> EvalResult:
+        if self.objectives != _DEFAULT_OBJECTIVES or self.slate != 1:
+            return self._evaluate_slate(alphas, batch, chunk)
         a32 = jnp.asarray(alphas, dtype=jnp.float32)
         # The batch is already small enough to take whole; only α is chunked (fixed shape).
         sums, counts, unserved = chunked_group_sums(a32, batch, self._prefs32,
@@ -217,6 +315,30 @@ class Evaluator:
         return EvalResult(alphas=alphas, utility=utility, der=der_np(mu), group_utility=mu,
                           group_counts=counts, n_unserved=unserved)
 
+    def _evaluate_slate(self, alphas: np.ndarray, batch, chunk: int | None) -> EvalResult:
+        """Slates and provider exposure through the engine's :func:`jaxfair.evaluate.evaluate`."""
+        import warnings
+
+        from jaxfair.evaluate import evaluate
+
+        provider = "provider_der" in self.objectives
+        h = int(self.scenario.n_item_groups) if provider else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # empty groups: handled (resampled / raised) by the caller
+            ev = evaluate(alphas, batch, self.prefs, slate=self.slate, position_weights=self.position_weights,
+                          gamma=self.gamma, n_item_groups=h, chunk_size=chunk, mesh=self.mesh)
+        counts = np.asarray(ev.group_counts, dtype=np.float64)
+        mu = np.asarray(ev.group_utility, dtype=np.float64)
+        der = np.asarray(ev.der, np.float64) if np.all(counts > 0) else np.full(len(alphas), np.nan)
+        return EvalResult(alphas=alphas, utility=np.asarray(ev.utility, np.float64), der=np.asarray(der, np.float64),
+                          group_utility=mu, group_counts=counts, n_unserved=int(ev.n_unserved),
+                          objectives=self.objectives,
+                          provider_der=np.asarray(ev.provider_der, np.float64) if provider else None,
+                          exposure_share=np.asarray(ev.exposure_share, np.float64) if provider else None,
+                          merit_share=np.asarray(ev.merit_share, np.float64) if provider else None)
+
     def __repr__(self) -> str:
+        extra = "" if self.objectives == _DEFAULT_OBJECTIVES and self.slate == 1 else \
+            f", objectives={','.join(self.objectives)!r}, slate={self.slate}"
         return (f"Evaluator({getattr(self.scenario, 'name', '?')!r}, users={self.users}, space={self.space.kind!r}, "
-                f"dim={self.dim}, seed={self.seed})")
+                f"dim={self.dim}, seed={self.seed}{extra})")

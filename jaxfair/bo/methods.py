@@ -12,6 +12,16 @@ Methods (``METHODS``):
 * ``nehvi`` — ``qLogNoisyExpectedHypervolumeImprovement``, same q and strategies.
 * ``eic`` — constrained EI (paper appendix): ``EI(utility) × P(DER ≥ γ)``, BoTorch's analytic
   ``LogConstrainedExpectedImprovement`` (``legacy=True``: ``ConstrainedExpectedImprovement``).
+* ``parego`` — the multi-objective baseline ``qLogNParEGO`` (BoTorch): noisy log-EI of a random
+  augmented Chebyshev scalarisation of all objectives (weights drawn uniformly on the simplex
+  from the proposal's seed, so every iteration uses new weights), q = 1.
+
+Three objectives (utility, DER, provider DER; SPEC §7): every method takes ``train_Y [n, 3]``.
+``fair-ehvi`` then scores the q-batch by the 3-D hypervolume (:func:`greedy_qehvi` with the exact
+batched 3-D hypervolume of :func:`jaxfair.bo.pareto.hypervolume_3d_batched`) and strategy
+``der`` evaluates the candidate with the highest posterior-mean **minimum of the two
+fairness objectives** (viewer DER, provider DER) — the proposal fairest to the worse-off side;
+``ei`` and ``eic`` use the first two columns only.
 
 Optimisers (``optimizer=``):
 
@@ -46,6 +56,7 @@ from botorch.acquisition.multi_objective import (
     qLogExpectedHypervolumeImprovement,
     qLogNoisyExpectedHypervolumeImprovement,
 )
+from botorch.acquisition.multi_objective.parego import qLogNParEGO
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Normalize, Standardize
@@ -54,11 +65,11 @@ from botorch.sampling import SobolQMCNormalSampler
 from botorch.utils.multi_objective.box_decompositions.non_dominated import FastNondominatedPartitioning
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from jaxfair.bo.pareto import hypervolume_2d_batched, pareto_mask
+from jaxfair.bo.pareto import hypervolume_2d_batched, hypervolume_3d_batched, pareto_mask
 
 __all__ = ["METHODS", "MethodConfig", "Proposal", "fit_gp", "greedy_qehvi", "make_grid", "propose"]
 
-METHODS = ("random", "ei", "fair-ehvi", "nehvi", "eic")
+METHODS = ("random", "ei", "fair-ehvi", "nehvi", "eic", "parego")
 _STRATEGIES = ("der", "utility", "random")
 _OPTIMIZERS = ("grid", "continuous")
 
@@ -70,7 +81,8 @@ class MethodConfig:
     Attributes:
       name: one of :data:`METHODS`.
       q: candidates per round for ``fair-ehvi``/``nehvi`` (paper: 10); EI-type methods use 1.
-      strategy: which of the q candidates is evaluated: ``der`` | ``utility`` | ``random``.
+      strategy: which of the q candidates is evaluated: ``der`` (highest posterior-mean DER; with
+        three objectives the highest posterior-mean min(DER, provider DER)) | ``utility`` | ``random``.
       optimizer: ``grid`` (default) or ``continuous`` (BoTorch ``optimize_acqf``).
       legacy: use the paper's non-log BoTorch classes (qEI, qEHVI, ConstrainedEI).
       grid_size: discrete set size (d = 1: evenly spaced; d > 1: Sobol).
@@ -155,38 +167,80 @@ def fit_gp(train_X: torch.Tensor, train_Y: torch.Tensor, bounds: torch.Tensor) -
 
 
 def greedy_qehvi(model, grid: torch.Tensor, train_Y: torch.Tensor, ref_point: torch.Tensor, q: int,
-                 mc_samples: int, seed: int) -> tuple[list[int], float]:
-    """Sequential greedy q-EHVI over a discrete set, exact 2-D hypervolume per MC sample.
+                 mc_samples: int, seed: int, lazy_block: int = 16) -> tuple[list[int], float]:
+    """Sequential greedy q-EHVI over a discrete set, exact 2-D or 3-D hypervolume per MC sample.
 
     Args:
-      model: 2-output model; grid ``[C, d]``; train_Y ``[n, 2]`` observations (their Pareto
-      front is the baseline); ref_point ``[2]``; q batch size; mc_samples S; seed of the QMC.
+      model: M-output model (M = 2 or 3); grid ``[C, d]``; train_Y ``[n, M]`` observations (their
+      Pareto front is the baseline); ref_point ``[M]``; q batch size; mc_samples S; seed of the QMC.
+      lazy_block: M = 3 only: candidates re-scored per lazy-greedy round (below).
     Returns:
       (indices into ``grid`` of the selected points, in order — fewer than q if no remaining
       point improves the MC hypervolume; EHVI of the whole selected set, ≥ 0).
+
+    With M = 3 the exact hypervolume of a set costs O(n²) (slicing), so after the first step
+    the selection is *lazy greedy* (Minoux): the MC hypervolume improvement is submodular in
+    the selected set (per sample, hence for the mean over the fixed samples), so a
+    candidate's gain can only shrink as points are added and its last gain is an upper
+    bound. Each round re-scores the ``lazy_block`` candidates with the largest bounds; when the
+    best fresh gain is ≥ every other candidate's bound it is the greedy choice — the same
+    selection as re-scoring every candidate, at a fraction of the cost.
     """
     with torch.no_grad():
         post = model.posterior(grid)  # joint over all C grid points
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*jitter.*")
-            samples = SobolQMCNormalSampler(torch.Size([mc_samples]), seed=seed)(post)  # [S, C, 2]
+            samples = SobolQMCNormalSampler(torch.Size([mc_samples]), seed=seed)(post)  # [S, C, M]
         front = train_Y[torch.from_numpy(pareto_mask(train_Y.numpy()))]
+        three = train_Y.shape[-1] == 3
+        hv_fn = hypervolume_3d_batched if three else hypervolume_2d_batched
         s, c = samples.shape[0], samples.shape[1]
-        base = front.unsqueeze(0).expand(s, -1, -1)  # [S, p, 2]
-        hv0 = hypervolume_2d_batched(base, ref_point)  # [S]
+        base = front.unsqueeze(0).expand(s, -1, -1)  # [S, p, M]
+        hv0 = hv_fn(base, ref_point)  # [S]
         hv_cur = hv0
         chosen: list[int] = []
-        for _ in range(min(q, c)):
-            sets = torch.cat([base.unsqueeze(1).expand(-1, c, -1, -1), samples.unsqueeze(2)], dim=2)
-            gain = (hypervolume_2d_batched(sets, ref_point) - hv_cur.unsqueeze(1)).mean(0)  # [C]
-            if chosen:
-                gain[chosen] = -torch.inf
-            j = int(torch.argmax(gain))
-            if not gain[j] > 0:
+
+        def gains(idx: torch.Tensor) -> torch.Tensor:
+            sets = torch.cat([base.unsqueeze(1).expand(-1, len(idx), -1, -1), samples[:, idx].unsqueeze(2)], dim=2)
+            return (hv_fn(sets, ref_point) - hv_cur.unsqueeze(1)).mean(0)
+
+        bound = torch.full((c,), torch.inf, dtype=samples.dtype)
+        for step in range(min(q, c)):
+            if three and step == 0:
+                # First step against the observed front only (same for every sample): the
+                # improvement is the volume of y's box inside the front's non-dominated cells.
+                cells = FastNondominatedPartitioning(ref_point=ref_point, Y=front).get_hypercell_bounds()  # [2, B, M]
+                lo, hi = cells[0], cells[1]
+                ext = (torch.minimum(samples.unsqueeze(-2), hi) - lo).clamp_min(0.0)  # [S, C, B, M]
+                gain = ext.prod(-1).sum(-1).mean(0)  # [C]
+                bound = gain.clone()
+                j = int(torch.argmax(gain))
+                best = gain[j]
+            elif not three:
+                gain = gains(torch.arange(c))  # [C]
+                if chosen:
+                    gain[chosen] = -torch.inf
+                bound = gain.clone()
+                j = int(torch.argmax(gain))
+                best = gain[j]
+            else:
+                while True:  # lazy greedy: re-score the candidates with the largest bounds
+                    top = torch.topk(bound, min(lazy_block, c)).indices
+                    fresh = gains(top)
+                    fresh[bound[top] == -torch.inf] = -torch.inf
+                    bound[top] = fresh
+                    k = int(torch.argmax(fresh))
+                    rest = bound.clone()
+                    rest[top] = -torch.inf
+                    if fresh[k] >= rest.max():
+                        j, best = int(top[k]), fresh[k]
+                        break
+            if not best > 0:
                 break
             chosen.append(j)
+            bound[j] = -torch.inf
             base = torch.cat([base, samples[:, j:j + 1]], dim=1)
-            hv_cur = hypervolume_2d_batched(base, ref_point)
+            hv_cur = hv_fn(base, ref_point)
         return chosen, float((hv_cur - hv0).mean())
 
 
@@ -198,16 +252,17 @@ def _pick(model, X: torch.Tensor, strategy: str, seed: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
         return X[int(torch.randint(X.shape[0], (1,), generator=g))].unsqueeze(0)
     with torch.no_grad():
-        mean = model.posterior(X).mean  # [q, 2]
-    col = 1 if strategy == "der" else 0
-    return X[int(torch.argmax(mean[:, col]))].unsqueeze(0)
+        mean = model.posterior(X).mean  # [q, M]
+    # "der": the fairness side — DER, or with provider DER the minimum of the two fairness objectives.
+    score = mean[:, 1:].min(dim=-1).values if strategy == "der" else mean[:, 0]
+    return X[int(torch.argmax(score))].unsqueeze(0)
 
 
 def propose(cfg: MethodConfig, train_X: torch.Tensor, train_Y: torch.Tensor, bounds: torch.Tensor, *,
             seed: int, ref_point: torch.Tensor, gamma: float | None = None) -> Proposal:
-    """Next point for ``cfg`` given observations ``train_X [n, d]``, ``train_Y [n, 2]`` (float64).
+    """Next point for ``cfg`` given observations ``train_X [n, d]``, ``train_Y [n, M]`` (float64, M = 2 or 3).
 
-    ``ref_point [2]`` is the hypervolume reference (EHVI methods); ``gamma`` the DER threshold
+    ``ref_point [M]`` is the hypervolume reference (EHVI methods); ``gamma`` the DER threshold
     of ``eic`` when ``cfg.gamma`` is None. ``seed`` seeds torch, the QMC sampler and restarts.
     """
     torch.manual_seed(seed)
@@ -220,7 +275,15 @@ def propose(cfg: MethodConfig, train_X: torch.Tensor, train_Y: torch.Tensor, bou
         return Proposal(X=X, t_acq=time.perf_counter() - t)
 
     t = time.perf_counter()
-    Y = train_Y[:, :1] if cfg.name == "ei" else train_Y
+    if train_Y.ndim != 2 or train_Y.shape[-1] not in (2, 3):
+        raise ValueError(f"train_Y: expected shape [n, 2] or [n, 3] (utility, DER[, provider DER]), "
+                         f"got {tuple(train_Y.shape)}")
+    if cfg.name == "ei":
+        Y = train_Y[:, :1]
+    elif cfg.name == "eic":
+        Y = train_Y[:, :2]
+    else:
+        Y = train_Y
     model = fit_gp(train_X, Y, bounds)
     t_fit = time.perf_counter() - t
 
@@ -272,6 +335,13 @@ def propose(cfg: MethodConfig, train_X: torch.Tensor, train_Y: torch.Tensor, bou
             value = float(v.reshape(-1).sum()) if v is not None else float("nan")
         n_batch = X.shape[0]
         X = _pick(model, X, cfg.strategy, seed)
+    elif cfg.name == "parego":
+        g = torch.Generator().manual_seed(seed)
+        w = -torch.log(torch.rand(train_Y.shape[-1], generator=g, dtype=torch.float64))
+        acq = qLogNParEGO(model, X_baseline=train_X, scalarization_weights=w / w.sum(), sampler=sampler,
+                          prune_baseline=True)
+        X, v = run(acq, 1)
+        value = float(v.reshape(-1)[0])
     elif cfg.name == "nehvi":
         acq = qLogNoisyExpectedHypervolumeImprovement(model, ref_point=ref_point, X_baseline=train_X,
                                                       sampler=sampler, prune_baseline=True)

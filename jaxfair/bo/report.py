@@ -17,7 +17,7 @@ All metrics use the noise-free ``*_exact`` columns. Per (scenario, method, trial
   DER ≥ d (levels reached by fewer than half of the trials are dropped).
 
 Wilcoxon signed-rank tests (two-sided, scipy), paired by trial: ``fair-ehvi`` vs ``random``
-and vs ``ei`` on mean DER, final DER and final hypervolume.
+and vs ``ei`` (and vs ``parego`` when the study has it) on mean DER, final DER and final hypervolume.
 
 **Unfinished studies.** A (method, trial) with fewer evaluations than the study planned
 (``n_init + iterations`` from ``study.json``; for a DataFrame, the most any trial has) is
@@ -25,6 +25,14 @@ and vs ``ei`` on mean DER, final DER and final hypervolume.
 it (``finished``/``evaluations`` in ``trials``, ``unfinished_trials`` in ``summary``,
 ``n_unfinished`` in ``wilcoxon``), says in ``notes`` (and ``notes.md``) that the comparison is
 partial, and lists planned trials that have no rows yet.
+
+Three objectives (a study run with ``objectives=("utility", "der", "provider_der")``, i.e.
+rows with ``provider_der_exact``): the hypervolume is 3-D (exact, w.r.t. the 3-D reference
+point built the same way), the scalarised score sums the three normalised objectives, the
+tables gain ``*_provider_der`` columns (also tested by Wilcoxon), ``recommended.csv`` gives
+per trial the α of the evaluation with the best scalarised score and its median / range over
+trials, and ``pairs_<scenario>.png`` shows the three pairwise projections of every trial's
+3-D Pareto front. Two-objective output is unchanged.
 """
 from __future__ import annotations
 
@@ -39,13 +47,22 @@ from scipy import stats
 from jaxfair.atomic import atomic_write_text
 from jaxfair.tables import markdown_table as to_markdown
 
-from jaxfair.bo.pareto import hypervolume_2d, pareto_front, reference_point
+from jaxfair.bo.pareto import hypervolume, hypervolume_2d, pareto_front, pareto_mask, reference_point
 from jaxfair.bo.study import load_rows
 
-__all__ = ["report", "trial_metrics", "hypervolume_trace", "mean_frontier", "wilcoxon_table", "to_markdown"]
+__all__ = ["report", "trial_metrics", "hypervolume_trace", "mean_frontier", "recommended_alpha", "wilcoxon_table",
+           "to_markdown"]
 
 _FOCUS = "fair-ehvi"
-_BASELINES = ("random", "ei")
+_BASELINES = ("random", "ei", "parego")
+
+
+def _objective_columns(rows: pd.DataFrame) -> list[str]:
+    """Exact objective columns of the study: 2 (utility, DER) or 3 (+ provider DER)."""
+    cols = ["utility_exact", "der_exact"]
+    if "provider_der_exact" in rows.columns and rows["provider_der_exact"].notna().any():
+        cols.append("provider_der_exact")
+    return cols
 
 
 def _bo_rows(g: pd.DataFrame) -> pd.DataFrame:
@@ -57,21 +74,23 @@ def _trial_refs(rows: pd.DataFrame) -> dict[tuple[str, int], np.ndarray]:
     refs = {}
     for (sc, t), g in rows[rows["phase"] == "init"].groupby(["scenario", "trial"]):
         first = g[g["method"] == g["method"].iloc[0]]
-        refs[(sc, t)] = reference_point(first[["utility_exact", "der_exact"]].to_numpy(), 0.1)
+        refs[(sc, t)] = reference_point(first[_objective_columns(rows)].to_numpy(), 0.1)
     return refs
 
 
 def hypervolume_trace(rows: pd.DataFrame) -> pd.DataFrame:
     """Hypervolume after each evaluation: columns scenario, method, trial, eval, iteration, hv."""
     refs = _trial_refs(rows)
+    cols = _objective_columns(rows)
+    hv_fn = hypervolume_2d if len(cols) == 2 else hypervolume
     out = []
     for (sc, m, t), g in rows.groupby(["scenario", "method", "trial"]):
         g = g.sort_values("eval")
-        pts = g[["utility_exact", "der_exact"]].to_numpy()
+        pts = g[cols].to_numpy()
         ref = refs[(sc, t)]
         for i, (e, it) in enumerate(zip(g["eval"], g["iteration"])):
             out.append(dict(scenario=sc, method=m, trial=t, eval=int(e), iteration=int(it),
-                            hv=hypervolume_2d(pts[: i + 1], ref)))
+                            hv=hv_fn(pts[: i + 1], ref)))
     return pd.DataFrame(out)
 
 
@@ -79,21 +98,62 @@ def trial_metrics(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per (scenario, method, trial): final/mean utility and DER, final hv, scalarised."""
     hv = hypervolume_trace(rows)
     final_hv = hv.sort_values("eval").groupby(["scenario", "method", "trial"])["hv"].last()
+    three = len(_objective_columns(rows)) == 3
     out = []
     for sc, srows in rows.groupby("scenario"):
-        u, d = srows["utility_exact"], srows["der_exact"]
-        urange = max(u.max() - u.min(), 1e-12)
-        drange = max(d.max() - d.min(), 1e-12)
         for (m, t), g in srows.groupby(["method", "trial"]):
             g = g.sort_values("eval")
             bo = _bo_rows(g)
-            s = (bo["utility_exact"] - u.min()) / urange + (bo["der_exact"] - d.min()) / drange
-            out.append(dict(scenario=sc, method=m, trial=int(t),
-                            final_utility=float(g["utility_exact"].iloc[-1]), final_der=float(g["der_exact"].iloc[-1]),
-                            mean_utility=float(bo["utility_exact"].mean()), mean_der=float(bo["der_exact"].mean()),
-                            best_der=float(bo["der_exact"].max()), best_utility=float(bo["utility_exact"].max()),
-                            hv=float(final_hv[(sc, m, t)]), scalarised=float(s.max())))
+            s = _scalarised(bo, srows)
+            rec = dict(scenario=sc, method=m, trial=int(t),
+                       final_utility=float(g["utility_exact"].iloc[-1]), final_der=float(g["der_exact"].iloc[-1]),
+                       mean_utility=float(bo["utility_exact"].mean()), mean_der=float(bo["der_exact"].mean()),
+                       best_der=float(bo["der_exact"].max()), best_utility=float(bo["utility_exact"].max()),
+                       hv=float(final_hv[(sc, m, t)]), scalarised=float(s.max()))
+            if three:
+                rec.update(final_provider_der=float(g["provider_der_exact"].iloc[-1]),
+                           mean_provider_der=float(bo["provider_der_exact"].mean()),
+                           best_provider_der=float(bo["provider_der_exact"].max()))
+            out.append(rec)
     return pd.DataFrame(out)
+
+
+def _scalarised(bo: pd.DataFrame, srows: pd.DataFrame) -> pd.Series:
+    """Sum of the objectives of ``bo``, each min–max normalised over the scenario's rows ``srows``."""
+    s = 0.0
+    for c in _objective_columns(srows):
+        v = srows[c]
+        s = s + (bo[c] - v.min()) / max(v.max() - v.min(), 1e-12)
+    return s
+
+
+def recommended_alpha(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The α each trial recommends: its BO evaluation with the best scalarised score.
+
+    Returns:
+      (per trial: scenario, method, trial, eval, alpha*, the exact objectives, scalarised;
+      per (scenario, method): median, min and max over trials of each α component and
+      objective).
+    """
+    acols = sorted((c for c in rows.columns if c.startswith("alpha")), key=lambda c: int(c[5:]))
+    cols = _objective_columns(rows)
+    per = []
+    for sc, srows in rows.groupby("scenario"):
+        for (m, t), g in srows.groupby(["method", "trial"]):
+            bo = _bo_rows(g.sort_values("eval"))
+            s = _scalarised(bo, srows)
+            best = bo.loc[s.idxmax()]
+            per.append(dict(scenario=sc, method=m, trial=int(t), eval=int(best["eval"]),
+                            **{c: float(best[c]) for c in acols + cols}, scalarised=float(s.max())))
+    per = pd.DataFrame(per)
+    agg = []
+    for (sc, m), g in per.groupby(["scenario", "method"]):
+        rec = dict(scenario=sc, method=m, trials=len(g))
+        for c in acols + cols:
+            rec.update({f"{c}_median": float(g[c].median()), f"{c}_min": float(g[c].min()),
+                        f"{c}_max": float(g[c].max())})
+        agg.append(rec)
+    return per, pd.DataFrame(agg)
 
 
 def mean_frontier(rows: pd.DataFrame, levels: int = 50) -> pd.DataFrame:
@@ -149,11 +209,15 @@ def wilcoxon_table(metrics: pd.DataFrame, focus: str = _FOCUS, baselines=_BASELI
 
 def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Median (and IQR-free mean ± sd of hv) per (scenario, method) over trials."""
+    extra = {}
+    if "final_provider_der" in metrics.columns:
+        extra = dict(median_final_provider_der=("final_provider_der", "median"),
+                     median_mean_provider_der=("mean_provider_der", "median"))
     agg = metrics.groupby(["scenario", "method"]).agg(
         trials=("trial", "nunique"), median_final_der=("final_der", "median"),
         median_final_utility=("final_utility", "median"), median_mean_der=("mean_der", "median"),
         median_mean_utility=("mean_utility", "median"), median_hv=("hv", "median"), mean_hv=("hv", "mean"),
-        sd_hv=("hv", "std"), median_scalarised=("scalarised", "median"))
+        sd_hv=("hv", "std"), median_scalarised=("scalarised", "median"), **extra)
     return agg.reset_index()
 
 
@@ -176,6 +240,9 @@ def _figures(rows, hv, front, metrics, out: Path, titles: dict) -> list[Path]:
         title = titles.get(sc, sc)
         methods = sorted(rows.loc[rows["scenario"] == sc, "method"].unique())
         colors = {m: f"C{i}" for i, m in enumerate(methods)}
+        if len(_objective_columns(rows)) == 3:
+            paths.append(_pairs_figure(plt, rows[rows["scenario"] == sc], methods, colors, title,
+                                       out / f"pairs_{sc}.png"))
         srows = rows[rows["scenario"] == sc]
         n_trials = srows["trial"].nunique()
         # Fig. 4: frontier
@@ -213,7 +280,8 @@ def _figures(rows, hv, front, metrics, out: Path, titles: dict) -> list[Path]:
         if n_init is not None:
             ax.axvline(n_init + 0.5, color="grey", ls=":", lw=1, label="end of the shared initial design")
         ax.set_xlabel("evaluation (initial design, then BO iterations)")
-        ax.set_ylabel("hypervolume of exact (utility, DER)")
+        ax.set_ylabel("hypervolume of exact (utility, DER" + (", provider DER)" if len(_objective_columns(rows)) == 3
+                                                               else ")"))
         ax.set_title(f"{title}: hypervolume per evaluation (thin: each trial)", fontsize=10)
         ax.legend(**outside)
         p = out / f"hypervolume_{sc}.png"
@@ -279,6 +347,34 @@ def _partial_notes(status: pd.DataFrame, missing: list[str]) -> list[str]:
     return notes
 
 
+_LABELS = {"utility_exact": "global utility (exact)", "der_exact": "viewer DER (exact)",
+           "provider_der_exact": "provider DER (exact)"}
+
+
+def _pairs_figure(plt, srows: pd.DataFrame, methods, colors, title: str, path: Path) -> Path:
+    """Three pairwise projections of every trial's 3-D Pareto front (BO evaluations), per method."""
+    cols = _objective_columns(srows)
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.3))
+    for m in methods:
+        fronts = [_bo_rows(h)[cols].to_numpy() for _, h in srows[srows["method"] == m].groupby("trial")]
+        pts = np.concatenate([f[pareto_mask(f)] for f in fronts])
+        for ax, (a, b) in zip(axes, pairs, strict=True):
+            ax.scatter(pts[:, a], pts[:, b], color=colors[m], s=9, alpha=0.35)
+            ax.errorbar(pts[:, a].mean(), pts[:, b].mean(), xerr=pts[:, a].std(), yerr=pts[:, b].std(),
+                        color=colors[m], marker="o", capsize=3, label=m)
+    for ax, (a, b) in zip(axes, pairs, strict=True):
+        ax.set_xlabel(_LABELS[cols[a]])
+        ax.set_ylabel(_LABELS[cols[b]])
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(methods), bbox_to_anchor=(0.5, 0.99), frameon=False)
+    fig.suptitle(f"{title}: 3-D Pareto fronts of every trial, pairwise (dot: mean ± 1 sd)", y=0.9)
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool = True) -> dict[str, Any]:
     """Tables (CSV + Markdown) and figures (PNG) of a study.
 
@@ -311,8 +407,8 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     missing = sorted(required - set(rows.columns))
     if missing:
         raise ValueError(f"results: missing columns {missing}")
-    if rows[["utility_exact", "der_exact"]].isna().any().any():
-        raise ValueError("results: NaN in utility_exact/der_exact")
+    if rows[_objective_columns(rows)].isna().any().any():
+        raise ValueError(f"results: NaN in {'/'.join(_objective_columns(rows))}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     hv = hypervolume_trace(rows)
@@ -325,7 +421,9 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     unfinished = (~metrics["finished"]).groupby([metrics["scenario"], metrics["method"]]).sum()
     summary["unfinished_trials"] = [int(unfinished.get((sc, m), 0))
                                     for sc, m in zip(summary["scenario"], summary["method"], strict=True)]
-    wil = wilcoxon_table(metrics)
+    three = len(_objective_columns(rows)) == 3
+    wil = wilcoxon_table(metrics, columns=("mean_der", "final_der", "hv", "final_utility")
+                         + (("mean_provider_der", "final_provider_der") if three else ()))
     if len(wil):
         cut = set(zip(metrics.loc[~metrics["finished"], "scenario"], metrics.loc[~metrics["finished"], "trial"],
                       strict=True))
@@ -339,6 +437,11 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     hv_it = hv.groupby(["scenario", "method", "eval", "iteration"])["hv"].agg(["mean", "std", "median"]).reset_index()
     paths += _write_table(hv_it, out / "hypervolume")
     paths += _write_table(front, out / "frontier")
+    rec = None
+    if three:
+        rec_trials, rec = recommended_alpha(rows)
+        paths += _write_table(rec_trials, out / "recommended_trials")
+        paths += _write_table(rec, out / "recommended")
     if figures:
         paths += _figures(rows, hv, front, metrics, out, titles)
     notes_path = out / "notes.md"
@@ -347,5 +450,8 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
         paths.append(notes_path)
     elif notes_path.exists():
         notes_path.unlink()  # left by a report of the study before it finished
-    return dict(metrics=metrics, summary=summary, wilcoxon=wil, hypervolume=hv, frontier=front, paths=paths,
-                partial=bool(notes), notes=notes)
+    out_dict = dict(metrics=metrics, summary=summary, wilcoxon=wil, hypervolume=hv, frontier=front, paths=paths,
+                    partial=bool(notes), notes=notes)
+    if rec is not None:
+        out_dict["recommended"] = rec
+    return out_dict

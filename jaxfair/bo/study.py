@@ -34,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from jaxfair.atomic import atomic_write, atomic_write_text
-from jaxfair.bo.evaluator import Evaluator
+from jaxfair.bo.evaluator import Evaluator, parse_objectives
 from jaxfair.bo.lock import StudyLock
 from jaxfair.bo.methods import METHODS, MethodConfig, propose
 from jaxfair.bo.pareto import reference_point
@@ -98,7 +98,8 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
               space: str = "direction", exact_users: int = 100_000, scenario_seed: int = 0,
               scenario_options: dict | None = None, progress: bool = True,
               torch_threads: int | None = 1, workers: int = 1, ray_address: str | None = None,
-              horizon: int | None = None) -> pd.DataFrame:
+              objectives: Sequence[str] | str = ("utility", "der"), slate: int = 1,
+              position_weights: Any = "dcg", horizon: int | None = None) -> pd.DataFrame:
     """Run (or resume) a BO study; return the tidy rows (one per evaluation).
 
     Args:
@@ -123,6 +124,11 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
       ray_address: connect to this Ray cluster (e.g. ``"auto"``) instead of starting a
         local one with ``workers`` CPUs; the output directory must be on a filesystem the
         workers share.
+      objectives: ``("utility", "der")`` (default) or ``("utility", "der", "provider_der")``
+        (three objectives, SPEC §7; adds the columns provider_der, provider_der_exact and
+        ref_provider_der); slate, position_weights: slate size k and position weights of every
+        evaluation (:class:`~jaxfair.bo.evaluator.Evaluator`). Recorded in ``study.json`` only
+        when not the defaults, so studies written before these options still resume.
       horizon: T periods: evaluate each α's long-run (utility, DER) over T periods of
         retention dynamics (:mod:`jaxfair.dynamics.blackbox`) instead of one session.
 
@@ -157,8 +163,10 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
         scenario = scenarios.load(scenario, seed=scenario_seed, **(scenario_options or {}))
     else:
         scenario_name = getattr(scenario, "name", type(scenario).__name__)
+    objectives = parse_objectives(objectives)
+    slate_kw = dict(objectives=objectives, slate=slate, position_weights=position_weights)
     hz = {} if horizon is None else {"horizon": horizon}  # absent from old configs: they stay resumable
-    ev = Evaluator(scenario, users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **hz)
+    ev = Evaluator(scenario, users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz)
 
     # Where the raw data lives is not part of what the study is (the same data under another path).
     recorded = {k: v for k, v in (scenario_options or {}).items() if k not in _LOCATION_OPTIONS}
@@ -169,6 +177,11 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
                   group_names=list(getattr(scenario, "group_names", [])),
                   label_names=list(getattr(scenario, "label_names", [])), **hz)
     config.update(_scenario_identity(scenario))
+    if objectives != ("utility", "der"):
+        config["objectives"] = list(objectives)
+    if ev.slate != 1 or position_weights != "dcg":
+        config.update(slate=ev.slate, position_weights=ev.position_weights if isinstance(ev.position_weights, str)
+                      else list(ev.position_weights))
     out_dir = Path(out) if out is not None else None
     if torch_threads is not None:
         _check_int("torch_threads", torch_threads, 1)
@@ -182,7 +195,8 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
         if out_dir is not None:
             _check_or_write_config(out_dir, config)
             for t, m in units:
-                prev = load_unit_rows(out_dir / "rows" / _fname(m, t), m, t, n_init + iterations, ev.dim)
+                prev = load_unit_rows(out_dir / "rows" / _fname(m, t), m, t, n_init + iterations, ev.dim,
+                                      objectives=objectives)
                 if prev is not None:
                     done[(m, t)] = prev
         common = dict(scenario_name=scenario_name, iterations=iterations, n_init=n_init, seed=seed, out_dir=out_dir)
@@ -198,7 +212,8 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
             from jaxfair.bo.parallel import run_units_on_ray
 
             rows = run_units_on_ray(
-                scenario, dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **hz), configs,
+                scenario, dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz),
+                configs,
                 units, done, common, workers=workers, ray_address=ray_address, torch_threads=torch_threads or 1,
                 progress=progress, unit_fn=run_unit)
         if out_dir is not None:
@@ -278,7 +293,8 @@ class CorruptRowsWarning(UserWarning):
     (method, trial) unit is run again from the start."""
 
 
-def load_unit_rows(path: Path, method: str, trial: int, n_total: int, dim: int) -> pd.DataFrame | None:
+def load_unit_rows(path: Path, method: str, trial: int, n_total: int, dim: int,
+                   objectives: Sequence[str] = ("utility", "der")) -> pd.DataFrame | None:
     """The rows already done for one (method, trial), or None when there are none.
 
     Rows are written atomically, so a damaged file (truncated, garbage, edited, wrong
@@ -296,7 +312,7 @@ def load_unit_rows(path: Path, method: str, trial: int, n_total: int, dim: int) 
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         reason = f"unreadable CSV ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
     else:
-        reason = _bad_rows(df, method, trial, n_total, dim)
+        reason = _bad_rows(df, method, trial, n_total, dim, tuple(objectives))
     if reason is None:
         return df
     aside = path.with_name(path.name + ".corrupt")
@@ -307,8 +323,9 @@ def load_unit_rows(path: Path, method: str, trial: int, n_total: int, dim: int) 
     return None
 
 
-def _bad_rows(df: pd.DataFrame, method: str, trial: int, n_total: int, dim: int) -> str | None:
-    need = ["method", "trial", "eval", "utility", "der"] + [f"x{i}" for i in range(dim)]
+def _bad_rows(df: pd.DataFrame, method: str, trial: int, n_total: int, dim: int,
+              objectives: tuple[str, ...] = ("utility", "der")) -> str | None:
+    need = ["method", "trial", "eval", *objectives] + [f"x{i}" for i in range(dim)]
     missing = [c for c in need if c not in df.columns]
     if missing:
         return f"missing columns {missing}"
@@ -377,7 +394,9 @@ def _run_one(ev: Evaluator, cfg: MethodConfig, scenario_name: str, trial: int, X
     if bar is not None:
         bar.update(len(rows))
     X = torch.tensor([[r[c] for c in xcols] for r in rows], dtype=torch.float64).reshape(-1, ev.dim)
-    Y = torch.tensor([[r["utility"], r["der"]] for r in rows], dtype=torch.float64).reshape(-1, 2)
+    objs = tuple(getattr(ev, "objectives", ("utility", "der")))
+    three = len(objs) == 3
+    Y = torch.tensor([[r[o] for o in objs] for r in rows], dtype=torch.float64).reshape(-1, len(objs))
     ref = gamma = None
     if len(rows) >= n_init:
         ref, gamma = _trial_reference(Y[:n_init])
@@ -411,11 +430,14 @@ def _run_one(ev: Evaluator, cfg: MethodConfig, scenario_name: str, trial: int, X
         row.update({f"alpha{k}": float(a) for k, a in enumerate(res.alphas[0])})
         row.update(utility=float(y[0, 0]), der=float(y[0, 1]),
                    utility_exact=float(ex.utility[0]), der_exact=float(ex.der[0]))
+        if three:
+            row.update(provider_der=float(y[0, 2]), provider_der_exact=float(ex.provider_der[0]))
         row.update({f"group_utility_{g}": float(v) for g, v in enumerate(res.group_utility[0])})
         row.update({f"group_utility_exact_{g}": float(v) for g, v in enumerate(ex.group_utility[0])})
         row.update(n_unserved=res.n_unserved, resamples=res.resamples,
                    ref_utility=float(ref[0]) if ref is not None else float("nan"),
                    ref_der=float(ref[1]) if ref is not None else float("nan"),
+                   **({"ref_provider_der": float(ref[2]) if ref is not None else float("nan")} if three else {}),
                    gamma=float(gamma) if gamma is not None else float("nan"),
                    acq_value=prop.acq_value if prop else float("nan"), n_batch=prop.n_batch if prop else 0,
                    note=prop.note if prop else "",
@@ -429,13 +451,15 @@ def _run_one(ev: Evaluator, cfg: MethodConfig, scenario_name: str, trial: int, X
     df = pd.DataFrame(rows)
     # Rows written before the reference was known (initial design) get it filled in memory.
     df["ref_utility"], df["ref_der"], df["gamma"] = float(ref[0]), float(ref[1]), float(gamma)
+    if three:
+        df["ref_provider_der"] = float(ref[2])
     # An all-empty note column is read back as float NaN; cast before filling.
     df["note"] = df["note"].astype(object).fillna("").astype(str)
     return df
 
 
 def _trial_reference(Y_init: torch.Tensor) -> tuple[np.ndarray, float]:
-    """(hypervolume reference point [2], eic's DER threshold) from a trial's initial design.
+    """(hypervolume reference point [M], eic's DER threshold) from a trial's initial design.
 
     The reference is the initial design's nadir minus 10 % of its range (BoTorch's
     ``infer_reference_point`` heuristic), fixed for the whole trial and shared by all

@@ -35,7 +35,8 @@ import pandas as pd
 from jaxfair.batch import Batch
 from jaxfair.diagnose.decompose import bootstrap_counts, check_clusters
 from jaxfair.diagnose.weights import check_groups
-from jaxfair.kernels import served_value, true_value
+from jaxfair.evaluate import resolve_slate
+from jaxfair.kernels import slate_value, true_value
 from jaxfair.validation import check_alpha, check_batch_prefs
 
 __all__ = ["COMPONENTS", "VERDICT_RULE", "Attribution", "attribute", "blame_verdict", "oracle_retrieval_mask",
@@ -220,7 +221,7 @@ def blame_verdict(gap: float, shares: dict, boot_gap: np.ndarray, boot_shares: n
 
 def attribute(alpha: Any, batch: Batch, prefs: Any, *, groups: Sequence[int], m: int | None = None,
               production: Any = None, corpus: Any = None, n_boot: int = 0, key: Any = None, level: float = 0.95,
-              clusters: Any = None) -> Attribution:
+              clusters: Any = None, slate: int = 1, position_weights: Any = "dcg", gamma: float = 0.8) -> Attribution:
     """Evaluate the 2³ oracle pipelines at one α and split the gap into Shapley shares.
 
     Args:
@@ -239,6 +240,9 @@ def attribute(alpha: Any, batch: Batch, prefs: Any, *, groups: Sequence[int], m:
         are one ``[B, N] @ [N, 8]`` product (shares are linear in the pipelines' values).
       key: PRNG key of the bootstrap (default ``PRNGKey(0)``); level: CI level in (0, 1).
       clusters: optional int ``[N]`` resampling units (e.g. the pool user of each session).
+      slate, position_weights, gamma: U = the slate utility (SPEC §7; see
+        :func:`jaxfair.evaluate`); the pipelines' utilities and the Shapley shares are then
+        those of slates (no bound is involved). ``slate=1``: top-1, bit for bit.
     """
     if not isinstance(batch, Batch):
         raise ValueError(f"batch: expected a jaxfair.Batch, got {type(batch).__name__}")
@@ -263,13 +267,15 @@ def attribute(alpha: Any, batch: Batch, prefs: Any, *, groups: Sequence[int], m:
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise ValueError(f"m: expected an int >= 1, got {m!r}")
     oracle_mask = oracle_retrieval_mask(batch.labels, masks["corpus"], int(m))
+    spec = resolve_slate(batch.replace(item_group=None), slate, position_weights, gamma)
     prefs_j = jnp.asarray(prefs_np, jnp.float32)
     alphas = jnp.asarray(np.vstack([a, prefs_np]), jnp.float32)  # row 0: production α; 1 + g: α*(g)
     flags, per_user = [], []
     for r, s in itertools.product((False, True), repeat=2):
         variant = Batch(scores=batch.labels if s else batch.scores, labels=batch.labels,
                         mask=jnp.asarray(oracle_mask if r else masks["production"]), group=batch.group)
-        u = np.asarray(served_value(alphas, variant, true_value(variant, prefs_j)), np.float64)  # [N, 1 + G]
+        u = np.asarray(slate_value(alphas, variant.scores, variant.mask, true_value(variant, prefs_j), spec),
+                       np.float64)  # [N, 1 + G]
         for v in (False, True):
             per_user.append(u[np.arange(len(group)), 1 + group] if v else u[:, 0])
             flags.append((r, s, v))

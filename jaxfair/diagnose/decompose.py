@@ -43,7 +43,7 @@ from jaxfair import sharding
 from jaxfair.batch import Batch
 from jaxfair.diagnose.bound import Theorem31Bound, bound_from_sums
 from jaxfair.diagnose.weights import SharedSpaceWeights, check_groups, check_user_weights, shared_space_weights
-from jaxfair.kernels import serve_kernel
+from jaxfair.kernels import serve_kernel, slate_serve_kernel
 from jaxfair.validation import check_alphas, check_batch_prefs
 
 __all__ = ["EXPECTATIONS", "TERMS", "Decomposition", "bootstrap_counts", "decompose", "decompose_all", "decomposition_sums",
@@ -58,17 +58,30 @@ USER_CHUNK = 16_384
 GATHER_BUDGET = 2**25
 
 
-def _served(alphas, scores, labels, mask):
-    """Labels and scores of the served item: ``([P, N, K], [P, N, K])``, zeros when nothing was retrieved."""
-    idx = serve_kernel(alphas, scores, mask)  # [P, N]
-    ok = (idx >= 0)[..., None]
+def _served(alphas, scores, labels, mask, slate_weights=None):
+    """Labels and scores of the served item: ``([P, N, K], [P, N, K])``, zeros when nothing was retrieved.
+
+    With ``slate_weights`` (v_1..v_k, a tuple): the position-weighted sums Σ_r v_r Y[j_r] and
+    Σ_r v_r f[j_r] over the slate of k (SPEC §7), so U = α*·Y is the slate utility.
+    """
     rows = jnp.arange(scores.shape[0])[None, :]
-    safe = jnp.maximum(idx, 0)
-    return jnp.where(ok, labels[rows, safe], 0.0), jnp.where(ok, scores[rows, safe], 0.0)
+    if slate_weights is None:
+        idx = serve_kernel(alphas, scores, mask)  # [P, N]
+        ok = (idx >= 0)[..., None]
+        safe = jnp.maximum(idx, 0)
+        return jnp.where(ok, labels[rows, safe], 0.0), jnp.where(ok, scores[rows, safe], 0.0)
+    idx = slate_serve_kernel(alphas, scores, mask, len(slate_weights))  # [P, N, k]
+    y = f = 0.0
+    for r, v in enumerate(slate_weights):
+        ok = (idx[..., r] >= 0)[..., None]
+        safe = jnp.maximum(idx[..., r], 0)
+        y = y + v * jnp.where(ok, labels[rows, safe], 0.0)
+        f = f + v * jnp.where(ok, scores[rows, safe], 0.0)
+    return y, f
 
 
-@jax.jit
-def decomposition_sums(alphas, scores, labels, mask, pair_prefs, user_weights, boot_counts):
+@partial(jax.jit, static_argnames=("slate_weights",))
+def decomposition_sums(alphas, scores, labels, mask, pair_prefs, user_weights, boot_counts, slate_weights=None):
     """Per-α sums over one chunk of users for the decomposition, its bootstrap and Thm 3.1.
 
     Args:
@@ -77,12 +90,13 @@ def decomposition_sums(alphas, scores, labels, mask, pair_prefs, user_weights, b
       user_weights: float32 ``[3, N]``: 1[g = g1], the S_X weight (0 outside the pair),
         1[g = g0] (padding users: all 0).
       boot_counts: float32 ``[B, N]`` bootstrap multiplicities (B may be 0).
+      slate_weights: None (top-1) or the position weights of a slate (static tuple).
     Returns:
       dict of float32 sums: ``num [P, 4]`` (Σ w·U for the 4 expectations of
       :data:`EXPECTATIONS`), ``den [3]`` (Σ w), ``resid [P]`` (Σ w_S Σ_k |Δα*_k||Y_k − f_k|),
       ``f [P, K]`` (Σ w_S f_k), ``boot_num [B, P, 4]``, ``boot_den [B, 3]``.
     """
-    y, f = _served(alphas, scores, labels, mask)
+    y, f = _served(alphas, scores, labels, mask, slate_weights)
     u1 = jnp.einsum("pnk,k->pn", y, pair_prefs[0], precision=_EXACT)
     u0 = jnp.einsum("pnk,k->pn", y, pair_prefs[1], precision=_EXACT)
     dpref = jnp.abs(pair_prefs[0] - pair_prefs[1])
@@ -240,8 +254,16 @@ def resolve_weights(batch: Batch, groups: tuple[int, int], weights: Any, **estim
 def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | None = None, weights: Any = None,
               n_boot: int = 200, key: Any = None, level: float = 0.95, user_chunk: int = USER_CHUNK,
               group_names: Sequence[str] | None = None, clusters: Any = None, mesh: Any = None,
+              slate: int = 1, position_weights: Any = "dcg", gamma: float = 0.8,
               **estimate_options) -> Decomposition:
     """Decompose the utility gap between two groups into terms (4), (5), (6) for every α.
+
+    ``slate``/``position_weights``/``gamma`` (SPEC §7): U is the slate utility Σ_r v_r α*·Y[j_r].
+    The terms are expectations of U, so they carry over unchanged. Theorem 3.1's bound is
+    evaluated with the position-weighted slate quantities Σ_r v_r Y[j_r] and Σ_r v_r f[j_r] in
+    place of the served item's (its proof is linear in Y and f, and v ≥ 0 keeps f ≥ 0 — it
+    needs scores f ≥ 0 as for top-1); the default pair ``groups`` is still chosen by top-1
+    utility at the first α.
 
     Args:
       alphas: ``[P, K]`` serving weights (>= 0, finite, no all-zero row); a single ``[K]`` is
@@ -281,6 +303,12 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
         raise ValueError(f"level: expected 0 < level < 1, got {level!r}")
     if isinstance(user_chunk, bool) or not isinstance(user_chunk, (int, np.integer)) or user_chunk < 1:
         raise ValueError(f"user_chunk: expected an int >= 1, got {user_chunk!r}")
+    from jaxfair.position import check_slate
+    from jaxfair.position import position_weights as _position_weights
+
+    k = check_slate(slate, batch.n_candidates)
+    slate_weights = None if k == 1 and isinstance(position_weights, str) else \
+        tuple(float(v) for v in _position_weights(k, position_weights, gamma))
     if mesh is None:
         mesh = sharding.default_local_mesh()
     devices = None if mesh is None else sharding.local_mesh_devices(mesh)
@@ -299,7 +327,7 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
     # Bound the [P, N_chunk, K] gathers (and [B, P] products) to ~GATHER_BUDGET floats each.
     chunk = int(min(user_chunk, max(256, GATHER_BUDGET // (alphas_np.shape[0] * max(batch.n_labels, 1)))))
     sums = _chunked_sums(jnp.asarray(alphas_np, jnp.float32), batch, jnp.asarray(prefs_np[[g1, g0]], jnp.float32),
-                         user_w, counts, chunk, devices)
+                         user_w, counts, chunk, devices, slate_weights)
     expectations = sums["num"] / sums["den"][[0, 1, 1, 2]]
     terms = _terms(expectations)
     if n_boot:
@@ -327,7 +355,7 @@ def _terms(e: np.ndarray) -> np.ndarray:
 
 
 def _chunked_sums(alphas, batch: Batch, pair_prefs, user_w: np.ndarray, counts, chunk: int,
-                  devices: Sequence[jax.Device] | None = None) -> dict:
+                  devices: Sequence[jax.Device] | None = None, slate_weights=None) -> dict:
     """:func:`decomposition_sums` over fixed-size user chunks (the last one zero-padded), added
     in float64 in user order. With ``devices`` (D of them), chunk i runs on ``devices[i % D]``
     and up to D chunks are in flight; the chunks and the order of the float64 adds do not
@@ -356,7 +384,8 @@ def _chunked_sums(alphas, batch: Batch, pair_prefs, user_w: np.ndarray, counts, 
                 replicated[dev] = jax.device_put((alphas, pair_prefs), dev)
             a, pp = replicated[dev]
             parts = jax.device_put(parts, dev)
-        pending.append(decomposition_sums(a, parts[0], parts[1], parts[2], pp, jnp.asarray(parts[3]), parts[4]))
+        pending.append(decomposition_sums(a, parts[0], parts[1], parts[2], pp, jnp.asarray(parts[3]), parts[4],
+                                          slate_weights=slate_weights))
         if len(pending) >= max(1, len(devices or ())):  # one device: drained at once, as before
             drain_one()
     while pending:

@@ -26,11 +26,12 @@ class HorizonBlackBox:
 
     Args:
       scenario: a scenario with ``session_bank``; horizon: T >= 1 periods; slots: N users;
-      seed: draws the bank; retention: default the scenario's; acquisition: default its prevalence.
+      seed: draws the bank; retention: default the scenario's; acquisition: default its prevalence;
+      slate, position_weights: SPEC §7 slate serving in every period (default top-1).
     """
 
     def __init__(self, scenario, horizon: int, *, slots: int, seed: int = 0, retention: Retention | None = None,
-                 acquisition=None):
+                 acquisition=None, slate: int = 1, position_weights=None):
         if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
             raise ValueError(f"horizon: expected an int >= 1 (periods), got {horizon!r}")
         self.scenario = scenario
@@ -38,11 +39,14 @@ class HorizonBlackBox:
         self.slots = int(slots)
         self.retention = Retention.for_scenario(scenario) if retention is None else retention
         self.acquisition = acquisition
+        self.slate = slate
+        self.position_weights = position_weights
         self.bank = bank_for(scenario, seed)
 
     def evaluate(self, alphas: np.ndarray, key) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         seed = int(jax.random.bits(key, (), jnp.uint32))
         res = simulate(self.scenario, np.asarray(alphas, np.float64), periods=self.horizon, slots=self.slots,
-                       retention=self.retention, acquisition=self.acquisition, seed=seed, bank=self.bank)
+                       retention=self.retention, acquisition=self.acquisition, seed=seed, bank=self.bank,
+                       slate=self.slate, position_weights=self.position_weights)
         counts = res.counts.sum(axis=0).min(axis=0).astype(np.float64)  # [G]: a group absent under some α → 0
         return res.horizon_utility, res.horizon_der, res.horizon_group_utility, counts

@@ -1,7 +1,7 @@
 """The one place where the dynamics serve sessions: ``session_utilities``.
 
 Every utility the dynamics use comes from :func:`session_utilities` (the table of each α on
-each bank session), so switching to slates (SPEC §7) is a change to this function only.
+each bank session), served by the package's slate kernel (SPEC §7; top-1 is its k = 1 case).
 """
 from __future__ import annotations
 
@@ -13,51 +13,41 @@ import numpy as np
 
 from jaxfair import kernels
 from jaxfair.batch import Batch
+from jaxfair.position import check_slate as _check_slate
+from jaxfair.position import position_weights as position_weights_of
 
 __all__ = ["check_slate", "session_utilities"]
 
-_NAMED_WEIGHTS = ("dcg", "geometric", "uniform")
+def check_slate(slate, position_weights, n_candidates: int | None = None, gamma: float = 0.8) -> np.ndarray:
+    """Validate ``slate``/``position_weights`` (SPEC §7; ``None`` = ``"dcg"``); returns v ``[k]`` float64."""
+    k = _check_slate(slate, n_candidates)
+    return position_weights_of(k, "dcg" if position_weights is None else position_weights, gamma)
 
 
-def check_slate(slate, position_weights) -> float:
-    """Validate ``slate``/``position_weights``; returns v_1 (the rank-1 weight)."""
-    if isinstance(slate, bool) or not isinstance(slate, (int, np.integer)) or slate < 1:
-        raise ValueError(f"slate: expected an int >= 1, got {slate!r}")
-    if slate != 1:
-        raise ValueError(f"slate: only slate=1 until the slate kernel (SPEC §7) is merged, got slate={slate}")
-    if position_weights is None or (isinstance(position_weights, str) and position_weights in _NAMED_WEIGHTS):
-        return 1.0  # v_1 = 1 for every named model
-    if isinstance(position_weights, str):
-        raise ValueError(f"position_weights: expected one of {list(_NAMED_WEIGHTS)} or a vector, "
-                         f"got {position_weights!r}")
-    v = np.asarray(position_weights, dtype=np.float64).reshape(-1)
-    if v.size < 1 or not np.all(np.isfinite(v)) or np.any(v < 0) or v[0] <= 0 or np.any(np.diff(v) > 0):
-        raise ValueError(f"position_weights: expected finite, >= 0, non-increasing weights with v_1 > 0, "
-                         f"got {v.tolist()}")
-    return float(v[0])
-
-
-@functools.partial(jax.jit, static_argnames=())
-def _served(alphas, scores, mask, labels, group, prefs, v1):
+@functools.partial(jax.jit, static_argnames=("spec",))
+def _served(alphas, scores, mask, labels, group, prefs, spec):
     batch = Batch(scores=scores, labels=labels, mask=mask, group=group)
     value = kernels.true_value(batch, prefs)  # [n, m]
-    return (kernels.served_value(alphas, batch, value) * v1).T  # [P, n]
+    # The package's one serving machinery: top-k by Σ α_k f_k, Σ_r v_r · value (k = 1: top-1 bit for bit).
+    return kernels.slate_value(alphas, scores, mask, value, spec).T  # [P, n]
 
 
-def session_utilities(alphas, batch: Batch, prefs, slate: int = 1, position_weights=None, *,
+def session_utilities(alphas, batch: Batch, prefs, slate: int = 1, position_weights=None, *, gamma: float = 0.8,
                       session_chunk: int = 8192, alpha_chunk: int = 128) -> jnp.ndarray:
     """Utility ``u_n(α)`` of every session n under every α: float32 ``[P, N]``.
 
-    Top-1 serving (SPEC §1) with the package's kernels (:func:`jaxfair.kernels.served_value`,
-    lowest index on ties; 0 where nothing was retrieved), chunked over sessions and α so
-    memory stays bounded.
+    Slate serving (SPEC §7; ``slate=1`` is the paper's top-1, SPEC §1) with the package's
+    kernel (:func:`jaxfair.kernels.slate_value`: ranks by score, lowest index on ties; 0 for
+    empty ranks and where nothing was retrieved), chunked over sessions and α so memory stays
+    bounded.
 
     Args:
       alphas: float32 ``[P, K]`` (validated by the caller); batch: N sessions;
-      prefs: ``[G, K]`` true preferences; slate, position_weights: SPEC §7 (only
-        ``slate=1`` for now: then the utility is ``v_1 · α*(g)·Y`` of the served item).
+      prefs: ``[G, K]`` true preferences; slate, position_weights, gamma: SPEC §7 — the
+        utility is ``Σ_r v_r · α*(g)·Y`` of the slate (``None`` weights = ``"dcg"``).
     """
-    v1 = check_slate(slate, position_weights)
+    v = check_slate(slate, position_weights, batch.n_candidates, gamma)
+    spec = kernels.slate_spec(len(v), v, 0)
     alphas = jnp.asarray(alphas, jnp.float32)
     prefs = jnp.asarray(prefs, jnp.float32)
     p, n = int(alphas.shape[0]), batch.n_users
@@ -76,6 +66,6 @@ def session_utilities(alphas, batch: Batch, prefs, slate: int = 1, position_weig
             take = chunk.shape[0]
             if take < ac:
                 chunk = jnp.concatenate([chunk, jnp.ones((ac - take, chunk.shape[1]), jnp.float32)])
-            rows.append(_served(chunk, *sub, prefs, jnp.float32(v1))[:take])
+            rows.append(_served(chunk, *sub, prefs, spec)[:take])
         cols.append(jnp.concatenate(rows, axis=0)[:, : min(sc, n - s0)])
     return jnp.concatenate(cols, axis=1)

@@ -149,7 +149,7 @@ def simulate(scenario: Any, policies: Any, *, periods: int, slots: int, retentio
       periods: T >= 1; slots: N >= 1 user slots.
       retention: :class:`Retention` (default: ``Retention.for_scenario(scenario)``).
       acquisition: newcomer mix π ``[G]`` (default: the scenario's prevalence).
-      slate, position_weights: SPEC §7 (only ``slate=1`` until the slate kernel lands).
+      slate, position_weights: SPEC §7 slate size k and position weights (``None`` = ``"dcg"``).
       seed: every random draw (the bank, newcomers, sessions, returns) derives from it.
       bank: a prebuilt :class:`~jaxfair.dynamics.population.Bank` (default: :func:`bank_for`).
       bank_users, sessions_per_user: bank size U and B (default: the scenario's).
@@ -168,7 +168,7 @@ def simulate(scenario: Any, policies: Any, *, periods: int, slots: int, retentio
     retention = Retention.for_scenario(scenario) if retention is None else retention
     if not isinstance(retention, Retention):
         raise ValueError(f"retention: expected a Retention, got {type(retention).__name__}")
-    check_slate(slate, position_weights)
+    check_slate(slate, position_weights, scenario.n_candidates)
     pols = _as_policies(policies, scenario.n_labels)
     check_acquisition(acquisition, scenario)  # before the bank is drawn
     if bank is None:

@@ -31,6 +31,8 @@ class Scenario(abc.ABC):
       n_candidates: m, candidates per sampled user.
       options: the options the scenario was built with (for ``describe`` and caching).
       seed: the seed it was built with.
+      item_group_names: H names of the provider (item) groups its batches carry in
+        ``Batch.item_group`` (SPEC §7); empty when it has none.
     """
 
     name: str
@@ -42,6 +44,7 @@ class Scenario(abc.ABC):
     options: dict
     seed: int
     is_standin: bool = False
+    item_group_names: tuple[str, ...] = ()
 
     @property
     def n_labels(self) -> int:
@@ -50,6 +53,11 @@ class Scenario(abc.ABC):
     @property
     def n_groups(self) -> int:
         return len(self.group_names)
+
+    @property
+    def n_item_groups(self) -> int:
+        """H, the number of provider groups (0 when the scenario has none)."""
+        return len(self.item_group_names)
 
     @property
     def title(self) -> str:
@@ -88,6 +96,7 @@ class Scenario(abc.ABC):
             "prevalence": [round(float(p), 4) for p in self.prevalence],
             "prefs": np.asarray(self.prefs).round(4).tolist(),
             "n_candidates": self.n_candidates,
+            **({"item_groups": list(self.item_group_names)} if self.item_group_names else {}),
             "seed": self.seed,
             "options": dict(self.options),
         }

@@ -67,4 +67,5 @@ def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, optio
         labels=parse_columns(args.labels, "--labels"), candidate=args.candidate,
         retrieved=args.retrieved, features=parse_columns(args.features, "--features"), session=args.session,
         group_names=parse_columns(args.group_names, "--group-names"), allow_duplicates=args.allow_duplicates,
+        item_group=args.item_group,
         prefs=prefs, replay=args.replay, seed=seed, **options)

@@ -32,6 +32,11 @@ converted to float64; without a ``candidate`` column, rows repeating an earlier 
 Every scenario records a content hash of the data it was built from
 (``info["content_sha256"]``; :func:`from_file` adds the file's ``name``, ``bytes`` and
 ``sha256`` as ``info["file"]``), which a BO study uses to refuse resuming on other data.
+
+Provider groups (SPEC §7): an optional ``item_group`` column gives each logged candidate's
+provider group, carried into ``Batch.item_group``. Non-negative integers are used as they
+are (ids ``0..H-1``); any other values are numbered in sorted order. At least two provider
+groups must occur.
 """
 from __future__ import annotations
 
@@ -214,6 +219,7 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
                candidate: str | None = None, retrieved: str | None = None, features: Sequence[str] | None = None,
                session: str | None = None, prefs: Any = None, group_names: Sequence | None = None,
                replay: bool = False, name: str = "logs", seed: int = 0, allow_duplicates: bool = False,
+               item_group: str | None = None,
                **sampling: Any) -> Scenario:
     """A scenario from logged (user, candidate) rows (see the module docstring).
 
@@ -229,6 +235,8 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
       features: optional user covariate columns X (finite, constant per user; never the group),
         carried into ``Batch.features [N, d]``.
       session: optional session id column for ``replay`` (default: one session per user).
+      item_group: optional column of each candidate's provider group (module docstring),
+        carried into ``Batch.item_group [N, m]``.
       prefs: true preferences α* ``[G, K]``; default (0.8, 0.2) / (0.2, 0.8) when G = K = 2,
         required otherwise.
       group_names: order of the group values (group 0 first), matched as text; default as in the
@@ -272,7 +280,8 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
                          "logged sessions as they were")
     if not replay and session is not None:
         raise ValueError("session: only used with replay=True (a pool samples its own sessions)")
-    single = {"user": user, "group": group, "candidate": candidate, "retrieved": retrieved, "session": session}
+    single = {"user": user, "group": group, "candidate": candidate, "retrieved": retrieved, "session": session,
+              "item_group": item_group}
     wanted = [(arg, c) for arg, c in single.items() if c is not None]
     wanted += [("scores", c) for c in score_cols] + [("labels", c) for c in label_cols]
     wanted += [("features", c) for c in feature_cols]
@@ -329,6 +338,7 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
                              f"row {row}); expected one row per (user, candidate)")
     if candidate is None and not allow_duplicates:
         _warn_duplicates([user_codes, sessions, *f.T, *y.T, keep_mask], session is not None, len(df))
+    igroup, igroup_names = (None, None) if item_group is None else _item_group_codes(df, item_group)
     x = None
     if feature_cols:
         x = np.stack([_numeric(df, c, "features") for c in feature_cols], axis=1)
@@ -369,29 +379,52 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
     user_x = None
     if x is not None:
         user_x = x[first_row]
-    content = _content_hash(f, y, keep_mask, user_codes, sessions, x, key_code, group_keys.astype(str))
+    content = _content_hash(f, y, keep_mask, user_codes, sessions, x, key_code, group_keys.astype(str),
+                            *([] if igroup is None else [igroup]))
     info = dict(rows=int(len(df)), users=int(len(kept_users)), rows_not_retrieved=int((~keep_mask).sum()),
                 users_dropped=int(len(user_values) - len(kept_users)), groups_dropped=dropped,
                 group_ids={n: i for i, n in enumerate(names)}, content_sha256=content,
                 columns=dict(user=user, group=group, scores=score_cols, labels=label_cols, candidate=candidate,
-                             retrieved=retrieved, features=feature_cols, session=session))
+                             retrieved=retrieved, features=feature_cols, session=session,
+                             **({"item_group": item_group} if item_group is not None else {})))
     options = dict(source=name, replay=bool(replay))
     if replay:
         return ReplayScenario(name=name, label_names=label_cols, group_names=names, prefs=prefs, seed=seed,
                               scores=f, labels=y, mask=keep_mask, user=user_codes, session=sessions,
                               user_group=user_group, user_features=user_x, feature_names=feature_cols,
-                              options=options, info=info)
+                              options=options, info=info, item_group=igroup, item_group_names=igroup_names)
     rows = np.flatnonzero(keep_mask)
     # Re-index kept users 0..U'-1 so pool_arrays sees a dense range.
     dense = np.full(len(user_values), -1, np.int64)
     dense[kept_users] = np.arange(len(kept_users))
     arrays = pool_arrays(f[rows], y[rows], dense[user_codes[rows]], user_group[kept_users],
                          np.random.default_rng(seed),
-                         user_features=None if user_x is None else user_x[kept_users])
+                         user_features=None if user_x is None else user_x[kept_users],
+                         item=None if igroup is None else rows, item_group=None if igroup is None else igroup[rows])
     return PoolScenario(name=name, label_names=label_cols, group_names=names, arrays=arrays, seed=seed,
                         options=options, sampling=sampling, info=info, prefs=prefs,
-                        feature_names=feature_cols or None,
+                        feature_names=feature_cols or None, item_group_names=igroup_names,
                         description=f"logged sessions ({info['rows']} rows, {info['users']} users)")
+
+
+def _item_group_codes(df: pd.DataFrame, col: str) -> tuple[np.ndarray, list[str]]:
+    """Provider group ids ``i32[R]`` of column ``col`` and their names (module docstring)."""
+    values = _no_missing(df, col, "item_group")
+    if pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        codes = values.to_numpy(np.int64)
+        if codes.min() < 0:
+            row = _first_bad(codes < 0)
+            raise ValueError(f"item_group: column {col!r} has {codes[row - 1]} at data row {row} (expected ids >= 0 "
+                             "or group names)")
+        if codes.max() > np.iinfo(np.int32).max:
+            raise ValueError(f"item_group: column {col!r} has ids beyond int32")
+        names = [str(h) for h in range(int(codes.max()) + 1)]
+    else:
+        codes, uniq = pd.factorize(values.astype(str), sort=True)
+        names = [str(v) for v in uniq]
+    if len(np.unique(codes)) < 2:
+        raise ValueError(f"item_group: column {col!r} has a single provider group {names}; expected at least 2")
+    return codes.astype(np.int32), names
 
 
 def from_file(path: str | os.PathLike, **kwargs: Any) -> Scenario:
@@ -454,9 +487,10 @@ def _warn_duplicates(columns: Sequence[np.ndarray], by_session: bool, n_rows: in
 
 
 @partial(jax.jit, static_argnames=("n_users",))
-def _draw_sessions(key, scores, labels, mask, group, features, *, n_users):
+def _draw_sessions(key, scores, labels, mask, group, features, item_group, *, n_users):
     s = jax.random.randint(key, (n_users,), 0, scores.shape[0])
-    return scores[s], labels[s], mask[s], group[s], None if features is None else features[s]
+    return (scores[s], labels[s], mask[s], group[s], None if features is None else features[s],
+            None if item_group is None else item_group[s])
 
 
 class ReplayScenario(Scenario):
@@ -469,7 +503,7 @@ class ReplayScenario(Scenario):
     """
 
     def __init__(self, *, name, label_names, group_names, prefs, seed, scores, labels, mask, user, session,
-                 user_group, user_features, feature_names, options, info):
+                 user_group, user_features, feature_names, options, info, item_group=None, item_group_names=None):
         self.name = name
         self.label_names = tuple(label_names)
         self.group_names = tuple(group_names)
@@ -492,6 +526,11 @@ class ReplayScenario(Scenario):
         self.session_user = session_user  # [S] logged user of each session (for session_bank)
         if user_features is not None:
             self.arrays["features"] = np.asarray(user_features, np.float32)[session_user]
+        if item_group is not None:  # padding gets provider 0; it is never retrieved
+            ig = np.zeros((n_sessions, m), np.int32)
+            ig[sid, pos] = item_group
+            self.arrays["item_group"] = ig
+            self.item_group_names = tuple(item_group_names)
         self._dev = {n: jnp.asarray(a) for n, a in self.arrays.items()}
         self.n_candidates = m
         self.options = dict(options)
@@ -506,16 +545,17 @@ class ReplayScenario(Scenario):
         """Every logged session once, in (user, session) order: the exact replay."""
         d = self._dev
         return Batch(scores=d["scores"], labels=d["labels"], mask=d["mask"], group=d["group"],
-                     features=d.get("features"))
+                     features=d.get("features"), item_group=d.get("item_group"))
 
     def sample(self, key, n_users: int) -> Batch:
         """``n_users`` logged sessions drawn uniformly with replacement, each exactly as logged."""
         if not isinstance(n_users, (int, np.integer)) or isinstance(n_users, bool) or n_users < 1:
             raise ValueError(f"n_users: expected an int >= 1, got {n_users!r}")
         d = self._dev
-        scores, labels, mask, group, feats = _draw_sessions(key, d["scores"], d["labels"], d["mask"], d["group"],
-                                                            d.get("features"), n_users=int(n_users))
-        return Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats)
+        scores, labels, mask, group, feats, igroup = _draw_sessions(
+            key, d["scores"], d["labels"], d["mask"], d["group"], d.get("features"), d.get("item_group"),
+            n_users=int(n_users))
+        return Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats, item_group=igroup)
 
     def session_bank(self, key, n_users: int | None = None, n_sessions: int = 64) -> tuple[Batch, np.ndarray]:
         """Logged users with ``n_sessions`` sessions each, drawn uniformly **with replacement**
@@ -540,7 +580,8 @@ class ReplayScenario(Scenario):
         d = self._dev
         idx = jnp.asarray(sessions)
         batch = Batch(scores=d["scores"][idx], labels=d["labels"][idx], mask=d["mask"][idx], group=d["group"][idx],
-                      features=None if "features" not in d else d["features"][idx])
+                      features=None if "features" not in d else d["features"][idx],
+                      item_group=None if "item_group" not in d else d["item_group"][idx])
         return batch, self.arrays["group"][order[first[pick]]].astype(np.int32)
 
     def auc_table(self) -> pd.DataFrame:

@@ -34,6 +34,11 @@ Protocol (decisions the paper leaves open are marked *):
 8. *Groups: random 80/20 over users (``user_attr`` is not used), no Y|X shift.
 9. *User covariates X (``Batch.features``): ``log1p`` of the user's number of reviews in the
    file and the mean rating they gave (d = 2).
+10. Provider groups (SPEC §7, ``Batch.item_group``): the product's ``model_attr`` (the
+   attribute of the model in its marketing image, as in Wan et al.), groups numbered in the
+   sorted order of the values in the file — ModCloth ``Small`` (0) / ``Small&Large`` (1),
+   Electronics ``Female`` (0) / ``Female&Male`` (1) / ``Male`` (2). *An item's group is the
+   value on its first row in the file; a missing value is the group ``unknown``.
 """
 from __future__ import annotations
 
@@ -55,7 +60,7 @@ SOURCE = "https://github.com/MengtingWan/marketBias (files data/df_modcloth.csv,
 FIT_OK = "Just right"
 FEATURES = ("log1p_reviews", "mean_rating")
 # Changes whenever the pool's arrays change meaning or gain a field (part of the cache key).
-POOL_FORMAT = "user-features-v1"
+POOL_FORMAT = "item-groups-v2"
 
 # name → (file, columns in file order, labels, flipped label)
 DATASETS = {
@@ -74,8 +79,9 @@ def read_marketbias(path: Path, dataset: str) -> pd.DataFrame:
     """Read and validate one of Wan et al.'s CSVs.
 
     Returns:
-      ``DataFrame[user, item, rating, fit?]`` with 0-based factorised ``user``/``item``
-      (int64), ``rating`` int64 1..5 and, for ModCloth, ``fit`` float (1, 0 or NaN).
+      ``DataFrame[user, item, rating, model_attr, fit?]`` with 0-based factorised
+      ``user``/``item`` (int64), ``rating`` int64 1..5, ``model_attr`` str (missing →
+      ``"unknown"``) and, for ModCloth, ``fit`` float (1, 0 or NaN).
     Raises:
       ValueError: naming ``path`` and the problem: empty file, missing columns, a row with
         the wrong number of fields, a bad rating or split value.
@@ -120,7 +126,8 @@ def read_marketbias(path: Path, dataset: str) -> pd.DataFrame:
     user = pd.factorize(df["user_id"].fillna("").to_numpy())[0]
     item = pd.factorize(df["item_id"].fillna("").to_numpy())[0]
     out = pd.DataFrame({"user": user.astype(np.int64), "item": item.astype(np.int64),
-                        "rating": rating.to_numpy(np.int64)})
+                        "rating": rating.to_numpy(np.int64),
+                        "model_attr": df["model_attr"].fillna("unknown").astype(str).to_numpy()})
     if dataset == "modcloth":
         fit = df["fit"]
         if fit.notna().any() and not (fit == FIT_OK).any():
@@ -173,6 +180,20 @@ def source_reviews(item: np.ndarray, neg_item: np.ndarray, rng: np.random.Genera
         raise ValueError("neg_item: a negative's item has no observed row")
     pick = starts[neg_item] + (rng.random(len(neg_item)) * counts[neg_item]).astype(np.int64)
     return order[pick]
+
+
+def model_attr_groups(df: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Provider group of every item, ``i32[n_items]``, and the group names (module docstring, step 10).
+
+    ``df`` is :func:`read_marketbias`'s frame; an item's group is its first row's ``model_attr``,
+    numbered in sorted order of the values.
+    """
+    n_items = int(df["item"].max()) + 1
+    first = df.drop_duplicates("item", keep="first")
+    names = tuple(sorted(first["model_attr"].unique()))
+    group = np.zeros(n_items, np.int32)
+    group[first["item"].to_numpy()] = np.searchsorted(np.array(names, dtype=object), first["model_attr"].to_numpy())
+    return group, names
 
 
 def flip_label(scores: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -238,12 +259,15 @@ def build_marketbias_pool(path: Path, dataset: str, seed: int, *, neg_per_user: 
     n_rev = np.bincount(u, minlength=n_users).astype(np.float64)
     mean_rating = np.bincount(u, weights=r.astype(np.float64), minlength=n_users) / np.maximum(n_rev, 1)
     feats = np.column_stack([np.log1p(n_rev), mean_rating])
-    arrays = pool_arrays(scores, labels, users[held], group, rng, user_features=feats)
+    item_group, group_names = model_attr_groups(df)
+    arrays = pool_arrays(scores, labels, users[held], group, rng, user_features=feats, item=items[held],
+                         item_group=item_group[items[held]])
     steps.update(1)
     steps.close()
     info = {"rows": int(len(df)), "users": n_users, "items": n_items, "negatives": int(len(nu)),
             "rows_train": int((~val).sum()), "rows_val": int(val.sum()), "rows_pool": int(len(held)),
             "rating_counts": np.bincount(r, minlength=6)[1:].tolist(), "cf": history,
+            "item_group_names": list(group_names),
             "build_seconds": round(time.perf_counter() - t0, 2)}
     return arrays, info
 
@@ -299,5 +323,6 @@ def load_marketbias(dataset: str, seed: int = 0, *, data_dir=None, cache_dir=Non
     return PoolScenario(name=name, label_names=labels, group_names=("majority", "minority"), arrays=arrays,
                         seed=seed, options=dict(options, file=str(path)), sampling=sampling,
                         info=dict(info, cache_hit=hit), prefs=prefs, is_standin=is_standin, feature_names=FEATURES,
+                        item_group_names=info.get("item_group_names"),
                         description=f"{what}Wan et al. {dataset}: viewed via synthetic negatives, "
                                     f"{label_names[1]} label, multi-task CF (Flax), {flipped!r} flipped")

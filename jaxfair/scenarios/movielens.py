@@ -33,6 +33,11 @@ table lands within ±0.03 of the paper's table 2 per group — see docs/readme_s
 6. User covariates X (``Batch.features``, never the gender): the user's genre profile (mean
    genre one-hot over all their watches, 19 columns) and, when ``u.user`` is present, age / 50
    and the occupation one-hot (21 columns, ``u.user``'s occupations in sorted order).
+7. Provider groups (SPEC §7, ``Batch.item_group``) by popularity: *head* (group 0) = the
+   ``head_share`` = 20 % most-rated movies in ``u.data`` (rating count, ties by lower item id;
+   ``round(head_share · n_items)`` movies of the ``n_items`` in ``u.item``), *tail* (group 1)
+   = the rest, including movies nobody rated. The pool stores each row's movie id and the
+   groups are computed at load time, so ``head_share`` is not part of the cache key.
 """
 from __future__ import annotations
 
@@ -49,7 +54,7 @@ from jaxfair.scenarios.groups import random_groups
 from jaxfair.scenarios.pool import SAMPLING_OPTIONS, PoolScenario, pool_arrays
 from jaxfair.scenarios.rf import fit_forest
 
-__all__ = ["build_movielens_pool", "gender_groups", "load_movielens", "read_ml100k", "read_users", "user_covariates",
+__all__ = ["build_movielens_pool", "gender_groups", "popularity_groups", "load_movielens", "read_ml100k", "read_users", "user_covariates",
            "user_item_features"]
 
 LABELS = ("watched", "liked")
@@ -59,7 +64,8 @@ GROUPINGS = ("random", "gender")
 N_GENRES = 19
 SOURCE = "https://grouplens.org/datasets/movielens/100k/ (ml-100k.zip: u.data, u.item, u.user)"
 # Changes whenever the pool's arrays change meaning or gain a field (part of the cache key).
-POOL_FORMAT = "user-features-v1"
+POOL_FORMAT = "item-ids-v2"
+ITEM_GROUPS = ("head", "tail")
 
 
 def read_ml100k(directory: Path) -> tuple[pd.DataFrame, np.ndarray]:
@@ -148,6 +154,24 @@ def user_covariates(ratings: pd.DataFrame, genres: np.ndarray, n_users: int,
         cols += [age, onehot]
         names += ["age/50"] + [f"occupation={o}" for o in occ]
     return np.hstack(cols).astype(np.float32), tuple(names)
+
+
+def popularity_groups(ratings: pd.DataFrame, n_items: int, head_share: float = 0.2) -> np.ndarray:
+    """Provider group of every movie, ``i32[n_items]``: 0 = head, 1 = tail (module docstring, step 7).
+
+    Head = the ``round(head_share · n_items)`` movies with the most ratings in ``ratings``
+    (0-based ``item`` column), ties broken by the lower item id.
+    """
+    if isinstance(head_share, bool) or not isinstance(head_share, (int, float)) or not 0.0 < head_share < 1.0:
+        raise ValueError(f"head_share: expected 0 < share < 1, got {head_share!r}")
+    counts = np.bincount(np.asarray(ratings["item"], np.int64), minlength=n_items)[:n_items]
+    order = np.lexsort((np.arange(n_items), -counts))  # most ratings first, then lower id
+    n_head = int(round(head_share * n_items))
+    if not 1 <= n_head < n_items:
+        raise ValueError(f"head_share: {head_share!r} of {n_items} movies leaves the head or the tail empty")
+    group = np.ones(n_items, np.int32)
+    group[order[:n_head]] = 0
+    return group
 
 
 def gender_groups(users: pd.DataFrame, n_users: int, path: Path) -> np.ndarray:
@@ -243,6 +267,7 @@ def build_movielens_pool(directory: Path, seed: int, *, neg_ratio: float, window
     x = np.vstack([x_pos, x_neg])
     y = np.column_stack([np.r_[np.ones(len(x_pos)), np.zeros(len(x_neg))], np.r_[liked_pos, liked_neg]]).astype(np.float32)
     user = np.r_[ratings["user"].to_numpy(), neg["user"].to_numpy()]
+    item = np.r_[ratings["item"].to_numpy(), neg["item"].to_numpy()]
     perm = rng.permutation(len(x))
     n_train = int(round(train_frac * len(x)))
     train, held = perm[:n_train], perm[n_train:]
@@ -263,7 +288,7 @@ def build_movielens_pool(directory: Path, seed: int, *, neg_ratio: float, window
     else:
         group = random_groups(n_users, minority_share, rng)
     feats, _ = user_covariates(ratings, genres, n_users, users)
-    arrays = pool_arrays(scores, y[held], user[held], group, rng, user_features=feats)
+    arrays = pool_arrays(scores, y[held], user[held], group, rng, user_features=feats, item=item[held])
     steps.update(1)
     steps.close()
     info = {"ratings": int(len(ratings)), "negatives": int(len(neg)), "rows_train": int(n_train),
@@ -277,11 +302,12 @@ def load_movielens(seed: int = 0, *, data_dir=None, cache_dir=None, use_cache: b
                    window: int = 25, id_features: bool = False, include_current: bool = True, n_trees: int = 300,
                    train_frac: float = 0.2, minority_share: float = 0.2, impute: str = "rate",
                    impute_threshold: float = 0.5, groups: str = "random", n_jobs: int = -1, prefs=None,
-                   **sampling) -> PoolScenario:
+                   head_share: float = 0.2, **sampling) -> PoolScenario:
     """Build or load the ``movielens`` scenario (module docstring for the protocol).
 
     ``groups``: ``"random"`` (scrambled 80/20, the paper's default) or ``"gender"`` (real
-    groups from ``u.user``; ``minority_share`` is then unused).
+    groups from ``u.user``; ``minority_share`` is then unused). ``head_share``: share of the
+    most-rated movies in the head provider group (step 7; default 0.2, SPEC §7).
     """
     if groups not in GROUPINGS:
         raise ValueError(f"groups: expected one of {list(GROUPINGS)}, got {groups!r}")
@@ -300,6 +326,8 @@ def load_movielens(seed: int = 0, *, data_dir=None, cache_dir=None, use_cache: b
     unknown = set(sampling) - set(SAMPLING_OPTIONS)
     if unknown:
         raise ValueError(f"options: unknown option(s) {sorted(unknown)} for 'movielens'")
+    if isinstance(head_share, bool) or not isinstance(head_share, (int, float)) or not 0.0 < head_share < 1.0:
+        raise ValueError(f"head_share: expected 0 < share < 1, got {head_share!r}")
     required = ["u.data", "u.item"] + (["u.user"] if groups == "gender" else [])
     directory = resolve_dataset_dir("ml-100k", required, data_dir, source=SOURCE)
     options = dict(neg_ratio=neg_ratio, window=window, id_features=bool(id_features),
@@ -310,10 +338,13 @@ def load_movielens(seed: int = 0, *, data_dir=None, cache_dir=None, use_cache: b
             "pool_format": POOL_FORMAT}
     arrays, info, hit = load_or_build(
         meta, lambda: build_movielens_pool(directory, seed, n_jobs=n_jobs, **options), cache_dir, use_cache)
+    ratings, genres = read_ml100k(directory)
+    arrays = dict(arrays, item_group=popularity_groups(ratings, len(genres), head_share)[arrays["item"]])
     users = read_users(directory / "u.user") if (directory / "u.user").is_file() else None
     _, feature_names = user_covariates(pd.DataFrame({"user": [0], "item": [0]}), np.zeros((1, N_GENRES)), 1, users)
     return PoolScenario(name="movielens", label_names=LABELS, group_names=GENDER_GROUPS if groups == "gender" else GROUPS,
-                        arrays=arrays, seed=seed, options=dict(options, data_dir=str(directory)), sampling=sampling,
-                        info=dict(info, cache_hit=hit), prefs=prefs, feature_names=feature_names,
+                        arrays=arrays, seed=seed, options=dict(options, data_dir=str(directory), head_share=head_share),
+                        sampling=sampling, info=dict(info, cache_hit=hit), prefs=prefs, feature_names=feature_names,
+                        item_group_names=ITEM_GROUPS,
                         description="MovieLens 100K: watched (ratings + synthetic negatives), liked (rating >= 3, "
                                     "imputed for negatives); random forests on rolling-genre features")

@@ -4,7 +4,9 @@ The pool holds R rows sorted by user: ``scores f32[R, K]`` (model predictions),
 ``labels f32[R, K]`` (outcomes), and per pool user ``offsets i64[U]``, ``counts i64[U]``
 (the user's rows are ``offsets[u] : offsets[u] + counts[u]``) and ``user_group i32[U]``;
 optionally ``user_features f32[U, d]``, user-level covariates X (never the group id), which
-``sample`` gathers into ``Batch.features``.
+``sample`` gathers into ``Batch.features``, and ``item i64[R]`` (the row's item id) with
+``item_group i32[R]`` (its provider group, SPEC §7), which ``sample`` gathers into
+``Batch.item_group``.
 
 ``sample(key, N)`` draws N users uniformly (with replacement) and, per user, a retrieval of
 m candidates among that user's rows:
@@ -44,7 +46,8 @@ def default_prefs() -> np.ndarray:
 
 
 def pool_arrays(scores: np.ndarray, labels: np.ndarray, user: np.ndarray, user_group: np.ndarray,
-                rng: np.random.Generator, user_features: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                rng: np.random.Generator, user_features: np.ndarray | None = None, item: np.ndarray | None = None,
+                item_group: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Sort rows by user (random order within a user) and build the pool arrays.
 
     Args:
@@ -53,10 +56,13 @@ def pool_arrays(scores: np.ndarray, labels: np.ndarray, user: np.ndarray, user_g
         (ties in serving go to the lowest index).
       user_features: optional ``[U, d]`` real, finite user covariates X indexed like
         ``user_group`` (row u = user u; the group id must not be among them).
+      item: optional ``[R]`` item id of each row; item_group: optional ``[R]`` provider group
+        (ints >= 0) of each row (requires ``item``; both are reordered with the rows).
     Returns:
       dict with ``scores``, ``labels`` (float32 ``[R', K]``), ``offsets``, ``counts`` (int64
       ``[U']``), ``user_group`` (int32 ``[U']``) and, when given, ``user_features`` (float32
-      ``[U', d]``), keeping only users with ≥ 1 row.
+      ``[U', d]``), ``item`` (int64 ``[R']``) and ``item_group`` (int32 ``[R']``), keeping only users
+      with ≥ 1 row.
     """
     scores = np.asarray(scores, np.float32)
     labels = np.asarray(labels, np.float32)
@@ -71,6 +77,15 @@ def pool_arrays(scores: np.ndarray, labels: np.ndarray, user: np.ndarray, user_g
     }
     if user_features is not None:
         out["user_features"] = check_features(user_features, len(np.asarray(user_group)), "user_features")[uniq]
+    if item is not None:
+        out["item"] = np.asarray(item, np.int64)[order]
+    if item_group is not None:
+        if item is None:
+            raise ValueError("item_group: needs item (the row's item id) as well")
+        ig = np.asarray(item_group)
+        if ig.shape != user.shape or (ig.size and ig.min() < 0):
+            raise ValueError(f"item_group: expected ints >= 0 of shape {user.shape}, got shape {ig.shape}")
+        out["item_group"] = ig.astype(np.int32)[order]
     return out
 
 
@@ -97,8 +112,8 @@ def _floyd(key, counts, size):
 
 
 @partial(jax.jit, static_argnames=("n_users", "m", "pool_size", "retrieval_label"))
-def _sample_pool(key, scores, labels, offsets, counts, user_group, user_features, *, n_users, m, pool_size,
-                 retrieval_label):
+def _sample_pool(key, scores, labels, offsets, counts, user_group, user_features, item_group, *, n_users, m,
+                 pool_size, retrieval_label):
     k_u, k_r = jax.random.split(key)
     u = jax.random.randint(k_u, (n_users,), 0, offsets.shape[0])
     idx, valid = _floyd(k_r, counts[u], pool_size)
@@ -110,7 +125,8 @@ def _sample_pool(key, scores, labels, offsets, counts, user_group, user_features
         rows = jnp.take_along_axis(rows, top, axis=1)
         valid = jnp.take_along_axis(valid, top, axis=1)
     feats = None if user_features is None else user_features[u]
-    return scores[rows], labels[rows], valid, user_group[u], feats, u
+    igroup = None if item_group is None else item_group[rows]
+    return scores[rows], labels[rows], valid, user_group[u], feats, u, igroup
 
 
 @partial(jax.jit, static_argnames=("n_sessions", "m", "pool_size", "retrieval_label"))
@@ -161,11 +177,13 @@ class PoolScenario(Scenario):
       info: build information (sizes, label rates, timings, cache hit) for ``describe``.
       feature_names: names of the ``d`` columns of ``arrays["user_features"]`` (default
         ``x0, x1, ...``); ignored when the pool has no user features.
+      item_group_names: names of the H provider groups of ``arrays["item_group"]`` (default
+        ``provider0, ...``); ignored when the pool has none.
     """
 
     def __init__(self, *, name: str, label_names, group_names, arrays: dict[str, np.ndarray], seed: int,
                  options: dict, sampling: dict, info: dict | None = None, prefs: Any = None,
-                 is_standin: bool = False, description: str = "", feature_names=None):
+                 is_standin: bool = False, description: str = "", feature_names=None, item_group_names=None):
         self.name = name
         self.label_names = tuple(label_names)
         self.group_names = tuple(group_names)
@@ -193,6 +211,16 @@ class PoolScenario(Scenario):
             self.feature_names = names
         else:
             self.feature_names = ()
+        if "item_group" in arrays:
+            ig = np.asarray(arrays["item_group"])
+            if ig.shape != (r,) or (ig.size and ig.min() < 0):
+                raise ValueError(f'arrays: item_group must be ints >= 0 of shape ({r},), got shape {ig.shape}')
+            h = int(ig.max()) + 1 if ig.size else 0
+            names = tuple(f"provider{i}" for i in range(max(h, 2))) if item_group_names is None \
+                else tuple(item_group_names)
+            if len(names) < h:
+                raise ValueError(f"item_group_names: expected >= {h} names (one per provider group), got {len(names)}")
+            self.item_group_names = names
         self.arrays = arrays
         self._dev = {n: jnp.asarray(a) for n, a in arrays.items()}
         ug = arrays["user_group"]
@@ -223,11 +251,13 @@ class PoolScenario(Scenario):
         s = self.sampling
         single = s["retrieval"] == "single-label"
         d = self._dev
-        scores, labels, mask, group, feats, users = _sample_pool(
+        scores, labels, mask, group, feats, users, igroup = _sample_pool(
             key, d["scores"], d["labels"], d["offsets"], d["counts"], d["user_group"], d.get("user_features"),
+            d.get("item_group"),
             n_users=int(n_users), m=s["n_candidates"], pool_size=s["retrieval_pool"] if single else s["n_candidates"],
             retrieval_label=s["retrieval_label"] if single else None)
-        return Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats), np.asarray(users, np.int64)
+        return (Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats, item_group=igroup),
+                np.asarray(users, np.int64))
 
     def session_bank(self, key, n_users: int | None = None, n_sessions: int = 64) -> tuple[Batch, np.ndarray]:
         """Pool users with ``n_sessions`` sessions each, drawn from the user's own rows as

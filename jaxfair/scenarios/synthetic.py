@@ -19,6 +19,11 @@ Protocol (decisions the paper leaves open are marked *):
   the pseudo-users with the largest ``c · z + √(1 − c²) · ε`` (z the standardised first
   covariate, ε ~ N(0, 1)), so p(x | G) differs between groups. Rows are dealt at random, so
   Y | X depends on X only weakly here: terms (4) and (6) of the decomposition stay small.
+* *Provider groups (SPEC §7, ``Batch.item_group``): rows are not items, so each pool row gets
+  a random provider group, the minority provider (group 1) with probability
+  ``provider_share`` (default 0.2), drawn at load time from its own stream
+  (``default_rng([seed, 13])``) — the pool, its cache entry and every other number are
+  unchanged. Scores are equally good for both providers (no built-in provider bias).
 """
 from __future__ import annotations
 
@@ -99,12 +104,15 @@ def build_synthetic_pool(seed: int, n_samples: int, n_trees: int, train_frac: fl
 def load_synthetic(seed: int = 0, *, cache_dir=None, data_dir=None, use_cache: bool = True, n_samples: int = 25_000,
                    n_trees: int = 300, train_frac: float = 0.2, rows_per_user: int = 100,
                    minority_share: float = 0.2, class_sep: float = 2.0, group_covariate_corr: float = 0.0,
-                   n_jobs: int = -1, prefs=None, **sampling) -> PoolScenario:
+                   n_jobs: int = -1, prefs=None, provider_share: float = 0.2, **sampling) -> PoolScenario:
     """Build or load the ``synthetic`` scenario (module docstring). ``data_dir`` is unused."""
     _check(n_samples, n_trees, train_frac, rows_per_user, minority_share, class_sep, group_covariate_corr)
     unknown = set(sampling) - set(SAMPLING_OPTIONS)
     if unknown:
         raise ValueError(f"options: unknown option(s) {sorted(unknown)} for 'synthetic'")
+    if isinstance(provider_share, bool) or not isinstance(provider_share, (int, float)) \
+            or not 0.0 < provider_share < 1.0:
+        raise ValueError(f"provider_share: expected 0 < share < 1, got {provider_share!r}")
     options = dict(n_samples=n_samples, n_trees=n_trees, train_frac=train_frac, rows_per_user=rows_per_user,
                    minority_share=minority_share, class_sep=class_sep)
     if group_covariate_corr:  # only when set, so the default's options (and describe) read as before
@@ -112,7 +120,11 @@ def load_synthetic(seed: int = 0, *, cache_dir=None, data_dir=None, use_cache: b
     meta = {"scenario": "synthetic", "seed": seed, "options": options, "data": None, "pool_format": POOL_FORMAT}
     arrays, info, hit = load_or_build(
         meta, lambda: build_synthetic_pool(seed, n_jobs=n_jobs, **options), cache_dir, use_cache)
+    n_rows = len(arrays["scores"])
+    provider = np.random.default_rng([seed, 13]).random(n_rows) < provider_share
+    arrays = dict(arrays, item=np.arange(n_rows, dtype=np.int64), item_group=provider.astype(np.int32))
     return PoolScenario(name="synthetic", label_names=LABELS, group_names=GROUPS, arrays=arrays, seed=seed,
-                        options=options, sampling=sampling, info=dict(info, cache_hit=hit), prefs=prefs,
-                        feature_names=FEATURES,
+                        options=dict(options, provider_share=provider_share), sampling=sampling,
+                        info=dict(info, cache_hit=hit), prefs=prefs, feature_names=FEATURES,
+                        item_group_names=("majority-provider", "minority-provider"),
                         description="two independent make_classification problems, one random forest per label")

@@ -16,6 +16,15 @@ retrieval rate where ``x · v < 0`` (where the majority lives, away from the min
 ``retrieval_rate · 2σ(γ · min(x·v, 0))`` — the setting of the paper's Theorem 3.3. With all
 three at 0 (defaults) the scores, labels, mask and groups are exactly those of earlier
 versions; the covariates come from a separate key (``fold_in(key, 7)``).
+
+Provider groups (SPEC §7, ``Batch.item_group``): every candidate belongs to one of
+``item_groups`` = H providers (default 2), drawn from its own key (``fold_in(key, 13)``):
+the *minority provider* h = H − 1 with probability ``provider_share`` (default 0.2), the
+others evenly. ``provider_bias`` b >= 0 makes the minority provider's scores under-state
+its labels by b on the logit scale: its served score is ``sigmoid(sharpness · z − b)``
+while its outcomes stay ``Y ~ Bernoulli(sigmoid(sharpness · z))``, so the serving layer
+under-exposes it (its merit is unchanged). With b = 0 (default) the scores, labels, mask and
+groups are bit-identical to versions without provider groups.
 """
 from __future__ import annotations
 
@@ -52,9 +61,10 @@ def shift_direction(n_labels: int) -> np.ndarray:
     return v
 
 
-@partial(jax.jit, static_argnames=("n_users", "n_candidates", "n_labels"))
+@partial(jax.jit, static_argnames=("n_users", "n_candidates", "n_labels", "n_item_groups", "biased"))
 def _sample_toy(key, n_users, n_candidates, n_labels, rho, sharpness, minority_share, retrieval_rate,
-                covariate_shift, covariate_effect, retrieval_gradient, direction):
+                covariate_shift, covariate_effect, retrieval_gradient, direction, provider_share, provider_bias,
+                n_item_groups, biased):
     k_z, k_y, k_g, k_m = jax.random.split(key, 4)
     group = jax.random.bernoulli(k_g, minority_share, (n_users,)).astype(jnp.int32)
     x = jax.random.normal(jax.random.fold_in(key, 7), (n_users, n_labels))
@@ -65,10 +75,17 @@ def _sample_toy(key, n_users, n_candidates, n_labels, rho, sharpness, minority_s
     z = z + covariate_effect * x[:, None, :]
     f = jax.nn.sigmoid(sharpness * z)
     y = jax.random.bernoulli(k_y, f).astype(jnp.float32)
+    # Provider groups from their own key: minority provider H-1 w.p. provider_share, the rest evenly.
+    k_h1, k_h2 = jax.random.split(jax.random.fold_in(key, 13))
+    minority = jax.random.bernoulli(k_h1, provider_share, (n_users, n_candidates))
+    others = jax.random.randint(k_h2, (n_users, n_candidates), 0, max(n_item_groups - 1, 1))
+    item_group = jnp.where(minority, n_item_groups - 1, others).astype(jnp.int32)
+    if biased:  # the minority provider's served scores under-state its labels (b on the logit scale)
+        f = jnp.where(minority[..., None], jax.nn.sigmoid(sharpness * z - provider_bias), f)
     # 2σ(γ·min(t, 0)) = 1 for t >= 0 or γ = 0: the rate is retrieval_rate unless x·v < 0.
     rate = retrieval_rate * 2.0 * jax.nn.sigmoid(retrieval_gradient * jnp.minimum(x @ direction, 0.0))
     mask = jax.random.uniform(k_m, (n_users, n_candidates)) < rate[:, None]
-    return f.astype(jnp.float32), y, mask, group, x.astype(jnp.float32)
+    return f.astype(jnp.float32), y, mask, group, x.astype(jnp.float32), item_group
 
 
 @partial(jax.jit, static_argnames=("n_sessions", "n_candidates", "n_labels"))
@@ -108,12 +125,17 @@ class ToyScenario(Scenario):
       covariate_effect: β, how much the covariates raise candidates' latent quality
         (default 0: Y does not depend on X).
       retrieval_gradient: γ >= 0, how much worse retrieval gets where x·v < 0 (default 0).
+      item_groups: H >= 2 provider groups of the candidates (default 2).
+      provider_share: probability a candidate belongs to the minority provider H − 1, in (0, 1)
+        (default 0.2).
+      provider_bias: b >= 0, how much (logit scale) the minority provider's scores under-state
+        its labels (default 0: calibrated for every provider).
     """
 
     def __init__(self, seed: int = 0, n_candidates: int = 20, n_labels: int = 2, rho: float | None = None,
                  sharpness: float = 2.0, minority_share: float = 0.2, retrieval_rate: float = 1.0,
                  covariate_shift: float = 0.0, covariate_effect: float = 0.0, retrieval_gradient: float = 0.0,
-                 prefs=None):
+                 item_groups: int = 2, provider_share: float = 0.2, provider_bias: float = 0.0, prefs=None):
         if not isinstance(n_candidates, int) or n_candidates < 1:
             raise ValueError(f"n_candidates: expected an int >= 1, got {n_candidates!r}")
         if not isinstance(n_labels, int) or n_labels < 1:
@@ -135,6 +157,14 @@ class ToyScenario(Scenario):
         if isinstance(covariate_effect, bool) or not isinstance(covariate_effect, (int, float)) \
                 or not np.isfinite(covariate_effect):
             raise ValueError(f"covariate_effect: expected a finite number, got {covariate_effect!r}")
+        if isinstance(item_groups, bool) or not isinstance(item_groups, (int, np.integer)) or item_groups < 2:
+            raise ValueError(f"item_groups: expected an int >= 2 (H provider groups), got {item_groups!r}")
+        if isinstance(provider_share, bool) or not isinstance(provider_share, (int, float)) \
+                or not 0.0 < provider_share < 1.0:
+            raise ValueError(f"provider_share: expected 0 < share < 1, got {provider_share!r}")
+        if isinstance(provider_bias, bool) or not isinstance(provider_bias, (int, float)) \
+                or not (np.isfinite(provider_bias) and provider_bias >= 0):
+            raise ValueError(f"provider_bias: expected a finite number >= 0, got {provider_bias!r}")
         self.name = "toy"
         self.seed = seed
         self.n_candidates = n_candidates
@@ -145,12 +175,15 @@ class ToyScenario(Scenario):
         self.options = dict(n_candidates=n_candidates, n_labels=n_labels, rho=rho, sharpness=sharpness,
                             minority_share=minority_share, retrieval_rate=retrieval_rate,
                             covariate_shift=covariate_shift, covariate_effect=covariate_effect,
-                            retrieval_gradient=retrieval_gradient)
+                            retrieval_gradient=retrieval_gradient, item_groups=int(item_groups),
+                            provider_share=provider_share, provider_bias=provider_bias)
+        self.item_group_names = tuple(f"provider{h}" for h in range(int(item_groups) - 1)) + ("minority-provider",)
         self.feature_names = tuple(f"x{k}" for k in range(n_labels))
         self.direction = shift_direction(n_labels)
         self._params = (float(rho), float(sharpness), float(minority_share), float(retrieval_rate),
                         float(covariate_shift), float(covariate_effect), float(retrieval_gradient),
-                        jnp.asarray(self.direction, jnp.float32))
+                        jnp.asarray(self.direction, jnp.float32), float(provider_share), float(provider_bias))
+        self._static = dict(n_item_groups=int(item_groups), biased=bool(provider_bias > 0))
 
     def log_group_densities(self, features) -> np.ndarray:
         """Exact ``log p(x | G = g)`` of covariates ``features [N, d]``: float64 ``[N, G]``.
@@ -170,8 +203,9 @@ class ToyScenario(Scenario):
     def sample(self, key, n_users: int) -> Batch:
         if not isinstance(n_users, (int, np.integer)) or n_users < 1:
             raise ValueError(f"n_users: expected an int >= 1, got {n_users!r}")
-        f, y, mask, group, x = _sample_toy(key, int(n_users), self.n_candidates, self.n_labels, *self._params)
-        return Batch(scores=f, labels=y, mask=mask, group=group, features=x)
+        f, y, mask, group, x, item_group = _sample_toy(key, int(n_users), self.n_candidates, self.n_labels,
+                                                       *self._params, **self._static)
+        return Batch(scores=f, labels=y, mask=mask, group=group, features=x, item_group=item_group)
 
     def session_bank(self, key, n_users: int | None = None, n_sessions: int = 32) -> tuple[Batch, np.ndarray]:
         """``n_users`` toy users (default 2048; group and covariates x drawn as :meth:`sample` draws
