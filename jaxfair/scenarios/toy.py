@@ -88,12 +88,14 @@ def _sample_toy(key, n_users, n_candidates, n_labels, rho, sharpness, minority_s
     return f.astype(jnp.float32), y, mask, group, x.astype(jnp.float32), item_group
 
 
-@partial(jax.jit, static_argnames=("n_sessions", "n_candidates", "n_labels"))
+@partial(jax.jit, static_argnames=("n_sessions", "n_candidates", "n_labels", "n_item_groups", "biased"))
 def _sample_toy_sessions(key, group, x, n_sessions, n_candidates, n_labels, rho, sharpness, retrieval_rate,
-                         covariate_effect, retrieval_gradient, direction):
+                         covariate_effect, retrieval_gradient, direction, provider_share, provider_bias,
+                         n_item_groups, biased):
     """``n_sessions`` fresh sessions for each of the given users (``group [U]``, ``x [U, d]``), user-major.
 
-    The candidate draw of :func:`_sample_toy` with the users' covariates held fixed.
+    The candidate draw of :func:`_sample_toy` (provider groups and provider bias included) with
+    the users' covariates held fixed.
     """
     k_z, k_y, k_m = jax.random.split(key, 3)
     u = group.shape[0]
@@ -104,9 +106,15 @@ def _sample_toy_sessions(key, group, x, n_sessions, n_candidates, n_labels, rho,
     z = z + covariate_effect * xs[:, None, :]
     f = jax.nn.sigmoid(sharpness * z)
     y = jax.random.bernoulli(k_y, f).astype(jnp.float32)
+    k_h1, k_h2 = jax.random.split(jax.random.fold_in(key, 13))
+    minority = jax.random.bernoulli(k_h1, provider_share, (u * n_sessions, n_candidates))
+    others = jax.random.randint(k_h2, (u * n_sessions, n_candidates), 0, max(n_item_groups - 1, 1))
+    item_group = jnp.where(minority, n_item_groups - 1, others).astype(jnp.int32)
+    if biased:
+        f = jnp.where(minority[..., None], jax.nn.sigmoid(sharpness * z - provider_bias), f)
     rate = retrieval_rate * 2.0 * jax.nn.sigmoid(retrieval_gradient * jnp.minimum(xs @ direction, 0.0))
     mask = jax.random.uniform(k_m, (u * n_sessions, n_candidates)) < rate[:, None]
-    return f.astype(jnp.float32), y, mask, jnp.repeat(group, n_sessions), xs.astype(jnp.float32)
+    return f.astype(jnp.float32), y, mask, jnp.repeat(group, n_sessions), xs.astype(jnp.float32), item_group
 
 
 class ToyScenario(Scenario):
@@ -222,11 +230,11 @@ class ToyScenario(Scenario):
                 raise ValueError(f"{nm}: expected an int >= 1, got {v!r}")
         k_users, k_sessions = jax.random.split(key)
         users = self.sample(k_users, int(n_users))
-        rho, sharpness, _, rate, _, effect, gradient, direction = self._params
-        f, y, mask, group, x = _sample_toy_sessions(k_sessions, users.group, users.features, int(n_sessions),
-                                                    self.n_candidates, self.n_labels, rho, sharpness, rate, effect,
-                                                    gradient, direction)
-        return (Batch(scores=f, labels=y, mask=mask, group=group, features=x),
+        rho, sharpness, _, rate, _, effect, gradient, direction, provider_share, provider_bias = self._params
+        f, y, mask, group, x, item_group = _sample_toy_sessions(
+            k_sessions, users.group, users.features, int(n_sessions), self.n_candidates, self.n_labels, rho,
+            sharpness, rate, effect, gradient, direction, provider_share, provider_bias, **self._static)
+        return (Batch(scores=f, labels=y, mask=mask, group=group, features=x, item_group=item_group),
                 np.asarray(users.group, np.int32))
 
     def auc_table(self):
