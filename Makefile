@@ -22,8 +22,11 @@ demo: $(STAMP)
 	$(VENV)/bin/jaxfair bo --scenario toy --methods random,ei,fair-ehvi --trials 3 --iterations 8 --out results/bo-toy
 	$(VENV)/bin/jaxfair report results/bo-toy
 
-# The docs site is part of the tests: a broken link, anchor or API page fails the build.
+# Lint and format (ruff, configured in pyproject.toml) first; the docs site is part of the tests:
+# a broken link, anchor or API page fails the build.
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -n 2 tests
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 

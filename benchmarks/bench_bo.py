@@ -8,6 +8,7 @@ default) into ``results/bench-bo-<scenario>`` (resumable; big rows stay in git-i
 ``bo_<scenario>.json`` (timings, evaluator share, medians, p-values) and
 ``bo_<scenario>_summary.csv`` / ``bo_<scenario>_wilcoxon.csv``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,26 +50,46 @@ def acquisition_timing(scenario, n_obs: int = 15, seed: int = 0, timeout: float 
     X = torch.rand(n_obs, ev.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
     Y = ev(X)
     ref = torch.from_numpy(reference_point(Y.numpy()))
-    cases = [("grid greedy (default)", dict()),
-             ("grid greedy, legacy qEHVI flag", dict(legacy=True)),
-             ("continuous q=1", dict(optimizer="continuous", q=1)),
-             ("continuous q=2", dict(optimizer="continuous", q=2)),
-             ("continuous q=4", dict(optimizer="continuous", q=4)),
-             ("continuous q=10 sequential, 4 restarts/128 raw, capped", dict(optimizer="continuous", q=10,
-              sequential=True, num_restarts=4, raw_samples=128, timeout_sec=timeout))]
+    cases = [
+        ("grid greedy (default)", dict()),
+        ("grid greedy, legacy qEHVI flag", dict(legacy=True)),
+        ("continuous q=1", dict(optimizer="continuous", q=1)),
+        ("continuous q=2", dict(optimizer="continuous", q=2)),
+        ("continuous q=4", dict(optimizer="continuous", q=4)),
+        (
+            "continuous q=10 sequential, 4 restarts/128 raw, capped",
+            dict(optimizer="continuous", q=10, sequential=True, num_restarts=4, raw_samples=128, timeout_sec=timeout),
+        ),
+    ]
     out = []
     for label, opts in cases:
         cfg = MethodConfig.build("fair-ehvi", **opts)
         t0 = time.perf_counter()
         p = propose(cfg, X, Y, ev.bounds, seed=seed, ref_point=ref)
-        out.append({"case": label, "fit_s": p.t_fit, "acq_s": p.t_acq, "total_s": time.perf_counter() - t0,
-                    "q_returned": p.n_batch, "hit_timeout": bool(opts.get("timeout_sec") and p.t_acq >= timeout)})
+        out.append(
+            {
+                "case": label,
+                "fit_s": p.t_fit,
+                "acq_s": p.t_acq,
+                "total_s": time.perf_counter() - t0,
+                "q_returned": p.n_batch,
+                "hit_timeout": bool(opts.get("timeout_sec") and p.t_acq >= timeout),
+            }
+        )
         print(out[-1], flush=True)
     nehvi = MethodConfig.build("nehvi")
     t0 = time.perf_counter()
     p = propose(nehvi, X, Y, ev.bounds, seed=seed, ref_point=ref)
-    out.append({"case": "nehvi grid greedy (optimize_acqf_discrete) q=10", "fit_s": p.t_fit, "acq_s": p.t_acq,
-                "total_s": time.perf_counter() - t0, "q_returned": p.n_batch, "hit_timeout": False})
+    out.append(
+        {
+            "case": "nehvi grid greedy (optimize_acqf_discrete) q=10",
+            "fit_s": p.t_fit,
+            "acq_s": p.t_acq,
+            "total_s": time.perf_counter() - t0,
+            "q_returned": p.n_batch,
+            "hit_timeout": False,
+        }
+    )
     print(out[-1], flush=True)
     return out
 
@@ -95,9 +116,17 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.acq_timing:
         res = acquisition_timing(scenarios.load(names[0]))
-        (out / f"bo_acq_timing_{names[0]}.json").write_text(json.dumps(
-            {"scenario": names[0], "n_obs": 15, "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-             "cases": res}, indent=2))
+        (out / f"bo_acq_timing_{names[0]}.json").write_text(
+            json.dumps(
+                {
+                    "scenario": names[0],
+                    "n_obs": 15,
+                    "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+                    "cases": res,
+                },
+                indent=2,
+            )
+        )
         return 0
     for name in names:
         t0 = time.perf_counter()
@@ -106,8 +135,16 @@ def main() -> int:
         micro = evaluator_micro(sc, args.users)
         study_dir = Path(args.rows_dir) / f"bench-bo-{name}"
         t0 = time.perf_counter()
-        rows = run_study(sc, args.methods, trials=args.trials, iterations=args.iterations, n_init=args.n_init,
-                         users_per_eval=args.users, seed=args.seed, out=study_dir)
+        rows = run_study(
+            sc,
+            args.methods,
+            trials=args.trials,
+            iterations=args.iterations,
+            n_init=args.n_init,
+            users_per_eval=args.users,
+            seed=args.seed,
+            out=study_dir,
+        )
         wall = time.perf_counter() - t0
         rep = report(study_dir)
         bo = rows[rows["phase"] == "bo"]
@@ -115,8 +152,10 @@ def main() -> int:
         for m, g in bo.groupby("method"):
             it = g["t_fit"] + g["t_acq"] + g["t_eval"]
             per_method[m] = {
-                "mean_fit_s": float(g["t_fit"].mean()), "mean_acq_s": float(g["t_acq"].mean()),
-                "mean_eval_s": float(g["t_eval"].mean()), "mean_iteration_s": float(it.mean()),
+                "mean_fit_s": float(g["t_fit"].mean()),
+                "mean_acq_s": float(g["t_acq"].mean()),
+                "mean_eval_s": float(g["t_eval"].mean()),
+                "mean_iteration_s": float(it.mean()),
                 "evaluator_share": float(g["t_eval"].sum() / it.sum()),
             }
         model_iters = bo[bo["method"] != "random"]
@@ -125,11 +164,22 @@ def main() -> int:
         summ.to_csv(out / f"bo_{name}_summary.csv", index=False)
         wil.to_csv(out / f"bo_{name}_wilcoxon.csv", index=False)
         result = {
-            "scenario": name, "title": getattr(sc, "title", name),
-            "protocol": {"methods": args.methods, "trials": args.trials, "iterations": args.iterations,
-                         "n_init": args.n_init, "users_per_eval": args.users, "seed": args.seed},
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                        "processor": platform.processor()},
+            "scenario": name,
+            "title": getattr(sc, "title", name),
+            "protocol": {
+                "methods": args.methods,
+                "trials": args.trials,
+                "iterations": args.iterations,
+                "n_init": args.n_init,
+                "users_per_eval": args.users,
+                "seed": args.seed,
+            },
+            "machine": {
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "torch_threads": torch.get_num_threads(),
+                "processor": platform.processor(),
+            },
             "scenario_load_s": t_load,
             "study_wall_s": wall,
             "note": "wall time includes resumed work only if the study directory was empty at start",
@@ -140,8 +190,21 @@ def main() -> int:
             "wilcoxon": wil.to_dict("records"),
         }
         (out / f"bo_{name}.json").write_text(json.dumps(result, indent=2))
-        print(json.dumps({k: result[k] for k in ("scenario", "study_wall_s", "evaluator_call", "per_method",
-                                                 "evaluator_share_of_model_iterations")}, indent=2))
+        print(
+            json.dumps(
+                {
+                    k: result[k]
+                    for k in (
+                        "scenario",
+                        "study_wall_s",
+                        "evaluator_call",
+                        "per_method",
+                        "evaluator_share_of_model_iterations",
+                    )
+                },
+                indent=2,
+            )
+        )
         print(summ.to_string(index=False))
         print(wil[["comparison", "metric", "median_diff", "p_value"]].to_string(index=False))
     return 0

@@ -14,6 +14,7 @@ Writes ``benchmarks/results/bo3_timing.json``.
 per α. Writes ``benchmarks/results/slates_<scenario>_tradeoff.{csv,json}`` and
 ``docs/figures/slates_<scenario>_tradeoff.png``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,16 +33,28 @@ ROOT = Path(__file__).resolve().parent
 def _machine() -> dict:
     import torch
 
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "load_avg_1m": os.getloadavg()[0],
-            "note": "2-core machine shared with other engineers' jobs: compare ratios within this run"}
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_avg_1m": os.getloadavg()[0],
+        "note": "2-core machine shared with other engineers' jobs: compare ratios within this run",
+    }
 
 
 def timing(trials: int, iterations: int) -> dict:
     from jaxfair.bo.study import run_study
 
-    common = dict(trials=trials, iterations=iterations, n_init=5, users_per_eval=2000, exact_users=5000,
-                  progress=False, slate=3, scenario_options=dict(provider_bias=1.5))
+    common = dict(
+        trials=trials,
+        iterations=iterations,
+        n_init=5,
+        users_per_eval=2000,
+        exact_users=5000,
+        progress=False,
+        slate=3,
+        scenario_options=dict(provider_bias=1.5),
+    )
     out = {"study": {k: v for k, v in common.items() if k != "progress"}, "cases": []}
     for objectives, methods in (("utility,der", "fair-ehvi"), ("utility,der,provider_der", "fair-ehvi,parego")):
         t0 = time.perf_counter()
@@ -52,10 +65,19 @@ def timing(trials: int, iterations: int) -> dict:
         bo = rows[rows["phase"] == "bo"]
         for m, g in bo.groupby("method"):
             total = g["t_fit"] + g["t_acq"]
-            out["cases"].append(dict(objectives=objectives, method=m, proposals=len(g),
-                                     median_fit_s=float(g["t_fit"].median()), median_acq_s=float(g["t_acq"].median()),
-                                     median_proposal_s=float(total.median()), p90_proposal_s=float(total.quantile(0.9)),
-                                     median_batch=float(g["n_batch"].median()), study_wall_s=wall))
+            out["cases"].append(
+                dict(
+                    objectives=objectives,
+                    method=m,
+                    proposals=len(g),
+                    median_fit_s=float(g["t_fit"].median()),
+                    median_acq_s=float(g["t_acq"].median()),
+                    median_proposal_s=float(total.median()),
+                    p90_proposal_s=float(total.quantile(0.9)),
+                    median_batch=float(g["n_batch"].median()),
+                    study_wall_s=wall,
+                )
+            )
     base = next(c for c in out["cases"] if c["objectives"] == "utility,der" and c["method"] == "fair-ehvi")
     for c in out["cases"]:
         c["acq_ratio_vs_2obj_fair_ehvi"] = c["median_acq_s"] / base["median_acq_s"]
@@ -94,16 +116,30 @@ def tradeoff(scenario: str, slate: int, users: int, reps: int, points: int) -> d
         frame[f"{k}_ci95"] = tq * v.std(0, ddof=1) / np.sqrt(reps)
     df = pd.DataFrame(frame)
     key = {}
-    for name, col in (("max_utility", "utility_mean"), ("max_viewer_der", "der_mean"),
-                      ("max_provider_der", "provider_der_mean")):
+    for name, col in (
+        ("max_utility", "utility_mean"),
+        ("max_viewer_der", "der_mean"),
+        ("max_provider_der", "provider_der_mean"),
+    ):
         i = int(df[col].idxmax())
         key[name] = {c: float(df.loc[i, c]) for c in df.columns}
     # Correlation of the two fairness objectives along the α direction (the "interaction").
     rho = float(stats.spearmanr(df["der_mean"], df["provider_der_mean"]).statistic)
-    out = dict(scenario=scenario, slate=slate, position_weights="dcg", users=users, reps=reps, points=points,
-               item_groups=list(sc.item_group_names), prefs=np.asarray(sc.prefs).tolist(),
-               label_names=list(sc.label_names), key_points=key, spearman_viewer_vs_provider_der=rho,
-               wall_s=wall, machine=_machine())
+    out = dict(
+        scenario=scenario,
+        slate=slate,
+        position_weights="dcg",
+        users=users,
+        reps=reps,
+        points=points,
+        item_groups=list(sc.item_group_names),
+        prefs=np.asarray(sc.prefs).tolist(),
+        label_names=list(sc.label_names),
+        key_points=key,
+        spearman_viewer_vs_provider_der=rho,
+        wall_s=wall,
+        machine=_machine(),
+    )
     res = ROOT / "results"
     df.to_csv(res / f"slates_{scenario}_tradeoff.csv", index=False)
     _figure(df, sc, slate, users, reps, ROOT.parent / "docs" / "figures" / f"slates_{scenario}_tradeoff.png")
@@ -119,19 +155,30 @@ def _figure(df, sc, slate, users, reps, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     ax = axes[0]
     w = df["w_label0"]
-    for col, label, c in (("der", "viewer DER (user groups)", "C0"),
-                          ("provider_der", "provider DER (provider groups)", "C1")):
+    for col, label, c in (
+        ("der", "viewer DER (user groups)", "C0"),
+        ("provider_der", "provider DER (provider groups)", "C1"),
+    ):
         ax.plot(w, df[f"{col}_mean"], color=c, label=label)
-        ax.fill_between(w, df[f"{col}_mean"] - df[f"{col}_ci95"], df[f"{col}_mean"] + df[f"{col}_ci95"],
-                        color=c, alpha=0.25)
+        ax.fill_between(
+            w, df[f"{col}_mean"] - df[f"{col}_ci95"], df[f"{col}_mean"] + df[f"{col}_ci95"], color=c, alpha=0.25
+        )
     ax.set_xlabel(f"weight on {sc.label_names[0]!r} (α = (w, 1 − w))")
     ax.set_ylabel("DER (1 = fair)")
     ax.legend(loc="lower left")
     ax.set_title(f"fairness along α, slate k = {slate} (dcg)")
     ax = axes[1]
     pts = ax.scatter(df["der_mean"], df["provider_der_mean"], c=w, cmap="viridis", s=14)
-    ax.errorbar(df["der_mean"], df["provider_der_mean"], xerr=df["der_ci95"], yerr=df["provider_der_ci95"],
-                fmt="none", ecolor="0.6", elinewidth=0.6, zorder=0)
+    ax.errorbar(
+        df["der_mean"],
+        df["provider_der_mean"],
+        xerr=df["der_ci95"],
+        yerr=df["provider_der_ci95"],
+        fmt="none",
+        ecolor="0.6",
+        elinewidth=0.6,
+        zorder=0,
+    )
     ax.set_xlabel("viewer DER")
     ax.set_ylabel("provider DER")
     ax.set_title("viewer × provider fairness trade-off")

@@ -11,6 +11,7 @@ with S_X weights given, the same with the propensity model estimated (5-fold log
 regression), and a vectorised NumPy float64 baseline of the same computation (serve by argmax
 per α, gather, weighted means, bootstrap by count-matrix products) — answers checked equal.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,8 @@ from jaxfair.diagnose import decompose, shared_space_weights
 OUT = Path(__file__).parent / "results"
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_engine import machine, timeit as best_of  # noqa: E402  (one timer and machine record for all benchmarks)
+from bench_engine import machine  # noqa: E402  (one timer and machine record for all benchmarks)
+from bench_engine import timeit as best_of  # noqa: E402
 
 
 def numpy_decompose(alphas, scores, labels, mask, group, prefs, pair, h, counts):
@@ -55,12 +57,20 @@ def numpy_decompose(alphas, scores, labels, mask, group, prefs, pair, h, counts)
         fsum[p] = h @ f
     e = np.stack([u1 @ w[0] / w[0].sum(), u1 @ w[1] / w[1].sum(), u0 @ w[1] / w[1].sum(), u0 @ w[2] / w[2].sum()], -1)
     cw = counts[:, None, :] * w[None]
-    be = np.stack([cw[:, 0] @ u1.T / cw[:, 0].sum(-1, keepdims=True), cw[:, 1] @ u1.T / cw[:, 1].sum(-1, keepdims=True),
-                   cw[:, 1] @ u0.T / cw[:, 1].sum(-1, keepdims=True), cw[:, 2] @ u0.T / cw[:, 2].sum(-1, keepdims=True)],
-                  -1)
+    be = np.stack(
+        [
+            cw[:, 0] @ u1.T / cw[:, 0].sum(-1, keepdims=True),
+            cw[:, 1] @ u1.T / cw[:, 1].sum(-1, keepdims=True),
+            cw[:, 1] @ u0.T / cw[:, 1].sum(-1, keepdims=True),
+            cw[:, 2] @ u0.T / cw[:, 2].sum(-1, keepdims=True),
+        ],
+        -1,
+    )
 
     def terms(x):
-        return np.stack([x[..., 0] - x[..., 1], x[..., 1] - x[..., 2], x[..., 2] - x[..., 3], x[..., 0] - x[..., 3]], -1)
+        return np.stack(
+            [x[..., 0] - x[..., 1], x[..., 1] - x[..., 2], x[..., 2] - x[..., 3], x[..., 0] - x[..., 3]], -1
+        )
 
     fm = fsum / h.sum()
     bound = resid @ h / h.sum() + np.sum(fm * (np.abs(alphas - a0) + np.abs(alphas - a1)), axis=1)
@@ -76,8 +86,10 @@ def save(result: dict) -> None:
 def to_csv(result: dict) -> str:
     lines = ["method,n_users,n_alpha,n_boot,seconds,compile_seconds"]
     for r in result["rows"]:
-        lines.append(f"{r['method']},{r['n_users']},{r['n_alpha']},{r['n_boot']},{r['seconds']:.4f},"
-                     f"{r.get('compile_seconds', '')}")
+        lines.append(
+            f"{r['method']},{r['n_users']},{r['n_alpha']},{r['n_boot']},{r['seconds']:.4f},"
+            f"{r.get('compile_seconds', '')}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -94,9 +106,13 @@ def main() -> int:
     w = np.linspace(0, 1, n_alpha)
     alphas = np.stack([w, 1 - w], 1)
     pair = (1, 0)
-    result = {"machine": machine(), "goal": "decompose + bound + 200 bootstrap over 101 alpha on 100k users < 5 s",
-              "scenario": sc.describe(), "rows": [],
-              "note": "measured while other agents were loading the same 2-core machine"}
+    result = {
+        "machine": machine(),
+        "goal": "decompose + bound + 200 bootstrap over 101 alpha on 100k users < 5 s",
+        "scenario": sc.describe(),
+        "rows": [],
+        "note": "measured while other agents were loading the same 2-core machine",
+    }
     exact = shared_space_weights(batch, pair, exact=True, scenario=sc)
     key = jax.random.PRNGKey(1)
 
@@ -107,14 +123,29 @@ def main() -> int:
     run_given()
     first = time.perf_counter() - t
     sec, d = best_of(run_given, repeat)
-    result["rows"].append({"method": "jaxfair decompose (weights given)", "n_users": n_users, "n_alpha": n_alpha,
-                           "n_boot": n_boot, "seconds": sec, "compile_seconds": round(first - sec, 3)})
+    result["rows"].append(
+        {
+            "method": "jaxfair decompose (weights given)",
+            "n_users": n_users,
+            "n_alpha": n_alpha,
+            "n_boot": n_boot,
+            "seconds": sec,
+            "compile_seconds": round(first - sec, 3),
+        }
+    )
     save(result)
     print(f"decompose, weights given: {sec:.3f} s (first call {first:.3f} s)", flush=True)
 
     sec_w, _ = best_of(lambda: shared_space_weights(batch, pair, n_folds=5), 1)
-    result["rows"].append({"method": "S_X weights: 5-fold logistic regression", "n_users": n_users, "n_alpha": 0,
-                           "n_boot": 0, "seconds": sec_w})
+    result["rows"].append(
+        {
+            "method": "S_X weights: 5-fold logistic regression",
+            "n_users": n_users,
+            "n_alpha": 0,
+            "n_boot": 0,
+            "seconds": sec_w,
+        }
+    )
     save(result)
     print(f"weights (5-fold logistic): {sec_w:.3f} s", flush=True)
 
@@ -124,12 +155,22 @@ def main() -> int:
     counts = np.asarray(stratified_counts(key, batch.group, n_boot), np.float64)
     arrays = [np.asarray(x) for x in (batch.scores, batch.labels, batch.mask, batch.group)]
     sec_np, (t_np, b_np, bt_np) = best_of(
-        lambda: numpy_decompose(alphas, *arrays, prefs, pair, exact.weights, counts), 1)
-    result["rows"].append({"method": "NumPy float64 vectorised baseline", "n_users": n_users, "n_alpha": n_alpha,
-                           "n_boot": n_boot, "seconds": sec_np})
-    result["agreement"] = {"max_abs_term_diff": float(np.abs(t_np - d.terms).max()),
-                           "max_abs_bound_diff": float(np.abs(b_np - d.bound.given).max()),
-                           "max_abs_boot_term_diff": float(np.abs(bt_np - d.boot_terms).max())}
+        lambda: numpy_decompose(alphas, *arrays, prefs, pair, exact.weights, counts), 1
+    )
+    result["rows"].append(
+        {
+            "method": "NumPy float64 vectorised baseline",
+            "n_users": n_users,
+            "n_alpha": n_alpha,
+            "n_boot": n_boot,
+            "seconds": sec_np,
+        }
+    )
+    result["agreement"] = {
+        "max_abs_term_diff": float(np.abs(t_np - d.terms).max()),
+        "max_abs_bound_diff": float(np.abs(b_np - d.bound.given).max()),
+        "max_abs_boot_term_diff": float(np.abs(bt_np - d.boot_terms).max()),
+    }
     result["speedup_vs_numpy"] = sec_np / sec
     result["goal_met"] = bool(sec < 5.0) if not args.quick else None
     save(result)

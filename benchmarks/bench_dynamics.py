@@ -14,6 +14,7 @@ Writes ``benchmarks/results/dynamics.json`` (atomically).
 
 Usage: ``python benchmarks/bench_dynamics.py [--scenarios toy,movielens] [--periods 100]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,14 +45,14 @@ def numpy_table(alphas, batch, prefs, chunk=4096):
     a32 = np.asarray(alphas, np.float32)
     out = np.zeros((len(alphas), len(gr)))
     for s0 in range(0, len(gr), chunk):
-        f = sc[s0:s0 + chunk]
+        f = sc[s0 : s0 + chunk]
         s = a32[:, 0, None, None] * f[None, :, :, 0]
         for k in range(1, f.shape[-1]):
             s = s + a32[:, k, None, None] * f[None, :, :, k]
-        s = np.where(mk[None, s0:s0 + chunk], s, -np.inf)
+        s = np.where(mk[None, s0 : s0 + chunk], s, -np.inf)
         j = np.argmax(s, axis=2)  # lowest index on ties
-        served = np.take_along_axis(value[None, s0:s0 + chunk], j[..., None], axis=2)[..., 0]
-        out[:, s0:s0 + chunk] = np.where(mk[s0:s0 + chunk].any(1)[None], served, 0.0)
+        served = np.take_along_axis(value[None, s0 : s0 + chunk], j[..., None], axis=2)[..., 0]
+        out[:, s0 : s0 + chunk] = np.where(mk[s0 : s0 + chunk].any(1)[None], served, 0.0)
     return out
 
 
@@ -60,8 +61,13 @@ def numpy_simulate(scenario, alphas, bank, retention, seed, periods, slots):
     table = numpy_table(alphas, bank.batch, scenario.prefs)
     p, g, b = len(alphas), scenario.n_groups, bank.n_sessions
     cdf = acquisition_cdf(np.asarray(scenario.prevalence, np.float64))
-    lo, hi, kappa, mid, lam = (retention.rho_min, retention.rho_max, retention.kappa, retention.s_mid,
-                               retention.smoothing)
+    lo, hi, kappa, mid, lam = (
+        retention.rho_min,
+        retention.rho_max,
+        retention.kappa,
+        retention.s_mid,
+        retention.smoothing,
+    )
     user = np.zeros((p, slots), np.int32)
     arrival = np.zeros((p, slots), np.int32)
     s = np.zeros((p, slots))
@@ -95,8 +101,13 @@ def numpy_direct_periods(scenario, alphas, bank, retention, seed, periods, slots
     p, b = len(alphas), bank.n_sessions
     a32 = np.asarray(alphas, np.float32)
     cdf = acquisition_cdf(np.asarray(scenario.prevalence, np.float64))
-    lo, hi, kappa, mid, lam = (retention.rho_min, retention.rho_max, retention.kappa, retention.s_mid,
-                               retention.smoothing)
+    lo, hi, kappa, mid, lam = (
+        retention.rho_min,
+        retention.rho_max,
+        retention.kappa,
+        retention.s_mid,
+        retention.smoothing,
+    )
     user = np.zeros((p, slots), np.int32)
     arrival = np.zeros((p, slots), np.int32)
     s = np.zeros((p, slots))
@@ -110,13 +121,13 @@ def numpy_direct_periods(scenario, alphas, bank, retention, seed, periods, slots
         sess = user * b + session_index(base, arrival, b, np)
         u = np.zeros((p, slots))
         for a0 in range(0, p, chunk):
-            f, y, m = sc[sess[a0:a0 + chunk]], lb[sess[a0:a0 + chunk]], mk[sess[a0:a0 + chunk]]  # [c, N, m, K]
-            w = a32[a0:a0 + chunk, None, None, :]
+            f, y, m = sc[sess[a0 : a0 + chunk]], lb[sess[a0 : a0 + chunk]], mk[sess[a0 : a0 + chunk]]  # [c, N, m, K]
+            w = a32[a0 : a0 + chunk, None, None, :]
             score = np.where(m, (f * w).sum(-1), -np.inf)
             j = np.argmax(score, axis=2)
             yj = np.take_along_axis(y, j[..., None, None], axis=2)[:, :, 0]  # [c, N, K]
-            val = np.einsum("cnk,cnk->cn", yj.astype(np.float64), prefs[bank.user_group[user[a0:a0 + chunk]]])
-            u[a0:a0 + chunk] = np.where(m.any(-1), val, 0.0)
+            val = np.einsum("cnk,cnk->cn", yj.astype(np.float64), prefs[bank.user_group[user[a0 : a0 + chunk]]])
+            u[a0 : a0 + chunk] = np.where(m.any(-1), val, 0.0)
         s = np.where(new, u, (1 - lam) * s + lam * u)
         rho = lo + (hi - lo) / (1 + np.exp(-kappa * (s - mid)))
         new = ~(return_uniform(base, arrival, np) < rho)
@@ -166,22 +177,40 @@ def main() -> None:
             t0 = time.perf_counter()
             ev(x)
             times.append(time.perf_counter() - t0)
-        row = dict(scenario=name, alphas=len(alphas), slots=args.slots, periods=args.periods,
-                   bank_users=bank.n_users, sessions_per_user=bank.n_sessions,
-                   jax_first_s=round(t_first, 3), jax_warm_s=round(t_jax, 3), numpy_s=round(t_np, 3),
-                   speedup_vs_numpy=round(t_np / t_jax, 2), counts_agree=same_counts, max_abs_sum_diff=max_diff,
-                   last_share_max_abs_diff=share_diff,
-                   numpy_direct_s_per_period=round(t_direct, 3), numpy_direct_periods_measured=direct_periods,
-                   numpy_direct_s_extrapolated=round(t_direct * args.periods, 1),
-                   speedup_vs_numpy_direct=round(t_direct * args.periods / t_jax, 1),
-                   blackbox_warm_median_s=round(statistics.median(times), 4),
-                   blackbox_warm_min_s=round(min(times), 4))
+        row = dict(
+            scenario=name,
+            alphas=len(alphas),
+            slots=args.slots,
+            periods=args.periods,
+            bank_users=bank.n_users,
+            sessions_per_user=bank.n_sessions,
+            jax_first_s=round(t_first, 3),
+            jax_warm_s=round(t_jax, 3),
+            numpy_s=round(t_np, 3),
+            speedup_vs_numpy=round(t_np / t_jax, 2),
+            counts_agree=same_counts,
+            max_abs_sum_diff=max_diff,
+            last_share_max_abs_diff=share_diff,
+            numpy_direct_s_per_period=round(t_direct, 3),
+            numpy_direct_periods_measured=direct_periods,
+            numpy_direct_s_extrapolated=round(t_direct * args.periods, 1),
+            speedup_vs_numpy_direct=round(t_direct * args.periods / t_jax, 1),
+            blackbox_warm_median_s=round(statistics.median(times), 4),
+            blackbox_warm_min_s=round(min(times), 4),
+        )
         print(json.dumps(row))
         rows.append(row)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    out = dict(results=rows, machine=dict(platform=platform.platform(), cpus=os.cpu_count(), loadavg=load,
-                                          note="shared 2-core machine under load from other engineers; compare "
-                                               "ratios measured in the same run, not absolute times"))
+    out = dict(
+        results=rows,
+        machine=dict(
+            platform=platform.platform(),
+            cpus=os.cpu_count(),
+            loadavg=load,
+            note="shared 2-core machine under load from other engineers; compare "
+            "ratios measured in the same run, not absolute times",
+        ),
+    )
     atomic_write_text(os.path.join(args.out, "dynamics.json"), json.dumps(out, indent=2))
 
 

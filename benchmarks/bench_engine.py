@@ -6,13 +6,13 @@ All baselines are measured in the same run on the same batch; slow baselines are
 a subset of α and extrapolated linearly (cost is exactly linear in the number of α),
 which the table says. Every method's answers are checked against the grid kernel's.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -29,10 +29,17 @@ OUT = Path(__file__).parent / "results"
 
 
 def machine() -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
-            "jax_backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
-            "numpy": np.__version__, "torch": __import__("torch").__version__}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jax_backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "numpy": np.__version__,
+        "torch": __import__("torch").__version__,
+    }
 
 
 def timeit(fn, repeat=3):
@@ -87,12 +94,14 @@ def torch_vectorised(scores, labels, mask, group, prefs, alphas, chunk=256):
     torch.set_num_threads(os.cpu_count() or 1)
     s_t, m_t = torch.from_numpy(np.array(scores)), torch.from_numpy(np.array(mask))  # writable copies
     g_t = torch.from_numpy(group.astype(np.int64))
-    value = torch.einsum("nmk,nk->nm", torch.from_numpy(np.array(labels)), torch.from_numpy(prefs.astype(np.float32))[g_t])
+    value = torch.einsum(
+        "nmk,nk->nm", torch.from_numpy(np.array(labels)), torch.from_numpy(prefs.astype(np.float32))[g_t]
+    )
     counts = torch.bincount(g_t, minlength=prefs.shape[0]).double()
     out = []
     with torch.no_grad():
         for c0 in range(0, len(alphas), chunk):
-            a = torch.from_numpy(alphas[c0:c0 + chunk].astype(np.float32))
+            a = torch.from_numpy(alphas[c0 : c0 + chunk].astype(np.float32))
             s = torch.einsum("nmk,pk->pnm", s_t, a).masked_fill(~m_t[None], float("-inf"))
             idx = s.argmax(-1)
             u = torch.gather(value[None].expand(len(a), -1, -1), 2, idx[..., None])[..., 0]
@@ -134,10 +143,17 @@ def headline(n_users: int, pandas_alphas: int, numpy_alphas: int) -> dict:
     t_np_sub, npv = timeit(lambda: numpy_loop(scores, labels, mask, group, prefs, grid[sub]), repeat=1)
     t_np = t_np_sub * len(grid) / len(sub)
 
-    df = pd.DataFrame({"user": np.repeat(np.arange(n_users), batch.n_candidates),
-                       "f0": scores[..., 0].ravel(), "f1": scores[..., 1].ravel(),
-                       "y0": labels[..., 0].ravel(), "y1": labels[..., 1].ravel(),
-                       "retrieved": mask.ravel(), "group": np.repeat(group, batch.n_candidates)})
+    df = pd.DataFrame(
+        {
+            "user": np.repeat(np.arange(n_users), batch.n_candidates),
+            "f0": scores[..., 0].ravel(),
+            "f1": scores[..., 1].ravel(),
+            "y0": labels[..., 0].ravel(),
+            "y1": labels[..., 1].ravel(),
+            "retrieved": mask.ravel(),
+            "group": np.repeat(group, batch.n_candidates),
+        }
+    )
     sub_pd = np.linspace(0, len(grid) - 1, pandas_alphas).astype(int)
     t_pd_sub, pdv = timeit(lambda: pandas_loop(df, grid[sub_pd], prefs, 2), repeat=1)
     t_pd = t_pd_sub * len(grid) / len(sub_pd)
@@ -146,23 +162,46 @@ def headline(n_users: int, pandas_alphas: int, numpy_alphas: int) -> dict:
         return float(np.abs(x - ref[rows]).max())
 
     res["methods"] = {
-        "pandas per-user loop": {"seconds": t_pd, "measured_alphas": int(len(sub_pd)), "extrapolated": True,
-                                 "max_abs_diff_vs_jax": agree(pdv, sub_pd)},
-        "numpy per-alpha loop": {"seconds": t_np, "measured_alphas": int(len(sub)), "extrapolated": True,
-                                 "max_abs_diff_vs_jax": agree(npv, sub)},
-        "torch vectorised": {"seconds": t_torch, "measured_alphas": len(grid), "extrapolated": False,
-                             "max_abs_diff_vs_jax": agree(tv, slice(None))},
-        "jaxfair evaluate (grid kernel)": {"seconds": t_jax, "measured_alphas": len(grid), "extrapolated": False,
-                                           "max_abs_diff_vs_jax": 0.0},
+        "pandas per-user loop": {
+            "seconds": t_pd,
+            "measured_alphas": int(len(sub_pd)),
+            "extrapolated": True,
+            "max_abs_diff_vs_jax": agree(pdv, sub_pd),
+        },
+        "numpy per-alpha loop": {
+            "seconds": t_np,
+            "measured_alphas": int(len(sub)),
+            "extrapolated": True,
+            "max_abs_diff_vs_jax": agree(npv, sub),
+        },
+        "torch vectorised": {
+            "seconds": t_torch,
+            "measured_alphas": len(grid),
+            "extrapolated": False,
+            "max_abs_diff_vs_jax": agree(tv, slice(None)),
+        },
+        "jaxfair evaluate (grid kernel)": {
+            "seconds": t_jax,
+            "measured_alphas": len(grid),
+            "extrapolated": False,
+            "max_abs_diff_vs_jax": 0.0,
+        },
         "jaxfair evaluate, no pruning (prune=False)": {
-            "seconds": t_unpruned, "measured_alphas": len(grid), "extrapolated": False,
-            "max_abs_diff_vs_jax": agree(ev_unpruned.group_utility, slice(None))},
+            "seconds": t_unpruned,
+            "measured_alphas": len(grid),
+            "extrapolated": False,
+            "max_abs_diff_vs_jax": agree(ev_unpruned.group_utility, slice(None)),
+        },
         "jaxfair sweep2 (build + 10,201 queries)": {
-            "seconds": t_sweep, "measured_alphas": len(grid), "extrapolated": False,
-            "build_seconds": t_sweep_build, "query_seconds": t_sweep_query,
+            "seconds": t_sweep,
+            "measured_alphas": len(grid),
+            "extrapolated": False,
+            "build_seconds": t_sweep_build,
+            "query_seconds": t_sweep_query,
             "n_breakpoints": int(sweep_obj.breakpoints.size),
             "max_abs_diff_vs_jax": agree(sw.group_utility, slice(None)),
-            "share_of_alpha_exactly_equal": float(np.mean(np.all(np.abs(sw.group_utility - ref) < 1e-6, axis=1)))},
+            "share_of_alpha_exactly_equal": float(np.mean(np.all(np.abs(sw.group_utility - ref) < 1e-6, axis=1))),
+        },
     }
     for v in res["methods"].values():
         v["speedup_of_grid_kernel"] = v["seconds"] / t_jax
@@ -178,23 +217,47 @@ def scaling() -> list[dict]:
         grid = jf.box_grid(2, 101, 0.01, 1.0)
         jf.evaluate(grid[:10], batch, sc2.prefs)
         t, _ = timeit(lambda: jf.evaluate(grid, batch, sc2.prefs), repeat=2 if n < 100_000 else 1)
-        rows.append({"axis": "N", "N": n, "P": len(grid), "K": 2, "seconds": t,
-                     "ns_per_user_alpha_candidate": t / (n * len(grid) * 20) * 1e9})
+        rows.append(
+            {
+                "axis": "N",
+                "N": n,
+                "P": len(grid),
+                "K": 2,
+                "seconds": t,
+                "ns_per_user_alpha_candidate": t / (n * len(grid) * 20) * 1e9,
+            }
+        )
     batch = sc2.sample(jax.random.PRNGKey(1), 10_000)
     for n_side in (11, 32, 101, 320):
         grid = jf.box_grid(2, n_side, 0.01, 1.0)
         jf.evaluate(grid, batch, sc2.prefs)
         t, _ = timeit(lambda: jf.evaluate(grid, batch, sc2.prefs), repeat=2)
-        rows.append({"axis": "P", "N": 10_000, "P": len(grid), "K": 2, "seconds": t,
-                     "ns_per_user_alpha_candidate": t / (10_000 * len(grid) * 20) * 1e9})
+        rows.append(
+            {
+                "axis": "P",
+                "N": 10_000,
+                "P": len(grid),
+                "K": 2,
+                "seconds": t,
+                "ns_per_user_alpha_candidate": t / (10_000 * len(grid) * 20) * 1e9,
+            }
+        )
     for k in (2, 4, 8):
         sck = jf.scenarios.load("toy", n_labels=k)
         batch = sck.sample(jax.random.PRNGKey(1), 10_000)
         alphas = np.random.default_rng(0).dirichlet(np.ones(k), size=2_000)
         jf.evaluate(alphas, batch, sck.prefs)
         t, _ = timeit(lambda: jf.evaluate(alphas, batch, sck.prefs), repeat=2)
-        rows.append({"axis": "K", "N": 10_000, "P": len(alphas), "K": k, "seconds": t,
-                     "ns_per_user_alpha_candidate": t / (10_000 * len(alphas) * 20) * 1e9})
+        rows.append(
+            {
+                "axis": "K",
+                "N": 10_000,
+                "P": len(alphas),
+                "K": k,
+                "seconds": t,
+                "ns_per_user_alpha_candidate": t / (10_000 * len(alphas) * 20) * 1e9,
+            }
+        )
     return rows
 
 
@@ -218,21 +281,27 @@ print(json.dumps({"N": n, "P": len(grid), "evaluate_seconds": t_eval, "sweep2_se
 
 def memory(n_users: int) -> dict:
     """Peak RSS of a fresh process evaluating N users × 10,201 α (ru_maxrss, whole process)."""
-    res = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n_users)], capture_output=True, text=True,
-                         check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, str(n_users)], capture_output=True, text=True, check=True
+    )
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def markdown(result: dict) -> str:
     h = result["headline"]
-    lines = [f"Grid evaluation, N = {h['n_users']:,} users × m = {h['m']} × K = 2, {h['n_alpha']:,} α "
-             f"(101 × 101 box), {result['machine']['cpus']} CPU cores, JAX backend {result['machine']['jax_backend']}:",
-             "", "| method | seconds | grid kernel is × faster | max abs diff of group utility vs grid kernel |",
-             "|---|---:|---:|---:|"]
+    lines = [
+        f"Grid evaluation, N = {h['n_users']:,} users × m = {h['m']} × K = 2, {h['n_alpha']:,} α "
+        f"(101 × 101 box), {result['machine']['cpus']} CPU cores, JAX backend {result['machine']['jax_backend']}:",
+        "",
+        "| method | seconds | grid kernel is × faster | max abs diff of group utility vs grid kernel |",
+        "|---|---:|---:|---:|",
+    ]
     for name, v in h["methods"].items():
         note = f" (timed on {v['measured_alphas']} α, extrapolated)" if v["extrapolated"] else ""
-        lines.append(f"| {name}{note} | {v['seconds']:.3f} | {v['speedup_of_grid_kernel']:.1f} | "
-                     f"{v['max_abs_diff_vs_jax']:.2g} |")
+        lines.append(
+            f"| {name}{note} | {v['seconds']:.3f} | {v['speedup_of_grid_kernel']:.1f} | "
+            f"{v['max_abs_diff_vs_jax']:.2g} |"
+        )
     lines.append("")
     lines.append(f"sweep2 vs grid kernel: {h['sweep2_speedup_over_grid']:.1f}× faster")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ compilation, blocked until ready. Writes ``benchmarks/results/logs.json`` (atomi
 
 Usage: ``python benchmarks/bench_logs.py [--users 10000,100000] [--out benchmarks/results]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,20 +26,34 @@ import pandas as pd
 from jaxfair import scenarios
 from jaxfair.atomic import atomic_write_text
 
-COLUMNS = dict(user="user_id", group="group", scores=["f_click", "f_like"], labels=["click", "like"],
-               candidate="item_id", retrieved="retrieved", features=["activity"])
+COLUMNS = dict(
+    user="user_id",
+    group="group",
+    scores=["f_click", "f_like"],
+    labels=["click", "like"],
+    candidate="item_id",
+    retrieved="retrieved",
+    features=["activity"],
+)
 
 
 def make_frame(n_users: int, per_user: int = 20, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = per_user * n_users
     u = np.repeat(np.arange(n_users), per_user)
-    return pd.DataFrame({
-        "user_id": u, "item_id": np.tile(np.arange(per_user), n_users),
-        "group": np.where(rng.random(n_users) < 0.2, "minority", "majority")[u],
-        "f_click": rng.random(rows), "f_like": rng.random(rows),
-        "click": (rng.random(rows) < 0.5).astype(int), "like": (rng.random(rows) < 0.5).astype(int),
-        "retrieved": (rng.random(rows) < 0.9).astype(int), "activity": rng.normal(size=n_users)[u]})
+    return pd.DataFrame(
+        {
+            "user_id": u,
+            "item_id": np.tile(np.arange(per_user), n_users),
+            "group": np.where(rng.random(n_users) < 0.2, "minority", "majority")[u],
+            "f_click": rng.random(rows),
+            "f_like": rng.random(rows),
+            "click": (rng.random(rows) < 0.5).astype(int),
+            "like": (rng.random(rows) < 0.5).astype(int),
+            "retrieved": (rng.random(rows) < 0.9).astype(int),
+            "activity": rng.normal(size=n_users)[u],
+        }
+    )
 
 
 def main() -> None:
@@ -65,14 +80,24 @@ def main() -> None:
                     t0 = time.perf_counter()
                     jax.block_until_ready(sc.sample(jax.random.PRNGKey(i + 1), 10_000).scores)
                     times.append(time.perf_counter() - t0)
-                row = dict(rows=len(df), users=n_users, replay=replay, from_frame_s=round(t_frame, 3),
-                           from_file_parquet_s=round(t_file, 3), sample_10k_ms=round(1e3 * statistics.median(times), 2))
+                row = dict(
+                    rows=len(df),
+                    users=n_users,
+                    replay=replay,
+                    from_frame_s=round(t_frame, 3),
+                    from_file_parquet_s=round(t_file, 3),
+                    sample_10k_ms=round(1e3 * statistics.median(times), 2),
+                )
                 print(row, flush=True)
                 results.append(row)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    payload = dict(machine=dict(platform=platform.platform(), cpus=os.cpu_count(), jax=jax.__version__,
-                                backend=jax.default_backend()), results=results)
+    payload = dict(
+        machine=dict(
+            platform=platform.platform(), cpus=os.cpu_count(), jax=jax.__version__, backend=jax.default_backend()
+        ),
+        results=results,
+    )
     atomic_write_text(out / "logs.json", json.dumps(payload, indent=1))
 
 

@@ -6,6 +6,7 @@ and prints Markdown tables. Ratios are measured in the same run on the same batc
 faster path's answers are checked against the reference path's (bit-identical or not).
 Sections: prune, sweep, devices, bo.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,13 +64,23 @@ def prune_section(quick: bool) -> dict:
         jf.evaluate(g, batch, sc.prefs, prune=True)
         t0, e0 = timeit(lambda: jf.evaluate(g, batch, sc.prefs, prune=False), repeat=3)
         t1, e1 = timeit(lambda: jf.evaluate(g, batch, sc.prefs, prune=True), repeat=3)
-        rows.append({"scenario": name, "N": n, "m": batch.n_candidates, "P": len(g),
-                     "retrieved_mean": float(mask.sum(1).mean()),
-                     "survivors_mean": float(sizes.mean()), "survivors_max": int(sizes.max()),
-                     "survivors_mean_rule1_only": float(weak.sum(1).mean()),
-                     "block_width_mean": float(block_max.mean()),
-                     "unpruned_s": t0, "pruned_s": t1, "speedup": t0 / t1,
-                     "bit_identical": bool(np.array_equal(e0.group_utility, e1.group_utility))})
+        rows.append(
+            {
+                "scenario": name,
+                "N": n,
+                "m": batch.n_candidates,
+                "P": len(g),
+                "retrieved_mean": float(mask.sum(1).mean()),
+                "survivors_mean": float(sizes.mean()),
+                "survivors_max": int(sizes.max()),
+                "survivors_mean_rule1_only": float(weak.sum(1).mean()),
+                "block_width_mean": float(block_max.mean()),
+                "unpruned_s": t0,
+                "pruned_s": t1,
+                "speedup": t0 / t1,
+                "bit_identical": bool(np.array_equal(e0.group_utility, e1.group_utility)),
+            }
+        )
         print(rows[-1], flush=True)
     return {"rows": rows}
 
@@ -82,8 +93,13 @@ def k_section(quick: bool) -> dict:
         sc = jf.scenarios.load("toy", n_labels=k)
         batch = sc.sample(jax.random.PRNGKey(1), n)
         alphas = np.random.default_rng(0).dirichlet(np.ones(k), size=10_201) + 1e-3
-        args = (np.asarray(batch.scores), np.asarray(batch.labels), np.asarray(batch.mask), np.asarray(batch.group),
-                np.asarray(sc.prefs))
+        args = (
+            np.asarray(batch.scores),
+            np.asarray(batch.labels),
+            np.asarray(batch.mask),
+            np.asarray(batch.group),
+            np.asarray(sc.prefs),
+        )
         jf.evaluate(alphas, batch, sc.prefs)
         t_jax, ev = timeit(lambda: jf.evaluate(alphas, batch, sc.prefs), repeat=2)
         t_jax0, _ = timeit(lambda: jf.evaluate(alphas, batch, sc.prefs, prune=False), repeat=2)
@@ -91,10 +107,20 @@ def k_section(quick: bool) -> dict:
         t_np_sub, npv = timeit(lambda: numpy_loop(*args, alphas[sub]), repeat=1)
         t_np = t_np_sub * len(alphas) / len(sub)
         keep = prune.keep_mask(args[0], args[2], True)
-        rows.append({"K": k, "N": n, "P": len(alphas), "grid_kernel_s": t_jax, "grid_kernel_unpruned_s": t_jax0,
-                     "numpy_loop_s_extrapolated": t_np, "numpy_measured_alphas": len(sub),
-                     "ratio_vs_numpy": t_np / t_jax, "survivors_mean": float(keep.sum(1).mean()),
-                     "max_abs_diff_vs_numpy": float(np.abs(npv - ev.group_utility[sub]).max())})
+        rows.append(
+            {
+                "K": k,
+                "N": n,
+                "P": len(alphas),
+                "grid_kernel_s": t_jax,
+                "grid_kernel_unpruned_s": t_jax0,
+                "numpy_loop_s_extrapolated": t_np,
+                "numpy_measured_alphas": len(sub),
+                "ratio_vs_numpy": t_np / t_jax,
+                "survivors_mean": float(keep.sum(1).mean()),
+                "max_abs_diff_vs_numpy": float(np.abs(npv - ev.group_utility[sub]).max()),
+            }
+        )
         print(rows[-1], flush=True)
     return {"rows": rows}
 
@@ -104,7 +130,7 @@ def sweep_section(quick: bool) -> dict:
     sc = jf.scenarios.load("toy")
     jf.sweep2(sc.sample(jax.random.PRNGKey(9), 1000), sc.prefs)  # numba/jit compile
     rows = []
-    for n in ((10_000, 100_000) if quick else (10_000, 100_000, 300_000, 1_000_000)):
+    for n in (10_000, 100_000) if quick else (10_000, 100_000, 300_000, 1_000_000):
         batch = sc.sample(jax.random.PRNGKey(1), n)
         jax.block_until_ready(batch)
         jf.sweep2(batch, sc.prefs)  # compiles true_value for this N
@@ -128,7 +154,9 @@ _DEVICE_CHILD = textwrap.dedent("""
     jf.evaluate(grid, batch, sc.prefs, **kw)
     best = 1e9
     for _ in range(3):
-        t = time.perf_counter(); ev = jf.evaluate(grid, batch, sc.prefs, **kw); best = min(best, time.perf_counter() - t)
+        t = time.perf_counter()
+        ev = jf.evaluate(grid, batch, sc.prefs, **kw)
+        best = min(best, time.perf_counter() - t)
     np.save(sys.argv[4], ev.group_utility)
     print(json.dumps({"seconds": best}))
 """)
@@ -163,31 +191,61 @@ def devices_section(quick: bool) -> dict:
     base = None
     setups = [("1 device, no mesh, unpruned", 0, 0), ("1 device, no mesh, pruned", 0, 1)]
     for d in (1, 2, 4):
-        setups += [(f"{d}-device mesh, shard_map (unpruned)", d, 0), (f"{d}-device mesh, pruned tiles round-robin", d, 1)]
+        setups += [
+            (f"{d}-device mesh, shard_map (unpruned)", d, 0),
+            (f"{d}-device mesh, pruned tiles round-robin", d, 1),
+        ]
     for label, d, pr in setups:
         env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
-        out = subprocess.run([sys.executable, "-c", _DEVICE_CHILD, str(n), str(p), str(d), str(tmp / f"d{d}{pr}.npy"),
-                              str(pr)], env=env, capture_output=True, text=True, check=True, timeout=900)
+        out = subprocess.run(
+            [sys.executable, "-c", _DEVICE_CHILD, str(n), str(p), str(d), str(tmp / f"d{d}{pr}.npy"), str(pr)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        )
         secs = json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
         gu = np.load(tmp / f"d{d}{pr}.npy")
         base = gu if base is None else base
-        rows.append({"setup": label, "N": n, "P": p, "seconds": secs, "identical_to_first": bool(np.array_equal(gu, base))})
+        rows.append(
+            {"setup": label, "N": n, "P": p, "seconds": secs, "identical_to_first": bool(np.array_equal(gu, base))}
+        )
         print(rows[-1], flush=True)
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
     procs = []
     for pid in range(2):
-        env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAXFAIR_COORDINATOR": f"localhost:{port}",
-               "JAXFAIR_NUM_PROCESSES": "2", "JAXFAIR_PROCESS_ID": str(pid)}
+        env = {
+            **os.environ,
+            "JAX_PLATFORMS": "cpu",
+            "JAXFAIR_COORDINATOR": f"localhost:{port}",
+            "JAXFAIR_NUM_PROCESSES": "2",
+            "JAXFAIR_PROCESS_ID": str(pid),
+        }
         env.pop("XLA_FLAGS", None)
-        procs.append(subprocess.Popen([sys.executable, "-c", _PROCESS_CHILD, str(n), str(p), str(tmp / "proc.npy")],
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _PROCESS_CHILD, str(n), str(p), str(tmp / "proc.npy")],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+        )
     outs = [pr.communicate(timeout=900)[0] for pr in procs]
     secs = json.loads(outs[0].strip().splitlines()[-1])["seconds"]
     gu = np.load(tmp / "proc.npy")
-    rows.append({"setup": "2 local processes (gloo), half the users each (shard_map, unpruned)", "N": n, "P": p, "seconds": secs,
-                 "identical_to_first": bool(np.array_equal(gu, base))})
+    rows.append(
+        {
+            "setup": "2 local processes (gloo), half the users each (shard_map, unpruned)",
+            "N": n,
+            "P": p,
+            "seconds": secs,
+            "identical_to_first": bool(np.array_equal(gu, base)),
+        }
+    )
     print(rows[-1], flush=True)
     return {"rows": rows}
 
@@ -203,8 +261,9 @@ def bo_section(quick: bool, scenario: str) -> dict:
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as d:
             t = time.perf_counter()
-            frames[workers] = run_study(scenario, "random,ei,fair-ehvi", out=d, workers=workers, progress=False,
-                                        **proto)
+            frames[workers] = run_study(
+                scenario, "random,ei,fair-ehvi", out=d, workers=workers, progress=False, **proto
+            )
             res[f"wall_s_workers{workers}"] = time.perf_counter() - t
         print(res, flush=True)
     cols = [c for c in frames[1].columns if c not in TIMING_COLUMNS]

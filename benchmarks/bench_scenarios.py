@@ -7,6 +7,7 @@ Writes ``benchmarks/results/scenarios.json``.
 
 Usage: ``python benchmarks/bench_scenarios.py [--only NAME ...] [--out PATH]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,16 +55,23 @@ def bench(name: str, cache_dir: Path, n_users: int = 10_000, repeats: int = 20) 
     auc_s = time.perf_counter() - t0
     base = name.replace("-standin", "")
     return {
-        "name": name, "title": sc.title, "standin": sc.is_standin,
-        "build_seconds": round(build, 2), "cached_load_seconds": round(cached, 3),
+        "name": name,
+        "title": sc.title,
+        "standin": sc.is_standin,
+        "build_seconds": round(build, 2),
+        "cached_load_seconds": round(cached, 3),
         "sample_10k_first_call_seconds": round(first, 3),
         "sample_10k_median_ms": round(1e3 * statistics.median(times), 3),
         "auc_table_seconds": round(auc_s, 2),
-        "pool_users": sc.n_pool_users, "pool_rows": sc.n_pool_rows,
-        "options": sc.options, "build_info": {k: v for k, v in sc.info.items() if k != "cf"},
+        "pool_users": sc.n_pool_users,
+        "pool_rows": sc.n_pool_rows,
+        "options": sc.options,
+        "build_info": {k: v for k, v in sc.info.items() if k != "cf"},
         "cf_epochs": len(sc.info.get("cf", {}).get("epochs", [])) or None,
         "auc": json.loads(auc.round(4).to_json(orient="index")),
-        "paper_auc": None if sc.is_standin else {g: dict(zip(sc.label_names, v)) for g, v in PAPER[base].items()},
+        "paper_auc": None
+        if sc.is_standin
+        else {g: dict(zip(sc.label_names, v, strict=False)) for g, v in PAPER[base].items()},
     }
 
 
@@ -74,16 +82,22 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
-    results["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "jax_backend": jax.default_backend(),
-                          "python": platform.python_version()}
+    results["machine"] = {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "jax_backend": jax.default_backend(),
+        "python": platform.python_version(),
+    }
     results.setdefault("scenarios", {})
     with tempfile.TemporaryDirectory() as tmp:  # fresh cache: the first load builds from raw data
         for name in args.only:
             print(f"== {name}", flush=True)
             res = bench(name, Path(tmp))
             results["scenarios"][name] = res
-            print(json.dumps({k: res[k] for k in ("build_seconds", "cached_load_seconds", "sample_10k_median_ms")}),
-                  flush=True)
+            print(
+                json.dumps({k: res[k] for k in ("build_seconds", "cached_load_seconds", "sample_10k_median_ms")}),
+                flush=True,
+            )
             print(json.dumps(res["auc"], indent=1), flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(results, indent=1, default=str))

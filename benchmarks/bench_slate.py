@@ -8,6 +8,7 @@ same run on the same batch (toy scenario, 10,000 users × 20 candidates × 2 lab
 linearly (its cost is exactly linear in the number of α), which the table says; its answers
 are checked against the kernel's on that subset.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,9 +72,16 @@ def main(argv=None) -> int:
     prefs = np.asarray(sc.prefs)
     grid = jf.box_grid(2, n_grid, 0.01, 1.0)
     v = jf.position_weights(k)
-    res = {"n_users": n_users, "m": batch.n_candidates, "K": 2, "n_alpha": len(grid), "k": k,
-           "position_weights": "dcg", "machine": machine(),
-           "note": "2-core CPU shared with other jobs (loaded): compare ratios within this run, not absolute times"}
+    res = {
+        "n_users": n_users,
+        "m": batch.n_candidates,
+        "K": 2,
+        "n_alpha": len(grid),
+        "k": k,
+        "position_weights": "dcg",
+        "machine": machine(),
+        "note": "2-core CPU shared with other jobs (loaded): compare ratios within this run, not absolute times",
+    }
     methods = {
         "top1_unpruned": lambda: jf.evaluate(grid, batch, prefs, prune=False),
         "top1_pruned": lambda: jf.evaluate(grid, batch, prefs, prune=True),
@@ -108,8 +116,18 @@ def main(argv=None) -> int:
     res["mean_survivors"] = {"top1": float(keep1), f"slate{k}": float(keepk)}
 
     sub = grid[np.linspace(0, len(grid) - 1, args.numpy_alphas).astype(int)]
-    np_args = (np.asarray(batch.scores), np.asarray(batch.labels), np.asarray(batch.mask), np.asarray(batch.group),
-               prefs, sub, k, v, item_group, 2)
+    np_args = (
+        np.asarray(batch.scores),
+        np.asarray(batch.labels),
+        np.asarray(batch.mask),
+        np.asarray(batch.group),
+        prefs,
+        sub,
+        k,
+        v,
+        item_group,
+        2,
+    )
     t0 = time.perf_counter()
     np_gu, _ = numpy_argsort_slate(*np_args)
     t_np_sub = time.perf_counter() - t0

@@ -7,6 +7,7 @@ Writes ``benchmarks/results/dynamics_longrun.json`` (atomically).
 
 Usage: ``python benchmarks/dynamics_longrun.py [--scenarios toy,movielens]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,18 @@ def main() -> None:
             mu, lo, hi = t_interval(u)
             i, j = int(np.argmax(mu)), int(np.argmax(d))
             out[f"{name}-T{periods}"] = dict(
-                best_utility_w=float(g[i, 0]), utility=float(mu[i]), utility_lo=float(lo[i]), utility_hi=float(hi[i]),
-                der_at=float(d[i]), amp_minority_at=float(amp[i]), best_der_w=float(g[j, 0]), der=float(d[j]),
-                amp_minority_at_best_der=float(amp[j]), utility_at_066=float(mu[66]), utility_at_069=float(mu[69]))
+                best_utility_w=float(g[i, 0]),
+                utility=float(mu[i]),
+                utility_lo=float(lo[i]),
+                utility_hi=float(hi[i]),
+                der_at=float(d[i]),
+                amp_minority_at=float(amp[i]),
+                best_der_w=float(g[j, 0]),
+                der=float(d[j]),
+                amp_minority_at_best_der=float(amp[j]),
+                utility_at_066=float(mu[66]),
+                utility_at_069=float(mu[69]),
+            )
             print(name, periods, out[f"{name}-T{periods}"], flush=True)
     atomic_write_text(os.path.join(args.out, "dynamics_longrun.json"), json.dumps(out, indent=1))
 

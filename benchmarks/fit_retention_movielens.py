@@ -9,6 +9,7 @@ return rate by bins of s. Writes ``benchmarks/results/retention_fit_movielens.js
 
 Usage: ``python benchmarks/fit_retention_movielens.py [--data /path/to/ml-100k] [--boot 100]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,13 +48,19 @@ def fit(s, y):
     best = None
     for k0 in (1.0, 5.0, 10.0):
         for m0 in (0.5, 0.8):
-            r = optimize.minimize(nll, x0=[-1.0, 1.0, k0, m0], args=(s, y), method="Nelder-Mead",
-                                  options=dict(maxiter=4000, xatol=1e-6, fatol=1e-6))
+            r = optimize.minimize(
+                nll,
+                x0=[-1.0, 1.0, k0, m0],
+                args=(s, y),
+                method="Nelder-Mead",
+                options=dict(maxiter=4000, xatol=1e-6, fatol=1e-6),
+            )
             if best is None or r.fun < best.fun:
                 best = r
     lo, hi = sorted(1 / (1 + np.exp(-best.x[:2])))
-    return dict(rho_min=float(lo), rho_max=float(hi), kappa=float(best.x[2]), s_mid=float(best.x[3]),
-                nll=float(best.fun))
+    return dict(
+        rho_min=float(lo), rho_max=float(hi), kappa=float(best.x[2]), s_mid=float(best.x[3]), nll=float(best.fun)
+    )
 
 
 def main() -> None:
@@ -75,13 +82,21 @@ def main() -> None:
     for _ in range(args.boot):
         pick = np.concatenate([by_user[u] for u in rng.choice(users, len(users))])
         boots.append(fit(s[pick], y[pick]))
-    ci = {k: [float(np.percentile([b[k] for b in boots], 2.5)), float(np.percentile([b[k] for b in boots], 97.5))]
-          for k in ("rho_min", "rho_max", "kappa", "s_mid")}
+    ci = {
+        k: [float(np.percentile([b[k] for b in boots], 2.5)), float(np.percentile([b[k] for b in boots], 97.5))]
+        for k in ("rho_min", "rho_max", "kappa", "s_mid")
+    }
     bins = pd.cut(w["s"], [-0.01, 0.5, 0.7, 0.8, 0.9, 0.99, 1.0])
     table = w.groupby(bins, observed=True)["returned"].agg(["mean", "size"]).reset_index()
-    out = dict(user_weeks=int(len(w)), users=int(len(users)), return_rate=float(p0), fit=point, ci95=ci,
-               lr_statistic=float(2 * (nll0 - point["nll"])),
-               by_s_bin=[dict(s=str(r.s), return_rate=float(r["mean"]), n=int(r["size"])) for _, r in table.iterrows()])
+    out = dict(
+        user_weeks=int(len(w)),
+        users=int(len(users)),
+        return_rate=float(p0),
+        fit=point,
+        ci95=ci,
+        lr_statistic=float(2 * (nll0 - point["nll"])),
+        by_s_bin=[dict(s=str(r.s), return_rate=float(r["mean"]), n=int(r["size"])) for _, r in table.iterrows()],
+    )
     print(json.dumps(out, indent=1))
     atomic_write_text(os.path.join(args.out, "retention_fit_movielens.json"), json.dumps(out, indent=1))
 

@@ -6,6 +6,7 @@ outcomes (``click``, ``like``) that pull in different directions, a retrieval fl
 user covariates (``activity``, ``tenure``; ``tenure`` differs by group, the outcomes depend
 on covariates only, never on the group). Run ``python examples/make_logs.py`` to rebuild.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,13 +33,21 @@ def make_logs(n_users: int = 240, sessions: int = 2, candidates: int = 8, seed: 
             p_click = 1 / (1 + np.exp(-(item_click[items] + 0.5 * activity[u])))
             p_like = 1 / (1 + np.exp(-(item_like[items] + 0.3 * tenure[u] - 0.5)))
             for j, item in enumerate(items):
-                rows.append(dict(
-                    user_id=f"u{u:04d}", session=s, item_id=f"i{item:04d}",
-                    group="minority" if minority[u] else "majority",
-                    f_click=round(float(np.clip(p_click[j] + 0.1 * rng.normal(), 0, 1)), 4),
-                    f_like=round(float(np.clip(p_like[j] + 0.1 * rng.normal(), 0, 1)), 4),
-                    click=int(rng.random() < p_click[j]), like=int(rng.random() < p_like[j]),
-                    retrieved=int(rng.random() < 0.9), activity=activity[u], tenure=tenure[u]))
+                rows.append(
+                    dict(
+                        user_id=f"u{u:04d}",
+                        session=s,
+                        item_id=f"i{item:04d}",
+                        group="minority" if minority[u] else "majority",
+                        f_click=round(float(np.clip(p_click[j] + 0.1 * rng.normal(), 0, 1)), 4),
+                        f_like=round(float(np.clip(p_like[j] + 0.1 * rng.normal(), 0, 1)), 4),
+                        click=int(rng.random() < p_click[j]),
+                        like=int(rng.random() < p_like[j]),
+                        retrieved=int(rng.random() < 0.9),
+                        activity=activity[u],
+                        tenure=tenure[u],
+                    )
+                )
     return pd.DataFrame(rows)
 
 

@@ -6,6 +6,7 @@ the groups' true preferences α* and DER (Deviation from Equal Representation). 
 jit-compiled and vectorised over α; :func:`evaluate` scores whole α grids, :func:`sweep2`
 gives the exact curve for K = 2, and :mod:`jaxfair.bo` searches α with BoTorch.
 """
+
 from typing import TYPE_CHECKING
 
 from jaxfair._lazy import lazy_package
@@ -22,15 +23,21 @@ if TYPE_CHECKING:  # for type checkers and the API docs; at run time see _EXPORT
 
 # Imported on first use (``import jaxfair`` and ``jaxfair --help`` do not start JAX).
 _EXPORTS = {
-    "Batch": "jaxfair.batch:Batch", "make_batch": "jaxfair.batch:make_batch",
-    "Evaluation": "jaxfair.evaluate:Evaluation", "GroupReport": "jaxfair.evaluate:GroupReport",
+    "Batch": "jaxfair.batch:Batch",
+    "make_batch": "jaxfair.batch:make_batch",
+    "Evaluation": "jaxfair.evaluate:Evaluation",
+    "GroupReport": "jaxfair.evaluate:GroupReport",
     "evaluate": "jaxfair.evaluate:evaluate",
-    "box_grid": "jaxfair.grids:box_grid", "direction_grid": "jaxfair.grids:direction_grid",
+    "box_grid": "jaxfair.grids:box_grid",
+    "direction_grid": "jaxfair.grids:direction_grid",
     "simplex_grid": "jaxfair.grids:simplex_grid",
-    **{n: f"jaxfair.metrics:{n}" for n in ("der", "der_raw", "group_utility", "oracle_utility", "retrieval_quality",
-                                           "serve", "user_utility")},
+    **{
+        n: f"jaxfair.metrics:{n}"
+        for n in ("der", "der_raw", "group_utility", "oracle_utility", "retrieval_quality", "serve", "user_utility")
+    },
     "position_weights": "jaxfair.position:position_weights",
-    "Sweep": "jaxfair.sweep:Sweep", "sweep2": "jaxfair.sweep:sweep2",
+    "Sweep": "jaxfair.sweep:Sweep",
+    "sweep2": "jaxfair.sweep:sweep2",
     "EmptyGroupWarning": "jaxfair.validation:EmptyGroupWarning",
     "scenarios": "jaxfair.scenarios",
 }
@@ -39,7 +46,24 @@ __getattr__, __dir__ = lazy_package(__name__, _EXPORTS)
 __version__ = "0.1.0"
 
 __all__ = [
-    "Batch", "EmptyGroupWarning", "Evaluation", "GroupReport", "Sweep", "box_grid", "der", "der_raw",
-    "direction_grid", "evaluate", "group_utility", "make_batch", "oracle_utility", "position_weights", "retrieval_quality",
-    "scenarios", "serve", "simplex_grid", "sweep2", "user_utility",
+    "Batch",
+    "EmptyGroupWarning",
+    "Evaluation",
+    "GroupReport",
+    "Sweep",
+    "box_grid",
+    "der",
+    "der_raw",
+    "direction_grid",
+    "evaluate",
+    "group_utility",
+    "make_batch",
+    "oracle_utility",
+    "position_weights",
+    "retrieval_quality",
+    "scenarios",
+    "serve",
+    "simplex_grid",
+    "sweep2",
+    "user_utility",
 ]

@@ -4,6 +4,7 @@ A package lists its public names and where they live; each is imported on first 
 public function that shares its name with a submodule (``jaxfair.evaluate``,
 ``jaxfair.bo.report``) stays the function even after the submodule is imported elsewhere.
 """
+
 from __future__ import annotations
 
 import importlib

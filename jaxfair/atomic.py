@@ -5,6 +5,7 @@ Every result file jaxfair writes (cache entries, figures, tables, reports) goes 
 never a truncated file that a later load would trust. The file gets the permissions a plain
 ``open(path, "w")`` would give (``0o666`` minus the umask), not ``tempfile``'s private ``0o600``.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,14 @@ def current_umask() -> int:
     return mask
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "w", *,
-                 fsync: bool = False, newline: str | None = None) -> Path:
+def atomic_write(
+    path: str | os.PathLike,
+    write: Callable[[Any], None],
+    mode: str = "w",
+    *,
+    fsync: bool = False,
+    newline: str | None = None,
+) -> Path:
     """Call ``write(fh)`` on a temporary file beside ``path``, then rename it onto ``path``.
 
     Args:

@@ -1,7 +1,8 @@
 """AUC per label, overall and per group: the paper's appendix tables 1–4."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,9 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(y, s))
 
 
-def auc_table(scores: np.ndarray, labels: np.ndarray, group: np.ndarray,
-              label_names: Sequence[str], group_names: Sequence[str]) -> pd.DataFrame:
+def auc_table(
+    scores: np.ndarray, labels: np.ndarray, group: np.ndarray, label_names: Sequence[str], group_names: Sequence[str]
+) -> pd.DataFrame:
     """AUC table from flat rows.
 
     Args:

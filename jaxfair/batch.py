@@ -11,6 +11,7 @@ Shapes (N users, m candidates per user, K labels):
 * ``item_group`` int32 ``[N, m]`` or None — optional provider (item) group h ∈ {0..H−1} of
   each candidate, for provider exposure fairness (SPEC §7).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -89,8 +90,9 @@ def _check_finite(name: str, arr: np.ndarray) -> None:
         )
 
 
-def make_batch(scores: Any, labels: Any, mask: Any = None, group: Any = None, features: Any = None,
-               item_group: Any = None) -> Batch:
+def make_batch(
+    scores: Any, labels: Any, mask: Any = None, group: Any = None, features: Any = None, item_group: Any = None
+) -> Batch:
     """Validate arrays and assemble a :class:`Batch`.
 
     Args:
@@ -122,7 +124,9 @@ def make_batch(scores: Any, labels: Any, mask: Any = None, group: Any = None, fe
     if labels_np.shape != scores_np.shape:
         raise ValueError(f"labels: expected shape {scores_np.shape} (same as scores), got {labels_np.shape}")
     for name, arr in (("scores", scores_np), ("labels", labels_np)):
-        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.issubdtype(arr.dtype, np.complexfloating):
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.issubdtype(
+            arr.dtype, np.complexfloating
+        ):
             raise ValueError(f"{name}: expected a real numeric dtype, got {arr.dtype}")
         _check_finite(name, arr)
 
@@ -143,7 +147,11 @@ def make_batch(scores: Any, labels: Any, mask: Any = None, group: Any = None, fe
     if group_np.shape != (n,):
         raise ValueError(f"group: expected shape {(n,)} ([N]), got {group_np.shape}")
     if group_np.dtype == bool or not np.issubdtype(group_np.dtype, np.integer):
-        if np.issubdtype(group_np.dtype, np.floating) and np.all(np.isfinite(group_np)) and np.all(group_np == np.round(group_np)):
+        if (
+            np.issubdtype(group_np.dtype, np.floating)
+            and np.all(np.isfinite(group_np))
+            and np.all(group_np == np.round(group_np))
+        ):
             group_np = group_np.astype(np.int64)
         else:
             raise ValueError(f"group: expected an integer dtype, got {group_np.dtype}")
@@ -178,8 +186,9 @@ def check_features(features: Any, n_users: int, name: str = "features") -> np.nd
     return out
 
 
-def check_item_group(item_group: Any, n_users: int, n_candidates: int, n_item_groups: int | None = None,
-                     name: str = "item_group") -> np.ndarray:
+def check_item_group(
+    item_group: Any, n_users: int, n_candidates: int, n_item_groups: int | None = None, name: str = "item_group"
+) -> np.ndarray:
     """Validate provider group ids: integers in [0, H) of shape ``[n_users, n_candidates]``; int32 copy.
 
     ``n_item_groups`` (H), when given, bounds the ids; otherwise only ``>= 0`` is checked.

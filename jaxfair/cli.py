@@ -10,6 +10,7 @@ caught.
 Nothing heavy is imported to build the parser (JAX, torch and BoTorch load when a command
 runs), so ``jaxfair --help`` and ``jaxfair --version`` answer at once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,23 +36,39 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_surface(subparsers) -> None:
     p = subparsers.add_parser(
-        "surface", help="utility and DER surfaces over the α box (heat-maps, per-group curves, CSV tables)",
+        "surface",
+        help="utility and DER surfaces over the α box (heat-maps, per-group curves, CSV tables)",
         description="Sample one batch of users from a scenario (or your own logs, --data), evaluate global "
-                    "utility, DER and per-group utility over an n×n box of serving weights α in [0,1]² and along "
-                    "the direction of α, and write surface.png (utility | DER heat-maps), groups.png, "
-                    "surface.csv, direction.csv and summary.json to --out.")
-    add_scenario_arguments(p, seed_help="seed of the scenario and of the sampled batch (in `bo`, --seed is the "
-                                        "study's root seed and --scenario-seed this one)")
+        "utility, DER and per-group utility over an n×n box of serving weights α in [0,1]² and along "
+        "the direction of α, and write surface.png (utility | DER heat-maps), groups.png, "
+        "surface.csv, direction.csv and summary.json to --out.",
+    )
+    add_scenario_arguments(
+        p,
+        seed_help="seed of the scenario and of the sampled batch (in `bo`, --seed is the "
+        "study's root seed and --scenario-seed this one)",
+    )
     p.add_argument("--users", type=positive_int, default=20_000, help="users in the batch (default 20000)")
     p.add_argument("--grid", type=int_at_least(3), default=101, help="points per axis of the α box (default 101)")
-    p.add_argument("--method", choices=("sweep", "grid"), default="sweep",
-                   help="sweep: exact K=2 curve (sweep2, default); grid: the compiled grid kernel")
-    p.add_argument("--slate", type=int_at_least(1), default=1,
-                   help="slate size k (SPEC §7; default 1 = top-1). k > 1 uses the grid kernel and, with provider "
-                        "groups, adds provider DER and the viewer-DER x provider-DER trade-off (tradeoff.png)")
-    p.add_argument("--position-weights", default="dcg",
-                   help="position weights of a slate: dcg (default), geometric, uniform, or k comma-separated "
-                        "non-increasing weights")
+    p.add_argument(
+        "--method",
+        choices=("sweep", "grid"),
+        default="sweep",
+        help="sweep: exact K=2 curve (sweep2, default); grid: the compiled grid kernel",
+    )
+    p.add_argument(
+        "--slate",
+        type=int_at_least(1),
+        default=1,
+        help="slate size k (SPEC §7; default 1 = top-1). k > 1 uses the grid kernel and, with provider "
+        "groups, adds provider DER and the viewer-DER x provider-DER trade-off (tradeoff.png)",
+    )
+    p.add_argument(
+        "--position-weights",
+        default="dcg",
+        help="position weights of a slate: dcg (default), geometric, uniform, or k comma-separated "
+        "non-increasing weights",
+    )
     p.add_argument("--gamma", type=float, default=0.8, help="decay of --position-weights geometric (default 0.8)")
     p.add_argument("--out", default=None, help="output directory (default results/surface-<scenario>)")
     p.set_defaults(func=_run_surface)
@@ -65,8 +82,9 @@ def _position_weights_arg(text: str):
     try:
         return [float(x) for x in text.split(",")]
     except ValueError:
-        raise ValueError(f"--position-weights: expected dcg, geometric, uniform or comma-separated numbers, "
-                         f"got {text!r}") from None
+        raise ValueError(
+            f"--position-weights: expected dcg, geometric, uniform or comma-separated numbers, got {text!r}"
+        ) from None
 
 
 def _run_surface(args) -> int:
@@ -85,21 +103,33 @@ def _run_surface(args) -> int:
     position_weights(args.slate, weights, args.gamma)  # a bad vector or gamma: one line, exit 2
     with tqdm(total=2, desc=f"surface {label}", unit="step") as bar:
         bar.set_postfix_str(f"evaluating {args.grid}x{args.grid} alphas on {args.users} users")
-        surf = compute_surface(sc, n_users=args.users, n_grid=args.grid, seed=args.seed,
-                               method=args.method, progress=True, slate=args.slate, position_weights=weights,
-                               gamma=args.gamma)
+        surf = compute_surface(
+            sc,
+            n_users=args.users,
+            n_grid=args.grid,
+            seed=args.seed,
+            method=args.method,
+            progress=True,
+            slate=args.slate,
+            position_weights=weights,
+            gamma=args.gamma,
+        )
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")
         paths = write_surface(surf, out)
         bar.update(1)
     s = surf.summary
-    print(f"{sc.title}: best utility {s['best_utility']['utility']:.4f} at w={s['best_utility']['w']:.3f} "
-          f"(DER {s['best_utility']['der']:.4f}); best DER {s['best_der']['der']:.4f} at w={s['best_der']['w']:.3f} "
-          f"(utility {s['best_der']['utility']:.4f}); evaluate {s['seconds']['evaluate']:.3f}s")
+    print(
+        f"{sc.title}: best utility {s['best_utility']['utility']:.4f} at w={s['best_utility']['w']:.3f} "
+        f"(DER {s['best_utility']['der']:.4f}); best DER {s['best_der']['der']:.4f} at w={s['best_der']['w']:.3f} "
+        f"(utility {s['best_der']['utility']:.4f}); evaluate {s['seconds']['evaluate']:.3f}s"
+    )
     if s.get("provider"):
         bp = s["provider"]["best_provider_der"]
-        print(f"  slate of {s['slate']}: best provider DER {bp['provider_der']:.4f} at w={bp['w']:.3f} (viewer DER "
-              f"{bp['der']:.4f}); provider DER at the best-utility α {s['provider']['provider_der_at_best_utility']:.4f}")
+        print(
+            f"  slate of {s['slate']}: best provider DER {bp['provider_der']:.4f} at w={bp['w']:.3f} (viewer DER "
+            f"{bp['der']:.4f}); provider DER at the best-utility α {s['provider']['provider_der_at_best_utility']:.4f}"
+        )
     for p in paths.values():
         print(f"  wrote {p}")
     return 0
@@ -117,15 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jaxfair",
         description="jaxfair: a JAX-accelerated simulator of multi-objective recommender serving and a "
-                    "fairness-aware Bayesian optimisation study of its serving weights α.",
+        "fairness-aware Bayesian optimisation study of its serving weights α.",
         epilog="Run `jaxfair COMMAND --help` for each command's options. --debug (anywhere) shows full "
-               "tracebacks instead of one-line errors.")
+        "tracebacks instead of one-line errors.",
+    )
     parser.add_argument("--version", action="version", version=f"jaxfair {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_surface(subparsers)
     # Commands of the scenario, BO and diagnosis layers live beside their code.
-    for module in ("jaxfair.scenarios.cli", "jaxfair.bo.cli", "jaxfair.diagnose.cli",
-                   "jaxfair.dynamics.cli"):
+    for module in ("jaxfair.scenarios.cli", "jaxfair.bo.cli", "jaxfair.diagnose.cli", "jaxfair.dynamics.cli"):
         if _module_exists(module):
             importlib.import_module(module).add_subcommands(subparsers)
     return parser

@@ -7,6 +7,7 @@ scenario they name (it lives with the scenarios: this base module does not impor
 Every user mistake raises :class:`UsageError` (or ``ValueError``/``FileNotFoundError`` from
 the library), which :func:`jaxfair.cli.main` prints as one ``jaxfair: error: ...`` line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,10 +15,24 @@ import json
 import math
 from typing import Any
 
-__all__ = ["LOG_FLAGS", "LOG_RESERVED", "UsageError", "add_log_arguments", "add_prefs_argument",
-           "add_scenario_arguments", "check_log_flags_unused", "check_reserved_options", "int_at_least",
-           "nonnegative_int", "parse_columns", "parse_options", "parse_prefs", "positive_int", "scenario_label",
-           "scenario_options"]
+__all__ = [
+    "LOG_FLAGS",
+    "LOG_RESERVED",
+    "UsageError",
+    "add_log_arguments",
+    "add_prefs_argument",
+    "add_scenario_arguments",
+    "check_log_flags_unused",
+    "check_reserved_options",
+    "int_at_least",
+    "nonnegative_int",
+    "parse_columns",
+    "parse_options",
+    "parse_prefs",
+    "positive_int",
+    "scenario_label",
+    "scenario_options",
+]
 
 
 class UsageError(ValueError):
@@ -99,24 +114,44 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--labels", default=None, metavar="COLS", help="the K outcome columns (same order as --scores)")
     d.add_argument("--group", default=None, metavar="COL", help="the user's group column")
     d.add_argument("--user", default=None, metavar="COL", help="the user id column")
-    d.add_argument("--candidate", default=None, metavar="COL",
-                   help="candidate (item) id column; duplicate (user, candidate) rows are then an error")
+    d.add_argument(
+        "--candidate",
+        default=None,
+        metavar="COL",
+        help="candidate (item) id column; duplicate (user, candidate) rows are then an error",
+    )
     d.add_argument("--features", default=None, metavar="COLS", help="user covariate columns (optional)")
     d.add_argument("--retrieved", default=None, metavar="COL", help="0/1 column: the row survived retrieval")
     d.add_argument("--session", default=None, metavar="COL", help="session id column (replay; default: one per user)")
     d.add_argument("--replay", action="store_true", help="serve the logged sessions as they were (no resampling)")
-    d.add_argument("--group-names", default=None, metavar="G0,G1,...",
-                   help="order of the group values, group 0 first (default: integer codes 0..G-1 as they are, other "
-                        "integer codes sorted, text by number of users, most first)")
-    d.add_argument("--allow-duplicates", action="store_true",
-                   help="without --candidate, rows repeating an earlier row exactly are genuine (no warning)")
-    d.add_argument("--item-group", default=None, metavar="COL",
-                   help="provider (item) group column of each candidate (optional; provider exposure, SPEC §7)")
+    d.add_argument(
+        "--group-names",
+        default=None,
+        metavar="G0,G1,...",
+        help="order of the group values, group 0 first (default: integer codes 0..G-1 as they are, other "
+        "integer codes sorted, text by number of users, most first)",
+    )
+    d.add_argument(
+        "--allow-duplicates",
+        action="store_true",
+        help="without --candidate, rows repeating an earlier row exactly are genuine (no warning)",
+    )
+    d.add_argument(
+        "--item-group",
+        default=None,
+        metavar="COL",
+        help="provider (item) group column of each candidate (optional; provider exposure, SPEC §7)",
+    )
 
 
-def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario: str = "toy",
-                           seed_flag: str = "--seed", seed_help: str = "seed the scenario is built with",
-                           prefs: bool = True) -> None:
+def add_scenario_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    default_scenario: str = "toy",
+    seed_flag: str = "--seed",
+    seed_help: str = "seed the scenario is built with",
+    prefs: bool = True,
+) -> None:
     """Add the scenario arguments (registered scenario or ``--data`` logs) to ``parser``.
 
     Args:
@@ -128,14 +163,26 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario:
       prefs: add ``--prefs`` (False where the command adds it itself).
     """
     g = parser.add_argument_group("scenario")
-    g.add_argument("--scenario", default=None,
-                   help=f"registered scenario name (see `jaxfair scenarios`; default: {default_scenario})")
-    g.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="scenario option, repeatable; VALUE parsed as JSON when possible (e.g. n_candidates=10)")
+    g.add_argument(
+        "--scenario",
+        default=None,
+        help=f"registered scenario name (see `jaxfair scenarios`; default: {default_scenario})",
+    )
+    g.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="scenario option, repeatable; VALUE parsed as JSON when possible (e.g. n_candidates=10)",
+    )
     g.add_argument(seed_flag, type=nonnegative_int, default=0, metavar="SEED", help=f"{seed_help} (default 0)")
-    g.add_argument("--data-dir", default=None, metavar="DIR",
-                   help="directory holding the raw data of a paper scenario (ml-100k/, marketbias/; default: "
-                        "search $JAXFAIR_DATA, shared/data beside the checkout, the user cache dir)")
+    g.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="directory holding the raw data of a paper scenario (ml-100k/, marketbias/; default: "
+        "search $JAXFAIR_DATA, shared/data beside the checkout, the user cache dir)",
+    )
     if prefs:
         add_prefs_argument(g)
     add_log_arguments(parser)
@@ -145,17 +192,34 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, default_scenario:
 
 def add_prefs_argument(parser) -> None:
     """``--prefs W;W``: the true preferences of a registered scenario or of ``--data`` logs."""
-    parser.add_argument("--prefs", default=None, metavar="W;W",
-                        help="true preferences α*(g), one row per group: '0.8,0.2;0.2,0.8' (required for --data logs "
-                             "unless G = K = 2)")
+    parser.add_argument(
+        "--prefs",
+        default=None,
+        metavar="W;W",
+        help="true preferences α*(g), one row per group: '0.8,0.2;0.2,0.8' (required for --data logs unless G = K = 2)",
+    )
 
 
 # The column flags of add_log_arguments (besides --data and --replay).
-LOG_FLAGS = ("scores", "labels", "group", "user", "candidate", "features", "retrieved", "session", "group_names",
-             "item_group")
+LOG_FLAGS = (
+    "scores",
+    "labels",
+    "group",
+    "user",
+    "candidate",
+    "features",
+    "retrieved",
+    "session",
+    "group_names",
+    "item_group",
+)
 # from_file's keyword arguments that have their own flag: `--option KEY=...` for them is refused.
-LOG_RESERVED = {**{f: f"--{f.replace('_', '-')}" for f in LOG_FLAGS}, "replay": "--replay",
-                "allow_duplicates": "--allow-duplicates", "prefs": "--prefs"}
+LOG_RESERVED = {
+    **{f: f"--{f.replace('_', '-')}" for f in LOG_FLAGS},
+    "replay": "--replay",
+    "allow_duplicates": "--allow-duplicates",
+    "prefs": "--prefs",
+}
 
 
 def scenario_label(args: argparse.Namespace) -> str:

@@ -16,6 +16,7 @@ environment::
 over the processes (each samples its own share from its own key) and prints the result on
 process 0 — the smoke test for a new cluster (see ``docs/scaling.md``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,13 @@ def _int_setting(name: str, value, env: str, lo: int) -> int:
     return v
 
 
-def initialize(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None,
-               *, timeout_s: int = 300) -> tuple[int, int]:
+def initialize(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    timeout_s: int = 300,
+) -> tuple[int, int]:
     """Join a multi-process run; returns ``(process_id, num_processes)``.
 
     Arguments default to ``JAXFAIR_COORDINATOR``, ``JAXFAIR_NUM_PROCESSES`` and
@@ -59,15 +65,18 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         raise ValueError(f"process_id: expected 0 <= process_id < num_processes = {n}, got {pid}")
     import jax
 
-    jax.distributed.initialize(coordinator_address=coord, num_processes=n, process_id=pid,
-                               initialization_timeout=int(timeout_s))
+    jax.distributed.initialize(
+        coordinator_address=coord, num_processes=n, process_id=pid, initialization_timeout=int(timeout_s)
+    )
     return pid, n
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m jaxfair.distributed",
-                                 description="Evaluate an α grid with the users split over the processes of a "
-                                             "multi-process run (JAXFAIR_* environment variables).")
+    ap = argparse.ArgumentParser(
+        prog="python -m jaxfair.distributed",
+        description="Evaluate an α grid with the users split over the processes of a "
+        "multi-process run (JAXFAIR_* environment variables).",
+    )
     ap.add_argument("--scenario", default="toy")
     ap.add_argument("--users", type=int, default=100_000, help="users per process (default 100000)")
     ap.add_argument("--grid", type=int, default=1001, help="directions α = (w, 1 − w) (default 1001)")
@@ -89,8 +98,10 @@ def main(argv=None) -> int:
     dt = time.perf_counter() - t0
     if pid == 0:
         best = ev.best()
-        print(f"{n} processes, {len(jax.devices())} devices, {args.users * n} users, {len(grid)} α: {dt:.2f} s; "
-              f"best utility {best.overall:.4f} at α = {best.alpha.round(4).tolist()}, DER {best.der:.4f}")
+        print(
+            f"{n} processes, {len(jax.devices())} devices, {args.users * n} users, {len(grid)} α: {dt:.2f} s; "
+            f"best utility {best.overall:.4f} at α = {best.alpha.round(4).tolist()}, DER {best.der:.4f}"
+        )
     jax.distributed.shutdown()
     return 0
 

@@ -7,11 +7,13 @@ the same bits: plain chunks; exactly pruned candidates bucketed by surviving-set
 (:func:`pruned_group_sums`, :mod:`jaxfair.prune`); users sharded over a device mesh or over
 processes (:mod:`jaxfair.sharding`, :mod:`jaxfair.distributed`).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -26,9 +28,20 @@ from jaxfair.position import check_slate
 from jaxfair.position import position_weights as _position_weights
 from jaxfair.validation import check_alphas, check_batch_prefs, warn_empty_groups, warn_provider_groups
 
-__all__ = ["Evaluation", "GroupReport", "chunked_group_sums", "evaluate", "finish_evaluation", "plan_chunks",
-           "DEFAULT_MEMORY_BUDGET", "PRUNE_MIN_ALPHAS", "provider_metrics", "pruned_group_sums", "resolve_slate",
-           "use_pruning"]
+__all__ = [
+    "Evaluation",
+    "GroupReport",
+    "chunked_group_sums",
+    "evaluate",
+    "finish_evaluation",
+    "plan_chunks",
+    "DEFAULT_MEMORY_BUDGET",
+    "PRUNE_MIN_ALPHAS",
+    "provider_metrics",
+    "pruned_group_sums",
+    "resolve_slate",
+    "use_pruning",
+]
 
 #: Bytes allowed for one kernel call's float32 [N_chunk, P_chunk] intermediates.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
@@ -80,8 +93,10 @@ class GroupReport:
         return float(self.by_group.min() / top) if top > 0 else float("nan")
 
     def __repr__(self) -> str:
-        return (f"GroupReport(alpha={np.round(self.alpha, 4).tolist()}, overall={self.overall:.4f}, "
-                f"der={self.der:.4f}, by_group={self.by_group.round(4).to_dict()})")
+        return (
+            f"GroupReport(alpha={np.round(self.alpha, 4).tolist()}, overall={self.overall:.4f}, "
+            f"der={self.der:.4f}, by_group={self.by_group.round(4).to_dict()})"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,8 +149,11 @@ class Evaluation:
     def exposure_ratio(self) -> np.ndarray:
         """``[P, H]`` ρ_h = e_h / m_h (NaN where m_h = 0)."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.merit_share > 0, self.exposure_share / np.where(self.merit_share > 0,
-                                                                                 self.merit_share, 1.0), np.nan)
+            return np.where(
+                self.merit_share > 0,
+                self.exposure_share / np.where(self.merit_share > 0, self.merit_share, 1.0),
+                np.nan,
+            )
 
     def __len__(self) -> int:
         return int(self.utility.shape[0])
@@ -172,17 +190,21 @@ class Evaluation:
         """MetricFrame-like per-group report for the ``i``-th α."""
         if not 0 <= i < len(self):
             raise ValueError(f"i: expected 0 <= i < {len(self)}, got {i}")
-        return GroupReport(alpha=self.alphas[i], overall=float(self.utility[i]),
-                           by_group=pd.Series(self.group_utility[i], index=self._gnames(), name="utility"),
-                           der=float(self.der[i]))
+        return GroupReport(
+            alpha=self.alphas[i],
+            overall=float(self.utility[i]),
+            by_group=pd.Series(self.group_utility[i], index=self._gnames(), name="utility"),
+            der=float(self.der[i]),
+        )
 
     def best(self) -> GroupReport:
         """Report for the α with the highest global utility."""
         return self.report(int(np.nanargmax(self.utility)))
 
 
-def plan_chunks(n_alphas: int, n_users: int, n_candidates: int, budget_bytes: int = DEFAULT_MEMORY_BUDGET,
-                spec: SlateSpec = TOP1) -> tuple[int, int]:
+def plan_chunks(
+    n_alphas: int, n_users: int, n_candidates: int, budget_bytes: int = DEFAULT_MEMORY_BUDGET, spec: SlateSpec = TOP1
+) -> tuple[int, int]:
     """``(alpha_chunk, user_chunk)`` so that the kernel's ``[Nc, Pc]`` float32 temporaries
     (``_TEMPORARIES`` of them for top-1, ~2–3 per rank for a slate of ``spec.k``) and the
     ``[Nc, m]`` inputs fit in ``budget_bytes``."""
@@ -214,12 +236,18 @@ def _pad_rows(x: jnp.ndarray, n: int, fill) -> jnp.ndarray:
 def _kernel_batch(batch: Batch, spec: SlateSpec = TOP1) -> Batch:
     """The fields the serving kernels read (user features stay behind, provider groups too
     unless ``spec`` measures exposure)."""
-    return Batch(scores=batch.scores, labels=batch.labels, mask=batch.mask, group=batch.group,
-                 item_group=batch.item_group if spec.n_item_groups else None)
+    return Batch(
+        scores=batch.scores,
+        labels=batch.labels,
+        mask=batch.mask,
+        group=batch.group,
+        item_group=batch.item_group if spec.n_item_groups else None,
+    )
 
 
-def resolve_slate(batch: Batch, slate: Any = 1, position_weights: Any = "dcg", gamma: float = 0.8,
-                  n_item_groups: Any = None) -> SlateSpec:
+def resolve_slate(
+    batch: Batch, slate: Any = 1, position_weights: Any = "dcg", gamma: float = 0.8, n_item_groups: Any = None
+) -> SlateSpec:
     """Validate slate arguments against a batch into a :class:`jaxfair.kernels.SlateSpec`.
 
     ``n_item_groups`` (H) defaults to the batch's (largest provider id + 1, at least 2);
@@ -229,14 +257,19 @@ def resolve_slate(batch: Batch, slate: Any = 1, position_weights: Any = "dcg", g
     v = _position_weights(k, position_weights, gamma)
     if batch.item_group is None:
         if n_item_groups not in (None, 0):
-            raise ValueError(f"n_item_groups: given ({n_item_groups!r}) but the batch has no item_group "
-                             "(build it with make_batch(..., item_group=...))")
+            raise ValueError(
+                f"n_item_groups: given ({n_item_groups!r}) but the batch has no item_group "
+                "(build it with make_batch(..., item_group=...))"
+            )
         h = 0
     else:
         if n_item_groups is None:
             h = max(batch.n_item_groups, 2)
-        elif isinstance(n_item_groups, (bool, np.bool_)) or not isinstance(n_item_groups, (int, np.integer)) \
-                or n_item_groups < 2:
+        elif (
+            isinstance(n_item_groups, (bool, np.bool_))
+            or not isinstance(n_item_groups, (int, np.integer))
+            or n_item_groups < 2
+        ):
             raise ValueError(f"n_item_groups: expected an int >= 2 (provider groups H), got {n_item_groups!r}")
         else:
             h = int(n_item_groups)
@@ -268,9 +301,18 @@ def _pruning_pays(batch: Batch, k: int = 1) -> bool:
     return float(np.mean(widths)) <= 0.75 * m
 
 
-def chunked_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray, alpha_chunk: int | None = None,
-                       user_chunk: int | None = None, progress: bool = False, prune: bool | None = False,
-                       memory_budget: int = DEFAULT_MEMORY_BUDGET, mesh: Any = None, spec: SlateSpec = TOP1):
+def chunked_group_sums(
+    alphas32: jnp.ndarray,
+    batch: Batch,
+    prefs32: jnp.ndarray,
+    alpha_chunk: int | None = None,
+    user_chunk: int | None = None,
+    progress: bool = False,
+    prune: bool | None = False,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    mesh: Any = None,
+    spec: SlateSpec = TOP1,
+):
     """Group sums ``[P, G]``, counts ``[G]`` and unserved users over chunks of α and users.
 
     ``spec`` (:func:`resolve_slate`; default top-1) sets the slate size, position weights
@@ -302,8 +344,15 @@ def chunked_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray
     pruning = use_pruning(prune, int(alphas32.shape[0]), batch.n_candidates) and (prune or _pruning_pays(batch, spec.k))
     if mesh is not None and pruning and jax.process_count() == 1:
         # One process: pruned tiles go round-robin to the mesh's devices (same bits).
-        return pruned_group_sums(alphas32, batch, prefs32, memory_budget=memory_budget, progress=progress,
-                                 devices=list(mesh.devices.flat), spec=spec)
+        return pruned_group_sums(
+            alphas32,
+            batch,
+            prefs32,
+            memory_budget=memory_budget,
+            progress=progress,
+            devices=list(mesh.devices.flat),
+            spec=spec,
+        )
     if mesh is not None:
         return sharding.sharded_group_sums(alphas32, batch, prefs32, mesh, progress=progress, spec=spec)
     if pruning:
@@ -326,17 +375,17 @@ def chunked_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray
         bar = tqdm(total=len(user_starts) * len(alpha_starts), desc="evaluate", unit="chunk", leave=False)
     for u0 in user_starts:
         # Padding users get group id G: the kernel's one-hot gives them zero weight.
-        sub = jax.tree_util.tree_map(lambda x: x[u0:u0 + user_chunk], batch)
+        sub = jax.tree_util.tree_map(lambda x, u0=u0: x[u0 : u0 + user_chunk], batch)
         if sub.n_users < user_chunk:
             sub = _pad_batch(sub, user_chunk, g)
         for a0 in alpha_starts:
-            chunk = _pad_rows(alphas32[a0:a0 + alpha_chunk], alpha_chunk, 1.0)  # fixed shape: one compile
+            chunk = _pad_rows(alphas32[a0 : a0 + alpha_chunk], alpha_chunk, 1.0)  # fixed shape: one compile
             out = kernels.evaluate_chunk_blocks(chunk, sub, prefs32, spec)
             s, c, un = out[:3]
             take = min(alpha_chunk, p - a0)
-            _add_blocks(sums[a0:a0 + take], s, take)
+            _add_blocks(sums[a0 : a0 + take], s, take)
             if h:
-                _add_blocks(expo[a0:a0 + take], out[3], take)
+                _add_blocks(expo[a0 : a0 + take], out[3], take)
             if a0 == 0:
                 counts += np.asarray(c, dtype=np.float64)
                 unserved += float(un)
@@ -361,9 +410,13 @@ def _add_blocks(acc: np.ndarray, blocks, take: int) -> None:
 
 def _pad_batch(sub: Batch, n: int, g: int) -> Batch:
     """Pad a batch to ``n`` users of the padding group ``g`` with nothing retrieved."""
-    return Batch(scores=_pad_rows(sub.scores, n, 0.0), labels=_pad_rows(sub.labels, n, 0.0),
-                 mask=_pad_rows(sub.mask, n, False), group=_pad_rows(sub.group, n, g),
-                 item_group=None if sub.item_group is None else _pad_rows(sub.item_group, n, 0))
+    return Batch(
+        scores=_pad_rows(sub.scores, n, 0.0),
+        labels=_pad_rows(sub.labels, n, 0.0),
+        mask=_pad_rows(sub.mask, n, False),
+        group=_pad_rows(sub.group, n, g),
+        item_group=None if sub.item_group is None else _pad_rows(sub.item_group, n, 0),
+    )
 
 
 def _bucket_width(w: int, m: int) -> int:
@@ -381,8 +434,9 @@ def _tile_block_sums(alphas, scores, mask, value, group, item_group, n_groups, s
     """Block sums ``[T / SUM_BLOCK, P, G]`` of a tile of whole user blocks served on their
     first W compacted candidates: ``scores [T, W, K]``, ``mask``/``value``/``item_group [T, W]``,
     ``group [T]`` (with provider groups, a pair: also exposure ``[T / SUM_BLOCK, P, H]``)."""
-    return kernels.served_block_sums(alphas, scores, mask, value, jax.nn.one_hot(group, n_groups, dtype=value.dtype),
-                                     spec, item_group)
+    return kernels.served_block_sums(
+        alphas, scores, mask, value, jax.nn.one_hot(group, n_groups, dtype=value.dtype), spec, item_group
+    )
 
 
 _true_value_jit = jax.jit(kernels.true_value)
@@ -404,9 +458,13 @@ def _compact(scores, mask, value, item_group, strict, k=1):
     slot = jnp.where(keep, jnp.cumsum(k, axis=1) - 1, count + jnp.cumsum(1 - k, axis=1) - 1)  # [S, m]
     m = keep.shape[1]
     order = jnp.argmax(slot[:, :, None] == jnp.arange(m)[None, None, :], axis=1)  # [S, m]: slot -> candidate
-    return (jnp.take_along_axis(scores, order[..., None], axis=1), jnp.take_along_axis(keep, order, axis=1),
-            jnp.take_along_axis(value, order, axis=1), jnp.take_along_axis(item_group, order, axis=1),
-            keep.sum(axis=1))
+    return (
+        jnp.take_along_axis(scores, order[..., None], axis=1),
+        jnp.take_along_axis(keep, order, axis=1),
+        jnp.take_along_axis(value, order, axis=1),
+        jnp.take_along_axis(item_group, order, axis=1),
+        keep.sum(axis=1),
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("w", "n_groups"))
@@ -415,13 +473,25 @@ def _gather_tile(scores_c, keep_c, value_c, ig_c, group, rows, w, n_groups):
     candidates."""
     valid = rows >= 0
     r = jnp.maximum(rows, 0)
-    return (scores_c[r, :w], keep_c[r, :w] & valid[:, None], value_c[r, :w],
-            jnp.where(valid, group[r], n_groups).astype(jnp.int32), ig_c[r, :w])
+    return (
+        scores_c[r, :w],
+        keep_c[r, :w] & valid[:, None],
+        value_c[r, :w],
+        jnp.where(valid, group[r], n_groups).astype(jnp.int32),
+        ig_c[r, :w],
+    )
 
 
-def pruned_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray, *,
-                      memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: bool = False, devices=None,
-                      spec: SlateSpec = TOP1):
+def pruned_group_sums(
+    alphas32: jnp.ndarray,
+    batch: Batch,
+    prefs32: jnp.ndarray,
+    *,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    progress: bool = False,
+    devices=None,
+    spec: SlateSpec = TOP1,
+):
     """:func:`chunked_group_sums` on exactly pruned candidates, bucketed by surviving-set size.
 
     Per super-chunk of :data:`PRUNE_SUPER_CHUNK` users: prune (:func:`jaxfair.prune.keep_mask`),
@@ -470,13 +540,13 @@ def pruned_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray,
 
         bar = tqdm(total=len(starts) * -(-p // alpha_chunk), desc="evaluate (pruned)", unit="chunk", leave=False)
     for u0 in starts:
-        sub = jax.tree_util.tree_map(lambda x: x[u0:u0 + s_chunk], batch)
+        sub = jax.tree_util.tree_map(lambda x, u0=u0: x[u0 : u0 + s_chunk], batch)
         ns = sub.n_users
         if ns < s_chunk:  # padding users: nothing retrieved, group G (count nowhere)
             sub = _pad_batch(sub, s_chunk, g)
         value = _true_value_jit(sub, prefs32)  # [S, m], exactly as the unpruned kernel computes it
         if h:  # merit is α-free and uses every retrieved candidate (pruned or not)
-            for block in np.asarray(_merit_jit(sub, value, h), dtype=np.float64)[:-(-ns // bsz)]:
+            for block in np.asarray(_merit_jit(sub, value, h), dtype=np.float64)[: -(-ns // bsz)]:
                 merit += block
         ig = sub.item_group if h else jnp.zeros(sub.mask.shape, jnp.int32)
         scores_c, keep_c, value_c, ig_c, survivors = _compact(sub.scores, sub.mask, value, ig, strict, spec.k)
@@ -486,35 +556,37 @@ def pruned_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray,
         order = np.argsort(block_w[:n_live], kind="stable")  # blocks, narrowest first
         tiles = []  # (block ids, device, device arrays)
         for t0 in range(0, n_live, per_tile):
-            ids = order[t0:t0 + per_tile]
+            ids = order[t0 : t0 + per_tile]
             w = int(block_w[ids].max())
             if w == 0:  # nobody served in these blocks: their sums are exact zeros
                 continue
             rows = (ids[:, None] * bsz + np.arange(bsz)).reshape(-1)
             if ids.size < per_tile:  # pad with users of the (empty) padding group G
                 rows = np.concatenate([rows, np.full((per_tile - ids.size) * bsz, -1)])
-            arrs = _gather_tile(scores_c, keep_c, value_c, ig_c, sub.group, jnp.asarray(rows, jnp.int32), w=w,
-                                n_groups=g)
+            arrs = _gather_tile(
+                scores_c, keep_c, value_c, ig_c, sub.group, jnp.asarray(rows, jnp.int32), w=w, n_groups=g
+            )
             dev = devices[len(tiles) % len(devices)]
             tiles.append((ids, dev, arrs if dev is None else jax.device_put(arrs, dev)))
         for a0 in range(0, p, alpha_chunk):
-            chunk = _pad_rows(alphas32[a0:a0 + alpha_chunk], alpha_chunk, 1.0)
+            chunk = _pad_rows(alphas32[a0 : a0 + alpha_chunk], alpha_chunk, 1.0)
             take = min(alpha_chunk, p - a0)
             blocks = np.zeros((n_live, take, g), dtype=np.float64)
             eblocks = np.zeros((n_live, take, h), dtype=np.float64)
             on_device = {id(d): jax.device_put(chunk, d) for d in devices}
-            outs = [(ids, _tile_block_sums(on_device[id(d)], *arrs, n_groups=g, spec=spec))
-                    for ids, d, arrs in tiles]  # async
+            outs = [
+                (ids, _tile_block_sums(on_device[id(d)], *arrs, n_groups=g, spec=spec)) for ids, d, arrs in tiles
+            ]  # async
             for ids, out in outs:
                 if h:
                     out, eout = out
                     eblocks[ids] = np.asarray(eout, dtype=np.float64)[: ids.size, :take]
                 blocks[ids] = np.asarray(out, dtype=np.float64)[: ids.size, :take]
-            acc = sums[a0:a0 + take]
+            acc = sums[a0 : a0 + take]
             for block in blocks:  # block order, as unpruned
                 acc += block
             if h:
-                acc = expo[a0:a0 + take]
+                acc = expo[a0 : a0 + take]
                 for block in eblocks:
                     acc += block
             if bar is not None:
@@ -529,11 +601,23 @@ def pruned_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray,
 _merit_jit = jax.jit(kernels.merit_block_sums, static_argnums=2)
 
 
-def evaluate(alphas: Any, batch: Batch, prefs: Any, *, chunk_size: int | None = None,
-             memory_budget: int = DEFAULT_MEMORY_BUDGET, group_names: Sequence[str] | None = None,
-             label_names: Sequence[str] | None = None, progress: bool = False,
-             prune: bool | None = None, mesh: Any = None, slate: int = 1, position_weights: Any = "dcg",
-             gamma: float = 0.8, n_item_groups: int | None = None) -> Evaluation:
+def evaluate(
+    alphas: Any,
+    batch: Batch,
+    prefs: Any,
+    *,
+    chunk_size: int | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    group_names: Sequence[str] | None = None,
+    label_names: Sequence[str] | None = None,
+    progress: bool = False,
+    prune: bool | None = None,
+    mesh: Any = None,
+    slate: int = 1,
+    position_weights: Any = "dcg",
+    gamma: float = 0.8,
+    n_item_groups: int | None = None,
+) -> Evaluation:
     """Evaluate P serving weight vectors on a batch with one compiled kernel.
 
     Args:
@@ -576,13 +660,23 @@ def evaluate(alphas: Any, batch: Batch, prefs: Any, *, chunk_size: int | None = 
         if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
             raise ValueError(f"chunk_size: expected an int >= 1, got {chunk_size!r}")
         alpha_chunk = _balanced(a_arr.shape[0], int(chunk_size))
-    out = chunked_group_sums(jnp.asarray(a_arr, jnp.float32), batch, jnp.asarray(p_arr, jnp.float32),
-                             alpha_chunk, user_chunk, progress, prune=prune,
-                             memory_budget=memory_budget, mesh=mesh, spec=spec)
+    out = chunked_group_sums(
+        jnp.asarray(a_arr, jnp.float32),
+        batch,
+        jnp.asarray(p_arr, jnp.float32),
+        alpha_chunk,
+        user_chunk,
+        progress,
+        prune=prune,
+        memory_budget=memory_budget,
+        mesh=mesh,
+        spec=spec,
+    )
     sums, counts, unserved = out[:3]
     expo, merit = (out[3], out[4]) if spec.n_item_groups else (None, None)
-    return finish_evaluation(a_arr, sums, counts, unserved, group_names, label_names, spec=spec,
-                             exposure=expo, merit=merit)
+    return finish_evaluation(
+        a_arr, sums, counts, unserved, group_names, label_names, spec=spec, exposure=expo, merit=merit
+    )
 
 
 def provider_metrics(exposure: np.ndarray, merit: np.ndarray, warn: bool = True):
@@ -609,9 +703,18 @@ def provider_metrics(exposure: np.ndarray, merit: np.ndarray, warn: bool = True)
     return e_share, m_share, np.asarray(pder, np.float64)
 
 
-def finish_evaluation(alphas: np.ndarray, sums: np.ndarray, counts: np.ndarray, unserved: int,
-                      group_names=None, label_names=None, *, spec: SlateSpec = TOP1, exposure=None,
-                      merit=None) -> Evaluation:
+def finish_evaluation(
+    alphas: np.ndarray,
+    sums: np.ndarray,
+    counts: np.ndarray,
+    unserved: int,
+    group_names=None,
+    label_names=None,
+    *,
+    spec: SlateSpec = TOP1,
+    exposure=None,
+    merit=None,
+) -> Evaluation:
     """Assemble an :class:`Evaluation` from group sums ``[P, G]`` and counts ``[G]`` (and,
     with provider groups, exposure sums ``[P, H]`` and merit ``[H]``)."""
     empty = warn_empty_groups(counts, group_names)
@@ -626,10 +729,19 @@ def finish_evaluation(alphas: np.ndarray, sums: np.ndarray, counts: np.ndarray, 
     extra = {}
     if exposure is not None:
         e_share, m_share, pder = provider_metrics(exposure, merit)
-        extra = dict(provider_der=pder, exposure_share=e_share, merit_share=m_share,
-                     n_item_groups=int(np.shape(exposure)[1]))
-    return Evaluation(alphas=np.asarray(alphas, dtype=np.float64), utility=utility, der=der, group_utility=mu,
-                      n_unserved=int(unserved), group_counts=counts.astype(np.int64),
-                      group_names=tuple(group_names) if group_names is not None else None,
-                      label_names=tuple(label_names) if label_names is not None else None,
-                      slate=int(spec.k), position_weights=np.asarray(spec.weights, np.float64), **extra)
+        extra = dict(
+            provider_der=pder, exposure_share=e_share, merit_share=m_share, n_item_groups=int(np.shape(exposure)[1])
+        )
+    return Evaluation(
+        alphas=np.asarray(alphas, dtype=np.float64),
+        utility=utility,
+        der=der,
+        group_utility=mu,
+        n_unserved=int(unserved),
+        group_counts=counts.astype(np.int64),
+        group_names=tuple(group_names) if group_names is not None else None,
+        label_names=tuple(label_names) if label_names is not None else None,
+        slate=int(spec.k),
+        position_weights=np.asarray(spec.weights, np.float64),
+        **extra,
+    )

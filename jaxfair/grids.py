@@ -1,4 +1,5 @@
 """Grids of serving weights α."""
+
 from __future__ import annotations
 
 import itertools

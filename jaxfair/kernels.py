@@ -4,6 +4,7 @@ Shapes: N users, m candidates, K labels, G groups, P serving weight vectors α.
 Nothing here validates (nothing can raise inside ``jit``); the public functions in
 :mod:`jaxfair.metrics` and :mod:`jaxfair.evaluate` validate eagerly and then call these.
 """
+
 from __future__ import annotations
 
 import functools
@@ -125,8 +126,10 @@ def _running_topk(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, p
     pays = [jax.lax.optimization_barrier(x.T) for x in payloads]  # [m, N] each
     ranks = min(k, m)
     best = [jnp.full((n, p), -jnp.inf, dtype=scores.dtype) for _ in range(ranks)]
-    outs = [[jnp.full((n, p), -1 if jnp.issubdtype(x.dtype, jnp.integer) else 0, dtype=x.dtype)
-             for _ in range(ranks)] for x in payloads]
+    outs = [
+        [jnp.full((n, p), -1 if jnp.issubdtype(x.dtype, jnp.integer) else 0, dtype=x.dtype) for _ in range(ranks)]
+        for x in payloads
+    ]
     for j in range(m):
         s = cand[j, 0][:, None] * alphas[None, :, 0]
         for q in range(1, kk):
@@ -183,7 +186,7 @@ def _slate_outputs(alphas, scores, mask, value, item_group, spec: SlateSpec):
     h = spec.n_item_groups
     inds = tuple((item_group == g).astype(value.dtype) for g in range(1, h)) if h else ()
     outs = _running_topk(alphas, scores, mask, (value,) + inds, spec.k)
-    w = spec.weights[:len(outs[0])]
+    w = spec.weights[: len(outs[0])]
     u = _weighted(outs[0], w)
     if not h:
         return u, None
@@ -228,8 +231,9 @@ def served_value(alphas: jnp.ndarray, batch: Batch, value: jnp.ndarray) -> jnp.n
     return _running_argmax(alphas, batch.scores, batch.mask, value)
 
 
-def slate_value(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, value: jnp.ndarray,
-                spec: SlateSpec = TOP1) -> jnp.ndarray:
+def slate_value(
+    alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, value: jnp.ndarray, spec: SlateSpec = TOP1
+) -> jnp.ndarray:
     """``Σ_r v_r · value[n, j_r(α)]``: ``[N, P]`` (0 for empty ranks); ``spec`` static.
 
     ``spec = TOP1`` gives :func:`served_value` bit for bit.
@@ -300,11 +304,20 @@ def group_block_sums(u: jnp.ndarray, onehot: jnp.ndarray) -> jnp.ndarray:
     nb, (u, onehot) = _pad_users(n, u, onehot)
     # One block at a time (lax.map): its [B, P, G] tree stays in cache; the same tree over
     # all blocks at once streams every level through memory (~10x slower on CPU).
-    return jax.lax.map(lambda a: _block_tree(*a), (u.reshape(nb, SUM_BLOCK, p), onehot.reshape(nb, SUM_BLOCK, n_groups)))
+    return jax.lax.map(
+        lambda a: _block_tree(*a), (u.reshape(nb, SUM_BLOCK, p), onehot.reshape(nb, SUM_BLOCK, n_groups))
+    )
 
 
-def served_block_sums(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, value: jnp.ndarray,
-                      onehot: jnp.ndarray, spec: SlateSpec = TOP1, item_group: jnp.ndarray | None = None):
+def served_block_sums(
+    alphas: jnp.ndarray,
+    scores: jnp.ndarray,
+    mask: jnp.ndarray,
+    value: jnp.ndarray,
+    onehot: jnp.ndarray,
+    spec: SlateSpec = TOP1,
+    item_group: jnp.ndarray | None = None,
+):
     """``group_block_sums(served value, onehot)`` fused block by block.
 
     Serving and summing one block of :data:`SUM_BLOCK` users inside one ``lax.map`` step
@@ -335,9 +348,16 @@ def served_block_sums(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarra
         # (~300x slower, measured); so does any combination of the trees inside this step.
         return _block_tree(u, oh), jnp.stack([_tree(x) for x in e], axis=-1), _tree(_slate_total(mk, spec))
 
-    out = jax.lax.map(one_block, (scores.reshape(nb, SUM_BLOCK, w, k), mask.reshape(nb, SUM_BLOCK, w),
-                                  value.reshape(nb, SUM_BLOCK, w), onehot.reshape(nb, SUM_BLOCK, n_groups),
-                                  *(x.reshape(nb, SUM_BLOCK, w) for x in extra)))
+    out = jax.lax.map(
+        one_block,
+        (
+            scores.reshape(nb, SUM_BLOCK, w, k),
+            mask.reshape(nb, SUM_BLOCK, w),
+            value.reshape(nb, SUM_BLOCK, w),
+            onehot.reshape(nb, SUM_BLOCK, n_groups),
+            *(x.reshape(nb, SUM_BLOCK, w) for x in extra),
+        ),
+    )
     if not expo:
         return out
     sums, others, total = out  # [nb, P, G], [nb, P, H − 1], [nb]
@@ -351,8 +371,9 @@ def merit_block_sums(batch: Batch, value: jnp.ndarray, n_item_groups: int) -> jn
     summed over blocks of :data:`SUM_BLOCK` users: float32 ``[ceil(N / SUM_BLOCK), H]`` (α-free)."""
     n = value.shape[0]
     ig = batch.item_group
-    per_user = jnp.stack([jnp.sum(jnp.where(batch.mask & (ig == h), value, 0.0), axis=1)
-                          for h in range(n_item_groups)], axis=-1)  # [N, H]
+    per_user = jnp.stack(
+        [jnp.sum(jnp.where(batch.mask & (ig == h), value, 0.0), axis=1) for h in range(n_item_groups)], axis=-1
+    )  # [N, H]
     nb, (per_user,) = _pad_users(n, per_user)
     return jax.lax.map(_tree, per_user.reshape(nb, SUM_BLOCK, n_item_groups))
 

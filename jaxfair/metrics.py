@@ -3,6 +3,7 @@
 Each function validates its inputs eagerly (``ValueError`` naming the argument) and then
 runs a jit-compiled kernel from :mod:`jaxfair.kernels` in float32.
 """
+
 from __future__ import annotations
 
 import functools
@@ -51,8 +52,9 @@ def serve(alpha: Any, batch: Batch, slate: int | None = None) -> jnp.ndarray:
     return _slate_serve_jit(a32, batch.scores, batch.mask, k)[0]
 
 
-def user_utility(alpha: Any, batch: Batch, prefs: Any, *, slate: int = 1, position_weights: Any = "dcg",
-                 gamma: float = 0.8) -> jnp.ndarray:
+def user_utility(
+    alpha: Any, batch: Batch, prefs: Any, *, slate: int = 1, position_weights: Any = "dcg", gamma: float = 0.8
+) -> jnp.ndarray:
     """``u_n(α) = Σ_r v_r Σ_k α*_k(g_n) Y[n, j_r(α), k]``: float32 ``[N]`` (0 for unserved users).
 
     ``slate=1`` (default) is the top-1 utility ``α*(g_n)·Y[n, ĵ(α)]``; see
@@ -61,18 +63,21 @@ def user_utility(alpha: Any, batch: Batch, prefs: Any, *, slate: int = 1, positi
     p = check_batch_prefs(batch, prefs)
     a = check_alpha(alpha, batch.n_labels)
     spec = _no_exposure(batch, slate, position_weights, gamma)
-    return _user_utility_jit(jnp.asarray(a, jnp.float32), batch.replace(features=None, item_group=None),
-                             jnp.asarray(p, jnp.float32), spec)
+    return _user_utility_jit(
+        jnp.asarray(a, jnp.float32), batch.replace(features=None, item_group=None), jnp.asarray(p, jnp.float32), spec
+    )
 
 
-def group_utility(alpha: Any, batch: Batch, prefs: Any, *, slate: int = 1, position_weights: Any = "dcg",
-                  gamma: float = 0.8) -> np.ndarray:
+def group_utility(
+    alpha: Any, batch: Batch, prefs: Any, *, slate: int = 1, position_weights: Any = "dcg", gamma: float = 0.8
+) -> np.ndarray:
     """μ_g(α), the mean user utility per group: float ``[G]``; NaN (with a warning) if empty."""
     p = check_batch_prefs(batch, prefs)
     a = check_alpha(alpha, batch.n_labels)
     spec = _no_exposure(batch, slate, position_weights, gamma)
-    sums, counts, _ = _chunked_group_sums(jnp.asarray(a, jnp.float32)[None], batch, jnp.asarray(p, jnp.float32),
-                                          spec=spec)
+    sums, counts, _ = _chunked_group_sums(
+        jnp.asarray(a, jnp.float32)[None], batch, jnp.asarray(p, jnp.float32), spec=spec
+    )
     warn_empty_groups(counts)
     return np.asarray(kernels.group_means(sums, counts))[0]
 
@@ -128,8 +133,15 @@ def retrieval_quality(batch: Batch, n_groups: int | None = None) -> np.ndarray:
     return np.asarray(kernels.group_means(sums, counts), dtype=np.float64)
 
 
-def oracle_utility(batch: Batch, prefs: Any, *, slate: int = 1, position_weights: Any = "dcg", gamma: float = 0.8,
-                   full_information: bool = False) -> np.ndarray:
+def oracle_utility(
+    batch: Batch,
+    prefs: Any,
+    *,
+    slate: int = 1,
+    position_weights: Any = "dcg",
+    gamma: float = 0.8,
+    full_information: bool = False,
+) -> np.ndarray:
     """μ_g when each group is served with its own α*(g) (disparate treatment: the upper reference).
 
     ``full_information=True``: the full-information oracle slate of SPEC §7 — each user's

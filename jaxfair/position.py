@@ -5,6 +5,7 @@ with weight ``v_r``; slate utility is ``Σ_r v_r · α*(g)·Y[j_r]`` and provide
 ``Σ_r v_r · 1{item_group[j_r] = h}``. Named models have ``v_1 = 1`` (not normalised), so a
 slate of one item is the top-1 model.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -56,13 +57,15 @@ def position_weights(k: int, model: Any = "dcg", gamma: float = 0.8) -> np.ndarr
             return g ** (r - 1.0)
         if model == "uniform":
             return np.ones(k)
-        raise ValueError(f"position_weights: expected one of {POSITION_MODELS} or a vector of {k} weights, "
-                         f"got {model!r}")
+        raise ValueError(
+            f"position_weights: expected one of {POSITION_MODELS} or a vector of {k} weights, got {model!r}"
+        )
     try:
         v = np.asarray(model, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"position_weights: expected a name {POSITION_MODELS} or a numeric vector, got {model!r}") \
-            from exc
+        raise ValueError(
+            f"position_weights: expected a name {POSITION_MODELS} or a numeric vector, got {model!r}"
+        ) from exc
     if v.ndim != 1 or v.shape[0] != k:
         raise ValueError(f"position_weights: expected a vector of length k = {k} (the slate size), got shape {v.shape}")
     if not np.all(np.isfinite(v)):
@@ -73,8 +76,10 @@ def position_weights(k: int, model: Any = "dcg", gamma: float = 0.8) -> np.ndarr
         raise ValueError(f"position_weights: expected v_1 > 0 (the top rank is examined), got {v.tolist()}")
     if np.any(np.diff(v) > 0):
         r_bad = int(np.argmax(np.diff(v) > 0)) + 2
-        raise ValueError(f"position_weights: expected non-increasing weights (a lower rank is examined no more "
-                         f"often), got v_{r_bad} > v_{r_bad - 1} in {v.tolist()}")
+        raise ValueError(
+            f"position_weights: expected non-increasing weights (a lower rank is examined no more "
+            f"often), got v_{r_bad} > v_{r_bad - 1} in {v.tolist()}"
+        )
     if np.any(v.astype(np.float32) > np.finfo(np.float32).max):
         raise ValueError(f"position_weights: expected weights within float32 range, got {v.tolist()}")
     return v

@@ -32,6 +32,7 @@ rule above (dominated by ≥ 1).
 
 Shapes: N users, m candidates, K labels, W ≤ m survivors kept per user.
 """
+
 from __future__ import annotations
 
 import functools
@@ -43,15 +44,15 @@ import numpy as np
 __all__ = ["STRICT_ALPHA_RANGE", "alphas_allow_strict", "compact_order", "keep_mask", "survivor_counts"]
 
 #: Non-zero α entries must lie in this range for rule 2 (see the module docstring).
-STRICT_ALPHA_RANGE = (2.0 ** -60, 2.0 ** 60)
-_MAX_ABS_SCORE = 2.0 ** 20
-_ABS_MARGIN = 2.0 ** -40
+STRICT_ALPHA_RANGE = (2.0**-60, 2.0**60)
+_MAX_ABS_SCORE = 2.0**20
+_ABS_MARGIN = 2.0**-40
 # Users per pruning call: the pairwise [n, m, m, K] comparison stays ~50 MB at m = 20, K = 2.
 _PRUNE_CHUNK = 16_384
 
 
 def _tau(k: int) -> float:
-    return (k + 2) * 2.0 ** -23
+    return (k + 2) * 2.0**-23
 
 
 def alphas_allow_strict(alphas: np.ndarray) -> bool:
@@ -99,7 +100,7 @@ def keep_mask(scores, mask, strict: bool, k: int = 1) -> np.ndarray:
     step = min(-(-n // 256) * 256, _PRUNE_CHUNK)  # padded to a multiple of 256: few distinct shapes, few compiles
     out = []
     for u0 in range(0, n, step):
-        s, mk = scores[u0:u0 + step], mask[u0:u0 + step]
+        s, mk = scores[u0 : u0 + step], mask[u0 : u0 + step]
         if s.shape[0] < step:  # pad to one shape: one compile
             pad = step - s.shape[0]
             s = jnp.concatenate([jnp.asarray(s), jnp.zeros((pad,) + s.shape[1:], s.dtype)])

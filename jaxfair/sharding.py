@@ -17,10 +17,11 @@ float32 rounding.
 
 Shapes: N users, m candidates, K labels, G groups, P weight vectors, D devices.
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -67,48 +68,58 @@ def local_mesh_devices(mesh) -> list[jax.Device]:
     devs = list(mesh.devices.flat)
     other = [d for d in devs if d.process_index != jax.process_index()]
     if other:
-        raise ValueError(f"mesh: expected devices of this process only, got {len(other)} of other processes "
-                         f"(e.g. {other[0]}); use jaxfair.sharding.user_mesh(jax.local_devices())")
+        raise ValueError(
+            f"mesh: expected devices of this process only, got {len(other)} of other processes "
+            f"(e.g. {other[0]}); use jaxfair.sharding.user_mesh(jax.local_devices())"
+        )
     return devs
 
 
 def check_mesh(mesh) -> Mesh:
     if not isinstance(mesh, Mesh):
-        raise ValueError(f"mesh: expected a jax.sharding.Mesh (see jaxfair.sharding.user_mesh), got {type(mesh).__name__}")
+        raise ValueError(
+            f"mesh: expected a jax.sharding.Mesh (see jaxfair.sharding.user_mesh), got {type(mesh).__name__}"
+        )
     if mesh.axis_names != (USER_AXIS,):
         raise ValueError(f"mesh: expected one axis named {USER_AXIS!r}, got axes {mesh.axis_names}")
     return mesh
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sharded_kernel(mesh: Mesh, slate: SlateSpec = TOP1):
     spec = PartitionSpec(USER_AXIS)
     expo = slate.n_item_groups > 0
 
     def local(alphas, scores, labels, mask, group, prefs, *item_group):
-        batch = Batch(scores=scores, labels=labels, mask=mask, group=group,
-                      item_group=item_group[0] if expo else None)
+        batch = Batch(scores=scores, labels=labels, mask=mask, group=group, item_group=item_group[0] if expo else None)
         out = kernels.evaluate_chunk_blocks(alphas, batch, prefs, slate)
         # Integer counts: exact for any number of users (float32 would stop at 2^24).
         onehot = jax.nn.one_hot(group, prefs.shape[0], dtype=jnp.int32)
         counts = jnp.sum(onehot, axis=0)
         unserved = jnp.sum(jnp.where(jnp.any(mask, axis=-1), 0, onehot.sum(-1)))
         # Blocks come back in device order = user order, replicated so every process reads them.
-        res = (jax.lax.all_gather(out[0], USER_AXIS, tiled=True), jax.lax.psum(counts, USER_AXIS),
-               jax.lax.psum(unserved, USER_AXIS))
+        res = (
+            jax.lax.all_gather(out[0], USER_AXIS, tiled=True),
+            jax.lax.psum(counts, USER_AXIS),
+            jax.lax.psum(unserved, USER_AXIS),
+        )
         if expo:  # exposure and merit blocks, gathered the same way
-            res = res + (jax.lax.all_gather(out[3], USER_AXIS, tiled=True),
-                         jax.lax.all_gather(out[4], USER_AXIS, tiled=True))
+            res = res + (
+                jax.lax.all_gather(out[3], USER_AXIS, tiled=True),
+                jax.lax.all_gather(out[4], USER_AXIS, tiled=True),
+            )
         return res
 
     in_specs = (PartitionSpec(), spec, spec, spec, spec, PartitionSpec()) + ((spec,) if expo else ())
-    fn = jax.shard_map(local, mesh=mesh, in_specs=in_specs, out_specs=(PartitionSpec(),) * (5 if expo else 3),
-                       check_vma=False)
+    fn = jax.shard_map(
+        local, mesh=mesh, in_specs=in_specs, out_specs=(PartitionSpec(),) * (5 if expo else 3), check_vma=False
+    )
     return jax.jit(fn)
 
 
-def _local_rows(batch: Batch, mesh: Mesh, n_groups: int,
-                with_item_group: bool = False) -> tuple[dict[str, np.ndarray], int]:
+def _local_rows(
+    batch: Batch, mesh: Mesh, n_groups: int, with_item_group: bool = False
+) -> tuple[dict[str, np.ndarray], int]:
     """This process's users padded to whole blocks per local device; the padded count."""
     n_local_dev = sum(1 for d in mesh.devices.flat if d.process_index == jax.process_index())
     unit = kernels.SUM_BLOCK * max(1, n_local_dev)
@@ -119,20 +130,37 @@ def _local_rows(batch: Batch, mesh: Mesh, n_groups: int,
         n = int(np.max(multihost_utils.process_allgather(np.array([n]))))  # same local shape everywhere
     n_pad = -(-n // unit) * unit
     pad = n_pad - batch.n_users
-    fields = {"scores": np.asarray(batch.scores), "labels": np.asarray(batch.labels), "mask": np.asarray(batch.mask),
-              "group": np.asarray(batch.group)}
+    fields = {
+        "scores": np.asarray(batch.scores),
+        "labels": np.asarray(batch.labels),
+        "mask": np.asarray(batch.mask),
+        "group": np.asarray(batch.group),
+    }
     if with_item_group:
         fields["item_group"] = np.asarray(batch.item_group)
-    fill = {"scores": 0.0, "labels": 0.0, "mask": False, "group": n_groups,  # padding: group G counts nowhere
-            "item_group": 0}
+    fill = {
+        "scores": 0.0,
+        "labels": 0.0,
+        "mask": False,
+        "group": n_groups,  # padding: group G counts nowhere
+        "item_group": 0,
+    }
     if pad:
-        fields = {k: np.concatenate([v, np.full((pad,) + v.shape[1:], fill[k], dtype=v.dtype)])
-                  for k, v in fields.items()}
+        fields = {
+            k: np.concatenate([v, np.full((pad,) + v.shape[1:], fill[k], dtype=v.dtype)]) for k, v in fields.items()
+        }
     return fields, n_pad
 
 
-def sharded_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray, mesh: Mesh,
-                       alpha_chunk: int | None = None, progress: bool = False, spec: SlateSpec = TOP1):
+def sharded_group_sums(
+    alphas32: jnp.ndarray,
+    batch: Batch,
+    prefs32: jnp.ndarray,
+    mesh: Mesh,
+    alpha_chunk: int | None = None,
+    progress: bool = False,
+    spec: SlateSpec = TOP1,
+):
     """Group sums ``[P, G]`` (float64), counts ``[G]`` and unserved users, users sharded over
     ``mesh``. In a multi-process run, ``batch`` holds this process's users only and every
     process gets the global result. ``spec``: slate size, position weights, provider groups
@@ -143,8 +171,10 @@ def sharded_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray
     fields, n_pad = _local_rows(batch, mesh, g, with_item_group=h > 0)
     sharding = NamedSharding(mesh, PartitionSpec(USER_AXIS))
     n_proc = jax.process_count()
-    glob = {k: jax.make_array_from_process_local_data(sharding, v, (n_pad * n_proc,) + v.shape[1:])
-            for k, v in fields.items()}
+    glob = {
+        k: jax.make_array_from_process_local_data(sharding, v, (n_pad * n_proc,) + v.shape[1:])
+        for k, v in fields.items()
+    }
     n_blocks = n_pad * n_proc // kernels.SUM_BLOCK
     if alpha_chunk is None:  # the gathered [blocks, Pc, G (+ H)] outputs are the only arrays growing with P
         alpha_chunk = max(1, min(p, (64 * 2**20) // (4 * (g + h) * n_blocks)))
@@ -160,18 +190,25 @@ def sharded_group_sums(alphas32: jnp.ndarray, batch: Batch, prefs32: jnp.ndarray
 
         bar = tqdm(total=len(starts), desc=f"evaluate ({mesh.devices.size} devices)", unit="chunk", leave=False)
     for a0 in starts:
-        chunk = alphas32[a0:a0 + alpha_chunk]
+        chunk = alphas32[a0 : a0 + alpha_chunk]
         if chunk.shape[0] < alpha_chunk:  # fixed shape: one compile
             chunk = jnp.concatenate([chunk, jnp.ones((alpha_chunk - chunk.shape[0], chunk.shape[1]), chunk.dtype)])
-        out = kernel(jnp.asarray(chunk), glob["scores"], glob["labels"], glob["mask"], glob["group"],
-                     jnp.asarray(prefs32), *((glob["item_group"],) if h else ()))
+        out = kernel(
+            jnp.asarray(chunk),
+            glob["scores"],
+            glob["labels"],
+            glob["mask"],
+            glob["group"],
+            jnp.asarray(prefs32),
+            *((glob["item_group"],) if h else ()),
+        )
         blocks, c, un = out[:3]
         take = min(alpha_chunk, p - a0)
-        acc = sums[a0:a0 + take]
+        acc = sums[a0 : a0 + take]
         for block in np.asarray(blocks, dtype=np.float64)[:, :take]:  # user order, as on one device
             acc += block
         if h:
-            acc = expo[a0:a0 + take]
+            acc = expo[a0 : a0 + take]
             for block in np.asarray(out[3], dtype=np.float64)[:, :take]:
                 acc += block
         if counts is None:

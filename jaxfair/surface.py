@@ -6,6 +6,7 @@ w = α₁/(α₁+α₂); ``write_surface`` does both and saves figures, CSV tabl
 Slates (``slate=k``, SPEC §7) are evaluated on the grid; with provider groups in the batch the
 figures add provider DER and the viewer-DER × provider-DER trade-off along w.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,9 +49,18 @@ class Surface:
     n_grid: int
 
 
-def compute_surface(scenario: Scenario, *, n_users: int = 20_000, n_grid: int = 101, seed: int = 0,
-                    method: str = "sweep", progress: bool = False, slate: int = 1, position_weights="dcg",
-                    gamma: float = 0.8) -> Surface:
+def compute_surface(
+    scenario: Scenario,
+    *,
+    n_users: int = 20_000,
+    n_grid: int = 101,
+    seed: int = 0,
+    method: str = "sweep",
+    progress: bool = False,
+    slate: int = 1,
+    position_weights="dcg",
+    gamma: float = 0.8,
+) -> Surface:
     """Evaluate the scenario on an ``n_grid × n_grid`` box of α and along the α direction.
 
     Args:
@@ -65,8 +75,10 @@ def compute_surface(scenario: Scenario, *, n_users: int = 20_000, n_grid: int = 
         :func:`jaxfair.evaluate`).
     """
     if scenario.n_labels != 2:
-        raise ValueError(f"scenario: surfaces are drawn over (α₁, α₂) and need K = 2 labels, "
-                         f"got K = {scenario.n_labels} ({scenario.name})")
+        raise ValueError(
+            f"scenario: surfaces are drawn over (α₁, α₂) and need K = 2 labels, "
+            f"got K = {scenario.n_labels} ({scenario.name})"
+        )
     if method not in ("sweep", "grid"):
         raise ValueError(f"method: expected 'sweep' or 'grid', got {method!r}")
     if not isinstance(n_grid, int) or n_grid < 3:
@@ -101,34 +113,66 @@ def compute_surface(scenario: Scenario, *, n_users: int = 20_000, n_grid: int = 
     provider = None
     if ev_dir.n_item_groups and np.isfinite(ev_dir.provider_der).any():
         i = int(np.nanargmax(ev_dir.provider_der))
-        provider = {"n_item_groups": int(ev_dir.n_item_groups), "merit_share": ev_dir.merit_share.tolist(),
-                    "best_provider_der": {"w": float(direction[i, 0]), "provider_der": float(ev_dir.provider_der[i]),
-                                          "der": float(ev_dir.der[i]), "utility": float(ev_dir.utility[i])},
-                    "provider_der_at_best_utility": float(ev_dir.provider_der[int(np.nanargmax(ev_dir.utility))])}
+        provider = {
+            "n_item_groups": int(ev_dir.n_item_groups),
+            "merit_share": ev_dir.merit_share.tolist(),
+            "best_provider_der": {
+                "w": float(direction[i, 0]),
+                "provider_der": float(ev_dir.provider_der[i]),
+                "der": float(ev_dir.der[i]),
+                "utility": float(ev_dir.utility[i]),
+            },
+            "provider_der_at_best_utility": float(ev_dir.provider_der[int(np.nanargmax(ev_dir.utility))]),
+        }
     summary = {
-        "scenario": scenario.name, "title": scenario.title, "standin": scenario.is_standin,
-        "n_users": int(n_users), "n_candidates": scenario.n_candidates, "seed": int(seed), "method": method,
-        "n_alpha_box": int(len(box)), "n_breakpoints": n_breakpoints, "n_unserved": int(ev_box.n_unserved),
+        "scenario": scenario.name,
+        "title": scenario.title,
+        "standin": scenario.is_standin,
+        "n_users": int(n_users),
+        "n_candidates": scenario.n_candidates,
+        "seed": int(seed),
+        "method": method,
+        "n_alpha_box": int(len(box)),
+        "n_breakpoints": n_breakpoints,
+        "n_unserved": int(ev_box.n_unserved),
         "group_counts": ev_box.group_counts.tolist(),
-        "best_utility": {"w": float(best_u.alpha[0]), "utility": best_u.overall, "der": best_u.der,
-                         "by_group": best_u.by_group.to_dict()},
-        "best_der": {"w": float(best_d.alpha[0]), "utility": best_d.overall, "der": best_d.der,
-                     "by_group": best_d.by_group.to_dict()},
-        "slate": k, "position_weights": weights.tolist(),
+        "best_utility": {
+            "w": float(best_u.alpha[0]),
+            "utility": best_u.overall,
+            "der": best_u.der,
+            "by_group": best_u.by_group.to_dict(),
+        },
+        "best_der": {
+            "w": float(best_d.alpha[0]),
+            "utility": best_d.overall,
+            "der": best_d.der,
+            "by_group": best_d.by_group.to_dict(),
+        },
+        "slate": k,
+        "position_weights": weights.tolist(),
         "oracle_by_group": dict(zip(scenario.group_names, oracle.tolist(), strict=True)),
         "oracle_full_information_by_group": dict(zip(scenario.group_names, oracle_full.tolist(), strict=True)),
         # per-group regret at the best-utility α: own-α* oracle and full-information oracle minus μ_g
-        "regret_at_best_utility_by_group": {g: {"own_alpha": float(o - best_u.by_group[g]),
-                                                "full_information": float(f - best_u.by_group[g])}
-                                            for g, o, f in zip(scenario.group_names, oracle, oracle_full, strict=True)},
+        "regret_at_best_utility_by_group": {
+            g: {"own_alpha": float(o - best_u.by_group[g]), "full_information": float(f - best_u.by_group[g])}
+            for g, o, f in zip(scenario.group_names, oracle, oracle_full, strict=True)
+        },
         "provider": provider,
-        "retrieval_quality_by_group": dict(zip(scenario.group_names,
-                                               retrieval_quality(batch, scenario.n_groups).tolist(), strict=True)),
+        "retrieval_quality_by_group": dict(
+            zip(scenario.group_names, retrieval_quality(batch, scenario.n_groups).tolist(), strict=True)
+        ),
         "seconds": {"sample": t_sample, "evaluate": t_eval},
         "scenario_options": scenario.describe()["options"],
     }
-    return Surface(box=box_df, direction=dir_df, summary=summary, title=scenario.title,
-                   label_names=tuple(scenario.label_names), group_names=tuple(scenario.group_names), n_grid=n_grid)
+    return Surface(
+        box=box_df,
+        direction=dir_df,
+        summary=summary,
+        title=scenario.title,
+        label_names=tuple(scenario.label_names),
+        group_names=tuple(scenario.group_names),
+        n_grid=n_grid,
+    )
 
 
 def _with_origin(ev: Evaluation, scenario: Scenario) -> pd.DataFrame:
@@ -169,15 +213,18 @@ def plot_surface(surface: Surface):
         ax.set_ylabel(f"α ({l1})")
         ax.set_title(title)
         fig1.colorbar(im, ax=ax, shrink=0.85)
-    fig1.suptitle(f"{surface.title}: {'utility, viewer and provider DER' if provider else 'utility and DER'} "
-                  f"over the α box ({what}{surface.summary['n_users']:,} users; "
-                  "α = 0 at the origin serves nothing: left blank)")
+    fig1.suptitle(
+        f"{surface.title}: {'utility, viewer and provider DER' if provider else 'utility and DER'} "
+        f"over the α box ({what}{surface.summary['n_users']:,} users; "
+        "α = 0 at the origin serves nothing: left blank)"
+    )
 
     d = surface.direction
     # Two panels on one w axis, not a twin y axis: DER and utility have different units, and
     # curves drawn on two scales over one plot cross where nothing meets.
-    fig2, (ax, ax2) = plt.subplots(2, 1, figsize=(8.5, 6.4), sharex=True, constrained_layout=True,
-                                   gridspec_kw={"height_ratios": [3, 2]})
+    fig2, (ax, ax2) = plt.subplots(
+        2, 1, figsize=(8.5, 6.4), sharex=True, constrained_layout=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
     for g in surface.group_names:
         ax.plot(d["w"], d[f"utility_{g}"], label=f"utility: {g}")
     ax.plot(d["w"], d["utility"], "k--", label="global utility")
@@ -196,11 +243,23 @@ def plot_surface(surface: Surface):
     sc = ax.scatter(d["der"], d["provider_der"], c=d["w"], cmap="viridis", s=10)
     ax.plot(d["der"], d["provider_der"], color="0.7", lw=0.6, zorder=0)
     pareto = _pareto_mask(d["der"].to_numpy(), d["provider_der"].to_numpy())
-    ax.scatter(d["der"][pareto], d["provider_der"][pareto], facecolors="none", edgecolors="tab:red", s=40,
-               label="Pareto-optimal (viewer DER, provider DER)")
+    ax.scatter(
+        d["der"][pareto],
+        d["provider_der"][pareto],
+        facecolors="none",
+        edgecolors="tab:red",
+        s=40,
+        label="Pareto-optimal (viewer DER, provider DER)",
+    )
     iu = int(np.nanargmax(d["utility"].to_numpy()))
-    ax.scatter([d["der"].iloc[iu]], [d["provider_der"].iloc[iu]], marker="*", s=160, color="k",
-               label=f"best utility (w = {d['w'].iloc[iu]:.3f})")
+    ax.scatter(
+        [d["der"].iloc[iu]],
+        [d["provider_der"].iloc[iu]],
+        marker="*",
+        s=160,
+        color="k",
+        label=f"best utility (w = {d['w'].iloc[iu]:.3f})",
+    )
     ax.ticklabel_format(useOffset=False)
     ax.set_xlabel("viewer DER (user groups' utility)")
     ax.set_ylabel("provider DER (exposure vs merit)")
@@ -232,7 +291,7 @@ def write_surface(surface: Surface, out: str | Path) -> dict[str, Path]:
     if len(figs) == 3:
         names.append("tradeoff.png")
     paths = {name: out / name for name in names}
-    for fig, key in zip(figs, ("surface.png", "groups.png", "tradeoff.png")[:len(figs)], strict=True):
+    for fig, key in zip(figs, ("surface.png", "groups.png", "tradeoff.png")[: len(figs)], strict=True):
         atomic_write(paths[key], lambda fh, fig=fig: fig.savefig(fh, format="png", dpi=120), "wb")
         plt.close(fig)
     atomic_write_text(paths["surface.csv"], surface.box.to_csv(index=False))

@@ -9,12 +9,14 @@ event "at w_e the user's utility jumps by Δ", and aggregate events of all users
 and prefix sums. Exact ties are resolved as the grid kernel does (lowest index wins), which
 needs a point value at each breakpoint besides the values on the open intervals.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 import jax
 import numba
@@ -32,15 +34,18 @@ _true_value_jit = jax.jit(kernels.true_value)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # numpy semantics: no zero-division checks
-def _walk_envelopes(scores, mask, value, group, n_groups, cap):  # pragma: no cover - compiled; tested through user_envelopes
+def _walk_envelopes(
+    scores, mask, value, group, n_groups, cap
+):  # pragma: no cover - compiled; tested through user_envelopes
     """Compiled walk of every user's upper envelope (see :func:`user_envelopes`).
 
     ``scores`` float32 ``[N, m, 2]`` (compared in float64: exact), ``value`` float32
     ``[N, m]`` (or ``[0, 0]``: no values wanted). Writes at most ``cap`` events; returns
     ``n_events`` (−1 when ``cap`` was too small: the caller retries with room for m per user)
     and the event arrays ``user [E]``, ``w [E]``, ``(left, point, right) [3, E]`` and, with
-    values, packed rows ``[E, 4]`` = (w, group, right − left value, point − left value). With ``n_groups > 0`` the w = 0 events are not written but summed
-    per group (``group [N]``) into ``at0 [2, G]``: (Σ right value, Σ point − left value).
+    values, packed rows ``[E, 4]`` = (w, group, right − left value, point − left value). With
+    ``n_groups > 0`` the w = 0 events are not written but summed per group (``group [N]``) into
+    ``at0 [2, G]``: (Σ right value, Σ point − left value).
     """
     n, m = mask.shape
     with_values = value.shape[0] > 0
@@ -124,7 +129,9 @@ WALK_CHUNK = 1 << 17
 
 def _walk_chunk(scores, mask, value, group, n_groups):
     n, m = mask.shape
-    e, user, w, idx, val, at0 = _walk_envelopes(scores, mask, value, group, n_groups, 3 * n + m)  # envelopes are short...
+    e, user, w, idx, val, at0 = _walk_envelopes(
+        scores, mask, value, group, n_groups, 3 * n + m
+    )  # envelopes are short...
     if e < 0:  # ...else room for the worst case
         e, user, w, idx, val, at0 = _walk_envelopes(scores, mask, value, group, n_groups, n * m + 1)
     return user[:e], w[:e], idx[:, :e], val[:e], at0
@@ -140,8 +147,13 @@ def _envelope_events(scores, mask, value, group, n_groups):
 
     def one(u0):
         sl = slice(u0, u0 + WALK_CHUNK)
-        return _walk_chunk(scores[sl], mask[sl], value[sl] if value.shape[0] else value,
-                           group[sl] if group.shape[0] else group, n_groups)
+        return _walk_chunk(
+            scores[sl],
+            mask[sl],
+            value[sl] if value.shape[0] else value,
+            group[sl] if group.shape[0] else group,
+            n_groups,
+        )
 
     # The compiled walk releases the GIL: chunks run on threads, one per core.
     with ThreadPoolExecutor(max_workers=max(1, min(len(starts), os.cpu_count() or 1))) as pool:
@@ -149,8 +161,13 @@ def _envelope_events(scores, mask, value, group, n_groups):
     at0 = parts[0][4].copy()
     for part in parts[1:]:
         at0 += part[4]
-    return (np.concatenate([p[0] + u0 for p, u0 in zip(parts, starts)]), np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts], axis=1), np.concatenate([p[3] for p in parts]), at0)
+    return (
+        np.concatenate([p[0] + u0 for p, u0 in zip(parts, starts, strict=False)]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts], axis=1),
+        np.concatenate([p[3] for p in parts]),
+        at0,
+    )
 
 
 def user_envelopes(f0: np.ndarray, f1: np.ndarray, mask: np.ndarray):
@@ -209,8 +226,14 @@ class Sweep:
         # The grid kernel sees α in float32; use the same rounded α so both see the same ties.
         a32 = a.astype(np.float32).astype(np.float64)
         w = a32[:, 0] / (a32[:, 0] + a32[:, 1])
-        return finish_evaluation(a, self.sums_at(w), self.group_counts.astype(np.float64), self.n_unserved,
-                                 self.group_names, self.label_names)
+        return finish_evaluation(
+            a,
+            self.sums_at(w),
+            self.group_counts.astype(np.float64),
+            self.n_unserved,
+            self.group_names,
+            self.label_names,
+        )
 
     def curve(self) -> pd.DataFrame:
         """The whole curve: one row per breakpoint (``kind='point'``) and per open interval
@@ -219,15 +242,26 @@ class Sweep:
         w_end = np.append(b[1:], 1.0)
         keep = w_end > b  # the interval after a breakpoint at 1 is empty
         alphas_pt = np.stack([b, 1.0 - b], axis=1)
-        ev_pt = finish_evaluation(alphas_pt, self.point_sums, self.group_counts.astype(np.float64), self.n_unserved,
-                                  self.group_names, self.label_names).to_frame()
+        ev_pt = finish_evaluation(
+            alphas_pt,
+            self.point_sums,
+            self.group_counts.astype(np.float64),
+            self.n_unserved,
+            self.group_names,
+            self.label_names,
+        ).to_frame()
         ev_pt.insert(0, "w_end", b)
         ev_pt.insert(0, "w", b)
         ev_pt.insert(0, "kind", "point")
         mid = (b + w_end) / 2
-        ev_in = finish_evaluation(np.stack([mid, 1.0 - mid], axis=1), self.interval_sums,
-                                  self.group_counts.astype(np.float64), self.n_unserved,
-                                  self.group_names, self.label_names).to_frame()
+        ev_in = finish_evaluation(
+            np.stack([mid, 1.0 - mid], axis=1),
+            self.interval_sums,
+            self.group_counts.astype(np.float64),
+            self.n_unserved,
+            self.group_names,
+            self.label_names,
+        ).to_frame()
         ev_in.insert(0, "w_end", w_end)
         ev_in.insert(0, "w", b)
         ev_in.insert(0, "kind", "interval")
@@ -292,7 +326,7 @@ def _sum_sorted_rows(rows, g):  # pragma: no cover - compiled
         grp = int(rows[i, 1])
         delta[b, grp] += rows[i, 2]
         corr[b, grp] += rows[i, 3]
-    return breakpoints[:b + 1], delta[:b + 1], corr[:b + 1]
+    return breakpoints[: b + 1], delta[: b + 1], corr[: b + 1]
 
 
 def _aggregate_events(rows, g, at0):
@@ -306,8 +340,14 @@ def _aggregate_events(rows, g, at0):
     return breakpoints, left_sums + corr, interval_sums
 
 
-def sweep2(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None = None,
-           label_names: Sequence[str] | None = None, slate: int = 1) -> Sweep:
+def sweep2(
+    batch: Batch,
+    prefs: Any,
+    *,
+    group_names: Sequence[str] | None = None,
+    label_names: Sequence[str] | None = None,
+    slate: int = 1,
+) -> Sweep:
     """Exact utility/DER curve over all directions of α for a K = 2 batch.
 
     Args:
@@ -321,8 +361,10 @@ def sweep2(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None = None
       (up to float32 rounding of near-ties in the grid kernel).
     """
     if isinstance(slate, (bool, np.bool_)) or not isinstance(slate, (int, np.integer)) or slate != 1:
-        raise ValueError(f"slate: sweep2 is exact for top-1 serving only (slate=1), got {slate!r}; evaluate "
-                         "slates on an α grid with jaxfair.evaluate(alphas, batch, prefs, slate=k)")
+        raise ValueError(
+            f"slate: sweep2 is exact for top-1 serving only (slate=1), got {slate!r}; evaluate "
+            "slates on an α grid with jaxfair.evaluate(alphas, batch, prefs, slate=k)"
+        )
     p_arr = check_batch_prefs(batch, prefs)
     if batch.n_labels != 2:
         raise ValueError(f"batch: sweep2 needs K = 2 labels, got K = {batch.n_labels}")
@@ -338,7 +380,12 @@ def sweep2(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None = None
     counts = np.bincount(group, minlength=g).astype(np.int64)
     unserved = int((~mask.any(axis=1)).sum())
     breakpoints, point_sums, interval_sums = _aggregate_events(rows, g, at0)
-    return Sweep(breakpoints=breakpoints, point_sums=point_sums, interval_sums=interval_sums,
-                 group_counts=counts, n_unserved=unserved,
-                 group_names=tuple(group_names) if group_names is not None else None,
-                 label_names=tuple(label_names) if label_names is not None else None)
+    return Sweep(
+        breakpoints=breakpoints,
+        point_sums=point_sums,
+        interval_sums=interval_sums,
+        group_counts=counts,
+        n_unserved=unserved,
+        group_names=tuple(group_names) if group_names is not None else None,
+        label_names=tuple(label_names) if label_names is not None else None,
+    )

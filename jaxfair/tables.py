@@ -1,4 +1,5 @@
 """Markdown rendering of result tables (the ``*.md`` twins of every CSV a report writes)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,6 +13,7 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
 
     Floats are written with ``floatfmt``; NaN becomes an empty cell.
     """
+
     def cell(v):
         if isinstance(v, (float, np.floating)):
             return "" if np.isnan(v) else floatfmt.format(v)

@@ -1,4 +1,5 @@
 """Eager validation shared by the public API: every error names the argument and value."""
+
 from __future__ import annotations
 
 import warnings
@@ -9,8 +10,17 @@ import numpy as np
 
 from jaxfair.batch import Batch
 
-__all__ = ["EmptyGroupWarning", "ProviderGroupWarning", "check_alpha", "check_alphas", "check_batch",
-           "check_batch_prefs", "check_prefs", "warn_empty_groups", "warn_provider_groups"]
+__all__ = [
+    "EmptyGroupWarning",
+    "ProviderGroupWarning",
+    "check_alpha",
+    "check_alphas",
+    "check_batch",
+    "check_batch_prefs",
+    "check_prefs",
+    "warn_empty_groups",
+    "warn_provider_groups",
+]
 
 
 class EmptyGroupWarning(UserWarning):
@@ -53,12 +63,15 @@ def _check_alpha_values(arr: np.ndarray, name: str) -> None:
     zero = ~np.any(arr > 0, axis=1)
     if np.any(zero):
         row = int(np.argmax(zero))
-        raise ValueError(f"{name}: all-zero weight vector at row {row}: only the direction of α matters, "
-                         "so α = 0 serves nothing meaningful")
+        raise ValueError(
+            f"{name}: all-zero weight vector at row {row}: only the direction of α matters, "
+            "so α = 0 serves nothing meaningful"
+        )
 
 
-def check_prefs(prefs: Any, n_groups: int | None = None, n_labels: int | None = None,
-                name: str = "prefs") -> np.ndarray:
+def check_prefs(
+    prefs: Any, n_groups: int | None = None, n_labels: int | None = None, name: str = "prefs"
+) -> np.ndarray:
     """Validate true preferences α* ``[G, K]``: finite, >= 0, no all-zero row, G >= 2."""
     arr = np.asarray(prefs, dtype=np.float64)
     if arr.ndim != 2:
@@ -93,8 +106,11 @@ def warn_empty_groups(counts: np.ndarray, group_names: Sequence[str] | None = No
     empty = [int(g) for g in np.flatnonzero(np.asarray(counts) == 0)]
     if empty:
         names = [group_names[g] if group_names is not None else f"group {g}" for g in empty]
-        warnings.warn(f"no users in {', '.join(names)} in this batch: its mean utility and the DER are "
-                      "undefined (NaN)", EmptyGroupWarning, stacklevel=3)
+        warnings.warn(
+            f"no users in {', '.join(names)} in this batch: its mean utility and the DER are undefined (NaN)",
+            EmptyGroupWarning,
+            stacklevel=3,
+        )
     return empty
 
 
@@ -106,9 +122,16 @@ def warn_provider_groups(no_merit: Sequence[int], n_alpha_unexposed: int = 0) ->
     """Warn (naming the provider groups h) when provider DER is undefined (SPEC §7)."""
     if no_merit:
         names = ", ".join(f"provider group {h}" for h in no_merit)
-        warnings.warn(f"{names} has no merit in this batch (M_h = 0: no retrieved item of that group with "
-                      "positive true utility): its exposure/merit ratio and the provider DER are undefined (NaN)",
-                      ProviderGroupWarning, stacklevel=3)
+        warnings.warn(
+            f"{names} has no merit in this batch (M_h = 0: no retrieved item of that group with "
+            "positive true utility): its exposure/merit ratio and the provider DER are undefined (NaN)",
+            ProviderGroupWarning,
+            stacklevel=3,
+        )
     if n_alpha_unexposed:
-        warnings.warn(f"nothing is exposed for {n_alpha_unexposed} weight vector(s) (no retrieved candidate): "
-                      "provider DER is undefined (NaN) there", ProviderGroupWarning, stacklevel=3)
+        warnings.warn(
+            f"nothing is exposed for {n_alpha_unexposed} weight vector(s) (no retrieved candidate): "
+            "provider DER is undefined (NaN) there",
+            ProviderGroupWarning,
+            stacklevel=3,
+        )

@@ -4,6 +4,7 @@ Written from the SPEC, slot by slot and period by period, with its own pure-Pyth
 the counter-based hash (so the draws are the same as the package's, by construction of the
 key, not by sharing code). Utilities come from ``tests/reference.py``'s float64 serving.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,7 @@ def slot_hash(seed: int, t: int, slot: int) -> int:
 
 
 def uniform(h: int) -> float:
-    return (h >> 8) * 2.0 ** -24
+    return (h >> 8) * 2.0**-24
 
 
 def user_draw(base: int, stream: int, arrival: int) -> int:
@@ -50,8 +51,13 @@ def simulate_ref(table, user_group, n_sessions, pi, retention, seed, periods, sl
     g = len(pi)
     cdf = np.cumsum(pi)[:-1].astype(np.float32)
     members = [np.flatnonzero(user_group == k) for k in range(g)]
-    lo, hi, kappa, mid, lam = (retention.rho_min, retention.rho_max, retention.kappa, retention.s_mid,
-                               retention.smoothing)
+    lo, hi, kappa, mid, lam = (
+        retention.rho_min,
+        retention.rho_max,
+        retention.kappa,
+        retention.s_mid,
+        retention.smoothing,
+    )
     out = []
     for row in table:
         counts = np.zeros((periods, g), np.int64)

@@ -1,4 +1,5 @@
 """Plain NumPy/float64 references of every kernel: loops, no cleverness, SPEC §1–2 verbatim."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,15 +58,21 @@ def evaluate_ref(alphas, scores, labels, mask, group, prefs):
 
 
 def retrieval_quality_ref(labels, mask, group, n_groups):
-    best = np.array([max([labels[i, j].sum() for j in range(mask.shape[1]) if mask[i, j]], default=0.0)
-                     for i in range(mask.shape[0])])
+    best = np.array(
+        [
+            max([labels[i, j].sum() for j in range(mask.shape[1]) if mask[i, j]], default=0.0)
+            for i in range(mask.shape[0])
+        ]
+    )
     return group_means_ref(best, group, n_groups)
 
 
 def oracle_ref(scores, labels, mask, group, prefs):
     u = np.zeros(len(group))
     for i in range(len(group)):
-        u[i] = user_utility_ref(prefs[group[i]], scores[i:i + 1], labels[i:i + 1], mask[i:i + 1], group[i:i + 1], prefs)[0]
+        u[i] = user_utility_ref(
+            prefs[group[i]], scores[i : i + 1], labels[i : i + 1], mask[i : i + 1], group[i : i + 1], prefs
+        )[0]
     return group_means_ref(u, group, prefs.shape[0])
 
 
@@ -81,6 +88,7 @@ def near_tie(alpha, scores, mask, rtol=1e-5):
 
 
 # --- diagnosis (issue #9): decomposition, Theorem 3.1, S_X weights, attribution -------------
+
 
 def decomposition_ref(alpha, scores, labels, mask, group, prefs, g1, g0, h):
     """Expectations (E1[U1], ESX[U1], ESX[U0], E0[U0]), terms (4, 5, 6, gap), R and F_k of Thm 3.1.

@@ -1,4 +1,5 @@
 """Plain NumPy/float64 references for slates and provider exposure (SPEC §7): loops, verbatim."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,8 +58,9 @@ def merit_ref(labels, mask, group, prefs, item_group, h_groups):
     for i in range(labels.shape[0]):
         for j in range(labels.shape[1]):
             if mask[i, j]:
-                m_h[item_group[i, j]] += float(np.dot(np.asarray(prefs[group[i]], np.float64),
-                                                      labels[i, j].astype(np.float64)))
+                m_h[item_group[i, j]] += float(
+                    np.dot(np.asarray(prefs[group[i]], np.float64), labels[i, j].astype(np.float64))
+                )
     return m_h
 
 
@@ -86,8 +88,13 @@ def evaluate_slate_ref(alphas, scores, labels, mask, group, prefs, k, v, item_gr
             e = exposure_ref(sl, item_group, v, h_groups)
             shares.append(e / e.sum() if e.sum() > 0 else np.full(h_groups, np.nan))
             pders.append(provider_der_ref(e, m_h))
-    return (np.array(util), np.array(ders), np.array(mus), np.array(shares) if shares else None,
-            np.array(pders) if pders else None)
+    return (
+        np.array(util),
+        np.array(ders),
+        np.array(mus),
+        np.array(shares) if shares else None,
+        np.array(pders) if pders else None,
+    )
 
 
 def oracle_slate_ref(labels, mask, group, prefs, k, v):
@@ -95,15 +102,15 @@ def oracle_slate_ref(labels, mask, group, prefs, k, v):
     n = labels.shape[0]
     u = np.zeros(n)
     for i in range(n):
-        sl = slate_ref(prefs[group[i]], labels[i:i + 1], mask[i:i + 1], k)
-        u[i] = slate_utility_ref(sl, labels[i:i + 1], group[i:i + 1], prefs, v)[0]
+        sl = slate_ref(prefs[group[i]], labels[i : i + 1], mask[i : i + 1], k)
+        u[i] = slate_utility_ref(sl, labels[i : i + 1], group[i : i + 1], prefs, v)[0]
     return group_means_ref(u, group, prefs.shape[0])
 
 
 def near_tie_slate(alpha, scores, mask, k, rtol=1e-5):
     """Users where some two retrieved scores among the top k + 1 are within float32 rounding."""
     s = np.where(mask, scores.astype(np.float64) @ np.asarray(alpha, np.float64), -np.inf)
-    srt = -np.sort(-s, axis=1)[:, :k + 1]
+    srt = -np.sort(-s, axis=1)[:, : k + 1]
     scale = np.abs(scores).max(axis=(1, 2)) * np.abs(alpha).sum() + 1e-30
     d = srt[:, :-1] - srt[:, 1:]
     close = np.isfinite(srt[:, 1:]) & (d <= rtol * scale[:, None])

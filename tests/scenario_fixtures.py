@@ -1,4 +1,5 @@
 """Small generated data files for the scenario tests (never the real datasets)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Hypothesis strategies for batches: lattice scores make ties exact and frequent."""
+
 from __future__ import annotations
 
 import numpy as np

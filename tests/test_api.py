@@ -1,4 +1,5 @@
 """Public API: validation of every bad input, grids, reports, the toy scenario, Lemma 2.3."""
+
 from __future__ import annotations
 
 import jax
@@ -13,20 +14,23 @@ def _ok():
     return dict(scores=np.zeros((3, 4, 2)), labels=np.zeros((3, 4, 2)), mask=None, group=[0, 1, 0])
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("scores", np.zeros((3, 4)), r"scores: expected shape \[N, m, K\]"),
-    ("scores", np.zeros((0, 4, 2)), r"scores: expected N, m, K >= 1"),
-    ("labels", np.zeros((3, 4, 1)), r"labels: expected shape \(3, 4, 2\)"),
-    ("scores", np.full((3, 4, 2), np.nan), r"scores: expected finite values, got nan"),
-    ("labels", np.full((3, 4, 2), np.inf), r"labels: expected finite values, got inf"),
-    ("scores", np.full((3, 4, 2), "a"), r"scores: expected a real numeric dtype"),
-    ("mask", np.ones((3, 5), bool), r"mask: expected shape \(3, 4\)"),
-    ("mask", np.full((3, 4), 2), r"mask: expected bool"),
-    ("group", [0, 1], r"group: expected shape \(3,\)"),
-    ("group", [0, -1, 0], r"group: expected ids >= 0, got -1"),
-    ("group", [0.5, 1, 0], r"group: expected an integer dtype"),
-    ("group", None, r"group: required"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("scores", np.zeros((3, 4)), r"scores: expected shape \[N, m, K\]"),
+        ("scores", np.zeros((0, 4, 2)), r"scores: expected N, m, K >= 1"),
+        ("labels", np.zeros((3, 4, 1)), r"labels: expected shape \(3, 4, 2\)"),
+        ("scores", np.full((3, 4, 2), np.nan), r"scores: expected finite values, got nan"),
+        ("labels", np.full((3, 4, 2), np.inf), r"labels: expected finite values, got inf"),
+        ("scores", np.full((3, 4, 2), "a"), r"scores: expected a real numeric dtype"),
+        ("mask", np.ones((3, 5), bool), r"mask: expected shape \(3, 4\)"),
+        ("mask", np.full((3, 4), 2), r"mask: expected bool"),
+        ("group", [0, 1], r"group: expected shape \(3,\)"),
+        ("group", [0, -1, 0], r"group: expected ids >= 0, got -1"),
+        ("group", [0.5, 1, 0], r"group: expected an integer dtype"),
+        ("group", None, r"group: required"),
+    ],
+)
 def test_make_batch_rejects(field, value, match):
     kw = _ok()
     kw[field] = value
@@ -43,13 +47,16 @@ def test_make_batch_converts_dtypes():
     assert len(leaves) == 4
 
 
-@pytest.mark.parametrize("alpha,match", [
-    ([1.0, -0.1], "alpha: expected weights >= 0"),
-    ([np.nan, 1.0], "alpha: expected finite"),
-    ([np.inf, 1.0], "alpha: expected finite"),
-    ([0.0, 0.0], "alpha: all-zero"),
-    ([1.0, 1.0, 1.0], r"alpha: expected shape \(2,\)"),
-])
+@pytest.mark.parametrize(
+    "alpha,match",
+    [
+        ([1.0, -0.1], "alpha: expected weights >= 0"),
+        ([np.nan, 1.0], "alpha: expected finite"),
+        ([np.inf, 1.0], "alpha: expected finite"),
+        ([0.0, 0.0], "alpha: all-zero"),
+        ([1.0, 1.0, 1.0], r"alpha: expected shape \(2,\)"),
+    ],
+)
 def test_alpha_rejected(alpha, match):
     b = jf.make_batch(**{k: v for k, v in _ok().items()})
     with pytest.raises(ValueError, match=match):

@@ -4,6 +4,7 @@ Ax is the optional extra ``.[ax]`` (``make test`` installs it); without it this 
 skipped with that reason. The example is the documented block itself, so the page and the
 test cannot drift apart.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "bo.md"
 
 
 def _ax_block() -> str:
-    blocks = [b for b in re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-              if "from ax" in b]
+    blocks = [
+        b for b in re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S) if "from ax" in b
+    ]
     assert len(blocks) == 1, "docs/bo.md should hold exactly one Ax example"
     return blocks[0]
 

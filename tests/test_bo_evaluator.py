@@ -1,4 +1,5 @@
 """Evaluator: torch↔JAX round trip, dtypes, key streams, search spaces, empty groups, no NaN into a GP."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """One study per output directory; damaged row files on resume."""
+
 from __future__ import annotations
 
 import os
@@ -6,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ import pytest
 
 from jaxfair.bo import run_study
 from jaxfair.bo.lock import LOCK_NAME, StaleLockWarning, StudyLock, StudyLockedError
-from jaxfair.bo.study import CorruptRowsWarning, TIMING_COLUMNS
+from jaxfair.bo.study import TIMING_COLUMNS, CorruptRowsWarning
 
 TINY = dict(trials=1, iterations=1, n_init=2, users_per_eval=200, exact_users=1000, seed=1, progress=False)
 

@@ -1,4 +1,5 @@
 """Three objectives (utility, viewer DER, provider DER): evaluator, 3-D hypervolume, Fair EHVI, study, report."""
+
 from __future__ import annotations
 
 import jax
@@ -27,6 +28,7 @@ def biased_toy():
 
 
 # --- Evaluator -----------------------------------------------------------------------------
+
 
 def test_evaluator_three_objectives_shape_and_values(biased_toy):
     X = torch.tensor([[0.0], [0.5], [1.0]], dtype=torch.float64)
@@ -62,8 +64,12 @@ class _NoMinorityProvider(Scenario):
         rng = np.random.default_rng(self.calls)
         ig = np.zeros((n_users, 4), int) if self.calls < self.bad else rng.integers(0, 2, (n_users, 4))
         self.calls += 1
-        return make_batch(rng.random((n_users, 4, 2)), rng.integers(0, 2, (n_users, 4, 2)).astype(float),
-                          group=np.arange(n_users) % 2, item_group=ig)
+        return make_batch(
+            rng.random((n_users, 4, 2)),
+            rng.integers(0, 2, (n_users, 4, 2)).astype(float),
+            group=np.arange(n_users) % 2,
+            item_group=ig,
+        )
 
 
 def test_undefined_provider_der_is_resampled_or_raised():
@@ -76,19 +82,36 @@ def test_undefined_provider_der_is_resampled_or_raised():
         Evaluator(_NoMinorityProvider(bad=99), users=20, objectives=OBJ3).exact(X)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(objectives="utility,provider_der"), "objectives"), (dict(objectives=("der", "utility")), "objectives"),
-    (dict(objectives=3), "objectives"), (dict(slate=0), "slate"), (dict(slate=9), "slate"),
-    (dict(slate=2.0), "slate"), (dict(slate=2, position_weights="zipf"), "position_weights"),
-    (dict(slate=2, position_weights=[1.0]), "position_weights"), (dict(gamma=0.0), "gamma")])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(objectives="utility,provider_der"), "objectives"),
+        (dict(objectives=("der", "utility")), "objectives"),
+        (dict(objectives=3), "objectives"),
+        (dict(slate=0), "slate"),
+        (dict(slate=9), "slate"),
+        (dict(slate=2.0), "slate"),
+        (dict(slate=2, position_weights="zipf"), "position_weights"),
+        (dict(slate=2, position_weights=[1.0]), "position_weights"),
+        (dict(gamma=0.0), "gamma"),
+    ],
+)
 def test_evaluator_bad_arguments(biased_toy, kw, match):
     with pytest.raises(ValueError, match=match):
         Evaluator(biased_toy, **kw)
 
 
 def test_provider_objective_needs_provider_groups():
-    df = pd.DataFrame({"u": np.repeat(np.arange(10), 3), "g": np.repeat(np.arange(10) % 2, 3),
-                       "f0": np.linspace(0, 1, 30), "f1": np.linspace(1, 0, 30), "y0": 1, "y1": 0})
+    df = pd.DataFrame(
+        {
+            "u": np.repeat(np.arange(10), 3),
+            "g": np.repeat(np.arange(10) % 2, 3),
+            "f0": np.linspace(0, 1, 30),
+            "f1": np.linspace(1, 0, 30),
+            "y0": 1,
+            "y1": 0,
+        }
+    )
     sc = scenarios.from_frame(df, user="u", group="g", scores=["f0", "f1"], labels=["y0", "y1"], n_candidates=3)
     with pytest.raises(ValueError, match="objectives.*provider"):
         Evaluator(sc, objectives=OBJ3)
@@ -96,6 +119,7 @@ def test_provider_objective_needs_provider_groups():
 
 
 # --- 3-D hypervolume, Pareto -----------------------------------------------------------------
+
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 14), st.integers(0, 10_000))
@@ -124,6 +148,7 @@ def test_pareto_helpers_three_columns_and_bad_shapes():
 
 
 # --- Fair EHVI with three objectives -----------------------------------------------------------
+
 
 def _toy_obs(n=14, seed=0):
     rng = np.random.default_rng(seed)
@@ -154,8 +179,14 @@ def test_fair_ehvi_three_objectives_picks_max_min_fairness():
     mean = model.posterior(cand).mean.detach()
     pick = _pick(model, cand, "der", 0)
     assert torch.equal(pick, cand[int(torch.argmax(mean[:, 1:].min(-1).values))].unsqueeze(0))
-    par = propose(MethodConfig("parego", grid_size=41, mc_samples=32), X, Y, bounds, seed=3,
-                  ref_point=torch.zeros(3, dtype=torch.float64))
+    par = propose(
+        MethodConfig("parego", grid_size=41, mc_samples=32),
+        X,
+        Y,
+        bounds,
+        seed=3,
+        ref_point=torch.zeros(3, dtype=torch.float64),
+    )
     assert par.X.shape == (1, 1) and np.isfinite(par.acq_value)
     with pytest.raises(ValueError, match="train_Y"):
         propose(cfg, X, torch.cat([Y, Y], 1), bounds, seed=0, ref_point=torch.zeros(6, dtype=torch.float64))
@@ -163,14 +194,25 @@ def test_fair_ehvi_three_objectives_picks_max_min_fairness():
 
 # --- study, resume, report, CLI -------------------------------------------------------------------
 
+
 def test_three_objective_study_runs_resumes_and_reports(tmp_path):
     from jaxfair.bo.report import report
     from jaxfair.bo.study import TIMING_COLUMNS, run_study
 
-    kw = dict(methods="random,fair-ehvi,parego", trials=2, iterations=1, n_init=3, users_per_eval=300,
-              exact_users=300, out=tmp_path, progress=False, objectives=OBJ3, slate=3,
-              scenario_options=dict(provider_bias=1.5, n_candidates=8),
-              method_options={"fair-ehvi": dict(grid_size=41, mc_samples=32), "parego": dict(grid_size=41)})
+    kw = dict(
+        methods="random,fair-ehvi,parego",
+        trials=2,
+        iterations=1,
+        n_init=3,
+        users_per_eval=300,
+        exact_users=300,
+        out=tmp_path,
+        progress=False,
+        objectives=OBJ3,
+        slate=3,
+        scenario_options=dict(provider_bias=1.5, n_candidates=8),
+        method_options={"fair-ehvi": dict(grid_size=41, mc_samples=32), "parego": dict(grid_size=41)},
+    )
     rows = run_study("toy", **kw)
     assert len(rows) == 3 * 2 * 4
     for c in ("provider_der", "provider_der_exact", "ref_provider_der"):
@@ -191,9 +233,14 @@ def test_three_objective_study_runs_resumes_and_reports(tmp_path):
     assert "mean_provider_der" in set(res["wilcoxon"]["metric"])
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--objectives", "utility,foo"], "objectives"), (["--slate", "0"], "slate"),
-    (["--slate", "2", "--position-weights", "1,x"], "--position-weights")])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--objectives", "utility,foo"], "objectives"),
+        (["--slate", "0"], "slate"),
+        (["--slate", "2", "--position-weights", "1,x"], "--position-weights"),
+    ],
+)
 def test_bo_cli_bad_objective_arguments(tmp_path, capsys, argv, needle):
     from jaxfair.cli import main
 

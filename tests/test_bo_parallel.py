@@ -1,4 +1,5 @@
 """BO units fanned out on Ray: identical rows for 1 and 2 workers, resume from worker files."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -24,6 +25,7 @@ def test_two_workers_give_the_same_rows_as_one(tmp_path):
     half = pd.read_csv(tmp_path / "w1" / "rows" / "ei__trial001.csv").iloc[:2]
     half.to_csv(tmp_path / "w2" / "rows" / "ei__trial001.csv", index=False)
     import json
+
     (tmp_path / "w2" / "study.json").write_text((tmp_path / "w1" / "study.json").read_text())
     two = run_study("toy", methods, out=tmp_path / "w2", method_options=OPTS, workers=2, **TINY)
     cols = [c for c in one.columns if c not in TIMING_COLUMNS]
@@ -31,8 +33,9 @@ def test_two_workers_give_the_same_rows_as_one(tmp_path):
     for name in ("random__trial001.csv", "ei__trial000.csv", "ei__trial001.csv"):  # written by the workers
         a = pd.read_csv(tmp_path / "w1" / "rows" / name)
         b = pd.read_csv(tmp_path / "w2" / "rows" / name)
-        pd.testing.assert_frame_equal(a[[c for c in a.columns if c not in TIMING_COLUMNS]],
-                                      b[[c for c in b.columns if c not in TIMING_COLUMNS]])
+        pd.testing.assert_frame_equal(
+            a[[c for c in a.columns if c not in TIMING_COLUMNS]], b[[c for c in b.columns if c not in TIMING_COLUMNS]]
+        )
     assert json.loads((tmp_path / "w2" / "study.json").read_text())["trials"] == 2
 
 

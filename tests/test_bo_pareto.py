@@ -1,4 +1,5 @@
 """Pareto / hypervolume helpers against hand-computed cases; greedy q-EHVI against BoTorch."""
+
 import numpy as np
 import pytest
 import torch
@@ -64,8 +65,12 @@ def test_greedy_qehvi_matches_botorch_qehvi():
     grid = make_grid(1, 21)
     idx, ehvi = greedy_qehvi(model, grid, Y, ref, q=2, mc_samples=4096, seed=0)
     assert len(idx) == 2 and idx[0] != idx[1]
-    acq = qExpectedHypervolumeImprovement(model, ref_point=ref, partitioning=FastNondominatedPartitioning(ref, Y=Y),
-                                          sampler=SobolQMCNormalSampler(torch.Size([4096]), seed=1))
+    acq = qExpectedHypervolumeImprovement(
+        model,
+        ref_point=ref,
+        partitioning=FastNondominatedPartitioning(ref, Y=Y),
+        sampler=SobolQMCNormalSampler(torch.Size([4096]), seed=1),
+    )
     with torch.no_grad():
         v = float(acq(grid[idx].unsqueeze(0)))
     assert ehvi == pytest.approx(v, rel=0.1, abs=1e-6)

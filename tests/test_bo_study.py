@@ -1,4 +1,5 @@
 """Tiny studies: rows and files per method, pairing, resume after a kill, report, CLI wiring."""
+
 import argparse
 
 import numpy as np
@@ -48,8 +49,15 @@ def test_paired_initial_design_and_report(tmp_path):
         assert g["x0"].nunique() == 1 and g["utility"].nunique() == 1  # same α, same user batch
     assert init.groupby("trial")["x0"].first().nunique() == 2  # trials differ
     res = report(tmp_path)
-    for name in ("summary.csv", "summary.md", "wilcoxon.csv", "wilcoxon.md", "frontier_toy.png",
-                 "hypervolume_toy.png", "summary_toy.png"):
+    for name in (
+        "summary.csv",
+        "summary.md",
+        "wilcoxon.csv",
+        "wilcoxon.md",
+        "frontier_toy.png",
+        "hypervolume_toy.png",
+        "summary_toy.png",
+    ):
         assert (tmp_path / "report" / name).exists(), name
     assert set(res["wilcoxon"]["comparison"]) == {"fair-ehvi vs random", "fair-ehvi vs ei"}
     assert len(res["summary"]) == 3
@@ -102,9 +110,27 @@ def test_cli_registers_bo_and_report(tmp_path):
 
     parser = argparse.ArgumentParser()
     add_subcommands(parser.add_subparsers(dest="cmd"))
-    args = parser.parse_args(["bo", "--scenario", "toy", "--methods", "random", "--trials", "1", "--iterations",
-                              "1", "--n-init", "2", "--users", "100", "--exact-users", "1000", "--out",
-                              str(tmp_path)])
+    args = parser.parse_args(
+        [
+            "bo",
+            "--scenario",
+            "toy",
+            "--methods",
+            "random",
+            "--trials",
+            "1",
+            "--iterations",
+            "1",
+            "--n-init",
+            "2",
+            "--users",
+            "100",
+            "--exact-users",
+            "1000",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert args.func(args) == 0
     args = parser.parse_args(["report", str(tmp_path), "--no-figures"])
     assert args.func(args) == 0

@@ -4,6 +4,7 @@ Covers a truncated ``.npz``, a damaged byte of the same size, an unreadable JSON
 written before checksums existed, and a writer killed with SIGKILL in the middle of writing
 the arrays or between the arrays and the metadata.
 """
+
 from __future__ import annotations
 
 import json
@@ -127,8 +128,9 @@ _WRITER = textwrap.dedent("""
 def test_sigkill_during_cache_write_leaves_nothing_trusted(tmp_path, stage):
     script = tmp_path / "writer.py"
     script.write_text(_WRITER)
-    proc = subprocess.Popen([sys.executable, str(script), cache.__file__, str(tmp_path), stage],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), cache.__file__, str(tmp_path), stage], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "writing"
         os.kill(proc.pid, signal.SIGKILL)

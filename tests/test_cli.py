@@ -1,4 +1,5 @@
 """The command line end to end on small sizes."""
+
 from __future__ import annotations
 
 import json
@@ -47,9 +48,17 @@ LOGS = ["--scores", "f_click,f_like", "--labels", "click,like", "--group", "grou
 
 
 def _logs(tmp_path, change=None, name="logs.csv"):
-    df = pd.DataFrame({"user_id": ["u0", "u0", "u1", "u1", "u2"], "item": [1, 2, 1, 2, 1],
-                       "group": ["a", "a", "a", "a", "b"], "f_click": [0.1, 0.9, 0.4, 0.6, 0.5],
-                       "f_like": [0.8, 0.2, 0.5, 0.5, 0.3], "click": [0, 1, 1, 0, 1], "like": [1, 0, 1, 0, 0]})
+    df = pd.DataFrame(
+        {
+            "user_id": ["u0", "u0", "u1", "u1", "u2"],
+            "item": [1, 2, 1, 2, 1],
+            "group": ["a", "a", "a", "a", "b"],
+            "f_click": [0.1, 0.9, 0.4, 0.6, 0.5],
+            "f_like": [0.8, 0.2, 0.5, 0.5, 0.3],
+            "click": [0, 1, 1, 0, 1],
+            "like": [1, 0, 1, 0, 0],
+        }
+    )
     if change:
         change(df)
     path = tmp_path / name
@@ -62,29 +71,52 @@ ERRORS = {
     "negative users": (lambda t: ["surface", "--users", "-5"], ["--users", "integer >= 1", "-5"]),
     "grid too small": (lambda t: ["surface", "--grid", "2"], ["--grid", ">= 3"]),
     "bad method": (lambda t: ["surface", "--method", "nope"], ["--method", "invalid choice"]),
-    "missing ModCloth file": (lambda t: ["surface", "--scenario", "modcloth", "--option", f"data_dir={t}"],
-                              ["df_modcloth.csv", "not found"]),
+    "missing ModCloth file": (
+        lambda t: ["surface", "--scenario", "modcloth", "--option", f"data_dir={t}"],
+        ["df_modcloth.csv", "not found"],
+    ),
     "option without =": (lambda t: ["surface", "--option", "n_candidates"], ["--option", "KEY=VALUE"]),
     "unknown option": (lambda t: ["surface", "--option", "n_candidatez=3"], ["option", "'n_candidatez'"]),
     "bad option value": (lambda t: ["surface", "--option", "n_candidates=0"], ["n_candidates", ">= 1"]),
     "bad prefs": (lambda t: ["surface", "--prefs", "0.8,x;0.2,0.8"], ["--prefs", "0.8,0.2;0.2,0.8"]),
     "prefs wrong shape": (lambda t: ["surface", "--prefs", "1,0,0;0,1,0"], ["prefs", "columns"]),
-    "missing data file": (lambda t: ["surface", "--data", str(t / "nope.parquet")] + LOGS, ["nope.parquet", "not found"]),
+    "missing data file": (
+        lambda t: ["surface", "--data", str(t / "nope.parquet")] + LOGS,
+        ["nope.parquet", "not found"],
+    ),
     "data without --user": (lambda t: ["surface", "--data", _logs(t)] + LOGS[:-2], ["--user", "required"]),
     "log flags without data": (lambda t: ["surface", "--scores", "a,b"], ["--scores", "--data"]),
     "data and scenario": (lambda t: ["surface", "--scenario", "toy", "--data", _logs(t)] + LOGS, ["not both"]),
-    "missing column": (lambda t: ["surface", "--data", _logs(t, lambda d: d.pop("like"))] + LOGS,
-                       ["labels", "'like'", "not in the data"]),
-    "NaN score": (lambda t: ["surface", "--data", _logs(t, lambda d: d.__setitem__("f_click", [0.1, None, 0.4, 0.6, 0.5]))]
-                  + LOGS, ["scores", "'f_click'", "nan", "data row 2"]),
-    "label outside [0, 1]": (lambda t: ["surface", "--data", _logs(t, lambda d: d.__setitem__("like", [1, 0, 3, 0, 0]))]
-                             + LOGS, ["labels", "'like'", "[0, 1]", "data row 3"]),
-    "group with no users": (lambda t: ["surface", "--data", _logs(t, lambda d: d.__setitem__("group", [0, 0, 0, 0, 2]))]
-                            + LOGS + ["--group-names", "0,1,2"], ["group", "'1'", "no users"]),
-    "duplicate rows": (lambda t: ["surface", "--data", _logs(t, lambda d: d.__setitem__("item", 1)), "--candidate", "item"]
-                       + LOGS, ["candidate", "'u0'", "twice"]),
-    "unreadable parquet": (lambda t: ["surface", "--data", _logs(t, name="fake.parquet")] + LOGS,
-                           ["fake.parquet", "cannot be read as Parquet"]),
+    "missing column": (
+        lambda t: ["surface", "--data", _logs(t, lambda d: d.pop("like"))] + LOGS,
+        ["labels", "'like'", "not in the data"],
+    ),
+    "NaN score": (
+        lambda t: (
+            ["surface", "--data", _logs(t, lambda d: d.__setitem__("f_click", [0.1, None, 0.4, 0.6, 0.5]))] + LOGS
+        ),
+        ["scores", "'f_click'", "nan", "data row 2"],
+    ),
+    "label outside [0, 1]": (
+        lambda t: ["surface", "--data", _logs(t, lambda d: d.__setitem__("like", [1, 0, 3, 0, 0]))] + LOGS,
+        ["labels", "'like'", "[0, 1]", "data row 3"],
+    ),
+    "group with no users": (
+        lambda t: (
+            ["surface", "--data", _logs(t, lambda d: d.__setitem__("group", [0, 0, 0, 0, 2]))]
+            + LOGS
+            + ["--group-names", "0,1,2"]
+        ),
+        ["group", "'1'", "no users"],
+    ),
+    "duplicate rows": (
+        lambda t: ["surface", "--data", _logs(t, lambda d: d.__setitem__("item", 1)), "--candidate", "item"] + LOGS,
+        ["candidate", "'u0'", "twice"],
+    ),
+    "unreadable parquet": (
+        lambda t: ["surface", "--data", _logs(t, name="fake.parquet")] + LOGS,
+        ["fake.parquet", "cannot be read as Parquet"],
+    ),
     "scenarios --describe unknown": (lambda t: ["scenarios", "--describe", "nope"], ["--describe", "'nope'"]),
 }
 
@@ -113,12 +145,51 @@ def test_surface_on_example_logs(tmp_path):
 
     logs = Path(__file__).resolve().parents[1] / "examples" / "logs.parquet"
     out = tmp_path / "s"
-    assert main(["surface", "--data", str(logs), *LOGS, "--retrieved", "retrieved", "--prefs", "0.8,0.2;0.2,0.8",
-                 "--users", "300", "--grid", "5", "--out", str(out), "--option", "n_candidates=8"]) == 0
+    assert (
+        main(
+            [
+                "surface",
+                "--data",
+                str(logs),
+                *LOGS,
+                "--retrieved",
+                "retrieved",
+                "--prefs",
+                "0.8,0.2;0.2,0.8",
+                "--users",
+                "300",
+                "--grid",
+                "5",
+                "--out",
+                str(out),
+                "--option",
+                "n_candidates=8",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_candidates"] == 8 and summary["scenario"] == "logs-logs"
-    assert main(["surface", "--data", str(logs), *LOGS, "--replay", "--session", "session", "--users", "200",
-                 "--grid", "5", "--out", str(tmp_path / "r")]) == 0
+    assert (
+        main(
+            [
+                "surface",
+                "--data",
+                str(logs),
+                *LOGS,
+                "--replay",
+                "--session",
+                "session",
+                "--users",
+                "200",
+                "--grid",
+                "5",
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
 
 
 def test_scenarios_checks_a_log_file(capsys):
@@ -135,21 +206,50 @@ def test_bo_runs_on_example_logs_and_records_them(tmp_path):
 
     logs = Path(__file__).resolve().parents[1] / "examples" / "logs.parquet"
     out = tmp_path / "bo"
-    assert main(["bo", "--data", str(logs), *LOGS, "--retrieved", "retrieved", "--option", "n_candidates=8",
-                 "--methods", "random", "--trials", "1", "--iterations", "1", "--n-init", "2", "--users", "200",
-                 "--exact-users", "1000", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bo",
+                "--data",
+                str(logs),
+                *LOGS,
+                "--retrieved",
+                "retrieved",
+                "--option",
+                "n_candidates=8",
+                "--methods",
+                "random",
+                "--trials",
+                "1",
+                "--iterations",
+                "1",
+                "--n-init",
+                "2",
+                "--users",
+                "200",
+                "--exact-users",
+                "1000",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = pd.read_csv(out / "rows.csv")
     assert len(rows) == 3 and set(rows["scenario"]) == {"logs-logs"}
     config = json.loads((out / "study.json").read_text())
     assert config["data"]["name"] == "logs.parquet" and config["scenario_options"]["n_candidates"] == 8
 
 
-@pytest.mark.parametrize("argv,words", [
-    (["bo", "--scenario", "nope"], ["--scenario", "'nope'"]),
-    (["bo", "--scores", "a,b"], ["--scores", "--data"]),
-    (["diagnose", "--scenario", "nope"], ["--scenario", "'nope'"]),
-    (["diagnose", "--alpha", "x,y"], ["--alpha"]),
-])
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["bo", "--scenario", "nope"], ["--scenario", "'nope'"]),
+        (["bo", "--scores", "a,b"], ["--scores", "--data"]),
+        (["diagnose", "--scenario", "nope"], ["--scenario", "'nope'"]),
+        (["diagnose", "--alpha", "x,y"], ["--alpha"]),
+    ],
+)
 def test_bo_and_diagnose_mistakes_are_one_line(argv, words, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2

@@ -1,4 +1,5 @@
 """Diagnosis end to end: scenario covariates, the bound on every scenario kind, the CLI and its errors."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,16 @@ def _pool_with_features(n_users=300, seed=0, **sampling):
     q = x[user, 1:2] + rng.normal(size=(len(user), 2))  # outcomes depend on X
     scores = 1 / (1 + np.exp(-q))
     arrays = pool_arrays(scores, (rng.random(scores.shape) < scores), user, group, rng, user_features=x)
-    return PoolScenario(name="test-pool", label_names=["a", "b"], group_names=["g0", "g1"], arrays=arrays,
-                        seed=seed, options={}, sampling=sampling, feature_names=["x", "y", "z"])
+    return PoolScenario(
+        name="test-pool",
+        label_names=["a", "b"],
+        group_names=["g0", "g1"],
+        arrays=arrays,
+        seed=seed,
+        options={},
+        sampling=sampling,
+        feature_names=["x", "y", "z"],
+    )
 
 
 def test_pool_gathers_user_features():
@@ -37,17 +46,29 @@ def test_pool_gathers_user_features():
     idx = [int(np.flatnonzero(np.all(uf == row, axis=1))[0]) for row in f[:50]]
     assert np.array_equal(ug[idx], g[:50])
     with pytest.raises(ValueError, match="user_features"):
-        pool_arrays(np.ones((2, 2)), np.ones((2, 2)), np.array([0, 1]), np.array([0, 1]), np.random.default_rng(0),
-                    user_features=np.array([[np.nan], [1.0]]))
+        pool_arrays(
+            np.ones((2, 2)),
+            np.ones((2, 2)),
+            np.array([0, 1]),
+            np.array([0, 1]),
+            np.random.default_rng(0),
+            user_features=np.array([[np.nan], [1.0]]),
+        )
 
 
-@pytest.mark.parametrize("make", [
-    lambda: scenarios.load("toy"),
-    lambda: scenarios.load("toy", covariate_shift=2.0, covariate_effect=1.0, retrieval_gradient=2.0, n_candidates=5),
-    lambda: scenarios.load("toy", n_labels=3, covariate_shift=1.0, covariate_effect=0.5),
-    lambda: _pool_with_features(),
-    lambda: _pool_with_features(retrieval="single-label", retrieval_pool=30),
-], ids=["toy", "toy-shifted", "toy-K3", "pool", "pool-single-label"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: scenarios.load("toy"),
+        lambda: scenarios.load(
+            "toy", covariate_shift=2.0, covariate_effect=1.0, retrieval_gradient=2.0, n_candidates=5
+        ),
+        lambda: scenarios.load("toy", n_labels=3, covariate_shift=1.0, covariate_effect=0.5),
+        lambda: _pool_with_features(),
+        lambda: _pool_with_features(retrieval="single-label", retrieval_pool=30),
+    ],
+    ids=["toy", "toy-shifted", "toy-K3", "pool", "pool-single-label"],
+)
 def test_theorem31_bound_holds_on_scenarios(make):
     sc = make()
     smp = sample_for_diagnosis(sc, jax.random.PRNGKey(3), 3000, pool_factor=2)
@@ -93,24 +114,55 @@ def test_diagnose_scenario_toy_exact():
         assert len(boxes) == 2 and not boxes[0].overlaps(boxes[1])
         plt.close(fig)
     fig, ax = plt.subplots()
-    boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in place_marker_labels(ax, [(0.5, "a"), (0.5, "b"),
-                                                                                             (0.51, "c")])]
+    boxes = [
+        t.get_window_extent(fig.canvas.get_renderer())
+        for t in place_marker_labels(ax, [(0.5, "a"), (0.5, "b"), (0.51, "c")])
+    ]
     assert not any(boxes[i].overlaps(boxes[j]) for i in range(3) for j in range(i))
     plt.close(fig)
 
 
 def test_cli_writes_report(tmp_path, capsys):
     out = tmp_path / "diag"
-    rc = main(["diagnose", "--scenario", "toy", "--option", "covariate_shift=1.0", "--users", "1500", "--grid", "5",
-               "--n-boot", "10", "--alpha", "0.5,0.5", "--pool-factor", "2", "--out", str(out)])
+    rc = main(
+        [
+            "diagnose",
+            "--scenario",
+            "toy",
+            "--option",
+            "covariate_shift=1.0",
+            "--users",
+            "1500",
+            "--grid",
+            "5",
+            "--n-boot",
+            "10",
+            "--alpha",
+            "0.5,0.5",
+            "--pool-factor",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
-    for f in ("terms.png", "overlap.png", "attribution.png", "decomposition_grid.csv", "decomposition_points.md",
-              "attribution_shares.csv", "calibration_ece.md", "lemma23.csv", "summary.json"):
+    for f in (
+        "terms.png",
+        "overlap.png",
+        "attribution.png",
+        "decomposition_grid.csv",
+        "decomposition_points.md",
+        "attribution_shares.csv",
+        "calibration_ece.md",
+        "lemma23.csv",
+        "summary.json",
+    ):
         assert (out / f).is_file(), f
     s = json.loads((out / "summary.json").read_text())
     t = s["alpha_given"]
     assert t["term4"]["estimate"] + t["term5"]["estimate"] + t["term6"]["estimate"] == pytest.approx(
-        t["gap"]["estimate"], abs=1e-12)
+        t["gap"]["estimate"], abs=1e-12
+    )
     printed = capsys.readouterr().out
     # The verdict the CLI prints is the one summary.json and report.md record (one rule everywhere).
     verdict = s["attribution"]["given"]["verdict"]
@@ -120,12 +172,15 @@ def test_cli_writes_report(tmp_path, capsys):
     assert "applies" in s["alpha_given"]["theorem31"] and all("verdict" in r for r in s["lemma23"])
 
 
-@pytest.mark.parametrize("argv, msg", [
-    (["--alpha", "1,2,3"], "--alpha: expected 2 weights"),
-    (["--alpha", "0,0"], "--alpha: expected finite weights"),
-    (["--groups", "1,1"], "--groups"),
-    (["--option", "covariate_shift=-1"], "covariate_shift"),
-])
+@pytest.mark.parametrize(
+    "argv, msg",
+    [
+        (["--alpha", "1,2,3"], "--alpha: expected 2 weights"),
+        (["--alpha", "0,0"], "--alpha: expected finite weights"),
+        (["--groups", "1,1"], "--groups"),
+        (["--option", "covariate_shift=-1"], "covariate_shift"),
+    ],
+)
 def test_cli_user_errors_are_one_line(argv, msg, capsys, tmp_path):
     rc = main(["diagnose", "--scenario", "toy", "--users", "100", "--out", str(tmp_path), *argv])
     assert rc == 2
@@ -140,8 +195,10 @@ def test_movielens_gender_groups_and_covariates_on_generated_files(tmp_path):
     d = write_ml100k(tmp_path, n_users=40)
     # u.user: id|age|gender|occupation|zip; every third user female.
     occ = ["engineer", "writer", "student"]
-    (d / "u.user").write_text("".join(f"{u + 1}|{20 + u}|{'F' if u % 3 == 0 else 'M'}|{occ[u % 3]}|0{u:04d}\n"
-                                      for u in range(40)), encoding="latin-1")
+    (d / "u.user").write_text(
+        "".join(f"{u + 1}|{20 + u}|{'F' if u % 3 == 0 else 'M'}|{occ[u % 3]}|0{u:04d}\n" for u in range(40)),
+        encoding="latin-1",
+    )
     kw = dict(data_dir=tmp_path, cache_dir=tmp_path / "c", n_trees=5, n_jobs=1)
     sc = scenarios.load("movielens", groups="gender", **kw)
     assert sc.group_names == ("male", "female")

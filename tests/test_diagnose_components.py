@@ -1,4 +1,5 @@
 """Diagnosis: retrieval quality / Theorem 3.3, component attribution, calibration, Lemma 2.3 check."""
+
 from __future__ import annotations
 
 import jax
@@ -31,8 +32,12 @@ def test_attribution_shares_add_up_to_the_gap(data, st_data):
     none = at.pipelines.query("not retrieval and not scoring and not serving")
     assert sum(at.loss_shares.values()) == pytest.approx(full["utility"].iloc[0] - none["utility"].iloc[0], abs=1e-9)
     # Production pipeline = plain serving, checked against the float64 reference per user.
-    u = np.array([user_utility_ref(alpha, scores[i:i + 1], labels[i:i + 1], mask[i:i + 1], group[i:i + 1], prefs)[0]
-                  for i in range(len(group))])
+    u = np.array(
+        [
+            user_utility_ref(alpha, scores[i : i + 1], labels[i : i + 1], mask[i : i + 1], group[i : i + 1], prefs)[0]
+            for i in range(len(group))
+        ]
+    )
     assert none["mu_g1"].iloc[0] == pytest.approx(u[group == 0].mean(), abs=1e-5)
 
 
@@ -119,8 +124,13 @@ def test_largest_follows_the_sign_of_the_gap_and_blame_needs_cis():
     from jaxfair.diagnose.attribution import Attribution
 
     pipes = pd.DataFrame([{"retrieval": False, "scoring": False, "serving": False, "gap": -0.3}])
-    at = Attribution(alpha=np.ones(2), groups=(1, 0), pipelines=pipes,
-                     gap_shares={"retrieval": 0.05, "scoring": -0.1, "serving": -0.25, "residual": 0.0}, loss_shares={})
+    at = Attribution(
+        alpha=np.ones(2),
+        groups=(1, 0),
+        pipelines=pipes,
+        gap_shares={"retrieval": 0.05, "scoring": -0.1, "serving": -0.25, "residual": 0.0},
+        loss_shares={},
+    )
     assert at.largest == "serving"
     assert at.blamed is None and at.verdict[1].startswith("inconclusive (no bootstrap")  # no CIs, no blame
 
@@ -170,8 +180,9 @@ def test_attribution_bootstrap_matches_decompose_and_adds_up():
     assert all(lo <= hi for lo, hi in at.gap_share_ci.values())
     # Same key and resampling unit as decompose: the production gap's CI is decompose's (the
     # compact production batch serves the same items as the wide batch's production mask).
-    dec = decompose(np.array([[0.5, 0.5]]), smp.batch, sc.prefs, groups=(1, 0), weights=np.ones(1500), n_boot=60,
-                    key=key)
+    dec = decompose(
+        np.array([[0.5, 0.5]]), smp.batch, sc.prefs, groups=(1, 0), weights=np.ones(1500), n_boot=60, key=key
+    )
     np.testing.assert_allclose(at.gap_ci, dec.ci[0, 3], atol=1e-5)
     assert at.gap == pytest.approx(dec.gap[0], abs=1e-5)
     s = at.summary()

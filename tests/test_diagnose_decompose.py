@@ -1,4 +1,5 @@
 """Diagnosis: S_X weights, the gap decomposition (eqs. 4–6) and Theorem 3.1's bound."""
+
 from __future__ import annotations
 
 import warnings
@@ -66,8 +67,9 @@ def test_theorem31_bound_holds_and_scale_is_exact_minimum(data, h_seed, st_data)
         cs = np.r_[np.linspace(0.0, 4.0 * max(a1.max(), a0.max(), 1) / a[a > 0].min(), 2001), b.scale[p]]
         grid = [theorem31_bound_ref(c, a, a1, a0, b.residual[p], b.f_mean[p]) for c in cs]
         assert b.optimal[p] <= min(grid) + 1e-9
-        np.testing.assert_allclose(b.optimal[p], theorem31_bound_ref(b.scale[p], a, a1, a0, b.residual[p],
-                                                                      b.f_mean[p]), rtol=1e-12)
+        np.testing.assert_allclose(
+            b.optimal[p], theorem31_bound_ref(b.scale[p], a, a1, a0, b.residual[p], b.f_mean[p]), rtol=1e-12
+        )
         np.testing.assert_allclose(b.optimal_parts[p].sum(), b.optimal[p], rtol=1e-12)
 
 
@@ -87,8 +89,9 @@ def test_identical_preferences_give_term5_exactly_zero():
 
 def test_no_covariate_shift_terms_4_and_6_vanish_within_ci():
     sc, batch = _toy(20_000, covariate_shift=0.0, covariate_effect=0.5)
-    d = decompose(np.array([[0.5, 0.5], [0.9, 0.1]]), batch, sc.prefs, groups=(1, 0), n_boot=200,
-                  key=jax.random.PRNGKey(1))
+    d = decompose(
+        np.array([[0.5, 0.5], [0.9, 0.1]]), batch, sc.prefs, groups=(1, 0), n_boot=200, key=jax.random.PRNGKey(1)
+    )
     for t in (0, 2):
         lo, hi = d.ci[:, t, 0], d.ci[:, t, 1]
         assert np.all((lo <= 0) & (0 <= hi)), (t, d.ci[:, t])
@@ -109,8 +112,11 @@ def test_estimated_weights_agree_with_exact_on_toy():
     # Exact weights match h(x) = a·b/(a+b) computed one user at a time.
     g = np.asarray(batch.group)
     p1 = np.mean(g == 1)
-    np.testing.assert_allclose(exact.weights, shared_space_h_ref(exact.propensity, p1) /
-                               shared_space_h_ref(exact.propensity, p1).mean(), rtol=1e-10)
+    np.testing.assert_allclose(
+        exact.weights,
+        shared_space_h_ref(exact.propensity, p1) / shared_space_h_ref(exact.propensity, p1).mean(),
+        rtol=1e-10,
+    )
 
 
 def test_weights_normalised_and_zero_outside_pair():
@@ -129,8 +135,9 @@ def test_decompose_all_g5_against_reference():
     rng = np.random.default_rng(1)
     n, prefs = 600, rng.random((5, 2)) + 0.1
     s = rng.random((n, 5, 2))
-    batch = make_batch(s, (rng.random((n, 5, 2)) < s).astype(float), group=rng.integers(0, 5, n),
-                       features=rng.normal(size=(n, 2)))
+    batch = make_batch(
+        s, (rng.random((n, 5, 2)) < s).astype(float), group=rng.integers(0, 5, n), features=rng.normal(size=(n, 2))
+    )
     out = decompose_all(np.array([[0.5, 0.5]]), batch, prefs, reference=2, n_boot=10, n_folds=3)
     assert sorted(out) == [0, 1, 3, 4]
     for g0, d in out.items():
@@ -149,11 +156,16 @@ def test_to_frame_is_tidy():
 
 # --- bad inputs: a clear error naming the argument --------------------------------------
 
+
 def _small(n=200, seed=0, features=True):
     rng = np.random.default_rng(seed)
     s = rng.random((n, 4, 2))
-    return make_batch(s, (rng.random((n, 4, 2)) < s).astype(float), group=(rng.random(n) < 0.3).astype(int),
-                      features=rng.normal(size=(n, 2)) if features else None)
+    return make_batch(
+        s,
+        (rng.random((n, 4, 2)) < s).astype(float),
+        group=(rng.random(n) < 0.3).astype(int),
+        features=rng.normal(size=(n, 2)) if features else None,
+    )
 
 
 def test_group_with_no_users_is_rejected():
@@ -185,8 +197,14 @@ def test_no_overlap_is_an_error_and_poor_overlap_warns():
     b = _small()
     g = np.asarray(b.group)
     with pytest.raises(ValueError, match="weights: no overlap"):
-        decompose(np.array([0.5, 0.5]), b, np.array([[0.8, 0.2], [0.2, 0.8]]), groups=(1, 0),
-                  weights=np.zeros(len(g)), n_boot=0)
+        decompose(
+            np.array([0.5, 0.5]),
+            b,
+            np.array([[0.8, 0.2], [0.2, 0.8]]),
+            groups=(1, 0),
+            weights=np.zeros(len(g)),
+            n_boot=0,
+        )
     with pytest.raises(ValueError, match="propensity: no overlap"):
         weights_from_propensity((g == 1).astype(float), g, (1, 0))
     pi = np.where(g == 1, 0.995, 0.005)
@@ -234,8 +252,10 @@ def test_cluster_bootstrap_resamples_whole_clusters_within_groups():
     with pytest.raises(ValueError, match="clusters: cluster 5"):
         bootstrap_counts(jax.random.PRNGKey(0), group, 5, np.array([5, 5, 7, 5, 9, 7, 2, 7]))
     # One session per cluster = the plain stratified bootstrap.
-    np.testing.assert_array_equal(bootstrap_counts(jax.random.PRNGKey(3), group, 20, np.arange(8)),
-                                  bootstrap_counts(jax.random.PRNGKey(3), group, 20))
+    np.testing.assert_array_equal(
+        bootstrap_counts(jax.random.PRNGKey(3), group, 20, np.arange(8)),
+        bootstrap_counts(jax.random.PRNGKey(3), group, 20),
+    )
 
 
 def test_user_chunking_does_not_change_results():

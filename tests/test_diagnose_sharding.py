@@ -1,4 +1,5 @@
 """decompose with the users spread over 2 and 4 simulated CPU devices: bit-identical to one device."""
+
 from __future__ import annotations
 
 import os
@@ -53,17 +54,25 @@ def _case_call(clusters: bool, **extra):
 
 
 def _fields(d) -> dict:
-    return {"expectations": d.expectations, "terms": d.terms, "ci": d.ci, "boot_terms": d.boot_terms,
-            "given": d.bound.given, "optimal": d.bound.optimal, "residual": d.bound.residual,
-            "f_mean": d.bound.f_mean}
+    return {
+        "expectations": d.expectations,
+        "terms": d.terms,
+        "ci": d.ci,
+        "boot_terms": d.boot_terms,
+        "given": d.bound.given,
+        "optimal": d.bound.optimal,
+        "residual": d.bound.residual,
+        "f_mean": d.bound.f_mean,
+    }
 
 
 @pytest.mark.slow
 def test_sharded_decomposition_is_bit_identical_on_2_and_4_devices(tmp_path):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     path = tmp_path / "out.npz"
-    subprocess.run([sys.executable, "-c", _SCRIPT, str(path), os.path.dirname(__file__)], env=env, check=True,
-                   timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(path), os.path.dirname(__file__)], env=env, check=True, timeout=300
+    )
     got = np.load(path)
     assert len(jax.local_devices()) == 1  # this process: the one-device path
     for cl in (False, True):

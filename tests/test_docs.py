@@ -4,6 +4,7 @@
 generation) runs in ``make test`` after pytest; these checks cover what it does not: the
 README (outside the site) and that the material moved out of the old README is still there.
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -38,17 +39,39 @@ def test_relative_links_resolve():
 def test_every_page_is_in_the_nav_and_exists():
     nav = re.findall(r":\s*([\w-]+\.md)\s*$", (ROOT / "mkdocs.yml").read_text(encoding="utf-8"), flags=re.M)
     assert {p.name for p in DOCS.glob("*.md")} == set(nav)
-    for required in ("getting-started.md", "model.md", "scenarios.md", "logs.md", "diagnosis.md", "bo.md",
-                     "scaling.md", "benchmarks.md", "api.md"):
+    for required in (
+        "getting-started.md",
+        "model.md",
+        "scenarios.md",
+        "logs.md",
+        "diagnosis.md",
+        "bo.md",
+        "scaling.md",
+        "benchmarks.md",
+        "api.md",
+    ):
         assert required in nav
 
 
 def test_nothing_of_the_old_readme_was_lost():
     site = "\n".join(p.read_text(encoding="utf-8") for p in DOCS.glob("*.md"))
     # One marker per section of the former single-page README.
-    for marker in ("How the grid kernel is built", "How `sweep2` is built", "Protocols (decisions the paper",
-                   "Data placement", "Retrieval as a knob", "Engineering the q = 10 default",
-                   "Hypervolume reference point", "Paired trials", "Summary over scenarios",
-                   "Why `sweep2` was 14×, not 100×, faster", "Known limitations", "## Layout",
-                   "| 0.771 | 0.935 |", "29,492", "0.00472", "electronics-standin | fair-ehvi | 0.99973"):
+    for marker in (
+        "How the grid kernel is built",
+        "How `sweep2` is built",
+        "Protocols (decisions the paper",
+        "Data placement",
+        "Retrieval as a knob",
+        "Engineering the q = 10 default",
+        "Hypervolume reference point",
+        "Paired trials",
+        "Summary over scenarios",
+        "Why `sweep2` was 14×, not 100×, faster",
+        "Known limitations",
+        "## Layout",
+        "| 0.771 | 0.935 |",
+        "29,492",
+        "0.00472",
+        "electronics-standin | fair-ehvi | 0.99973",
+    ):
         assert marker in site, marker

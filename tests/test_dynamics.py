@@ -1,4 +1,5 @@
 """jaxfair.dynamics (SPEC §8): closed form, float64 loop reference, CRN, policies, bad inputs, CLI."""
+
 from __future__ import annotations
 
 import os
@@ -94,16 +95,23 @@ def test_matches_float64_loop_reference(toy):
 
 
 @settings(max_examples=8, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), lo=st.floats(0.0, 1.0), span=st.floats(0.0, 1.0),
-       kappa=st.floats(0.0, 30.0), mid=st.floats(0.0, 1.0), lam=st.floats(0.01, 1.0))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    lo=st.floats(0.0, 1.0),
+    span=st.floats(0.0, 1.0),
+    kappa=st.floats(0.0, 30.0),
+    mid=st.floats(0.0, 1.0),
+    lam=st.floats(0.01, 1.0),
+)
 def test_reference_property(toy, seed, lo, span, kappa, mid, lam):
     """Any retention parameters and seed: the scan reproduces the float64 loop reference."""
     ret = Retention(rho_min=lo, rho_max=lo + span * (1 - lo), kappa=kappa, s_mid=mid, smoothing=lam)
     alphas = np.array([[0.9, 0.1], [0.2, 0.8]])
     bank = _small_bank(toy)
     res = simulate(toy, alphas, periods=8, slots=6, retention=ret, seed=seed, bank=bank)
-    for p, (counts, churn, sums) in enumerate(simulate_ref(table_ref(alphas, bank.batch, toy.prefs), bank.user_group,
-                                                           3, toy.prevalence, ret, seed, 8, 6)):
+    for p, (counts, churn, sums) in enumerate(
+        simulate_ref(table_ref(alphas, bank.batch, toy.prefs), bank.user_group, 3, toy.prevalence, ret, seed, 8, 6)
+    ):
         np.testing.assert_array_equal(res.counts[:, p], counts)
         np.testing.assert_array_equal(res.churn[:, p], churn)
         np.testing.assert_allclose(res.sums[:, p], sums, rtol=1e-6, atol=1e-6)
@@ -140,8 +148,9 @@ def test_p_alphas_at_once_equal_each_alone_and_retune_one_alpha_is_fixed(toy):
 def test_retune_picks_the_best_grid_alpha_on_the_period_sessions(toy):
     grid = grids.direction_grid(5)
     kw = dict(KW, seed=2, record_sessions=True)
-    res = simulate(toy, [Retune(grid, every=3), RetuneFair(grid, every=3, tau=0.999),
-                         Custom(grid, lambda mu, c: 2, every=3)], **kw)
+    res = simulate(
+        toy, [Retune(grid, every=3), RetuneFair(grid, every=3, tau=0.999), Custom(grid, lambda mu, c: 2, every=3)], **kw
+    )
     assert np.all(res.alphas[:, 2] == grid[2])
     bank = bank_for(toy, 2, KW["bank_users"], KW["sessions_per_user"])
     for t in (0, 3):
@@ -174,7 +183,7 @@ def test_no_churn_keeps_shares_and_matches_evaluate(toy):
     bank = bank_for(toy, 4, KW["bank_users"], KW["sessions_per_user"])
     for t in range(KW["periods"]):
         for p in range(len(alphas)):
-            ev = evaluate(alphas[p:p + 1], _period_batch(bank, res.sessions[t, p]), toy.prefs)
+            ev = evaluate(alphas[p : p + 1], _period_batch(bank, res.sessions[t, p]), toy.prefs)
             # Same served items; the scan sums each group in float32 (evaluate: float32 blocks, float64 total).
             np.testing.assert_allclose(res.group_utility[t, p], ev.group_utility[0], rtol=2e-6)
             np.testing.assert_allclose(res.der[t, p], ev.der[0], rtol=2e-6)
@@ -189,8 +198,13 @@ def test_slates_pass_through_and_match_evaluate(toy):
     bank = bank_for(toy, 5, KW["bank_users"], KW["sessions_per_user"])
     for t in range(kw["periods"]):
         for p in range(len(alphas)):
-            ev = evaluate(alphas[p:p + 1], _period_batch(bank, res.sessions[t, p]), toy.prefs, slate=3,
-                          position_weights="geometric")
+            ev = evaluate(
+                alphas[p : p + 1],
+                _period_batch(bank, res.sessions[t, p]),
+                toy.prefs,
+                slate=3,
+                position_weights="geometric",
+            )
             np.testing.assert_allclose(res.group_utility[t, p], ev.group_utility[0], rtol=2e-6)
     top1 = simulate(toy, alphas, retention=ret, **kw)
     assert np.all(res.group_utility >= top1.group_utility - 1e-6)  # more ranks, weights >= 0: never less
@@ -208,17 +222,30 @@ def test_frame_and_horizon_summaries(toy):
     np.testing.assert_allclose(res.horizon_utility, (res.horizon_group_utility * w).sum(1) / w.sum(1))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(periods=0), "periods"), (dict(slots=0), "slots"),
-    (dict(retention=dict(smoothing=0.0)), "smoothing"), (dict(retention=dict(smoothing=1.5)), "smoothing"),
-    (dict(retention=dict(rho_min=-0.1)), "rho_min"), (dict(retention=dict(rho_max=1.2)), "rho_max"),
-    (dict(retention=dict(rho_min=0.9, rho_max=0.5)), "rho_min"), (dict(retention=dict(kappa=-1.0)), "kappa"),
-    (dict(acquisition=[0.5, 0.6]), "acquisition"), (dict(acquisition=[1.0]), "acquisition"),
-    (dict(acquisition=[1.2, -0.2]), "acquisition"),
-    (dict(policy="tau"), "tau"), (dict(policy="grid"), "grid"), (dict(policy="every"), "every"),
-    (dict(slate=0), "slate"), (dict(slate=2.0), "slate"), (dict(slate=99), "slate"),
-    (dict(slate=3, position_weights=[1.0, 0.5]), "position_weights"), (dict(alphas=[[-1.0, 1.0]]), "alphas"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(periods=0), "periods"),
+        (dict(slots=0), "slots"),
+        (dict(retention=dict(smoothing=0.0)), "smoothing"),
+        (dict(retention=dict(smoothing=1.5)), "smoothing"),
+        (dict(retention=dict(rho_min=-0.1)), "rho_min"),
+        (dict(retention=dict(rho_max=1.2)), "rho_max"),
+        (dict(retention=dict(rho_min=0.9, rho_max=0.5)), "rho_min"),
+        (dict(retention=dict(kappa=-1.0)), "kappa"),
+        (dict(acquisition=[0.5, 0.6]), "acquisition"),
+        (dict(acquisition=[1.0]), "acquisition"),
+        (dict(acquisition=[1.2, -0.2]), "acquisition"),
+        (dict(policy="tau"), "tau"),
+        (dict(policy="grid"), "grid"),
+        (dict(policy="every"), "every"),
+        (dict(slate=0), "slate"),
+        (dict(slate=2.0), "slate"),
+        (dict(slate=99), "slate"),
+        (dict(slate=3, position_weights=[1.0, 0.5]), "position_weights"),
+        (dict(alphas=[[-1.0, 1.0]]), "alphas"),
+    ],
+)
 def test_bad_inputs_name_the_argument(toy, kwargs, match):
     kwargs = dict(kwargs)
     with pytest.raises(ValueError, match=match):
@@ -236,13 +263,22 @@ def test_bad_inputs_name_the_argument(toy, kwargs, match):
         simulate(toy, policies, **{**base, **kwargs, "retention": ret})
 
 
-@pytest.mark.parametrize("argv, word", [
-    (["--periods", "0"], "--periods"), (["--slots", "0"], "--slots"), (["--smoothing", "0"], "smoothing"),
-    (["--rho-min", "0.9", "--rho-max", "0.5"], "rho_min"), (["--kappa", "-1"], "kappa"),
-    (["--acquisition", "0.5,0.6"], "acquisition"), (["--policies", "retune_fair:2"], "tau"),
-    (["--every", "0"], "--every"), (["--policies", "nope"], "policies"), (["--slate", "0"], "slate"),
-    (["--slate", "2", "--position-weights", "1,2"], "position_weights"),
-])
+@pytest.mark.parametrize(
+    "argv, word",
+    [
+        (["--periods", "0"], "--periods"),
+        (["--slots", "0"], "--slots"),
+        (["--smoothing", "0"], "smoothing"),
+        (["--rho-min", "0.9", "--rho-max", "0.5"], "rho_min"),
+        (["--kappa", "-1"], "kappa"),
+        (["--acquisition", "0.5,0.6"], "acquisition"),
+        (["--policies", "retune_fair:2"], "tau"),
+        (["--every", "0"], "--every"),
+        (["--policies", "nope"], "policies"),
+        (["--slate", "0"], "slate"),
+        (["--slate", "2", "--position-weights", "1,2"], "position_weights"),
+    ],
+)
 def test_cli_mistakes_are_one_line_exit_2(argv, word, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["dynamics", "--periods", "2", "--slots", "8", "--bank-users", "16", *argv]) == 2
@@ -254,9 +290,32 @@ def test_cli_mistakes_are_one_line_exit_2(argv, word, tmp_path, capsys, monkeypa
 def test_cli_writes_everything(tmp_path):
     out = tmp_path / "d"
     # The sizes of KW and the policies of the other tests: the compiled scans are reused.
-    assert main(["dynamics", "--policies", "fixed:0.7,retune", "--periods", "6", "--slots", "256",
-                 "--bank-users", "128", "--sessions-per-user", "4", "--grid", "5", "--every", "3", "--seeds", "2",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "dynamics",
+                "--policies",
+                "fixed:0.7,retune",
+                "--periods",
+                "6",
+                "--slots",
+                "256",
+                "--bank-users",
+                "128",
+                "--sessions-per-user",
+                "4",
+                "--grid",
+                "5",
+                "--every",
+                "3",
+                "--seeds",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     names = {"share.png", "utility.png", "der.png", "trajectories.csv", "horizon.csv", "horizon.md", "summary.json"}
     assert {p.name for p in out.iterdir()} == names
     import json
@@ -268,10 +327,31 @@ def test_cli_writes_everything(tmp_path):
 
 def test_killed_run_leaves_no_partial_files(tmp_path):
     out = tmp_path / "killed"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(__import__("pathlib").Path(__file__).parents[1]),
-                                                       os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, "-m", "jaxfair.cli", "dynamics", "--periods", "100000", "--slots", "64",
-                             "--bank-users", "64", "--out", str(out)], stderr=subprocess.PIPE, env=env, text=True)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(__import__("pathlib").Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jaxfair.cli",
+            "dynamics",
+            "--periods",
+            "100000",
+            "--slots",
+            "64",
+            "--bank-users",
+            "64",
+            "--out",
+            str(out),
+        ],
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
     seen = ""
     deadline = time.time() + 120
     while "dynamics:" not in seen and time.time() < deadline:  # the progress bar: the run is under way
@@ -301,8 +381,8 @@ def test_pool_and_replay_banks_draw_each_users_own_sessions():
     assert batch.n_users == 3 * pool.n_pool_users and np.array_equal(ug, pool.arrays["user_group"])
     a = pool.arrays
     for u in (0, 5, pool.n_pool_users - 1):
-        own = {tuple(r) for r in a["scores"][a["offsets"][u]:a["offsets"][u] + a["counts"][u]]}
-        sess = np.asarray(batch.scores[3 * u:3 * u + 3])[np.asarray(batch.mask[3 * u:3 * u + 3])]
+        own = {tuple(r) for r in a["scores"][a["offsets"][u] : a["offsets"][u] + a["counts"][u]]}
+        sess = np.asarray(batch.scores[3 * u : 3 * u + 3])[np.asarray(batch.mask[3 * u : 3 * u + 3])]
         assert {tuple(r) for r in sess} <= own
     replay, _ = _example_logs(True)
     batch, ug = replay.session_bank(key, None, 4)
@@ -311,7 +391,7 @@ def test_pool_and_replay_banks_draw_each_users_own_sessions():
     logged = np.asarray(replay.arrays["scores"])
     for i in (0, len(users) // 2):
         mine = logged[replay.session_user == users[i]]
-        for s in np.asarray(batch.scores[4 * i:4 * i + 4]):
+        for s in np.asarray(batch.scores[4 * i : 4 * i + 4]):
             assert any(np.array_equal(s, m) for m in mine)  # one of that user's logged sessions
     res = simulate(replay, [[0.5, 0.5]], periods=3, slots=32, sessions_per_user=4)
     assert res.counts.sum() == 3 * 32

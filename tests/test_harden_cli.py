@@ -1,4 +1,5 @@
 """Field-hardening (issue #14): report on unfinished studies, Ctrl-C, lazy imports, --version, umask, diagnose folds."""
+
 from __future__ import annotations
 
 import os
@@ -72,8 +73,10 @@ def test_ctrl_c_during_bo_is_one_line_exit_130(tmp_path, capsys, monkeypatch):
 
 
 def test_cli_parser_imports_no_jax_torch_or_botorch():
-    code = ("import sys, jaxfair.cli; jaxfair.cli.build_parser(); "
-            "print([m for m in ('jax', 'torch', 'botorch', 'sklearn') if m in sys.modules])")
+    code = (
+        "import sys, jaxfair.cli; jaxfair.cli.build_parser(); "
+        "print([m for m in ('jax', 'torch', 'botorch', 'sklearn') if m in sys.modules])"
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert res.stdout.strip() == "[]", res.stdout + res.stderr
@@ -140,8 +143,9 @@ def test_binary_covariate_uses_plain_folds_with_a_warning():
     n = 400
     group = rng.integers(0, 2, n)
     is_female = (rng.random(n) < np.where(group == 1, 0.7, 0.4)).astype(np.float32)[:, None]
-    batch = make_batch(scores=rng.random((n, 3, 2)), labels=rng.integers(0, 2, (n, 3, 2)), group=group,
-                       features=is_female)
+    batch = make_batch(
+        scores=rng.random((n, 3, 2)), labels=rng.integers(0, 2, (n, 3, 2)), group=group, features=is_female
+    )
     with pytest.warns(CrossFitWarning, match="only 2 distinct value"):
         w = shared_space_weights(batch, (1, 0), n_folds=5)
     assert w.n_folds == 5 and np.all(np.isfinite(w.weights))
@@ -155,9 +159,17 @@ def test_diagnose_logs_without_features_and_n_folds(tmp_path, capsys, monkeypatc
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     u = np.repeat(np.arange(40), 3)
-    pd.DataFrame({"u": u, "g": u % 2, "s0": rng.random(u.size), "s1": rng.random(u.size),
-                  "y0": rng.integers(0, 2, u.size), "y1": rng.integers(0, 2, u.size),
-                  "is_female": (u % 3 == 0).astype(int)}).to_csv("l.csv", index=False)
+    pd.DataFrame(
+        {
+            "u": u,
+            "g": u % 2,
+            "s0": rng.random(u.size),
+            "s1": rng.random(u.size),
+            "y0": rng.integers(0, 2, u.size),
+            "y1": rng.integers(0, 2, u.size),
+            "is_female": (u % 3 == 0).astype(int),
+        }
+    ).to_csv("l.csv", index=False)
     flags = ["diagnose", "--data", "l.csv", "--scores", "s0,s1", "--labels", "y0,y1", "--group", "g", "--user", "u"]
     assert main(flags) == 2
     assert "--features: diagnose needs user covariates" in capsys.readouterr().err

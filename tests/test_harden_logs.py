@@ -1,4 +1,5 @@
 """Field-hardening (issue #14) of logs: data checks, group codes, studies bound to data content, CLI flags."""
+
 from __future__ import annotations
 
 import decimal
@@ -20,17 +21,37 @@ from jaxfair.scenarios.logs import DuplicateRowsWarning, GroupCodesWarning
 
 COLS = dict(user="u", group="g", scores=["s0", "s1"], labels=["y0", "y1"])
 FLAGS = ["--scores", "s0,s1", "--labels", "y0,y1", "--group", "g", "--user", "u"]
-TINY_BO = ["--methods", "random", "--trials", "1", "--iterations", "0", "--n-init", "2", "--users", "50",
-           "--exact-users", "100"]
+TINY_BO = [
+    "--methods",
+    "random",
+    "--trials",
+    "1",
+    "--iterations",
+    "0",
+    "--n-init",
+    "2",
+    "--users",
+    "50",
+    "--exact-users",
+    "100",
+]
 
 
 def _logs(n_users: int = 12, per_user: int = 4, seed: int = 0, groups=(0, 1)) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     u = np.repeat(np.arange(n_users), per_user)
-    return pd.DataFrame({"u": u, "g": np.asarray(groups)[u % len(groups)],
-                         "s0": rng.normal(size=u.size), "s1": rng.normal(size=u.size),
-                         "y0": rng.integers(0, 2, u.size), "y1": rng.integers(0, 2, u.size),
-                         "r": np.ones(u.size, int), "x": (u % 2).astype(float)})
+    return pd.DataFrame(
+        {
+            "u": u,
+            "g": np.asarray(groups)[u % len(groups)],
+            "s0": rng.normal(size=u.size),
+            "s1": rng.normal(size=u.size),
+            "y0": rng.integers(0, 2, u.size),
+            "y1": rng.integers(0, 2, u.size),
+            "r": np.ones(u.size, int),
+            "x": (u % 2).astype(float),
+        }
+    )
 
 
 def _cli(capsys, *argv) -> tuple[int, str, str]:
@@ -57,8 +78,9 @@ def test_study_resumes_same_file_under_another_path_and_refuses_an_edited_file(t
     assert code == 0, err
     (tmp_path / "copy").mkdir()
     shutil.copy("logs.parquet", "copy/logs.parquet")
-    code, _, err = _cli(capsys, *[(str(tmp_path / "copy" / "logs.parquet") if a == "logs.parquet" else a)
-                                  for a in argv])
+    code, _, err = _cli(
+        capsys, *[(str(tmp_path / "copy" / "logs.parquet") if a == "logs.parquet" else a) for a in argv]
+    )
     assert code == 0, err
     # Edited in place: refused in one line saying what changed.
     df = _logs()
@@ -70,8 +92,9 @@ def test_study_resumes_same_file_under_another_path_and_refuses_an_edited_file(t
     assert "sha256" in err and "use a new --out" in err
     # Other scenario options are still part of the identity.
     _logs().to_parquet("logs.parquet")
-    code, _, err = _cli(capsys, *[a for a in argv if a not in ("--out", str(out))], "--out", str(out),
-                        "--option", "n_candidates=3")
+    code, _, err = _cli(
+        capsys, *[a for a in argv if a not in ("--out", str(out))], "--out", str(out), "--option", "n_candidates=3"
+    )
     assert code == 2 and "different configuration" in err
 
 
@@ -98,8 +121,11 @@ def test_study_from_frame_is_bound_to_the_frame(tmp_path):
 def test_duplicated_rows_warn_and_can_be_allowed(tmp_path):
     df = _logs()
     doubled = pd.concat([df, df], ignore_index=True)
-    with pytest.warns(DuplicateRowsWarning, match=r"48 of 96 rows repeat.*data row 49 repeats data row 1.*"
-                                                  r"allow_duplicates=True"):
+    with pytest.warns(
+        DuplicateRowsWarning,
+        match=r"48 of 96 rows repeat.*data row 49 repeats data row 1.*"
+        r"allow_duplicates=True",
+    ):
         scenarios.from_frame(doubled, **COLS)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -114,8 +140,15 @@ def test_duplicated_rows_warn_and_can_be_allowed(tmp_path):
 def test_duplicate_warning_iff_pandas_finds_repeated_rows_property(data):
     n = data.draw(st.integers(2, 20))
     vals = st.lists(st.sampled_from([0.0, -0.0, 0.5, 1.0]), min_size=n, max_size=n)
-    df = pd.DataFrame({"u": data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)),
-                       "s0": data.draw(vals), "s1": data.draw(vals), "y0": data.draw(vals), "y1": data.draw(vals)})
+    df = pd.DataFrame(
+        {
+            "u": data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)),
+            "s0": data.draw(vals),
+            "s1": data.draw(vals),
+            "y0": data.draw(vals),
+            "y1": data.draw(vals),
+        }
+    )
     df.loc[:1, "u"] = [0, 1]
     df["g"] = df["u"] % 2
     expected = (df[["u", "s0", "s1", "y0", "y1"]] + 0.0).duplicated().any()
@@ -173,18 +206,30 @@ def test_scenarios_data_takes_prefs_and_group_names(tmp_path, capsys):
     _logs(groups=("a", "b", "c")).to_csv(tmp_path / "three.csv", index=False)
     code, _, err = _cli(capsys, "scenarios", "--data", str(tmp_path / "three.csv"), *FLAGS)
     assert code == 2 and "prefs: required" in err
-    code, out, err = _cli(capsys, "scenarios", "--data", str(tmp_path / "three.csv"), *FLAGS,
-                          "--prefs", "1,0;0,1;0.5,0.5", "--group-names", "c,b,a")
+    code, out, err = _cli(
+        capsys,
+        "scenarios",
+        "--data",
+        str(tmp_path / "three.csv"),
+        *FLAGS,
+        "--prefs",
+        "1,0;0,1;0.5,0.5",
+        "--group-names",
+        "c,b,a",
+    )
     assert code == 0, err
-    described = json.loads(out[:out.index("AUC table")])
+    described = json.loads(out[: out.index("AUC table")])
     assert described["groups"] == ["c", "b", "a"]
     assert described["build"]["group_ids"] == {"c": 0, "b": 1, "a": 2}
 
 
 def test_groups_coded_1_2_are_mapped_and_said(capsys, tmp_path):
     df = _logs(groups=(1, 2))
-    with pytest.warns(GroupCodesWarning, match=r"codes \[1, 2\] are not 0..1; mapped them in sorted order "
-                                               r"\(1 → 0, 2 → 1\)"):
+    with pytest.warns(
+        GroupCodesWarning,
+        match=r"codes \[1, 2\] are not 0..1; mapped them in sorted order "
+        r"\(1 → 0, 2 → 1\)",
+    ):
         sc = scenarios.from_frame(df, **COLS)
     assert sc.group_names == ("1", "2")
     with warnings.catch_warnings():
@@ -199,13 +244,19 @@ def test_groups_coded_1_2_are_mapped_and_said(capsys, tmp_path):
 def test_a_group_with_no_retrieved_rows_is_named_as_dropped():
     df = _logs(groups=("a", "b"))
     df.loc[df["g"] == "b", "r"] = 0
-    with pytest.raises(ValueError, match=r"at least 2 groups, the data has only \['a'\]; group\(s\) \['b'\] have "
-                                         r"no retrieved row"):
+    with pytest.raises(
+        ValueError,
+        match=r"at least 2 groups, the data has only \['a'\]; group\(s\) \['b'\] have "
+        r"no retrieved row",
+    ):
         scenarios.from_frame(df, **COLS, retrieved="r")
     df3 = _logs(groups=("a", "b", "c"))
     df3.loc[df3["g"] == "c", "r"] = 0
-    with pytest.warns(GroupCodesWarning, match=r"dropped group\(s\) \['c'\]: every row of their 4 user\(s\) has "
-                                               r"retrieved = 0"):
+    with pytest.warns(
+        GroupCodesWarning,
+        match=r"dropped group\(s\) \['c'\]: every row of their 4 user\(s\) has "
+        r"retrieved = 0",
+    ):
         sc = scenarios.from_frame(df3, **COLS, retrieved="r")
     assert sc.group_names == ("a", "b") and sc.info["groups_dropped"] == ["c"]
 

@@ -1,4 +1,5 @@
 """Field-hardening (issue #14): Ray's processes do not outlive a `bo --workers 2` driver killed by SIGKILL."""
+
 from __future__ import annotations
 
 import json
@@ -42,10 +43,16 @@ def test_sigkill_of_the_driver_ends_rays_processes(tmp_path):
     if not os.path.isdir("/proc"):
         pytest.skip("needs /proc (Linux)")
     reap = tmp_path / "reap"
-    env = dict(os.environ, JAXFAIR_RAY_REAP_DIR=str(reap),
-               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path / "study")], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    env = dict(
+        os.environ, JAXFAIR_RAY_REAP_DIR=str(reap), PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(tmp_path / "study")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     record = reap / f"{driver.pid}.json"
     try:
         deadline = time.monotonic() + 120
@@ -94,8 +101,12 @@ def test_leftovers_of_a_dead_driver_are_reaped_on_the_next_start(tmp_path, monke
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     try:
-        rec = {"driver": dead.pid, "driver_start": "0", "session_dir": None,
-               "procs": [[orphan.pid, _start_time(orphan.pid)]]}
+        rec = {
+            "driver": dead.pid,
+            "driver_start": "0",
+            "session_dir": None,
+            "procs": [[orphan.pid, _start_time(orphan.pid)]],
+        }
         (tmp_path / f"{dead.pid}.json").write_text(json.dumps(rec))
         live = {"driver": os.getpid(), "driver_start": _start_time(os.getpid()), "procs": [[orphan.pid, "0"]]}
         (tmp_path / f"{os.getpid()}.json").write_text(json.dumps(live))  # a running driver's record: kept

@@ -1,4 +1,5 @@
 """Kernels vs the float64 NumPy reference (tests/reference.py), property-based."""
+
 from __future__ import annotations
 
 import warnings
@@ -7,11 +8,19 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from reference import (
+    der_ref,
+    evaluate_ref,
+    group_means_ref,
+    near_tie,
+    oracle_ref,
+    retrieval_quality_ref,
+    serve_ref,
+    user_utility_ref,
+)
+from strategies import batches, lattice_alphas
 
 import jaxfair as jf
-from reference import (der_ref, evaluate_ref, group_means_ref, near_tie, oracle_ref, retrieval_quality_ref,
-                       serve_ref, user_utility_ref)
-from strategies import batches, lattice_alphas
 
 
 def _batch(arrs):
@@ -37,8 +46,9 @@ def test_user_and_group_utility_match_reference(data, arrs):
         np.testing.assert_allclose(np.asarray(jf.user_utility(alpha, batch, prefs)), u_ref, atol=1e-6)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", jf.EmptyGroupWarning)
-            np.testing.assert_allclose(jf.group_utility(alpha, batch, prefs), group_means_ref(u_ref, group, g),
-                                       atol=1e-6)
+            np.testing.assert_allclose(
+                jf.group_utility(alpha, batch, prefs), group_means_ref(u_ref, group, g), atol=1e-6
+            )
 
 
 @given(data=st.data(), arrs=batches())
@@ -76,11 +86,13 @@ def test_retrieval_quality_and_oracle(arrs):
     g = prefs.shape[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jf.EmptyGroupWarning)
-        np.testing.assert_allclose(jf.retrieval_quality(batch, g), retrieval_quality_ref(labels, mask, group, g),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            jf.retrieval_quality(batch, g), retrieval_quality_ref(labels, mask, group, g), atol=1e-6
+        )
         if np.all(prefs.sum(1) > 0):
-            np.testing.assert_allclose(jf.oracle_utility(batch, prefs), oracle_ref(scores, labels, mask, group, prefs),
-                                       atol=1e-6)
+            np.testing.assert_allclose(
+                jf.oracle_utility(batch, prefs), oracle_ref(scores, labels, mask, group, prefs), atol=1e-6
+            )
 
 
 @given(mu=st.lists(st.floats(0, 10, allow_nan=False), min_size=2, max_size=6))
@@ -182,5 +194,5 @@ def test_chunking_and_alpha_batching_do_not_change_results():
     np.testing.assert_array_equal(full.der, tiny.der)
     np.testing.assert_array_equal(full.n_unserved, tiny.n_unserved)
     for i in (0, 7, 60):
-        one = jf.evaluate(grid[i:i + 1], batch, sc.prefs)
+        one = jf.evaluate(grid[i : i + 1], batch, sc.prefs)
         np.testing.assert_array_equal(full.group_utility[i], one.group_utility[0])

@@ -15,6 +15,7 @@ Layers, lowest first (an import may stay in its layer or go down, never up):
 3. entry points — ``jaxfair.cli``, every ``*.cli`` module, the ``jaxfair`` façade
    (``__init__``, which re-exports scenarios) and ``jaxfair.distributed`` (a ``python -m`` program).
 """
+
 from __future__ import annotations
 
 import ast
@@ -83,7 +84,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(m)
         for n in sorted(graph[m]):
             if state.get(n) == 1:
-                return stack[stack.index(n):] + [n]
+                return stack[stack.index(n) :] + [n]
             if n not in state:
                 found = visit(n)
                 if found:
@@ -113,12 +114,17 @@ def test_no_import_cycle():
 
 
 def test_no_import_runs_up_a_layer():
-    bad = [f"{m} ({LAYERS[layer(m)]}) imports {n} ({LAYERS[layer(n)]})"
-           for m, targets in sorted(import_graph().items()) for n in sorted(targets) if layer(n) > layer(m)]
+    bad = [
+        f"{m} ({LAYERS[layer(m)]}) imports {n} ({LAYERS[layer(n)]})"
+        for m, targets in sorted(import_graph().items())
+        for n in sorted(targets)
+        if layer(n) > layer(m)
+    ]
     assert not bad, "imports that run up a layer:\n" + "\n".join(bad)
 
 
-@pytest.mark.parametrize("graph, expected", [({"a": {"b"}, "b": {"a"}}, ["a", "b", "a"]),
-                                             ({"a": {"b"}, "b": set()}, None)])
+@pytest.mark.parametrize(
+    "graph, expected", [({"a": {"b"}, "b": {"a"}}, ["a", "b", "a"]), ({"a": {"b"}, "b": set()}, None)]
+)
 def test_find_cycle(graph, expected):
     assert find_cycle(graph) == expected

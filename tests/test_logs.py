@@ -1,4 +1,5 @@
 """Bring your own logs: ``scenarios.from_frame`` / ``from_file`` round trips and every bad-table error."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,11 +10,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import evaluate_ref
 
 from jaxfair import evaluate, scenarios
 from jaxfair.scenarios import ReplayScenario
 from jaxfair.scenarios.pool import PoolScenario
-from reference import evaluate_ref
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 COLS = dict(user="user_id", group="group", scores=["f_click", "f_like"], labels=["click", "like"])
@@ -21,17 +22,19 @@ COLS = dict(user="user_id", group="group", scores=["f_click", "f_like"], labels=
 
 def _frame() -> pd.DataFrame:
     """4 users (u0-u2 in 'a', u3 in 'b'), rows in a deliberately unsorted order."""
-    return pd.DataFrame({
-        "user_id": ["u1", "u0", "u1", "u3", "u0", "u2", "u3", "u0"],
-        "item": [1, 1, 2, 1, 2, 1, 2, 3],
-        "group": ["a", "a", "a", "b", "a", "a", "b", "a"],
-        "f_click": [0.9, 0.1, 0.3, 0.5, 0.7, 0.2, 0.6, 0.4],
-        "f_like": [0.2, 0.8, 0.6, 0.1, 0.3, 0.9, 0.4, 0.5],
-        "click": [1, 0, 0, 1, 1, 0, 1, 0],
-        "like": [0.0, 1.0, 0.5, 0.0, 0.0, 1.0, 0.25, 1.0],
-        "retrieved": [1, 1, 0, 1, 1, 1, 1, 1],
-        "x": [2.0, 1.0, 2.0, 4.0, 1.0, 3.0, 4.0, 1.0],
-    })
+    return pd.DataFrame(
+        {
+            "user_id": ["u1", "u0", "u1", "u3", "u0", "u2", "u3", "u0"],
+            "item": [1, 1, 2, 1, 2, 1, 2, 3],
+            "group": ["a", "a", "a", "b", "a", "a", "b", "a"],
+            "f_click": [0.9, 0.1, 0.3, 0.5, 0.7, 0.2, 0.6, 0.4],
+            "f_like": [0.2, 0.8, 0.6, 0.1, 0.3, 0.9, 0.4, 0.5],
+            "click": [1, 0, 0, 1, 1, 0, 1, 0],
+            "like": [0.0, 1.0, 0.5, 0.0, 0.0, 1.0, 0.25, 1.0],
+            "retrieved": [1, 1, 0, 1, 1, 1, 1, 1],
+            "x": [2.0, 1.0, 2.0, 4.0, 1.0, 3.0, 4.0, 1.0],
+        }
+    )
 
 
 def _user_rows(sc: PoolScenario, u: int) -> set:
@@ -82,8 +85,13 @@ def test_replay_serves_the_logged_sessions_as_they_were():
     np.testing.assert_array_equal(np.asarray(batch.features[:, 0]), [1.0, 2.0, 3.0, 4.0])  # each user's covariate
     alphas = np.array([[1.0, 0.0], [0.3, 0.7], [0.0, 1.0]])
     ev = evaluate(alphas, batch, sc.prefs)
-    ref = evaluate_ref(alphas, *(np.asarray(x, np.float64) for x in (batch.scores, batch.labels)),
-                       np.asarray(batch.mask), np.asarray(batch.group), sc.prefs)
+    ref = evaluate_ref(
+        alphas,
+        *(np.asarray(x, np.float64) for x in (batch.scores, batch.labels)),
+        np.asarray(batch.mask),
+        np.asarray(batch.group),
+        sc.prefs,
+    )
     np.testing.assert_allclose(np.asarray(ev.utility), ref[0], rtol=1e-5)
     drawn = sc.sample(jax.random.key(3), 50)
     assert drawn.shape == (50, 3, 2)
@@ -106,10 +114,18 @@ def test_pool_rows_are_a_permutation_of_the_input_property(data):
     users[0], users[1] = 0, 1  # both groups present
     vals = data.draw(st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0]), min_size=4 * n, max_size=4 * n))
     v = np.array(vals).reshape(n, 4)
-    df = pd.DataFrame({"u": users, "g": [u % 2 for u in users], "s0": v[:, 0], "s1": v[:, 1],
-                       "y0": v[:, 2], "y1": v[:, 3]})
-    sc = scenarios.from_frame(df, user="u", group="g", scores=["s0", "s1"], labels=["y0", "y1"],
-                              seed=data.draw(st.integers(0, 3)), allow_duplicates=True)
+    df = pd.DataFrame(
+        {"u": users, "g": [u % 2 for u in users], "s0": v[:, 0], "s1": v[:, 1], "y0": v[:, 2], "y1": v[:, 3]}
+    )
+    sc = scenarios.from_frame(
+        df,
+        user="u",
+        group="g",
+        scores=["s0", "s1"],
+        labels=["y0", "y1"],
+        seed=data.draw(st.integers(0, 3)),
+        allow_duplicates=True,
+    )
     got = sorted(map(tuple, np.concatenate([sc.arrays["scores"], sc.arrays["labels"]], 1).tolist()))
     assert got == sorted(map(tuple, v.astype(np.float32).tolist()))
     np.testing.assert_array_equal(sc.arrays["counts"], np.bincount(users)[np.unique(users)])
@@ -123,28 +139,64 @@ def _bad(change):
 
 BAD = [
     ("missing column", lambda df: df.pop("f_like"), {}, ["scores", "'f_like'", "not in the data"]),
-    ("NaN score", lambda df: df.__setitem__("f_click", df["f_click"].where(df.index != 2)), {},
-     ["scores", "'f_click'", "nan", "data row 3"]),
-    ("label outside [0,1]", lambda df: df.__setitem__("click", df["click"].replace(1, 2)), {},
-     ["labels", "'click'", "[0, 1]", "data row 1"]),
-    ("group with no users", lambda df: None, {"group_names": ["a", "b", "c"],
-                                              "prefs": [[1, 0], [0, 1], [1, 1]]}, ["group", "'c'", "no users"]),
+    (
+        "NaN score",
+        lambda df: df.__setitem__("f_click", df["f_click"].where(df.index != 2)),
+        {},
+        ["scores", "'f_click'", "nan", "data row 3"],
+    ),
+    (
+        "label outside [0,1]",
+        lambda df: df.__setitem__("click", df["click"].replace(1, 2)),
+        {},
+        ["labels", "'click'", "[0, 1]", "data row 1"],
+    ),
+    (
+        "group with no users",
+        lambda df: None,
+        {"group_names": ["a", "b", "c"], "prefs": [[1, 0], [0, 1], [1, 1]]},
+        ["group", "'c'", "no users"],
+    ),
     ("group value not in group_names", lambda df: None, {"group_names": ["a"]}, ["group", "['b']", "group_names"]),
-    ("duplicate (user, candidate)", lambda df: df.__setitem__("item", 1), {"candidate": "item"},
-     ["candidate", "'u1'", "twice"]),
-    ("user in two groups", lambda df: df.__setitem__("group", ["a", "a", "b", "b", "a", "a", "b", "a"]), {},
-     ["group", "'u1'", "more than one group"]),
-    ("non-numeric score", lambda df: df.__setitem__("f_like", ["x"] + [0.5] * 7), {},
-     ["scores", "'f_like'", "not numeric", "data row 1"]),
-    ("retrieved not 0/1", lambda df: df.__setitem__("retrieved", [2] + [1] * 7), {"retrieved": "retrieved"},
-     ["retrieved", "0 or 1"]),
-    ("features vary within a user", lambda df: df.__setitem__("x", np.arange(8.0)), {"features": ["x"]},
-     ["features", "per user"]),
+    (
+        "duplicate (user, candidate)",
+        lambda df: df.__setitem__("item", 1),
+        {"candidate": "item"},
+        ["candidate", "'u1'", "twice"],
+    ),
+    (
+        "user in two groups",
+        lambda df: df.__setitem__("group", ["a", "a", "b", "b", "a", "a", "b", "a"]),
+        {},
+        ["group", "'u1'", "more than one group"],
+    ),
+    (
+        "non-numeric score",
+        lambda df: df.__setitem__("f_like", ["x"] + [0.5] * 7),
+        {},
+        ["scores", "'f_like'", "not numeric", "data row 1"],
+    ),
+    (
+        "retrieved not 0/1",
+        lambda df: df.__setitem__("retrieved", [2] + [1] * 7),
+        {"retrieved": "retrieved"},
+        ["retrieved", "0 or 1"],
+    ),
+    (
+        "features vary within a user",
+        lambda df: df.__setitem__("x", np.arange(8.0)),
+        {"features": ["x"]},
+        ["features", "per user"],
+    ),
     ("one group only", lambda df: df.__setitem__("group", "a"), {}, ["group", "at least 2"]),
     ("prefs wrong shape", lambda df: None, {"prefs": [[1, 0, 0], [0, 1, 0]]}, ["prefs", "columns"]),
     ("unknown option", lambda df: None, {"n_candidate": 5}, ["options", "n_candidate"]),
-    ("empty user id", lambda df: df.__setitem__("user_id", [None] + list(df["user_id"][1:])), {},
-     ["user", "empty", "data row 1"]),
+    (
+        "empty user id",
+        lambda df: df.__setitem__("user_id", [None] + list(df["user_id"][1:])),
+        {},
+        ["user", "empty", "data row 1"],
+    ),
 ]
 
 
@@ -181,17 +233,38 @@ def test_replay_reproduces_every_logged_row_property(data):
     sessions = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
     retrieved = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
     v = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.5, 1.0]), min_size=4 * n, max_size=4 * n))).reshape(n, 4)
-    df = pd.DataFrame({"u": users, "g": [u % 2 for u in users], "s": sessions, "r": np.array(retrieved, int),
-                       "s0": v[:, 0], "s1": v[:, 1], "y0": v[:, 2], "y1": v[:, 3]})
-    sc = scenarios.from_frame(df, user="u", group="g", scores=["s0", "s1"], labels=["y0", "y1"], retrieved="r",
-                              session="s", replay=True, allow_duplicates=True)
+    df = pd.DataFrame(
+        {
+            "u": users,
+            "g": [u % 2 for u in users],
+            "s": sessions,
+            "r": np.array(retrieved, int),
+            "s0": v[:, 0],
+            "s1": v[:, 1],
+            "y0": v[:, 2],
+            "y1": v[:, 3],
+        }
+    )
+    sc = scenarios.from_frame(
+        df,
+        user="u",
+        group="g",
+        scores=["s0", "s1"],
+        labels=["y0", "y1"],
+        retrieved="r",
+        session="s",
+        replay=True,
+        allow_duplicates=True,
+    )
     batch = sc.sessions()
-    keys = sorted(set(zip(users, sessions)))
+    keys = sorted(set(zip(users, sessions, strict=False)))
     assert sc.n_sessions == len(keys)
     for i, (u, s) in enumerate(keys):
         rows = df[(df["u"] == u) & (df["s"] == s)]
         k = len(rows)
         np.testing.assert_array_equal(np.asarray(batch.scores[i, :k]), rows[["s0", "s1"]].to_numpy(np.float32))
         np.testing.assert_array_equal(np.asarray(batch.labels[i, :k]), rows[["y0", "y1"]].to_numpy(np.float32))
-        np.testing.assert_array_equal(np.asarray(batch.mask[i]), np.r_[rows["r"].to_numpy(bool), np.zeros(sc.n_candidates - k, bool)])
+        np.testing.assert_array_equal(
+            np.asarray(batch.mask[i]), np.r_[rows["r"].to_numpy(bool), np.zeros(sc.n_candidates - k, bool)]
+        )
         assert int(batch.group[i]) == u % 2

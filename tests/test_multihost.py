@@ -1,5 +1,6 @@
 """Two processes on localhost (jax.distributed, gloo CPU collectives), each holding half of
 the users: the global result equals one process evaluating all of them, bit for bit."""
+
 from __future__ import annotations
 
 import os
@@ -43,11 +44,23 @@ def test_two_processes_each_with_half_the_users_match_one_process(tmp_path):
     port = _free_port()
     procs = []
     for pid in range(2):
-        env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAXFAIR_COORDINATOR": f"localhost:{port}",
-               "JAXFAIR_NUM_PROCESSES": "2", "JAXFAIR_PROCESS_ID": str(pid)}
+        env = {
+            **os.environ,
+            "JAX_PLATFORMS": "cpu",
+            "JAXFAIR_COORDINATOR": f"localhost:{port}",
+            "JAXFAIR_NUM_PROCESSES": "2",
+            "JAXFAIR_PROCESS_ID": str(pid),
+        }
         env.pop("XLA_FLAGS", None)
-        procs.append(subprocess.Popen([sys.executable, "-c", _WORKER, str(tmp_path / "out")], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _WORKER, str(tmp_path / "out")],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     try:
         for p in procs:
             out, _ = p.communicate(timeout=240)  # bounded: a hang fails the test

@@ -1,4 +1,5 @@
 """The quickstart notebook runs top to bottom (so it never rots)."""
+
 from pathlib import Path
 
 import nbformat
@@ -15,6 +16,7 @@ def test_quickstart_notebook_executes(tmp_path):
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if "image/png" in o.get("data", {})]
+    images = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    ]
     assert len(images) >= 3  # surfaces + frontier + hypervolume

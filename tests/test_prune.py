@@ -1,4 +1,5 @@
 """Exact candidate pruning (jaxfair.prune) and the bucketed evaluation on pruned candidates."""
+
 from __future__ import annotations
 
 import importlib
@@ -9,11 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import serve_ref
+from strategies import batches, lattice_alphas
 
 import jaxfair as jf
 from jaxfair import prune
-from reference import serve_ref
-from strategies import batches, lattice_alphas
 
 evaluate_mod = importlib.import_module("jaxfair.evaluate")
 
@@ -22,7 +23,7 @@ def keep_ref(scores, mask, strict):
     """The dominance rules of jaxfair.prune, pair by pair in float64."""
     n, m, k = scores.shape
     f = scores.astype(np.float64)
-    tau = (k + 2) * 2.0 ** -23
+    tau = (k + 2) * 2.0**-23
     keep = mask.copy()
     for u in range(n):
         for j in range(m):
@@ -31,9 +32,15 @@ def keep_ref(scores, mask, strict):
                     continue
                 if i < j and np.all(f[u, i] >= f[u, j]):
                     keep[u, j] = False
-                elif strict and i > j and np.all(
-                        (f[u, i] - f[u, j] >= tau * (np.abs(f[u, i]) + np.abs(f[u, j])) + 2.0 ** -40)
-                        & (np.abs(f[u, i]) <= 2.0 ** 20) & (np.abs(f[u, j]) <= 2.0 ** 20)):
+                elif (
+                    strict
+                    and i > j
+                    and np.all(
+                        (f[u, i] - f[u, j] >= tau * (np.abs(f[u, i]) + np.abs(f[u, j])) + 2.0**-40)
+                        & (np.abs(f[u, i]) <= 2.0**20)
+                        & (np.abs(f[u, j]) <= 2.0**20)
+                    )
+                ):
                     keep[u, j] = False
     return keep
 
@@ -96,14 +103,14 @@ def test_near_float32_ties_keep_index_order():
     # Candidate 1 beats candidate 0 on both labels by one float32 ulp: α = (1, 1) makes the
     # float32 scores tie (1 + 2^-23 + 1 rounds to 2 + 0), and candidate 0 wins by index. Rule 2
     # must therefore not prune candidate 0 (the margin is far above one ulp).
-    eps = np.float32(2.0 ** -23)
+    eps = np.float32(2.0**-23)
     scores = np.array([[[1.0, 1.0], [1.0 + eps, 1.0 + eps], [0.0, 0.0]]], np.float32)
     labels = np.array([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]], np.float32)
     batch = jf.make_batch(scores, labels, group=[0])
     keep = prune.keep_mask(scores, np.ones((1, 3), bool), True)
     np.testing.assert_array_equal(keep, [[True, True, False]])
     prefs = np.array([[1.0, 0.0], [0.0, 1.0]])
-    alphas = np.array([[1.0, 1.0], [1.0, 0.0], [2.0 ** -30, 1.0]])
+    alphas = np.array([[1.0, 1.0], [1.0, 0.0], [2.0**-30, 1.0]])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jf.EmptyGroupWarning)
         a, b = _evaluate_both(alphas, batch, prefs)

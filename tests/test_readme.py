@@ -7,6 +7,7 @@ MovieLens scenario block (builds for minutes; the scenario tests cover it), the 
 ``run_study`` block (the study tests and the notebook cover it at small sizes) and the Ax
 block (``tests/test_ax.py`` runs it on its own, as a separately reported test).
 """
+
 from __future__ import annotations
 
 import pathlib

@@ -1,4 +1,5 @@
 """Loaders on small generated files of each schema; negatives; labels; stand-ins; data paths; CLI."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,15 +8,16 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scenario_fixtures import write_ml100k
 
 from jaxfair import make_batch, scenarios
 from jaxfair.scenarios.datapaths import candidate_data_dirs, resolve_dataset_dir
 from jaxfair.scenarios.marketbias import DATASETS, read_marketbias, sample_negatives, shifted_ratings, source_reviews
-from jaxfair.scenarios.movielens import read_ml100k, sample_negatives as ml_negatives, user_item_features
+from jaxfair.scenarios.movielens import read_ml100k, user_item_features
+from jaxfair.scenarios.movielens import sample_negatives as ml_negatives
 from jaxfair.scenarios.standin import generate_standin
-
-from scenario_fixtures import write_ml100k
 
 
 # ---------------------------------------------------------------- Wan et al. CSVs
@@ -65,8 +67,10 @@ def test_read_marketbias_malformed_rows(csv_file):
     assert str(path) in str(e.value)
 
 
-@pytest.mark.parametrize("column,value,match", [("rating", 7, "rating must be"), ("rating", "abc", "rating must be"),
-                                                 ("split", 5, "split must be")])
+@pytest.mark.parametrize(
+    "column,value,match",
+    [("rating", 7, "rating must be"), ("rating", "abc", "rating must be"), ("split", 5, "split must be")],
+)
 def test_read_marketbias_bad_values(tmp_path, column, value, match):
     path = tmp_path / "df_modcloth.csv"
     df = generate_standin("modcloth", 100, seed=0)
@@ -85,8 +89,8 @@ def test_negatives_never_hit_a_pair_rated_4_or_more(seed, n_users, n_items):
     n = int(rng.integers(1, 60))
     user, item, rating = rng.integers(0, n_users, n), rng.integers(0, n_items, n), rng.integers(1, 6, n)
     nu, ni = sample_negatives(user, item, rating, n_users, n_items, 10, rng)
-    pos = set(zip(user[rating >= 4].tolist(), item[rating >= 4].tolist()))
-    assert not pos & set(zip(nu.tolist(), ni.tolist()))
+    pos = set(zip(user[rating >= 4].tolist(), item[rating >= 4].tolist(), strict=False))
+    assert not pos & set(zip(nu.tolist(), ni.tolist(), strict=False))
     # every user with an item left to draw gets exactly 10 negatives
     full = {u for u in range(n_users) if len({i for (v, i) in pos if v == u}) == n_items}
     assert np.bincount(nu, minlength=n_users).tolist() == [0 if u in full else 10 for u in range(n_users)]
@@ -124,8 +128,14 @@ def test_real_loader_on_a_generated_file(tmp_path):
     d = tmp_path / "data" / "marketbias"
     d.mkdir(parents=True)
     generate_standin("electronics", 3000, seed=1).to_csv(d / "df_electronics.csv", index=False)
-    sc = scenarios.load("electronics", data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", max_epochs=3,
-                        batch_size=1024, progress=False)
+    sc = scenarios.load(
+        "electronics",
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        max_epochs=3,
+        batch_size=1024,
+        progress=False,
+    )
     assert sc.label_names == ("viewed", "rating_flipped") and not sc.is_standin
     labels = sc.arrays["labels"]
     # negatives (viewed = 0) are ~10 per user, observed rows 1 per user or so
@@ -176,8 +186,8 @@ def test_ml100k_reader_and_errors(tmp_path):
 def test_ml_negatives_are_unrated_and_features_roll(tmp_path):
     r, genres = read_ml100k(write_ml100k(tmp_path))
     neg = ml_negatives(r, len(genres), 1.0, np.random.default_rng(0))
-    rated = set(zip(r["user"], r["item"]))
-    assert not rated & set(zip(neg["user"], neg["item"]))
+    rated = set(zip(r["user"], r["item"], strict=False))
+    assert not rated & set(zip(neg["user"], neg["item"], strict=False))
     assert (neg.groupby("user").size() == r.groupby("user").size()).all()
     # rolling window by hand for one user
     u0 = r[r["user"] == 0].sort_values("ts")
@@ -222,12 +232,26 @@ def test_cli_lists_and_prints_auc(tmp_path, capsys):
     out = capsys.readouterr().out
     for name in ("synthetic", "movielens", "modcloth", "electronics", "modcloth-standin", "electronics-standin"):
         assert name in out
-    args = parser.parse_args(["scenarios", "--auc", "synthetic", "--cache-dir", str(tmp_path), "--option",
-                              "n_samples=1500", "--option", "n_trees=5", "--option", "n_jobs=1"])
+    args = parser.parse_args(
+        [
+            "scenarios",
+            "--auc",
+            "synthetic",
+            "--cache-dir",
+            str(tmp_path),
+            "--option",
+            "n_samples=1500",
+            "--option",
+            "n_trees=5",
+            "--option",
+            "n_jobs=1",
+        ]
+    )
     assert args.func(args) == 0
     assert "auc_y1" in capsys.readouterr().out
-    args = parser.parse_args(["scenarios", "--describe", "modcloth", "--data-dir", str(tmp_path),
-                              "--cache-dir", str(tmp_path)])
+    args = parser.parse_args(
+        ["scenarios", "--describe", "modcloth", "--data-dir", str(tmp_path), "--cache-dir", str(tmp_path)]
+    )
     # A missing file propagates to jaxfair.cli.main, which prints it as one `jaxfair: error:` line.
     with pytest.raises(FileNotFoundError, match="marketBias"):
         args.func(args)

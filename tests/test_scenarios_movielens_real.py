@@ -1,4 +1,5 @@
 """The real MovieLens 100K scenario, reduced forests (slow: builds from the raw files)."""
+
 from __future__ import annotations
 
 import jax
@@ -16,8 +17,10 @@ def _ml_dir():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_ml_dir() is None, reason="MovieLens 100K (ml-100k/u.data, u.item) not found in $JAXFAIR_DATA, "
-                                               "../shared/data or the user cache dir")
+@pytest.mark.skipif(
+    _ml_dir() is None,
+    reason="MovieLens 100K (ml-100k/u.data, u.item) not found in $JAXFAIR_DATA, ../shared/data or the user cache dir",
+)
 def test_real_movielens_aucs_in_a_sane_band(tmp_path):
     # Reduced for test time: 10 trees and 2 negatives per rating (defaults: 300 and 5).
     sc = scenarios.load("movielens", cache_dir=tmp_path, n_trees=10, neg_ratio=2.0)

@@ -1,4 +1,5 @@
 """Pool sampling (Floyd draws, masks, single-label retrieval), groups, AUC, cache, synthetic."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,8 @@ import json
 import jax
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from jaxfair import make_batch, scenarios
@@ -21,18 +23,27 @@ def _pool(counts, k=2, seed=0, **sampling):
     rng = np.random.default_rng(seed)
     user = np.repeat(np.arange(len(counts)), counts)
     r = len(user)
-    arrays = pool_arrays(rng.random((r, k)), (rng.random((r, k)) < 0.5), user,
-                         random_groups(len(counts), 0.2, rng), rng)
-    return PoolScenario(name="test-pool", label_names=[f"l{i}" for i in range(k)], group_names=["a", "b"],
-                        arrays=arrays, seed=seed, options={}, sampling=sampling)
+    arrays = pool_arrays(
+        rng.random((r, k)), (rng.random((r, k)) < 0.5), user, random_groups(len(counts), 0.2, rng), rng
+    )
+    return PoolScenario(
+        name="test-pool",
+        label_names=[f"l{i}" for i in range(k)],
+        group_names=["a", "b"],
+        arrays=arrays,
+        seed=seed,
+        options={},
+        sampling=sampling,
+    )
 
 
-@given(counts=st.lists(st.integers(1, 60), min_size=1, max_size=8), size=st.integers(1, 25),
-       seed=st.integers(0, 2**31 - 1))
+@given(
+    counts=st.lists(st.integers(1, 60), min_size=1, max_size=8), size=st.integers(1, 25), seed=st.integers(0, 2**31 - 1)
+)
 def test_floyd_draws_distinct_rows_within_range(counts, size, seed):
     idx, valid = _floyd(jax.random.PRNGKey(seed), jax.numpy.asarray(counts), size)
     idx, valid = np.asarray(idx), np.asarray(valid)
-    for c, row, ok in zip(counts, idx, valid):
+    for c, row, ok in zip(counts, idx, valid, strict=False):
         assert ok.sum() == min(c, size)
         assert len(set(row[ok].tolist())) == ok.sum()  # distinct
         assert (row[ok] >= 0).all() and (row[ok] < c).all()
@@ -52,7 +63,7 @@ def test_sample_shapes_determinism_and_validation():
     b3 = sc.sample(jax.random.PRNGKey(4), 257)
     assert b1.scores.shape == (257, 20, 2) and b1.labels.shape == (257, 20, 2)
     assert b1.mask.shape == (257, 20) and b1.group.shape == (257,)
-    for a, b in zip((b1.scores, b1.mask, b1.group), (b2.scores, b2.mask, b2.group)):
+    for a, b in zip((b1.scores, b1.mask, b1.group), (b2.scores, b2.mask, b2.group), strict=False):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert not np.array_equal(np.asarray(b1.scores), np.asarray(b3.scores))
     make_batch(b1.scores, b1.labels, b1.mask, b1.group)  # passes the engine's validation
@@ -66,8 +77,9 @@ def test_sample_rows_belong_to_the_user():
     user = np.repeat(np.arange(3), counts)
     rng = np.random.default_rng(0)
     arrays = pool_arrays(np.c_[user, user].astype(float), np.zeros((len(user), 2)), user, np.array([0, 0, 1]), rng)
-    sc = PoolScenario(name="t", label_names=["a", "b"], group_names=["g0", "g1"], arrays=arrays, seed=0,
-                      options={}, sampling={})
+    sc = PoolScenario(
+        name="t", label_names=["a", "b"], group_names=["g0", "g1"], arrays=arrays, seed=0, options={}, sampling={}
+    )
     b = sc.sample(jax.random.PRNGKey(0), 100)
     s, m, g = np.asarray(b.scores[..., 0]), np.asarray(b.mask), np.asarray(b.group)
     for n in range(100):
@@ -84,7 +96,7 @@ def test_single_label_retrieval_keeps_top_m_by_one_label():
         got = np.sort(np.asarray(b.scores[n, :, 1]))
         # find the user by its score set
         for u in range(3):
-            rows = a["scores"][a["offsets"][u]:a["offsets"][u] + a["counts"][u], 1]
+            rows = a["scores"][a["offsets"][u] : a["offsets"][u] + a["counts"][u], 1]
             if np.isin(got, rows).all():
                 np.testing.assert_allclose(got, np.sort(rows)[-4:])
                 break
@@ -112,7 +124,7 @@ def test_random_groups_exact_80_20(n, seed):
 
 def test_auc_table_matches_sklearn_on_a_fixed_example():
     y = np.array([[1, 0], [0, 1], [1, 1], [0, 0], [1, 0], [0, 1], [1, 1], [0, 0]], float)
-    s = np.array([[.9, .2], [.3, .8], [.6, .7], [.4, .1], [.35, .5], [.2, .6], [.8, .3], [.5, .4]])
+    s = np.array([[0.9, 0.2], [0.3, 0.8], [0.6, 0.7], [0.4, 0.1], [0.35, 0.5], [0.2, 0.6], [0.8, 0.3], [0.5, 0.4]])
     g = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     t = auc_table(s, y, g, ["a", "b"], ["g0", "g1"])
     assert t.loc["All", "auc_a"] == pytest.approx(roc_auc_score(y[:, 0], s[:, 0]))

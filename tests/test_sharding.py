@@ -1,4 +1,5 @@
 """Users sharded over 2 and 4 simulated CPU devices: bit-identical to one device."""
+
 from __future__ import annotations
 
 import os
@@ -61,14 +62,18 @@ def test_sharded_evaluation_is_bit_identical_on_2_and_4_devices(tmp_path):
             np.testing.assert_array_equal(got[f"c{key}"], want.group_counts)
     np.testing.assert_array_equal(got["default"], want.group_utility)
     many = sc.sample(jax.random.PRNGKey(1), 9000)
-    np.testing.assert_array_equal(got["many"], jf.evaluate(jf.direction_grid(65), many, sc.prefs, prune=False).group_utility)
+    np.testing.assert_array_equal(
+        got["many"], jf.evaluate(jf.direction_grid(65), many, sc.prefs, prune=False).group_utility
+    )
     rng = np.random.default_rng(0)
-    small = jf.make_batch(rng.random((37, 5, 3)), rng.integers(0, 2, (37, 5, 3)), rng.random((37, 5)) < 0.6,
-                          group=rng.integers(0, 3, 37))
+    small = jf.make_batch(
+        rng.random((37, 5, 3)), rng.integers(0, 2, (37, 5, 3)), rng.random((37, 5)) < 0.6, group=rng.integers(0, 3, 37)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         np.testing.assert_array_equal(got["small"], jf.evaluate(jf.simplex_grid(3, 5), small, np.eye(3)).group_utility)
     from jaxfair.bo import Evaluator
+
     ev = Evaluator(sc, users=500, exact_users=3000, seed=4)
     np.testing.assert_array_equal(got["bo"], ev.evaluate(np.array([[0.3], [0.8]]), key=ev.key_for(0, 1)).group_utility)
 
@@ -79,5 +84,6 @@ def test_mesh_argument_is_validated():
     with pytest.raises(ValueError, match="mesh"):
         jf.evaluate(jf.direction_grid(3), batch, sc.prefs, mesh="all")
     from jax.sharding import Mesh
+
     with pytest.raises(ValueError, match="mesh"):
         jf.evaluate(jf.direction_grid(3), batch, sc.prefs, mesh=Mesh(np.asarray(jax.devices()), ("x",)))

@@ -1,5 +1,6 @@
 """Slates with position bias and provider exposure (SPEC §7): the engine against float64
 references, k = 1 bit for bit against the top-1 kernel, pruning, and bad inputs."""
+
 from __future__ import annotations
 
 import contextlib
@@ -11,13 +12,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_slate import (
+    evaluate_slate_ref,
+    exposure_ref,
+    merit_ref,
+    oracle_slate_ref,
+    position_weights_ref,
+    slate_ref,
+    slate_utility_ref,
+)
+from strategies import batches, lattice_alphas
 
 import jaxfair as jf
 from jaxfair import kernels, prune
 from jaxfair.validation import ProviderGroupWarning
-from reference_slate import (evaluate_slate_ref, exposure_ref, merit_ref, oracle_slate_ref, position_weights_ref,
-                             slate_ref, slate_utility_ref)
-from strategies import batches, lattice_alphas
 
 
 @contextlib.contextmanager
@@ -34,6 +42,7 @@ def _item_groups(seed, n, m, h):
 
 # --- position weights ---------------------------------------------------------------------
 
+
 def test_position_weights_models():
     np.testing.assert_allclose(jf.position_weights(4), [1.0, 1 / np.log2(3), 0.5, 1 / np.log2(5)])
     np.testing.assert_allclose(jf.position_weights(3, "geometric", gamma=0.5), [1.0, 0.5, 0.25])
@@ -43,13 +52,24 @@ def test_position_weights_models():
         assert jf.position_weights(1, model)[0] == 1.0
 
 
-@pytest.mark.parametrize("k,model,gamma,match", [
-    (0, "dcg", 0.8, "slate"), (2.0, "dcg", 0.8, "slate"), (True, "dcg", 0.8, "slate"), ("3", "dcg", 0.8, "slate"),
-    (3, "exp", 0.8, "position_weights"), (2, [1.0, -0.5], 0.8, "position_weights"),
-    (2, [1.0, np.nan], 0.8, "position_weights"), (2, [0.5, 1.0], 0.8, "position_weights.*non-increasing"),
-    (3, [1.0, 0.5], 0.8, "position_weights.*length"), (2, [0.0, 0.0], 0.8, "position_weights.*v_1"),
-    (2, "geometric", 0.0, "gamma"), (2, "geometric", 1.5, "gamma"), (2, "geometric", "x", "gamma"),
-])
+@pytest.mark.parametrize(
+    "k,model,gamma,match",
+    [
+        (0, "dcg", 0.8, "slate"),
+        (2.0, "dcg", 0.8, "slate"),
+        (True, "dcg", 0.8, "slate"),
+        ("3", "dcg", 0.8, "slate"),
+        (3, "exp", 0.8, "position_weights"),
+        (2, [1.0, -0.5], 0.8, "position_weights"),
+        (2, [1.0, np.nan], 0.8, "position_weights"),
+        (2, [0.5, 1.0], 0.8, "position_weights.*non-increasing"),
+        (3, [1.0, 0.5], 0.8, "position_weights.*length"),
+        (2, [0.0, 0.0], 0.8, "position_weights.*v_1"),
+        (2, "geometric", 0.0, "gamma"),
+        (2, "geometric", 1.5, "gamma"),
+        (2, "geometric", "x", "gamma"),
+    ],
+)
 def test_position_weights_reject_bad_input(k, model, gamma, match):
     with pytest.raises(ValueError, match=match):
         jf.position_weights(k, model, gamma)
@@ -57,8 +77,12 @@ def test_position_weights_reject_bad_input(k, model, gamma, match):
 
 def test_evaluate_rejects_bad_slates_and_item_groups():
     rng = np.random.default_rng(0)
-    b = jf.make_batch(rng.random((6, 4, 2)), rng.integers(0, 2, (6, 4, 2)), group=np.arange(6) % 2,
-                      item_group=rng.integers(0, 3, (6, 4)))
+    b = jf.make_batch(
+        rng.random((6, 4, 2)),
+        rng.integers(0, 2, (6, 4, 2)),
+        group=np.arange(6) % 2,
+        item_group=rng.integers(0, 3, (6, 4)),
+    )
     prefs, grid = np.eye(2), jf.direction_grid(3)
     for bad in (0, 5, 2.0, -1, "2", None):
         with pytest.raises(ValueError, match="slate"):
@@ -73,16 +97,25 @@ def test_evaluate_rejects_bad_slates_and_item_groups():
     with pytest.raises(ValueError, match="n_item_groups"):
         jf.evaluate(grid, plain, prefs, n_item_groups=2)
     with pytest.raises(ValueError, match="item_group"):
-        jf.make_batch(rng.random((6, 4, 2)), rng.integers(0, 2, (6, 4, 2)), group=np.arange(6) % 2,
-                      item_group=np.zeros((6, 3), int))
+        jf.make_batch(
+            rng.random((6, 4, 2)),
+            rng.integers(0, 2, (6, 4, 2)),
+            group=np.arange(6) % 2,
+            item_group=np.zeros((6, 3), int),
+        )
     with pytest.raises(ValueError, match="item_group"):
-        jf.make_batch(rng.random((6, 4, 2)), rng.integers(0, 2, (6, 4, 2)), group=np.arange(6) % 2,
-                      item_group=-np.ones((6, 4), int))
+        jf.make_batch(
+            rng.random((6, 4, 2)),
+            rng.integers(0, 2, (6, 4, 2)),
+            group=np.arange(6) % 2,
+            item_group=-np.ones((6, 4), int),
+        )
     with pytest.raises(ValueError, match="slate"):
         jf.serve([1.0, 0.0], b, slate=9)
 
 
 # --- serving and utility against float64 references ---------------------------------------
+
 
 @settings(max_examples=10, deadline=None)
 @given(data=st.data(), arrs=batches(max_users=10))
@@ -98,8 +131,13 @@ def test_slate_serving_matches_reference(data, arrs):
 
 
 @settings(max_examples=5, deadline=None)
-@given(data=st.data(), arrs=batches(max_users=16), h=st.sampled_from([2, 4]),
-       model=st.sampled_from(["dcg", "geometric", "uniform"]), prune_on=st.booleans())
+@given(
+    data=st.data(),
+    arrs=batches(max_users=16),
+    h=st.sampled_from([2, 4]),
+    model=st.sampled_from(["dcg", "geometric", "uniform"]),
+    prune_on=st.booleans(),
+)
 def test_slate_evaluation_matches_reference(data, arrs, h, model, prune_on):
     scores, labels, mask, group, prefs = arrs
     n, m, k_labels = scores.shape
@@ -109,8 +147,7 @@ def test_slate_evaluation_matches_reference(data, arrs, h, model, prune_on):
     b = jf.make_batch(scores, labels, mask, group=group, item_group=ig)
     with _quiet():
         ev = jf.evaluate(alphas, b, prefs, slate=k, position_weights=model, n_item_groups=h, prune=prune_on)
-        want = evaluate_slate_ref(alphas, scores, labels, mask, group, prefs, k, position_weights_ref(k, model),
-                                  ig, h)
+        want = evaluate_slate_ref(alphas, scores, labels, mask, group, prefs, k, position_weights_ref(k, model), ig, h)
     util, der, mu, share, pder = want
     np.testing.assert_allclose(ev.group_utility, mu, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(ev.utility, util, rtol=1e-5, atol=1e-5)
@@ -141,8 +178,9 @@ def test_grid_with_partly_and_fully_masked_users(k_labels, g, h, k):
     alphas[alphas.sum(1) == 0, 0] = 1.0
     b = jf.make_batch(scores, labels, mask, group=group, item_group=ig)
     ev = jf.evaluate(alphas, b, prefs, slate=k, n_item_groups=h)
-    util, der, mu, share, pder = evaluate_slate_ref(alphas, scores, labels, mask, group, prefs, k,
-                                                    position_weights_ref(k), ig, h)
+    util, der, mu, share, pder = evaluate_slate_ref(
+        alphas, scores, labels, mask, group, prefs, k, position_weights_ref(k), ig, h
+    )
     np.testing.assert_allclose(ev.group_utility, mu, rtol=1e-5)
     np.testing.assert_allclose(ev.exposure_share, share, rtol=1e-5)
     np.testing.assert_allclose(ev.provider_der, pder, rtol=1e-4, atol=1e-6)
@@ -172,6 +210,7 @@ def test_user_and_group_utility_and_continuous_scores():
 
 # --- oracle slates ------------------------------------------------------------------------
 
+
 @settings(max_examples=6, deadline=None)
 @given(data=st.data(), arrs=batches(max_users=12))
 def test_oracle_slate_matches_reference_and_dominates_every_alpha(data, arrs):
@@ -190,6 +229,7 @@ def test_oracle_slate_matches_reference_and_dominates_every_alpha(data, arrs):
 
 
 # --- k = 1 is the top-1 model, bit for bit ---------------------------------------------------
+
 
 def _legacy_top1_group_sums(alphas, batch, prefs):
     """The top-1 evaluation as it was before slates (a frozen copy of the running argmax plus
@@ -226,14 +266,20 @@ def test_slate_of_one_is_bit_identical_to_top1(k_labels):
     mask[::50] = False
     group = rng.integers(0, g, n)
     prefs = rng.random((g, k_labels))
-    b = jf.make_batch(scores, rng.integers(0, 2, (n, m, k_labels)), mask, group=group,
-                      item_group=rng.integers(0, 2, (n, m)))
+    b = jf.make_batch(
+        scores, rng.integers(0, 2, (n, m, k_labels)), mask, group=group, item_group=rng.integers(0, 2, (n, m))
+    )
     alphas = rng.random((7, k_labels)) + 1e-3
     sums = _legacy_top1_group_sums(alphas, b, prefs)
     counts = np.bincount(group, minlength=g)
     want = sums / counts
-    for kwargs in (dict(), dict(slate=1), dict(slate=1, position_weights="geometric"), dict(slate=1, prune=True),
-                   dict(slate=1, prune=False, chunk_size=3)):
+    for kwargs in (
+        dict(),
+        dict(slate=1),
+        dict(slate=1, position_weights="geometric"),
+        dict(slate=1, prune=True),
+        dict(slate=1, prune=False, chunk_size=3),
+    ):
         ev = jf.evaluate(alphas, b, prefs, **kwargs)
         np.testing.assert_array_equal(ev.group_utility, want)
     bare = jf.make_batch(np.asarray(b.scores), np.asarray(b.labels), mask, group=group)  # no provider groups
@@ -244,11 +290,12 @@ def test_slate_of_one_is_bit_identical_to_top1(k_labels):
 
 # --- pruning for slates ---------------------------------------------------------------------
 
+
 def keep_ref_slate(scores, mask, strict, k):
     """Candidates dominated (rules of jaxfair.prune) by fewer than k retrieved candidates."""
     n, m, kk = scores.shape
     f = scores.astype(np.float64)
-    tau = (kk + 2) * 2.0 ** -23
+    tau = (kk + 2) * 2.0**-23
     keep = mask.copy()
     for u in range(n):
         for j in range(m):
@@ -258,9 +305,15 @@ def keep_ref_slate(scores, mask, strict, k):
                     continue
                 if i < j and np.all(f[u, i] >= f[u, j]):
                     count += 1
-                elif strict and i > j and np.all(
-                        (f[u, i] - f[u, j] >= tau * (np.abs(f[u, i]) + np.abs(f[u, j])) + 2.0 ** -40)
-                        & (np.abs(f[u, i]) <= 2.0 ** 20) & (np.abs(f[u, j]) <= 2.0 ** 20)):
+                elif (
+                    strict
+                    and i > j
+                    and np.all(
+                        (f[u, i] - f[u, j] >= tau * (np.abs(f[u, i]) + np.abs(f[u, j])) + 2.0**-40)
+                        & (np.abs(f[u, i]) <= 2.0**20)
+                        & (np.abs(f[u, j]) <= 2.0**20)
+                    )
+                ):
                     count += 1
             if count >= k:
                 keep[u, j] = False
@@ -305,7 +358,7 @@ def test_pruned_slates_one_ulp_near_ties_and_many_tiles(monkeypatch):
     evaluate_mod = importlib.import_module("jaxfair.evaluate")
     monkeypatch.setattr(evaluate_mod, "PRUNE_TILE", 512)
     monkeypatch.setattr(evaluate_mod, "PRUNE_SUPER_CHUNK", 1024)
-    eps = np.float32(2.0 ** -23)
+    eps = np.float32(2.0**-23)
     rng = np.random.default_rng(7)
     n, m = 1800, 10
     scores = rng.random((n, m, 2)).astype(np.float32)
@@ -316,10 +369,11 @@ def test_pruned_slates_one_ulp_near_ties_and_many_tiles(monkeypatch):
     scores[600:900, 2] = 1.0
     mask = rng.random((n, m)) < 0.8
     mask[::97] = False
-    b = jf.make_batch(scores, rng.integers(0, 2, (n, m, 2)), mask, group=rng.integers(0, 2, n),
-                      item_group=rng.integers(0, 3, (n, m)))
+    b = jf.make_batch(
+        scores, rng.integers(0, 2, (n, m, 2)), mask, group=rng.integers(0, 2, n), item_group=rng.integers(0, 3, (n, m))
+    )
     prefs = np.array([[0.8, 0.2], [0.2, 0.8]])
-    alphas = np.concatenate([jf.direction_grid(9), [[1.0, 1.0], [2.0 ** -30, 1.0]]])
+    alphas = np.concatenate([jf.direction_grid(9), [[1.0, 1.0], [2.0**-30, 1.0]]])
     for k in (3,):
         a = jf.evaluate(alphas, b, prefs, slate=k, prune=False)
         p = jf.evaluate(alphas, b, prefs, slate=k, prune=True)
@@ -328,6 +382,7 @@ def test_pruned_slates_one_ulp_near_ties_and_many_tiles(monkeypatch):
 
 
 # --- provider exposure ------------------------------------------------------------------------
+
 
 def test_provider_der_is_one_when_exposure_is_proportional_to_merit():
     # Every user: 2 candidates of provider 0 and 2 of provider 1 with equal true values;
@@ -384,13 +439,19 @@ def test_exposure_reference_directly():
 
 # --- diagnosis pass-through ---------------------------------------------------------------------
 
+
 def test_decompose_accepts_slates():
     from jaxfair.diagnose import decompose
 
     rng = np.random.default_rng(4)
     n, m = 400, 8
-    b = jf.make_batch(rng.random((n, m, 2)), rng.integers(0, 2, (n, m, 2)), rng.random((n, m)) < 0.8,
-                      group=rng.integers(0, 2, n), features=rng.random((n, 2)))
+    b = jf.make_batch(
+        rng.random((n, m, 2)),
+        rng.integers(0, 2, (n, m, 2)),
+        rng.random((n, m)) < 0.8,
+        group=rng.integers(0, 2, n),
+        features=rng.random((n, 2)),
+    )
     prefs = np.array([[0.8, 0.2], [0.2, 0.8]])
     alphas = jf.direction_grid(3)
     w = np.ones(n)
@@ -411,8 +472,9 @@ def test_attribute_accepts_slates():
 
     rng = np.random.default_rng(6)
     n, m = 300, 8
-    b = jf.make_batch(rng.random((n, m, 2)), rng.integers(0, 2, (n, m, 2)), rng.random((n, m)) < 0.7,
-                      group=rng.integers(0, 2, n))
+    b = jf.make_batch(
+        rng.random((n, m, 2)), rng.integers(0, 2, (n, m, 2)), rng.random((n, m)) < 0.7, group=rng.integers(0, 2, n)
+    )
     prefs = np.array([[0.8, 0.2], [0.2, 0.8]])
     a1 = attribute([0.5, 0.5], b, prefs, groups=(0, 1), m=4)
     a2 = attribute([0.5, 0.5], b, prefs, groups=(0, 1), m=4, slate=1)

@@ -1,4 +1,5 @@
 """`jaxfair surface --slate` end to end on small sizes, and its one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,28 @@ from jaxfair.cli import main
 
 def test_surface_cli_slate_writes_provider_figures(tmp_path):
     out = tmp_path / "s"
-    assert main(["surface", "--scenario", "toy", "--users", "300", "--grid", "5", "--slate", "3",
-                 "--position-weights", "geometric", "--gamma", "0.5", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "surface",
+                "--scenario",
+                "toy",
+                "--users",
+                "300",
+                "--grid",
+                "5",
+                "--slate",
+                "3",
+                "--position-weights",
+                "geometric",
+                "--gamma",
+                "0.5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["slate"] == 3 and summary["method"] == "grid"
     np.testing.assert_allclose(summary["position_weights"], [1.0, 0.5, 0.25])
@@ -27,12 +48,17 @@ def test_surface_cli_slate_writes_provider_figures(tmp_path):
         assert summary["provider"]["n_item_groups"] >= 2
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--slate", "0"], "slate"), (["--slate", "2.5"], "slate"), (["--slate", "50"], "--slate"),
-    (["--slate", "2", "--position-weights", "0.5,1"], "position_weights"),
-    (["--slate", "2", "--position-weights", "zipf"], "position-weights"),
-    (["--slate", "2", "--position-weights", "geometric", "--gamma", "2"], "gamma"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--slate", "0"], "slate"),
+        (["--slate", "2.5"], "slate"),
+        (["--slate", "50"], "--slate"),
+        (["--slate", "2", "--position-weights", "0.5,1"], "position_weights"),
+        (["--slate", "2", "--position-weights", "zipf"], "position-weights"),
+        (["--slate", "2", "--position-weights", "geometric", "--gamma", "2"], "gamma"),
+    ],
+)
 def test_surface_cli_bad_slate_arguments_are_one_line_errors(tmp_path, capsys, args, match):
     assert main(["surface", "--users", "50", "--grid", "3", "--out", str(tmp_path / "x")] + args) == 2
     err = capsys.readouterr().err.strip().splitlines()

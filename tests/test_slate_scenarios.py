@@ -1,17 +1,17 @@
 """Provider (item) groups carried by every scenario (SPEC §7; docs/slates.md "Scenarios")."""
+
 from __future__ import annotations
 
 import jax
 import numpy as np
 import pandas as pd
 import pytest
+from scenario_fixtures import write_ml100k
 
 from jaxfair import scenarios
 from jaxfair.scenarios.marketbias import model_attr_groups, read_marketbias
 from jaxfair.scenarios.movielens import popularity_groups, read_ml100k
 from jaxfair.scenarios.standin import generate_standin
-
-from scenario_fixtures import write_ml100k
 
 
 def _exposure_share(batch, k: int = 1) -> np.ndarray:
@@ -50,8 +50,17 @@ def test_toy_provider_bias_understates_minority_scores_and_underexposes_it():
     assert e_biased[1] < 0.5 * e_fair[1]  # the minority provider loses more than half its exposure
 
 
-@pytest.mark.parametrize("bad", [{"item_groups": 1}, {"item_groups": 2.5}, {"provider_share": 0.0},
-                                 {"provider_share": 1.0}, {"provider_bias": -0.1}, {"provider_bias": float("nan")}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"item_groups": 1},
+        {"item_groups": 2.5},
+        {"provider_share": 0.0},
+        {"provider_share": 1.0},
+        {"provider_bias": -0.1},
+        {"provider_bias": float("nan")},
+    ],
+)
 def test_toy_bad_provider_options(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         scenarios.load("toy", **bad)
@@ -83,8 +92,7 @@ def test_movielens_popularity_groups_on_generated_files(tmp_path):
     # Every sampled candidate's provider group is its movie's popularity group.
     assert set(np.unique(np.asarray(batch.item_group))) <= {0, 1}
     # head_share is applied at load time: same cache entry, other groups.
-    sc2 = scenarios.load("movielens", data_dir=tmp_path, cache_dir=tmp_path / "c", n_trees=5, n_jobs=1,
-                         head_share=0.5)
+    sc2 = scenarios.load("movielens", data_dir=tmp_path, cache_dir=tmp_path / "c", n_trees=5, n_jobs=1, head_share=0.5)
     assert sc2.info["cache_hit"] and (sc2.arrays["item_group"] == 0).mean() > (arr["item_group"] == 0).mean()
 
 
@@ -103,8 +111,9 @@ def test_marketbias_model_attr_groups(tmp_path):
 
 
 def test_standin_scenario_carries_model_attr_groups(tmp_path):
-    sc = scenarios.load("electronics-standin", cache_dir=tmp_path, n_rows=800, max_epochs=1, batch_size=1024,
-                        progress=False)
+    sc = scenarios.load(
+        "electronics-standin", cache_dir=tmp_path, n_rows=800, max_epochs=1, batch_size=1024, progress=False
+    )
     assert sc.item_group_names == ("Female", "Female&Male", "Male")
     b = sc.sample(jax.random.PRNGKey(1), 50)
     assert b.item_group is not None and int(np.asarray(b.item_group).max()) <= 2
@@ -113,11 +122,17 @@ def test_standin_scenario_carries_model_attr_groups(tmp_path):
 def test_logs_item_group_column(tmp_path):
     rng = np.random.default_rng(0)
     n_users, per = 30, 6
-    df = pd.DataFrame({
-        "u": np.repeat(np.arange(n_users), per), "g": np.repeat(np.arange(n_users) % 4 == 0, per).astype(int),
-        "f0": rng.random(n_users * per), "f1": rng.random(n_users * per),
-        "y0": rng.integers(0, 2, n_users * per), "y1": rng.integers(0, 2, n_users * per),
-        "prov": np.where(rng.random(n_users * per) < 0.3, "indie", "studio")})
+    df = pd.DataFrame(
+        {
+            "u": np.repeat(np.arange(n_users), per),
+            "g": np.repeat(np.arange(n_users) % 4 == 0, per).astype(int),
+            "f0": rng.random(n_users * per),
+            "f1": rng.random(n_users * per),
+            "y0": rng.integers(0, 2, n_users * per),
+            "y1": rng.integers(0, 2, n_users * per),
+            "prov": np.where(rng.random(n_users * per) < 0.3, "indie", "studio"),
+        }
+    )
     kw = dict(user="u", group="g", scores=["f0", "f1"], labels=["y0", "y1"])
     pool = scenarios.from_frame(df, item_group="prov", n_candidates=4, **kw)
     assert pool.item_group_names == ("indie", "studio")

@@ -1,5 +1,6 @@
 """Slates on 2 and 4 simulated devices and on 2 processes: the same bits as one device
 (k = 1 also the same bits as top-1), provider exposure included."""
+
 from __future__ import annotations
 
 import os
@@ -95,11 +96,23 @@ def test_slates_on_two_processes_match_one_process(tmp_path):
     port = _free_port()
     procs = []
     for pid in range(2):
-        env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAXFAIR_COORDINATOR": f"localhost:{port}",
-               "JAXFAIR_NUM_PROCESSES": "2", "JAXFAIR_PROCESS_ID": str(pid)}
+        env = {
+            **os.environ,
+            "JAX_PLATFORMS": "cpu",
+            "JAXFAIR_COORDINATOR": f"localhost:{port}",
+            "JAXFAIR_NUM_PROCESSES": "2",
+            "JAXFAIR_PROCESS_ID": str(pid),
+        }
         env.pop("XLA_FLAGS", None)
-        procs.append(subprocess.Popen([sys.executable, "-c", _WORKER, str(tmp_path / "out")], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _WORKER, str(tmp_path / "out")],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     try:
         for p in procs:
             out, _ = p.communicate(timeout=240)

@@ -1,4 +1,5 @@
 """sweep2 (exact K = 2 curve) against the grid kernel and the float64 reference."""
+
 from __future__ import annotations
 
 import warnings
@@ -8,10 +9,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-import jaxfair as jf
 from reference import evaluate_ref
 from strategies import batches
+
+import jaxfair as jf
 
 
 def _dyadic_grid(n=17):
@@ -88,8 +89,9 @@ def test_compiled_envelope_walk_matches_brute_force_served_candidates(arrs):
     # At random directions (not breakpoints) the served candidate implied by the events
     # equals brute-force serving in float64.
     scores, labels, mask, group, prefs = arrs
-    from jaxfair.sweep import user_envelopes
     from reference import serve_ref
+
+    from jaxfair.sweep import user_envelopes
 
     user, w, left, point, right = user_envelopes(scores[..., 0], scores[..., 1], mask)
     assert np.all((w >= 0) & (w <= 1))
@@ -116,5 +118,6 @@ def test_sweep_event_sort_handles_many_equal_positions():
     grid = jf.direction_grid(33)
     sw = jf.sweep2(batch, prefs)
     assert sw.breakpoints.tolist() == [0.0, 0.5]
-    np.testing.assert_allclose(sw.evaluate(grid).group_utility, jf.evaluate(grid, batch, prefs).group_utility,
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        sw.evaluate(grid).group_utility, jf.evaluate(grid, batch, prefs).group_utility, atol=1e-9
+    )

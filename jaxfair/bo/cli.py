@@ -1,4 +1,5 @@
 """``jaxfair bo`` and ``jaxfair report``; registered by the lead's :mod:`jaxfair.cli`."""
+
 from __future__ import annotations
 
 __all__ = ["add_subcommands"]
@@ -30,19 +31,34 @@ def _run_bo(args) -> int:
     if args.data is not None or args.prefs is not None:
         scenario = scenario_from_args(args)
         if args.data is not None:
-            options = dict(options, **{f: getattr(args, f) for f in LOG_FLAGS if getattr(args, f) is not None},
-                           replay=args.replay)
+            options = dict(
+                options, **{f: getattr(args, f) for f in LOG_FLAGS if getattr(args, f) is not None}, replay=args.replay
+            )
     else:
         check_log_flags_unused(args)
         scenario = scenario_name(args)
         if args.data_dir is not None and scenario == "toy":
             raise UsageError("--data-dir: scenario 'toy' reads no data files")
     out = args.out or f"results/bo-{scenario_label(args)}"
-    rows = run_study(scenario, args.methods, trials=args.trials, iterations=args.iterations, n_init=args.n_init,
-                     users_per_eval=args.users, seed=args.seed, out=out, method_options=method_options,
-                     space=args.space, exact_users=args.exact_users, scenario_seed=args.scenario_seed,
-                     scenario_options=options or None, workers=args.workers,
-                     ray_address=args.ray_address, horizon=args.horizon, **_slate_args(args))
+    rows = run_study(
+        scenario,
+        args.methods,
+        trials=args.trials,
+        iterations=args.iterations,
+        n_init=args.n_init,
+        users_per_eval=args.users,
+        seed=args.seed,
+        out=out,
+        method_options=method_options,
+        space=args.space,
+        exact_users=args.exact_users,
+        scenario_seed=args.scenario_seed,
+        scenario_options=options or None,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        horizon=args.horizon,
+        **_slate_args(args),
+    )
     last = rows.sort_values("eval").groupby(["method", "trial"]).last()
     three = "provider_der_exact" in last.columns
     med = last.groupby("method")[["utility_exact", "der_exact"] + (["provider_der_exact"] if three else [])].median()
@@ -51,8 +67,10 @@ def _run_bo(args) -> int:
         print(f"  {m:10s} median final utility {r['utility_exact']:.4f}  DER {r['der_exact']:.4f}{extra}")
     t = rows[rows["phase"] == "bo"].groupby("method")[["t_fit", "t_acq", "t_eval"]].mean()
     for m, r in t.iterrows():
-        print(f"  {m:10s} mean s/iteration: fit {r['t_fit']:.3f}  acquisition {r['t_acq']:.3f}  "
-              f"evaluation {r['t_eval']:.4f}")
+        print(
+            f"  {m:10s} mean s/iteration: fit {r['t_fit']:.3f}  acquisition {r['t_acq']:.3f}  "
+            f"evaluation {r['t_eval']:.4f}"
+        )
     print(f"wrote {out}/rows.csv; next: jaxfair report {out}")
     return 0
 
@@ -66,8 +84,10 @@ def _slate_args(args) -> dict:
         try:
             pw = [float(v) for v in pw.split(",")]
         except ValueError:
-            raise UsageError(f"--position-weights: expected dcg, geometric, uniform or comma-separated numbers, "
-                             f"got {args.position_weights!r}") from None
+            raise UsageError(
+                f"--position-weights: expected dcg, geometric, uniform or comma-separated numbers, "
+                f"got {args.position_weights!r}"
+            ) from None
     return dict(objectives=args.objectives, slate=args.slate, position_weights=pw)
 
 
@@ -91,48 +111,85 @@ def add_subcommands(subparsers) -> None:
     from jaxfair.cliargs import add_scenario_arguments, int_at_least
 
     p = subparsers.add_parser(
-        "bo", help="fairness-aware Bayesian optimisation study of α (paired trials, resumable)",
+        "bo",
+        help="fairness-aware Bayesian optimisation study of α (paired trials, resumable)",
         description="Run the paper's protocol: for each trial, every method starts from the same initial design "
-                    "and sees the same user batches; rows are written to OUT/rows/ after every evaluation and a "
-                    "rerun with the same arguments resumes where it stopped.")
+        "and sees the same user batches; rows are written to OUT/rows/ after every evaluation and a "
+        "rerun with the same arguments resumes where it stopped.",
+    )
     add_scenario_arguments(p, seed_flag="--scenario-seed")  # --scenario/--option/--prefs or --data logs
-    p.add_argument("--methods", default="random,ei,fair-ehvi",
-                   help="comma-separated from random,ei,fair-ehvi,nehvi,eic,parego (default random,ei,fair-ehvi)")
+    p.add_argument(
+        "--methods",
+        default="random,ei,fair-ehvi",
+        help="comma-separated from random,ei,fair-ehvi,nehvi,eic,parego (default random,ei,fair-ehvi)",
+    )
     p.add_argument("--trials", type=int, default=20, help="trials (default 20)")
     p.add_argument("--iterations", type=int, default=20, help="BO iterations per trial (default 20)")
     p.add_argument("--n-init", type=int, default=5, help="initial design size shared by the methods (default 5)")
     p.add_argument("--users", type=int, default=2000, help="users per online evaluation (default 2000)")
     p.add_argument("--exact-users", type=int, default=100_000, help="held-out users for exact values (default 100000)")
-    p.add_argument("--space", choices=("direction", "box"), default="direction",
-                   help="search space (default direction)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="root seed of the study: user batches, initial designs and proposals derive from it "
-                        "(default 0); the scenario's own build seed is --scenario-seed (in `surface` and "
-                        "`diagnose`, --seed is the scenario's and the batch's seed)")
+    p.add_argument(
+        "--space", choices=("direction", "box"), default="direction", help="search space (default direction)"
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="root seed of the study: user batches, initial designs and proposals derive from it "
+        "(default 0); the scenario's own build seed is --scenario-seed (in `surface` and "
+        "`diagnose`, --seed is the scenario's and the batch's seed)",
+    )
     p.add_argument("--out", default=None, help="output directory (default results/bo-<scenario>)")
-    p.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
-                   help="method option, e.g. fair-ehvi.strategy=utility, fair-ehvi.optimizer=continuous, "
-                        "ei.legacy=true")
-    p.add_argument("--objectives", default="utility,der",
-                   help="utility,der (default, the paper) or utility,der,provider_der (needs provider groups; "
-                        "Fair EHVI then scores 3-D hypervolume)")
+    p.add_argument(
+        "--method-option",
+        action="append",
+        default=[],
+        metavar="METHOD.KEY=VALUE",
+        help="method option, e.g. fair-ehvi.strategy=utility, fair-ehvi.optimizer=continuous, ei.legacy=true",
+    )
+    p.add_argument(
+        "--objectives",
+        default="utility,der",
+        help="utility,der (default, the paper) or utility,der,provider_der (needs provider groups; "
+        "Fair EHVI then scores 3-D hypervolume)",
+    )
     p.add_argument("--slate", type=int, default=1, help="items served per session, k (default 1)")
-    p.add_argument("--position-weights", default="dcg", metavar="MODEL|W,W,..",
-                   help="position weights of the slate: dcg (default), geometric, uniform or k numbers")
-    p.add_argument("--workers", type=int, default=1,
-                   help="run the independent (method, trial) units on N Ray workers (default 1: in this process, "
-                        "no Ray); rows are identical whatever N")
-    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
-                   help="join this Ray cluster (e.g. auto) instead of starting a local one; OUT must be on a "
-                        "filesystem the workers share")
-    p.add_argument("--horizon", type=int_at_least(1), default=None, metavar="T",
-                   help="evaluate each α over T periods of retention dynamics (long-run utility and DER, "
-                        "jaxfair.dynamics) instead of one session")
+    p.add_argument(
+        "--position-weights",
+        default="dcg",
+        metavar="MODEL|W,W,..",
+        help="position weights of the slate: dcg (default), geometric, uniform or k numbers",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run the independent (method, trial) units on N Ray workers (default 1: in this process, "
+        "no Ray); rows are identical whatever N",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDRESS",
+        help="join this Ray cluster (e.g. auto) instead of starting a local one; OUT must be on a "
+        "filesystem the workers share",
+    )
+    p.add_argument(
+        "--horizon",
+        type=int_at_least(1),
+        default=None,
+        metavar="T",
+        help="evaluate each α over T periods of retention dynamics (long-run utility and DER, "
+        "jaxfair.dynamics) instead of one session",
+    )
     p.set_defaults(func=_run_bo)
 
-    r = subparsers.add_parser("report", help="tables and figures of a BO study directory",
-                              description="Pareto frontiers (mean ± 1 sd), hypervolume per iteration, scalarised "
-                                          "summary and Wilcoxon tests of fair-ehvi vs random and vs ei.")
+    r = subparsers.add_parser(
+        "report",
+        help="tables and figures of a BO study directory",
+        description="Pareto frontiers (mean ± 1 sd), hypervolume per iteration, scalarised "
+        "summary and Wilcoxon tests of fair-ehvi vs random and vs ei.",
+    )
     r.add_argument("dir", metavar="DIR", help="study directory written by `jaxfair bo`")
     r.add_argument("--out", default=None, help="output directory (default DIR/report)")
     r.add_argument("--no-figures", action="store_true", help="tables only")

@@ -12,6 +12,7 @@ by :func:`jaxfair.evaluate.evaluate`. With the default objectives and ``slate=1`
 are bit-identical to earlier versions. A batch whose provider DER is undefined (a provider
 group with zero merit) is redrawn like a batch with an empty user group; NaN never reaches a GP.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,11 +24,18 @@ import numpy as np
 import torch
 
 from jaxfair import kernels
-from jaxfair.evaluate import chunked_group_sums
 from jaxfair.bo.space import SearchSpace
+from jaxfair.evaluate import chunked_group_sums
 
-__all__ = ["EvalResult", "Evaluator", "EmptyGroupError", "OBJECTIVES", "UndefinedProviderDERError", "der_np",
-           "parse_objectives"]
+__all__ = [
+    "EvalResult",
+    "Evaluator",
+    "EmptyGroupError",
+    "OBJECTIVES",
+    "UndefinedProviderDERError",
+    "der_np",
+    "parse_objectives",
+]
 
 #: Objectives the evaluator can return, in column order.
 OBJECTIVES = ("utility", "der", "provider_der")
@@ -130,43 +138,71 @@ class Evaluator:
     instead (the study does this, so that results depend only on the seed).
     """
 
-    def __init__(self, scenario: Any, *, users: int = 2000, seed: int = 0, space: str = "direction",
-                 zero: str = "raise", exact_users: int = 100_000, max_resamples: int = 10, mesh: Any = None,
-                 objectives: Any = _DEFAULT_OBJECTIVES, slate: int = 1, position_weights: Any = "dcg",
-                 gamma: float = 0.8, horizon: int | None = None):
+    def __init__(
+        self,
+        scenario: Any,
+        *,
+        users: int = 2000,
+        seed: int = 0,
+        space: str = "direction",
+        zero: str = "raise",
+        exact_users: int = 100_000,
+        max_resamples: int = 10,
+        mesh: Any = None,
+        objectives: Any = _DEFAULT_OBJECTIVES,
+        slate: int = 1,
+        position_weights: Any = "dcg",
+        gamma: float = 0.8,
+        horizon: int | None = None,
+    ):
         if isinstance(scenario, str):
             from jaxfair import scenarios
 
             scenario = scenarios.load(scenario)
         for name in ("prefs", "sample", "n_labels", "n_groups"):
             if not hasattr(scenario, name):
-                raise ValueError(f"scenario: expected a jaxfair Scenario (missing {name!r}), got {type(scenario).__name__}")
-        for name, value, lo in (("users", users, 1), ("exact_users", exact_users, 1), ("max_resamples", max_resamples, 0)):
+                raise ValueError(
+                    f"scenario: expected a jaxfair Scenario (missing {name!r}), got {type(scenario).__name__}"
+                )
+        for name, value, lo in (
+            ("users", users, 1),
+            ("exact_users", exact_users, 1),
+            ("max_resamples", max_resamples, 0),
+        ):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < lo:
                 raise ValueError(f"{name}: expected an int >= {lo}, got {value!r}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
         self.objectives = parse_objectives(objectives)
         m = getattr(scenario, "n_candidates", None)
-        if not isinstance(slate, (int, np.integer)) or isinstance(slate, bool) or slate < 1 \
-                or (m is not None and slate > m):
-            raise ValueError(f"slate: expected an int in [1, {m if m is not None else 'm'}] (items per session), "
-                             f"got {slate!r}")
+        if (
+            not isinstance(slate, (int, np.integer))
+            or isinstance(slate, bool)
+            or slate < 1
+            or (m is not None and slate > m)
+        ):
+            raise ValueError(
+                f"slate: expected an int in [1, {m if m is not None else 'm'}] (items per session), got {slate!r}"
+            )
         if isinstance(position_weights, str):
             if position_weights not in ("dcg", "geometric", "uniform"):
-                raise ValueError(f"position_weights: expected 'dcg', 'geometric', 'uniform' or a vector, "
-                                 f"got {position_weights!r}")
+                raise ValueError(
+                    f"position_weights: expected 'dcg', 'geometric', 'uniform' or a vector, got {position_weights!r}"
+                )
         else:
             pw = np.asarray(position_weights, dtype=np.float64)
             if pw.shape != (int(slate),):
-                raise ValueError(f"position_weights: expected {int(slate)} weights (one per rank), "
-                                 f"got shape {pw.shape}")
+                raise ValueError(
+                    f"position_weights: expected {int(slate)} weights (one per rank), got shape {pw.shape}"
+                )
             position_weights = tuple(float(v) for v in pw)
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 < gamma <= 1.0:
             raise ValueError(f"gamma: expected 0 < gamma <= 1, got {gamma!r}")
         if "provider_der" in self.objectives and getattr(scenario, "n_item_groups", 0) < 2:
-            raise ValueError(f"objectives: 'provider_der' needs a scenario with provider (item) groups; "
-                             f"{getattr(scenario, 'name', '?')!r} has none")
+            raise ValueError(
+                f"objectives: 'provider_der' needs a scenario with provider (item) groups; "
+                f"{getattr(scenario, 'name', '?')!r} has none"
+            )
         self.slate = int(slate)
         self.position_weights = position_weights
         self.gamma = float(gamma)
@@ -193,15 +229,17 @@ class Evaluator:
             from jaxfair.dynamics.blackbox import HorizonBlackBox
 
             if "provider_der" in self.objectives:
-                raise ValueError("objectives: 'provider_der' is a one-session measure; with horizon= use "
-                                 "('utility', 'der')")
+                raise ValueError(
+                    "objectives: 'provider_der' is a one-session measure; with horizon= use ('utility', 'der')"
+                )
             pw = self.position_weights
             if isinstance(pw, str) and pw == "geometric":
                 from jaxfair.position import position_weights as _weights
 
                 pw = _weights(self.slate, "geometric", self.gamma)
-            self.horizon = HorizonBlackBox(scenario, horizon, slots=self.users, seed=self.seed, slate=self.slate,
-                                           position_weights=pw)
+            self.horizon = HorizonBlackBox(
+                scenario, horizon, slots=self.users, seed=self.seed, slate=self.slate, position_weights=pw
+            )
 
     # --- public attributes -------------------------------------------------------------
     @property
@@ -251,11 +289,13 @@ class Evaluator:
         if np.all(res.group_counts > 0):
             raise UndefinedProviderDERError(
                 f"users: {self.max_resamples + 1} batches of {self.users} users all left provider DER undefined "
-                f"({self._provider_problem(res)}); increase users (or max_resamples)")
+                f"({self._provider_problem(res)}); increase users (or max_resamples)"
+            )
         empty = [self._group_name(g) for g in np.flatnonzero(res.group_counts == 0)]
         raise EmptyGroupError(
             f"users: {self.max_resamples + 1} batches of {self.users} users all left group(s) {empty} empty, "
-            "so DER is undefined; increase users (or max_resamples)")
+            "so DER is undefined; increase users (or max_resamples)"
+        )
 
     def exact(self, X: Any, chunk: int = 8) -> EvalResult:
         """Noise-free value: ``X [b, d]`` evaluated on the fixed held-out batch (``exact_users``)."""
@@ -269,8 +309,9 @@ class Evaluator:
             empty = [self._group_name(g) for g in np.flatnonzero(res.group_counts == 0)]
             raise EmptyGroupError(f"exact_users: the held-out batch has no users of group(s) {empty}")
         if not self._provider_ok(res):
-            raise UndefinedProviderDERError(f"exact_users: provider DER is undefined on the held-out batch "
-                                            f"({self._provider_problem(res)})")
+            raise UndefinedProviderDERError(
+                f"exact_users: provider DER is undefined on the held-out batch ({self._provider_problem(res)})"
+            )
         return res
 
     def exact_Y(self, X: Any) -> torch.Tensor:
@@ -306,14 +347,20 @@ class Evaluator:
             return self._evaluate_slate(alphas, batch, chunk)
         a32 = jnp.asarray(alphas, dtype=jnp.float32)
         # The batch is already small enough to take whole; only α is chunked (fixed shape).
-        sums, counts, unserved = chunked_group_sums(a32, batch, self._prefs32,
-                                                    alpha_chunk=a32.shape[0] if chunk is None else chunk,
-                                                    user_chunk=batch.n_users, mesh=self.mesh)  # sums [b, G] float64
+        sums, counts, unserved = chunked_group_sums(
+            a32,
+            batch,
+            self._prefs32,
+            alpha_chunk=a32.shape[0] if chunk is None else chunk,
+            user_chunk=batch.n_users,
+            mesh=self.mesh,
+        )  # sums [b, G] float64
         with np.errstate(invalid="ignore", divide="ignore"):
             mu = np.where(counts > 0, sums / np.maximum(counts, 1.0), np.nan)
         utility = sums.sum(axis=1) / counts.sum()
-        return EvalResult(alphas=alphas, utility=utility, der=der_np(mu), group_utility=mu,
-                          group_counts=counts, n_unserved=unserved)
+        return EvalResult(
+            alphas=alphas, utility=utility, der=der_np(mu), group_utility=mu, group_counts=counts, n_unserved=unserved
+        )
 
     def _evaluate_slate(self, alphas: np.ndarray, batch, chunk: int | None) -> EvalResult:
         """Slates and provider exposure through the engine's :func:`jaxfair.evaluate.evaluate`."""
@@ -325,20 +372,40 @@ class Evaluator:
         h = int(self.scenario.n_item_groups) if provider else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # empty groups: handled (resampled / raised) by the caller
-            ev = evaluate(alphas, batch, self.prefs, slate=self.slate, position_weights=self.position_weights,
-                          gamma=self.gamma, n_item_groups=h, chunk_size=chunk, mesh=self.mesh)
+            ev = evaluate(
+                alphas,
+                batch,
+                self.prefs,
+                slate=self.slate,
+                position_weights=self.position_weights,
+                gamma=self.gamma,
+                n_item_groups=h,
+                chunk_size=chunk,
+                mesh=self.mesh,
+            )
         counts = np.asarray(ev.group_counts, dtype=np.float64)
         mu = np.asarray(ev.group_utility, dtype=np.float64)
         der = np.asarray(ev.der, np.float64) if np.all(counts > 0) else np.full(len(alphas), np.nan)
-        return EvalResult(alphas=alphas, utility=np.asarray(ev.utility, np.float64), der=np.asarray(der, np.float64),
-                          group_utility=mu, group_counts=counts, n_unserved=int(ev.n_unserved),
-                          objectives=self.objectives,
-                          provider_der=np.asarray(ev.provider_der, np.float64) if provider else None,
-                          exposure_share=np.asarray(ev.exposure_share, np.float64) if provider else None,
-                          merit_share=np.asarray(ev.merit_share, np.float64) if provider else None)
+        return EvalResult(
+            alphas=alphas,
+            utility=np.asarray(ev.utility, np.float64),
+            der=np.asarray(der, np.float64),
+            group_utility=mu,
+            group_counts=counts,
+            n_unserved=int(ev.n_unserved),
+            objectives=self.objectives,
+            provider_der=np.asarray(ev.provider_der, np.float64) if provider else None,
+            exposure_share=np.asarray(ev.exposure_share, np.float64) if provider else None,
+            merit_share=np.asarray(ev.merit_share, np.float64) if provider else None,
+        )
 
     def __repr__(self) -> str:
-        extra = "" if self.objectives == _DEFAULT_OBJECTIVES and self.slate == 1 else \
-            f", objectives={','.join(self.objectives)!r}, slate={self.slate}"
-        return (f"Evaluator({getattr(self.scenario, 'name', '?')!r}, users={self.users}, space={self.space.kind!r}, "
-                f"dim={self.dim}, seed={self.seed}{extra})")
+        extra = (
+            ""
+            if self.objectives == _DEFAULT_OBJECTIVES and self.slate == 1
+            else f", objectives={','.join(self.objectives)!r}, slate={self.slate}"
+        )
+        return (
+            f"Evaluator({getattr(self.scenario, 'name', '?')!r}, users={self.users}, space={self.space.kind!r}, "
+            f"dim={self.dim}, seed={self.seed}{extra})"
+        )

@@ -11,6 +11,7 @@ propagates locks (NFSv4, Lustre, CephFS with locking on); where it does not, a r
 another host cannot be detected and both would proceed — give each host its own ``--out``
 (a Ray study writes everything through the one driver that holds the lock).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -54,19 +55,35 @@ class StudyLock:
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
-            who = (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, started "
-                   f"{holder.get('started', '?')}") if holder else "another process"
+            who = (
+                (
+                    f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, started "
+                    f"{holder.get('started', '?')}"
+                )
+                if holder
+                else "another process"
+            )
             raise StudyLockedError(
                 f"out: {str(self.out)!r} is in use by a running study ({who}); wait for it to finish, "
-                "or use another --out") from None
+                "or use another --out"
+            ) from None
         previous = _read_holder(fd)
         if previous and previous.get("pid") != os.getpid():
             # We got the lock, so its previous holder is gone (the kernel released it).
-            warnings.warn(f"out: took over the lock of {str(self.out)!r} left by pid {previous.get('pid')} on host "
-                          f"{previous.get('host')} (started {previous.get('started')}), which no longer holds it "
-                          "(killed or crashed run)", StaleLockWarning, stacklevel=3)
-        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                             "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+            warnings.warn(
+                f"out: took over the lock of {str(self.out)!r} left by pid {previous.get('pid')} on host "
+                f"{previous.get('host')} (started {previous.get('started')}), which no longer holds it "
+                "(killed or crashed run)",
+                StaleLockWarning,
+                stacklevel=3,
+            )
+        record = json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            }
+        )
         os.ftruncate(fd, 0)
         os.pwrite(fd, record.encode(), 0)
         self._fd = fd

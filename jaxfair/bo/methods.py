@@ -40,6 +40,7 @@ Optimisers (``optimizer=``):
 
 Every random choice is seeded from the ``seed`` argument (torch global RNG included).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -120,7 +121,7 @@ class MethodConfig:
             raise ValueError(f"gamma: expected a finite float or None, got {self.gamma!r}")
 
     @classmethod
-    def build(cls, name: str, **options: Any) -> "MethodConfig":
+    def build(cls, name: str, **options: Any) -> MethodConfig:
         fields = {f.name for f in dataclasses.fields(cls)} - {"name"}
         bad = sorted(set(options) - fields)
         if bad:
@@ -157,8 +158,12 @@ def fit_gp(train_X: torch.Tensor, train_Y: torch.Tensor, bounds: torch.Tensor) -
         raise ValueError(f"train_X/train_Y: expected float64, got {train_X.dtype}/{train_Y.dtype}")
     if not (torch.isfinite(train_X).all() and torch.isfinite(train_Y).all()):
         raise ValueError("train_Y: non-finite observation would reach the GP; refusing to fit")
-    model = SingleTaskGP(train_X, train_Y, input_transform=Normalize(train_X.shape[-1], bounds=bounds),
-                         outcome_transform=Standardize(train_Y.shape[-1]))
+    model = SingleTaskGP(
+        train_X,
+        train_Y,
+        input_transform=Normalize(train_X.shape[-1], bounds=bounds),
+        outcome_transform=Standardize(train_Y.shape[-1]),
+    )
     with warnings.catch_warnings():
         # Jitter notices on near-duplicate inputs are expected with noisy repeated α.
         warnings.filterwarnings("ignore", message=".*jitter.*")
@@ -166,8 +171,16 @@ def fit_gp(train_X: torch.Tensor, train_Y: torch.Tensor, bounds: torch.Tensor) -
     return model
 
 
-def greedy_qehvi(model, grid: torch.Tensor, train_Y: torch.Tensor, ref_point: torch.Tensor, q: int,
-                 mc_samples: int, seed: int, lazy_block: int = 16) -> tuple[list[int], float]:
+def greedy_qehvi(
+    model,
+    grid: torch.Tensor,
+    train_Y: torch.Tensor,
+    ref_point: torch.Tensor,
+    q: int,
+    mc_samples: int,
+    seed: int,
+    lazy_block: int = 16,
+) -> tuple[list[int], float]:
     """Sequential greedy q-EHVI over a discrete set, exact 2-D or 3-D hypervolume per MC sample.
 
     Args:
@@ -239,7 +252,7 @@ def greedy_qehvi(model, grid: torch.Tensor, train_Y: torch.Tensor, ref_point: to
                 break
             chosen.append(j)
             bound[j] = -torch.inf
-            base = torch.cat([base, samples[:, j:j + 1]], dim=1)
+            base = torch.cat([base, samples[:, j : j + 1]], dim=1)
             hv_cur = hv_fn(base, ref_point)
         return chosen, float((hv_cur - hv0).mean())
 
@@ -258,8 +271,16 @@ def _pick(model, X: torch.Tensor, strategy: str, seed: int) -> torch.Tensor:
     return X[int(torch.argmax(score))].unsqueeze(0)
 
 
-def propose(cfg: MethodConfig, train_X: torch.Tensor, train_Y: torch.Tensor, bounds: torch.Tensor, *,
-            seed: int, ref_point: torch.Tensor, gamma: float | None = None) -> Proposal:
+def propose(
+    cfg: MethodConfig,
+    train_X: torch.Tensor,
+    train_Y: torch.Tensor,
+    bounds: torch.Tensor,
+    *,
+    seed: int,
+    ref_point: torch.Tensor,
+    gamma: float | None = None,
+) -> Proposal:
     """Next point for ``cfg`` given observations ``train_X [n, d]``, ``train_Y [n, M]`` (float64, M = 2 or 3).
 
     ``ref_point [M]`` is the hypervolume reference (EHVI methods); ``gamma`` the DER threshold
@@ -276,8 +297,9 @@ def propose(cfg: MethodConfig, train_X: torch.Tensor, train_Y: torch.Tensor, bou
 
     t = time.perf_counter()
     if train_Y.ndim != 2 or train_Y.shape[-1] not in (2, 3):
-        raise ValueError(f"train_Y: expected shape [n, 2] or [n, 3] (utility, DER[, provider DER]), "
-                         f"got {tuple(train_Y.shape)}")
+        raise ValueError(
+            f"train_Y: expected shape [n, 2] or [n, 3] (utility, DER[, provider DER]), got {tuple(train_Y.shape)}"
+        )
     if cfg.name == "ei":
         Y = train_Y[:, :1]
     elif cfg.name == "eic":
@@ -295,8 +317,16 @@ def propose(cfg: MethodConfig, train_X: torch.Tensor, train_Y: torch.Tensor, bou
     def run(acq, q):
         if cfg.optimizer == "grid":
             return optimize_acqf_discrete(acq, q=q, choices=grid)
-        return optimize_acqf(acq, bounds=bounds, q=q, num_restarts=cfg.num_restarts, raw_samples=cfg.raw_samples,
-                             sequential=cfg.sequential, options={"seed": seed}, timeout_sec=cfg.timeout_sec)
+        return optimize_acqf(
+            acq,
+            bounds=bounds,
+            q=q,
+            num_restarts=cfg.num_restarts,
+            raw_samples=cfg.raw_samples,
+            sequential=cfg.sequential,
+            options={"seed": seed},
+            timeout_sec=cfg.timeout_sec,
+        )
 
     if cfg.name == "ei":
         cls = qExpectedImprovement if cfg.legacy else qLogExpectedImprovement
@@ -324,13 +354,21 @@ def propose(cfg: MethodConfig, train_X: torch.Tensor, train_Y: torch.Tensor, bou
             else:
                 # Zero MC improvement everywhere: rank by the q = 1 BoTorch acquisition
                 # (LogEHVI's smoothing still orders points); recorded in the row's note.
-                acq = cls(model, ref_point=ref_point,
-                          partitioning=FastNondominatedPartitioning(ref_point=ref_point, Y=train_Y), sampler=sampler)
+                acq = cls(
+                    model,
+                    ref_point=ref_point,
+                    partitioning=FastNondominatedPartitioning(ref_point=ref_point, Y=train_Y),
+                    sampler=sampler,
+                )
                 X, v = optimize_acqf_discrete(acq, q=1, choices=grid)
                 value, note = float(v.reshape(-1)[0]), "zero-ehvi:q1-fallback"
         else:
-            acq = cls(model, ref_point=ref_point,
-                      partitioning=FastNondominatedPartitioning(ref_point=ref_point, Y=train_Y), sampler=sampler)
+            acq = cls(
+                model,
+                ref_point=ref_point,
+                partitioning=FastNondominatedPartitioning(ref_point=ref_point, Y=train_Y),
+                sampler=sampler,
+            )
             X, v = run(acq, cfg.q)
             value = float(v.reshape(-1).sum()) if v is not None else float("nan")
         n_batch = X.shape[0]
@@ -338,13 +376,15 @@ def propose(cfg: MethodConfig, train_X: torch.Tensor, train_Y: torch.Tensor, bou
     elif cfg.name == "parego":
         g = torch.Generator().manual_seed(seed)
         w = -torch.log(torch.rand(train_Y.shape[-1], generator=g, dtype=torch.float64))
-        acq = qLogNParEGO(model, X_baseline=train_X, scalarization_weights=w / w.sum(), sampler=sampler,
-                          prune_baseline=True)
+        acq = qLogNParEGO(
+            model, X_baseline=train_X, scalarization_weights=w / w.sum(), sampler=sampler, prune_baseline=True
+        )
         X, v = run(acq, 1)
         value = float(v.reshape(-1)[0])
     elif cfg.name == "nehvi":
-        acq = qLogNoisyExpectedHypervolumeImprovement(model, ref_point=ref_point, X_baseline=train_X,
-                                                      sampler=sampler, prune_baseline=True)
+        acq = qLogNoisyExpectedHypervolumeImprovement(
+            model, ref_point=ref_point, X_baseline=train_X, sampler=sampler, prune_baseline=True
+        )
         X, v = run(acq, cfg.q)
         value = float(v.reshape(-1).sum()) if v is not None else float("nan")
         n_batch = X.shape[0]

@@ -24,6 +24,7 @@ time) and any process whose command line names the Ray session (workers that wer
 A clean finish shuts Ray down and removes the record; a record whose driver is gone
 (the watchdog was killed too) is reaped by the next start.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,13 @@ def worker_env() -> dict[str, str]:
     """Environment for Ray workers: one XLA CPU thread pool thread, one OpenMP/MKL thread."""
     xla = os.environ.get("XLA_FLAGS", "")
     extra = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    return {"XLA_FLAGS": f"{xla} {extra}".strip(), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1", "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+    return {
+        "XLA_FLAGS": f"{xla} {extra}".strip(),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
+    }
 
 
 def _reap_dir() -> Path:
@@ -87,13 +93,25 @@ def _descendants(root: int) -> list[int]:
 def _write_record(path: Path, session_dir: str | None, exclude: set[int]) -> None:
     from jaxfair.atomic import atomic_write_text
 
-    procs = [[p, t] for p in _descendants(os.getpid())
-             if p not in exclude and _is_ray(p, session_dir) and (t := _start_time(p)) is not None]
+    procs = [
+        [p, t]
+        for p in _descendants(os.getpid())
+        if p not in exclude and _is_ray(p, session_dir) and (t := _start_time(p)) is not None
+    ]
     old = json.loads(path.read_text())["procs"] if path.exists() else []
     known = {tuple(p) for p in procs}
     procs += [p for p in old if tuple(p) not in known]  # keep processes seen earlier (e.g. reparented)
-    atomic_write_text(path, json.dumps({"driver": os.getpid(), "driver_start": _start_time(os.getpid()),
-                                        "session_dir": session_dir, "procs": procs}))
+    atomic_write_text(
+        path,
+        json.dumps(
+            {
+                "driver": os.getpid(),
+                "driver_start": _start_time(os.getpid()),
+                "session_dir": session_dir,
+                "procs": procs,
+            }
+        ),
+    )
 
 
 def _is_ray(pid: int, session_dir: str | None) -> bool:
@@ -184,8 +202,12 @@ class _FateSharing:
             self.session_dir = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.watchdog = subprocess.Popen(
-            [sys.executable, "-m", "jaxfair.bo.parallel", "--reap-after", str(self.path)], stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [sys.executable, "-m", "jaxfair.bo.parallel", "--reap-after", str(self.path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.update()
 
     def update(self) -> None:
@@ -216,9 +238,20 @@ def _unit_task(unit_fn, scenario, evaluator_kwargs: dict, cfg, trial: int, prev,
         return unit_fn(ev, cfg, trial, prev, **common)
 
 
-def run_units_on_ray(scenario: Any, evaluator_kwargs: dict, configs: dict, units: list[tuple[int, str]],
-                     done: dict, common: dict, *, workers: int, ray_address: str | None, torch_threads: int,
-                     progress: bool, unit_fn: Callable[..., pd.DataFrame]) -> pd.DataFrame:
+def run_units_on_ray(
+    scenario: Any,
+    evaluator_kwargs: dict,
+    configs: dict,
+    units: list[tuple[int, str]],
+    done: dict,
+    common: dict,
+    *,
+    workers: int,
+    ray_address: str | None,
+    torch_threads: int,
+    progress: bool,
+    unit_fn: Callable[..., pd.DataFrame],
+) -> pd.DataFrame:
     """Run ``units`` ((trial, method) pairs) as Ray tasks; rows in the order of ``units``.
 
     ``unit_fn(evaluator, cfg, trial, prev, **common)`` runs one unit
@@ -250,12 +283,17 @@ def run_units_on_ray(scenario: Any, evaluator_kwargs: dict, configs: dict, units
         scenario_ref = ray.put(scenario)
         pending = {}
         for i, (t, m) in enumerate(units):
-            ref = task.remote(unit_fn, scenario_ref, evaluator_kwargs, configs[m], t, done.get((m, t)), common,
-                              torch_threads)
+            ref = task.remote(
+                unit_fn, scenario_ref, evaluator_kwargs, configs[m], t, done.get((m, t)), common, torch_threads
+            )
             pending[ref] = i
         results: list[pd.DataFrame | None] = [None] * len(units)
-        bar = tqdm(total=len(units), desc=f"bo {common['scenario_name']} ({workers} workers)", disable=not progress,
-                   unit="unit")
+        bar = tqdm(
+            total=len(units),
+            desc=f"bo {common['scenario_name']} ({workers} workers)",
+            disable=not progress,
+            unit="unit",
+        )
         waiting = list(pending)
         while waiting:
             ready, waiting = ray.wait(waiting, num_returns=1)

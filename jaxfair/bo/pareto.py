@@ -4,13 +4,22 @@ NumPy versions serve the report; :func:`hypervolume_2d_batched` and
 :func:`hypervolume_3d_batched` (torch) serve the greedy q-EHVI engine, which needs the
 hypervolume of many small point sets at once.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-__all__ = ["pareto_mask", "pareto_front", "hypervolume", "hypervolume_2d", "hypervolume_2d_batched",
-           "hypervolume_3d_batched", "reference_point", "best_under_constraint"]
+__all__ = [
+    "pareto_mask",
+    "pareto_front",
+    "hypervolume",
+    "hypervolume_2d",
+    "hypervolume_2d_batched",
+    "hypervolume_3d_batched",
+    "reference_point",
+    "best_under_constraint",
+]
 
 
 def _check_points(Y, name: str = "Y", dims=(2,)) -> np.ndarray:

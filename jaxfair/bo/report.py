@@ -34,6 +34,7 @@ per trial the α of the evaluation with the best scalarised score and its median
 trials, and ``pairs_<scenario>.png`` shows the three pairwise projections of every trial's
 3-D Pareto front. Two-objective output is unchanged.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,13 +46,19 @@ import pandas as pd
 from scipy import stats
 
 from jaxfair.atomic import atomic_write_text
-from jaxfair.tables import markdown_table as to_markdown
-
 from jaxfair.bo.pareto import hypervolume, hypervolume_2d, pareto_front, pareto_mask, reference_point
 from jaxfair.bo.study import load_rows
+from jaxfair.tables import markdown_table as to_markdown
 
-__all__ = ["report", "trial_metrics", "hypervolume_trace", "mean_frontier", "recommended_alpha", "wilcoxon_table",
-           "to_markdown"]
+__all__ = [
+    "report",
+    "trial_metrics",
+    "hypervolume_trace",
+    "mean_frontier",
+    "recommended_alpha",
+    "wilcoxon_table",
+    "to_markdown",
+]
 
 _FOCUS = "fair-ehvi"
 _BASELINES = ("random", "ei", "parego")
@@ -88,9 +95,10 @@ def hypervolume_trace(rows: pd.DataFrame) -> pd.DataFrame:
         g = g.sort_values("eval")
         pts = g[cols].to_numpy()
         ref = refs[(sc, t)]
-        for i, (e, it) in enumerate(zip(g["eval"], g["iteration"])):
-            out.append(dict(scenario=sc, method=m, trial=t, eval=int(e), iteration=int(it),
-                            hv=hv_fn(pts[: i + 1], ref)))
+        for i, (e, it) in enumerate(zip(g["eval"], g["iteration"], strict=False)):
+            out.append(
+                dict(scenario=sc, method=m, trial=t, eval=int(e), iteration=int(it), hv=hv_fn(pts[: i + 1], ref))
+            )
     return pd.DataFrame(out)
 
 
@@ -105,15 +113,25 @@ def trial_metrics(rows: pd.DataFrame) -> pd.DataFrame:
             g = g.sort_values("eval")
             bo = _bo_rows(g)
             s = _scalarised(bo, srows)
-            rec = dict(scenario=sc, method=m, trial=int(t),
-                       final_utility=float(g["utility_exact"].iloc[-1]), final_der=float(g["der_exact"].iloc[-1]),
-                       mean_utility=float(bo["utility_exact"].mean()), mean_der=float(bo["der_exact"].mean()),
-                       best_der=float(bo["der_exact"].max()), best_utility=float(bo["utility_exact"].max()),
-                       hv=float(final_hv[(sc, m, t)]), scalarised=float(s.max()))
+            rec = dict(
+                scenario=sc,
+                method=m,
+                trial=int(t),
+                final_utility=float(g["utility_exact"].iloc[-1]),
+                final_der=float(g["der_exact"].iloc[-1]),
+                mean_utility=float(bo["utility_exact"].mean()),
+                mean_der=float(bo["der_exact"].mean()),
+                best_der=float(bo["der_exact"].max()),
+                best_utility=float(bo["utility_exact"].max()),
+                hv=float(final_hv[(sc, m, t)]),
+                scalarised=float(s.max()),
+            )
             if three:
-                rec.update(final_provider_der=float(g["provider_der_exact"].iloc[-1]),
-                           mean_provider_der=float(bo["provider_der_exact"].mean()),
-                           best_provider_der=float(bo["provider_der_exact"].max()))
+                rec.update(
+                    final_provider_der=float(g["provider_der_exact"].iloc[-1]),
+                    mean_provider_der=float(bo["provider_der_exact"].mean()),
+                    best_provider_der=float(bo["provider_der_exact"].max()),
+                )
             out.append(rec)
     return pd.DataFrame(out)
 
@@ -143,15 +161,24 @@ def recommended_alpha(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             bo = _bo_rows(g.sort_values("eval"))
             s = _scalarised(bo, srows)
             best = bo.loc[s.idxmax()]
-            per.append(dict(scenario=sc, method=m, trial=int(t), eval=int(best["eval"]),
-                            **{c: float(best[c]) for c in acols + cols}, scalarised=float(s.max())))
+            per.append(
+                dict(
+                    scenario=sc,
+                    method=m,
+                    trial=int(t),
+                    eval=int(best["eval"]),
+                    **{c: float(best[c]) for c in acols + cols},
+                    scalarised=float(s.max()),
+                )
+            )
     per = pd.DataFrame(per)
     agg = []
     for (sc, m), g in per.groupby(["scenario", "method"]):
         rec = dict(scenario=sc, method=m, trials=len(g))
         for c in acols + cols:
-            rec.update({f"{c}_median": float(g[c].median()), f"{c}_min": float(g[c].min()),
-                        f"{c}_max": float(g[c].max())})
+            rec.update(
+                {f"{c}_median": float(g[c].median()), f"{c}_min": float(g[c].min()), f"{c}_max": float(g[c].max())}
+            )
         agg.append(rec)
     return per, pd.DataFrame(agg)
 
@@ -162,7 +189,7 @@ def mean_frontier(rows: pd.DataFrame, levels: int = 50) -> pd.DataFrame:
     out = []
     for sc, srows in rows.groupby("scenario"):
         fronts = {}
-        for (m, t), g in srows.groupby(["method", "trial"]):
+        for (m, _t), g in srows.groupby(["method", "trial"]):
             fronts.setdefault(m, []).append(pareto_front(_bo_rows(g)[["utility_exact", "der_exact"]].to_numpy()))
         allf = np.concatenate([f for fs in fronts.values() for f in fs])
         grid = np.linspace(allf[:, 1].min(), allf[:, 1].max(), levels)
@@ -177,8 +204,16 @@ def mean_frontier(rows: pd.DataFrame, levels: int = 50) -> pd.DataFrame:
             for j, lvl in enumerate(grid):
                 if n[j] * 2 >= len(fs) and n[j] > 0:
                     col = best[~np.isnan(best[:, j]), j]
-                    out.append(dict(scenario=sc, method=m, der=float(lvl), utility_mean=float(col.mean()),
-                                    utility_sd=float(col.std(ddof=1)) if col.size > 1 else 0.0, n_trials=int(n[j])))
+                    out.append(
+                        dict(
+                            scenario=sc,
+                            method=m,
+                            der=float(lvl),
+                            utility_mean=float(col.mean()),
+                            utility_sd=float(col.std(ddof=1)) if col.size > 1 else 0.0,
+                            n_trials=int(n[j]),
+                        )
+                    )
     return pd.DataFrame(out)
 
 
@@ -189,8 +224,12 @@ def _wilcoxon(x: np.ndarray, y: np.ndarray) -> float:
     return float(stats.wilcoxon(x, y, alternative="two-sided").pvalue)
 
 
-def wilcoxon_table(metrics: pd.DataFrame, focus: str = _FOCUS, baselines=_BASELINES,
-                   columns=("mean_der", "final_der", "hv", "final_utility")) -> pd.DataFrame:
+def wilcoxon_table(
+    metrics: pd.DataFrame,
+    focus: str = _FOCUS,
+    baselines=_BASELINES,
+    columns=("mean_der", "final_der", "hv", "final_utility"),
+) -> pd.DataFrame:
     """Paired (by trial) Wilcoxon signed-rank p-values of ``focus`` vs each baseline."""
     out = []
     for sc, g in metrics.groupby("scenario"):
@@ -200,10 +239,18 @@ def wilcoxon_table(metrics: pd.DataFrame, focus: str = _FOCUS, baselines=_BASELI
                 continue
             for c in columns:
                 pair = piv[c][[focus, b]].dropna()
-                out.append(dict(scenario=sc, comparison=f"{focus} vs {b}", metric=c, n_trials=len(pair),
-                                median_focus=float(pair[focus].median()), median_baseline=float(pair[b].median()),
-                                median_diff=float((pair[focus] - pair[b]).median()),
-                                p_value=_wilcoxon(pair[focus].to_numpy(), pair[b].to_numpy())))
+                out.append(
+                    dict(
+                        scenario=sc,
+                        comparison=f"{focus} vs {b}",
+                        metric=c,
+                        n_trials=len(pair),
+                        median_focus=float(pair[focus].median()),
+                        median_baseline=float(pair[b].median()),
+                        median_diff=float((pair[focus] - pair[b]).median()),
+                        p_value=_wilcoxon(pair[focus].to_numpy(), pair[b].to_numpy()),
+                    )
+                )
     return pd.DataFrame(out)
 
 
@@ -211,13 +258,22 @@ def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Median (and IQR-free mean ± sd of hv) per (scenario, method) over trials."""
     extra = {}
     if "final_provider_der" in metrics.columns:
-        extra = dict(median_final_provider_der=("final_provider_der", "median"),
-                     median_mean_provider_der=("mean_provider_der", "median"))
+        extra = dict(
+            median_final_provider_der=("final_provider_der", "median"),
+            median_mean_provider_der=("mean_provider_der", "median"),
+        )
     agg = metrics.groupby(["scenario", "method"]).agg(
-        trials=("trial", "nunique"), median_final_der=("final_der", "median"),
-        median_final_utility=("final_utility", "median"), median_mean_der=("mean_der", "median"),
-        median_mean_utility=("mean_utility", "median"), median_hv=("hv", "median"), mean_hv=("hv", "mean"),
-        sd_hv=("hv", "std"), median_scalarised=("scalarised", "median"), **extra)
+        trials=("trial", "nunique"),
+        median_final_der=("final_der", "median"),
+        median_final_utility=("final_utility", "median"),
+        median_mean_der=("mean_der", "median"),
+        median_mean_utility=("mean_utility", "median"),
+        median_hv=("hv", "median"),
+        mean_hv=("hv", "mean"),
+        sd_hv=("hv", "std"),
+        median_scalarised=("scalarised", "median"),
+        **extra,
+    )
     return agg.reset_index()
 
 
@@ -241,8 +297,9 @@ def _figures(rows, hv, front, metrics, out: Path, titles: dict) -> list[Path]:
         methods = sorted(rows.loc[rows["scenario"] == sc, "method"].unique())
         colors = {m: f"C{i}" for i, m in enumerate(methods)}
         if len(_objective_columns(rows)) == 3:
-            paths.append(_pairs_figure(plt, rows[rows["scenario"] == sc], methods, colors, title,
-                                       out / f"pairs_{sc}.png"))
+            paths.append(
+                _pairs_figure(plt, rows[rows["scenario"] == sc], methods, colors, title, out / f"pairs_{sc}.png")
+            )
         srows = rows[rows["scenario"] == sc]
         n_trials = srows["trial"].nunique()
         # Fig. 4: frontier
@@ -250,18 +307,39 @@ def _figures(rows, hv, front, metrics, out: Path, titles: dict) -> list[Path]:
         for m in methods:
             f = front[(front["scenario"] == sc) & (front["method"] == m)]
             ax.plot(f["utility_mean"], f["der"], color=colors[m], label=f"{m}: mean frontier")
-            ax.fill_betweenx(f["der"], f["utility_mean"] - f["utility_sd"], f["utility_mean"] + f["utility_sd"],
-                             color=colors[m], alpha=0.12, lw=0)
-            pts = np.concatenate([pareto_front(_bo_rows(g)[["utility_exact", "der_exact"]].to_numpy())
-                                  for _, g in srows[srows["method"] == m].groupby("trial")])
-            ax.errorbar(pts[:, 0].mean(), pts[:, 1].mean(), xerr=pts[:, 0].std(), yerr=pts[:, 1].std(),
-                        color=colors[m], marker="o", capsize=3, ls="none",
-                        label=f"{m}: centroid ± 1 sd of the trials' Pareto points")
+            ax.fill_betweenx(
+                f["der"],
+                f["utility_mean"] - f["utility_sd"],
+                f["utility_mean"] + f["utility_sd"],
+                color=colors[m],
+                alpha=0.12,
+                lw=0,
+            )
+            pts = np.concatenate(
+                [
+                    pareto_front(_bo_rows(g)[["utility_exact", "der_exact"]].to_numpy())
+                    for _, g in srows[srows["method"] == m].groupby("trial")
+                ]
+            )
+            ax.errorbar(
+                pts[:, 0].mean(),
+                pts[:, 1].mean(),
+                xerr=pts[:, 0].std(),
+                yerr=pts[:, 1].std(),
+                color=colors[m],
+                marker="o",
+                capsize=3,
+                ls="none",
+                label=f"{m}: centroid ± 1 sd of the trials' Pareto points",
+            )
             ax.scatter(pts[:, 0], pts[:, 1], color=colors[m], s=6, alpha=0.4)
         ax.set_xlabel("global utility (exact)")
         ax.set_ylabel("DER (1 = equal)")
-        ax.set_title(f"{title}: Pareto frontier, mean ± 1 sd over {n_trials} trials (shaded)\n"
-                     "drawn at DER levels at least half of the trials reach; dots: Pareto points", fontsize=9)
+        ax.set_title(
+            f"{title}: Pareto frontier, mean ± 1 sd over {n_trials} trials (shaded)\n"
+            "drawn at DER levels at least half of the trials reach; dots: Pareto points",
+            fontsize=9,
+        )
         ax.legend(**outside)
         p = out / f"frontier_{sc}.png"
         fig.savefig(p, dpi=110, bbox_inches="tight")  # the legend sits outside the axes
@@ -280,8 +358,9 @@ def _figures(rows, hv, front, metrics, out: Path, titles: dict) -> list[Path]:
         if n_init is not None:
             ax.axvline(n_init + 0.5, color="grey", ls=":", lw=1, label="end of the shared initial design")
         ax.set_xlabel("evaluation (initial design, then BO iterations)")
-        ax.set_ylabel("hypervolume of exact (utility, DER" + (", provider DER)" if len(_objective_columns(rows)) == 3
-                                                               else ")"))
+        ax.set_ylabel(
+            "hypervolume of exact (utility, DER" + (", provider DER)" if len(_objective_columns(rows)) == 3 else ")")
+        )
         ax.set_title(f"{title}: hypervolume per evaluation (thin: each trial)", fontsize=10)
         ax.legend(**outside)
         p = out / f"hypervolume_{sc}.png"
@@ -291,8 +370,9 @@ def _figures(rows, hv, front, metrics, out: Path, titles: dict) -> list[Path]:
         # Fig. 3: scalarised summary — every trial as a point beside the box (a box of a few
         # trials alone hides how few there are).
         fig, ax = plt.subplots(figsize=(5.5, 4))
-        data = [metrics[(metrics["scenario"] == sc) & (metrics["method"] == m)]["scalarised"].to_numpy()
-                for m in methods]
+        data = [
+            metrics[(metrics["scenario"] == sc) & (metrics["method"] == m)]["scalarised"].to_numpy() for m in methods
+        ]
         ax.boxplot(data, tick_labels=methods, medianprops={"color": "k"})
         for i, v in enumerate(data, start=1):
             jitter = np.linspace(-0.12, 0.12, len(v)) if len(v) > 1 else np.zeros(len(v))
@@ -323,8 +403,9 @@ def completeness(rows: pd.DataFrame, config: dict | None = None) -> tuple[pd.Dat
     missing = []
     if config and {"methods", "trials"} <= set(config):
         have = set(zip(n["method"], n["trial"].astype(int), strict=True))
-        missing = [f"{m} trial {t}" for t in range(int(config["trials"])) for m in config["methods"]
-                   if (m, t) not in have]
+        missing = [
+            f"{m} trial {t}" for t in range(int(config["trials"])) for m in config["methods"] if (m, t) not in have
+        ]
     return n, missing
 
 
@@ -334,21 +415,30 @@ def _partial_notes(status: pd.DataFrame, missing: list[str]) -> list[str]:
         return []
     notes = []
     if len(cut):
-        shown = ", ".join(f"{r.method} trial {r.trial} ({r.evaluations} of {r.planned} evaluations)"
-                          for r in cut.head(6).itertuples())
+        shown = ", ".join(
+            f"{r.method} trial {r.trial} ({r.evaluations} of {r.planned} evaluations)" for r in cut.head(6).itertuples()
+        )
         more = f" and {len(cut) - 6} more" if len(cut) > 6 else ""
-        notes.append(f"unfinished: {len(cut)} of {len(status)} trials were cut short: {shown}{more}; their final "
-                     "values are from their last evaluation so far")
+        notes.append(
+            f"unfinished: {len(cut)} of {len(status)} trials were cut short: {shown}{more}; their final "
+            "values are from their last evaluation so far"
+        )
     if missing:
-        notes.append(f"not started: {len(missing)} planned trial(s) have no rows: {', '.join(missing[:6])}"
-                     + (" ..." if len(missing) > 6 else ""))
-    notes.append("the comparison is partial: rerun `jaxfair bo` with the same arguments to finish the study, "
-                 "then report again")
+        notes.append(
+            f"not started: {len(missing)} planned trial(s) have no rows: {', '.join(missing[:6])}"
+            + (" ..." if len(missing) > 6 else "")
+        )
+    notes.append(
+        "the comparison is partial: rerun `jaxfair bo` with the same arguments to finish the study, then report again"
+    )
     return notes
 
 
-_LABELS = {"utility_exact": "global utility (exact)", "der_exact": "viewer DER (exact)",
-           "provider_der_exact": "provider DER (exact)"}
+_LABELS = {
+    "utility_exact": "global utility (exact)",
+    "der_exact": "viewer DER (exact)",
+    "provider_der_exact": "provider DER (exact)",
+}
 
 
 def _pairs_figure(plt, srows: pd.DataFrame, methods, colors, title: str, path: Path) -> Path:
@@ -361,8 +451,16 @@ def _pairs_figure(plt, srows: pd.DataFrame, methods, colors, title: str, path: P
         pts = np.concatenate([f[pareto_mask(f)] for f in fronts])
         for ax, (a, b) in zip(axes, pairs, strict=True):
             ax.scatter(pts[:, a], pts[:, b], color=colors[m], s=9, alpha=0.35)
-            ax.errorbar(pts[:, a].mean(), pts[:, b].mean(), xerr=pts[:, a].std(), yerr=pts[:, b].std(),
-                        color=colors[m], marker="o", capsize=3, label=m)
+            ax.errorbar(
+                pts[:, a].mean(),
+                pts[:, b].mean(),
+                xerr=pts[:, a].std(),
+                yerr=pts[:, b].std(),
+                color=colors[m],
+                marker="o",
+                capsize=3,
+                label=m,
+            )
     for ax, (a, b) in zip(axes, pairs, strict=True):
         ax.set_xlabel(_LABELS[cols[a]])
         ax.set_ylabel(_LABELS[cols[b]])
@@ -415,20 +513,30 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     metrics = trial_metrics(rows)
     front = mean_frontier(rows)
     status, missing = completeness(rows, config)
-    metrics = metrics.merge(status[["scenario", "method", "trial", "evaluations", "finished"]],
-                            on=["scenario", "method", "trial"], how="left")
+    metrics = metrics.merge(
+        status[["scenario", "method", "trial", "evaluations", "finished"]],
+        on=["scenario", "method", "trial"],
+        how="left",
+    )
     summary = summary_table(metrics)
     unfinished = (~metrics["finished"]).groupby([metrics["scenario"], metrics["method"]]).sum()
-    summary["unfinished_trials"] = [int(unfinished.get((sc, m), 0))
-                                    for sc, m in zip(summary["scenario"], summary["method"], strict=True)]
+    summary["unfinished_trials"] = [
+        int(unfinished.get((sc, m), 0)) for sc, m in zip(summary["scenario"], summary["method"], strict=True)
+    ]
     three = len(_objective_columns(rows)) == 3
-    wil = wilcoxon_table(metrics, columns=("mean_der", "final_der", "hv", "final_utility")
-                         + (("mean_provider_der", "final_provider_der") if three else ()))
+    wil = wilcoxon_table(
+        metrics,
+        columns=("mean_der", "final_der", "hv", "final_utility")
+        + (("mean_provider_der", "final_provider_der") if three else ()),
+    )
     if len(wil):
-        cut = set(zip(metrics.loc[~metrics["finished"], "scenario"], metrics.loc[~metrics["finished"], "trial"],
-                      strict=True))
-        wil["n_unfinished"] = [sum((sc, t) in cut for t in metrics.loc[metrics["scenario"] == sc, "trial"].unique())
-                               for sc in wil["scenario"]]
+        cut = set(
+            zip(metrics.loc[~metrics["finished"], "scenario"], metrics.loc[~metrics["finished"], "trial"], strict=True)
+        )
+        wil["n_unfinished"] = [
+            sum((sc, t) in cut for t in metrics.loc[metrics["scenario"] == sc, "trial"].unique())
+            for sc in wil["scenario"]
+        ]
     notes = _partial_notes(status, missing)
     paths: list[Path] = []
     paths += _write_table(summary, out / "summary")
@@ -450,8 +558,16 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
         paths.append(notes_path)
     elif notes_path.exists():
         notes_path.unlink()  # left by a report of the study before it finished
-    out_dict = dict(metrics=metrics, summary=summary, wilcoxon=wil, hypervolume=hv, frontier=front, paths=paths,
-                    partial=bool(notes), notes=notes)
+    out_dict = dict(
+        metrics=metrics,
+        summary=summary,
+        wilcoxon=wil,
+        hypervolume=hv,
+        frontier=front,
+        paths=paths,
+        partial=bool(notes),
+        notes=notes,
+    )
     if rec is not None:
         out_dict["recommended"] = rec
     return out_dict

@@ -12,6 +12,7 @@ default space is the direction of α:
   ``zero="raise"`` (default) rejects it with a ``ValueError``, ``zero="uniform"`` maps it to
   the equal weights (1/K, …, 1/K) (documented, opt-in).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -66,8 +67,10 @@ class SearchSpace:
             if np.any(zero_rows):
                 if self.zero == "raise":
                     i = int(np.argmax(zero_rows))
-                    raise ValueError(f"X: row {i} maps to α = 0, which is not a serving direction "
-                                     "(use space='direction', or zero='uniform' to map it to equal weights)")
+                    raise ValueError(
+                        f"X: row {i} maps to α = 0, which is not a serving direction "
+                        "(use space='direction', or zero='uniform' to map it to equal weights)"
+                    )
                 alpha[zero_rows] = 1.0 / self.n_labels
             return alpha
         k = self.n_labels

@@ -17,6 +17,7 @@ comparison), the initial design depends on (seed, trial) only, and each proposal
 torch and its QMC sampler from (seed, trial, method, e). A resumed study therefore
 rebuilds exactly the state an uninterrupted one had; only wall-time columns differ.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +26,9 @@ import os
 import time
 import warnings
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +41,15 @@ from jaxfair.bo.lock import StudyLock
 from jaxfair.bo.methods import METHODS, MethodConfig, propose
 from jaxfair.bo.pareto import reference_point
 
-__all__ = ["CorruptRowsWarning", "run_study", "load_rows", "load_unit_rows", "run_unit", "TIMING_COLUMNS", "derive_seed"]
+__all__ = [
+    "CorruptRowsWarning",
+    "run_study",
+    "load_rows",
+    "load_unit_rows",
+    "run_unit",
+    "TIMING_COLUMNS",
+    "derive_seed",
+]
 
 #: Columns that measure wall time (differ between otherwise identical runs).
 TIMING_COLUMNS = ("t_fit", "t_acq", "t_eval", "t_exact")
@@ -92,14 +102,30 @@ def _check_int(name: str, v: Any, lo: int) -> int:
     return int(v)
 
 
-def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fair-ehvi"), *, trials: int = 20,
-              iterations: int = 20, n_init: int = 5, users_per_eval: int = 2000, seed: int = 0,
-              out: str | os.PathLike | None = None, method_options: dict[str, dict] | None = None,
-              space: str = "direction", exact_users: int = 100_000, scenario_seed: int = 0,
-              scenario_options: dict | None = None, progress: bool = True,
-              torch_threads: int | None = 1, workers: int = 1, ray_address: str | None = None,
-              objectives: Sequence[str] | str = ("utility", "der"), slate: int = 1,
-              position_weights: Any = "dcg", horizon: int | None = None) -> pd.DataFrame:
+def run_study(
+    scenario: Any,
+    methods: Sequence[str] | str = ("random", "ei", "fair-ehvi"),
+    *,
+    trials: int = 20,
+    iterations: int = 20,
+    n_init: int = 5,
+    users_per_eval: int = 2000,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    method_options: dict[str, dict] | None = None,
+    space: str = "direction",
+    exact_users: int = 100_000,
+    scenario_seed: int = 0,
+    scenario_options: dict | None = None,
+    progress: bool = True,
+    torch_threads: int | None = 1,
+    workers: int = 1,
+    ray_address: str | None = None,
+    objectives: Sequence[str] | str = ("utility", "der"),
+    slate: int = 1,
+    position_weights: Any = "dcg",
+    horizon: int | None = None,
+) -> pd.DataFrame:
     """Run (or resume) a BO study; return the tidy rows (one per evaluation).
 
     Args:
@@ -170,33 +196,49 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
 
     # Where the raw data lives is not part of what the study is (the same data under another path).
     recorded = {k: v for k, v in (scenario_options or {}).items() if k not in _LOCATION_OPTIONS}
-    config = dict(scenario=scenario_name, scenario_seed=scenario_seed, scenario_options=recorded,
-                  prefs=np.asarray(scenario.prefs).tolist(), methods=methods, trials=trials, iterations=iterations,
-                  n_init=n_init, users_per_eval=users_per_eval, seed=seed, space=space, exact_users=exact_users,
-                  method_options={m: {k: v for k, v in vars(c).items() if k != "name"} for m, c in configs.items()},
-                  group_names=list(getattr(scenario, "group_names", [])),
-                  label_names=list(getattr(scenario, "label_names", [])), **hz)
+    config = dict(
+        scenario=scenario_name,
+        scenario_seed=scenario_seed,
+        scenario_options=recorded,
+        prefs=np.asarray(scenario.prefs).tolist(),
+        methods=methods,
+        trials=trials,
+        iterations=iterations,
+        n_init=n_init,
+        users_per_eval=users_per_eval,
+        seed=seed,
+        space=space,
+        exact_users=exact_users,
+        method_options={m: {k: v for k, v in vars(c).items() if k != "name"} for m, c in configs.items()},
+        group_names=list(getattr(scenario, "group_names", [])),
+        label_names=list(getattr(scenario, "label_names", [])),
+        **hz,
+    )
     config.update(_scenario_identity(scenario))
     if objectives != ("utility", "der"):
         config["objectives"] = list(objectives)
     if ev.slate != 1 or position_weights != "dcg":
-        config.update(slate=ev.slate, position_weights=ev.position_weights if isinstance(ev.position_weights, str)
-                      else list(ev.position_weights))
+        config.update(
+            slate=ev.slate,
+            position_weights=ev.position_weights if isinstance(ev.position_weights, str) else list(ev.position_weights),
+        )
     out_dir = Path(out) if out is not None else None
     if torch_threads is not None:
         _check_int("torch_threads", torch_threads, 1)
     workers = _check_int("workers", workers, 1)
     if ray_address is not None and (not isinstance(ray_address, str) or not ray_address):
-        raise ValueError(f"ray_address: expected a Ray address string (e.g. 'auto', 'ray://host:10001'), "
-                         f"got {ray_address!r}")
+        raise ValueError(
+            f"ray_address: expected a Ray address string (e.g. 'auto', 'ray://host:10001'), got {ray_address!r}"
+        )
     units = [(t, m) for t in range(trials) for m in methods]  # the in-process order
     with StudyLock(out_dir) if out_dir is not None else contextlib.nullcontext():
         done: dict[tuple[str, int], pd.DataFrame] = {}
         if out_dir is not None:
             _check_or_write_config(out_dir, config)
             for t, m in units:
-                prev = load_unit_rows(out_dir / "rows" / _fname(m, t), m, t, n_init + iterations, ev.dim,
-                                      objectives=objectives)
+                prev = load_unit_rows(
+                    out_dir / "rows" / _fname(m, t), m, t, n_init + iterations, ev.dim, objectives=objectives
+                )
                 if prev is not None:
                     done[(m, t)] = prev
         common = dict(scenario_name=scenario_name, iterations=iterations, n_init=n_init, seed=seed, out_dir=out_dir)
@@ -212,10 +254,18 @@ def run_study(scenario: Any, methods: Sequence[str] | str = ("random", "ei", "fa
             from jaxfair.bo.parallel import run_units_on_ray
 
             rows = run_units_on_ray(
-                scenario, dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz),
+                scenario,
+                dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz),
                 configs,
-                units, done, common, workers=workers, ray_address=ray_address, torch_threads=torch_threads or 1,
-                progress=progress, unit_fn=run_unit)
+                units,
+                done,
+                common,
+                workers=workers,
+                ray_address=ray_address,
+                torch_threads=torch_threads or 1,
+                progress=progress,
+                unit_fn=run_unit,
+            )
         if out_dir is not None:
             _write_atomic(rows, out_dir / "rows.csv")
     return rows
@@ -238,8 +288,11 @@ def _scenario_identity(scenario: Any) -> dict:
     data = {"content_sha256": info["content_sha256"]}
     if isinstance(info.get("file"), dict):
         data.update(info["file"])
-    build = {"seed": getattr(scenario, "seed", None), "options": dict(getattr(scenario, "options", {}) or {}),
-             "columns": info.get("columns")}
+    build = {
+        "seed": getattr(scenario, "seed", None),
+        "options": dict(getattr(scenario, "options", {}) or {}),
+        "columns": info.get("columns"),
+    }
     return json.loads(json.dumps({"data": data, "scenario_build": build}, default=str))
 
 
@@ -253,16 +306,23 @@ def _comparable(config: dict) -> dict:
 
 def _data_changed(out_dir: Path, old: dict | None, new: dict | None) -> str | None:
     """One line saying how the study's data changed, or None when it did not (or is not recorded)."""
-    if not isinstance(old, dict) or not isinstance(new, dict) or _comparable({"data": old}) == _comparable(
-            {"data": new}):
+    if (
+        not isinstance(old, dict)
+        or not isinstance(new, dict)
+        or _comparable({"data": old}) == _comparable({"data": new})
+    ):
         return None
     if "sha256" in old and "sha256" in new:
-        return (f"out: data file {new.get('name')} changed since the study in {str(out_dir)!r} started (sha256 "
-                f"{old['sha256'][:12]}… → {new['sha256'][:12]}…, {old.get('bytes')} → {new.get('bytes')} bytes); "
-                "use a new --out (or restore the file)")
-    return (f"out: the logged data differs from the data the study in {str(out_dir)!r} started with (content "
-            f"sha256 {str(old.get('content_sha256'))[:12]}… → {str(new.get('content_sha256'))[:12]}…); use a new "
-            "out directory (or the original data)")
+        return (
+            f"out: data file {new.get('name')} changed since the study in {str(out_dir)!r} started (sha256 "
+            f"{old['sha256'][:12]}… → {new['sha256'][:12]}…, {old.get('bytes')} → {new.get('bytes')} bytes); "
+            "use a new --out (or restore the file)"
+        )
+    return (
+        f"out: the logged data differs from the data the study in {str(out_dir)!r} started with (content "
+        f"sha256 {str(old.get('content_sha256'))[:12]}… → {str(new.get('content_sha256'))[:12]}…); use a new "
+        "out directory (or the original data)"
+    )
 
 
 def _check_or_write_config(out_dir: Path, config: dict) -> None:
@@ -277,12 +337,15 @@ def _check_or_write_config(out_dir: Path, config: dict) -> None:
             if changed is not None:
                 raise ValueError(changed)
             if "data" in config and "data" not in old and isinstance(old.get("scenario_options", {}).get("data"), str):
-                raise ValueError(f"out: {str(out_dir)!r} holds a study started by an older jaxfair, which recorded the "
-                                 "path of its data file rather than its content, so resuming cannot check the file; "
-                                 "use a new --out")
+                raise ValueError(
+                    f"out: {str(out_dir)!r} holds a study started by an older jaxfair, which recorded the "
+                    "path of its data file rather than its content, so resuming cannot check the file; "
+                    "use a new --out"
+                )
             diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-            raise ValueError(f"out: {str(out_dir)!r} holds a study with a different configuration ({diff}); "
-                             "use another directory")
+            raise ValueError(
+                f"out: {str(out_dir)!r} holds a study with a different configuration ({diff}); use another directory"
+            )
         if isinstance(old.get("data"), dict) and "name" in old["data"] and isinstance(config.get("data"), dict):
             config["data"]["name"] = old["data"]["name"]  # keep the name the study started with
     atomic_write_text(cfg_path, json.dumps(config, indent=2))
@@ -293,8 +356,9 @@ class CorruptRowsWarning(UserWarning):
     (method, trial) unit is run again from the start."""
 
 
-def load_unit_rows(path: Path, method: str, trial: int, n_total: int, dim: int,
-                   objectives: Sequence[str] = ("utility", "der")) -> pd.DataFrame | None:
+def load_unit_rows(
+    path: Path, method: str, trial: int, n_total: int, dim: int, objectives: Sequence[str] = ("utility", "der")
+) -> pd.DataFrame | None:
     """The rows already done for one (method, trial), or None when there are none.
 
     Rows are written atomically, so a damaged file (truncated, garbage, edited, wrong
@@ -317,14 +381,18 @@ def load_unit_rows(path: Path, method: str, trial: int, n_total: int, dim: int,
         return df
     aside = path.with_name(path.name + ".corrupt")
     os.replace(path, aside)
-    warnings.warn(f"out: row file {str(path)!r} is damaged ({reason}); moved it to {aside.name!r} and will run "
-                  f"({method}, trial {trial}) again from its first evaluation (same seeds, same rows)",
-                  CorruptRowsWarning, stacklevel=3)
+    warnings.warn(
+        f"out: row file {str(path)!r} is damaged ({reason}); moved it to {aside.name!r} and will run "
+        f"({method}, trial {trial}) again from its first evaluation (same seeds, same rows)",
+        CorruptRowsWarning,
+        stacklevel=3,
+    )
     return None
 
 
-def _bad_rows(df: pd.DataFrame, method: str, trial: int, n_total: int, dim: int,
-              objectives: tuple[str, ...] = ("utility", "der")) -> str | None:
+def _bad_rows(
+    df: pd.DataFrame, method: str, trial: int, n_total: int, dim: int, objectives: tuple[str, ...] = ("utility", "der")
+) -> str | None:
     need = ["method", "trial", "eval", *objectives] + [f"x{i}" for i in range(dim)]
     missing = [c for c in need if c not in df.columns]
     if missing:
@@ -333,7 +401,10 @@ def _bad_rows(df: pd.DataFrame, method: str, trial: int, n_total: int, dim: int,
         return "no rows"
     if len(df) > n_total:
         return f"{len(df)} rows but the study has {n_total} evaluations per trial"
-    if not (df["method"].astype(str) == method).all() or not (pd.to_numeric(df["trial"], errors="coerce") == trial).all():
+    if (
+        not (df["method"].astype(str) == method).all()
+        or not (pd.to_numeric(df["trial"], errors="coerce") == trial).all()
+    ):
         return f"rows of another (method, trial) than ({method}, {trial})"
     ev = pd.to_numeric(df["eval"], errors="coerce").to_numpy()
     if not np.array_equal(ev, np.arange(len(df))):
@@ -351,26 +422,59 @@ def initial_design(ev: Evaluator, seed: int, trial: int, n_init: int) -> torch.T
     return lo + (hi - lo) * torch.rand(n_init, ev.dim, generator=g, dtype=torch.float64)
 
 
-def run_unit(ev: Evaluator, cfg: MethodConfig, trial: int, prev: pd.DataFrame | None, *, scenario_name: str,
-             iterations: int, n_init: int, seed: int, out_dir: Path | None, exact_cache: dict | None = None,
-             bar=None) -> pd.DataFrame:
+def run_unit(
+    ev: Evaluator,
+    cfg: MethodConfig,
+    trial: int,
+    prev: pd.DataFrame | None,
+    *,
+    scenario_name: str,
+    iterations: int,
+    n_init: int,
+    seed: int,
+    out_dir: Path | None,
+    exact_cache: dict | None = None,
+    bar=None,
+) -> pd.DataFrame:
     """Run (or finish) one independent (method, trial) unit; its rows."""
     X_init = initial_design(ev, seed, trial, n_init)
-    return _run_one(ev, cfg, scenario_name, trial, X_init, iterations, seed, prev, out_dir,
-                    {} if exact_cache is None else exact_cache, bar)
+    return _run_one(
+        ev,
+        cfg,
+        scenario_name,
+        trial,
+        X_init,
+        iterations,
+        seed,
+        prev,
+        out_dir,
+        {} if exact_cache is None else exact_cache,
+        bar,
+    )
 
 
 def _run_units(ev, configs, units, done, progress, *, scenario_name, iterations, n_init, seed, out_dir):
     exact_cache: dict[bytes, Any] = {}
-    bar = tqdm(total=len(units) * (n_init + iterations), desc=f"bo {scenario_name}", disable=not progress,
-               unit="eval")
+    bar = tqdm(total=len(units) * (n_init + iterations), desc=f"bo {scenario_name}", disable=not progress, unit="eval")
     frames = []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]parse invariant.*")
         for t, m in units:
-            frames.append(run_unit(ev, configs[m], t, done.get((m, t)), scenario_name=scenario_name,
-                                   iterations=iterations, n_init=n_init, seed=seed, out_dir=out_dir,
-                                   exact_cache=exact_cache, bar=bar))
+            frames.append(
+                run_unit(
+                    ev,
+                    configs[m],
+                    t,
+                    done.get((m, t)),
+                    scenario_name=scenario_name,
+                    iterations=iterations,
+                    n_init=n_init,
+                    seed=seed,
+                    out_dir=out_dir,
+                    exact_cache=exact_cache,
+                    bar=bar,
+                )
+            )
     bar.close()
     return pd.concat(frames, ignore_index=True)
 
@@ -379,15 +483,27 @@ def _fname(method: str, trial: int) -> str:
     return f"{method}__trial{trial:03d}.csv"
 
 
-def _run_one(ev: Evaluator, cfg: MethodConfig, scenario_name: str, trial: int, X_init: torch.Tensor,
-             iterations: int, seed: int, prev: pd.DataFrame | None, out_dir: Path | None,
-             exact_cache: dict, bar) -> pd.DataFrame:
+def _run_one(
+    ev: Evaluator,
+    cfg: MethodConfig,
+    scenario_name: str,
+    trial: int,
+    X_init: torch.Tensor,
+    iterations: int,
+    seed: int,
+    prev: pd.DataFrame | None,
+    out_dir: Path | None,
+    exact_cache: dict,
+    bar,
+) -> pd.DataFrame:
     n_init = X_init.shape[0]
     n_total = n_init + iterations
     xcols = [f"x{i}" for i in range(ev.dim)]
     rows: list[dict] = [] if prev is None else prev.to_dict("records")
     if len(rows) > n_total:
-        raise ValueError(f"out: {len(rows)} rows for ({cfg.name}, trial {trial}) but the study has {n_total} evaluations")
+        raise ValueError(
+            f"out: {len(rows)} rows for ({cfg.name}, trial {trial}) but the study has {n_total} evaluations"
+        )
     for e, r in enumerate(rows):
         if r["eval"] != e:
             raise ValueError(f"out: rows of ({cfg.name}, trial {trial}) are not evaluations 0..{len(rows) - 1}")
@@ -403,10 +519,17 @@ def _run_one(ev: Evaluator, cfg: MethodConfig, scenario_name: str, trial: int, X
 
     for e in range(len(rows), n_total):
         if e < n_init:
-            x_next, prop = X_init[e:e + 1], None
+            x_next, prop = X_init[e : e + 1], None
         else:
-            prop = propose(cfg, X, Y, ev.bounds, seed=derive_seed(seed, trial, cfg.name, e),
-                           ref_point=torch.as_tensor(ref, dtype=torch.float64), gamma=gamma)
+            prop = propose(
+                cfg,
+                X,
+                Y,
+                ev.bounds,
+                seed=derive_seed(seed, trial, cfg.name, e),
+                ref_point=torch.as_tensor(ref, dtype=torch.float64),
+                gamma=gamma,
+            )
             x_next = prop.X
         t0 = time.perf_counter()
         res = ev.evaluate(x_next, key=ev.key_for(trial, e))
@@ -420,29 +543,42 @@ def _run_one(ev: Evaluator, cfg: MethodConfig, scenario_name: str, trial: int, X
         y = res.Y
         if not torch.isfinite(y).all():  # the evaluator resamples empty groups; anything else is a bug
             raise ValueError(f"Y: non-finite observation {y.tolist()} at trial {trial}, evaluation {e}")
-        X = torch.cat([X, x_next]);
+        X = torch.cat([X, x_next])
         Y = torch.cat([Y, y])
         if e == n_init - 1:
             ref, gamma = _trial_reference(Y[:n_init])
-        row = dict(scenario=scenario_name, method=cfg.name, trial=trial, eval=e,
-                   iteration=max(0, e - n_init + 1), phase="init" if e < n_init else "bo")
+        row = dict(
+            scenario=scenario_name,
+            method=cfg.name,
+            trial=trial,
+            eval=e,
+            iteration=max(0, e - n_init + 1),
+            phase="init" if e < n_init else "bo",
+        )
         row.update({c: float(x_next[0, i]) for i, c in enumerate(xcols)})
         row.update({f"alpha{k}": float(a) for k, a in enumerate(res.alphas[0])})
-        row.update(utility=float(y[0, 0]), der=float(y[0, 1]),
-                   utility_exact=float(ex.utility[0]), der_exact=float(ex.der[0]))
+        row.update(
+            utility=float(y[0, 0]), der=float(y[0, 1]), utility_exact=float(ex.utility[0]), der_exact=float(ex.der[0])
+        )
         if three:
             row.update(provider_der=float(y[0, 2]), provider_der_exact=float(ex.provider_der[0]))
         row.update({f"group_utility_{g}": float(v) for g, v in enumerate(res.group_utility[0])})
         row.update({f"group_utility_exact_{g}": float(v) for g, v in enumerate(ex.group_utility[0])})
-        row.update(n_unserved=res.n_unserved, resamples=res.resamples,
-                   ref_utility=float(ref[0]) if ref is not None else float("nan"),
-                   ref_der=float(ref[1]) if ref is not None else float("nan"),
-                   **({"ref_provider_der": float(ref[2]) if ref is not None else float("nan")} if three else {}),
-                   gamma=float(gamma) if gamma is not None else float("nan"),
-                   acq_value=prop.acq_value if prop else float("nan"), n_batch=prop.n_batch if prop else 0,
-                   note=prop.note if prop else "",
-                   t_fit=prop.t_fit if prop else 0.0, t_acq=prop.t_acq if prop else 0.0,
-                   t_eval=t_eval, t_exact=t_exact)
+        row.update(
+            n_unserved=res.n_unserved,
+            resamples=res.resamples,
+            ref_utility=float(ref[0]) if ref is not None else float("nan"),
+            ref_der=float(ref[1]) if ref is not None else float("nan"),
+            **({"ref_provider_der": float(ref[2]) if ref is not None else float("nan")} if three else {}),
+            gamma=float(gamma) if gamma is not None else float("nan"),
+            acq_value=prop.acq_value if prop else float("nan"),
+            n_batch=prop.n_batch if prop else 0,
+            note=prop.note if prop else "",
+            t_fit=prop.t_fit if prop else 0.0,
+            t_acq=prop.t_acq if prop else 0.0,
+            t_eval=t_eval,
+            t_exact=t_exact,
+        )
         rows.append(row)
         if out_dir is not None:
             _write_atomic(pd.DataFrame(rows), out_dir / "rows" / _fname(cfg.name, trial))

@@ -15,6 +15,7 @@
   premise, ``lemma23_check``.
 * :mod:`~jaxfair.diagnose.report` — figures, tables and ``summary.json``; ``cli`` the command.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -27,14 +28,25 @@ if TYPE_CHECKING:  # for type checkers and the API docs
     from jaxfair.diagnose.weights import OverlapWarning, SharedSpaceWeights, shared_space_weights
 
 # Imported on first use: `jaxfair --help` registers `diagnose` without importing JAX.
-__getattr__, __dir__ = lazy_package(__name__, {
-    "Theorem31Bound": "jaxfair.diagnose.bound:Theorem31Bound",
-    "Decomposition": "jaxfair.diagnose.decompose:Decomposition", "decompose": "jaxfair.diagnose.decompose:decompose",
-    "decompose_all": "jaxfair.diagnose.decompose:decompose_all",
-    "OverlapWarning": "jaxfair.diagnose.weights:OverlapWarning",
-    "SharedSpaceWeights": "jaxfair.diagnose.weights:SharedSpaceWeights",
-    "shared_space_weights": "jaxfair.diagnose.weights:shared_space_weights",
-})
+__getattr__, __dir__ = lazy_package(
+    __name__,
+    {
+        "Theorem31Bound": "jaxfair.diagnose.bound:Theorem31Bound",
+        "Decomposition": "jaxfair.diagnose.decompose:Decomposition",
+        "decompose": "jaxfair.diagnose.decompose:decompose",
+        "decompose_all": "jaxfair.diagnose.decompose:decompose_all",
+        "OverlapWarning": "jaxfair.diagnose.weights:OverlapWarning",
+        "SharedSpaceWeights": "jaxfair.diagnose.weights:SharedSpaceWeights",
+        "shared_space_weights": "jaxfair.diagnose.weights:shared_space_weights",
+    },
+)
 
-__all__ = ["Decomposition", "OverlapWarning", "SharedSpaceWeights", "Theorem31Bound", "decompose", "decompose_all",
-           "shared_space_weights"]
+__all__ = [
+    "Decomposition",
+    "OverlapWarning",
+    "SharedSpaceWeights",
+    "Theorem31Bound",
+    "decompose",
+    "decompose_all",
+    "shared_space_weights",
+]

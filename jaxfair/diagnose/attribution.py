@@ -19,6 +19,7 @@ three oracles: the groups' preferences and what their candidate pools can offer)
 the production gap exactly. The same is done for the loss of global utility against the full
 oracle (shares add up to the loss, no residual).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,8 +40,17 @@ from jaxfair.evaluate import resolve_slate
 from jaxfair.kernels import slate_value, true_value
 from jaxfair.validation import check_alpha, check_batch_prefs
 
-__all__ = ["COMPONENTS", "VERDICT_RULE", "Attribution", "attribute", "blame_verdict", "oracle_retrieval_mask",
-           "random_retrieval_mask", "shapley", "shapley_matrix"]
+__all__ = [
+    "COMPONENTS",
+    "VERDICT_RULE",
+    "Attribution",
+    "attribute",
+    "blame_verdict",
+    "oracle_retrieval_mask",
+    "random_retrieval_mask",
+    "shapley",
+    "shapley_matrix",
+]
 
 COMPONENTS = ("retrieval", "scoring", "serving")
 
@@ -161,9 +171,17 @@ class Attribution:
         for c in (*COMPONENTS, "residual"):
             glo, ghi = self.gap_share_ci.get(c, (np.nan, np.nan))
             llo, lhi = self.loss_share_ci.get(c, (np.nan, np.nan)) if c != "residual" else (np.nan, np.nan)
-            rows.append({"component": c, "gap_share": self.gap_shares[c], "gap_share_ci_low": glo,
-                         "gap_share_ci_high": ghi, "loss_share": self.loss_shares.get(c, 0.0),
-                         "loss_share_ci_low": llo, "loss_share_ci_high": lhi})
+            rows.append(
+                {
+                    "component": c,
+                    "gap_share": self.gap_shares[c],
+                    "gap_share_ci_low": glo,
+                    "gap_share_ci_high": ghi,
+                    "loss_share": self.loss_shares.get(c, 0.0),
+                    "loss_share_ci_low": llo,
+                    "loss_share_ci_high": lhi,
+                }
+            )
         return pd.DataFrame(rows)
 
     def summary(self) -> dict:
@@ -171,25 +189,40 @@ class Attribution:
             return [None if not np.isfinite(v) else float(v) for v in pair]
 
         blamed, sentence = self.verdict
-        return {"alpha": self.alpha.tolist(), "groups": list(self.groups), "gap": self.gap,
-                "gap_ci": ci(self.gap_ci), "level": self.level, "n_boot": self.n_boot,
-                "gap_shares": {c: {"estimate": v, "ci": ci(self.gap_share_ci.get(c, (np.nan, np.nan)))}
-                               for c, v in self.gap_shares.items()},
-                "loss_shares": {c: {"estimate": v, "ci": ci(self.loss_share_ci.get(c, (np.nan, np.nan)))}
-                                for c, v in self.loss_shares.items()},
-                "blamed": blamed, "verdict": sentence, "verdict_rule": VERDICT_RULE,
-                "largest_share_point_estimate": self.largest,
-                "pipelines": self.pipelines.to_dict(orient="records")}
+        return {
+            "alpha": self.alpha.tolist(),
+            "groups": list(self.groups),
+            "gap": self.gap,
+            "gap_ci": ci(self.gap_ci),
+            "level": self.level,
+            "n_boot": self.n_boot,
+            "gap_shares": {
+                c: {"estimate": v, "ci": ci(self.gap_share_ci.get(c, (np.nan, np.nan)))}
+                for c, v in self.gap_shares.items()
+            },
+            "loss_shares": {
+                c: {"estimate": v, "ci": ci(self.loss_share_ci.get(c, (np.nan, np.nan)))}
+                for c, v in self.loss_shares.items()
+            },
+            "blamed": blamed,
+            "verdict": sentence,
+            "verdict_rule": VERDICT_RULE,
+            "largest_share_point_estimate": self.largest,
+            "pipelines": self.pipelines.to_dict(orient="records"),
+        }
 
 
-VERDICT_RULE = ("a component is blamed only when (1) the gap's CI excludes 0, (2) its Shapley share's CI excludes 0 "
-                "on the gap's side, and (3) it is the largest share in the gap's direction by the bootstrap: for every "
-                "other component the CI of the paired difference of the two shares (same resamples) lies on the "
-                "gap's side of 0. Otherwise the verdict is 'inconclusive' and says which step failed.")
+VERDICT_RULE = (
+    "a component is blamed only when (1) the gap's CI excludes 0, (2) its Shapley share's CI excludes 0 "
+    "on the gap's side, and (3) it is the largest share in the gap's direction by the bootstrap: for every "
+    "other component the CI of the paired difference of the two shares (same resamples) lies on the "
+    "gap's side of 0. Otherwise the verdict is 'inconclusive' and says which step failed."
+)
 
 
-def blame_verdict(gap: float, shares: dict, boot_gap: np.ndarray, boot_shares: np.ndarray,
-                  level: float = 0.95) -> tuple[str | None, str]:
+def blame_verdict(
+    gap: float, shares: dict, boot_gap: np.ndarray, boot_shares: np.ndarray, level: float = 0.95
+) -> tuple[str | None, str]:
     """The verdict rule (:data:`VERDICT_RULE`): ``(component or None, sentence)``.
 
     Args:
@@ -210,18 +243,34 @@ def blame_verdict(gap: float, shares: dict, boot_gap: np.ndarray, boot_shares: n
     top = max(range(3), key=lambda i: sign * shares[COMPONENTS[i]])
     lo_top = _interval(signed[:, top], level)[0]
     if not lo_top > 0:
-        return None, (f"inconclusive (the largest share, {COMPONENTS[top]}, has a CI that contains 0 or lies against "
-                      "the gap)")
-    overlap = [COMPONENTS[j] for j in range(3) if j != top
-               and not _interval(signed[:, top] - signed[:, j], level)[0] > 0]
+        return None, (
+            f"inconclusive (the largest share, {COMPONENTS[top]}, has a CI that contains 0 or lies against the gap)"
+        )
+    overlap = [
+        COMPONENTS[j] for j in range(3) if j != top and not _interval(signed[:, top] - signed[:, j], level)[0] > 0
+    ]
     if overlap:
         return None, f"inconclusive (shares overlap: {COMPONENTS[top]} vs {', '.join(overlap)})"
     return COMPONENTS[top], f"blames {COMPONENTS[top]}"
 
 
-def attribute(alpha: Any, batch: Batch, prefs: Any, *, groups: Sequence[int], m: int | None = None,
-              production: Any = None, corpus: Any = None, n_boot: int = 0, key: Any = None, level: float = 0.95,
-              clusters: Any = None, slate: int = 1, position_weights: Any = "dcg", gamma: float = 0.8) -> Attribution:
+def attribute(
+    alpha: Any,
+    batch: Batch,
+    prefs: Any,
+    *,
+    groups: Sequence[int],
+    m: int | None = None,
+    production: Any = None,
+    corpus: Any = None,
+    n_boot: int = 0,
+    key: Any = None,
+    level: float = 0.95,
+    clusters: Any = None,
+    slate: int = 1,
+    position_weights: Any = "dcg",
+    gamma: float = 0.8,
+) -> Attribution:
     """Evaluate the 2³ oracle pipelines at one α and split the gap into Shapley shares.
 
     Args:
@@ -272,10 +321,15 @@ def attribute(alpha: Any, batch: Batch, prefs: Any, *, groups: Sequence[int], m:
     alphas = jnp.asarray(np.vstack([a, prefs_np]), jnp.float32)  # row 0: production α; 1 + g: α*(g)
     flags, per_user = [], []
     for r, s in itertools.product((False, True), repeat=2):
-        variant = Batch(scores=batch.labels if s else batch.scores, labels=batch.labels,
-                        mask=jnp.asarray(oracle_mask if r else masks["production"]), group=batch.group)
-        u = np.asarray(slate_value(alphas, variant.scores, variant.mask, true_value(variant, prefs_j), spec),
-                       np.float64)  # [N, 1 + G]
+        variant = Batch(
+            scores=batch.labels if s else batch.scores,
+            labels=batch.labels,
+            mask=jnp.asarray(oracle_mask if r else masks["production"]),
+            group=batch.group,
+        )
+        u = np.asarray(
+            slate_value(alphas, variant.scores, variant.mask, true_value(variant, prefs_j), spec), np.float64
+        )  # [N, 1 + G]
         for v in (False, True):
             per_user.append(u[np.arange(len(group)), 1 + group] if v else u[:, 0])
             flags.append((r, s, v))
@@ -287,26 +341,46 @@ def attribute(alpha: Any, batch: Batch, prefs: Any, *, groups: Sequence[int], m:
         return num.reshape(len(counts), 8, 3) / (counts @ ind)[:, None, :]
 
     point = means(np.ones((1, len(group))))[0]  # [8, 3]
-    df = pd.DataFrame([{"retrieval": r, "scoring": s, "serving": v, "utility": float(point[i, 2]),
-                        "mu_g1": float(point[i, 0]), "mu_g0": float(point[i, 1]),
-                        "gap": float(point[i, 0] - point[i, 1])} for i, (r, s, v) in enumerate(flags)])
+    df = pd.DataFrame(
+        [
+            {
+                "retrieval": r,
+                "scoring": s,
+                "serving": v,
+                "utility": float(point[i, 2]),
+                "mu_g1": float(point[i, 0]),
+                "mu_g0": float(point[i, 1]),
+                "gap": float(point[i, 0] - point[i, 1]),
+            }
+            for i, (r, s, v) in enumerate(flags)
+        ]
+    )
     gap_shares, loss_shares, _ = _shares(point[None])
     gap_shares = {c: float(x) for c, x in zip((*COMPONENTS, "residual"), gap_shares[0], strict=True)}
     loss_shares = {c: float(x) for c, x in zip(COMPONENTS, loss_shares[0], strict=True)}
     if n_boot:
-        counts = np.asarray(bootstrap_counts(jax.random.PRNGKey(0) if key is None else key, group, int(n_boot),
-                                             clusters), np.float64)
+        counts = np.asarray(
+            bootstrap_counts(jax.random.PRNGKey(0) if key is None else key, group, int(n_boot), clusters), np.float64
+        )
         boot_g, boot_l, boot_gap = _shares(means(counts))
     else:
         boot_g, boot_l, boot_gap = np.zeros((0, 4)), np.zeros((0, 3)), np.zeros(0)
     gci, lci = _interval(boot_g, level), _interval(boot_l, level)
-    return Attribution(alpha=a, groups=(g1, g0), pipelines=df, gap_shares=gap_shares, loss_shares=loss_shares,
-                       gap_ci=tuple(float(x) for x in _interval(boot_gap, level)),
-                       gap_share_ci={c: tuple(float(x) for x in gci[i])
-                                     for i, c in enumerate((*COMPONENTS, "residual"))},
-                       loss_share_ci={c: tuple(float(x) for x in lci[i]) for i, c in enumerate(COMPONENTS)},
-                       boot_gap_shares=boot_g, boot_gap=boot_gap, boot_loss_shares=boot_l, level=float(level),
-                       n_boot=int(n_boot))
+    return Attribution(
+        alpha=a,
+        groups=(g1, g0),
+        pipelines=df,
+        gap_shares=gap_shares,
+        loss_shares=loss_shares,
+        gap_ci=tuple(float(x) for x in _interval(boot_gap, level)),
+        gap_share_ci={c: tuple(float(x) for x in gci[i]) for i, c in enumerate((*COMPONENTS, "residual"))},
+        loss_share_ci={c: tuple(float(x) for x in lci[i]) for i, c in enumerate(COMPONENTS)},
+        boot_gap_shares=boot_g,
+        boot_gap=boot_gap,
+        boot_loss_shares=boot_l,
+        level=float(level),
+        n_boot=int(n_boot),
+    )
 
 
 def _shares(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

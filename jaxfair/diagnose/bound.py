@@ -27,6 +27,7 @@ between means of per-user quantities, not an estimate), so ``holds`` checks the 
 the bound at the scale as given (c = 1) compares α with α* on α*'s own scale, which means
 something only if α was set on that scale — the bound at the best scale does not depend on it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,12 +91,16 @@ class Theorem31Bound:
         return self.applies & (np.abs(self.term5) <= self.optimal + tol)
 
     def row(self, p: int) -> dict:
-        out = {"applies": self.applies, "premise": "scores f >= 0 (calibration not needed)",
-               "holds": bool(self.holds[p]) if self.applies else None,
-               "bound_given": float(self.given[p]), "bound_optimal": float(self.optimal[p]),
-               "bound_scale": float(self.scale[p]),
-               "bound_scale_high": float(self.scale[p] if self.scale_high is None else self.scale_high[p]),
-               "split_unique": bool(self.split_unique[p])}
+        out = {
+            "applies": self.applies,
+            "premise": "scores f >= 0 (calibration not needed)",
+            "holds": bool(self.holds[p]) if self.applies else None,
+            "bound_given": float(self.given[p]),
+            "bound_optimal": float(self.optimal[p]),
+            "bound_scale": float(self.scale[p]),
+            "bound_scale_high": float(self.scale[p] if self.scale_high is None else self.scale_high[p]),
+            "split_unique": bool(self.split_unique[p]),
+        }
         rng = self.parts_range
         for i, name in enumerate(self.PARTS):
             out[f"given_{name}"] = float(self.given_parts[p, i])
@@ -105,8 +110,9 @@ class Theorem31Bound:
         return out
 
 
-def bound_at_scale(c: np.ndarray, alphas: np.ndarray, a1: np.ndarray, a0: np.ndarray, residual: np.ndarray,
-                   f_mean: np.ndarray) -> np.ndarray:
+def bound_at_scale(
+    c: np.ndarray, alphas: np.ndarray, a1: np.ndarray, a0: np.ndarray, residual: np.ndarray, f_mean: np.ndarray
+) -> np.ndarray:
     """Parts ``[..., P, 3]`` (residual, misspec_g0, misspec_g1) of B(c) at scales ``c [..., P]``."""
     ca = np.asarray(c)[..., None] * alphas  # [..., P, K]
     m0 = np.sum(f_mean * np.abs(ca - a0), axis=-1)
@@ -114,8 +120,9 @@ def bound_at_scale(c: np.ndarray, alphas: np.ndarray, a1: np.ndarray, a0: np.nda
     return np.stack([np.broadcast_to(residual, m0.shape), m0, m1], axis=-1)
 
 
-def optimal_scale(alphas: np.ndarray, a1: np.ndarray, a0: np.ndarray, residual: np.ndarray,
-                  f_mean: np.ndarray, largest: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def optimal_scale(
+    alphas: np.ndarray, a1: np.ndarray, a0: np.ndarray, residual: np.ndarray, f_mean: np.ndarray, largest: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``argmin_{c >= 0} B(c)`` per α: ``(scale [P], parts [P, 3])`` (smallest c among ties;
     ``largest=True``: the largest)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -135,8 +142,15 @@ def optimal_scale(alphas: np.ndarray, a1: np.ndarray, a0: np.ndarray, residual: 
     return cand[best, ar], parts[best, ar]
 
 
-def bound_from_sums(alphas: np.ndarray, a1: np.ndarray, a0: np.ndarray, residual: np.ndarray, f_mean: np.ndarray,
-                    term5: np.ndarray, scores: np.ndarray | None = None) -> Theorem31Bound:
+def bound_from_sums(
+    alphas: np.ndarray,
+    a1: np.ndarray,
+    a0: np.ndarray,
+    residual: np.ndarray,
+    f_mean: np.ndarray,
+    term5: np.ndarray,
+    scores: np.ndarray | None = None,
+) -> Theorem31Bound:
     """Assemble :class:`Theorem31Bound` from the S_X means the decomposition kernel returns."""
     alphas, a1, a0 = (np.asarray(x, np.float64) for x in (alphas, a1, a0))
     residual, f_mean = np.asarray(residual, np.float64), np.asarray(f_mean, np.float64)
@@ -145,12 +159,24 @@ def bound_from_sums(alphas: np.ndarray, a1: np.ndarray, a0: np.ndarray, residual
     scale, opt_parts = optimal_scale(alphas, a1, a0, residual, f_mean)
     scale_hi, opt_hi = optimal_scale(alphas, a1, a0, residual, f_mean, largest=True)
     if not valid:
-        warnings.warn("batch.scores: some scores are negative; Theorem 3.1's bound needs f >= 0 and is reported "
-                      "as NaN", UserWarning, stacklevel=3)
+        warnings.warn(
+            "batch.scores: some scores are negative; Theorem 3.1's bound needs f >= 0 and is reported as NaN",
+            UserWarning,
+            stacklevel=3,
+        )
         given_parts = np.full_like(given_parts, np.nan)
         opt_parts = np.full_like(opt_parts, np.nan)
         opt_hi = np.full_like(opt_hi, np.nan)
-    return Theorem31Bound(residual=residual, f_mean=f_mean, given=given_parts.sum(-1), given_parts=given_parts,
-                          scale=scale, optimal=opt_parts.sum(-1), optimal_parts=opt_parts,
-                          term5=np.asarray(term5, np.float64), valid=valid, scale_high=scale_hi,
-                          optimal_parts_high=opt_hi)
+    return Theorem31Bound(
+        residual=residual,
+        f_mean=f_mean,
+        given=given_parts.sum(-1),
+        given_parts=given_parts,
+        scale=scale,
+        optimal=opt_parts.sum(-1),
+        optimal_parts=opt_parts,
+        term5=np.asarray(term5, np.float64),
+        valid=valid,
+        scale_high=scale_hi,
+        optimal_parts_high=opt_hi,
+    )

@@ -21,6 +21,7 @@ retrieval model that a batch cannot show and is not checked. Where the premises 
 True when the CI of the shortfall contains 0, False when it excludes 0 (some α is better),
 None when the lemma does not apply or there is no bootstrap.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -35,15 +36,21 @@ from jaxfair.batch import Batch
 from jaxfair.kernels import served_value
 from jaxfair.validation import check_batch_prefs
 
-__all__ = ["CALIBRATION_TOLERANCE", "calibration_premise", "expected_calibration_error", "lemma23_check",
-           "reliability_table"]
+__all__ = [
+    "CALIBRATION_TOLERANCE",
+    "calibration_premise",
+    "expected_calibration_error",
+    "lemma23_check",
+    "reliability_table",
+]
 
 #: Largest ECE (any label, all users or any group) at which scores count as calibrated.
 CALIBRATION_TOLERANCE = 0.02
 
 
-def reliability_table(batch: Batch, label_names: Sequence[str] | None = None,
-                      group_names: Sequence[str] | None = None, n_bins: int = 10) -> pd.DataFrame:
+def reliability_table(
+    batch: Batch, label_names: Sequence[str] | None = None, group_names: Sequence[str] | None = None, n_bins: int = 10
+) -> pd.DataFrame:
     """Reliability table over retrieved candidates, one row per (label, group, bin).
 
     Columns: ``label, group, bin, lo, hi, n, mean_score, mean_label``. Scores outside [0, 1]
@@ -74,9 +81,18 @@ def reliability_table(batch: Batch, label_names: Sequence[str] | None = None,
             sy = np.bincount(b[sel], weights=y[sel, kk], minlength=n_bins)
             with np.errstate(invalid="ignore", divide="ignore"):
                 for i in range(n_bins):
-                    rows.append({"label": lname, "group": gname, "bin": i, "lo": edges[i], "hi": edges[i + 1],
-                                 "n": int(cnt[i]), "mean_score": sf[i] / cnt[i] if cnt[i] else np.nan,
-                                 "mean_label": sy[i] / cnt[i] if cnt[i] else np.nan})
+                    rows.append(
+                        {
+                            "label": lname,
+                            "group": gname,
+                            "bin": i,
+                            "lo": edges[i],
+                            "hi": edges[i + 1],
+                            "n": int(cnt[i]),
+                            "mean_score": sf[i] / cnt[i] if cnt[i] else np.nan,
+                            "mean_label": sy[i] / cnt[i] if cnt[i] else np.nan,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -86,8 +102,14 @@ def expected_calibration_error(table: pd.DataFrame) -> pd.DataFrame:
     out = []
     for (lab, grp), sub in t.groupby(["label", "group"], sort=False):
         n = sub["n"].sum()
-        out.append({"label": lab, "group": grp, "n": int(n),
-                    "ece": float(np.sum(sub["n"] / n * np.abs(sub["mean_label"] - sub["mean_score"])))})
+        out.append(
+            {
+                "label": lab,
+                "group": grp,
+                "n": int(n),
+                "ece": float(np.sum(sub["n"] / n * np.abs(sub["mean_label"] - sub["mean_score"]))),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -102,8 +124,9 @@ def _direction_grid(k: int, n_grid: int, rng: np.random.Generator, extra: np.nda
     return np.vstack([extra, grid])
 
 
-def calibration_premise(batch: Batch, tol: float = CALIBRATION_TOLERANCE,
-                        table: pd.DataFrame | None = None) -> tuple[bool, str]:
+def calibration_premise(
+    batch: Batch, tol: float = CALIBRATION_TOLERANCE, table: pd.DataFrame | None = None
+) -> tuple[bool, str]:
     """``(met, why)``: every label's ECE (all users and each group) is at most ``tol``.
 
     ``table``: an :func:`expected_calibration_error` table to reuse (default: computed here).
@@ -119,9 +142,20 @@ def calibration_premise(batch: Batch, tol: float = CALIBRATION_TOLERANCE,
     return False, f"not calibrated: ECE {worst['ece']:.4f} > {tol} ({worst['label']}, {worst['group']})"
 
 
-def lemma23_check(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None = None, n_grid: int = 101,
-                  seed: int = 0, n_boot: int = 0, key: Any = None, clusters: Any = None, level: float = 0.95,
-                  ece_tol: float = CALIBRATION_TOLERANCE, ece_table: pd.DataFrame | None = None) -> pd.DataFrame:
+def lemma23_check(
+    batch: Batch,
+    prefs: Any,
+    *,
+    group_names: Sequence[str] | None = None,
+    n_grid: int = 101,
+    seed: int = 0,
+    n_boot: int = 0,
+    key: Any = None,
+    clusters: Any = None,
+    level: float = 0.95,
+    ece_tol: float = CALIBRATION_TOLERANCE,
+    ece_table: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Lemma 2.3 on a batch: utility at α = α*(g) vs the best α on a grid, per group's α*(g).
 
     The grid: ``n_grid`` points (w, 1 − w) for K = 2; the K unit vectors plus ``n_grid``
@@ -151,8 +185,9 @@ def lemma23_check(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None
     calibrated, why = calibration_premise(batch, ece_tol, ece_table)
     counts = None
     if n_boot:
-        counts = np.asarray(bootstrap_counts(jax.random.PRNGKey(0) if key is None else key, group, int(n_boot),
-                                             clusters), np.float64)
+        counts = np.asarray(
+            bootstrap_counts(jax.random.PRNGKey(0) if key is None else key, group, int(n_boot), clusters), np.float64
+        )
     rng = np.random.default_rng(seed)
     q = (1 - level) / 2
     rows = []
@@ -168,8 +203,13 @@ def lemma23_check(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None
         b = grid[best] / grid[best].sum()
         positive = bool(np.all(star > 0))
         applies = calibrated and positive
-        premise = "; ".join([why, "α*(g) > 0" if positive else "α*(g) has a zero entry (the lemma needs α* > 0)",
-                             "retrievability not checked"])
+        premise = "; ".join(
+            [
+                why,
+                "α*(g) > 0" if positive else "α*(g) has a zero entry (the lemma needs α* > 0)",
+                "retrievability not checked",
+            ]
+        )
         lo = hi = np.nan
         if counts is not None:
             diff = counts @ (per_user[:, best] - per_user[:, 0]) / counts.sum(1)  # [B] shortfall per resample
@@ -182,11 +222,22 @@ def lemma23_check(batch: Batch, prefs: Any, *, group_names: Sequence[str] | None
             holds, verdict = True, f"holds (shortfall CI [{lo:+.4f}, {hi:+.4f}] contains 0)"
         else:
             holds, verdict = False, f"violated (shortfall CI [{lo:+.4f}, {hi:+.4f}] excludes 0)"
-        rows.append({"group": names[g], "alpha_star": (star / star.sum()).round(6).tolist(),
-                     "utility_at_alpha_star": float(u[0]), "best_utility": float(u[best]),
-                     "best_alpha": b.round(6).tolist(), "shortfall": float(u[best] - u[0]),
-                     "shortfall_ci_low": lo, "shortfall_ci_high": hi,
-                     "relative_shortfall": float((u[best] - u[0]) / u[best]) if u[best] > 0 else 0.0,
-                     "direction_l1": float(np.abs(b - star / star.sum()).sum()),
-                     "applies": applies, "premise": premise, "holds": holds, "verdict": verdict})
+        rows.append(
+            {
+                "group": names[g],
+                "alpha_star": (star / star.sum()).round(6).tolist(),
+                "utility_at_alpha_star": float(u[0]),
+                "best_utility": float(u[best]),
+                "best_alpha": b.round(6).tolist(),
+                "shortfall": float(u[best] - u[0]),
+                "shortfall_ci_low": lo,
+                "shortfall_ci_high": hi,
+                "relative_shortfall": float((u[best] - u[0]) / u[best]) if u[best] > 0 else 0.0,
+                "direction_l1": float(np.abs(b - star / star.sum()).sum()),
+                "applies": applies,
+                "premise": premise,
+                "holds": holds,
+                "verdict": verdict,
+            }
+        )
     return pd.DataFrame(rows)

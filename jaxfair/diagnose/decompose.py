@@ -27,12 +27,14 @@ sizes stay fixed), ``n_boot`` times in one vectorised draw from an explicit key 
 ``clusters``, whole clusters (the pool user behind repeated sessions) within their group;
 the S_X weights are held fixed (the CIs do not include the propensity model's uncertainty).
 """
+
 from __future__ import annotations
 
 import collections
 import dataclasses
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -46,8 +48,18 @@ from jaxfair.diagnose.weights import SharedSpaceWeights, check_groups, check_use
 from jaxfair.kernels import serve_kernel, slate_serve_kernel
 from jaxfair.validation import check_alphas, check_batch_prefs
 
-__all__ = ["EXPECTATIONS", "TERMS", "Decomposition", "bootstrap_counts", "decompose", "decompose_all", "decomposition_sums",
-           "default_pair", "resolve_weights", "stratified_counts"]
+__all__ = [
+    "EXPECTATIONS",
+    "TERMS",
+    "Decomposition",
+    "bootstrap_counts",
+    "decompose",
+    "decompose_all",
+    "decomposition_sums",
+    "default_pair",
+    "resolve_weights",
+    "stratified_counts",
+]
 
 EXPECTATIONS = ("E1[U1]", "ESX[U1]", "ESX[U0]", "E0[U0]")
 TERMS = ("term4", "term5", "term6", "gap")
@@ -106,9 +118,14 @@ def decomposition_sums(alphas, scores, labels, mask, pair_prefs, user_weights, b
     cw = boot_counts[:, None, :] * user_weights[None]  # [B, 3, N]
     mm = partial(jnp.einsum, "bn,pn->bp", precision=_EXACT)
     boot_num = jnp.stack([mm(cw[:, 0], u1), mm(cw[:, 1], u1), mm(cw[:, 1], u0), mm(cw[:, 2], u0)], axis=-1)
-    return {"num": num, "den": jnp.sum(user_weights, axis=1), "resid": resid @ ws,
-            "f": jnp.einsum("pnk,n->pk", f, ws, precision=_EXACT), "boot_num": boot_num,
-            "boot_den": jnp.sum(cw, axis=-1)}
+    return {
+        "num": num,
+        "den": jnp.sum(user_weights, axis=1),
+        "resid": resid @ ws,
+        "f": jnp.einsum("pnk,n->pk", f, ws, precision=_EXACT),
+        "boot_num": boot_num,
+        "boot_den": jnp.sum(cw, axis=-1),
+    }
 
 
 @partial(jax.jit, static_argnames=("n_boot",))
@@ -155,8 +172,9 @@ def check_clusters(clusters: Any, group: np.ndarray) -> np.ndarray | None:
         return None
     clusters = np.asarray(clusters)
     if clusters.shape != group.shape or not np.issubdtype(clusters.dtype, np.integer):
-        raise ValueError(f"clusters: expected an int array of shape {group.shape} ([N]), got {clusters.dtype} "
-                         f"{clusters.shape}")
+        raise ValueError(
+            f"clusters: expected an int array of shape {group.shape} ([N]), got {clusters.dtype} {clusters.shape}"
+        )
     return clusters
 
 
@@ -205,21 +223,33 @@ class Decomposition:
             for i, name in enumerate(EXPECTATIONS):
                 rows.append(dict(base, quantity=name, estimate=self.expectations[p, i], ci_low=np.nan, ci_high=np.nan))
             for i, name in enumerate(TERMS):
-                rows.append(dict(base, quantity=name, estimate=self.terms[p, i], ci_low=self.ci[p, i, 0],
-                                 ci_high=self.ci[p, i, 1]))
+                rows.append(
+                    dict(
+                        base,
+                        quantity=name,
+                        estimate=self.terms[p, i],
+                        ci_low=self.ci[p, i, 0],
+                        ci_high=self.ci[p, i, 1],
+                    )
+                )
             for name, v in self.bound.row(p).items():
                 rows.append(dict(base, quantity=name, estimate=v, ci_low=np.nan, ci_high=np.nan))
         return pd.DataFrame(rows)
 
     def summary(self, p: int = 0) -> dict:
         """JSON-able summary of row p."""
-        out = {"alpha": self.alphas[p].tolist(), "groups": [self.group_names[g] for g in self.groups],
-               "n_users": list(self.n_users)}
+        out = {
+            "alpha": self.alphas[p].tolist(),
+            "groups": [self.group_names[g] for g in self.groups],
+            "n_users": list(self.n_users),
+        }
         for i, name in enumerate(EXPECTATIONS):
             out[name] = float(self.expectations[p, i])
         for i, name in enumerate(TERMS):
-            out[name] = {"estimate": float(self.terms[p, i]),
-                         "ci": [None if np.isnan(c) else float(c) for c in self.ci[p, i]]}
+            out[name] = {
+                "estimate": float(self.terms[p, i]),
+                "ci": [None if np.isnan(c) else float(c) for c in self.ci[p, i]],
+            }
         out["theorem31"] = self.bound.row(p)
         return out
 
@@ -232,8 +262,9 @@ def default_pair(batch: Batch, prefs: np.ndarray, alpha: np.ndarray) -> tuple[in
     mu = np.asarray(ev.group_utility)[0]
     present = [g for g in range(len(mu)) if np.isfinite(mu[g])]
     if len(present) < 2:
-        raise ValueError(f"batch.group: the diagnosis compares two groups, but only group(s) {present} have users "
-                         "(G = 1)")
+        raise ValueError(
+            f"batch.group: the diagnosis compares two groups, but only group(s) {present} have users (G = 1)"
+        )
     order = sorted(present, key=lambda g: -mu[g])
     return order[0], order[-1]
 
@@ -251,11 +282,25 @@ def resolve_weights(batch: Batch, groups: tuple[int, int], weights: Any, **estim
     return check_user_weights(weights, np.asarray(batch.group), groups)
 
 
-def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | None = None, weights: Any = None,
-              n_boot: int = 200, key: Any = None, level: float = 0.95, user_chunk: int = USER_CHUNK,
-              group_names: Sequence[str] | None = None, clusters: Any = None, mesh: Any = None,
-              slate: int = 1, position_weights: Any = "dcg", gamma: float = 0.8,
-              **estimate_options) -> Decomposition:
+def decompose(
+    alphas: Any,
+    batch: Batch,
+    prefs: Any,
+    *,
+    groups: Sequence[int] | None = None,
+    weights: Any = None,
+    n_boot: int = 200,
+    key: Any = None,
+    level: float = 0.95,
+    user_chunk: int = USER_CHUNK,
+    group_names: Sequence[str] | None = None,
+    clusters: Any = None,
+    mesh: Any = None,
+    slate: int = 1,
+    position_weights: Any = "dcg",
+    gamma: float = 0.8,
+    **estimate_options,
+) -> Decomposition:
     """Decompose the utility gap between two groups into terms (4), (5), (6) for every α.
 
     ``slate``/``position_weights``/``gamma`` (SPEC §7): U is the slate utility Σ_r v_r α*·Y[j_r].
@@ -307,8 +352,11 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
     from jaxfair.position import position_weights as _position_weights
 
     k = check_slate(slate, batch.n_candidates)
-    slate_weights = None if k == 1 and isinstance(position_weights, str) else \
-        tuple(float(v) for v in _position_weights(k, position_weights, gamma))
+    slate_weights = (
+        None
+        if k == 1 and isinstance(position_weights, str)
+        else tuple(float(v) for v in _position_weights(k, position_weights, gamma))
+    )
     if mesh is None:
         mesh = sharding.default_local_mesh()
     devices = None if mesh is None else sharding.local_mesh_devices(mesh)
@@ -326,8 +374,16 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
         counts = jnp.zeros((0, batch.n_users), jnp.float32)
     # Bound the [P, N_chunk, K] gathers (and [B, P] products) to ~GATHER_BUDGET floats each.
     chunk = int(min(user_chunk, max(256, GATHER_BUDGET // (alphas_np.shape[0] * max(batch.n_labels, 1)))))
-    sums = _chunked_sums(jnp.asarray(alphas_np, jnp.float32), batch, jnp.asarray(prefs_np[[g1, g0]], jnp.float32),
-                         user_w, counts, chunk, devices, slate_weights)
+    sums = _chunked_sums(
+        jnp.asarray(alphas_np, jnp.float32),
+        batch,
+        jnp.asarray(prefs_np[[g1, g0]], jnp.float32),
+        user_w,
+        counts,
+        chunk,
+        devices,
+        slate_weights,
+    )
     expectations = sums["num"] / sums["den"][[0, 1, 1, 2]]
     terms = _terms(expectations)
     if n_boot:
@@ -338,14 +394,32 @@ def decompose(alphas: Any, batch: Batch, prefs: Any, *, groups: Sequence[int] | 
     else:
         boot_terms = np.zeros((0,) + terms.shape)
         ci = np.full(terms.shape + (2,), np.nan)
-    bound = bound_from_sums(alphas_np, prefs_np[g1], prefs_np[g0], sums["resid"] / sums["den"][1],
-                            sums["f"] / sums["den"][1], terms[:, 1], np.asarray(batch.scores))
+    bound = bound_from_sums(
+        alphas_np,
+        prefs_np[g1],
+        prefs_np[g0],
+        sums["resid"] / sums["den"][1],
+        sums["f"] / sums["den"][1],
+        terms[:, 1],
+        np.asarray(batch.scores),
+    )
     names = tuple(f"group {g}" for g in range(prefs_np.shape[0])) if group_names is None else tuple(group_names)
     if len(names) != prefs_np.shape[0]:
         raise ValueError(f"group_names: expected {prefs_np.shape[0]} names (rows of prefs), got {len(names)}")
-    return Decomposition(alphas=alphas_np, groups=pair, group_names=names, expectations=expectations, terms=terms,
-                         ci=ci, boot_terms=boot_terms, level=float(level), n_boot=int(n_boot), bound=bound,
-                         weights=w, n_users=(int(np.sum(group == g1)), int(np.sum(group == g0))))
+    return Decomposition(
+        alphas=alphas_np,
+        groups=pair,
+        group_names=names,
+        expectations=expectations,
+        terms=terms,
+        ci=ci,
+        boot_terms=boot_terms,
+        level=float(level),
+        n_boot=int(n_boot),
+        bound=bound,
+        weights=w,
+        n_users=(int(np.sum(group == g1)), int(np.sum(group == g0))),
+    )
 
 
 def _terms(e: np.ndarray) -> np.ndarray:
@@ -354,8 +428,16 @@ def _terms(e: np.ndarray) -> np.ndarray:
     return np.stack([e[..., 0] - e[..., 1], e[..., 1] - e[..., 2], e[..., 2] - e[..., 3], e[..., 0] - e[..., 3]], -1)
 
 
-def _chunked_sums(alphas, batch: Batch, pair_prefs, user_w: np.ndarray, counts, chunk: int,
-                  devices: Sequence[jax.Device] | None = None, slate_weights=None) -> dict:
+def _chunked_sums(
+    alphas,
+    batch: Batch,
+    pair_prefs,
+    user_w: np.ndarray,
+    counts,
+    chunk: int,
+    devices: Sequence[jax.Device] | None = None,
+    slate_weights=None,
+) -> dict:
     """:func:`decomposition_sums` over fixed-size user chunks (the last one zero-padded), added
     in float64 in user order. With ``devices`` (D of them), chunk i runs on ``devices[i % D]``
     and up to D chunks are in flight; the chunks and the order of the float64 adds do not
@@ -375,8 +457,10 @@ def _chunked_sums(alphas, batch: Batch, pair_prefs, user_w: np.ndarray, counts, 
         pad = chunk - (sl.stop - sl.start)
         parts = [batch.scores[sl], batch.labels[sl], batch.mask[sl], user_w[:, sl], counts[:, sl]]
         if pad:  # padding users: nothing retrieved, zero weight, zero counts (one compiled shape)
-            parts = [jnp.pad(x, [(0, pad) if ax == (1 if i >= 3 else 0) else (0, 0) for ax in range(x.ndim)])
-                     for i, x in enumerate(parts)]
+            parts = [
+                jnp.pad(x, [(0, pad) if ax == (1 if i >= 3 else 0) else (0, 0) for ax in range(x.ndim)])
+                for i, x in enumerate(parts)
+            ]
         a, pp = alphas, pair_prefs
         if devices:
             dev = devices[c % len(devices)]
@@ -384,8 +468,11 @@ def _chunked_sums(alphas, batch: Batch, pair_prefs, user_w: np.ndarray, counts, 
                 replicated[dev] = jax.device_put((alphas, pair_prefs), dev)
             a, pp = replicated[dev]
             parts = jax.device_put(parts, dev)
-        pending.append(decomposition_sums(a, parts[0], parts[1], parts[2], pp, jnp.asarray(parts[3]), parts[4],
-                                          slate_weights=slate_weights))
+        pending.append(
+            decomposition_sums(
+                a, parts[0], parts[1], parts[2], pp, jnp.asarray(parts[3]), parts[4], slate_weights=slate_weights
+            )
+        )
         if len(pending) >= max(1, len(devices or ())):  # one device: drained at once, as before
             drain_one()
     while pending:
@@ -393,8 +480,9 @@ def _chunked_sums(alphas, batch: Batch, pair_prefs, user_w: np.ndarray, counts, 
     return total
 
 
-def decompose_all(alphas: Any, batch: Batch, prefs: Any, *, reference: int | None = None,
-                  weights: dict | None = None, **kwargs) -> dict[int, Decomposition]:
+def decompose_all(
+    alphas: Any, batch: Batch, prefs: Any, *, reference: int | None = None, weights: dict | None = None, **kwargs
+) -> dict[int, Decomposition]:
     """G >= 2: every other group (with users) against one ``reference`` group g1.
 
     ``reference`` defaults to the group with the highest utility at the first α. ``weights``:
@@ -412,5 +500,8 @@ def decompose_all(alphas: Any, batch: Batch, prefs: Any, *, reference: int | Non
     if int(reference) not in present:
         raise ValueError(f"reference: group {reference!r} has no users in the batch (groups present: {present})")
     weights = weights or {}
-    return {g: decompose(a, batch, prefs_np, groups=(int(reference), g), weights=weights.get(g), **kwargs)
-            for g in present if g != int(reference)}
+    return {
+        g: decompose(a, batch, prefs_np, groups=(int(reference), g), weights=weights.get(g), **kwargs)
+        for g in present
+        if g != int(reference)
+    }

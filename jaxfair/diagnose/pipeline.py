@@ -16,6 +16,7 @@ candidates into an ordinary batch:
 For pool scenarios the bootstrap resamples pool users (all sessions of a drawn pool user
 together), since sessions of one pool user share their covariates and candidate rows.
 """
+
 from __future__ import annotations
 
 import copy
@@ -54,8 +55,13 @@ def _compact(wide: Batch, production: np.ndarray, m: int) -> Batch:
     """The production candidates of each user moved (in order) to the first m slots: ``[N, m]``."""
     order = jnp.argsort(~jnp.asarray(production), axis=1, stable=True)[:, :m]
     take = lambda x: jnp.take_along_axis(x, order[..., None] if x.ndim == 3 else order, axis=1)  # noqa: E731
-    return Batch(scores=take(wide.scores), labels=take(wide.labels), mask=take(jnp.asarray(production)),
-                 group=wide.group, features=wide.features)
+    return Batch(
+        scores=take(wide.scores),
+        labels=take(wide.labels),
+        mask=take(jnp.asarray(production)),
+        group=wide.group,
+        features=wide.features,
+    )
 
 
 def sample_for_diagnosis(scenario, key, n_users: int, pool_factor: int = 4) -> DiagnosisSample:
@@ -90,13 +96,24 @@ def sample_for_diagnosis(scenario, key, n_users: int, pool_factor: int = 4) -> D
     else:
         wide = scenario.sample(k_sample, n_users)
         production = corpus = np.asarray(wide.mask)
-        notes.append(f"{type(scenario).__name__}: no larger candidate pool; the retrieval oracle only re-ranks the "
-                     "retrieved candidates")
+        notes.append(
+            f"{type(scenario).__name__}: no larger candidate pool; the retrieval oracle only re-ranks the "
+            "retrieved candidates"
+        )
     if wide.features is None:
-        raise ValueError(f"scenario: {getattr(scenario, 'name', scenario)!r} gives no user covariates "
-                         "(Batch.features), which the shared space S_X needs")
-    return DiagnosisSample(batch=_compact(wide, production, m), wide=wide, production=production, corpus=corpus,
-                           m=m, notes=notes, clusters=clusters)
+        raise ValueError(
+            f"scenario: {getattr(scenario, 'name', scenario)!r} gives no user covariates "
+            "(Batch.features), which the shared space S_X needs"
+        )
+    return DiagnosisSample(
+        batch=_compact(wide, production, m),
+        wide=wide,
+        production=production,
+        corpus=corpus,
+        m=m,
+        notes=notes,
+        clusters=clusters,
+    )
 
 
 def alpha_grid(n_labels: int, n_grid: int, prefs: np.ndarray, groups: Sequence[int]) -> np.ndarray:
@@ -144,10 +161,21 @@ class Diagnosis:
         return tuple(self.scenario.group_names)
 
 
-def diagnose_scenario(scenario, *, n_users: int = 20_000, alpha: Any = None, n_grid: int = 101,
-                      groups: Sequence[int] | None = None, n_boot: int = 200, seed: int = 0, exact: bool = False,
-                      pool_factor: int = 4, classifier: Any = None, n_folds: int = 5,
-                      mesh: Any = None) -> Diagnosis:
+def diagnose_scenario(
+    scenario,
+    *,
+    n_users: int = 20_000,
+    alpha: Any = None,
+    n_grid: int = 101,
+    groups: Sequence[int] | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    exact: bool = False,
+    pool_factor: int = 4,
+    classifier: Any = None,
+    n_folds: int = 5,
+    mesh: Any = None,
+) -> Diagnosis:
     """Run the whole diagnosis on ``n_users`` sampled users of ``scenario``.
 
     ``alpha``: the α to explain (default 1/K each); the utility-optimal α is the best global
@@ -186,26 +214,75 @@ def diagnose_scenario(scenario, *, n_users: int = 20_000, alpha: Any = None, n_g
     a_best = grid[int(np.nanargmax(ev.utility))]
     names = tuple(scenario.group_names)
     t = time.perf_counter()
-    dec_grid = decompose(grid, batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot, group_names=names,
-                         clusters=smp.clusters, mesh=mesh)
-    dec_pts = decompose(np.vstack([a_given, a_best]), batch, prefs, groups=groups, weights=w, n_boot=n_boot,
-                        key=k_boot, group_names=names, clusters=smp.clusters, mesh=mesh)
+    dec_grid = decompose(
+        grid,
+        batch,
+        prefs,
+        groups=groups,
+        weights=w,
+        n_boot=n_boot,
+        key=k_boot,
+        group_names=names,
+        clusters=smp.clusters,
+        mesh=mesh,
+    )
+    dec_pts = decompose(
+        np.vstack([a_given, a_best]),
+        batch,
+        prefs,
+        groups=groups,
+        weights=w,
+        n_boot=n_boot,
+        key=k_boot,
+        group_names=names,
+        clusters=smp.clusters,
+        mesh=mesh,
+    )
     sec["decompose"] = time.perf_counter() - t
     t = time.perf_counter()
     rel = reliability_table(batch, scenario.label_names, names)
     ece = expected_calibration_error(rel)
-    ret = retrieval_diagnosis(batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot,
-                              clusters=smp.clusters, ece_table=ece)
+    ret = retrieval_diagnosis(
+        batch, prefs, groups=groups, weights=w, n_boot=n_boot, key=k_boot, clusters=smp.clusters, ece_table=ece
+    )
     # The same key and units as the decompositions: the attribution's gap CI is theirs.
-    att = {name: attribute(a, smp.wide, prefs, groups=groups, m=smp.m, production=smp.production,
-                           corpus=smp.corpus, n_boot=n_boot, key=k_boot, clusters=smp.clusters)
-           for name, a in (("given", a_given), ("best", a_best))}
-    lem = lemma23_check(batch, prefs, group_names=names, n_boot=n_boot, key=k_boot, clusters=smp.clusters,
-                        ece_table=ece)
+    att = {
+        name: attribute(
+            a,
+            smp.wide,
+            prefs,
+            groups=groups,
+            m=smp.m,
+            production=smp.production,
+            corpus=smp.corpus,
+            n_boot=n_boot,
+            key=k_boot,
+            clusters=smp.clusters,
+        )
+        for name, a in (("given", a_given), ("best", a_best))
+    }
+    lem = lemma23_check(
+        batch, prefs, group_names=names, n_boot=n_boot, key=k_boot, clusters=smp.clusters, ece_table=ece
+    )
     sec["retrieval_attribution_calibration"] = time.perf_counter() - t
     sec["total"] = time.perf_counter() - t0
-    return Diagnosis(scenario=scenario, title=scenario.title, groups=tuple(int(g) for g in groups),
-                     alpha_given=a_given, alpha_best=a_best, grid=dec_grid, points=dec_pts,
-                     utility_grid=np.asarray(ev.utility), weights=w, retrieval=ret, attribution=att,
-                     calibration=ece, reliability=rel, lemma23=lem, seconds=sec,
-                     notes=notes, n_users=int(n_users), group=np.asarray(batch.group))
+    return Diagnosis(
+        scenario=scenario,
+        title=scenario.title,
+        groups=tuple(int(g) for g in groups),
+        alpha_given=a_given,
+        alpha_best=a_best,
+        grid=dec_grid,
+        points=dec_pts,
+        utility_grid=np.asarray(ev.utility),
+        weights=w,
+        retrieval=ret,
+        attribution=att,
+        calibration=ece,
+        reliability=rel,
+        lemma23=lem,
+        seconds=sec,
+        notes=notes,
+        n_users=int(n_users),
+        group=np.asarray(batch.group),
+    )

@@ -3,6 +3,7 @@
 Every file is written atomically (temporary file + ``os.replace``), so an interrupted run
 never leaves a half-written table that looks complete.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,11 @@ from jaxfair.tables import markdown_table
 
 __all__ = ["place_marker_labels", "report_markdown", "verdicts", "write_report"]
 
-TERM_LABELS = {"term4": "(4) g1's covariates vs S_X", "term5": "(5) same users, different preferences",
-               "term6": "(6) S_X vs g0's covariates"}
+TERM_LABELS = {
+    "term4": "(4) g1's covariates vs S_X",
+    "term5": "(5) same users, different preferences",
+    "term6": "(6) S_X vs g0's covariates",
+}
 TERM_COLORS = {"term4": "tab:blue", "term5": "tab:orange", "term6": "tab:green"}
 
 
@@ -49,9 +53,17 @@ def place_marker_labels(ax, items, *, y: float = 1.01, fontsize: float = 8) -> l
     for x, text in items:
         row = 0
         while True:
-            t = ax.annotate(text, (x, y), xycoords=("data", "axes fraction"), xytext=(0, 1 + 11 * row),
-                            textcoords="offset points", fontsize=fontsize, ha="center", va="bottom",
-                            annotation_clip=False)
+            t = ax.annotate(
+                text,
+                (x, y),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, 1 + 11 * row),
+                textcoords="offset points",
+                fontsize=fontsize,
+                ha="center",
+                va="bottom",
+                annotation_clip=False,
+            )
             box = t.get_window_extent(renderer)
             if not any(box.overlaps(o.get_window_extent(renderer)) for o in placed):
                 break
@@ -111,8 +123,9 @@ def terms_figure(d, path: Path, *, return_figure: bool = False):
     ax1.axhline(0, color="grey", lw=0.5)
     ax1.set_ylabel("utility gap")
     g1, g0 = (d.group_names[g] for g in d.groups)
-    ax1.set_title(f"{d.title}: gap {g1} (g1) − {g0} (g0)\nterms as diverging stacked bars (+ up, − down)",
-                  fontsize=10, pad=30)
+    ax1.set_title(
+        f"{d.title}: gap {g1} (g1) − {g0} (g0)\nterms as diverging stacked bars (+ up, − down)", fontsize=10, pad=30
+    )
     for i, t in enumerate(("term4", "term5", "term6")):
         ax2.plot(x, dec.terms[:, i], color=TERM_COLORS[t], label=TERM_LABELS[t])
         if np.isfinite(dec.ci[:, i]).all():
@@ -130,14 +143,29 @@ def terms_figure(d, path: Path, *, return_figure: bool = False):
         for i, part, col in ((1, "misspecification of g0", "tab:olive"), (2, "misspecification of g1", "tab:cyan")):
             # Unique split: a line; flat bound: the part's range over the minimising scales, drawn
             # as a vertical bar at each such grid point (and shaded between neighbouring ones).
-            ax3.plot(x, np.where(flat, np.nan, b.optimal_parts[:, i]), color=col, lw=1.5, marker=".", ms=3,
-                     label=f"{part}: line where the split is unique")
+            ax3.plot(
+                x,
+                np.where(flat, np.nan, b.optimal_parts[:, i]),
+                color=col,
+                lw=1.5,
+                marker=".",
+                ms=3,
+                label=f"{part}: line where the split is unique",
+            )
             ax3.fill_between(x, rng[:, i, 0], rng[:, i, 1], where=flat, color=col, alpha=0.3, lw=0)
-            ax3.vlines(x[flat], rng[flat, i, 0], rng[flat, i, 1], color=col, lw=1.5,
-                       label=f"{part}: range over the minimising scales (split not unique)")
-        ax3.set_title("Theorem 3.1 at the best scale of α: parts are lines where one scale minimises the bound,\n"
-                      "bands (range over all minimising scales) where the bound is flat and the split arbitrary",
-                      fontsize=9)
+            ax3.vlines(
+                x[flat],
+                rng[flat, i, 0],
+                rng[flat, i, 1],
+                color=col,
+                lw=1.5,
+                label=f"{part}: range over the minimising scales (split not unique)",
+            )
+        ax3.set_title(
+            "Theorem 3.1 at the best scale of α: parts are lines where one scale minimises the bound,\n"
+            "bands (range over all minimising scales) where the bound is flat and the split arbitrary",
+            fontsize=9,
+        )
     else:
         ax3.set_title("Theorem 3.1 does not apply: some scores are negative (it needs f >= 0)", fontsize=9)
     ax3.plot(x, np.abs(dec.terms[:, 1]), color=TERM_COLORS["term5"], lw=2, label="|term (5)|")
@@ -172,14 +200,25 @@ def overlap_figure(d, path: Path) -> Path:
         v = grp[(groups == g)]
         # Outlines, not filled bars: neither group hides the other. Weights below the first bin
         # edge (zeros included) are counted in the first bin instead of silently dropped.
-        ax.hist(np.maximum(v, lo_edge), bins=bins, histtype="step", lw=1.5, color=col,
-                label=f"{d.group_names[g]} (n = {len(v)})")
+        ax.hist(
+            np.maximum(v, lo_edge),
+            bins=bins,
+            histtype="step",
+            lw=1.5,
+            color=col,
+            label=f"{d.group_names[g]} (n = {len(v)})",
+        )
     ax.set_xscale("log")
-    ax.set_xlabel(f"S_X weight h(x) (mean 1 over both groups; first bin holds every weight < {lo_edge:.2g}, "
-                  "zeros included)", fontsize=9)
+    ax.set_xlabel(
+        f"S_X weight h(x) (mean 1 over both groups; first bin holds every weight < {lo_edge:.2g}, zeros included)",
+        fontsize=9,
+    )
     ax.set_ylabel("users")
-    ax.set_title(f"{d.title}: shared space S_X — overlap {w.overlap:.3f}, ESS {w.ess:.0f} "
-                 f"({w.ess_fraction:.0%}), negligible {w.negligible_share:.1%}", fontsize=9)
+    ax.set_title(
+        f"{d.title}: shared space S_X — overlap {w.overlap:.3f}, ESS {w.ess:.0f} "
+        f"({w.ess_fraction:.0%}), negligible {w.negligible_share:.1%}",
+        fontsize=9,
+    )
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _savefig(fig, path)
 
@@ -195,21 +234,36 @@ def attribution_figure(d, path: Path) -> Path:
     xs = np.arange(len(comps))
     for j, (name, lab) in enumerate((("given", "α given"), ("best", "utility-optimal α"))):
         at = d.attribution[name]
-        for ax, keys, shares, cis in ((axes[0], comps, at.gap_shares, at.gap_share_ci),
-                                      (axes[1], comps[:3], at.loss_shares, at.loss_share_ci)):
+        for ax, keys, shares, cis in (
+            (axes[0], comps, at.gap_shares, at.gap_share_ci),
+            (axes[1], comps[:3], at.loss_shares, at.loss_share_ci),
+        ):
             est = np.array([shares[c] for c in keys])
             ci = np.array([cis.get(c, (np.nan, np.nan)) for c in keys])
             err = np.abs(np.stack([est - ci[:, 0], ci[:, 1] - est])) if np.isfinite(ci).all() else None
             if ax is axes[0]:
-                gci = ("" if not np.isfinite(at.gap_ci[0])
-                       else f" [{at.gap_ci[0]:+.4f}, {at.gap_ci[1]:+.4f}]")
+                gci = "" if not np.isfinite(at.gap_ci[0]) else f" [{at.gap_ci[0]:+.4f}, {at.gap_ci[1]:+.4f}]"
                 label = f"{lab} {np.round(at.alpha, 3).tolist()}: gap {at.gap:+.4f}{gci}\n  → {at.verdict[1]}"
             else:
                 label = lab
-            ax.bar(xs[:len(keys)] + (j - 0.5) * width, est, width, yerr=err, capsize=3, label=label,
-                   color=("tab:blue", "tab:orange")[j], alpha=0.8)
-    for ax, title in zip(axes, (f"share of the gap (Shapley; + residual), {d.attribution['given'].level:.0%} CI",
-                                "share of the utility loss vs full oracle"), strict=True):
+            ax.bar(
+                xs[: len(keys)] + (j - 0.5) * width,
+                est,
+                width,
+                yerr=err,
+                capsize=3,
+                label=label,
+                color=("tab:blue", "tab:orange")[j],
+                alpha=0.8,
+            )
+    for ax, title in zip(
+        axes,
+        (
+            f"share of the gap (Shapley; + residual), {d.attribution['given'].level:.0%} CI",
+            "share of the utility loss vs full oracle",
+        ),
+        strict=True,
+    ):
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), borderaxespad=0, frameon=False)
@@ -232,8 +286,11 @@ def verdicts(d) -> dict:
     for key, name in (("given", "α given"), ("best", "utility-optimal α")):
         out[f"attribution_{key}"] = f"{name}: {d.attribution[key].verdict[1]}"
         b = d.points.summary(0 if key == "given" else 1)["theorem31"]
-        out[f"theorem31_{key}"] = (f"{name}: holds (|term (5)| <= {b['bound_optimal']:.4f}, exact on this sample)"
-                                   if b["applies"] else f"{name}: does not apply ({b['premise']} not met)")
+        out[f"theorem31_{key}"] = (
+            f"{name}: holds (|term (5)| <= {b['bound_optimal']:.4f}, exact on this sample)"
+            if b["applies"]
+            else f"{name}: does not apply ({b['premise']} not met)"
+        )
     out["theorem33"] = d.retrieval.verdict
     out["lemma23"] = {row.group: row.verdict for row in d.lemma23.itertuples()}
     return out
@@ -243,14 +300,18 @@ def summary_dict(d) -> dict:
     g1, g0 = (d.group_names[g] for g in d.groups)
     return {
         "scenario": d.scenario.describe() if hasattr(d.scenario, "describe") else str(d.scenario),
-        "title": d.title, "standin": bool(getattr(d.scenario, "is_standin", False)), "n_users": d.n_users,
+        "title": d.title,
+        "standin": bool(getattr(d.scenario, "is_standin", False)),
+        "n_users": d.n_users,
         "groups": {"g1": g1, "g0": g0, "ids": list(d.groups)},
         "verdicts": verdicts(d),
-        "alpha_given": d.points.summary(0), "alpha_utility_optimal": d.points.summary(1),
+        "alpha_given": d.points.summary(0),
+        "alpha_utility_optimal": d.points.summary(1),
         "shared_space": d.weights.summary(),
         "retrieval": d.retrieval.summary(),
-        "attribution": {k: {kk: vv for kk, vv in v.summary().items() if kk != "pipelines"}
-                        for k, v in d.attribution.items()},
+        "attribution": {
+            k: {kk: vv for kk, vv in v.summary().items() if kk != "pipelines"} for k, v in d.attribution.items()
+        },
         "lemma23": d.lemma23.to_dict(orient="records"),
         "ece": d.calibration.to_dict(orient="records"),
         "seconds": {k: round(v, 3) for k, v in d.seconds.items()},
@@ -262,8 +323,12 @@ def report_markdown(d) -> str:
     """``report.md``: the verdicts with their CIs and the rule behind each, in sentences."""
     v = verdicts(d)
     g1, g0 = (d.group_names[g] for g in d.groups)
-    lines = [f"# Diagnosis: {d.title}", "", f"{g1} (g1) vs {g0} (g0), {d.n_users} users, "
-             f"{d.points.level:.0%} bootstrap CIs ({d.points.n_boot} resamples).", ""]
+    lines = [
+        f"# Diagnosis: {d.title}",
+        "",
+        f"{g1} (g1) vs {g0} (g0), {d.n_users} users, {d.points.level:.0%} bootstrap CIs ({d.points.n_boot} resamples).",
+        "",
+    ]
     for p, (key, name) in enumerate((("given", "α given"), ("best", "utility-optimal α"))):
         row = d.points.summary(p)
         lines.append(f"## {name} {np.round(d.points.alphas[p], 3).tolist()}")
@@ -280,10 +345,16 @@ def report_markdown(d) -> str:
         lines += [f"- attribution: **{at.verdict[1]}**", f"- Theorem 3.1: {v['theorem31_' + key]}", ""]
     lines += ["## Retrieval and calibration", "", f"- Theorem 3.3: {v['theorem33']}"]
     lines += [f"- Lemma 2.3 at α*({g}): {s}" for g, s in v["lemma23"].items()]
-    lines += ["", "## Rules", "", f"- Attribution: {v['attribution_rule']}",
-              "- Theorem 3.3 / Lemma 2.3: 'does not apply' when a premise is not met (ε's CI not above 0, scores not "
-              "calibrated within the ECE tolerance, a zero preference); otherwise 'holds' / 'violated' only when the "
-              "CI backs it, else 'inconclusive'.", ""]
+    lines += [
+        "",
+        "## Rules",
+        "",
+        f"- Attribution: {v['attribution_rule']}",
+        "- Theorem 3.3 / Lemma 2.3: 'does not apply' when a premise is not met (ε's CI not above 0, scores not "
+        "calibrated within the ECE tolerance, a zero preference); otherwise 'holds' / 'violated' only when the "
+        "CI backs it, else 'inconclusive'.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -297,18 +368,21 @@ def write_report(d, out) -> dict[str, Path]:
     tables = {
         "decomposition_grid": d.grid.to_frame(),
         "decomposition_points": d.points.to_frame().assign(
-            point=lambda f: np.where(f["alpha_index"] == 0, "given", "utility-optimal")),
+            point=lambda f: np.where(f["alpha_index"] == 0, "given", "utility-optimal")
+        ),
         "attribution_pipelines": pd.concat([v.pipelines.assign(point=k) for k, v in d.attribution.items()]),
         "attribution_shares": pd.concat([v.shares_frame().assign(point=k) for k, v in d.attribution.items()]),
         "calibration_ece": d.calibration,
-        "lemma23": d.lemma23.assign(alpha_star=lambda f: f["alpha_star"].astype(str),
-                                    best_alpha=lambda f: f["best_alpha"].astype(str)),
+        "lemma23": d.lemma23.assign(
+            alpha_star=lambda f: f["alpha_star"].astype(str), best_alpha=lambda f: f["best_alpha"].astype(str)
+        ),
     }
     for name, df in tables.items():
         paths[f"{name}.csv"] = atomic_write(out / f"{name}.csv", lambda fh, df=df: df.to_csv(fh, index=False))
         if name != "decomposition_grid":  # the grid table is long: CSV only
-            paths[f"{name}.md"] = atomic_write(out / f"{name}.md",
-                                               lambda fh, df=df: fh.write(markdown_table(df, "{:.4f}")))
+            paths[f"{name}.md"] = atomic_write(
+                out / f"{name}.md", lambda fh, df=df: fh.write(markdown_table(df, "{:.4f}"))
+            )
     summary = summary_dict(d)
     paths["report.md"] = atomic_write(out / "report.md", lambda fh: fh.write(report_markdown(d)))
     paths["summary.json"] = atomic_write(out / "summary.json", lambda fh: json.dump(summary, fh, indent=1, default=str))

@@ -13,6 +13,7 @@ theorem is vacuous: "does not apply", never "holds". Where it applies, ``holds``
 the CI of ``term (4) − ε · min_k α*_k(g1)`` (same resamples for both) lies at or above 0, False
 when it lies below 0, None when the CI straddles 0 ("inconclusive").
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -93,17 +94,38 @@ class RetrievalDiagnosis:
         def ci(pair):
             return [None if not np.isfinite(v) else float(v) for v in pair]
 
-        return {"groups": list(self.groups), "Q_g1": self.q_g1, "Q_SX": self.q_sx, "Q_g0": self.q_g0,
-                "epsilon": self.epsilon, "epsilon_ci": ci(self.epsilon_ci), "theorem33_rhs": self.theorem_rhs,
-                "term4_at_alpha_star_g1": self.term4, "term4_ci": ci(self.term4_ci),
-                "margin_ci": ci(self.margin_ci), "applies": self.applies, "premise": self.premise,
-                "holds": self.holds, "verdict": self.verdict}
+        return {
+            "groups": list(self.groups),
+            "Q_g1": self.q_g1,
+            "Q_SX": self.q_sx,
+            "Q_g0": self.q_g0,
+            "epsilon": self.epsilon,
+            "epsilon_ci": ci(self.epsilon_ci),
+            "theorem33_rhs": self.theorem_rhs,
+            "term4_at_alpha_star_g1": self.term4,
+            "term4_ci": ci(self.term4_ci),
+            "margin_ci": ci(self.margin_ci),
+            "applies": self.applies,
+            "premise": self.premise,
+            "holds": self.holds,
+            "verdict": self.verdict,
+        }
 
 
-def retrieval_diagnosis(batch: Batch, prefs: Any, *, groups: Sequence[int] | None = None, weights: Any = None,
-                        n_boot: int = 200, key: Any = None, clusters: Any = None, level: float = 0.95,
-                        ece_tol: float = CALIBRATION_TOLERANCE, ece_table: Any = None,
-                        **estimate_options) -> RetrievalDiagnosis:
+def retrieval_diagnosis(
+    batch: Batch,
+    prefs: Any,
+    *,
+    groups: Sequence[int] | None = None,
+    weights: Any = None,
+    n_boot: int = 200,
+    key: Any = None,
+    clusters: Any = None,
+    level: float = 0.95,
+    ece_tol: float = CALIBRATION_TOLERANCE,
+    ece_table: Any = None,
+    **estimate_options,
+) -> RetrievalDiagnosis:
     """Retrieval quality per group and on S_X, and Theorem 3.3 at α = α*(g1).
 
     Arguments as in :func:`~jaxfair.diagnose.decompose.decompose`; ``groups`` defaults to the
@@ -124,15 +146,17 @@ def retrieval_diagnosis(batch: Batch, prefs: Any, *, groups: Sequence[int] | Non
     a1 = prefs_np[g1]
     if not np.any(a1 > 0):
         raise ValueError(f"prefs: α*(g1 = {g1}) is all zero; Theorem 3.3 needs α = α*(g1) to serve")
-    d = decompose(a1[None], batch, prefs_np, groups=pair, weights=w, n_boot=n_boot, key=key, clusters=clusters,
-                  level=level)
+    d = decompose(
+        a1[None], batch, prefs_np, groups=pair, weights=w, n_boot=n_boot, key=key, clusters=clusters, level=level
+    )
     eps = q1 - q_sx
     rhs = float(eps * a1.min())
     eps_ci = margin_ci = (np.nan, np.nan)
     if n_boot:
         # The resamples decompose drew (same key, same units): ε and term (4) are paired.
-        counts = np.asarray(bootstrap_counts(jax.random.PRNGKey(0) if key is None else key, group, int(n_boot),
-                                             clusters), np.float64)
+        counts = np.asarray(
+            bootstrap_counts(jax.random.PRNGKey(0) if key is None else key, group, int(n_boot), clusters), np.float64
+        )
         in1 = (group == g1).astype(np.float64)
         boot_eps = counts @ (in1 * q) / (counts @ in1) - counts @ (w.weights * q) / (counts @ w.weights)
         qq = (1 - level) / 2
@@ -154,8 +178,19 @@ def retrieval_diagnosis(batch: Batch, prefs: Any, *, groups: Sequence[int] | Non
     if applies:
         holds = True if margin_ci[0] >= 0 else (False if margin_ci[1] < 0 else None)
         reasons = [f"ε CI [{eps_ci[0]:+.4f}, {eps_ci[1]:+.4f}] > 0", why, "α = α*(g1) by construction"]
-    return RetrievalDiagnosis(groups=pair, q_g1=q1, q_sx=q_sx, q_g0=q0, epsilon=eps, theorem_rhs=rhs,
-                              term4=float(d.terms[0, 0]), term4_ci=(float(d.ci[0, 0, 0]), float(d.ci[0, 0, 1])),
-                              decomposition=d, epsilon_ci=eps_ci, margin_ci=margin_ci, applies=applies,
-                              premise="; ".join(reasons), holds=holds)
-
+    return RetrievalDiagnosis(
+        groups=pair,
+        q_g1=q1,
+        q_sx=q_sx,
+        q_g0=q0,
+        epsilon=eps,
+        theorem_rhs=rhs,
+        term4=float(d.terms[0, 0]),
+        term4_ci=(float(d.ci[0, 0, 0]), float(d.ci[0, 0, 1])),
+        decomposition=d,
+        epsilon_ci=eps_ci,
+        margin_ci=margin_ci,
+        applies=applies,
+        premise="; ".join(reasons),
+        holds=holds,
+    )

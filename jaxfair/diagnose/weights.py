@@ -16,19 +16,30 @@ by default a scikit-learn logistic regression on standardised covariates; any sc
 classifier with ``predict_proba`` can be passed. Where a scenario knows its densities
 (``toy``: ``log_group_densities``) the weights are exact.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from jaxfair.batch import Batch
 
-__all__ = ["CrossFitWarning", "NEGLIGIBLE_WEIGHT", "OverlapWarning", "SharedSpaceWeights", "check_groups",
-           "check_user_weights",
-           "default_classifier", "shared_space_weights", "weights_from_log_densities", "weights_from_propensity"]
+__all__ = [
+    "CrossFitWarning",
+    "NEGLIGIBLE_WEIGHT",
+    "OverlapWarning",
+    "SharedSpaceWeights",
+    "check_groups",
+    "check_user_weights",
+    "default_classifier",
+    "shared_space_weights",
+    "weights_from_log_densities",
+    "weights_from_propensity",
+]
 
 #: A user's weight (mean 1 over the pair) below this counts as negligible in the diagnostics.
 NEGLIGIBLE_WEIGHT = 0.01
@@ -82,10 +93,17 @@ class SharedSpaceWeights:
     n_folds: int = 0
 
     def summary(self) -> dict:
-        return {"groups": list(self.groups), "method": self.method, "n_folds": self.n_folds,
-                "overlap": _r(self.overlap), "ess": _r(self.ess), "ess_fraction": _r(self.ess_fraction),
-                "ess_g1": _r(self.ess_by_group[0]), "ess_g0": _r(self.ess_by_group[1]),
-                "negligible_share": _r(self.negligible_share)}
+        return {
+            "groups": list(self.groups),
+            "method": self.method,
+            "n_folds": self.n_folds,
+            "overlap": _r(self.overlap),
+            "ess": _r(self.ess),
+            "ess_fraction": _r(self.ess_fraction),
+            "ess_g1": _r(self.ess_by_group[0]),
+            "ess_g0": _r(self.ess_by_group[1]),
+            "negligible_share": _r(self.negligible_share),
+        }
 
 
 def _r(x: float) -> float | None:
@@ -102,8 +120,10 @@ def check_groups(group: np.ndarray, groups: Any, n_groups: int | None = None) ->
         raise ValueError(f"groups: expected two different groups, got {groups!r}")
     present = np.unique(group)
     if present.size < 2:
-        raise ValueError(f"batch.group: the diagnosis compares two groups, but the batch has only group(s) "
-                         f"{present.tolist()} (G = 1)")
+        raise ValueError(
+            f"batch.group: the diagnosis compares two groups, but the batch has only group(s) "
+            f"{present.tolist()} (G = 1)"
+        )
     for name, g in (("g1", g1), ("g0", g0)):
         if g < 0 or (n_groups is not None and g >= n_groups):
             raise ValueError(f"groups: {name} = {g} is not a group id in [0, {n_groups})")
@@ -124,33 +144,58 @@ def _diagnostics(h: np.ndarray, in_pair: np.ndarray, is_g1: np.ndarray) -> tuple
     return e, e / max(in_pair.sum(), 1), float(np.mean(w < NEGLIGIBLE_WEIGHT)), by
 
 
-def _finish(h_raw: np.ndarray, group: np.ndarray, groups: tuple[int, int], propensity: np.ndarray, method: str,
-            n_folds: int, name: str) -> SharedSpaceWeights:
+def _finish(
+    h_raw: np.ndarray,
+    group: np.ndarray,
+    groups: tuple[int, int],
+    propensity: np.ndarray,
+    method: str,
+    n_folds: int,
+    name: str,
+) -> SharedSpaceWeights:
     g1, g0 = groups
     in_pair = (group == g1) | (group == g0)
     mean_h = float(np.mean(h_raw[in_pair]))
     overlap = 2.0 * mean_h if method != "given" else float("nan")
     if not np.isfinite(mean_h) or mean_h <= 0 or (method != "given" and overlap < MIN_OVERLAP):
-        raise ValueError(f"{name}: no overlap between the covariates of groups {g1} and {g0} (overlap coefficient "
-                         f"{overlap:.3g}; all S_X weights ~0): the shared space S_X is empty, the "
-                         "decomposition is undefined")
+        raise ValueError(
+            f"{name}: no overlap between the covariates of groups {g1} and {g0} (overlap coefficient "
+            f"{overlap:.3g}; all S_X weights ~0): the shared space S_X is empty, the "
+            "decomposition is undefined"
+        )
     h = np.where(in_pair, h_raw / mean_h, 0.0)
     ess, frac, negl, by = _diagnostics(h, in_pair, group == g1)
     share_g1 = float(h[group == g1].sum() / h.sum())
     if min(share_g1, 1.0 - share_g1) < MIN_GROUP_MASS:
-        raise ValueError(f"{name}: S_X weights put (almost) all mass on one group's users (share of g1 = {g1}: "
-                         f"{share_g1:.3g}): no overlap")
+        raise ValueError(
+            f"{name}: S_X weights put (almost) all mass on one group's users (share of g1 = {g1}: "
+            f"{share_g1:.3g}): no overlap"
+        )
     if frac < POOR_ESS_FRACTION or overlap < POOR_OVERLAP:
-        warnings.warn(f"poor overlap between groups {g1} and {g0}: overlap coefficient {overlap:.3g}, the S_X "
-                      f"weights' effective sample size is {ess:.0f} of {int(in_pair.sum())} users ({frac:.1%}); "
-                      f"{negl:.1%} of users have negligible weight — E_SX rests on few users", OverlapWarning,
-                      stacklevel=3)
-    return SharedSpaceWeights(weights=h, propensity=propensity, groups=groups, method=method, overlap=overlap,
-                              ess=ess, ess_fraction=frac, negligible_share=negl, ess_by_group=by, n_folds=n_folds)
+        warnings.warn(
+            f"poor overlap between groups {g1} and {g0}: overlap coefficient {overlap:.3g}, the S_X "
+            f"weights' effective sample size is {ess:.0f} of {int(in_pair.sum())} users ({frac:.1%}); "
+            f"{negl:.1%} of users have negligible weight — E_SX rests on few users",
+            OverlapWarning,
+            stacklevel=3,
+        )
+    return SharedSpaceWeights(
+        weights=h,
+        propensity=propensity,
+        groups=groups,
+        method=method,
+        overlap=overlap,
+        ess=ess,
+        ess_fraction=frac,
+        negligible_share=negl,
+        ess_by_group=by,
+        n_folds=n_folds,
+    )
 
 
-def weights_from_propensity(propensity: Any, group: Any, groups: Sequence[int], method: str = "given propensity",
-                            n_folds: int = 0) -> SharedSpaceWeights:
+def weights_from_propensity(
+    propensity: Any, group: Any, groups: Sequence[int], method: str = "given propensity", n_folds: int = 0
+) -> SharedSpaceWeights:
     """S_X weights from π(x) = P(G = g1 | x) ``[N]`` (values outside g1 ∪ g0 are ignored)."""
     group = np.asarray(group)
     g = check_groups(group, groups)
@@ -211,9 +256,17 @@ def default_classifier():
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
 
 
-def shared_space_weights(batch: Batch, groups: Sequence[int], *, classifier: Any = None, n_folds: int = 5,
-                         seed: int = 0, exact: bool = False, scenario: Any = None,
-                         log_densities: Any = None) -> SharedSpaceWeights:
+def shared_space_weights(
+    batch: Batch,
+    groups: Sequence[int],
+    *,
+    classifier: Any = None,
+    n_folds: int = 5,
+    seed: int = 0,
+    exact: bool = False,
+    scenario: Any = None,
+    log_densities: Any = None,
+) -> SharedSpaceWeights:
     """S_X weights of a batch's users for the pair ``groups = (g1, g0)``.
 
     Args:
@@ -240,17 +293,21 @@ def shared_space_weights(batch: Batch, groups: Sequence[int], *, classifier: Any
     if exact or log_densities is not None:
         if log_densities is None:
             if scenario is None or not hasattr(scenario, "log_group_densities"):
-                raise ValueError(f"exact: scenario {getattr(scenario, 'name', scenario)!r} does not know its group "
-                                 "densities (only e.g. 'toy' does); use the estimated weights (exact=False)")
+                raise ValueError(
+                    f"exact: scenario {getattr(scenario, 'name', scenario)!r} does not know its group "
+                    "densities (only e.g. 'toy' does); use the estimated weights (exact=False)"
+                )
             if batch.features is None:
                 raise ValueError("batch.features: exact weights need the batch's covariates")
             log_densities = scenario.log_group_densities(np.asarray(batch.features))
         return weights_from_log_densities(log_densities, group, (g1, g0))
     if batch.features is None:
-        raise ValueError("batch.features: the batch has no user covariates X; for your own logs name the covariate "
-                         "columns (features= in from_frame/from_file, --features COLS on the command line), "
-                         "otherwise sample from a scenario that provides them or pass features= to make_batch (or "
-                         "give weights= directly)")
+        raise ValueError(
+            "batch.features: the batch has no user covariates X; for your own logs name the covariate "
+            "columns (features= in from_frame/from_file, --features COLS on the command line), "
+            "otherwise sample from a scenario that provides them or pass features= to make_batch (or "
+            "give weights= directly)"
+        )
     if not isinstance(n_folds, (int, np.integer)) or isinstance(n_folds, bool) or n_folds < 2:
         raise ValueError(f"n_folds: expected an int >= 2, got {n_folds!r}")
     from sklearn.base import clone
@@ -260,12 +317,16 @@ def shared_space_weights(batch: Batch, groups: Sequence[int], *, classifier: Any
     y = (group[in_pair] == g1).astype(int)
     smallest = int(min(y.sum(), len(y) - y.sum()))
     if smallest < n_folds:
-        raise ValueError(f"n_folds: {n_folds} folds need >= {n_folds} users in each group, the smaller group has "
-                         f"{smallest} (n_folds= / --n-folds sets the folds)")
+        raise ValueError(
+            f"n_folds: {n_folds} folds need >= {n_folds} users in each group, the smaller group has "
+            f"{smallest} (n_folds= / --n-folds sets the folds)"
+        )
     x = np.asarray(batch.features, np.float64)[in_pair]
     proto = default_classifier() if classifier is None else classifier
     if not hasattr(proto, "predict_proba"):
-        raise ValueError(f"classifier: expected a scikit-learn classifier with predict_proba, got {type(proto).__name__}")
+        raise ValueError(
+            f"classifier: expected a scikit-learn classifier with predict_proba, got {type(proto).__name__}"
+        )
     pi = np.full(len(group), np.nan)
     # Users with identical covariates (the same pool user sampled twice) share a fold, so no
     # user's weight comes from a model that saw the same x.
@@ -273,11 +334,14 @@ def shared_space_weights(batch: Batch, groups: Sequence[int], *, classifier: Any
     same_x = same_x.ravel()
     n_distinct = int(same_x.max()) + 1
     if n_distinct < n_folds:
-        warnings.warn(f"n_folds: the covariates take only {n_distinct} distinct value(s), fewer than the {n_folds} "
-                      "cross-fitting folds, so users sharing covariates cannot be kept in one fold; using plain "
-                      "stratified folds (each covariate value's propensity is then partly estimated from other users "
-                      "with the same value, which is harmless when each value has many users)", CrossFitWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"n_folds: the covariates take only {n_distinct} distinct value(s), fewer than the {n_folds} "
+            "cross-fitting folds, so users sharing covariates cannot be kept in one fold; using plain "
+            "stratified folds (each covariate value's propensity is then partly estimated from other users "
+            "with the same value, which is harmless when each value has many users)",
+            CrossFitWarning,
+            stacklevel=2,
+        )
     if n_distinct == len(x) or n_distinct < n_folds:  # all distinct (the grouped splitter is slow) or too few
         splits = StratifiedKFold(n_splits=int(n_folds), shuffle=True, random_state=seed).split(x, y)
     else:

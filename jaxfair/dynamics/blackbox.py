@@ -9,6 +9,7 @@ after retention has reshaped the population. The bank of users is drawn once per
 with the same key (a study's paired methods) sees the same newcomers, sessions and return
 draws (common random numbers).
 """
+
 from __future__ import annotations
 
 import jax
@@ -30,8 +31,18 @@ class HorizonBlackBox:
       slate, position_weights: SPEC §7 slate serving in every period (default top-1).
     """
 
-    def __init__(self, scenario, horizon: int, *, slots: int, seed: int = 0, retention: Retention | None = None,
-                 acquisition=None, slate: int = 1, position_weights=None):
+    def __init__(
+        self,
+        scenario,
+        horizon: int,
+        *,
+        slots: int,
+        seed: int = 0,
+        retention: Retention | None = None,
+        acquisition=None,
+        slate: int = 1,
+        position_weights=None,
+    ):
         if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
             raise ValueError(f"horizon: expected an int >= 1 (periods), got {horizon!r}")
         self.scenario = scenario
@@ -45,8 +56,17 @@ class HorizonBlackBox:
 
     def evaluate(self, alphas: np.ndarray, key) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         seed = int(jax.random.bits(key, (), jnp.uint32))
-        res = simulate(self.scenario, np.asarray(alphas, np.float64), periods=self.horizon, slots=self.slots,
-                       retention=self.retention, acquisition=self.acquisition, seed=seed, bank=self.bank,
-                       slate=self.slate, position_weights=self.position_weights)
+        res = simulate(
+            self.scenario,
+            np.asarray(alphas, np.float64),
+            periods=self.horizon,
+            slots=self.slots,
+            retention=self.retention,
+            acquisition=self.acquisition,
+            seed=seed,
+            bank=self.bank,
+            slate=self.slate,
+            position_weights=self.position_weights,
+        )
         counts = res.counts.sum(axis=0).min(axis=0).astype(np.float64)  # [G]: a group absent under some α → 0
         return res.horizon_utility, res.horizon_der, res.horizon_group_utility, counts

@@ -1,4 +1,5 @@
 """``jaxfair dynamics``: retention dynamics of serving policies; registered by :mod:`jaxfair.cli`."""
+
 from __future__ import annotations
 
 __all__ = ["add_subcommands"]
@@ -18,18 +19,23 @@ def _floats(text: str | None, flag: str):
 def _run_dynamics(args) -> int:
     from jaxfair import grids
     from jaxfair.cliargs import scenario_label
-    from jaxfair.scenarios.cliargs import scenario_from_args
     from jaxfair.dynamics.policies import parse_policy
     from jaxfair.dynamics.report import horizon_table, write_dynamics
     from jaxfair.dynamics.retention import Retention
     from jaxfair.dynamics.serving import check_slate
     from jaxfair.dynamics.simulate import simulate
+    from jaxfair.scenarios.cliargs import scenario_from_args
 
     label = scenario_label(args)
     out = args.out or f"results/dynamics-{label}"
     # Everything the user can get wrong is checked before any work starts.
-    for flag, v, lo in (("--periods", args.periods, 1), ("--slots", args.slots, 1), ("--seeds", args.seeds, 1),
-                        ("--every", args.every, 1), ("--grid", args.grid, 2)):
+    for flag, v, lo in (
+        ("--periods", args.periods, 1),
+        ("--slots", args.slots, 1),
+        ("--seeds", args.seeds, 1),
+        ("--every", args.every, 1),
+        ("--grid", args.grid, 2),
+    ):
         if v < lo:
             raise ValueError(f"{flag}: expected an integer >= {lo}, got {v}")
     pw = args.position_weights
@@ -38,8 +44,9 @@ def _run_dynamics(args) -> int:
     check_slate(args.slate, pw)
     acquisition = _floats(args.acquisition, "--acquisition")
     sc = scenario_from_args(args)
-    retention = Retention.for_scenario(sc, rho_min=args.rho_min, rho_max=args.rho_max, kappa=args.kappa,
-                                       s_mid=args.s_mid, smoothing=args.smoothing)
+    retention = Retention.for_scenario(
+        sc, rho_min=args.rho_min, rho_max=args.rho_max, kappa=args.kappa, s_mid=args.s_mid, smoothing=args.smoothing
+    )
     from jaxfair.dynamics.population import check_acquisition
 
     check_acquisition(acquisition, sc)
@@ -50,14 +57,27 @@ def _run_dynamics(args) -> int:
         raise ValueError(f"--policies: expected at least one policy, got {args.policies!r}")
     results = []
     for s in range(args.seed, args.seed + args.seeds):
-        results.append(simulate(sc, policies, periods=args.periods, slots=args.slots, retention=retention,
-                                acquisition=acquisition, slate=args.slate, position_weights=pw, seed=s,
-                                bank_users=args.bank_users, sessions_per_user=args.sessions_per_user,
-                                progress=True))
+        results.append(
+            simulate(
+                sc,
+                policies,
+                periods=args.periods,
+                slots=args.slots,
+                retention=retention,
+                acquisition=acquisition,
+                slate=args.slate,
+                position_weights=pw,
+                seed=s,
+                bank_users=args.bank_users,
+                sessions_per_user=args.sessions_per_user,
+                progress=True,
+            )
+        )
     paths = write_dynamics(results, out, title=sc.title, extra={"title": sc.title})
     table = horizon_table(results)
-    cols = ["policy", "utility", "der"] + [c for c in table.columns if c.startswith("amplification_")
-                                           and not c.endswith(("_lo", "_hi"))]
+    cols = ["policy", "utility", "der"] + [
+        c for c in table.columns if c.startswith("amplification_") and not c.endswith(("_lo", "_hi"))
+    ]
     print(f"{sc.title}: {args.periods} periods x {args.slots} slots, {args.seeds} seed(s)")
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     for p in paths.values():
@@ -70,15 +90,20 @@ def add_subcommands(subparsers) -> None:
     from jaxfair.cliargs import add_scenario_arguments, int_at_least, nonnegative_int
 
     p = subparsers.add_parser(
-        "dynamics", help="retention dynamics over time: how serving policies change who stays (SPEC §8)",
+        "dynamics",
+        help="retention dynamics over time: how serving policies change who stays (SPEC §8)",
         description="Simulate SLOTS user slots over PERIODS periods: each occupant gets one session per period, "
-                    "returns with probability rho(satisfaction) or is replaced by a newcomer. Writes share.png "
-                    "(group share over time per policy: the amplification figure), utility.png, der.png, "
-                    "trajectories.csv, horizon.csv/.md and summary.json to --out.")
+        "returns with probability rho(satisfaction) or is replaced by a newcomer. Writes share.png "
+        "(group share over time per policy: the amplification figure), utility.png, der.png, "
+        "trajectories.csv, horizon.csv/.md and summary.json to --out.",
+    )
     add_scenario_arguments(p, seed_flag="--scenario-seed")
-    p.add_argument("--policies", default="fixed:0.5,retune,retune_fair:0.9",
-                   help="comma-separated: fixed:W (K=2, alpha=(W,1-W)) or fixed:a/b/c, retune, retune_fair:TAU "
-                        "(default fixed:0.5,retune,retune_fair:0.9)")
+    p.add_argument(
+        "--policies",
+        default="fixed:0.5,retune,retune_fair:0.9",
+        help="comma-separated: fixed:W (K=2, alpha=(W,1-W)) or fixed:a/b/c, retune, retune_fair:TAU "
+        "(default fixed:0.5,retune,retune_fair:0.9)",
+    )
     p.add_argument("--periods", type=int, default=200, help="periods T (default 200)")
     p.add_argument("--slots", type=int, default=10_000, help="user slots N (default 10000)")
     p.add_argument("--every", type=int, default=10, help="periods between re-tunings R (default 10)")
@@ -91,13 +116,22 @@ def add_subcommands(subparsers) -> None:
     r.add_argument("--kappa", type=float, default=None, help="steepness of rho(s)")
     r.add_argument("--s-mid", type=float, default=None, help="midpoint of rho(s)")
     r.add_argument("--smoothing", type=float, default=None, help="lambda in (0, 1]: weight of the latest session")
-    p.add_argument("--acquisition", default=None, metavar="P,P",
-                   help="newcomer group mix (default: the scenario's prevalence)")
+    p.add_argument(
+        "--acquisition", default=None, metavar="P,P", help="newcomer group mix (default: the scenario's prevalence)"
+    )
     p.add_argument("--slate", type=int_at_least(1), default=1, help="slate size k (only 1 for now)")
     p.add_argument("--position-weights", default=None, help="dcg, geometric, uniform or comma-separated weights")
-    p.add_argument("--bank-users", type=int_at_least(1), default=None,
-                   help="users in the bank (default: the scenario's; toy 2048, pools every user)")
-    p.add_argument("--sessions-per-user", type=int_at_least(1), default=None,
-                   help="sessions drawn per bank user (default: the scenario's; toy 32, pools 64)")
+    p.add_argument(
+        "--bank-users",
+        type=int_at_least(1),
+        default=None,
+        help="users in the bank (default: the scenario's; toy 2048, pools every user)",
+    )
+    p.add_argument(
+        "--sessions-per-user",
+        type=int_at_least(1),
+        default=None,
+        help="sessions drawn per bank user (default: the scenario's; toy 32, pools 64)",
+    )
     p.add_argument("--out", default=None, help="output directory (default results/dynamics-<scenario>)")
     p.set_defaults(func=_run_dynamics)

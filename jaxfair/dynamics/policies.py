@@ -11,6 +11,7 @@ of group g); ``group_counts[g]`` is how many occupants are in group g. Every ``e
 periods (t = 0, R, 2R, ...) the policy serves the chosen α from that period on. Write your
 own with :class:`Custom`; ties should go to the first index (what ``jnp.argmax`` does).
 """
+
 from __future__ import annotations
 
 import dataclasses

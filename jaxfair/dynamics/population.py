@@ -7,6 +7,7 @@ the user's logged sessions, with replacement). A user's session in a period is o
 sessions, drawn uniformly with replacement by a key of (seed, period, slot, user); a
 newcomer of group g is a uniformly random bank user of group g.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,8 +56,7 @@ def make_bank(scenario, key, n_users: int | None = None, n_sessions: int | None 
     members = np.argsort(user_group, kind="stable").astype(np.int32)
     count = np.bincount(user_group, minlength=g).astype(np.int32)
     start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int32)
-    return Bank(batch=batch, user_group=user_group, n_sessions=b, members=members, group_start=start,
-                group_count=count)
+    return Bank(batch=batch, user_group=user_group, n_sessions=b, members=members, group_start=start, group_count=count)
 
 
 def check_acquisition(acquisition, scenario, bank: Bank | None = None) -> np.ndarray:
@@ -114,4 +114,3 @@ def session_index(base, arrival, n_sessions: int, xp=jnp):
 def return_uniform(base, arrival, xp=jnp):
     """The uniform each occupant's return is decided by (returns when below ρ(s))."""
     return rng.to_uniform(rng.user_hash(base, rng.RETURN, arrival, xp), xp)
-

@@ -1,4 +1,5 @@
 """Across-seed summaries, figures and files of a dynamics run (``jaxfair dynamics``)."""
+
 from __future__ import annotations
 
 import json
@@ -69,15 +70,17 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
             for qi, name in enumerate(r0.names):
                 ax.plot(t, mean[:, qi, gi], color=colors(qi % 10), ls=styles[qi % 4], label=name, lw=1.5)
                 if len(results) > 1:
-                    ax.fill_between(t, np.clip(lo[:, qi, gi], 0, None), hi[:, qi, gi], color=colors(qi % 10),
-                                    alpha=0.2, lw=0)
+                    ax.fill_between(
+                        t, np.clip(lo[:, qi, gi], 0, None), hi[:, qi, gi], color=colors(qi % 10), alpha=0.2, lw=0
+                    )
             ax.set_title(f"{r0.group_names[gi]}")
             ax.set_xlabel("period")
             ax.set_ylabel("occupant share" if what == "share" else "mean utility")
             ax.grid(alpha=0.3)
         axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-        fig.suptitle(f"{title}: {'group share over time' if what == 'share' else 'group utility over time'}",
-                     fontsize=10)
+        fig.suptitle(
+            f"{title}: {'group share over time' if what == 'share' else 'group utility over time'}", fontsize=10
+        )
         fig.tight_layout()
         figs.append(fig)
     data = np.stack([r.der for r in results])  # [S, T, Q]
@@ -86,8 +89,9 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
     for qi, name in enumerate(r0.names):
         ax.plot(t, mean[:, qi], color=colors(qi % 10), ls=styles[qi % 4], label=name, lw=1.5)
         if len(results) > 1:
-            ax.fill_between(t, np.clip(lo[:, qi], 0, 1), np.clip(hi[:, qi], 0, 1), color=colors(qi % 10), alpha=0.2,
-                            lw=0)
+            ax.fill_between(
+                t, np.clip(lo[:, qi], 0, 1), np.clip(hi[:, qi], 0, 1), color=colors(qi % 10), alpha=0.2, lw=0
+            )
     ax.set_xlabel("period")
     ax.set_ylabel("DER of the period's group utilities")
     ax.grid(alpha=0.3)
@@ -98,8 +102,9 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
     return tuple(figs)
 
 
-def write_dynamics(results: Sequence[DynamicsResult], out: str | Path, title: str = "",
-                   extra: dict | None = None) -> dict[str, Path]:
+def write_dynamics(
+    results: Sequence[DynamicsResult], out: str | Path, title: str = "", extra: dict | None = None
+) -> dict[str, Path]:
     """Write ``share.png``, ``utility.png``, ``der.png``, ``trajectories.csv`` (tidy, every seed),
     ``horizon.csv``/``horizon.md`` and ``summary.json`` to ``out``, each atomically.
 
@@ -117,11 +122,25 @@ def write_dynamics(results: Sequence[DynamicsResult], out: str | Path, title: st
         frames.append(f)
     traj = pd.concat(frames, ignore_index=True)
     figs = plot_dynamics(results, title)
-    summary = dict(results[0].config, seeds=[r.config.get("seed") for r in results],
-                   horizon=json.loads(table.to_json(orient="records")), **(extra or {}))
+    summary = dict(
+        results[0].config,
+        seeds=[r.config.get("seed") for r in results],
+        horizon=json.loads(table.to_json(orient="records")),
+        **(extra or {}),
+    )
     summary.pop("seed", None)
-    paths = {n: out / n for n in ("share.png", "utility.png", "der.png", "trajectories.csv", "horizon.csv",
-                                  "horizon.md", "summary.json")}
+    paths = {
+        n: out / n
+        for n in (
+            "share.png",
+            "utility.png",
+            "der.png",
+            "trajectories.csv",
+            "horizon.csv",
+            "horizon.md",
+            "summary.json",
+        )
+    }
     out.mkdir(parents=True, exist_ok=True)
     for fig, name in zip(figs, ("share.png", "utility.png", "der.png"), strict=True):
         atomic_write(paths[name], lambda fh, fig=fig: fig.savefig(fh, format="png", dpi=120, bbox_inches="tight"), "wb")

@@ -1,4 +1,5 @@
 """``DynamicsResult``: per-period, per-group trajectories and horizon summaries (float64, host)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -114,11 +115,15 @@ class DynamicsResult:
         t, q, g = self.counts.shape
         idx = np.indices((t, q, g)).reshape(3, -1)
         cols: dict[str, Any] = {
-            "period": idx[0], "policy": np.asarray(self.names, dtype=object)[idx[1]],
+            "period": idx[0],
+            "policy": np.asarray(self.names, dtype=object)[idx[1]],
             "group": np.asarray(self.group_names, dtype=object)[idx[2]],
-            "share": self.share.reshape(-1), "utility": self.group_utility.reshape(-1),
-            "churn": self.churn_rate.reshape(-1), "count": self.counts.reshape(-1),
-            "der": self.der[idx[0], idx[1]], "global_utility": self.utility[idx[0], idx[1]],
+            "share": self.share.reshape(-1),
+            "utility": self.group_utility.reshape(-1),
+            "churn": self.churn_rate.reshape(-1),
+            "count": self.counts.reshape(-1),
+            "der": self.der[idx[0], idx[1]],
+            "global_utility": self.utility[idx[0], idx[1]],
         }
         for k, name in enumerate(self.label_names):
             cols[f"alpha_{name}"] = self.alphas[idx[0], idx[1], k]
@@ -140,5 +145,7 @@ class DynamicsResult:
         return pd.DataFrame(rows)
 
     def __repr__(self) -> str:
-        return (f"DynamicsResult(policies={list(self.names)}, periods={self.periods}, slots={self.n_slots}, "
-                f"groups={list(self.group_names)})")
+        return (
+            f"DynamicsResult(policies={list(self.names)}, periods={self.periods}, slots={self.n_slots}, "
+            f"groups={list(self.group_names)})"
+        )

@@ -3,6 +3,7 @@
 ``s ← (1 − λ)·s + λ·u_t`` (``s = u_0`` at a user's first session); the user returns next
 period with probability ``ρ(s) = ρ_min + (ρ_max − ρ_min)·σ(κ·(s − s_mid))``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +17,11 @@ __all__ = ["Retention", "return_probability", "satisfaction"]
 
 
 def _real(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(float(value)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(float(value))
+    ):
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
     return float(value)
 
@@ -48,8 +52,9 @@ class Retention:
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name}: expected a probability in [0, 1], got {v!r}")
         if self.rho_min > self.rho_max:
-            raise ValueError(f"rho_min: expected rho_min <= rho_max, got rho_min={self.rho_min!r} > "
-                             f"rho_max={self.rho_max!r}")
+            raise ValueError(
+                f"rho_min: expected rho_min <= rho_max, got rho_min={self.rho_min!r} > rho_max={self.rho_max!r}"
+            )
         if self.kappa < 0:
             raise ValueError(f"kappa: expected kappa >= 0, got {self.kappa!r}")
         if not 0.0 < self.smoothing <= 1.0:

@@ -11,6 +11,7 @@ float64 reference, bit for bit.
 A user is identified by its slot and its arrival period (a user never changes slot), so
 ``user`` below is the arrival period.
 """
+
 from __future__ import annotations
 
 import jax.numpy as jnp
@@ -68,4 +69,4 @@ def user_hash(base, which: int, user, xp=jnp):
 
 def to_uniform(h, xp=jnp):
     """uint32 hash → float32 uniform in [0, 1) with 24 bits (exact in float32 and float64)."""
-    return (h >> 8).astype(xp.float32) * xp.float32(2.0 ** -24)
+    return (h >> 8).astype(xp.float32) * xp.float32(2.0**-24)

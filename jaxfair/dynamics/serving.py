@@ -3,6 +3,7 @@
 Every utility the dynamics use comes from :func:`session_utilities` (the table of each α on
 each bank session), served by the package's slate kernel (SPEC §7; top-1 is its k = 1 case).
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,6 +19,7 @@ from jaxfair.position import position_weights as position_weights_of
 
 __all__ = ["check_slate", "session_utilities"]
 
+
 def check_slate(slate, position_weights, n_candidates: int | None = None, gamma: float = 0.8) -> np.ndarray:
     """Validate ``slate``/``position_weights`` (SPEC §7; ``None`` = ``"dcg"``); returns v ``[k]`` float64."""
     k = _check_slate(slate, n_candidates)
@@ -32,8 +34,17 @@ def _served(alphas, scores, mask, labels, group, prefs, spec):
     return kernels.slate_value(alphas, scores, mask, value, spec).T  # [P, n]
 
 
-def session_utilities(alphas, batch: Batch, prefs, slate: int = 1, position_weights=None, *, gamma: float = 0.8,
-                      session_chunk: int = 8192, alpha_chunk: int = 128) -> jnp.ndarray:
+def session_utilities(
+    alphas,
+    batch: Batch,
+    prefs,
+    slate: int = 1,
+    position_weights=None,
+    *,
+    gamma: float = 0.8,
+    session_chunk: int = 8192,
+    alpha_chunk: int = 128,
+) -> jnp.ndarray:
     """Utility ``u_n(α)`` of every session n under every α: float32 ``[P, N]``.
 
     Slate serving (SPEC §7; ``slate=1`` is the paper's top-1, SPEC §1) with the package's
@@ -62,7 +73,7 @@ def session_utilities(alphas, batch: Batch, prefs, slate: int = 1, position_weig
             sub = tuple(jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)) for x in sub)
         rows = []
         for a0 in range(0, p, ac):
-            chunk = alphas[a0:a0 + ac]
+            chunk = alphas[a0 : a0 + ac]
             take = chunk.shape[0]
             if take < ac:
                 chunk = jnp.concatenate([chunk, jnp.ones((ac - take, chunk.shape[1]), jnp.float32)])

@@ -9,6 +9,7 @@ numbers). Utilities come from one table of every α on every bank session
 (:func:`jaxfair.dynamics.serving.session_utilities`), so a period costs a gather, two hashes
 and the group sums per (α, slot).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,6 +72,7 @@ def _period(spec: _Spec, consts, carry, t):
     sess = user * spec.n_sessions + session_index(base, arrival, spec.n_sessions)  # [N, Q] bank rows
     onehot = jax.nn.one_hot(user_group[user], spec.n_groups, dtype=jnp.float32)  # [N, Q, G]
     if spec.choose is not None:
+
         def pick(_):
             vals = table[sess[:, 0][:, None], grid_rows[None, :]]  # [N, A]: every grid α on this period's sessions
             counts = jnp.sum(onehot[:, 0], axis=0)
@@ -130,16 +132,30 @@ def _as_policies(policies, n_labels: int) -> list[Policy]:
         return [Fixed(a) for a in alphas]
     for p in out:
         if p.grid.shape[1] != n_labels:
-            raise ValueError(f"policies: {p.name!r} has α with {p.grid.shape[1]} weights, the scenario has "
-                             f"K={n_labels} labels")
+            raise ValueError(
+                f"policies: {p.name!r} has α with {p.grid.shape[1]} weights, the scenario has K={n_labels} labels"
+            )
     return out
 
 
-def simulate(scenario: Any, policies: Any, *, periods: int, slots: int, retention: Retention | None = None,
-             acquisition: Sequence[float] | None = None, slate: int = 1, position_weights: Any = None,
-             seed: int = 0, bank: Bank | None = None, bank_users: int | None = None,
-             sessions_per_user: int | None = None, record_sessions: bool = False, progress: bool = False,
-             memory_budget: int = DEFAULT_MEMORY_BUDGET) -> DynamicsResult:
+def simulate(
+    scenario: Any,
+    policies: Any,
+    *,
+    periods: int,
+    slots: int,
+    retention: Retention | None = None,
+    acquisition: Sequence[float] | None = None,
+    slate: int = 1,
+    position_weights: Any = None,
+    seed: int = 0,
+    bank: Bank | None = None,
+    bank_users: int | None = None,
+    sessions_per_user: int | None = None,
+    record_sessions: bool = False,
+    progress: bool = False,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> DynamicsResult:
     """Simulate users arriving, being served, and returning or churning over ``periods`` periods.
 
     Args:
@@ -177,14 +193,20 @@ def simulate(scenario: Any, policies: Any, *, periods: int, slots: int, retentio
     g = scenario.n_groups
     prefs = np.asarray(scenario.prefs, np.float64)
     ub = bank.batch.n_users
-    shared = (jnp.asarray(bank.user_group), jnp.asarray(bank.members), jnp.asarray(bank.group_start),
-              jnp.asarray(bank.group_count), jnp.asarray(acquisition_cdf(pi)), retention.params(),
-              jnp.uint32(seed))
+    shared = (
+        jnp.asarray(bank.user_group),
+        jnp.asarray(bank.members),
+        jnp.asarray(bank.group_start),
+        jnp.asarray(bank.group_count),
+        jnp.asarray(acquisition_cdf(pi)),
+        retention.params(),
+        jnp.uint32(seed),
+    )
 
     # Units of work: chunks of the fixed α (vectorised), then each re-tuning policy alone.
     fixed = [i for i, p in enumerate(pols) if isinstance(p, Fixed)]
     chunk = max(1, min(len(fixed) or 1, memory_budget // (4 * ub), _MAX_STATE // slots))
-    units = [(fixed[i:i + chunk], None) for i in range(0, len(fixed), chunk)]
+    units = [(fixed[i : i + chunk], None) for i in range(0, len(fixed), chunk)]
     units += [([i], pols[i]) for i, p in enumerate(pols) if not isinstance(p, Fixed)]
 
     seg = periods if not progress else max(1, -(-periods // max(1, -(-periods // 25))))
@@ -214,8 +236,13 @@ def simulate(scenario: Any, policies: Any, *, periods: int, slots: int, retentio
         consts = (table,) + shared + (grid_rows,)
         q = len(idx)
         row0 = jnp.arange(q, dtype=jnp.int32) if policy is None else jnp.zeros(1, jnp.int32)
-        carry = (jnp.zeros((slots, q), jnp.int32), jnp.zeros((slots, q), jnp.int32),
-                 jnp.zeros((slots, q), jnp.float32), jnp.ones((slots, q), bool), row0)
+        carry = (
+            jnp.zeros((slots, q), jnp.int32),
+            jnp.zeros((slots, q), jnp.int32),
+            jnp.zeros((slots, q), jnp.float32),
+            jnp.ones((slots, q), bool),
+            row0,
+        )
         for t0 in range(0, periods, seg):
             n = min(seg, periods - t0)
             spec = _Spec(slots, n, g, bank.n_sessions, spec_choose, every, bool(record_sessions))
@@ -234,13 +261,29 @@ def simulate(scenario: Any, policies: Any, *, periods: int, slots: int, retentio
     if bar is not None:
         bar.close()
     return DynamicsResult(
-        names=tuple(p.name for p in pols), alphas=served, counts=counts, sums=sums, churn=churn,
-        final_counts=final, n_slots=slots, group_names=tuple(scenario.group_names),
-        label_names=tuple(scenario.label_names), sessions=sessions,
-        config=dict(scenario=getattr(scenario, "name", "?"), periods=periods, slots=slots, seed=seed,
-                    retention=dataclasses.asdict(retention), acquisition=[float(x) for x in pi],
-                    slate=int(slate), bank_users=bank.n_users, sessions_per_user=bank.n_sessions,
-                    policies=[_describe(p) for p in pols]))
+        names=tuple(p.name for p in pols),
+        alphas=served,
+        counts=counts,
+        sums=sums,
+        churn=churn,
+        final_counts=final,
+        n_slots=slots,
+        group_names=tuple(scenario.group_names),
+        label_names=tuple(scenario.label_names),
+        sessions=sessions,
+        config=dict(
+            scenario=getattr(scenario, "name", "?"),
+            periods=periods,
+            slots=slots,
+            seed=seed,
+            retention=dataclasses.asdict(retention),
+            acquisition=[float(x) for x in pi],
+            slate=int(slate),
+            bank_users=bank.n_users,
+            sessions_per_user=bank.n_sessions,
+            policies=[_describe(p) for p in pols],
+        ),
+    )
 
 
 def _describe(p: Policy) -> dict:

@@ -6,6 +6,7 @@ Every scenario yields the engine's :class:`~jaxfair.batch.Batch` from
 :func:`available`, :func:`summary` or :func:`load` (so that importing the package, e.g. for
 ``jaxfair --help``, does not start JAX).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,17 @@ if TYPE_CHECKING:  # for type checkers and the API docs; at run time see __getat
     from jaxfair.scenarios.logs import ReplayScenario, from_file, from_frame
     from jaxfair.validation import check_prefs
 
-__all__ = ["ReplayScenario", "Scenario", "available", "check_prefs", "from_file", "from_frame", "load", "register",
-           "summary"]
+__all__ = [
+    "ReplayScenario",
+    "Scenario",
+    "available",
+    "check_prefs",
+    "from_file",
+    "from_frame",
+    "load",
+    "register",
+    "summary",
+]
 
 _BUILTINS_LOADED = False
 
@@ -60,8 +70,13 @@ def load(name: str, *, seed: int = 0, prefs: Any = None, **options: Any) -> Scen
 
 load.__doc__ = _registry.load.__doc__
 
-__getattr__, __dir__ = lazy_package(__name__, {
-    "Scenario": "jaxfair.scenarios.base:Scenario", "check_prefs": "jaxfair.validation:check_prefs",
-    "ReplayScenario": "jaxfair.scenarios.logs:ReplayScenario", "from_file": "jaxfair.scenarios.logs:from_file",
-    "from_frame": "jaxfair.scenarios.logs:from_frame",
-})
+__getattr__, __dir__ = lazy_package(
+    __name__,
+    {
+        "Scenario": "jaxfair.scenarios.base:Scenario",
+        "check_prefs": "jaxfair.validation:check_prefs",
+        "ReplayScenario": "jaxfair.scenarios.logs:ReplayScenario",
+        "from_file": "jaxfair.scenarios.logs:from_file",
+        "from_frame": "jaxfair.scenarios.logs:from_frame",
+    },
+)

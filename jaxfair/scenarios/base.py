@@ -5,6 +5,7 @@ preferences ``prefs [G, K]`` (α*(g), one row per group) and draws batches of us
 ``sample(key, n_users) -> Batch``. Concrete scenarios live one per module and register
 themselves with :func:`jaxfair.scenarios.register`.
 """
+
 from __future__ import annotations
 
 import abc
@@ -110,5 +111,6 @@ class Scenario(abc.ABC):
         return new
 
     def __repr__(self) -> str:
-        return (f"<Scenario {self.title}: K={self.n_labels} {self.label_names}, G={self.n_groups}, "
-                f"m={self.n_candidates}>")
+        return (
+            f"<Scenario {self.title}: K={self.n_labels} {self.label_names}, G={self.n_groups}, m={self.n_candidates}>"
+        )

@@ -10,6 +10,7 @@ in one line on stderr, moves both files aside (``<key>.npz.corrupt-<time>``) and
 Entries written before checksums existed are verified by reading every array (the zip
 format's CRCs) and then get their checksum added.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -106,8 +107,10 @@ def _read_entry(npz: Path, js: Path, meta: dict) -> tuple[dict[str, np.ndarray],
     if expected is not None:
         size, actual = npz.stat().st_size, file_checksum([npz])
         if size != stored.get("bytes") or actual != expected:
-            raise CorruptEntry(f"{npz.name} has {size} bytes and sha256 {actual[:12]}…, the entry recorded "
-                               f"{stored.get('bytes')} bytes and {str(expected)[:12]}…")
+            raise CorruptEntry(
+                f"{npz.name} has {size} bytes and sha256 {actual[:12]}…, the entry recorded "
+                f"{stored.get('bytes')} bytes and {str(expected)[:12]}…"
+            )
     try:
         with np.load(npz, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}  # reading checks every member's CRC
@@ -132,8 +135,9 @@ def _write_json(js: Path, meta: dict, info: dict, npz: Path) -> None:
     atomic_write(js, lambda fh: json.dump(record, fh, indent=1, default=str), "w", fsync=True)
 
 
-def load_or_build(meta: dict, build: Callable[[], tuple[dict[str, np.ndarray], dict]],
-                  cache_dir=None, use_cache: bool = True) -> tuple[dict[str, np.ndarray], dict, bool]:
+def load_or_build(
+    meta: dict, build: Callable[[], tuple[dict[str, np.ndarray], dict]], cache_dir=None, use_cache: bool = True
+) -> tuple[dict[str, np.ndarray], dict, bool]:
     """Arrays and info for ``meta``: from cache when present and intact, else ``build()`` then save.
 
     Args:
@@ -162,8 +166,11 @@ def load_or_build(meta: dict, build: Callable[[], tuple[dict[str, np.ndarray], d
             entry = _read_entry(npz, js, meta)
         except CorruptEntry as exc:
             moved = _move_aside([npz, js])
-            print(f"jaxfair: cache entry {key} is corrupt ({exc}); moved to "
-                  f"{', '.join(p.name for p in moved)} in {root}, rebuilding", file=sys.stderr)
+            print(
+                f"jaxfair: cache entry {key} is corrupt ({exc}); moved to "
+                f"{', '.join(p.name for p in moved)} in {root}, rebuilding",
+                file=sys.stderr,
+            )
             entry = None
         if entry is not None:
             arrays, info, stored = entry

@@ -9,6 +9,7 @@ and binary cross-entropy instead of squared error. For label k::
 Trained with Adam on mini-batches, L2 penalty on the looked-up embeddings and biases (as
 Wan et al.), early stopping on the validation loss (best parameters kept).
 """
+
 from __future__ import annotations
 
 import time
@@ -62,7 +63,9 @@ class CFConfig:
         for name in ("learning_rate", "l2"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0) or (name == "learning_rate" and v == 0):
-                raise ValueError(f"{name}: expected a finite value {'> 0' if name == 'learning_rate' else '>= 0'}, got {v!r}")
+                raise ValueError(
+                    f"{name}: expected a finite value {'> 0' if name == 'learning_rate' else '>= 0'}, got {v!r}"
+                )
 
 
 def _loss(model, params, user, item, y, l2w):
@@ -70,8 +73,17 @@ def _loss(model, params, user, item, y, l2w):
     return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, y)) + l2w * l2
 
 
-def train_cf(user: np.ndarray, item: np.ndarray, y: np.ndarray, val: np.ndarray, n_users: int, n_items: int,
-             cfg: CFConfig, seed: int, progress: bool = True):
+def train_cf(
+    user: np.ndarray,
+    item: np.ndarray,
+    y: np.ndarray,
+    val: np.ndarray,
+    n_users: int,
+    n_items: int,
+    cfg: CFConfig,
+    seed: int,
+    progress: bool = True,
+):
     """Fit :class:`MultiTaskCF` on rows ``user, item i[R]``, labels ``y f32[R, K]``.
 
     Args:
@@ -127,13 +139,18 @@ def train_cf(user: np.ndarray, item: np.ndarray, y: np.ndarray, val: np.ndarray,
             if bad >= cfg.patience:
                 break
     bar.close()
-    return model, best_params, {"epochs": history, "best_val_loss": round(best, 5),
-                                "seconds": round(time.perf_counter() - t0, 2)}
+    return (
+        model,
+        best_params,
+        {"epochs": history, "best_val_loss": round(best, 5), "seconds": round(time.perf_counter() - t0, 2)},
+    )
 
 
 def predict_cf(model: MultiTaskCF, params, user: np.ndarray, item: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
     """Probabilities ``f32[R, K]`` for rows ``user, item``."""
     fn = jax.jit(lambda u, i: jax.nn.sigmoid(model.apply({"params": params}, u, i)[0]))
-    out = [np.asarray(fn(jnp.asarray(user[s:s + chunk], jnp.int32), jnp.asarray(item[s:s + chunk], jnp.int32)))
-           for s in range(0, len(user), chunk)]
+    out = [
+        np.asarray(fn(jnp.asarray(user[s : s + chunk], jnp.int32), jnp.asarray(item[s : s + chunk], jnp.int32)))
+        for s in range(0, len(user), chunk)
+    ]
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, model.n_tasks), np.float32)

@@ -2,6 +2,7 @@
 
 The lead's ``jaxfair/cli.py`` calls :func:`add_subcommands`.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,20 +25,31 @@ __all__ = ["add_subcommands", "run"]
 def add_subcommands(subparsers) -> None:
     """Register the ``scenarios`` subcommand on an argparse ``subparsers`` object."""
     p = subparsers.add_parser(
-        "scenarios", help="list the scenarios; --describe NAME / --auc NAME",
+        "scenarios",
+        help="list the scenarios; --describe NAME / --auc NAME",
         description="Without arguments, list every registered scenario. --describe NAME builds (or loads from "
-                    "the cache) a scenario and prints its sizes, label rates and options as JSON; --auc NAME "
-                    "prints its AUC table (the paper's appendix tables 1-4). Building a paper scenario from raw "
-                    "data takes minutes the first time; later loads come from the cache. --data FILE with its column "
-                    "flags checks your own logs: it prints what was read (describe) and the AUC table.")
+        "the cache) a scenario and prints its sizes, label rates and options as JSON; --auc NAME "
+        "prints its AUC table (the paper's appendix tables 1-4). Building a paper scenario from raw "
+        "data takes minutes the first time; later loads come from the cache. --data FILE with its column "
+        "flags checks your own logs: it prints what was read (describe) and the AUC table.",
+    )
     p.add_argument("--describe", metavar="NAME", help="print describe() of scenario NAME as JSON")
     p.add_argument("--auc", metavar="NAME", help="print the AUC table of scenario NAME")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="build seed (default 0)")
-    p.add_argument("--data-dir", default=None, help="directory holding ml-100k/ and marketbias/ (default: search "
-                   "$JAXFAIR_DATA, ../shared/data beside the checkout, the user cache dir)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory holding ml-100k/ and marketbias/ (default: search "
+        "$JAXFAIR_DATA, ../shared/data beside the checkout, the user cache dir)",
+    )
     p.add_argument("--cache-dir", default=None, help="cache directory for built pools (default: the user cache dir)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="scenario option, repeatable; VALUE parsed as JSON when possible (e.g. n_trees=100)")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="scenario option, repeatable; VALUE parsed as JSON when possible (e.g. n_trees=100)",
+    )
     add_prefs_argument(p)
     add_log_arguments(p)
     p.set_defaults(func=run)
@@ -65,12 +77,14 @@ def run(args) -> int:
             print(f"{name:<{width}}  {desc}")
         return 0
     opts = parse_options(args.option)
-    check_reserved_options(opts, {"seed": "--seed", "prefs": "--prefs", "data_dir": "--data-dir",
-                                  "cache_dir": "--cache-dir"})
+    check_reserved_options(
+        opts, {"seed": "--seed", "prefs": "--prefs", "data_dir": "--data-dir", "cache_dir": "--cache-dir"}
+    )
     for name in filter(None, (args.describe, args.auc)):
         if name not in scenarios.available():
-            raise UsageError(f"--describe/--auc: unknown scenario {name!r}; expected one of "
-                             f"{', '.join(scenarios.available())}")
+            raise UsageError(
+                f"--describe/--auc: unknown scenario {name!r}; expected one of {', '.join(scenarios.available())}"
+            )
     extra = {}
     for name in filter(None, dict.fromkeys((args.describe, args.auc))):
         if name != "toy":

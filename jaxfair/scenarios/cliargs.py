@@ -5,6 +5,7 @@ turns them into a :class:`~jaxfair.scenarios.Scenario` (a registered one or the 
 logs). These helpers live in the scenarios layer because they import the registry; the flag
 parsers they use stay in the base module :mod:`jaxfair.cliargs`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,9 +64,20 @@ def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, optio
     options = dict(options or {})
     check_reserved_options(options, dict(LOG_RESERVED, seed="--seed"))
     return scenarios.from_file(
-        args.data, user=args.user, group=args.group, scores=parse_columns(args.scores, "--scores"),
-        labels=parse_columns(args.labels, "--labels"), candidate=args.candidate,
-        retrieved=args.retrieved, features=parse_columns(args.features, "--features"), session=args.session,
-        group_names=parse_columns(args.group_names, "--group-names"), allow_duplicates=args.allow_duplicates,
+        args.data,
+        user=args.user,
+        group=args.group,
+        scores=parse_columns(args.scores, "--scores"),
+        labels=parse_columns(args.labels, "--labels"),
+        candidate=args.candidate,
+        retrieved=args.retrieved,
+        features=parse_columns(args.features, "--features"),
+        session=args.session,
+        group_names=parse_columns(args.group_names, "--group-names"),
+        allow_duplicates=args.allow_duplicates,
         item_group=args.item_group,
-        prefs=prefs, replay=args.replay, seed=seed, **options)
+        prefs=prefs,
+        replay=args.replay,
+        seed=seed,
+        **options,
+    )

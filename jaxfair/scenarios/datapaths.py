@@ -5,6 +5,7 @@ checkout (``<checkout>/../shared/data``), then
 ``platformdirs.user_cache_dir("jaxfair")/data``. Data files are never shipped with the code
 (MovieLens' terms forbid redistribution).
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,11 @@ def candidate_data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]
 
 def _where_to_put(data_dir) -> str:
     dirs = candidate_data_dirs(data_dir)
-    return ("put it in one of (searched in this order): " + "; ".join(str(d) for d in dirs)
-            + " — or point to it: data_dir=... in Python, --data-dir DIR on the command line, or $JAXFAIR_DATA")
+    return (
+        "put it in one of (searched in this order): "
+        + "; ".join(str(d) for d in dirs)
+        + " — or point to it: data_dir=... in Python, --data-dir DIR on the command line, or $JAXFAIR_DATA"
+    )
 
 
 def resolve_dataset_dir(subdir: str, required: Sequence[str], data_dir=None, *, source: str) -> Path:
@@ -50,7 +54,8 @@ def resolve_dataset_dir(subdir: str, required: Sequence[str], data_dir=None, *, 
                 return d
     raise FileNotFoundError(
         f"data_dir: {subdir}/ with {', '.join(required)} not found. Download from {source}; "
-        f"{_where_to_put(data_dir)} (as {subdir}/{required[0]})")
+        f"{_where_to_put(data_dir)} (as {subdir}/{required[0]})"
+    )
 
 
 def find_data_file(subdir: str, filename: str, data_dir=None, *, source: str) -> Path:

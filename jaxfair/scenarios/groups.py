@@ -1,4 +1,5 @@
 """Random group assignment: groups carry no signal about X (no Y|X shift across groups)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -38,6 +38,7 @@ provider group, carried into ``Batch.item_group``. Non-negative integers are use
 are (ids ``0..H-1``); any other values are numbered in sorted order. At least two provider
 groups must occur.
 """
+
 from __future__ import annotations
 
 import decimal
@@ -59,8 +60,7 @@ from jaxfair.batch import Batch
 from jaxfair.scenarios.base import Scenario, check_prefs
 from jaxfair.scenarios.pool import SAMPLING_OPTIONS, PoolScenario, default_prefs, pool_arrays
 
-__all__ = ["DuplicateRowsWarning", "GroupCodesWarning", "ReplayScenario", "file_fingerprint", "from_file",
-           "from_frame"]
+__all__ = ["DuplicateRowsWarning", "GroupCodesWarning", "ReplayScenario", "file_fingerprint", "from_file", "from_frame"]
 
 #: Largest finite float32: the engine stores scores, labels and covariates as float32.
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -106,9 +106,11 @@ def _from_objects(series: pd.Series, col: str, arg: str) -> np.ndarray:
             continue
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, decimal.Decimal)):
             if isinstance(v, str) and not pd.isna(pd.to_numeric(pd.Series([v]), errors="coerce")[0]):
-                raise ValueError(f"{arg}: column {col!r} is not numeric: it holds text such as {v!r} (data row "
-                                 f"{i + 1}); store the column as numbers (e.g. df[{col!r}] = "
-                                 f"pd.to_numeric(df[{col!r}]))")
+                raise ValueError(
+                    f"{arg}: column {col!r} is not numeric: it holds text such as {v!r} (data row "
+                    f"{i + 1}); store the column as numbers (e.g. df[{col!r}] = "
+                    f"pd.to_numeric(df[{col!r}]))"
+                )
             raise ValueError(f"{arg}: column {col!r} is not numeric (data row {i + 1} has {_show(v)})")
     return np.array([np.nan if pd.isna(v) else float(v) for v in series.to_numpy(dtype=object)], np.float64)
 
@@ -127,8 +129,10 @@ def _numeric(df: pd.DataFrame, col: str, arg: str) -> np.ndarray:
     big = np.abs(values) > _F32_MAX
     if big.any():
         row = _first_bad(big)
-        raise ValueError(f"{arg}: column {col!r} has {values[row - 1]:g} at data row {row}, beyond float32's range "
-                         f"(|x| <= {_F32_MAX:.3g}; the simulator computes in float32): rescale the column")
+        raise ValueError(
+            f"{arg}: column {col!r} has {values[row - 1]:g} at data row {row}, beyond float32's range "
+            f"(|x| <= {_F32_MAX:.3g}; the simulator computes in float32): rescale the column"
+        )
     return values
 
 
@@ -148,17 +152,21 @@ def _group_key(value: Any) -> str:
     return str(value)
 
 
-def _group_codes(user_group: pd.Series, group_names: Sequence | None,
-                 dropped: Sequence[str] = ()) -> tuple[np.ndarray, list[str], str | None]:
+def _group_codes(
+    user_group: pd.Series, group_names: Sequence | None, dropped: Sequence[str] = ()
+) -> tuple[np.ndarray, list[str], str | None]:
     """Per-user group values → ids ``0..G-1``, names and a note when codes were renumbered.
 
     ``dropped``: groups (as :func:`_group_key` text) whose users all left the pool (no retrieved
     row), named in the errors.
     """
     keys = user_group.map(_group_key).to_numpy(dtype=object)
-    why = (f"; group(s) {list(dropped)} have no retrieved row (every row of their users has retrieved = 0) and a "
-           "pool keeps retrieved rows only (replay=True / --replay serves the logged retrieval instead)"
-           if dropped else "")
+    why = (
+        f"; group(s) {list(dropped)} have no retrieved row (every row of their users has retrieved = 0) and a "
+        "pool keeps retrieved rows only (replay=True / --replay serves the logged retrieval instead)"
+        if dropped
+        else ""
+    )
     note = None
     if group_names is not None:
         names = [_group_key(n) for n in group_names]
@@ -176,8 +184,10 @@ def _group_codes(user_group: pd.Series, group_names: Sequence | None,
         names = [str(g) for g in found.tolist()]
         if not np.array_equal(found, np.arange(len(found))):
             mapping = ", ".join(f"{g} → {i}" for i, g in enumerate(found.tolist()))
-            note = (f"group: the group codes {found.tolist()} are not 0..{len(found) - 1}; mapped them in sorted "
-                    f"order ({mapping}); pass group_names= (--group-names) to choose the order (group 0 first)")
+            note = (
+                f"group: the group codes {found.tolist()} are not 0..{len(found) - 1}; mapped them in sorted "
+                f"order ({mapping}); pass group_names= (--group-names) to choose the order (group 0 first)"
+            )
     else:
         counts = pd.Series(keys).value_counts()
         order = sorted(counts.index, key=lambda v: (-counts[v], v))  # majority first
@@ -215,12 +225,26 @@ def _content_hash(*arrays: np.ndarray | None) -> str:
     return h.hexdigest()
 
 
-def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str], labels: Sequence[str],
-               candidate: str | None = None, retrieved: str | None = None, features: Sequence[str] | None = None,
-               session: str | None = None, prefs: Any = None, group_names: Sequence | None = None,
-               replay: bool = False, name: str = "logs", seed: int = 0, allow_duplicates: bool = False,
-               item_group: str | None = None,
-               **sampling: Any) -> Scenario:
+def from_frame(
+    df: pd.DataFrame,
+    *,
+    user: str,
+    group: str,
+    scores: Sequence[str],
+    labels: Sequence[str],
+    candidate: str | None = None,
+    retrieved: str | None = None,
+    features: Sequence[str] | None = None,
+    session: str | None = None,
+    prefs: Any = None,
+    group_names: Sequence | None = None,
+    replay: bool = False,
+    name: str = "logs",
+    seed: int = 0,
+    allow_duplicates: bool = False,
+    item_group: str | None = None,
+    **sampling: Any,
+) -> Scenario:
     """A scenario from logged (user, candidate) rows (see the module docstring).
 
     Args:
@@ -270,18 +294,28 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
     label_cols = _column_list(labels, "labels", required=True)
     feature_cols = _column_list(features, "features", required=False)
     if len(score_cols) != len(label_cols):
-        raise ValueError(f"scores, labels: expected one score column per label column, got {len(score_cols)} "
-                         f"scores {score_cols} and {len(label_cols)} labels {label_cols}")
+        raise ValueError(
+            f"scores, labels: expected one score column per label column, got {len(score_cols)} "
+            f"scores {score_cols} and {len(label_cols)} labels {label_cols}"
+        )
     unknown = sorted(set(sampling) - set(SAMPLING_OPTIONS))
     if unknown:
         raise ValueError(f"options: unknown option(s) {unknown} for logs; expected some of {list(SAMPLING_OPTIONS)}")
     if replay and sampling:
-        raise ValueError(f"options: {sorted(sampling)} only apply to sampled pools; replay=True serves the "
-                         "logged sessions as they were")
+        raise ValueError(
+            f"options: {sorted(sampling)} only apply to sampled pools; replay=True serves the "
+            "logged sessions as they were"
+        )
     if not replay and session is not None:
         raise ValueError("session: only used with replay=True (a pool samples its own sessions)")
-    single = {"user": user, "group": group, "candidate": candidate, "retrieved": retrieved, "session": session,
-              "item_group": item_group}
+    single = {
+        "user": user,
+        "group": group,
+        "candidate": candidate,
+        "retrieved": retrieved,
+        "session": session,
+        "item_group": item_group,
+    }
     wanted = [(arg, c) for arg, c in single.items() if c is not None]
     wanted += [("scores", c) for c in score_cols] + [("labels", c) for c in label_cols]
     wanted += [("features", c) for c in feature_cols]
@@ -297,8 +331,10 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
     outside = (y < 0) | (y > 1)
     if outside.any():
         r, k = np.argwhere(outside)[0]
-        raise ValueError(f"labels: column {label_cols[k]!r} has {y[r, k]:g} at data row {r + 1} (expected outcomes "
-                         "in [0, 1]: 0/1 or probabilities)")
+        raise ValueError(
+            f"labels: column {label_cols[k]!r} has {y[r, k]:g} at data row {r + 1} (expected outcomes "
+            "in [0, 1]: 0/1 or probabilities)"
+        )
     users = _no_missing(df, user, "user")
     user_codes, user_values = pd.factorize(users, sort=True)
     groups = _no_missing(df, group, "group")
@@ -313,10 +349,12 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
         row = _first_bad(moved)
         u = user_codes[row - 1]
         first = _first_bad(user_codes == u)
-        raise ValueError(f"group: user {_show(user_values[u])} appears in more than one group "
-                         f"({group_keys[np.unique(key_code[user_codes == u])].tolist()}): "
-                         f"{group_keys[first_of_user[row - 1]]!r} at data row {first}, "
-                         f"{group_keys[key_code[row - 1]]!r} at data row {row}")
+        raise ValueError(
+            f"group: user {_show(user_values[u])} appears in more than one group "
+            f"({group_keys[np.unique(key_code[user_codes == u])].tolist()}): "
+            f"{group_keys[first_of_user[row - 1]]!r} at data row {first}, "
+            f"{group_keys[key_code[row - 1]]!r} at data row {row}"
+        )
     if retrieved is not None:
         r = _numeric(df, retrieved, "retrieved")
         if not np.isin(r, (0.0, 1.0)).all():
@@ -333,9 +371,11 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
         dup = pd.DataFrame({"u": user_codes, "s": sessions, "c": cand}).duplicated(keep="first").to_numpy()
         if dup.any():
             row = _first_bad(dup)
-            raise ValueError(f"candidate: user {_show(user_values[user_codes[row - 1]])} has candidate "
-                             f"{_show(cand.iloc[row - 1])} twice{' in one session' if session else ''} (again at data "
-                             f"row {row}); expected one row per (user, candidate)")
+            raise ValueError(
+                f"candidate: user {_show(user_values[user_codes[row - 1]])} has candidate "
+                f"{_show(cand.iloc[row - 1])} twice{' in one session' if session else ''} (again at data "
+                f"row {row}); expected one row per (user, candidate)"
+            )
     if candidate is None and not allow_duplicates:
         _warn_duplicates([user_codes, sessions, *f.T, *y.T, keep_mask], session is not None, len(df))
     igroup, igroup_names = (None, None) if item_group is None else _item_group_codes(df, item_group)
@@ -345,8 +385,10 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
         spread = pd.DataFrame(x).groupby(user_codes).nunique().max(axis=1)
         if (spread > 1).any():
             u = int(spread.index[spread.to_numpy() > 1][0])
-            raise ValueError(f"features: user {_show(user_values[u])} has different values across rows; covariates X "
-                             "are per user (constant over the user's rows)")
+            raise ValueError(
+                f"features: user {_show(user_values[u])} has different values across rows; covariates X "
+                "are per user (constant over the user's rows)"
+            )
 
     if not replay:
         if not keep_mask.any():
@@ -358,20 +400,27 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
     first_row = pd.Series(np.arange(len(df))).groupby(user_codes).first().to_numpy()
     user_keys = group_keys[key_code[first_row]]
     dropped = sorted(set(group_keys[np.setdiff1d(key_code[first_row], key_code[first_row[kept_users]])]))
-    group_codes, names, note = _group_codes(groups.iloc[first_row[kept_users]].reset_index(drop=True), group_names,
-                                            dropped)
+    group_codes, names, note = _group_codes(
+        groups.iloc[first_row[kept_users]].reset_index(drop=True), group_names, dropped
+    )
     if dropped and group_names is None:
         gone = np.isin(user_keys, dropped)
-        warnings.warn(f"group: dropped group(s) {dropped}: every row of their {int(gone.sum())} user(s) has "
-                      f"retrieved = 0, and a pool keeps retrieved rows only (replay=True / --replay serves the "
-                      f"logged retrieval); the groups left are {names}", GroupCodesWarning, stacklevel=2)
+        warnings.warn(
+            f"group: dropped group(s) {dropped}: every row of their {int(gone.sum())} user(s) has "
+            f"retrieved = 0, and a pool keeps retrieved rows only (replay=True / --replay serves the "
+            f"logged retrieval); the groups left are {names}",
+            GroupCodesWarning,
+            stacklevel=2,
+        )
     if note is not None:
         warnings.warn(note, GroupCodesWarning, stacklevel=2)
     n_groups, n_labels = len(names), len(label_cols)
     if prefs is None:
         if (n_groups, n_labels) != (2, 2):
-            raise ValueError(f"prefs: required when the data has G={n_groups} groups and K={n_labels} labels "
-                             "(the default (0.8, 0.2) / (0.2, 0.8) is for G = K = 2)")
+            raise ValueError(
+                f"prefs: required when the data has G={n_groups} groups and K={n_labels} labels "
+                "(the default (0.8, 0.2) / (0.2, 0.8) is for G = K = 2)"
+            )
         prefs = default_prefs()
     prefs = check_prefs(prefs, n_groups, n_labels)
     user_group = np.zeros(len(user_values), np.int32)
@@ -379,32 +428,86 @@ def from_frame(df: pd.DataFrame, *, user: str, group: str, scores: Sequence[str]
     user_x = None
     if x is not None:
         user_x = x[first_row]
-    content = _content_hash(f, y, keep_mask, user_codes, sessions, x, key_code, group_keys.astype(str),
-                            *([] if igroup is None else [igroup]))
-    info = dict(rows=int(len(df)), users=int(len(kept_users)), rows_not_retrieved=int((~keep_mask).sum()),
-                users_dropped=int(len(user_values) - len(kept_users)), groups_dropped=dropped,
-                group_ids={n: i for i, n in enumerate(names)}, content_sha256=content,
-                columns=dict(user=user, group=group, scores=score_cols, labels=label_cols, candidate=candidate,
-                             retrieved=retrieved, features=feature_cols, session=session,
-                             **({"item_group": item_group} if item_group is not None else {})))
+    content = _content_hash(
+        f,
+        y,
+        keep_mask,
+        user_codes,
+        sessions,
+        x,
+        key_code,
+        group_keys.astype(str),
+        *([] if igroup is None else [igroup]),
+    )
+    info = dict(
+        rows=int(len(df)),
+        users=int(len(kept_users)),
+        rows_not_retrieved=int((~keep_mask).sum()),
+        users_dropped=int(len(user_values) - len(kept_users)),
+        groups_dropped=dropped,
+        group_ids={n: i for i, n in enumerate(names)},
+        content_sha256=content,
+        columns=dict(
+            user=user,
+            group=group,
+            scores=score_cols,
+            labels=label_cols,
+            candidate=candidate,
+            retrieved=retrieved,
+            features=feature_cols,
+            session=session,
+            **({"item_group": item_group} if item_group is not None else {}),
+        ),
+    )
     options = dict(source=name, replay=bool(replay))
     if replay:
-        return ReplayScenario(name=name, label_names=label_cols, group_names=names, prefs=prefs, seed=seed,
-                              scores=f, labels=y, mask=keep_mask, user=user_codes, session=sessions,
-                              user_group=user_group, user_features=user_x, feature_names=feature_cols,
-                              options=options, info=info, item_group=igroup, item_group_names=igroup_names)
+        return ReplayScenario(
+            name=name,
+            label_names=label_cols,
+            group_names=names,
+            prefs=prefs,
+            seed=seed,
+            scores=f,
+            labels=y,
+            mask=keep_mask,
+            user=user_codes,
+            session=sessions,
+            user_group=user_group,
+            user_features=user_x,
+            feature_names=feature_cols,
+            options=options,
+            info=info,
+            item_group=igroup,
+            item_group_names=igroup_names,
+        )
     rows = np.flatnonzero(keep_mask)
     # Re-index kept users 0..U'-1 so pool_arrays sees a dense range.
     dense = np.full(len(user_values), -1, np.int64)
     dense[kept_users] = np.arange(len(kept_users))
-    arrays = pool_arrays(f[rows], y[rows], dense[user_codes[rows]], user_group[kept_users],
-                         np.random.default_rng(seed),
-                         user_features=None if user_x is None else user_x[kept_users],
-                         item=None if igroup is None else rows, item_group=None if igroup is None else igroup[rows])
-    return PoolScenario(name=name, label_names=label_cols, group_names=names, arrays=arrays, seed=seed,
-                        options=options, sampling=sampling, info=info, prefs=prefs,
-                        feature_names=feature_cols or None, item_group_names=igroup_names,
-                        description=f"logged sessions ({info['rows']} rows, {info['users']} users)")
+    arrays = pool_arrays(
+        f[rows],
+        y[rows],
+        dense[user_codes[rows]],
+        user_group[kept_users],
+        np.random.default_rng(seed),
+        user_features=None if user_x is None else user_x[kept_users],
+        item=None if igroup is None else rows,
+        item_group=None if igroup is None else igroup[rows],
+    )
+    return PoolScenario(
+        name=name,
+        label_names=label_cols,
+        group_names=names,
+        arrays=arrays,
+        seed=seed,
+        options=options,
+        sampling=sampling,
+        info=info,
+        prefs=prefs,
+        feature_names=feature_cols or None,
+        item_group_names=igroup_names,
+        description=f"logged sessions ({info['rows']} rows, {info['users']} users)",
+    )
 
 
 def _item_group_codes(df: pd.DataFrame, col: str) -> tuple[np.ndarray, list[str]]:
@@ -414,8 +517,9 @@ def _item_group_codes(df: pd.DataFrame, col: str) -> tuple[np.ndarray, list[str]
         codes = values.to_numpy(np.int64)
         if codes.min() < 0:
             row = _first_bad(codes < 0)
-            raise ValueError(f"item_group: column {col!r} has {codes[row - 1]} at data row {row} (expected ids >= 0 "
-                             "or group names)")
+            raise ValueError(
+                f"item_group: column {col!r} has {codes[row - 1]} at data row {row} (expected ids >= 0 or group names)"
+            )
         if codes.max() > np.iinfo(np.int32).max:
             raise ValueError(f"item_group: column {col!r} has ids beyond int32")
         names = [str(h) for h in range(int(codes.max()) + 1)]
@@ -478,19 +582,29 @@ def _warn_duplicates(columns: Sequence[np.ndarray], by_session: bool, n_rows: in
         return
     row = _first_bad(dup)
     original = _first_bad((key == key[row - 1]).all(axis=1))
-    warnings.warn(f"rows: {int(dup.sum())} of {n_rows} rows repeat an earlier row exactly (same user"
-                  f"{', session' if by_session else ''}, scores, labels and retrieval flag; data row {row} repeats "
-                  f"data row {original}); without a candidate column every repeat is another candidate, so the "
-                  "user's pool holds it twice (a file appended to itself doubles every pool). Remove the repeats, "
-                  "name the candidate id column (candidate= / --candidate), or pass allow_duplicates=True "
-                  "(--allow-duplicates) if they are genuine", DuplicateRowsWarning, stacklevel=3)
+    warnings.warn(
+        f"rows: {int(dup.sum())} of {n_rows} rows repeat an earlier row exactly (same user"
+        f"{', session' if by_session else ''}, scores, labels and retrieval flag; data row {row} repeats "
+        f"data row {original}); without a candidate column every repeat is another candidate, so the "
+        "user's pool holds it twice (a file appended to itself doubles every pool). Remove the repeats, "
+        "name the candidate id column (candidate= / --candidate), or pass allow_duplicates=True "
+        "(--allow-duplicates) if they are genuine",
+        DuplicateRowsWarning,
+        stacklevel=3,
+    )
 
 
 @partial(jax.jit, static_argnames=("n_users",))
 def _draw_sessions(key, scores, labels, mask, group, features, item_group, *, n_users):
     s = jax.random.randint(key, (n_users,), 0, scores.shape[0])
-    return (scores[s], labels[s], mask[s], group[s], None if features is None else features[s],
-            None if item_group is None else item_group[s])
+    return (
+        scores[s],
+        labels[s],
+        mask[s],
+        group[s],
+        None if features is None else features[s],
+        None if item_group is None else item_group[s],
+    )
 
 
 class ReplayScenario(Scenario):
@@ -502,8 +616,27 @@ class ReplayScenario(Scenario):
     ties go to the one logged first.
     """
 
-    def __init__(self, *, name, label_names, group_names, prefs, seed, scores, labels, mask, user, session,
-                 user_group, user_features, feature_names, options, info, item_group=None, item_group_names=None):
+    def __init__(
+        self,
+        *,
+        name,
+        label_names,
+        group_names,
+        prefs,
+        seed,
+        scores,
+        labels,
+        mask,
+        user,
+        session,
+        user_group,
+        user_features,
+        feature_names,
+        options,
+        info,
+        item_group=None,
+        item_group_names=None,
+    ):
         self.name = name
         self.label_names = tuple(label_names)
         self.group_names = tuple(group_names)
@@ -544,8 +677,14 @@ class ReplayScenario(Scenario):
     def sessions(self) -> Batch:
         """Every logged session once, in (user, session) order: the exact replay."""
         d = self._dev
-        return Batch(scores=d["scores"], labels=d["labels"], mask=d["mask"], group=d["group"],
-                     features=d.get("features"), item_group=d.get("item_group"))
+        return Batch(
+            scores=d["scores"],
+            labels=d["labels"],
+            mask=d["mask"],
+            group=d["group"],
+            features=d.get("features"),
+            item_group=d.get("item_group"),
+        )
 
     def sample(self, key, n_users: int) -> Batch:
         """``n_users`` logged sessions drawn uniformly with replacement, each exactly as logged."""
@@ -553,8 +692,15 @@ class ReplayScenario(Scenario):
             raise ValueError(f"n_users: expected an int >= 1, got {n_users!r}")
         d = self._dev
         scores, labels, mask, group, feats, igroup = _draw_sessions(
-            key, d["scores"], d["labels"], d["mask"], d["group"], d.get("features"), d.get("item_group"),
-            n_users=int(n_users))
+            key,
+            d["scores"],
+            d["labels"],
+            d["mask"],
+            d["group"],
+            d.get("features"),
+            d.get("item_group"),
+            n_users=int(n_users),
+        )
         return Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats, item_group=igroup)
 
     def session_bank(self, key, n_users: int | None = None, n_sessions: int = 64) -> tuple[Batch, np.ndarray]:
@@ -579,9 +725,14 @@ class ReplayScenario(Scenario):
         sessions = order[first[pick, None] + within].reshape(-1)  # [U·B]
         d = self._dev
         idx = jnp.asarray(sessions)
-        batch = Batch(scores=d["scores"][idx], labels=d["labels"][idx], mask=d["mask"][idx], group=d["group"][idx],
-                      features=None if "features" not in d else d["features"][idx],
-                      item_group=None if "item_group" not in d else d["item_group"][idx])
+        batch = Batch(
+            scores=d["scores"][idx],
+            labels=d["labels"][idx],
+            mask=d["mask"][idx],
+            group=d["group"][idx],
+            features=None if "features" not in d else d["features"][idx],
+            item_group=None if "item_group" not in d else d["item_group"][idx],
+        )
         return batch, self.arrays["group"][order[first[pick]]].astype(np.int32)
 
     def auc_table(self) -> pd.DataFrame:
@@ -590,14 +741,23 @@ class ReplayScenario(Scenario):
 
         mask = self.arrays["mask"]
         rows_group = np.broadcast_to(self.arrays["group"][:, None], mask.shape)[mask]
-        table = auc_table(self.arrays["scores"][mask], self.arrays["labels"][mask], rows_group,
-                          self.label_names, self.group_names)
+        table = auc_table(
+            self.arrays["scores"][mask], self.arrays["labels"][mask], rows_group, self.label_names, self.group_names
+        )
         table["prevalence"] = [1.0] + [float(p) for p in self.prevalence]
         return table
 
     def describe(self) -> dict:
         out = super().describe()
-        out.update({"title": self.title, "sessions": self.n_sessions, "build": self.info,
-                    "label_rates": {n: round(float(self.arrays["labels"][..., k][self.arrays["mask"]].mean()), 4)
-                                    for k, n in enumerate(self.label_names)}})
+        out.update(
+            {
+                "title": self.title,
+                "sessions": self.n_sessions,
+                "build": self.info,
+                "label_rates": {
+                    n: round(float(self.arrays["labels"][..., k][self.arrays["mask"]].mean()), 4)
+                    for k, n in enumerate(self.label_names)
+                },
+            }
+        )
         return out

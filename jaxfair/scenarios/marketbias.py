@@ -40,6 +40,7 @@ Protocol (decisions the paper leaves open are marked *):
    Electronics ``Female`` (0) / ``Female&Male`` (1) / ``Male`` (2). *An item's group is the
    value on its first row in the file; a missing value is the group ``unknown``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -54,7 +55,16 @@ from jaxfair.scenarios.cf_model import CFConfig, predict_cf, train_cf
 from jaxfair.scenarios.groups import random_groups
 from jaxfair.scenarios.pool import pool_arrays
 
-__all__ = ["DATASETS", "build_marketbias_pool", "flip_label", "load_marketbias", "read_marketbias", "sample_negatives", "shifted_ratings", "source_reviews"]
+__all__ = [
+    "DATASETS",
+    "build_marketbias_pool",
+    "flip_label",
+    "load_marketbias",
+    "read_marketbias",
+    "sample_negatives",
+    "shifted_ratings",
+    "source_reviews",
+]
 
 SOURCE = "https://github.com/MengtingWan/marketBias (files data/df_modcloth.csv, data/df_electronics.csv)"
 FIT_OK = "Just right"
@@ -64,14 +74,31 @@ POOL_FORMAT = "item-groups-v2"
 
 # name → (file, columns in file order, labels, flipped label)
 DATASETS = {
-    "modcloth": ("df_modcloth.csv",
-                 ("item_id", "user_id", "rating", "timestamp", "size", "fit", "user_attr", "model_attr", "category",
-                  "brand", "year", "split"),
-                 ("viewed", "fit"), "viewed"),
-    "electronics": ("df_electronics.csv",
-                    ("item_id", "user_id", "rating", "timestamp", "model_attr", "category", "brand", "year",
-                     "user_attr", "split"),
-                    ("viewed", "rating"), "rating"),
+    "modcloth": (
+        "df_modcloth.csv",
+        (
+            "item_id",
+            "user_id",
+            "rating",
+            "timestamp",
+            "size",
+            "fit",
+            "user_attr",
+            "model_attr",
+            "category",
+            "brand",
+            "year",
+            "split",
+        ),
+        ("viewed", "fit"),
+        "viewed",
+    ),
+    "electronics": (
+        "df_electronics.csv",
+        ("item_id", "user_id", "rating", "timestamp", "model_attr", "category", "brand", "year", "user_attr", "split"),
+        ("viewed", "rating"),
+        "rating",
+    ),
 }
 
 
@@ -105,8 +132,9 @@ def read_marketbias(path: Path, dataset: str) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; expected {','.join(columns)}")
     try:
-        df = pd.read_csv(path, index_col=index_col, dtype={"user_id": str, "item_id": str}, on_bad_lines="error",
-                         low_memory=False)
+        df = pd.read_csv(
+            path, index_col=index_col, dtype={"user_id": str, "item_id": str}, on_bad_lines="error", low_memory=False
+        )
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path}: malformed row ({exc})") from exc
     if len(df) == 0:
@@ -115,8 +143,10 @@ def read_marketbias(path: Path, dataset: str) -> pd.DataFrame:
     bad = ~rating.isin([1, 2, 3, 4, 5])
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"{path}: rating must be an integer 1..5; data row {i + 1} has {df['rating'].iloc[i]!r} "
-                         f"({int(bad.sum())} bad rows)")
+        raise ValueError(
+            f"{path}: rating must be an integer 1..5; data row {i + 1} has {df['rating'].iloc[i]!r} "
+            f"({int(bad.sum())} bad rows)"
+        )
     split = pd.to_numeric(df["split"], errors="coerce")
     bad = ~split.isin([0, 1, 2])
     if bad.any():
@@ -125,19 +155,33 @@ def read_marketbias(path: Path, dataset: str) -> pd.DataFrame:
     # Wan et al. map a missing id to '' (one shared anonymous id).
     user = pd.factorize(df["user_id"].fillna("").to_numpy())[0]
     item = pd.factorize(df["item_id"].fillna("").to_numpy())[0]
-    out = pd.DataFrame({"user": user.astype(np.int64), "item": item.astype(np.int64),
-                        "rating": rating.to_numpy(np.int64),
-                        "model_attr": df["model_attr"].fillna("unknown").astype(str).to_numpy()})
+    out = pd.DataFrame(
+        {
+            "user": user.astype(np.int64),
+            "item": item.astype(np.int64),
+            "rating": rating.to_numpy(np.int64),
+            "model_attr": df["model_attr"].fillna("unknown").astype(str).to_numpy(),
+        }
+    )
     if dataset == "modcloth":
         fit = df["fit"]
         if fit.notna().any() and not (fit == FIT_OK).any():
-            raise ValueError(f"{path}: column fit never says {FIT_OK!r}; values seen: {sorted(fit.dropna().unique())[:8]}")
+            raise ValueError(
+                f"{path}: column fit never says {FIT_OK!r}; values seen: {sorted(fit.dropna().unique())[:8]}"
+            )
         out["fit"] = np.where(fit.isna(), np.nan, (fit == FIT_OK).astype(np.float64))
     return out
 
 
-def sample_negatives(user: np.ndarray, item: np.ndarray, rating: np.ndarray, n_users: int, n_items: int,
-                     neg_per_user: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def sample_negatives(
+    user: np.ndarray,
+    item: np.ndarray,
+    rating: np.ndarray,
+    n_users: int,
+    n_items: int,
+    neg_per_user: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """Wan et al.'s negatives: per user, ``neg_per_user`` items uniform (with replacement)
     over the items the user did not rate ≥ 4. Returns ``(user i64[U·n], item i64[U·n])``.
 
@@ -204,9 +248,19 @@ def flip_label(scores: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarr
     return scores, labels
 
 
-def build_marketbias_pool(path: Path, dataset: str, seed: int, *, neg_per_user: int, rating_threshold: int,
-                          train_frac: float, val_frac: float, minority_share: float, cf: CFConfig,
-                          progress: bool = True):
+def build_marketbias_pool(
+    path: Path,
+    dataset: str,
+    seed: int,
+    *,
+    neg_per_user: int,
+    rating_threshold: int,
+    train_frac: float,
+    val_frac: float,
+    minority_share: float,
+    cf: CFConfig,
+    progress: bool = True,
+):
     """Read the CSV, sample negatives, label, train the CF model, score the pool.
 
     Returns ``(arrays, info)`` (see :func:`jaxfair.scenarios.pool.pool_arrays`).
@@ -248,8 +302,9 @@ def build_marketbias_pool(path: Path, dataset: str, seed: int, *, neg_per_user: 
     model_rows, held = perm[:n_model], perm[n_model:]
     val = rng.random(n_model) < val_frac
     steps.set_postfix_str("training CF model")
-    model, params, history = train_cf(users[model_rows], items[model_rows], y[model_rows], val, n_users, n_items, cf,
-                                      seed, progress)
+    model, params, history = train_cf(
+        users[model_rows], items[model_rows], y[model_rows], val, n_users, n_items, cf, seed, progress
+    )
     steps.update(1)
     steps.set_postfix_str("scoring pool")
     scores = predict_cf(model, params, users[held], items[held])
@@ -260,24 +315,59 @@ def build_marketbias_pool(path: Path, dataset: str, seed: int, *, neg_per_user: 
     mean_rating = np.bincount(u, weights=r.astype(np.float64), minlength=n_users) / np.maximum(n_rev, 1)
     feats = np.column_stack([np.log1p(n_rev), mean_rating])
     item_group, group_names = model_attr_groups(df)
-    arrays = pool_arrays(scores, labels, users[held], group, rng, user_features=feats, item=items[held],
-                         item_group=item_group[items[held]])
+    arrays = pool_arrays(
+        scores,
+        labels,
+        users[held],
+        group,
+        rng,
+        user_features=feats,
+        item=items[held],
+        item_group=item_group[items[held]],
+    )
     steps.update(1)
     steps.close()
-    info = {"rows": int(len(df)), "users": n_users, "items": n_items, "negatives": int(len(nu)),
-            "rows_train": int((~val).sum()), "rows_val": int(val.sum()), "rows_pool": int(len(held)),
-            "rating_counts": np.bincount(r, minlength=6)[1:].tolist(), "cf": history,
-            "item_group_names": list(group_names),
-            "build_seconds": round(time.perf_counter() - t0, 2)}
+    info = {
+        "rows": int(len(df)),
+        "users": n_users,
+        "items": n_items,
+        "negatives": int(len(nu)),
+        "rows_train": int((~val).sum()),
+        "rows_val": int(val.sum()),
+        "rows_pool": int(len(held)),
+        "rating_counts": np.bincount(r, minlength=6)[1:].tolist(),
+        "cf": history,
+        "item_group_names": list(group_names),
+        "build_seconds": round(time.perf_counter() - t0, 2),
+    }
     return arrays, info
 
 
-def load_marketbias(dataset: str, seed: int = 0, *, data_dir=None, cache_dir=None, use_cache: bool = True,
-                    path=None, name: str | None = None, is_standin: bool = False, neg_per_user: int = 10,
-                    rating_threshold: int = 4, train_frac: float = 0.2, val_frac: float = 0.1,
-                    minority_share: float = 0.2, dim: int = 16, learning_rate: float = 0.01, l2: float = 1e-4,
-                    batch_size: int = 8192, max_epochs: int = 30, patience: int = 2, progress: bool = True,
-                    prefs=None, **sampling):
+def load_marketbias(
+    dataset: str,
+    seed: int = 0,
+    *,
+    data_dir=None,
+    cache_dir=None,
+    use_cache: bool = True,
+    path=None,
+    name: str | None = None,
+    is_standin: bool = False,
+    neg_per_user: int = 10,
+    rating_threshold: int = 4,
+    train_frac: float = 0.2,
+    val_frac: float = 0.1,
+    minority_share: float = 0.2,
+    dim: int = 16,
+    learning_rate: float = 0.01,
+    l2: float = 1e-4,
+    batch_size: int = 8192,
+    max_epochs: int = 30,
+    patience: int = 2,
+    progress: bool = True,
+    prefs=None,
+    **sampling,
+):
     """Build or load ``modcloth`` / ``electronics`` (module docstring for the protocol).
 
     Args:
@@ -303,26 +393,63 @@ def load_marketbias(dataset: str, seed: int = 0, *, data_dir=None, cache_dir=Non
     unknown = set(sampling) - set(SAMPLING_OPTIONS)
     if unknown:
         raise ValueError(f"options: unknown option(s) {sorted(unknown)} for {dataset!r}")
-    cf = CFConfig(dim=dim, learning_rate=learning_rate, l2=l2, batch_size=batch_size, max_epochs=max_epochs,
-                  patience=patience)
+    cf = CFConfig(
+        dim=dim, learning_rate=learning_rate, l2=l2, batch_size=batch_size, max_epochs=max_epochs, patience=patience
+    )
     path = Path(path) if path is not None else find_data_file("marketbias", fname, data_dir, source=SOURCE)
     name = name or dataset
-    options = dict(neg_per_user=neg_per_user, rating_threshold=rating_threshold, train_frac=train_frac,
-                   val_frac=val_frac, minority_share=minority_share, dim=dim, learning_rate=learning_rate, l2=l2,
-                   batch_size=batch_size, max_epochs=max_epochs, patience=patience)
-    meta = {"scenario": name, "seed": seed, "options": options, "data": file_checksum([path]),
-            "pool_format": POOL_FORMAT}
+    options = dict(
+        neg_per_user=neg_per_user,
+        rating_threshold=rating_threshold,
+        train_frac=train_frac,
+        val_frac=val_frac,
+        minority_share=minority_share,
+        dim=dim,
+        learning_rate=learning_rate,
+        l2=l2,
+        batch_size=batch_size,
+        max_epochs=max_epochs,
+        patience=patience,
+    )
+    meta = {
+        "scenario": name,
+        "seed": seed,
+        "options": options,
+        "data": file_checksum([path]),
+        "pool_format": POOL_FORMAT,
+    }
     arrays, info, hit = load_or_build(
-        meta, lambda: build_marketbias_pool(path, dataset, seed, neg_per_user=neg_per_user,
-                                            rating_threshold=rating_threshold, train_frac=train_frac,
-                                            val_frac=val_frac, minority_share=minority_share, cf=cf,
-                                            progress=progress),
-        cache_dir, use_cache)
+        meta,
+        lambda: build_marketbias_pool(
+            path,
+            dataset,
+            seed,
+            neg_per_user=neg_per_user,
+            rating_threshold=rating_threshold,
+            train_frac=train_frac,
+            val_frac=val_frac,
+            minority_share=minority_share,
+            cf=cf,
+            progress=progress,
+        ),
+        cache_dir,
+        use_cache,
+    )
     labels = tuple(f"{n}_flipped" if n == flipped else n for n in label_names)
     what = "STAND-IN generated data with the schema of " if is_standin else ""
-    return PoolScenario(name=name, label_names=labels, group_names=("majority", "minority"), arrays=arrays,
-                        seed=seed, options=dict(options, file=str(path)), sampling=sampling,
-                        info=dict(info, cache_hit=hit), prefs=prefs, is_standin=is_standin, feature_names=FEATURES,
-                        item_group_names=info.get("item_group_names"),
-                        description=f"{what}Wan et al. {dataset}: viewed via synthetic negatives, "
-                                    f"{label_names[1]} label, multi-task CF (Flax), {flipped!r} flipped")
+    return PoolScenario(
+        name=name,
+        label_names=labels,
+        group_names=("majority", "minority"),
+        arrays=arrays,
+        seed=seed,
+        options=dict(options, file=str(path)),
+        sampling=sampling,
+        info=dict(info, cache_hit=hit),
+        prefs=prefs,
+        is_standin=is_standin,
+        feature_names=FEATURES,
+        item_group_names=info.get("item_group_names"),
+        description=f"{what}Wan et al. {dataset}: viewed via synthetic negatives, "
+        f"{label_names[1]} label, multi-task CF (Flax), {flipped!r} flipped",
+    )

@@ -39,6 +39,7 @@ table lands within ±0.03 of the paper's table 2 per group — see docs/readme_s
    = the rest, including movies nobody rated. The pool stores each row's movie id and the
    groups are computed at load time, so ``head_share`` is not part of the cache key.
 """
+
 from __future__ import annotations
 
 import time
@@ -54,8 +55,16 @@ from jaxfair.scenarios.groups import random_groups
 from jaxfair.scenarios.pool import SAMPLING_OPTIONS, PoolScenario, pool_arrays
 from jaxfair.scenarios.rf import fit_forest
 
-__all__ = ["build_movielens_pool", "gender_groups", "popularity_groups", "load_movielens", "read_ml100k", "read_users", "user_covariates",
-           "user_item_features"]
+__all__ = [
+    "build_movielens_pool",
+    "gender_groups",
+    "popularity_groups",
+    "load_movielens",
+    "read_ml100k",
+    "read_users",
+    "user_covariates",
+    "user_item_features",
+]
 
 LABELS = ("watched", "liked")
 GROUPS = ("majority", "minority")
@@ -85,7 +94,9 @@ def read_ml100k(directory: Path) -> tuple[pd.DataFrame, np.ndarray]:
     if r.shape[1] != 4 or r.isna().any().any() or len(r) == 0:
         raise ValueError(f"{udata}: expected 4 tab-separated integer columns (user, item, rating, ts) on every row")
     if not all(np.issubdtype(t, np.integer) for t in r.dtypes):
-        raise ValueError(f"{udata}: non-integer values in columns {[c for c in r if not np.issubdtype(r[c].dtype, np.integer)]}")
+        raise ValueError(
+            f"{udata}: non-integer values in columns {[c for c in r if not np.issubdtype(r[c].dtype, np.integer)]}"
+        )
     if not r["rating"].between(1, 5).all():
         raise ValueError(f"{udata}: ratings must be in 1..5, got {sorted(r['rating'].unique().tolist())[:10]}")
     try:
@@ -93,8 +104,10 @@ def read_ml100k(directory: Path) -> tuple[pd.DataFrame, np.ndarray]:
     except pd.errors.EmptyDataError as exc:
         raise ValueError(f"{uitem}: empty file") from exc
     if it.shape[1] != 5 + N_GENRES:
-        raise ValueError(f"{uitem}: expected {5 + N_GENRES} '|'-separated columns (id, title, dates, url, 19 genre flags), "
-                         f"got {it.shape[1]}")
+        raise ValueError(
+            f"{uitem}: expected {5 + N_GENRES} '|'-separated columns (id, title, dates, url, 19 genre flags), "
+            f"got {it.shape[1]}"
+        )
     flags = it.iloc[:, 5:]
     if flags.isna().any().any() or not flags.isin([0, 1]).all().all():
         raise ValueError(f"{uitem}: genre flags must be 0/1 on every row")
@@ -117,8 +130,14 @@ def read_users(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file")
     try:
-        u = pd.read_csv(path, sep="|", header=None, names=["user", "age", "gender", "occupation", "zip"],
-                        encoding="latin-1", dtype={"zip": str})
+        u = pd.read_csv(
+            path,
+            sep="|",
+            header=None,
+            names=["user", "age", "gender", "occupation", "zip"],
+            encoding="latin-1",
+            dtype={"zip": str},
+        )
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path}: malformed row ({exc})") from exc
     if u[["user", "age", "gender", "occupation"]].isna().any().any() or len(u) == 0:
@@ -131,8 +150,9 @@ def read_users(path: Path) -> pd.DataFrame:
     return u[["user", "age", "gender", "occupation"]]
 
 
-def user_covariates(ratings: pd.DataFrame, genres: np.ndarray, n_users: int,
-                    users: pd.DataFrame | None) -> tuple[np.ndarray, tuple[str, ...]]:
+def user_covariates(
+    ratings: pd.DataFrame, genres: np.ndarray, n_users: int, users: pd.DataFrame | None
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """User covariates ``f32[n_users, d]`` and their names (module docstring, step 6).
 
     The gender is never among them. Users absent from ``users`` get age 0 and no occupation.
@@ -203,8 +223,14 @@ def sample_negatives(ratings: pd.DataFrame, n_items: int, neg_ratio: float, rng:
     return pd.concat(out, ignore_index=True)
 
 
-def user_item_features(ratings: pd.DataFrame, rows: pd.DataFrame, genres: np.ndarray, window: int,
-                       id_features: bool = False, include_current: bool = False) -> np.ndarray:
+def user_item_features(
+    ratings: pd.DataFrame,
+    rows: pd.DataFrame,
+    genres: np.ndarray,
+    window: int,
+    id_features: bool = False,
+    include_current: bool = False,
+) -> np.ndarray:
     """Features ``f32[R, 38]`` of ``rows[user, item, ts]``: user rolling genre mean ‖ item genres.
 
     The user part is the mean genre one-hot of the user's last ``window`` watches with a
@@ -235,10 +261,22 @@ def user_item_features(ratings: pd.DataFrame, rows: pd.DataFrame, genres: np.nda
     return feats
 
 
-def build_movielens_pool(directory: Path, seed: int, *, neg_ratio: float, window: int, id_features: bool,
-                         include_current: bool, n_trees: int,
-                         train_frac: float, minority_share: float, impute: str, impute_threshold: float,
-                         groups: str = "random", n_jobs: int = -1):
+def build_movielens_pool(
+    directory: Path,
+    seed: int,
+    *,
+    neg_ratio: float,
+    window: int,
+    id_features: bool,
+    include_current: bool,
+    n_trees: int,
+    train_frac: float,
+    minority_share: float,
+    impute: str,
+    impute_threshold: float,
+    groups: str = "random",
+    n_jobs: int = -1,
+):
     """Build the pool arrays (see :func:`pool.pool_arrays`, with ``user_features``) and build info."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -265,7 +303,9 @@ def build_movielens_pool(directory: Path, seed: int, *, neg_ratio: float, window
     steps.update(1)
 
     x = np.vstack([x_pos, x_neg])
-    y = np.column_stack([np.r_[np.ones(len(x_pos)), np.zeros(len(x_neg))], np.r_[liked_pos, liked_neg]]).astype(np.float32)
+    y = np.column_stack([np.r_[np.ones(len(x_pos)), np.zeros(len(x_neg))], np.r_[liked_pos, liked_neg]]).astype(
+        np.float32
+    )
     user = np.r_[ratings["user"].to_numpy(), neg["user"].to_numpy()]
     item = np.r_[ratings["item"].to_numpy(), neg["item"].to_numpy()]
     perm = rng.permutation(len(x))
@@ -291,18 +331,39 @@ def build_movielens_pool(directory: Path, seed: int, *, neg_ratio: float, window
     arrays = pool_arrays(scores, y[held], user[held], group, rng, user_features=feats, item=item[held])
     steps.update(1)
     steps.close()
-    info = {"ratings": int(len(ratings)), "negatives": int(len(neg)), "rows_train": int(n_train),
-            "rows_pool": int(len(held)), "liked_rate_watched": round(float(liked_pos.mean()), 4),
-            "liked_rate_negatives": round(float(liked_neg.mean()), 4),
-            "build_seconds": round(time.perf_counter() - t0, 2)}
+    info = {
+        "ratings": int(len(ratings)),
+        "negatives": int(len(neg)),
+        "rows_train": int(n_train),
+        "rows_pool": int(len(held)),
+        "liked_rate_watched": round(float(liked_pos.mean()), 4),
+        "liked_rate_negatives": round(float(liked_neg.mean()), 4),
+        "build_seconds": round(time.perf_counter() - t0, 2),
+    }
     return arrays, info
 
 
-def load_movielens(seed: int = 0, *, data_dir=None, cache_dir=None, use_cache: bool = True, neg_ratio: float = 5.0,
-                   window: int = 25, id_features: bool = False, include_current: bool = True, n_trees: int = 300,
-                   train_frac: float = 0.2, minority_share: float = 0.2, impute: str = "rate",
-                   impute_threshold: float = 0.5, groups: str = "random", n_jobs: int = -1, prefs=None,
-                   head_share: float = 0.2, **sampling) -> PoolScenario:
+def load_movielens(
+    seed: int = 0,
+    *,
+    data_dir=None,
+    cache_dir=None,
+    use_cache: bool = True,
+    neg_ratio: float = 5.0,
+    window: int = 25,
+    id_features: bool = False,
+    include_current: bool = True,
+    n_trees: int = 300,
+    train_frac: float = 0.2,
+    minority_share: float = 0.2,
+    impute: str = "rate",
+    impute_threshold: float = 0.5,
+    groups: str = "random",
+    n_jobs: int = -1,
+    prefs=None,
+    head_share: float = 0.2,
+    **sampling,
+) -> PoolScenario:
     """Build or load the ``movielens`` scenario (module docstring for the protocol).
 
     ``groups``: ``"random"`` (scrambled 80/20, the paper's default) or ``"gender"`` (real
@@ -330,21 +391,45 @@ def load_movielens(seed: int = 0, *, data_dir=None, cache_dir=None, use_cache: b
         raise ValueError(f"head_share: expected 0 < share < 1, got {head_share!r}")
     required = ["u.data", "u.item"] + (["u.user"] if groups == "gender" else [])
     directory = resolve_dataset_dir("ml-100k", required, data_dir, source=SOURCE)
-    options = dict(neg_ratio=neg_ratio, window=window, id_features=bool(id_features),
-                   include_current=bool(include_current), n_trees=n_trees, train_frac=train_frac,
-                   minority_share=minority_share, impute=impute, impute_threshold=impute_threshold, groups=groups)
+    options = dict(
+        neg_ratio=neg_ratio,
+        window=window,
+        id_features=bool(id_features),
+        include_current=bool(include_current),
+        n_trees=n_trees,
+        train_frac=train_frac,
+        minority_share=minority_share,
+        impute=impute,
+        impute_threshold=impute_threshold,
+        groups=groups,
+    )
     files = [directory / f for f in ("u.data", "u.item", "u.user") if (directory / f).is_file()]
-    meta = {"scenario": "movielens", "seed": seed, "options": options, "data": file_checksum(files),
-            "pool_format": POOL_FORMAT}
+    meta = {
+        "scenario": "movielens",
+        "seed": seed,
+        "options": options,
+        "data": file_checksum(files),
+        "pool_format": POOL_FORMAT,
+    }
     arrays, info, hit = load_or_build(
-        meta, lambda: build_movielens_pool(directory, seed, n_jobs=n_jobs, **options), cache_dir, use_cache)
+        meta, lambda: build_movielens_pool(directory, seed, n_jobs=n_jobs, **options), cache_dir, use_cache
+    )
     ratings, genres = read_ml100k(directory)
     arrays = dict(arrays, item_group=popularity_groups(ratings, len(genres), head_share)[arrays["item"]])
     users = read_users(directory / "u.user") if (directory / "u.user").is_file() else None
     _, feature_names = user_covariates(pd.DataFrame({"user": [0], "item": [0]}), np.zeros((1, N_GENRES)), 1, users)
-    return PoolScenario(name="movielens", label_names=LABELS, group_names=GENDER_GROUPS if groups == "gender" else GROUPS,
-                        arrays=arrays, seed=seed, options=dict(options, data_dir=str(directory), head_share=head_share),
-                        sampling=sampling, info=dict(info, cache_hit=hit), prefs=prefs, feature_names=feature_names,
-                        item_group_names=ITEM_GROUPS,
-                        description="MovieLens 100K: watched (ratings + synthetic negatives), liked (rating >= 3, "
-                                    "imputed for negatives); random forests on rolling-genre features")
+    return PoolScenario(
+        name="movielens",
+        label_names=LABELS,
+        group_names=GENDER_GROUPS if groups == "gender" else GROUPS,
+        arrays=arrays,
+        seed=seed,
+        options=dict(options, data_dir=str(directory), head_share=head_share),
+        sampling=sampling,
+        info=dict(info, cache_hit=hit),
+        prefs=prefs,
+        feature_names=feature_names,
+        item_group_names=ITEM_GROUPS,
+        description="MovieLens 100K: watched (ratings + synthetic negatives), liked (rating >= 3, "
+        "imputed for negatives); random forests on rolling-genre features",
+    )

@@ -21,6 +21,7 @@ Distinct rows are drawn with Floyd's algorithm (m steps per user, each comparing
 the ≤ m rows chosen so far), so the draw is exact, jit-compiled and O(N·m²), independent of
 how many rows a user has.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -45,9 +46,16 @@ def default_prefs() -> np.ndarray:
     return np.array([[0.8, 0.2], [0.2, 0.8]])
 
 
-def pool_arrays(scores: np.ndarray, labels: np.ndarray, user: np.ndarray, user_group: np.ndarray,
-                rng: np.random.Generator, user_features: np.ndarray | None = None, item: np.ndarray | None = None,
-                item_group: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def pool_arrays(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    user: np.ndarray,
+    user_group: np.ndarray,
+    rng: np.random.Generator,
+    user_features: np.ndarray | None = None,
+    item: np.ndarray | None = None,
+    item_group: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Sort rows by user (random order within a user) and build the pool arrays.
 
     Args:
@@ -71,8 +79,10 @@ def pool_arrays(scores: np.ndarray, labels: np.ndarray, user: np.ndarray, user_g
     user = user[order]
     uniq, first, counts = np.unique(user, return_index=True, return_counts=True)
     out = {
-        "scores": scores[order], "labels": labels[order],
-        "offsets": first.astype(np.int64), "counts": counts.astype(np.int64),
+        "scores": scores[order],
+        "labels": labels[order],
+        "offsets": first.astype(np.int64),
+        "counts": counts.astype(np.int64),
         "user_group": np.asarray(user_group, np.int32)[uniq],
     }
     if user_features is not None:
@@ -112,8 +122,21 @@ def _floyd(key, counts, size):
 
 
 @partial(jax.jit, static_argnames=("n_users", "m", "pool_size", "retrieval_label"))
-def _sample_pool(key, scores, labels, offsets, counts, user_group, user_features, item_group, *, n_users, m,
-                 pool_size, retrieval_label):
+def _sample_pool(
+    key,
+    scores,
+    labels,
+    offsets,
+    counts,
+    user_group,
+    user_features,
+    item_group,
+    *,
+    n_users,
+    m,
+    pool_size,
+    retrieval_label,
+):
     k_u, k_r = jax.random.split(key)
     u = jax.random.randint(k_u, (n_users,), 0, offsets.shape[0])
     idx, valid = _floyd(k_r, counts[u], pool_size)
@@ -130,8 +153,9 @@ def _sample_pool(key, scores, labels, offsets, counts, user_group, user_features
 
 
 @partial(jax.jit, static_argnames=("n_sessions", "m", "pool_size", "retrieval_label"))
-def _sessions_of_users(key, scores, labels, offsets, counts, user_group, users, *, n_sessions, m, pool_size,
-                       retrieval_label):
+def _sessions_of_users(
+    key, scores, labels, offsets, counts, user_group, users, *, n_sessions, m, pool_size, retrieval_label
+):
     """``n_sessions`` sessions of each given pool user (``users [U]``), user-major: the draw of
     :func:`_sample_pool` with the users fixed instead of drawn."""
     u = jnp.repeat(users, n_sessions)
@@ -145,8 +169,9 @@ def _sessions_of_users(key, scores, labels, offsets, counts, user_group, users, 
     return scores[rows], labels[rows], valid, user_group[u]
 
 
-def check_sampling_options(label_names, n_candidates=20, retrieval="default", retrieval_label=0,
-                           retrieval_pool=100) -> dict:
+def check_sampling_options(
+    label_names, n_candidates=20, retrieval="default", retrieval_label=0, retrieval_pool=100
+) -> dict:
     """Validate the sampling options; returns them normalised (``retrieval_label`` as an index)."""
     if not isinstance(n_candidates, (int, np.integer)) or isinstance(n_candidates, bool) or n_candidates < 1:
         raise ValueError(f"n_candidates: expected an int >= 1, got {n_candidates!r}")
@@ -154,16 +179,23 @@ def check_sampling_options(label_names, n_candidates=20, retrieval="default", re
         raise ValueError(f"retrieval: expected 'default' or 'single-label', got {retrieval!r}")
     if isinstance(retrieval_label, str):
         if retrieval_label not in label_names:
-            raise ValueError(f"retrieval_label: expected one of {list(label_names)} or an index, got {retrieval_label!r}")
+            raise ValueError(
+                f"retrieval_label: expected one of {list(label_names)} or an index, got {retrieval_label!r}"
+            )
         retrieval_label = list(label_names).index(retrieval_label)
     if not isinstance(retrieval_label, (int, np.integer)) or not 0 <= retrieval_label < len(label_names):
-        raise ValueError(f"retrieval_label: expected an index in [0, {len(label_names)}) or a label name, "
-                         f"got {retrieval_label!r}")
+        raise ValueError(
+            f"retrieval_label: expected an index in [0, {len(label_names)}) or a label name, got {retrieval_label!r}"
+        )
     if not isinstance(retrieval_pool, (int, np.integer)) or retrieval_pool <= n_candidates:
         if retrieval == "single-label":
             raise ValueError(f"retrieval_pool: expected an int > n_candidates ({n_candidates}), got {retrieval_pool!r}")
-    return dict(n_candidates=int(n_candidates), retrieval=retrieval, retrieval_label=int(retrieval_label),
-                retrieval_pool=int(retrieval_pool))
+    return dict(
+        n_candidates=int(n_candidates),
+        retrieval=retrieval,
+        retrieval_label=int(retrieval_label),
+        retrieval_pool=int(retrieval_pool),
+    )
 
 
 class PoolScenario(Scenario):
@@ -181,9 +213,23 @@ class PoolScenario(Scenario):
         ``provider0, ...``); ignored when the pool has none.
     """
 
-    def __init__(self, *, name: str, label_names, group_names, arrays: dict[str, np.ndarray], seed: int,
-                 options: dict, sampling: dict, info: dict | None = None, prefs: Any = None,
-                 is_standin: bool = False, description: str = "", feature_names=None, item_group_names=None):
+    def __init__(
+        self,
+        *,
+        name: str,
+        label_names,
+        group_names,
+        arrays: dict[str, np.ndarray],
+        seed: int,
+        options: dict,
+        sampling: dict,
+        info: dict | None = None,
+        prefs: Any = None,
+        is_standin: bool = False,
+        description: str = "",
+        feature_names=None,
+        item_group_names=None,
+    ):
         self.name = name
         self.label_names = tuple(label_names)
         self.group_names = tuple(group_names)
@@ -199,8 +245,10 @@ class PoolScenario(Scenario):
                 raise ValueError(f"arrays: missing {k!r}")
         r, k = arrays["scores"].shape
         if arrays["labels"].shape != (r, k) or k != len(self.label_names):
-            raise ValueError(f"arrays: scores {arrays['scores'].shape} / labels {arrays['labels'].shape} do not "
-                             f"match K={len(self.label_names)} labels")
+            raise ValueError(
+                f"arrays: scores {arrays['scores'].shape} / labels {arrays['labels'].shape} do not "
+                f"match K={len(self.label_names)} labels"
+            )
         if "user_features" in arrays:
             uf = check_features(arrays["user_features"], len(arrays["user_group"]), 'arrays["user_features"]')
             arrays = dict(arrays, user_features=uf)
@@ -214,10 +262,11 @@ class PoolScenario(Scenario):
         if "item_group" in arrays:
             ig = np.asarray(arrays["item_group"])
             if ig.shape != (r,) or (ig.size and ig.min() < 0):
-                raise ValueError(f'arrays: item_group must be ints >= 0 of shape ({r},), got shape {ig.shape}')
+                raise ValueError(f"arrays: item_group must be ints >= 0 of shape ({r},), got shape {ig.shape}")
             h = int(ig.max()) + 1 if ig.size else 0
-            names = tuple(f"provider{i}" for i in range(max(h, 2))) if item_group_names is None \
-                else tuple(item_group_names)
+            names = (
+                tuple(f"provider{i}" for i in range(max(h, 2))) if item_group_names is None else tuple(item_group_names)
+            )
             if len(names) < h:
                 raise ValueError(f"item_group_names: expected >= {h} names (one per provider group), got {len(names)}")
             self.item_group_names = names
@@ -252,12 +301,23 @@ class PoolScenario(Scenario):
         single = s["retrieval"] == "single-label"
         d = self._dev
         scores, labels, mask, group, feats, users, igroup = _sample_pool(
-            key, d["scores"], d["labels"], d["offsets"], d["counts"], d["user_group"], d.get("user_features"),
+            key,
+            d["scores"],
+            d["labels"],
+            d["offsets"],
+            d["counts"],
+            d["user_group"],
+            d.get("user_features"),
             d.get("item_group"),
-            n_users=int(n_users), m=s["n_candidates"], pool_size=s["retrieval_pool"] if single else s["n_candidates"],
-            retrieval_label=s["retrieval_label"] if single else None)
-        return (Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats, item_group=igroup),
-                np.asarray(users, np.int64))
+            n_users=int(n_users),
+            m=s["n_candidates"],
+            pool_size=s["retrieval_pool"] if single else s["n_candidates"],
+            retrieval_label=s["retrieval_label"] if single else None,
+        )
+        return (
+            Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats, item_group=igroup),
+            np.asarray(users, np.int64),
+        )
 
     def session_bank(self, key, n_users: int | None = None, n_sessions: int = 64) -> tuple[Batch, np.ndarray]:
         """Pool users with ``n_sessions`` sessions each, drawn from the user's own rows as
@@ -280,15 +340,25 @@ class PoolScenario(Scenario):
         single = s["retrieval"] == "single-label"
         d = self._dev
         scores, labels, mask, group = _sessions_of_users(
-            k_sessions, d["scores"], d["labels"], d["offsets"], d["counts"], d["user_group"],
-            jnp.asarray(users, jnp.int32), n_sessions=int(n_sessions), m=s["n_candidates"],
+            k_sessions,
+            d["scores"],
+            d["labels"],
+            d["offsets"],
+            d["counts"],
+            d["user_group"],
+            jnp.asarray(users, jnp.int32),
+            n_sessions=int(n_sessions),
+            m=s["n_candidates"],
             pool_size=s["retrieval_pool"] if single else s["n_candidates"],
-            retrieval_label=s["retrieval_label"] if single else None)
+            retrieval_label=s["retrieval_label"] if single else None,
+        )
         feats = None
         if "user_features" in d:
             feats = jnp.repeat(d["user_features"][jnp.asarray(users)], int(n_sessions), axis=0)
-        return (Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats),
-                self.arrays["user_group"][users].astype(np.int32))
+        return (
+            Batch(scores=scores, labels=labels, mask=mask, group=group, features=feats),
+            self.arrays["user_group"][users].astype(np.int32),
+        )
 
     def row_groups(self) -> np.ndarray:
         """Group of every pool row, ``i32[R]``."""
@@ -301,22 +371,28 @@ class PoolScenario(Scenario):
         """
         from jaxfair.auc import auc_table
 
-        table = auc_table(self.arrays["scores"], self.arrays["labels"], self.row_groups(),
-                          self.label_names, self.group_names)
+        table = auc_table(
+            self.arrays["scores"], self.arrays["labels"], self.row_groups(), self.label_names, self.group_names
+        )
         table["prevalence"] = [1.0] + [float(p) for p in self.prevalence]
         return table
 
     def describe(self) -> dict:
         out = super().describe()
         labels = self.arrays["labels"]
-        out.update({
-            "title": self.title,
-            "description": self.description,
-            "pool_users": self.n_pool_users,
-            "pool_rows": self.n_pool_rows,
-            "rows_per_user": {"min": int(self.arrays["counts"].min()), "median": float(np.median(self.arrays["counts"])),
-                              "max": int(self.arrays["counts"].max())},
-            "label_rates": {n: round(float(labels[:, k].mean()), 4) for k, n in enumerate(self.label_names)},
-            "build": self.info,
-        })
+        out.update(
+            {
+                "title": self.title,
+                "description": self.description,
+                "pool_users": self.n_pool_users,
+                "pool_rows": self.n_pool_rows,
+                "rows_per_user": {
+                    "min": int(self.arrays["counts"].min()),
+                    "median": float(np.median(self.arrays["counts"])),
+                    "max": int(self.arrays["counts"].max()),
+                },
+                "label_rates": {n: round(float(labels[:, k].mean()), 4) for k, n in enumerate(self.label_names)},
+                "build": self.info,
+            }
+        )
         return out

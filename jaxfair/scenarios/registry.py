@@ -3,6 +3,7 @@
 Scenario modules import :func:`register` from here (not from the package ``__init__``, which
 imports them: that would be an import circle); users call ``jaxfair.scenarios.load``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

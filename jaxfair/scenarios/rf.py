@@ -1,4 +1,5 @@
 """The paper's scorer for synthetic and MovieLens: a scikit-learn random forest, default parameters."""
+
 from __future__ import annotations
 
 import numpy as np

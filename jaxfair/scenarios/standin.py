@@ -17,6 +17,7 @@ What is plausible about it (default sizes are the real files'):
 * Electronics ``model_attr`` Female / Male / Female&Male, ``user_attr`` Female / Male.
 None of these numbers are the real data's; they only make the pipeline's inputs realistic.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -67,10 +68,21 @@ def generate_standin(dataset: str, n_rows: int | None = None, seed: int = 0) -> 
     days = rng.integers(0, 365, n_rows)
     date = pd.to_datetime(year.astype(str), format="%Y") + pd.to_timedelta(days + 365 * rng.integers(0, 2, n_rows), "D")
     split = rng.choice(3, size=n_rows, p=[0.8, 0.1, 0.1])
-    cats = {"modcloth": ["Dresses", "Tops", "Bottoms", "Outerwear"],
-            "electronics": ["Portable Audio & Video", "Computers & Accessories", "Camera & Photo", "Headphones",
-                            "Accessories & Supplies", "Home Audio", "Television & Video", "Car Electronics & GPS",
-                            "Security & Surveillance", "Wearable Technology"]}[dataset]
+    cats = {
+        "modcloth": ["Dresses", "Tops", "Bottoms", "Outerwear"],
+        "electronics": [
+            "Portable Audio & Video",
+            "Computers & Accessories",
+            "Camera & Photo",
+            "Headphones",
+            "Accessories & Supplies",
+            "Home Audio",
+            "Television & Video",
+            "Car Electronics & GPS",
+            "Security & Surveillance",
+            "Wearable Technology",
+        ],
+    }[dataset]
     category = np.array(cats)[rng.integers(0, len(cats), n_items)][item]
     brands = np.array([f"Brand{k:03d}" for k in range(max(5, n_items // 20))], dtype=object)
     brand = brands[rng.integers(0, len(brands), n_items)][item]
@@ -87,14 +99,35 @@ def generate_standin(dataset: str, n_rows: int | None = None, seed: int = 0) -> 
         fit[rng.random(n_rows) < 0.1] = None
         user_attr = np.where(rng.random(n_users) < 0.8, "Small", "Large")[user]
         model_attr = np.where(rng.random(n_items) < 0.42, "Small", "Small&Large")[item]
-        cols = dict(item_id=item, user_id=user, rating=rating, timestamp=date.strftime("%Y-%m-%d %H:%M:%S+00:00"),
-                    size=size, fit=fit, user_attr=user_attr, model_attr=model_attr, category=category, brand=brand,
-                    year=year, split=split)
+        cols = dict(
+            item_id=item,
+            user_id=user,
+            rating=rating,
+            timestamp=date.strftime("%Y-%m-%d %H:%M:%S+00:00"),
+            size=size,
+            fit=fit,
+            user_attr=user_attr,
+            model_attr=model_attr,
+            category=category,
+            brand=brand,
+            year=year,
+            split=split,
+        )
     else:
         user_attr = np.where(rng.random(n_users) < 0.7, "Male", "Female")[user]
         model_attr = np.array(["Female", "Male", "Female&Male"])[rng.choice(3, size=n_items, p=[0.15, 0.45, 0.4])][item]
-        cols = dict(item_id=item, user_id=user, rating=rating, timestamp=date.strftime("%Y-%m-%d"),
-                    model_attr=model_attr, category=category, brand=brand, year=year, user_attr=user_attr, split=split)
+        cols = dict(
+            item_id=item,
+            user_id=user,
+            rating=rating,
+            timestamp=date.strftime("%Y-%m-%d"),
+            model_attr=model_attr,
+            category=category,
+            brand=brand,
+            year=year,
+            user_attr=user_attr,
+            split=split,
+        )
     df = pd.DataFrame(cols)
     assert tuple(df.columns) == DATASETS[dataset][1]
     return df
@@ -112,8 +145,7 @@ def write_standin(dataset: str, directory: Path, n_rows: int | None = None, seed
     return atomic_write(path, lambda fh: df.to_csv(fh, index=False), newline="")
 
 
-def load_standin(dataset: str, seed: int = 0, *, data_dir=None, cache_dir=None, n_rows: int | None = None,
-                 **options):
+def load_standin(dataset: str, seed: int = 0, *, data_dir=None, cache_dir=None, n_rows: int | None = None, **options):
     """The ``<dataset>-standin`` scenario: a generated file through the real pipeline.
 
     The file goes to ``<cache_dir>/standin/`` (default cache dir when ``cache_dir`` is None);
@@ -124,7 +156,8 @@ def load_standin(dataset: str, seed: int = 0, *, data_dir=None, cache_dir=None, 
 
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     path = write_standin(dataset, root / "standin", n_rows, seed)
-    sc = load_marketbias(dataset, seed, cache_dir=cache_dir, path=path, name=f"{dataset}-standin", is_standin=True,
-                         **options)
+    sc = load_marketbias(
+        dataset, seed, cache_dir=cache_dir, path=path, name=f"{dataset}-standin", is_standin=True, **options
+    )
     sc.options["n_rows"] = REAL_SIZES[dataset][0] if n_rows is None else n_rows
     return sc

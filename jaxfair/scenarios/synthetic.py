@@ -25,6 +25,7 @@ Protocol (decisions the paper leaves open are marked *):
   (``default_rng([seed, 13])``) — the pool, its cache entry and every other number are
   unchanged. Scores are equally good for both providers (no built-in provider bias).
 """
+
 from __future__ import annotations
 
 import time
@@ -47,8 +48,11 @@ POOL_FORMAT = "user-features-v1"
 
 
 def _check(n_samples, n_trees, train_frac, rows_per_user, minority_share, class_sep, group_covariate_corr=0.0):
-    if isinstance(group_covariate_corr, bool) or not isinstance(group_covariate_corr, (int, float)) \
-            or not 0.0 <= group_covariate_corr < 1.0:
+    if (
+        isinstance(group_covariate_corr, bool)
+        or not isinstance(group_covariate_corr, (int, float))
+        or not 0.0 <= group_covariate_corr < 1.0
+    ):
         raise ValueError(f"group_covariate_corr: expected 0 <= c < 1, got {group_covariate_corr!r}")
     if not isinstance(n_samples, int) or n_samples < 100:
         raise ValueError(f"n_samples: expected an int >= 100, got {n_samples!r}")
@@ -64,9 +68,17 @@ def _check(n_samples, n_trees, train_frac, rows_per_user, minority_share, class_
         raise ValueError(f"class_sep: expected > 0, got {class_sep!r}")
 
 
-def build_synthetic_pool(seed: int, n_samples: int, n_trees: int, train_frac: float, rows_per_user: int,
-                         minority_share: float, class_sep: float, group_covariate_corr: float = 0.0,
-                         n_jobs: int = -1):
+def build_synthetic_pool(
+    seed: int,
+    n_samples: int,
+    n_trees: int,
+    train_frac: float,
+    rows_per_user: int,
+    minority_share: float,
+    class_sep: float,
+    group_covariate_corr: float = 0.0,
+    n_jobs: int = -1,
+):
     """Build the pool arrays (see :func:`pool.pool_arrays`) and build info."""
     from sklearn.datasets import make_classification
 
@@ -81,8 +93,9 @@ def build_synthetic_pool(seed: int, n_samples: int, n_trees: int, train_frac: fl
     for k in tqdm(range(2), desc="synthetic: random forests", unit="label"):
         x, y = make_classification(n_samples=n_samples, class_sep=class_sep, random_state=seed * 2 + k)
         row_cov[:, k] = x[held, 0]
-        scores[:, k] = fit_predict_forest(x[train], y[train], x[held], n_trees=n_trees, seed=seed * 2 + k,
-                                          n_jobs=n_jobs)
+        scores[:, k] = fit_predict_forest(
+            x[train], y[train], x[held], n_trees=n_trees, seed=seed * 2 + k, n_jobs=n_jobs
+        )
         labels[:, k] = y[held]
     n_users = max(1, len(held) // rows_per_user)
     user = rng.permutation(len(held)) % n_users
@@ -93,38 +106,75 @@ def build_synthetic_pool(seed: int, n_samples: int, n_trees: int, train_frac: fl
         group = random_groups(n_users, minority_share, rng)
     else:
         z = (feats[:, 0] - feats[:, 0].mean()) / max(feats[:, 0].std(), 1e-12)
-        t = group_covariate_corr * z + np.sqrt(1 - group_covariate_corr ** 2) * rng.standard_normal(n_users)
+        t = group_covariate_corr * z + np.sqrt(1 - group_covariate_corr**2) * rng.standard_normal(n_users)
         group = np.zeros(n_users, np.int32)
         group[np.argsort(-t, kind="stable")[: int(round(minority_share * n_users))]] = 1
     arrays = pool_arrays(scores, labels, user, group, rng, user_features=feats)
-    info = {"rows_train": int(n_train), "rows_pool": int(len(held)), "build_seconds": round(time.perf_counter() - t0, 2)}
+    info = {
+        "rows_train": int(n_train),
+        "rows_pool": int(len(held)),
+        "build_seconds": round(time.perf_counter() - t0, 2),
+    }
     return arrays, info
 
 
-def load_synthetic(seed: int = 0, *, cache_dir=None, data_dir=None, use_cache: bool = True, n_samples: int = 25_000,
-                   n_trees: int = 300, train_frac: float = 0.2, rows_per_user: int = 100,
-                   minority_share: float = 0.2, class_sep: float = 2.0, group_covariate_corr: float = 0.0,
-                   n_jobs: int = -1, prefs=None, provider_share: float = 0.2, **sampling) -> PoolScenario:
+def load_synthetic(
+    seed: int = 0,
+    *,
+    cache_dir=None,
+    data_dir=None,
+    use_cache: bool = True,
+    n_samples: int = 25_000,
+    n_trees: int = 300,
+    train_frac: float = 0.2,
+    rows_per_user: int = 100,
+    minority_share: float = 0.2,
+    class_sep: float = 2.0,
+    group_covariate_corr: float = 0.0,
+    n_jobs: int = -1,
+    prefs=None,
+    provider_share: float = 0.2,
+    **sampling,
+) -> PoolScenario:
     """Build or load the ``synthetic`` scenario (module docstring). ``data_dir`` is unused."""
     _check(n_samples, n_trees, train_frac, rows_per_user, minority_share, class_sep, group_covariate_corr)
     unknown = set(sampling) - set(SAMPLING_OPTIONS)
     if unknown:
         raise ValueError(f"options: unknown option(s) {sorted(unknown)} for 'synthetic'")
-    if isinstance(provider_share, bool) or not isinstance(provider_share, (int, float)) \
-            or not 0.0 < provider_share < 1.0:
+    if (
+        isinstance(provider_share, bool)
+        or not isinstance(provider_share, (int, float))
+        or not 0.0 < provider_share < 1.0
+    ):
         raise ValueError(f"provider_share: expected 0 < share < 1, got {provider_share!r}")
-    options = dict(n_samples=n_samples, n_trees=n_trees, train_frac=train_frac, rows_per_user=rows_per_user,
-                   minority_share=minority_share, class_sep=class_sep)
+    options = dict(
+        n_samples=n_samples,
+        n_trees=n_trees,
+        train_frac=train_frac,
+        rows_per_user=rows_per_user,
+        minority_share=minority_share,
+        class_sep=class_sep,
+    )
     if group_covariate_corr:  # only when set, so the default's options (and describe) read as before
         options["group_covariate_corr"] = group_covariate_corr
     meta = {"scenario": "synthetic", "seed": seed, "options": options, "data": None, "pool_format": POOL_FORMAT}
     arrays, info, hit = load_or_build(
-        meta, lambda: build_synthetic_pool(seed, n_jobs=n_jobs, **options), cache_dir, use_cache)
+        meta, lambda: build_synthetic_pool(seed, n_jobs=n_jobs, **options), cache_dir, use_cache
+    )
     n_rows = len(arrays["scores"])
     provider = np.random.default_rng([seed, 13]).random(n_rows) < provider_share
     arrays = dict(arrays, item=np.arange(n_rows, dtype=np.int64), item_group=provider.astype(np.int32))
-    return PoolScenario(name="synthetic", label_names=LABELS, group_names=GROUPS, arrays=arrays, seed=seed,
-                        options=dict(options, provider_share=provider_share), sampling=sampling,
-                        info=dict(info, cache_hit=hit), prefs=prefs, feature_names=FEATURES,
-                        item_group_names=("majority-provider", "minority-provider"),
-                        description="two independent make_classification problems, one random forest per label")
+    return PoolScenario(
+        name="synthetic",
+        label_names=LABELS,
+        group_names=GROUPS,
+        arrays=arrays,
+        seed=seed,
+        options=dict(options, provider_share=provider_share),
+        sampling=sampling,
+        info=dict(info, cache_hit=hit),
+        prefs=prefs,
+        feature_names=FEATURES,
+        item_group_names=("majority-provider", "minority-provider"),
+        description="two independent make_classification problems, one random forest per label",
+    )

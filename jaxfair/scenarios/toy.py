@@ -26,6 +26,7 @@ while its outcomes stay ``Y ~ Bernoulli(sigmoid(sharpness · z))``, so the servi
 under-exposes it (its merit is unchanged). With b = 0 (default) the scores, labels, mask and
 groups are bit-identical to versions without provider groups.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -35,8 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxfair.batch import Batch
-from jaxfair.scenarios.registry import register
 from jaxfair.scenarios.base import Scenario, check_prefs
+from jaxfair.scenarios.registry import register
 
 __all__ = ["ToyScenario", "default_toy_prefs"]
 
@@ -62,9 +63,24 @@ def shift_direction(n_labels: int) -> np.ndarray:
 
 
 @partial(jax.jit, static_argnames=("n_users", "n_candidates", "n_labels", "n_item_groups", "biased"))
-def _sample_toy(key, n_users, n_candidates, n_labels, rho, sharpness, minority_share, retrieval_rate,
-                covariate_shift, covariate_effect, retrieval_gradient, direction, provider_share, provider_bias,
-                n_item_groups, biased):
+def _sample_toy(
+    key,
+    n_users,
+    n_candidates,
+    n_labels,
+    rho,
+    sharpness,
+    minority_share,
+    retrieval_rate,
+    covariate_shift,
+    covariate_effect,
+    retrieval_gradient,
+    direction,
+    provider_share,
+    provider_bias,
+    n_item_groups,
+    biased,
+):
     k_z, k_y, k_g, k_m = jax.random.split(key, 4)
     group = jax.random.bernoulli(k_g, minority_share, (n_users,)).astype(jnp.int32)
     x = jax.random.normal(jax.random.fold_in(key, 7), (n_users, n_labels))
@@ -89,9 +105,24 @@ def _sample_toy(key, n_users, n_candidates, n_labels, rho, sharpness, minority_s
 
 
 @partial(jax.jit, static_argnames=("n_sessions", "n_candidates", "n_labels", "n_item_groups", "biased"))
-def _sample_toy_sessions(key, group, x, n_sessions, n_candidates, n_labels, rho, sharpness, retrieval_rate,
-                         covariate_effect, retrieval_gradient, direction, provider_share, provider_bias,
-                         n_item_groups, biased):
+def _sample_toy_sessions(
+    key,
+    group,
+    x,
+    n_sessions,
+    n_candidates,
+    n_labels,
+    rho,
+    sharpness,
+    retrieval_rate,
+    covariate_effect,
+    retrieval_gradient,
+    direction,
+    provider_share,
+    provider_bias,
+    n_item_groups,
+    biased,
+):
     """``n_sessions`` fresh sessions for each of the given users (``group [U]``, ``x [U, d]``), user-major.
 
     The candidate draw of :func:`_sample_toy` (provider groups and provider bias included) with
@@ -140,10 +171,23 @@ class ToyScenario(Scenario):
         its labels (default 0: calibrated for every provider).
     """
 
-    def __init__(self, seed: int = 0, n_candidates: int = 20, n_labels: int = 2, rho: float | None = None,
-                 sharpness: float = 2.0, minority_share: float = 0.2, retrieval_rate: float = 1.0,
-                 covariate_shift: float = 0.0, covariate_effect: float = 0.0, retrieval_gradient: float = 0.0,
-                 item_groups: int = 2, provider_share: float = 0.2, provider_bias: float = 0.0, prefs=None):
+    def __init__(
+        self,
+        seed: int = 0,
+        n_candidates: int = 20,
+        n_labels: int = 2,
+        rho: float | None = None,
+        sharpness: float = 2.0,
+        minority_share: float = 0.2,
+        retrieval_rate: float = 1.0,
+        covariate_shift: float = 0.0,
+        covariate_effect: float = 0.0,
+        retrieval_gradient: float = 0.0,
+        item_groups: int = 2,
+        provider_share: float = 0.2,
+        provider_bias: float = 0.0,
+        prefs=None,
+    ):
         if not isinstance(n_candidates, int) or n_candidates < 1:
             raise ValueError(f"n_candidates: expected an int >= 1, got {n_candidates!r}")
         if not isinstance(n_labels, int) or n_labels < 1:
@@ -162,16 +206,25 @@ class ToyScenario(Scenario):
         for nm, v in (("covariate_shift", covariate_shift), ("retrieval_gradient", retrieval_gradient)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (np.isfinite(v) and v >= 0):
                 raise ValueError(f"{nm}: expected a finite number >= 0, got {v!r}")
-        if isinstance(covariate_effect, bool) or not isinstance(covariate_effect, (int, float)) \
-                or not np.isfinite(covariate_effect):
+        if (
+            isinstance(covariate_effect, bool)
+            or not isinstance(covariate_effect, (int, float))
+            or not np.isfinite(covariate_effect)
+        ):
             raise ValueError(f"covariate_effect: expected a finite number, got {covariate_effect!r}")
         if isinstance(item_groups, bool) or not isinstance(item_groups, (int, np.integer)) or item_groups < 2:
             raise ValueError(f"item_groups: expected an int >= 2 (H provider groups), got {item_groups!r}")
-        if isinstance(provider_share, bool) or not isinstance(provider_share, (int, float)) \
-                or not 0.0 < provider_share < 1.0:
+        if (
+            isinstance(provider_share, bool)
+            or not isinstance(provider_share, (int, float))
+            or not 0.0 < provider_share < 1.0
+        ):
             raise ValueError(f"provider_share: expected 0 < share < 1, got {provider_share!r}")
-        if isinstance(provider_bias, bool) or not isinstance(provider_bias, (int, float)) \
-                or not (np.isfinite(provider_bias) and provider_bias >= 0):
+        if (
+            isinstance(provider_bias, bool)
+            or not isinstance(provider_bias, (int, float))
+            or not (np.isfinite(provider_bias) and provider_bias >= 0)
+        ):
             raise ValueError(f"provider_bias: expected a finite number >= 0, got {provider_bias!r}")
         self.name = "toy"
         self.seed = seed
@@ -180,17 +233,35 @@ class ToyScenario(Scenario):
         self.group_names = ("majority", "minority")
         self.prevalence = np.array([1.0 - minority_share, minority_share])
         self.prefs = check_prefs(default_toy_prefs(n_labels) if prefs is None else prefs, 2, n_labels)
-        self.options = dict(n_candidates=n_candidates, n_labels=n_labels, rho=rho, sharpness=sharpness,
-                            minority_share=minority_share, retrieval_rate=retrieval_rate,
-                            covariate_shift=covariate_shift, covariate_effect=covariate_effect,
-                            retrieval_gradient=retrieval_gradient, item_groups=int(item_groups),
-                            provider_share=provider_share, provider_bias=provider_bias)
+        self.options = dict(
+            n_candidates=n_candidates,
+            n_labels=n_labels,
+            rho=rho,
+            sharpness=sharpness,
+            minority_share=minority_share,
+            retrieval_rate=retrieval_rate,
+            covariate_shift=covariate_shift,
+            covariate_effect=covariate_effect,
+            retrieval_gradient=retrieval_gradient,
+            item_groups=int(item_groups),
+            provider_share=provider_share,
+            provider_bias=provider_bias,
+        )
         self.item_group_names = tuple(f"provider{h}" for h in range(int(item_groups) - 1)) + ("minority-provider",)
         self.feature_names = tuple(f"x{k}" for k in range(n_labels))
         self.direction = shift_direction(n_labels)
-        self._params = (float(rho), float(sharpness), float(minority_share), float(retrieval_rate),
-                        float(covariate_shift), float(covariate_effect), float(retrieval_gradient),
-                        jnp.asarray(self.direction, jnp.float32), float(provider_share), float(provider_bias))
+        self._params = (
+            float(rho),
+            float(sharpness),
+            float(minority_share),
+            float(retrieval_rate),
+            float(covariate_shift),
+            float(covariate_effect),
+            float(retrieval_gradient),
+            jnp.asarray(self.direction, jnp.float32),
+            float(provider_share),
+            float(provider_bias),
+        )
         self._static = dict(n_item_groups=int(item_groups), biased=bool(provider_bias > 0))
 
     def log_group_densities(self, features) -> np.ndarray:
@@ -211,8 +282,9 @@ class ToyScenario(Scenario):
     def sample(self, key, n_users: int) -> Batch:
         if not isinstance(n_users, (int, np.integer)) or n_users < 1:
             raise ValueError(f"n_users: expected an int >= 1, got {n_users!r}")
-        f, y, mask, group, x, item_group = _sample_toy(key, int(n_users), self.n_candidates, self.n_labels,
-                                                       *self._params, **self._static)
+        f, y, mask, group, x, item_group = _sample_toy(
+            key, int(n_users), self.n_candidates, self.n_labels, *self._params, **self._static
+        )
         return Batch(scores=f, labels=y, mask=mask, group=group, features=x, item_group=item_group)
 
     def session_bank(self, key, n_users: int | None = None, n_sessions: int = 32) -> tuple[Batch, np.ndarray]:
@@ -232,10 +304,26 @@ class ToyScenario(Scenario):
         users = self.sample(k_users, int(n_users))
         rho, sharpness, _, rate, _, effect, gradient, direction, provider_share, provider_bias = self._params
         f, y, mask, group, x, item_group = _sample_toy_sessions(
-            k_sessions, users.group, users.features, int(n_sessions), self.n_candidates, self.n_labels, rho,
-            sharpness, rate, effect, gradient, direction, provider_share, provider_bias, **self._static)
-        return (Batch(scores=f, labels=y, mask=mask, group=group, features=x, item_group=item_group),
-                np.asarray(users.group, np.int32))
+            k_sessions,
+            users.group,
+            users.features,
+            int(n_sessions),
+            self.n_candidates,
+            self.n_labels,
+            rho,
+            sharpness,
+            rate,
+            effect,
+            gradient,
+            direction,
+            provider_share,
+            provider_bias,
+            **self._static,
+        )
+        return (
+            Batch(scores=f, labels=y, mask=mask, group=group, features=x, item_group=item_group),
+            np.asarray(users.group, np.int32),
+        )
 
     def auc_table(self):
         """AUC of each label's score on 20,000 sampled users (key derived from ``seed``)."""
@@ -245,5 +333,8 @@ class ToyScenario(Scenario):
         return auc_table_from_batch(batch, self.label_names, self.group_names)
 
 
-register("toy", lambda seed=0, **opts: ToyScenario(seed=seed, **opts),
-         "built-in pure-JAX scenario: calibrated scores, Bernoulli labels, 80/20 groups (no data needed)")
+register(
+    "toy",
+    lambda seed=0, **opts: ToyScenario(seed=seed, **opts),
+    "built-in pure-JAX scenario: calibrated scores, Bernoulli labels, 80/20 groups (no data needed)",
+)
