@@ -165,7 +165,8 @@ def _figure(df, sc, slate, users, reps, path: Path) -> None:
         )
     ax.set_xlabel(f"weight on {sc.label_names[0]!r} (α = (w, 1 − w))")
     ax.set_ylabel("DER (1 = fair)")
-    ax.legend(loc="lower left")
+    # Below the axes: inside, any corner covers a curve (viewer DER starts low at w = 0).
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     ax.set_title(f"fairness along α, slate k = {slate} (dcg)")
     ax = axes[1]
     pts = ax.scatter(df["der_mean"], df["provider_der_mean"], c=w, cmap="viridis", s=14)
@@ -185,7 +186,7 @@ def _figure(df, sc, slate, users, reps, path: Path) -> None:
     fig.colorbar(pts, ax=ax, label="w (weight on label 0)")
     fig.suptitle(f"{sc.title}: {users:,} users × {reps} batches, mean ± 95 % CI over batches")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
