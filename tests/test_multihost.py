@@ -3,15 +3,12 @@ the users: the global result equals one process evaluating all of them, bit for 
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 
 import jax
 import numpy as np
 import pytest
+from processes import run_two_processes
 
 import jaxfair as jf
 
@@ -34,41 +31,8 @@ _WORKER = textwrap.dedent("""
 """)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_each_with_half_the_users_match_one_process(tmp_path):
-    port = _free_port()
-    procs = []
-    for pid in range(2):
-        env = {
-            **os.environ,
-            "JAX_PLATFORMS": "cpu",
-            "JAXFAIR_COORDINATOR": f"localhost:{port}",
-            "JAXFAIR_NUM_PROCESSES": "2",
-            "JAXFAIR_PROCESS_ID": str(pid),
-        }
-        env.pop("XLA_FLAGS", None)
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-c", _WORKER, str(tmp_path / "out")],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    try:
-        for p in procs:
-            out, _ = p.communicate(timeout=240)  # bounded: a hang fails the test
-            assert p.returncode == 0, out[-3000:]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
+    run_two_processes(_WORKER, tmp_path / "out")
     sc = jf.scenarios.load("toy")
     batch = sc.sample(jax.random.PRNGKey(0), 2048 + 300)
     want = jf.evaluate(jf.direction_grid(129), batch, sc.prefs)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,7 @@ import textwrap
 import jax
 import numpy as np
 import pytest
+from processes import run_two_processes
 
 import jaxfair as jf
 
@@ -86,41 +86,8 @@ def test_slates_on_2_and_4_devices_are_bit_identical(tmp_path):
                 np.testing.assert_array_equal(got[f"{d}{prune}{k}pd"], want.provider_der)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def test_slates_on_two_processes_match_one_process(tmp_path):
-    port = _free_port()
-    procs = []
-    for pid in range(2):
-        env = {
-            **os.environ,
-            "JAX_PLATFORMS": "cpu",
-            "JAXFAIR_COORDINATOR": f"localhost:{port}",
-            "JAXFAIR_NUM_PROCESSES": "2",
-            "JAXFAIR_PROCESS_ID": str(pid),
-        }
-        env.pop("XLA_FLAGS", None)
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-c", _WORKER, str(tmp_path / "out")],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    try:
-        for p in procs:
-            out, _ = p.communicate(timeout=240)
-            assert p.returncode == 0, out[-3000:]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
+    run_two_processes(_WORKER, tmp_path / "out")
     batch, prefs, grid = _local(2048 + 300)
     top1 = jf.evaluate(grid, batch, prefs, prune=False)
     for k in (1, 3):

@@ -62,6 +62,20 @@ def shift_direction(n_labels: int) -> np.ndarray:
     return v
 
 
+def _providers(key, z, f, sharpness, provider_share, provider_bias, n_item_groups, biased):
+    """Provider groups ``[n, m]`` from their own key (minority provider H-1 w.p. ``provider_share``,
+    the rest evenly) and the scores with the minority's under-stated by ``provider_bias`` (logit
+    scale) when ``biased``: ``(item_group, f)``. Own key: the other draws keep their bits."""
+    shape = f.shape[:2]
+    k_h1, k_h2 = jax.random.split(jax.random.fold_in(key, 13))
+    minority = jax.random.bernoulli(k_h1, provider_share, shape)
+    others = jax.random.randint(k_h2, shape, 0, max(n_item_groups - 1, 1))
+    item_group = jnp.where(minority, n_item_groups - 1, others).astype(jnp.int32)
+    if biased:
+        f = jnp.where(minority[..., None], jax.nn.sigmoid(sharpness * z - provider_bias), f)
+    return item_group, f
+
+
 @partial(jax.jit, static_argnames=("n_users", "n_candidates", "n_labels", "n_item_groups", "biased"))
 def _sample_toy(
     key,
@@ -91,13 +105,7 @@ def _sample_toy(
     z = z + covariate_effect * x[:, None, :]
     f = jax.nn.sigmoid(sharpness * z)
     y = jax.random.bernoulli(k_y, f).astype(jnp.float32)
-    # Provider groups from their own key: minority provider H-1 w.p. provider_share, the rest evenly.
-    k_h1, k_h2 = jax.random.split(jax.random.fold_in(key, 13))
-    minority = jax.random.bernoulli(k_h1, provider_share, (n_users, n_candidates))
-    others = jax.random.randint(k_h2, (n_users, n_candidates), 0, max(n_item_groups - 1, 1))
-    item_group = jnp.where(minority, n_item_groups - 1, others).astype(jnp.int32)
-    if biased:  # the minority provider's served scores under-state its labels (b on the logit scale)
-        f = jnp.where(minority[..., None], jax.nn.sigmoid(sharpness * z - provider_bias), f)
+    item_group, f = _providers(key, z, f, sharpness, provider_share, provider_bias, n_item_groups, biased)
     # 2σ(γ·min(t, 0)) = 1 for t >= 0 or γ = 0: the rate is retrieval_rate unless x·v < 0.
     rate = retrieval_rate * 2.0 * jax.nn.sigmoid(retrieval_gradient * jnp.minimum(x @ direction, 0.0))
     mask = jax.random.uniform(k_m, (n_users, n_candidates)) < rate[:, None]
@@ -137,12 +145,7 @@ def _sample_toy_sessions(
     z = z + covariate_effect * xs[:, None, :]
     f = jax.nn.sigmoid(sharpness * z)
     y = jax.random.bernoulli(k_y, f).astype(jnp.float32)
-    k_h1, k_h2 = jax.random.split(jax.random.fold_in(key, 13))
-    minority = jax.random.bernoulli(k_h1, provider_share, (u * n_sessions, n_candidates))
-    others = jax.random.randint(k_h2, (u * n_sessions, n_candidates), 0, max(n_item_groups - 1, 1))
-    item_group = jnp.where(minority, n_item_groups - 1, others).astype(jnp.int32)
-    if biased:
-        f = jnp.where(minority[..., None], jax.nn.sigmoid(sharpness * z - provider_bias), f)
+    item_group, f = _providers(key, z, f, sharpness, provider_share, provider_bias, n_item_groups, biased)
     rate = retrieval_rate * 2.0 * jax.nn.sigmoid(retrieval_gradient * jnp.minimum(xs @ direction, 0.0))
     mask = jax.random.uniform(k_m, (u * n_sessions, n_candidates)) < rate[:, None]
     return f.astype(jnp.float32), y, mask, jnp.repeat(group, n_sessions), xs.astype(jnp.float32), item_group
