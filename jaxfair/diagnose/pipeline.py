@@ -214,30 +214,12 @@ def diagnose_scenario(
     a_best = grid[int(np.nanargmax(ev.utility))]
     names = tuple(scenario.group_names)
     t = time.perf_counter()
-    dec_grid = decompose(
-        grid,
-        batch,
-        prefs,
-        groups=groups,
-        weights=w,
-        n_boot=n_boot,
-        key=k_boot,
-        group_names=names,
-        clusters=smp.clusters,
-        mesh=mesh,
+    # The grid and the two marked α share weights and bootstrap draws (same key).
+    common = dict(
+        groups=groups, weights=w, n_boot=n_boot, key=k_boot, group_names=names, clusters=smp.clusters, mesh=mesh
     )
-    dec_pts = decompose(
-        np.vstack([a_given, a_best]),
-        batch,
-        prefs,
-        groups=groups,
-        weights=w,
-        n_boot=n_boot,
-        key=k_boot,
-        group_names=names,
-        clusters=smp.clusters,
-        mesh=mesh,
-    )
+    dec_grid = decompose(grid, batch, prefs, **common)
+    dec_pts = decompose(np.vstack([a_given, a_best]), batch, prefs, **common)
     sec["decompose"] = time.perf_counter() - t
     t = time.perf_counter()
     rel = reliability_table(batch, scenario.label_names, names)
