@@ -56,22 +56,25 @@ def numpy_table(alphas, batch, prefs, chunk=4096):
     return out
 
 
+def _initial_state(retention, p, slots):
+    """Both NumPy baselines start alike: the retention parameters and, per (population, slot),
+    user id, arrival period, satisfaction and the "newcomer" flag."""
+    params = (retention.rho_min, retention.rho_max, retention.kappa, retention.s_mid, retention.smoothing)
+    state = (
+        np.zeros((p, slots), np.int32),
+        np.zeros((p, slots), np.int32),
+        np.zeros((p, slots)),
+        np.ones((p, slots), bool),
+    )
+    return params, state
+
+
 def numpy_simulate(scenario, alphas, bank, retention, seed, periods, slots):
     """The same loop in vectorised NumPy: group counts and sums ``[T, P, G]``."""
     table = numpy_table(alphas, bank.batch, scenario.prefs)
     p, g, b = len(alphas), scenario.n_groups, bank.n_sessions
     cdf = acquisition_cdf(np.asarray(scenario.prevalence, np.float64))
-    lo, hi, kappa, mid, lam = (
-        retention.rho_min,
-        retention.rho_max,
-        retention.kappa,
-        retention.s_mid,
-        retention.smoothing,
-    )
-    user = np.zeros((p, slots), np.int32)
-    arrival = np.zeros((p, slots), np.int32)
-    s = np.zeros((p, slots))
-    new = np.ones((p, slots), bool)
+    (lo, hi, kappa, mid, lam), (user, arrival, s, new) = _initial_state(retention, p, slots)
     rows = np.arange(p)[:, None]
     counts = np.zeros((periods, p, g), np.int64)
     sums = np.zeros((periods, p, g))
@@ -101,17 +104,7 @@ def numpy_direct_periods(scenario, alphas, bank, retention, seed, periods, slots
     p, b = len(alphas), bank.n_sessions
     a32 = np.asarray(alphas, np.float32)
     cdf = acquisition_cdf(np.asarray(scenario.prevalence, np.float64))
-    lo, hi, kappa, mid, lam = (
-        retention.rho_min,
-        retention.rho_max,
-        retention.kappa,
-        retention.s_mid,
-        retention.smoothing,
-    )
-    user = np.zeros((p, slots), np.int32)
-    arrival = np.zeros((p, slots), np.int32)
-    s = np.zeros((p, slots))
-    new = np.ones((p, slots), bool)
+    (lo, hi, kappa, mid, lam), (user, arrival, s, new) = _initial_state(retention, p, slots)
     t0 = time.perf_counter()
     for t in range(periods):
         base = slot_hash(seed, t, slots, np)
