@@ -14,8 +14,12 @@ runs), so ``jaxfair --help`` and ``jaxfair --version`` answer at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import os
+import signal
 import sys
+import threading
 import warnings
 
 from jaxfair.cliargs import UsageError, add_scenario_arguments, int_at_least, positive_int, scenario_label
@@ -185,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     command = next((a for a in argv if not a.startswith("-")), None)
+    hint = "; rerun the same command to resume" if command == "bo" else ""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _exit_on_sigint(f"jaxfair: interrupted{hint}", enabled=not debug):
             if not debug:
                 warnings.showwarning = _show_warning
             parser = build_parser()
@@ -195,10 +200,9 @@ def main(argv: list[str] | None = None) -> int:
                 parser.print_help()
                 return 0
             return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # raised by code (or a test), not by a real SIGINT: see _exit_on_sigint
         if debug:
             raise
-        hint = "; rerun the same command to resume" if command == "bo" else ""
         _close_progress_bars()  # so the line is not glued to a bar, nor a bar printed after it
         print(f"jaxfair: interrupted{hint}", file=sys.stderr)
         return 130
@@ -213,6 +217,43 @@ def main(argv: list[str] | None = None) -> int:
             print(f"jaxfair: error: {' '.join(exc.code.split())}", file=sys.stderr)
             return 2
         raise
+
+
+@contextlib.contextmanager
+def _exit_on_sigint(message: str, *, enabled: bool = True):
+    """While the command runs, a real Ctrl-C (SIGINT) prints ``message`` and ends the process
+    with status 130 at once (``os._exit``).
+
+    Why not Python's KeyboardInterrupt: it is raised wherever the main thread happens to be, and
+    inside JAX/XLA that is unsafe — raised in ``_xla_gc_callback`` (a gc callback) it is swallowed
+    and the run goes on to exit 0; raised elsewhere, the interpreter's shutdown with XLA's threads
+    still busy segfaulted (exit 139). Ending at once is safe because every result file is written
+    atomically and incrementally (:mod:`jaxfair.atomic`; a killed writer leaves at most a
+    ``*.tmp`` file that later runs ignore), the study lock is an flock the OS releases, and a
+    Ray driver's processes are reaped by its watchdog: a rerun resumes exactly as after a kill.
+    With ``--debug`` Python's default (a traceback) is kept.
+    """
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the exit short
+        # Raw writes: the handler may run while the main thread is inside a print to the same
+        # stream, where buffered I/O would raise "reentrant call".
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            sys.stdout.flush()
+        # An open progress bar leaves its line unended (``\r`` redraws): end it first.
+        bar = bool(getattr(getattr(sys.modules.get("tqdm.std"), "tqdm", None), "_instances", ()))
+        with contextlib.suppress(OSError):
+            os.write(2, (("\n" if bar else "") + message + "\n").encode())
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _close_progress_bars() -> None:
