@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from jaxfair._lazy import lazy_package
 
+__all__ = ["GroupFit", "PrefEstimate", "PrefSet", "estimate", "served_sessions"]
+
 if TYPE_CHECKING:  # for type checkers and the API docs
     from jaxfair.preferences.estimate import GroupFit, PrefEstimate, estimate
     from jaxfair.preferences.prefset import PrefSet

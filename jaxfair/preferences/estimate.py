@@ -143,7 +143,8 @@ class PrefEstimate:
             return [None if not np.isfinite(v) else float(v) for v in np.asarray(a, dtype=float)]
 
         return {
-            "model": "P(z=1|y) = sigmoid(a_g + beta_g . y), unpenalised logistic MLE per group; alpha = beta / sum(beta)",
+            "model": "P(z=1|y) = sigmoid(a_g + beta_g . y), unpenalised logistic MLE per group; "
+            "alpha = beta / sum(beta)",
             "bootstrap": "by user within group, percentile intervals",
             "level": self.level,
             "n_boot": self.n_boot,
@@ -253,6 +254,11 @@ def estimate(
     )
 
 
+def _show(value):
+    """A cell as the user wrote it (``2``, not ``np.int64(2)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _natural(name: str):
     """Sort key: numeric group names by value ("2" before "10"), then the others by text."""
     try:
@@ -270,8 +276,8 @@ def _labels(frame, labels) -> np.ndarray:
         bad = ~np.isfinite(v) | (v < 0) | (v > 1)
         if bad.any():
             raise ValueError(
-                f"label column {c!r}: expected values in [0, 1] (0/1 or probabilities), got {frame[c].iloc[np.argmax(bad)]!r}"
-                f" ({int(bad.sum())} such row(s))"
+                f"label column {c!r}: expected values in [0, 1] (0/1 or probabilities), got "
+                f"{_show(frame[c].iloc[np.argmax(bad)])!r} ({int(bad.sum())} such row(s))"
             )
         out[:, k] = v
     return out
@@ -284,7 +290,8 @@ def _satisfaction(col, name) -> np.ndarray:
     bad = ~np.isin(v, (0.0, 1.0))
     if bad.any():
         raise ValueError(
-            f"satisfaction column {name!r}: expected 0/1, got {col.iloc[np.argmax(bad)]!r} ({int(bad.sum())} such row(s))"
+            f"satisfaction column {name!r}: expected 0/1, got {_show(col.iloc[np.argmax(bad)])!r} "
+            f"({int(bad.sum())} such row(s))"
         )
     return v
 
@@ -296,7 +303,7 @@ def _check_one_group_per_user(users, g_str, user_col) -> None:
     if (per_user > 1).any():
         u = int(per_user.index[np.argmax(per_user.to_numpy() > 1)])
         raise ValueError(
-            f"user {user_col.iloc[np.argmax(users == u)]!r} appears in more than one group "
+            f"user {_show(user_col.iloc[np.argmax(users == u)])!r} appears in more than one group "
             f"({sorted(set(g_str[users == u]))}); a user's group must be fixed"
         )
 
