@@ -412,15 +412,13 @@ def _fit_group(name, users, y, z, labels, n_boot, rng, level, min_sessions) -> G
     neg = [(lab, lo[1 + j], hi[1 + j]) for j, lab in enumerate(labels) if lo[1 + j] < 0 or point[1 + j] < 0]
     if neg:
         what = ", ".join(f"{lab} [{a:.3g}, {b:.3g}]" for lab, a, b in neg)
-        return _nan_fit(
-            name,
-            n,
-            n_users,
-            k,
-            f"the CI of beta includes negative values for {what}: the data cannot "
-            "rule out that the label lowers satisfaction",
-            **common,
+        below = [lab for lab, _, b in neg if b < 0]
+        why = (
+            f"label(s) {below} lower satisfaction (CI below 0), which preferences on the simplex cannot express"
+            if below
+            else "the data cannot rule out that the label lowers satisfaction"
         )
+        return _nan_fit(name, n, n_users, k, f"the CI of beta includes negative values for {what}: {why}", **common)
     pos = np.clip(beta_b[:, 1:], 0.0, None)
     total = pos.sum(axis=1, keepdims=True)
     if (total <= 0).any():
