@@ -159,7 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_surface(subparsers)
     # Commands of the scenario, BO and diagnosis layers live beside their code.
-    for module in ("jaxfair.scenarios.cli", "jaxfair.bo.cli", "jaxfair.diagnose.cli", "jaxfair.dynamics.cli"):
+    for module in (
+        "jaxfair.scenarios.cli",
+        "jaxfair.bo.cli",
+        "jaxfair.diagnose.cli",
+        "jaxfair.dynamics.cli",
+        "jaxfair.preferences.cli",
+    ):
         if _module_exists(module):
             importlib.import_module(module).add_subcommands(subparsers)
     return parser

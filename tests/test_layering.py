@@ -11,7 +11,8 @@ Layers, lowest first (an import may stay in its layer or go down, never up):
 0. core — the top-level modules (``batch``, ``kernels``, ``validation``, ``evaluate``,
    ``cliargs`` …): arrays, kernels, checks, plain helpers; they know nothing of scenarios.
 1. scenarios — ``jaxfair.scenarios`` (sources of batches; its registry, its CLI argument helpers).
-2. analyses — ``jaxfair.diagnose``, ``jaxfair.bo``, ``jaxfair.surface``, ``jaxfair.dynamics``.
+2. analyses — ``jaxfair.diagnose``, ``jaxfair.bo``, ``jaxfair.surface``, ``jaxfair.dynamics``,
+   ``jaxfair.preferences``.
 3. entry points — ``jaxfair.cli``, every ``*.cli`` module, the ``jaxfair`` façade
    (``__init__``, which re-exports scenarios) and ``jaxfair.distributed`` (a ``python -m`` program).
 """
@@ -27,7 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "jaxfair"
 
-LAYERS = {0: "core", 1: "scenarios", 2: "diagnose/bo/surface/dynamics", 3: "cli / entry points"}
+LAYERS = {0: "core", 1: "scenarios", 2: "diagnose/bo/surface/dynamics/preferences", 3: "cli / entry points"}
 
 
 def module_name(path: Path) -> str:
@@ -67,7 +68,7 @@ def layer(mod: str) -> int:
     parts = mod.split(".")
     if mod in ("jaxfair", "jaxfair.cli", "jaxfair.distributed") or parts[-1] == "cli":
         return 3
-    if len(parts) > 1 and parts[1] in ("diagnose", "bo", "surface", "dynamics"):
+    if len(parts) > 1 and parts[1] in ("diagnose", "bo", "surface", "dynamics", "preferences"):
         return 2
     if len(parts) > 1 and parts[1] == "scenarios":
         return 1

@@ -1,0 +1,31 @@
+"""Preferences as an assumption (SPEC §9): preference sets, and estimating α*(g) from a satisfaction signal.
+
+``PrefSet`` holds Q plausible preference matrices ``[Q, G, K]``; ``estimate`` recovers α*(g)
+per group from logged served sessions with bootstrap-by-user CIs, or says why it cannot;
+``served_sessions`` generates logs whose answer is known. See ``docs/preferences-estimation.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jaxfair._lazy import lazy_package
+
+__all__ = ["GroupFit", "PrefEstimate", "PrefSet", "estimate", "served_sessions"]
+
+if TYPE_CHECKING:  # for type checkers and the API docs
+    from jaxfair.preferences.estimate import GroupFit, PrefEstimate, estimate
+    from jaxfair.preferences.prefset import PrefSet
+    from jaxfair.preferences.synthetic import served_sessions
+
+# Imported on first use: `jaxfair --help` registers `prefs` without importing pandas or SciPy.
+__getattr__, __dir__ = lazy_package(
+    __name__,
+    {
+        "GroupFit": "jaxfair.preferences.estimate:GroupFit",
+        "PrefEstimate": "jaxfair.preferences.estimate:PrefEstimate",
+        "estimate": "jaxfair.preferences.estimate:estimate",
+        "PrefSet": "jaxfair.preferences.prefset:PrefSet",
+        "served_sessions": "jaxfair.preferences.synthetic:served_sessions",
+    },
+)
