@@ -303,6 +303,7 @@ def summary_dict(d) -> dict:
         "title": d.title,
         "standin": bool(getattr(d.scenario, "is_standin", False)),
         "n_users": d.n_users,
+        "sample": d.sample,
         "groups": {"g1": g1, "g0": g0, "ids": list(d.groups)},
         "verdicts": verdicts(d),
         "alpha_given": d.points.summary(0),
@@ -326,7 +327,9 @@ def report_markdown(d) -> str:
     lines = [
         f"# Diagnosis: {d.title}",
         "",
-        f"{g1} (g1) vs {g0} (g0), {d.n_users} users, {d.points.level:.0%} bootstrap CIs ({d.points.n_boot} resamples).",
+        f"{g1} (g1) vs {g0} (g0), {d.sample['text'] if d.sample else f'{d.n_users} users'}, "
+        f"{d.points.level:.0%} bootstrap CIs ({d.points.n_boot} resamples"
+        f"{' of the real users' if d.sample and d.sample['source_users'] else ''}).",
         "",
     ]
     for p, (key, name) in enumerate((("given", "α given"), ("best", "utility-optimal α"))):
