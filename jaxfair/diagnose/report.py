@@ -124,7 +124,10 @@ def terms_figure(d, path: Path, *, return_figure: bool = False):
     ax1.set_ylabel("utility gap")
     g1, g0 = (d.group_names[g] for g in d.groups)
     ax1.set_title(
-        f"{d.title}: gap {g1} (g1) − {g0} (g0)\nterms as diverging stacked bars (+ up, − down)", fontsize=10, pad=30
+        f"{d.title}: gap {g1} (g1) − {g0} (g0) on {d.sample['text'] if d.sample else f'{d.n_users:,} users'}\n"
+        "terms as diverging stacked bars (+ up, − down)",
+        fontsize=10,
+        pad=30,
     )
     for i, t in enumerate(("term4", "term5", "term6")):
         ax2.plot(x, dec.terms[:, i], color=TERM_COLORS[t], label=TERM_LABELS[t])
