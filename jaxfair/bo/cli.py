@@ -36,9 +36,11 @@ def _run_bo(args) -> int:
         scenario = scenario_from_args(args)
         warn_ignored_by_replay(scenario, **{"--exact-users": args.exact_users})
         if args.replay:
+            s, u = scenario.n_sessions, scenario.n_logged_users
             print(
-                f"replay: each online test draws {args.users} of the {scenario.sample_size(None)['text']} with "
-                "replacement (a resample of the logs); the exact values are the logged sessions, each once"
+                f"replay: each online test draws {args.users} sessions with replacement from the {s} logged "
+                f"sessions of {u} users (a resample of the logs); the exact values are the {s} logged sessions, "
+                "each once"
             )
         if args.data is not None:
             options = dict(
