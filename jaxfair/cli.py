@@ -52,7 +52,12 @@ def _add_surface(subparsers) -> None:
         seed_help="seed of the scenario and of the sampled batch (in `bo`, --seed is the "
         "study's root seed and --scenario-seed this one)",
     )
-    p.add_argument("--users", type=positive_int, default=20_000, help="users in the batch (default 20000)")
+    p.add_argument(
+        "--users",
+        type=positive_int,
+        default=None,
+        help="users in the batch (default 20000); ignored with --replay, which evaluates every logged session once",
+    )
     p.add_argument("--grid", type=int_at_least(3), default=101, help="points per axis of the α box (default 101)")
     p.add_argument(
         "--method",
@@ -98,18 +103,23 @@ def _run_surface(args) -> int:
     from jaxfair.surface import compute_surface, write_surface
 
     label = scenario_label(args)
-    out = args.out or f"results/surface-{label}" + (f"-slate{args.slate}" if args.slate > 1 else "")
+    from jaxfair.preflight import check_out_dir, warn_ignored_by_replay
+
+    out = check_out_dir(args.out or f"results/surface-{label}" + (f"-slate{args.slate}" if args.slate > 1 else ""))
     weights = _position_weights_arg(args.position_weights)
     # The scenario is built before the progress bar opens, so a bad argument or file is the
     # only thing printed.
     sc = scenario_from_args(args)
     check_slate(args.slate, sc.n_candidates, name="--slate")
     position_weights(args.slate, weights, args.gamma)  # a bad vector or gamma: one line, exit 2
+    warn_ignored_by_replay(sc, **{"--users": args.users})
+    n_users = 20_000 if args.users is None else args.users
+    size = sc.sample_size(n_users)
     with tqdm(total=2, desc=f"surface {label}", unit="step") as bar:
-        bar.set_postfix_str(f"evaluating {args.grid}x{args.grid} alphas on {args.users} users")
+        bar.set_postfix_str(f"evaluating {args.grid}x{args.grid} alphas on {size['text']}")
         surf = compute_surface(
             sc,
-            n_users=args.users,
+            n_users=n_users,
             n_grid=args.grid,
             seed=args.seed,
             method=args.method,
@@ -128,6 +138,7 @@ def _run_surface(args) -> int:
         f"(DER {s['best_utility']['der']:.4f}); best DER {s['best_der']['der']:.4f} at w={s['best_der']['w']:.3f} "
         f"(utility {s['best_der']['utility']:.4f}); evaluate {s['seconds']['evaluate']:.3f}s"
     )
+    print(f"  on {size['text']}")
     if s.get("provider"):
         bp = s["provider"]["best_provider_der"]
         print(

@@ -65,7 +65,8 @@ def compute_surface(
 
     Args:
       scenario: a K = 2 scenario.
-      n_users: users in the (single, fixed) batch.
+      n_users: users in the (single, fixed) batch; a replay of logged sessions ignores it and
+        evaluates every logged session once (``summary["sample"]`` says what stands behind the numbers).
       n_grid: points per axis of the box ``[0, 1]²``; the direction table has ``4·n_grid + 1`` points.
       seed: PRNG seed of the batch.
       method: ``"sweep"`` (exact, :func:`sweep2`) or ``"grid"`` (the compiled grid kernel).
@@ -90,7 +91,8 @@ def compute_surface(
     slate_kw = dict(slate=k, position_weights=weights)
     names = dict(group_names=scenario.group_names, label_names=scenario.label_names)
     t0 = time.perf_counter()
-    batch = scenario.sample(jax.random.PRNGKey(seed), n_users)
+    batch = scenario.evaluation_batch(jax.random.PRNGKey(seed), n_users)
+    sample = scenario.sample_size(n_users)
     t_sample = time.perf_counter() - t0
     box = box_grid(2, n_grid, 0.0, 1.0)
     direction = direction_grid(4 * n_grid + 1)
@@ -128,7 +130,8 @@ def compute_surface(
         "scenario": scenario.name,
         "title": scenario.title,
         "standin": scenario.is_standin,
-        "n_users": int(n_users),
+        "n_users": int(batch.n_users),
+        "sample": sample,
         "n_candidates": scenario.n_candidates,
         "seed": int(seed),
         "method": method,
@@ -182,6 +185,12 @@ def _with_origin(ev: Evaluation, scenario: Scenario) -> pd.DataFrame:
     return pd.concat([pd.DataFrame([origin]), df], ignore_index=True)
 
 
+def _sample_text(summary: dict) -> str:
+    """What stands behind the figures (e.g. "20,000 sessions drawn from 943 logged users")."""
+    sample = summary.get("sample")
+    return sample["text"] if sample else f"{summary['n_users']:,} users"
+
+
 def _has_provider(surface: Surface) -> bool:
     return "provider_der" in surface.direction.columns and bool(np.isfinite(surface.direction["provider_der"]).any())
 
@@ -215,7 +224,7 @@ def plot_surface(surface: Surface):
         fig1.colorbar(im, ax=ax, shrink=0.85)
     fig1.suptitle(
         f"{surface.title}: {'utility, viewer and provider DER' if provider else 'utility and DER'} "
-        f"over the α box ({what}{surface.summary['n_users']:,} users; "
+        f"over the α box ({what}{_sample_text(surface.summary)};\n"
         "α = 0 at the origin serves nothing: left blank)"
     )
 

@@ -27,9 +27,21 @@ def _run_bo(args) -> int:
     # here (jaxfair.cliargs). The study records the scenario's options and, for logs, the size and
     # sha256 of the file (not its path): a resume on an edited file is refused, the same file under
     # another path resumes.
+    from jaxfair.preflight import check_out_dir, warn_ignored_by_replay
+
+    out = check_out_dir(args.out or f"results/bo-{scenario_label(args)}")
     options = scenario_options(args)
+    exact_users = 100_000 if args.exact_users is None else args.exact_users
     if args.data is not None or args.prefs is not None:
         scenario = scenario_from_args(args)
+        warn_ignored_by_replay(scenario, **{"--exact-users": args.exact_users})
+        if args.replay:
+            s, u = scenario.n_sessions, scenario.n_logged_users
+            print(
+                f"replay: each online test draws {args.users} sessions with replacement from the {s} logged "
+                f"sessions of {u} users (a resample of the logs); the exact values are the {s} logged sessions, "
+                "each once"
+            )
         if args.data is not None:
             options = dict(
                 options, **{f: getattr(args, f) for f in LOG_FLAGS if getattr(args, f) is not None}, replay=args.replay
@@ -39,7 +51,6 @@ def _run_bo(args) -> int:
         scenario = scenario_name(args)
         if args.data_dir is not None and scenario == "toy":
             raise UsageError("--data-dir: scenario 'toy' reads no data files")
-    out = args.out or f"results/bo-{scenario_label(args)}"
     rows = run_study(
         scenario,
         args.methods,
@@ -51,7 +62,7 @@ def _run_bo(args) -> int:
         out=out,
         method_options=method_options,
         space=args.space,
-        exact_users=args.exact_users,
+        exact_users=exact_users,
         scenario_seed=args.scenario_seed,
         scenario_options=options or None,
         workers=args.workers,
@@ -92,8 +103,13 @@ def _slate_args(args) -> dict:
 
 
 def _run_report(args) -> int:
-    from jaxfair.bo.report import report
+    from pathlib import Path
 
+    from jaxfair.bo.report import report
+    from jaxfair.preflight import check_out_dir
+
+    if args.out is not None or Path(args.dir).is_dir():  # DIR itself is checked by report()
+        check_out_dir(args.out if args.out is not None else Path(args.dir) / "report")
     res = report(args.dir, args.out, figures=not args.no_figures)
     for note in res["notes"]:  # an unfinished study: say so before any number
         print(f"note: {note}")
@@ -126,8 +142,20 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--trials", type=int, default=20, help="trials (default 20)")
     p.add_argument("--iterations", type=int, default=20, help="BO iterations per trial (default 20)")
     p.add_argument("--n-init", type=int, default=5, help="initial design size shared by the methods (default 5)")
-    p.add_argument("--users", type=int, default=2000, help="users per online evaluation (default 2000)")
-    p.add_argument("--exact-users", type=int, default=100_000, help="held-out users for exact values (default 100000)")
+    p.add_argument(
+        "--users",
+        type=int,
+        default=2000,
+        help="users per online evaluation (default 2000); with --replay, logged sessions drawn with replacement "
+        "per online test (an online A/B test on logs is a resample of them)",
+    )
+    p.add_argument(
+        "--exact-users",
+        type=int,
+        default=None,
+        help="held-out users for exact values (default 100000); ignored with --replay, whose exact values are "
+        "every logged session once",
+    )
     p.add_argument(
         "--space", choices=("direction", "box"), default="direction", help="search space (default direction)"
     )

@@ -303,7 +303,7 @@ class Evaluator:
         if self.horizon is not None:
             return self._evaluate_horizon(alphas, self._exact_key, self.exact_users)
         if self._exact_batch is None:
-            self._exact_batch = self.scenario.sample(self._exact_key, self.exact_users)
+            self._exact_batch = self.scenario.evaluation_batch(self._exact_key, self.exact_users)
         res = self._evaluate_batch(alphas, self._exact_batch, chunk=chunk)
         if not np.all(res.group_counts > 0):
             empty = [self._group_name(g) for g in np.flatnonzero(res.group_counts == 0)]

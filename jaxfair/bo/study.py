@@ -138,7 +138,9 @@ def run_study(
       out: directory for incremental, resumable results (None: keep in memory only).
       method_options: ``{method: {option: value}}`` for :class:`MethodConfig`.
       space: ``"direction"`` (default) or ``"box"``.
-      exact_users: held-out users for the noise-free ``*_exact`` columns.
+      exact_users: held-out users for the noise-free ``*_exact`` columns (a replay of logged
+        sessions ignores it: its exact value is every logged session once, while each online
+        test draws ``users_per_eval`` logged sessions with replacement, a resample of the logs).
       scenario_seed, scenario_options: passed to ``scenarios.load`` when ``scenario`` is a name.
       progress: show a tqdm bar.
       torch_threads: torch intra-op threads during the study (restored afterwards; None =
@@ -215,6 +217,10 @@ def run_study(
         **hz,
     )
     config.update(_scenario_identity(scenario))
+    if getattr(scenario, "fixed_sessions", False):
+        # A replay's exact value is the logged sessions once each (exact_users is ignored); studies
+        # whose exact values came from a resample of the logs do not resume into this one.
+        config["exact_batch"] = "logged sessions, each once"
     if objectives != ("utility", "der"):
         config["objectives"] = list(objectives)
     if ev.slate != 1 or position_weights != "dcg":

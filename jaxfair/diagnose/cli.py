@@ -25,7 +25,13 @@ def add_subcommands(subparsers) -> None:
         "summary.json to --out.",
     )
     add_scenario_arguments(p)
-    p.add_argument("--users", type=positive_int, default=20_000, help="users sampled (default 20000)")
+    p.add_argument(
+        "--users",
+        type=positive_int,
+        default=None,
+        help="users sampled (default 20000); ignored with --replay, which diagnoses every logged session once "
+        "(CIs resample the logged users either way)",
+    )
     p.add_argument(
         "--alpha",
         default=None,
@@ -110,8 +116,9 @@ def run(args) -> int:
 
     from jaxfair.diagnose.pipeline import diagnose_scenario
     from jaxfair.diagnose.report import write_report
+    from jaxfair.preflight import check_out_dir, warn_ignored_by_replay
 
-    out = args.out or f"results/diagnose-{scenario_label(args)}"
+    out = check_out_dir(args.out or f"results/diagnose-{scenario_label(args)}")
     # Arguments and the scenario are checked before the progress bar opens, so a mistake prints
     # only its one `jaxfair: error:` line.
     if args.data is not None and args.features is None and not args.exact:
@@ -122,11 +129,13 @@ def run(args) -> int:
     sc = load_scenario(args)
     alpha = parse_alpha(args.alpha, sc.n_labels)
     groups = _parse_groups(args.groups, sc.n_groups)
+    warn_ignored_by_replay(sc, **{"--users": args.users})
+    n_users = 20_000 if args.users is None else args.users
     with tqdm(total=2, desc="diagnose", unit="step") as bar:
-        bar.set_postfix_str(f"diagnosing {args.users} users, {args.grid} α")
+        bar.set_postfix_str(f"diagnosing {sc.sample_size(n_users)['text']}, {args.grid} α")
         d = diagnose_scenario(
             sc,
-            n_users=args.users,
+            n_users=n_users,
             alpha=alpha,
             n_grid=args.grid,
             groups=groups,
@@ -141,10 +150,8 @@ def run(args) -> int:
         paths = write_report(d, out)
         bar.update(1)
     g1, g0 = (sc.group_names[g] for g in d.groups)
-    print(
-        f"{d.title}: {g1} (g1) vs {g0} (g0), {d.n_users} users; S_X overlap {d.weights.overlap:.3f}, "
-        f"ESS {d.weights.ess:.0f}"
-    )
+    on = d.sample["text"] if d.sample else f"{d.n_users} users"
+    print(f"{d.title}: {g1} (g1) vs {g0} (g0), {on}; S_X overlap {d.weights.overlap:.3f}, ESS {d.weights.ess:.0f}")
     for p, name in enumerate(("α given", "utility-optimal α")):
         row = d.points.summary(p)
         terms = ", ".join(

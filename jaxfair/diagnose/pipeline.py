@@ -10,11 +10,15 @@ candidates into an ordinary batch:
 * pool scenarios: M distinct rows of the user (fewer if the user has fewer); production = a
   uniformly random m of them (``retrieval="default"``) or the top m by one label's score
   (``"single-label"``, with M = ``retrieval_pool``) — exactly the scenario's retrieval.
+* a replay of logged sessions: every logged session once (``n_users`` is ignored: resampled
+  copies of a session are not new users); the retrieval oracle only re-ranks what was retrieved.
 * any other scenario: its own sessions; the retrieval oracle then only re-ranks what was
   retrieved (said in the result's ``notes``).
 
 For pool scenarios the bootstrap resamples pool users (all sessions of a drawn pool user
-together), since sessions of one pool user share their covariates and candidate rows.
+together), since sessions of one pool user share their covariates and candidate rows; for a
+replay it resamples the logged users (all their logged sessions together). Either way the CIs
+come from the real users, not from how many sessions were drawn.
 """
 
 from __future__ import annotations
@@ -93,6 +97,14 @@ def sample_for_diagnosis(scenario, key, n_users: int, pool_factor: int = 4) -> D
         else:
             prio = jax.random.uniform(k_ret, corpus.shape)
         production = np.asarray(_top_m_mask(prio, jnp.asarray(corpus), jnp.full((n_users,), m, jnp.int32)))
+    elif getattr(scenario, "fixed_sessions", False):
+        wide = scenario.evaluation_batch(k_sample, n_users)
+        clusters = np.asarray(scenario.session_user, np.int64)  # [S] logged user of each session
+        production = corpus = np.asarray(wide.mask)
+        notes.append(
+            f"replay: {scenario.sample_size(n_users)['text']} (no resampling); the bootstrap resamples the "
+            "logged users; the retrieval oracle only re-ranks the logged retrieved candidates"
+        )
     else:
         wide = scenario.sample(k_sample, n_users)
         production = corpus = np.asarray(wide.mask)
@@ -155,6 +167,7 @@ class Diagnosis:
     notes: list
     n_users: int
     group: np.ndarray  # int [N] group of each sampled user
+    sample: dict | None = None  # Scenario.sample_size: how many real users stand behind the numbers
 
     @property
     def group_names(self) -> tuple[str, ...]:
@@ -176,7 +189,8 @@ def diagnose_scenario(
     n_folds: int = 5,
     mesh: Any = None,
 ) -> Diagnosis:
-    """Run the whole diagnosis on ``n_users`` sampled users of ``scenario``.
+    """Run the whole diagnosis on ``n_users`` sampled users of ``scenario`` (a replay of logged
+    sessions: on every logged session once, whatever ``n_users``).
 
     ``alpha``: the α to explain (default 1/K each); the utility-optimal α is the best global
     utility on the grid. ``groups`` default: g1 = the better-served group at ``alpha``.
@@ -265,6 +279,7 @@ def diagnose_scenario(
         lemma23=lem,
         seconds=sec,
         notes=notes,
-        n_users=int(n_users),
+        n_users=int(batch.n_users),
         group=np.asarray(batch.group),
+        sample=scenario.sample_size(int(n_users)) if hasattr(scenario, "sample_size") else None,
     )

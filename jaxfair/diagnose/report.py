@@ -124,7 +124,10 @@ def terms_figure(d, path: Path, *, return_figure: bool = False):
     ax1.set_ylabel("utility gap")
     g1, g0 = (d.group_names[g] for g in d.groups)
     ax1.set_title(
-        f"{d.title}: gap {g1} (g1) − {g0} (g0)\nterms as diverging stacked bars (+ up, − down)", fontsize=10, pad=30
+        f"{d.title}: gap {g1} (g1) − {g0} (g0) on {d.sample['text'] if d.sample else f'{d.n_users:,} users'}\n"
+        "terms as diverging stacked bars (+ up, − down)",
+        fontsize=10,
+        pad=30,
     )
     for i, t in enumerate(("term4", "term5", "term6")):
         ax2.plot(x, dec.terms[:, i], color=TERM_COLORS[t], label=TERM_LABELS[t])
@@ -303,6 +306,7 @@ def summary_dict(d) -> dict:
         "title": d.title,
         "standin": bool(getattr(d.scenario, "is_standin", False)),
         "n_users": d.n_users,
+        "sample": d.sample,
         "groups": {"g1": g1, "g0": g0, "ids": list(d.groups)},
         "verdicts": verdicts(d),
         "alpha_given": d.points.summary(0),
@@ -326,7 +330,9 @@ def report_markdown(d) -> str:
     lines = [
         f"# Diagnosis: {d.title}",
         "",
-        f"{g1} (g1) vs {g0} (g0), {d.n_users} users, {d.points.level:.0%} bootstrap CIs ({d.points.n_boot} resamples).",
+        f"{g1} (g1) vs {g0} (g0), {d.sample['text'] if d.sample else f'{d.n_users} users'}, "
+        f"{d.points.level:.0%} bootstrap CIs ({d.points.n_boot} resamples"
+        f"{' of the real users' if d.sample and d.sample['source_users'] else ''}).",
         "",
     ]
     for p, (key, name) in enumerate((("given", "α given"), ("best", "utility-optimal α"))):

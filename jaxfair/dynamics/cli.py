@@ -24,10 +24,11 @@ def _run_dynamics(args) -> int:
     from jaxfair.dynamics.retention import Retention
     from jaxfair.dynamics.serving import check_slate
     from jaxfair.dynamics.simulate import simulate
+    from jaxfair.preflight import check_out_dir
     from jaxfair.scenarios.cliargs import scenario_from_args
 
     label = scenario_label(args)
-    out = args.out or f"results/dynamics-{label}"
+    out = check_out_dir(args.out or f"results/dynamics-{label}")
     # Everything the user can get wrong is checked before any work starts.
     for flag, v, lo in (
         ("--periods", args.periods, 1),

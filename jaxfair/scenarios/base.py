@@ -69,6 +69,26 @@ class Scenario(abc.ABC):
     def sample(self, key, n_users: int) -> Batch:
         """Draw ``n_users`` users × m candidates: a :class:`Batch` (scores, labels, mask, group)."""
 
+    #: True for a replay of logged sessions: :meth:`evaluation_batch` is those sessions, whatever ``n_users``.
+    fixed_sessions: bool = False
+
+    def evaluation_batch(self, key, n_users: int) -> Batch:
+        """The batch a one-shot evaluation (``surface``, ``diagnose``, a study's exact value) uses.
+
+        ``sample(key, n_users)`` here; a replay of logged sessions overrides it to return every
+        logged session once (``n_users`` is then ignored): replay means the logged sessions.
+        """
+        return self.sample(key, n_users)
+
+    def sample_size(self, n_users: int) -> dict:
+        """What stands behind a batch of ``evaluation_batch(key, n_users)``, for titles and summaries.
+
+        Returns ``{"sessions": N, "source_users": U or None, "resampled": bool, "text": str}``:
+        ``source_users`` is how many real users the sessions come from (None for generated users),
+        ``text`` a phrase such as ``"20,000 users"``.
+        """
+        return {"sessions": int(n_users), "source_users": None, "resampled": False, "text": f"{int(n_users):,} users"}
+
     #: Retention defaults of :mod:`jaxfair.dynamics` (SPEC §8); a scenario may override them.
     retention_defaults: dict = {"rho_min": 0.5, "rho_max": 0.98, "kappa": 10.0, "s_mid": 0.5, "smoothing": 0.5}
 

@@ -12,8 +12,10 @@ return either
   (m = ``n_candidates`` distinct rows per session; rows logged as not retrieved are left out
   of the pool, because the simulator draws its own retrieval), or
 * a :class:`ReplayScenario` (``replay=True``): the logged sessions served as they were — the
-  same candidates, in logged order, with the logged retrieval mask — and ``sample`` draws
-  whole logged sessions with replacement.
+  same candidates, in logged order, with the logged retrieval mask. Its ``evaluation_batch`` (what
+  ``surface``, ``diagnose`` and a study's exact value use) is every logged session once;
+  ``sample`` draws whole logged sessions with replacement (a BO study's noisy online tests).
+  Without ``session`` each user's rows are ONE session: a :class:`ReplaySessionWarning` says so.
 
 Group ids: integers ``0..G-1`` are used as they are (group 0 should be the majority, by the
 package's convention); other integer codes (e.g. 1/2) are mapped to ``0..G-1`` in sorted order,
@@ -34,9 +36,10 @@ Every scenario records a content hash of the data it was built from
 ``sha256`` as ``info["file"]``), which a BO study uses to refuse resuming on other data.
 
 Provider groups (SPEC §7): an optional ``item_group`` column gives each logged candidate's
-provider group, carried into ``Batch.item_group``. Non-negative integers are used as they
-are (ids ``0..H-1``); any other values are numbered in sorted order. At least two provider
-groups must occur.
+provider group, carried into ``Batch.item_group``. Integer ids ``0..H-1`` are used as they are;
+other integer codes (e.g. 1/2) are mapped to ``0..H-1`` in sorted order with a
+:class:`GroupCodesWarning` giving the mapping (as user groups); any other values are numbered
+in sorted order. At least two provider groups must occur.
 """
 
 from __future__ import annotations
@@ -60,7 +63,15 @@ from jaxfair.batch import Batch
 from jaxfair.scenarios.base import Scenario, check_prefs
 from jaxfair.scenarios.pool import SAMPLING_OPTIONS, PoolScenario, default_prefs, pool_arrays
 
-__all__ = ["DuplicateRowsWarning", "GroupCodesWarning", "ReplayScenario", "file_fingerprint", "from_file", "from_frame"]
+__all__ = [
+    "DuplicateRowsWarning",
+    "GroupCodesWarning",
+    "ReplayScenario",
+    "ReplaySessionWarning",
+    "file_fingerprint",
+    "from_file",
+    "from_frame",
+]
 
 #: Largest finite float32: the engine stores scores, labels and covariates as float32.
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -72,6 +83,10 @@ class DuplicateRowsWarning(UserWarning):
 
 class GroupCodesWarning(UserWarning):
     """The group values were renumbered to ``0..G-1`` (or a group was dropped): the message says how."""
+
+
+class ReplaySessionWarning(UserWarning):
+    """A replay without a session column serves each user's rows as one session."""
 
 
 def _show(value: Any) -> str:
@@ -379,6 +394,16 @@ def from_frame(
     if candidate is None and not allow_duplicates:
         _warn_duplicates([user_codes, sessions, *f.T, *y.T, keep_mask], session is not None, len(df))
     igroup, igroup_names = (None, None) if item_group is None else _item_group_codes(df, item_group)
+    if replay and session is None:
+        per_user = np.bincount(user_codes)
+        if per_user.max() > 1:
+            warnings.warn(
+                f"session: no session column, so replay serves each user's rows as ONE session ({len(per_user)} "
+                f"users, up to {int(per_user.max())} candidates in a session, median {float(np.median(per_user)):g}); "
+                "if the log holds several sessions per user, name the session id column with session= (--session COL)",
+                ReplaySessionWarning,
+                stacklevel=2,
+            )
     x = None
     if feature_cols:
         x = np.stack([_numeric(df, c, "features") for c in feature_cols], axis=1)
@@ -494,7 +519,7 @@ def from_frame(
         item=None if igroup is None else rows,
         item_group=None if igroup is None else igroup[rows],
     )
-    return PoolScenario(
+    pool = PoolScenario(
         name=name,
         label_names=label_cols,
         group_names=names,
@@ -508,10 +533,17 @@ def from_frame(
         item_group_names=igroup_names,
         description=f"logged sessions ({info['rows']} rows, {info['users']} users)",
     )
+    pool.user_noun = "logged users"  # titles say how many real users stand behind a sample
+    return pool
 
 
 def _item_group_codes(df: pd.DataFrame, col: str) -> tuple[np.ndarray, list[str]]:
-    """Provider group ids ``i32[R]`` of column ``col`` and their names (module docstring)."""
+    """Provider group ids ``i32[R]`` of column ``col`` and their names (module docstring).
+
+    Integer codes other than ``0..H-1`` (e.g. 1/2) are mapped in sorted order with a
+    :class:`GroupCodesWarning`: used as ids they would make provider groups without items
+    (group 0 of codes 1/2), whose merit is 0 and provider DER undefined.
+    """
     values = _no_missing(df, col, "item_group")
     if pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
         codes = values.to_numpy(np.int64)
@@ -522,7 +554,17 @@ def _item_group_codes(df: pd.DataFrame, col: str) -> tuple[np.ndarray, list[str]
             )
         if codes.max() > np.iinfo(np.int32).max:
             raise ValueError(f"item_group: column {col!r} has ids beyond int32")
-        names = [str(h) for h in range(int(codes.max()) + 1)]
+        found = np.unique(codes)
+        names = [str(h) for h in found.tolist()]
+        if not np.array_equal(found, np.arange(len(found))):
+            mapping = ", ".join(f"{h} → {i}" for i, h in enumerate(found.tolist()))
+            warnings.warn(
+                f"item_group: the provider group codes {found.tolist()} of column {col!r} are not "
+                f"0..{len(found) - 1}; mapped them in sorted order ({mapping})",
+                GroupCodesWarning,
+                stacklevel=3,
+            )
+            codes = np.searchsorted(found, codes)
     else:
         codes, uniq = pd.factorize(values.astype(str), sort=True)
         names = [str(v) for v in uniq]
@@ -686,8 +728,32 @@ class ReplayScenario(Scenario):
             item_group=d.get("item_group"),
         )
 
+    fixed_sessions = True
+
+    def evaluation_batch(self, key, n_users: int) -> Batch:
+        """Every logged session once (:meth:`sessions`): replay evaluates the logged sessions, so
+        ``key`` and ``n_users`` are ignored."""
+        return self.sessions()
+
+    @property
+    def n_logged_users(self) -> int:
+        return int(len(np.unique(self.session_user)))
+
+    def sample_size(self, n_users: int | None = None) -> dict:
+        """The logged sessions, once each (:meth:`Scenario.sample_size`; ``n_users`` is ignored)."""
+        s, u = self.n_sessions, self.n_logged_users
+        return {
+            "sessions": s,
+            "source_users": u,
+            "resampled": False,
+            "text": f"{s:,} logged sessions of {u:,} users, each once",
+        }
+
     def sample(self, key, n_users: int) -> Batch:
-        """``n_users`` logged sessions drawn uniformly with replacement, each exactly as logged."""
+        """``n_users`` logged sessions drawn uniformly with replacement, each exactly as logged.
+
+        A resample of the logs (a BO study's noisy online test); the replay itself is
+        :meth:`sessions` / :meth:`evaluation_batch`."""
         if not isinstance(n_users, (int, np.integer)) or isinstance(n_users, bool) or n_users < 1:
             raise ValueError(f"n_users: expected an int >= 1, got {n_users!r}")
         d = self._dev

@@ -276,6 +276,19 @@ class PoolScenario(Scenario):
         self.prevalence = np.bincount(ug, minlength=len(self.group_names)) / len(ug)
         self.prefs = check_prefs(default_prefs() if prefs is None else prefs, self.n_groups, self.n_labels)
 
+    #: What the pool's users are, in :meth:`sample_size` (``from_frame`` sets "logged users").
+    user_noun: str = "pool users"
+
+    def sample_size(self, n_users: int) -> dict:
+        """``n_users`` sessions drawn with replacement from the pool's real users (:meth:`Scenario.sample_size`)."""
+        n, u = int(n_users), self.n_pool_users
+        return {
+            "sessions": n,
+            "source_users": u,
+            "resampled": True,
+            "text": f"{n:,} sessions drawn from {u:,} {self.user_noun}",
+        }
+
     @property
     def n_pool_users(self) -> int:
         return int(len(self.arrays["counts"]))
