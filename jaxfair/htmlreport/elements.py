@@ -50,13 +50,21 @@ def _cell(text: str) -> tuple[str, bool]:
     return escape(format_number(v)), True
 
 
-def table_html(header: Sequence[str], rows: Sequence[Sequence[str]], *, gap_after: int | None = None, gap_text=""):
+def table_html(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    gap_after: int | None = None,
+    gap_text: str = "",
+    row_names: bool = False,
+) -> str:
     """``<table>`` of string cells (numbers rounded to :data:`DIGITS` and right-aligned).
 
     Every row gets exactly ``len(header)`` cells: a short row is padded with empty cells and a
     long one widens the header with unnamed columns (a malformed file is shown as it is, and
     the caller's note says so). ``gap_after``: index of the row after which ``gap_text`` spans
-    the whole width (the rows left out of a long table).
+    the whole width (the rows left out of a long table). ``row_names``: the first cell of each
+    row names it (a row header, never wrapped).
     """
     width = max([len(header), *(len(r) for r in rows)])
     head = list(header) + [""] * (width - len(header))
@@ -65,7 +73,10 @@ def table_html(header: Sequence[str], rows: Sequence[Sequence[str]], *, gap_afte
     out.append("</tr></thead><tbody>")
     for i, row in enumerate(rows):
         cells = [_cell(str(c)) for c in row] + [("", False)] * (width - len(row))
-        out.append("<tr>" + "".join(f'<td class="num">{t}</td>' if n else f"<td>{t}</td>" for t, n in cells) + "</tr>")
+        tds = [f'<td class="num">{t}</td>' if n else f"<td>{t}</td>" for t, n in cells]
+        if row_names and cells:
+            tds[0] = f'<th scope="row">{escape(str(row[0])) if row else ""}</th>'
+        out.append("<tr>" + "".join(tds) + "</tr>")
         if gap_after is not None and i == gap_after:
             out.append(f'<tr class="gap"><td colspan="{width}">{escape(gap_text)}</td></tr>')
     out.append("</tbody></table></div>")
@@ -114,14 +125,14 @@ def json_html(value: Any) -> str:
     if keys is not None:
         if isinstance(value, dict):
             rows = [[str(k), *(_plain(r[c]) for c in keys)] for k, r in value.items()]
-            return table_html(["", *keys], rows)
+            return table_html(["", *keys], rows, row_names=True)
         return table_html(keys, [[_plain(r[c]) for c in keys] for r in value])
     if isinstance(value, list):
         if all(_is_scalar(v) for v in value):
             return _scalar_list(value)
         if all(isinstance(v, list) and all(_is_scalar(x) for x in v) for v in value):  # a matrix
             return "<br>".join(_scalar_list(v) for v in value)
-        return "<ol class=\"items\">" + "".join(f"<li>{json_html(v)}</li>" for v in value) + "</ol>"
+        return '<ol class="items">' + "".join(f"<li>{json_html(v)}</li>" for v in value) + "</ol>"
     if not value:
         return '<span class="muted">{}</span>'
     items = "".join(f"<dt>{escape(str(k))}</dt><dd>{json_html(v)}</dd>" for k, v in value.items())

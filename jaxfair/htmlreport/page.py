@@ -15,6 +15,7 @@ import csv
 import datetime as _dt
 import json
 import os
+import shlex
 from collections import deque
 from collections.abc import Iterable
 from html import escape
@@ -49,9 +50,10 @@ pre{background:#f1f3f6;border-radius:6px;padding:10px 12px;white-space:pre-wrap;
  font:13px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;margin:6px 0}
 code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f1f3f6;padding:0 3px;border-radius:3px}
 .scroll{overflow-x:auto;max-width:100%;margin:6px 0 4px}
-table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums;overflow-wrap:normal;word-break:normal}
 th,td{border:1px solid #dde1e7;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#eef1f5;font-weight:600;white-space:nowrap}
+tbody th{background:#f6f8fa;font-weight:500}
 td.num{text-align:right;white-space:nowrap}
 tbody tr:nth-child(even){background:#fafbfc}
 tr.gap td{text-align:center;color:#5b6472;font-style:italic;background:#fff8e6}
@@ -81,8 +83,8 @@ def _csv_section(path: Path) -> str:
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
-        if header is None:
-            return '<p class="note">(empty file)</p>'
+        if not header or header == [""]:  # pandas writes an empty DataFrame as one blank line
+            return '<p class="note">empty table: no columns and no rows</p>'
         head: list[list[str]] = []
         tail: deque[list[str]] = deque(maxlen=TAIL_ROWS)
         n = 0
@@ -104,7 +106,8 @@ def _csv_section(path: Path) -> str:
     if len(widths) > 1:
         facts.append(f"malformed: rows have {sorted(widths)} cells; short rows are padded with empty cells")
     gap_text = f"… {n - HEAD_ROWS - TAIL_ROWS} rows not shown (rows {HEAD_ROWS + 1}–{n - TAIL_ROWS}) …"
-    return table_html(header, body, gap_after=gap, gap_text=gap_text) + f'<p class="note">{escape("; ".join(facts))}</p>'
+    note = f'<p class="note">{escape("; ".join(facts))}</p>'
+    return table_html(header, body, gap_after=gap, gap_text=gap_text) + note
 
 
 def _find_prefs(data: Any, where: str) -> tuple[list[str], list[list[Any]], str] | None:
@@ -121,9 +124,12 @@ def _find_prefs(data: Any, where: str) -> tuple[list[str], list[list[Any]], str]
         return None
     if not isinstance(data, dict):
         return None
+    # Names of the rows and columns of a bare matrix, from its siblings (study.json writes
+    # group_names/label_names, a scenario's record groups/labels).
+    group_hint = _names(data.get("group_names", data.get("groups")))
+    labels_hint = _names(data.get("label_names", data.get("labels")))
     for key in ("prefs_by_group", "prefs"):
         v = data.get(key)
-        labels_hint = [str(x) for x in data.get("label_names", [])]
         if isinstance(v, dict) and v and all(isinstance(r, dict) for r in v.values()):
             labels = list(dict.fromkeys(str(lab) for r in v.values() for lab in r))
             return labels, [[str(g), *(r.get(lab, "") for lab in labels)] for g, r in v.items()], f"{where}.{key}"
@@ -132,8 +138,7 @@ def _find_prefs(data: Any, where: str) -> tuple[list[str], list[list[Any]], str]
             labels = labels_hint if len(labels_hint) == k else [f"label {j}" for j in range(k)]
             return labels, [[str(g), *r] for g, r in v.items()], f"{where}.{key}"
         if isinstance(v, list) and v and all(isinstance(r, list) for r in v):
-            names = [str(x) for x in data.get("group_names", [])]
-            names = names if len(names) == len(v) else [f"row {i}" for i in range(len(v))]
+            names = group_hint if len(group_hint) == len(v) else [f"row {i} (group not named)" for i in range(len(v))]
             k = max(len(r) for r in v)
             labels = labels_hint if len(labels_hint) == k else [f"label {j}" for j in range(k)]
             return labels, [[g, *r] for g, r in zip(names, v, strict=True)], f"{where}.{key}"
@@ -142,6 +147,13 @@ def _find_prefs(data: Any, where: str) -> tuple[list[str], list[list[Any]], str]
         if found:
             return found
     return None
+
+
+def _names(value: Any) -> list[str]:
+    """A list of names (strings or numbers) as strings, else ``[]``."""
+    if isinstance(value, list) and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in value):
+        return [str(x) for x in value]
+    return []
 
 
 def _section(anchor: str, heading: str, body: str) -> str:
@@ -207,7 +219,7 @@ def write_html_report(
         if sibling.is_file() and sibling != command_log:
             runs = _read_json(sibling).get("runs", []) + runs
     configs = {p: _read_json(p) for p in jsons}
-    title = title or str(summary.get("title") or out_dir.resolve().name)
+    title = title or _default_title(summary, runs, out_dir)
     shown: set[Path] = {summary_path, command_log, *jsons}
 
     sections = []
@@ -227,7 +239,8 @@ def write_html_report(
         labels, rows, where = prefs
         body = (
             '<p class="note">the true preferences α*(g) each group was evaluated with: one row per group '
-            f"(from {escape(where)})</p>" + table_html(["group", *labels], [[str(c) for c in r] for r in rows])
+            f"(from {escape(where)})</p>"
+            + table_html(["group", *labels], [[str(c) for c in r] for r in rows], row_names=True)
         )
     else:
         body = '<p class="note">No preference mapping is recorded in this directory.</p>'
@@ -270,9 +283,8 @@ def write_html_report(
         env = environment()
     else:
         env_note = "recorded by the command that wrote this directory"
-    sections.append(
-        ("versions", "Versions", f'<p class="note">{env_note}</p>' + table_html(["", "version"], list(env.items())))
-    )
+    versions = table_html(["", "version"], [[k, str(v)] for k, v in env.items()], row_names=True)
+    sections.append(("versions", "Versions", f'<p class="note">{env_note}</p>' + versions))
 
     others = [p for p in files if p not in shown]
     if others:
@@ -295,6 +307,17 @@ def write_html_report(
         f'<nav class="toc">{toc}</nav>' + "".join(_section(a, h, b) for a, h, b in sections) + "</main></body></html>\n"
     )
     return atomic_write_text(out_dir / "report.html", page)
+
+
+def _default_title(summary: dict, runs: list[dict], out_dir: Path) -> str:
+    """``"surface · toy"``: the recorded command's name and the scenario's title, else the directory's name."""
+    name = str(summary.get("title") or out_dir.resolve().name)
+    recorded = summary.get("command") or (runs[-1].get("command") if runs else None)
+    try:
+        words = shlex.split(str(recorded)) if recorded else []
+    except ValueError:  # an unbalanced quote in a hand-edited file: no command name, not an error
+        words = []
+    return f"{words[1]} · {name}" if len(words) > 1 and words[0] == "jaxfair" else name
 
 
 def _describe(p: Path) -> str:
