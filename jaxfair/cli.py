@@ -23,7 +23,7 @@ import threading
 import warnings
 
 from jaxfair.cliargs import UsageError, add_scenario_arguments, int_at_least, positive_int, scenario_label
-from jaxfair.htmlreport.provenance import add_html_argument, finish_outputs
+from jaxfair.htmlreport.commands import add_html_argument, finish_outputs
 from jaxfair.scenarios.cliargs import scenario_from_args
 
 # Exceptions that mean "the user asked for something invalid": the library's convention is a

@@ -15,7 +15,7 @@ def _run_bo(args) -> int:
         scenario_label,
         scenario_options,
     )
-    from jaxfair.htmlreport.provenance import finish_outputs
+    from jaxfair.htmlreport.commands import finish_outputs
     from jaxfair.scenarios.cliargs import scenario_from_args, scenario_name
 
     method_options: dict[str, dict] = {}
@@ -126,7 +126,8 @@ def _html_only(args) -> int:
 
     if args.out is not None:
         raise UsageError(f"--out: {args.dir} is not a BO study; its report.html is written into it")
-    print(f"  wrote {write_html_report(args.dir, command=command_line(getattr(args, 'argv', ['report', args.dir])))}")
+    argv = getattr(args, "argv", None)  # set by jaxfair.cli.main
+    print(f"  wrote {write_html_report(args.dir, command=None if argv is None else command_line(argv))}")
     return 0
 
 
@@ -138,7 +139,8 @@ def _html_of_study(args):
 
     study = Path(args.dir)
     out = Path(args.out) if args.out else study / "report"
-    command = command_line(getattr(args, "argv", ["report", args.dir, "--html"]))
+    argv = getattr(args, "argv", None)  # set by jaxfair.cli.main
+    command = None if argv is None else command_line(argv)
     return write_html_report(
         out, title=f"BO study {study.resolve().name}", command=command, extra_json=[study / "study.json"]
     )

@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from jaxfair.cliargs import UsageError, add_scenario_arguments, nonnegative_int, positive_int, scenario_label
-from jaxfair.htmlreport.provenance import add_html_argument, finish_outputs
+from jaxfair.htmlreport.commands import add_html_argument, finish_outputs
 from jaxfair.scenarios.cliargs import scenario_from_args
 
 __all__ = ["add_subcommands", "load_scenario", "parse_alpha", "run"]

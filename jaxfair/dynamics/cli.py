@@ -24,7 +24,7 @@ def _run_dynamics(args) -> int:
     from jaxfair.dynamics.retention import Retention
     from jaxfair.dynamics.serving import check_slate
     from jaxfair.dynamics.simulate import simulate
-    from jaxfair.htmlreport.provenance import finish_outputs
+    from jaxfair.htmlreport.commands import finish_outputs
     from jaxfair.scenarios.cliargs import scenario_from_args
 
     label = scenario_label(args)
@@ -90,7 +90,7 @@ def _run_dynamics(args) -> int:
 def add_subcommands(subparsers) -> None:
     """Register ``dynamics`` on an ``argparse`` subparsers object."""
     from jaxfair.cliargs import add_scenario_arguments, int_at_least, nonnegative_int
-    from jaxfair.htmlreport.provenance import add_html_argument
+    from jaxfair.htmlreport.commands import add_html_argument
 
     p = subparsers.add_parser(
         "dynamics",

@@ -22,7 +22,7 @@ from typing import Any
 
 from jaxfair.atomic import atomic_write_text
 
-__all__ = ["add_html_argument", "command_line", "environment", "finish_outputs", "record_command"]
+__all__ = ["command_line", "environment", "record_command"]
 
 # Distributions whose versions decide the numbers (jax/jaxlib: kernels; numpy/scipy/pandas:
 # statistics and tables; torch/botorch: BO; matplotlib: figures).
@@ -97,14 +97,17 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def record_command(out_dir: str | os.PathLike, command: str) -> Path:
+def record_command(out_dir: str | os.PathLike, command: str | None) -> Path:
     """Record ``command`` and :func:`environment` in ``out_dir``'s ``summary.json`` (merged, atomic).
+
+    ``command`` None (not known) records the environment alone: a guessed command line would
+    be worse than none.
 
     Without a ``summary.json`` (a ``bo`` study directory) the record is appended to
     ``command.json`` (``{"runs": [...]}``). Returns the file written.
     """
     out_dir = Path(out_dir)
-    record = {"command": command, "environment": environment()}
+    record = {"command": command, "environment": environment()} if command else {"environment": environment()}
     summary = out_dir / "summary.json"
     if summary.exists():
         data = json.loads(summary.read_text(encoding="utf-8"))
@@ -115,30 +118,3 @@ def record_command(out_dir: str | os.PathLike, command: str) -> Path:
     log = out_dir / "command.json"
     runs = json.loads(log.read_text(encoding="utf-8"))["runs"] if log.exists() else []
     return atomic_write_text(log, json.dumps({"runs": [*runs, record]}, indent=2, ensure_ascii=False) + "\n")
-
-
-def add_html_argument(parser) -> None:
-    """``--html``: also write a self-contained ``report.html`` into the output directory."""
-    parser.add_argument(
-        "--html",
-        action="store_true",
-        help="also write report.html: every table, figure, the command, prefs and versions in one "
-        "self-contained file that opens in a browser without a server",
-    )
-
-
-def finish_outputs(out_dir: str | os.PathLike, args) -> dict[str, Path]:
-    """The last step of a command: record its command line; with ``--html`` write ``report.html``.
-
-    ``args`` is the command's ``argparse`` namespace (``args.argv`` is set by :func:`jaxfair.cli.main`;
-    a namespace built elsewhere has none and records ``sys.argv``). Returns ``{"report.html": path}``
-    with ``--html``, else ``{}``, for the command's "wrote" lines (the record amends a file already listed).
-    """
-    from jaxfair.htmlreport.page import write_html_report
-
-    argv = getattr(args, "argv", None)
-    command = command_line(sys.argv[1:] if argv is None else argv)
-    record_command(out_dir, command)
-    if not getattr(args, "html", False):
-        return {}
-    return {"report.html": write_html_report(out_dir, command=command)}

@@ -11,7 +11,7 @@ def _run_prefs(args) -> int:
 
     import pandas as pd
 
-    from jaxfair.htmlreport.provenance import finish_outputs
+    from jaxfair.htmlreport.commands import finish_outputs
     from jaxfair.preferences.estimate import estimate
 
     labels = [c.strip() for c in args.labels.split(",") if c.strip()]
@@ -77,7 +77,7 @@ def _run_prefs(args) -> int:
 def add_subcommands(subparsers) -> None:
     """Register ``prefs`` on an ``argparse`` subparsers object."""
     from jaxfair.cliargs import int_at_least, nonnegative_int
-    from jaxfair.htmlreport.provenance import add_html_argument
+    from jaxfair.htmlreport.commands import add_html_argument
 
     p = subparsers.add_parser(
         "prefs",
