@@ -3,7 +3,7 @@
 :func:`write_html_report` reads the files a jaxfair command wrote (it needs nothing from the
 command itself, so it works on any output directory, old ones included) and lays them out as:
 the command line, notes (``notes.md``/``report.md``), the preference mapping (which α* row went
-to which group), the key numbers of ``summary.json`` (and any other JSON there), every figure,
+to which group), every figure, the key numbers of ``summary.json`` (and any other JSON there),
 every table, the software versions, and a list of what the page does not show. The page has
 inline CSS only, no script, and no reference outside itself (figures are ``data:`` URIs), so it
 opens from disk in any browser and can be mailed as one file.
@@ -246,6 +246,11 @@ def write_html_report(
         body = '<p class="note">No preference mapping is recorded in this directory.</p>'
     sections.append(("prefs", "Preferences: which row went to which group", body))
 
+    figures = [p for p in files if p.suffix.lower() == ".png" and p.is_file()]
+    if figures:
+        sections.append(("figures", f"Figures ({len(figures)})", "".join(figure_html(p) for p in figures)))
+        shown.update(figures)
+
     numbers = {k: v for k, v in summary.items() if k not in ("command", "environment")}
     body = ""
     if numbers:
@@ -254,11 +259,6 @@ def write_html_report(
         body += f"<h3>{escape(p.name)}</h3>" + json_html(data)
     if body:
         sections.append(("summary", "Key numbers and configuration", body))
-
-    figures = [p for p in files if p.suffix.lower() == ".png" and p.is_file()]
-    if figures:
-        sections.append(("figures", f"Figures ({len(figures)})", "".join(figure_html(p) for p in figures)))
-        shown.update(figures)
 
     csvs = [p for p in files if p.suffix == ".csv" and p.is_file()]
     tables = []
