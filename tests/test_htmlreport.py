@@ -217,6 +217,24 @@ def test_errors_name_the_problem(tmp_path):
     (tmp_path / "summary.json").write_text("{")
     with pytest.raises(ValueError, match="not valid JSON"):
         write_html_report(tmp_path)
+    (tmp_path / "summary.json").write_text("{}")
+    (tmp_path / "command.json").write_text('{"runs": "jaxfair bo"}')
+    with pytest.raises(ValueError, match=r"command.json: expected \{"):
+        write_html_report(tmp_path)
+
+
+def test_extra_json_and_its_command_log(tmp_path):
+    study, report = tmp_path / "study", tmp_path / "study" / "report"
+    report.mkdir(parents=True)
+    (study / "study.json").write_text(json.dumps({"prefs": [[1.0, 0.0], [0.0, 1.0]], "group_names": ["a", "b"]}))
+    record_command(study, "jaxfair bo --out study")
+    record_command(study, "jaxfair bo --out study --trials 3")
+    extra = (p for p in [study / "study.json"])  # any iterable, a generator included
+    text = Page(write_html_report(report, command="jaxfair report study --html", extra_json=extra).read_text()).plain
+    assert "run 1 of 2: jaxfair bo --out study run 2 of 2: jaxfair bo --out study --trials 3" in text
+    assert "the command that wrote this report: jaxfair report study --html" in text
+    assert "group label 0 label 1 a 1 0 b 0 1" in text and "from study.json.prefs" in text
+    assert "recorded by the command that wrote this directory" in text
 
 
 def test_record_command_merges_into_summary_or_appends_command_json(tmp_path):

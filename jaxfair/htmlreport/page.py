@@ -78,6 +78,17 @@ def _read_json(path: Path) -> Any:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
 
+def _runs(path: Path) -> list[dict]:
+    """The runs recorded in a ``command.json`` (``[]`` when there is none)."""
+    if not path.is_file():
+        return []
+    data = _read_json(path)
+    runs = data.get("runs") if isinstance(data, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise ValueError(f'{path}: expected {{"runs": [{{"command": ..., "environment": ...}}, ...]}}')
+    return runs
+
+
 def _csv_section(path: Path) -> str:
     """A CSV as a table: whole when short, else its first/last rows and how many are left out."""
     with open(path, newline="", encoding="utf-8") as fh:
@@ -211,13 +222,13 @@ def write_html_report(
     if not isinstance(summary, dict):
         raise ValueError(f"{summary_path}: expected a JSON object, got {type(summary).__name__}")
     command_log = out_dir / "command.json"
-    runs = _read_json(command_log).get("runs", []) if command_log.is_file() else []
+    runs = _runs(command_log)
+    extra = [Path(p) for p in extra_json]
     jsons = [p for p in files if p.suffix == ".json" and p.name not in ("summary.json", "command.json")]
-    jsons += [Path(p) for p in extra_json if Path(p).is_file()]
-    for p in extra_json:  # a BO study's command log sits beside its study.json
-        sibling = Path(p).parent / "command.json"
-        if sibling.is_file() and sibling != command_log:
-            runs = _read_json(sibling).get("runs", []) + runs
+    jsons += [p for p in extra if p.is_file()]
+    for p in extra:  # a BO study's command log sits beside its study.json
+        if p.parent / "command.json" != command_log:
+            runs = _runs(p.parent / "command.json") + runs
     configs = {p: _read_json(p) for p in jsons}
     title = title or _default_title(summary, runs, out_dir)
     shown: set[Path] = {summary_path, command_log, *jsons}
