@@ -23,6 +23,7 @@ import threading
 import warnings
 
 from jaxfair.cliargs import UsageError, add_scenario_arguments, int_at_least, positive_int, scenario_label
+from jaxfair.htmlreport.commands import add_html_argument, finish_outputs
 from jaxfair.scenarios.cliargs import scenario_from_args
 
 # Exceptions that mean "the user asked for something invalid": the library's convention is a
@@ -80,6 +81,7 @@ def _add_surface(subparsers) -> None:
     )
     p.add_argument("--gamma", type=float, default=0.8, help="decay of --position-weights geometric (default 0.8)")
     p.add_argument("--out", default=None, help="output directory (default results/surface-<scenario>)")
+    add_html_argument(p)
     p.set_defaults(func=_run_surface)
 
 
@@ -131,6 +133,7 @@ def _run_surface(args) -> int:
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")
         paths = write_surface(surf, out)
+        paths |= finish_outputs(out, args)
         bar.update(1)
     s = surf.summary
     print(
@@ -213,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                 warnings.showwarning = _show_warning
             parser = build_parser()
             args = parser.parse_args(argv)
+            args.argv = argv  # recorded in the output's summary.json (jaxfair.htmlreport)
             if not getattr(args, "func", None):
                 parser.print_help()
                 return 0

@@ -15,6 +15,7 @@ def _run_bo(args) -> int:
         scenario_label,
         scenario_options,
     )
+    from jaxfair.htmlreport.commands import finish_outputs
     from jaxfair.scenarios.cliargs import scenario_from_args, scenario_name
 
     method_options: dict[str, dict] = {}
@@ -82,6 +83,7 @@ def _run_bo(args) -> int:
             f"  {m:10s} mean s/iteration: fit {r['t_fit']:.3f}  acquisition {r['t_acq']:.3f}  "
             f"evaluation {r['t_eval']:.4f}"
         )
+    finish_outputs(out, args)  # the command line, in OUT/command.json (one entry per run)
     print(f"wrote {out}/rows.csv; next: jaxfair report {out}")
     return 0
 
@@ -105,12 +107,17 @@ def _slate_args(args) -> dict:
 def _run_report(args) -> int:
     from pathlib import Path
 
+    if args.html and not _is_study(args.dir):  # a surface/diagnose/dynamics/prefs directory
+        return _html_only(args)
+
     from jaxfair.bo.report import report
     from jaxfair.preflight import check_out_dir
 
     if args.out is not None or Path(args.dir).is_dir():  # DIR itself is checked by report()
         check_out_dir(args.out if args.out is not None else Path(args.dir) / "report")
     res = report(args.dir, args.out, figures=not args.no_figures)
+    if args.html:
+        res["paths"].append(_html_of_study(args))
     for note in res["notes"]:  # an unfinished study: say so before any number
         print(f"note: {note}")
     print(res["summary"].to_string(index=False))
@@ -120,6 +127,40 @@ def _run_report(args) -> int:
     for p in res["paths"]:
         print(f"  wrote {p}")
     return 0
+
+
+def _is_study(path) -> bool:
+    from pathlib import Path
+
+    path = Path(path)
+    return (path / "rows").is_dir() or (path / "rows.csv").is_file() or (path / "study.json").is_file()
+
+
+def _html_only(args) -> int:
+    """``report DIR --html`` of a directory that is not a BO study: DIR/report.html only."""
+    from jaxfair.cliargs import UsageError
+    from jaxfair.htmlreport import command_line, write_html_report
+
+    if args.out is not None:
+        raise UsageError(f"--out: {args.dir} is not a BO study; its report.html is written into it")
+    argv = getattr(args, "argv", None)  # set by jaxfair.cli.main
+    print(f"  wrote {write_html_report(args.dir, command=None if argv is None else command_line(argv))}")
+    return 0
+
+
+def _html_of_study(args):
+    """``report.html`` in the study report's directory, with the study's configuration."""
+    from pathlib import Path
+
+    from jaxfair.htmlreport import command_line, write_html_report
+
+    study = Path(args.dir)
+    out = Path(args.out) if args.out else study / "report"
+    argv = getattr(args, "argv", None)  # set by jaxfair.cli.main
+    command = None if argv is None else command_line(argv)
+    return write_html_report(
+        out, title=f"BO study {study.resolve().name}", command=command, extra_json=[study / "study.json"]
+    )
 
 
 def add_subcommands(subparsers) -> None:
@@ -214,11 +255,17 @@ def add_subcommands(subparsers) -> None:
 
     r = subparsers.add_parser(
         "report",
-        help="tables and figures of a BO study directory",
+        help="tables and figures of a BO study directory; --html: a self-contained report.html of any output",
         description="Pareto frontiers (mean ± 1 sd), hypervolume per iteration, scalarised "
         "summary and Wilcoxon tests of fair-ehvi vs random and vs ei.",
     )
     r.add_argument("dir", metavar="DIR", help="study directory written by `jaxfair bo`")
     r.add_argument("--out", default=None, help="output directory (default DIR/report)")
     r.add_argument("--no-figures", action="store_true", help="tables only")
+    r.add_argument(
+        "--html",
+        action="store_true",
+        help="also write report.html (tables, figures, command, prefs, versions in one self-contained file); "
+        "DIR may also be a surface, diagnose, dynamics or prefs output directory (then only DIR/report.html)",
+    )
     r.set_defaults(func=_run_report)

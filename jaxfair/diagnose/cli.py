@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 
 from jaxfair.cliargs import UsageError, add_scenario_arguments, nonnegative_int, positive_int, scenario_label
+from jaxfair.htmlreport.commands import add_html_argument, finish_outputs
 from jaxfair.scenarios.cliargs import scenario_from_args
 
 __all__ = ["add_subcommands", "load_scenario", "parse_alpha", "run"]
@@ -66,6 +67,7 @@ def add_subcommands(subparsers) -> None:
         help="cross-fitting folds of the group-propensity model behind S_X (default 5)",
     )
     p.add_argument("--out", default=None, help="output directory (default results/diagnose-<scenario>)")
+    add_html_argument(p)
     p.set_defaults(func=run)
 
 
@@ -148,6 +150,7 @@ def run(args) -> int:
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")
         paths = write_report(d, out)
+        paths |= finish_outputs(out, args)
         bar.update(1)
     g1, g0 = (sc.group_names[g] for g in d.groups)
     on = d.sample["text"] if d.sample else f"{d.n_users} users"

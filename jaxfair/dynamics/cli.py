@@ -24,6 +24,7 @@ def _run_dynamics(args) -> int:
     from jaxfair.dynamics.retention import Retention
     from jaxfair.dynamics.serving import check_slate
     from jaxfair.dynamics.simulate import simulate
+    from jaxfair.htmlreport.commands import finish_outputs
     from jaxfair.preflight import check_out_dir
     from jaxfair.scenarios.cliargs import scenario_from_args
 
@@ -75,6 +76,7 @@ def _run_dynamics(args) -> int:
             )
         )
     paths = write_dynamics(results, out, title=sc.title, extra={"title": sc.title})
+    paths |= finish_outputs(out, args)
     table = horizon_table(results)
     cols = ["policy", "utility", "der"] + [
         c for c in table.columns if c.startswith("amplification_") and not c.endswith(("_lo", "_hi"))
@@ -89,6 +91,7 @@ def _run_dynamics(args) -> int:
 def add_subcommands(subparsers) -> None:
     """Register ``dynamics`` on an ``argparse`` subparsers object."""
     from jaxfair.cliargs import add_scenario_arguments, int_at_least, nonnegative_int
+    from jaxfair.htmlreport.commands import add_html_argument
 
     p = subparsers.add_parser(
         "dynamics",
@@ -135,4 +138,5 @@ def add_subcommands(subparsers) -> None:
         help="sessions drawn per bank user (default: the scenario's; toy 32, pools 64)",
     )
     p.add_argument("--out", default=None, help="output directory (default results/dynamics-<scenario>)")
+    add_html_argument(p)
     p.set_defaults(func=_run_dynamics)

@@ -11,6 +11,7 @@ def _run_prefs(args) -> int:
 
     import pandas as pd
 
+    from jaxfair.htmlreport.commands import finish_outputs
     from jaxfair.preferences.estimate import estimate
 
     labels = [c.strip() for c in args.labels.split(",") if c.strip()]
@@ -53,6 +54,7 @@ def _run_prefs(args) -> int:
         paths["prefset"] = est.prefset().to_file(out / "prefset.csv")
         summary["prefset"] = {"path": str(paths["prefset"]), **est.prefset().describe()}
     paths["summary"].write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    paths |= finish_outputs(out, args)
 
     print(f"preferences from {path}: {len(frame)} sessions, satisfaction = {args.satisfaction!r}, labels {labels}")
     print(f"bootstrap by user: {args.n_boot} resamples, {100 * args.level:g} % percentile intervals")
@@ -75,6 +77,7 @@ def _run_prefs(args) -> int:
 def add_subcommands(subparsers) -> None:
     """Register ``prefs`` on an ``argparse`` subparsers object."""
     from jaxfair.cliargs import int_at_least, nonnegative_int
+    from jaxfair.htmlreport.commands import add_html_argument
 
     p = subparsers.add_parser(
         "prefs",
@@ -98,4 +101,5 @@ def add_subcommands(subparsers) -> None:
         "--min-sessions", type=int_at_least(1), default=50, help="fewer sessions: not identified (default 50)"
     )
     p.add_argument("--out", default=None, help="output directory (default results/prefs)")
+    add_html_argument(p)
     p.set_defaults(func=_run_prefs)

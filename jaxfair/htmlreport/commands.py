@@ -1,0 +1,42 @@
+"""What the commands share: the ``--html`` flag, and the last step that records the command line
+(:func:`~jaxfair.htmlreport.provenance.record_command`) and writes ``report.html``.
+
+Kept apart from :mod:`~jaxfair.htmlreport.provenance` so that the page (which reads the
+environment from there) and the commands' finishing step do not import each other.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jaxfair.htmlreport.page import write_html_report
+from jaxfair.htmlreport.provenance import command_line, record_command
+
+__all__ = ["add_html_argument", "finish_outputs"]
+
+
+def add_html_argument(parser) -> None:
+    """``--html``: also write a self-contained ``report.html`` into the output directory."""
+    parser.add_argument(
+        "--html",
+        action="store_true",
+        help="also write report.html: every table, figure, the command, prefs and versions in one "
+        "self-contained file that opens in a browser without a server",
+    )
+
+
+def finish_outputs(out_dir: str | os.PathLike, args) -> dict[str, Path]:
+    """The last step of a command: record its command line; with ``--html`` write ``report.html``.
+
+    ``args`` is the command's ``argparse`` namespace; ``args.argv`` is set by :func:`jaxfair.cli.main`
+    (a namespace built elsewhere, e.g. by a test's own parser, has none: then no command is
+    recorded, rather than the hosting program's ``sys.argv``). Returns ``{"report.html": path}``
+    with ``--html``, else ``{}``, for the command's "wrote" lines (the record amends a file already listed).
+    """
+    argv = getattr(args, "argv", None)
+    command = None if argv is None else command_line(argv)
+    record_command(out_dir, command)
+    if not getattr(args, "html", False):
+        return {}
+    return {"report.html": write_html_report(out_dir, command=command)}
