@@ -6,7 +6,13 @@ results); this module keeps the public names where they have always been.
 
 from __future__ import annotations
 
-from jaxfair.engine.api import evaluate, evaluation_from_sums, finish_evaluation, group_utility_from_label_means, label_means
+from jaxfair.engine.api import (
+    evaluate,
+    evaluation_from_sums,
+    finish_evaluation,
+    group_utility_from_label_means,
+    label_means,
+)
 from jaxfair.engine.executors import group_sums
 from jaxfair.engine.planning import (
     DEFAULT_MEMORY_BUDGET,
@@ -18,7 +24,7 @@ from jaxfair.engine.planning import (
     plan_chunks,
     use_pruning,
 )
-from jaxfair.engine.planning import pruning_pays as _pruning_pays
+from jaxfair.engine.planning import pruning_pays as _pruning_pays  # noqa: F401 (tests reach it here)
 from jaxfair.engine.provider import provider_metrics
 from jaxfair.engine.results import Evaluation, GroupReport, GroupSums
 from jaxfair.engine.slate import Slate, slate_spec_for
@@ -52,5 +58,3 @@ def resolve_slate(batch, slate=1, position_weights="dcg", gamma=0.8, n_item_grou
     """Validate slate arguments against a batch into a :class:`jaxfair.kernels.SlateSpec`
     (:func:`jaxfair.engine.slate.slate_spec_for`, the one resolution)."""
     return slate_spec_for(batch, slate, position_weights, gamma, n_item_groups)[1]
-
-

@@ -406,7 +406,10 @@ def merit_block_sums(batch: Batch, onehot: jnp.ndarray, n_item_groups: int) -> j
     g = onehot.shape[1]
     ig = batch.item_group
     per_user = jnp.stack(
-        [jnp.sum(jnp.where((batch.mask & (ig == h))[..., None], batch.labels, 0.0), axis=1) for h in range(n_item_groups)],
+        [
+            jnp.sum(jnp.where((batch.mask & (ig == h))[..., None], batch.labels, 0.0), axis=1)
+            for h in range(n_item_groups)
+        ],
         axis=1,
     )  # [N, H, K]
     nb, (per_user, onehot) = _pad_users(n, per_user, onehot)

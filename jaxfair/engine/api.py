@@ -140,9 +140,7 @@ def group_utility_from_label_means(label_means: Any, prefs: Any) -> np.ndarray:
     if lm.ndim != 3:
         raise ValueError(f"label_means: expected shape [P, G, K], got shape {lm.shape}")
     if pr.ndim not in (2, 3) or pr.shape[-2:] != lm.shape[1:]:
-        raise ValueError(
-            f"prefs: expected shape [G, K] = {list(lm.shape[1:])} or [Q, G, K], got shape {pr.shape}"
-        )
+        raise ValueError(f"prefs: expected shape [G, K] = {list(lm.shape[1:])} or [Q, G, K], got shape {pr.shape}")
     if not np.all(np.isfinite(pr)):
         raise ValueError("prefs: expected finite preferences, got NaN or inf")
     if pr.ndim == 2:

@@ -226,7 +226,9 @@ def group_sums(
     pruning = use_pruning(prune, int(alphas32.shape[0]), batch.n_candidates) and (prune or pruning_pays(batch, spec.k))
     if pruning and (mesh is None or jax.process_count() == 1):
         devices = None if mesh is None else list(mesh.devices.flat)
-        return pruned_sums(alphas32, batch, n_groups, spec, memory_budget=memory_budget, progress=progress, devices=devices)
+        return pruned_sums(
+            alphas32, batch, n_groups, spec, memory_budget=memory_budget, progress=progress, devices=devices
+        )
     if mesh is not None:
         return sharding.mesh_sums(alphas32, batch, n_groups, spec, mesh=mesh, progress=progress)
     return dense_sums(

@@ -173,9 +173,9 @@ class Evaluation:
         cols: dict[str, Any] = {f"alpha_{n}": self.alphas[:, i] for i, n in enumerate(self._lnames())}
         cols["utility"] = self.utility
         cols["der"] = self.der
-        cols["worst_best_ratio"] = self.worst_best_ratio
-        if self.n_item_groups:
+        if self.n_item_groups:  # provider DER stays next to DER (its established place)
             cols["provider_der"] = self.provider_der
+        cols["worst_best_ratio"] = self.worst_best_ratio
         for i, n in enumerate(self._gnames()):
             cols[f"utility_{n}"] = self.group_utility[:, i]
         ratio = self.exposure_ratio

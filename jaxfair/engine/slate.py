@@ -4,7 +4,7 @@ Every entry point (``evaluate``, ``label_means``, the metrics, ``dynamics.simula
 ``Evaluator``, ``decompose``, ``attribute``, the surface) accepts either a :class:`Slate` or
 the old keywords ``slate=k, position_weights=..., gamma=...``; :func:`as_slate` turns both into
 one validated :class:`Slate`, and :func:`add_slate_arguments` registers the matching CLI flags
-for every command.
+for every command. This module does not import JAX (the CLI registers its flags from it).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from jaxfair.kernels import SlateSpec, slate_spec
 from jaxfair.position import POSITION_MODELS, check_slate, position_weights
 
 __all__ = ["TOP1_SLATE", "Slate", "add_slate_arguments", "as_slate", "slate_from_args", "slate_spec_for"]
@@ -63,8 +62,10 @@ class Slate:
         check_slate(self.k, n_candidates, name=name)
         return self
 
-    def spec(self, n_item_groups: int = 0) -> SlateSpec:
+    def spec(self, n_item_groups: int = 0):
         """The static kernel description (:class:`jaxfair.kernels.SlateSpec`)."""
+        from jaxfair.kernels import slate_spec  # JAX only when a kernel is near: the CLI's --help stays light
+
         return slate_spec(self.k, self.weights, n_item_groups)
 
     def to_dict(self) -> dict:
@@ -82,9 +83,7 @@ class Slate:
 TOP1_SLATE = Slate()
 
 
-def as_slate(
-    slate: Any = 1, position_weights: Any = None, gamma: Any = None, n_candidates: int | None = None
-) -> Slate:
+def as_slate(slate: Any = 1, position_weights: Any = None, gamma: Any = None, n_candidates: int | None = None) -> Slate:
     """The one resolution of slate arguments into a :class:`Slate` (checked against m when given).
 
     ``slate`` is a :class:`Slate` or a slate size k; ``position_weights`` (``None`` = ``"dcg"``)
@@ -103,7 +102,9 @@ def as_slate(
     else:
         check_slate(slate, n_candidates)
         out = Slate(
-            int(slate), "dcg" if position_weights is None else position_weights, _DEFAULT_GAMMA if gamma is None else gamma
+            int(slate),
+            "dcg" if position_weights is None else position_weights,
+            _DEFAULT_GAMMA if gamma is None else gamma,
         )
     return out if n_candidates is None else out.check(n_candidates)
 
@@ -133,14 +134,15 @@ def slate_from_args(args: argparse.Namespace, n_candidates: int | None = None) -
             pw = tuple(float(x) for x in pw.split(","))
         except ValueError as exc:
             raise ValueError(
-                f"--position-weights: expected one of {', '.join(POSITION_MODELS)} or comma-separated numbers, got {pw!r}"
+                f"--position-weights: expected one of {', '.join(POSITION_MODELS)} "
+                f"or comma-separated numbers, got {pw!r}"
             ) from exc
     return as_slate(getattr(args, "slate", 1), pw, getattr(args, "gamma", _DEFAULT_GAMMA), n_candidates)
 
 
 def slate_spec_for(
     batch, slate: Any = 1, position_weights: Any = None, gamma: Any = None, n_item_groups: Any = None
-) -> tuple[Slate, SlateSpec]:
+) -> tuple[Slate, Any]:
     """Resolve slate arguments against a batch: ``(Slate, SlateSpec)`` for the kernels.
 
     ``n_item_groups`` (H) defaults to the batch's (largest provider id + 1, at least 2);
