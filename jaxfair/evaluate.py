@@ -13,7 +13,7 @@ from jaxfair.engine.api import (
     group_utility_from_label_means,
     label_means,
 )
-from jaxfair.engine.executors import group_sums
+from jaxfair.engine.dispatch import group_sums
 from jaxfair.engine.planning import (
     DEFAULT_MEMORY_BUDGET,
     DEFAULT_USER_CHUNK,

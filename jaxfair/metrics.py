@@ -16,7 +16,7 @@ import numpy as np
 from jaxfair import kernels
 from jaxfair.batch import Batch
 from jaxfair.engine.api import group_utility_from_label_means
-from jaxfair.engine.executors import group_sums as _group_sums
+from jaxfair.engine.dispatch import group_sums as _group_sums
 from jaxfair.engine.slate import as_slate, slate_spec_for
 from jaxfair.validation import check_alpha, check_batch, check_batch_prefs, warn_empty_groups
 

@@ -14,7 +14,8 @@ from reference_slate import label_means_ref, position_weights_ref
 from strategies import batches, lattice_alphas
 
 import jaxfair as jf
-from jaxfair.engine.executors import dense_sums, group_sums
+from jaxfair.engine.dispatch import group_sums
+from jaxfair.engine.executors import dense_sums
 from jaxfair.engine.results import worst_best_ratio
 from jaxfair.engine.slate import Slate, add_slate_arguments, as_slate, slate_from_args
 from jaxfair.validation import EmptyGroupWarning

@@ -18,7 +18,7 @@ import numpy as np
 
 from jaxfair import kernels
 from jaxfair.batch import Batch
-from jaxfair.engine.executors import group_sums
+from jaxfair.engine.dispatch import group_sums
 from jaxfair.engine.planning import DEFAULT_MEMORY_BUDGET, balanced, plan_chunks
 from jaxfair.engine.provider import provider_metrics
 from jaxfair.engine.results import Evaluation, GroupSums
