@@ -137,7 +137,10 @@ def slate_from_args(args: argparse.Namespace, n_candidates: int | None = None) -
                 f"--position-weights: expected one of {', '.join(POSITION_MODELS)} "
                 f"or comma-separated numbers, got {pw!r}"
             ) from exc
-    return as_slate(getattr(args, "slate", 1), pw, getattr(args, "gamma", _DEFAULT_GAMMA), n_candidates)
+    k = getattr(args, "slate", 1)
+    if n_candidates is not None:
+        check_slate(k, n_candidates, name="--slate")  # the flag's name in the one-line error
+    return as_slate(k, pw, getattr(args, "gamma", _DEFAULT_GAMMA), n_candidates)
 
 
 def slate_spec_for(
