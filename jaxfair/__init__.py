@@ -14,7 +14,8 @@ from jaxfair._lazy import lazy_package
 if TYPE_CHECKING:  # for type checkers and the API docs; at run time see _EXPORTS
     from jaxfair import scenarios
     from jaxfair.batch import Batch, make_batch
-    from jaxfair.evaluate import Evaluation, GroupReport, evaluate
+    from jaxfair.engine.slate import Slate
+    from jaxfair.evaluate import Evaluation, GroupReport, evaluate, group_utility_from_label_means, label_means
     from jaxfair.grids import box_grid, direction_grid, simplex_grid
     from jaxfair.metrics import der, der_raw, group_utility, oracle_utility, retrieval_quality, serve, user_utility
     from jaxfair.position import position_weights
@@ -28,6 +29,9 @@ _EXPORTS = {
     "Evaluation": "jaxfair.evaluate:Evaluation",
     "GroupReport": "jaxfair.evaluate:GroupReport",
     "evaluate": "jaxfair.evaluate:evaluate",
+    "label_means": "jaxfair.engine.api:label_means",
+    "group_utility_from_label_means": "jaxfair.engine.api:group_utility_from_label_means",
+    "Slate": "jaxfair.engine.slate:Slate",
     "box_grid": "jaxfair.grids:box_grid",
     "direction_grid": "jaxfair.grids:direction_grid",
     "simplex_grid": "jaxfair.grids:simplex_grid",
@@ -50,6 +54,7 @@ __all__ = [
     "EmptyGroupWarning",
     "Evaluation",
     "GroupReport",
+    "Slate",
     "Sweep",
     "box_grid",
     "der",
@@ -57,6 +62,8 @@ __all__ = [
     "direction_grid",
     "evaluate",
     "group_utility",
+    "group_utility_from_label_means",
+    "label_means",
     "make_batch",
     "oracle_utility",
     "position_weights",

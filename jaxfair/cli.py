@@ -66,54 +66,28 @@ def _add_surface(subparsers) -> None:
         default="sweep",
         help="sweep: exact K=2 curve (sweep2, default); grid: the compiled grid kernel",
     )
-    p.add_argument(
-        "--slate",
-        type=int_at_least(1),
-        default=1,
-        help="slate size k (SPEC §7; default 1 = top-1). k > 1 uses the grid kernel and, with provider "
-        "groups, adds provider DER and the viewer-DER x provider-DER trade-off (tradeoff.png)",
-    )
-    p.add_argument(
-        "--position-weights",
-        default="dcg",
-        help="position weights of a slate: dcg (default), geometric, uniform, or k comma-separated "
-        "non-increasing weights",
-    )
-    p.add_argument("--gamma", type=float, default=0.8, help="decay of --position-weights geometric (default 0.8)")
+    from jaxfair.engine.slate import add_slate_arguments
+
+    add_slate_arguments(p)  # k > 1 uses the grid kernel and, with provider groups, adds provider DER
     p.add_argument("--out", default=None, help="output directory (default results/surface-<scenario>)")
     add_html_argument(p)
     p.set_defaults(func=_run_surface)
 
 
-def _position_weights_arg(text: str):
-    """A model name, or comma-separated weights (ValueError naming the flag otherwise)."""
-    text = text.strip()
-    if text in ("dcg", "geometric", "uniform"):
-        return text
-    try:
-        return [float(x) for x in text.split(",")]
-    except ValueError:
-        raise ValueError(
-            f"--position-weights: expected dcg, geometric, uniform or comma-separated numbers, got {text!r}"
-        ) from None
-
-
 def _run_surface(args) -> int:
     from tqdm.auto import tqdm
 
-    from jaxfair.position import check_slate, position_weights
+    from jaxfair.engine.slate import slate_from_args
     from jaxfair.surface import compute_surface, write_surface
 
     label = scenario_label(args)
     from jaxfair.preflight import check_out_dir, warn_ignored_by_replay
 
     out = check_out_dir(args.out or f"results/surface-{label}" + (f"-slate{args.slate}" if args.slate > 1 else ""))
-    weights = _position_weights_arg(args.position_weights)
     # The scenario is built before the progress bar opens, so a bad argument or file is the
     # only thing printed.
     sc = scenario_from_args(args)
-    check_slate(args.slate, sc.n_candidates, name="--slate")
-    position_weights(args.slate, weights, args.gamma)  # a bad vector or gamma: one line, exit 2
+    slate = slate_from_args(args, sc.n_candidates)  # a bad k, vector or gamma: one line, exit 2
     warn_ignored_by_replay(sc, **{"--users": args.users})
     n_users = 20_000 if args.users is None else args.users
     size = sc.sample_size(n_users)
@@ -126,9 +100,7 @@ def _run_surface(args) -> int:
             seed=args.seed,
             method=args.method,
             progress=True,
-            slate=args.slate,
-            position_weights=weights,
-            gamma=args.gamma,
+            slate=slate,
         )
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")

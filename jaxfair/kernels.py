@@ -28,10 +28,11 @@ __all__ = [
     "der_kernel",
     "der_raw_kernel",
     "SUM_BLOCK",
-    "evaluate_chunk",
-    "evaluate_chunk_blocks",
+    "BlockSums",
     "group_block_sums",
     "group_means",
+    "group_onehot",
+    "group_sum_blocks",
     "merit_block_sums",
     "scalarise",
     "serve_kernel",
@@ -309,109 +310,135 @@ def group_block_sums(u: jnp.ndarray, onehot: jnp.ndarray) -> jnp.ndarray:
     )
 
 
+class BlockSums(NamedTuple):
+    """Per-block float32 group sums of one kernel call (a pytree; add the blocks in float64).
+
+    ``labels``: ``[nb, P, G, K]`` position-weighted label sums Σ_{n∈g} Σ_r v_r Y[n, j_r(α), :]
+    of the users of each block of :data:`SUM_BLOCK`; ``exposure``: ``[nb, P, H]`` provider
+    exposure (None without provider groups); ``merit``: ``[nb, G, H, K]`` merit label sums
+    Σ_{n∈g} Σ_j I[n,j] 1{item_group = h} Y[n,j,:] (α-free; None without provider groups).
+    Everything is linear in the preferences, so none of it needs them (SPEC §9).
+    """
+
+    labels: jnp.ndarray
+    exposure: jnp.ndarray | None = None
+    merit: jnp.ndarray | None = None
+
+
+def _label_outputs(alphas, scores, mask, labels, item_group, spec: SlateSpec):
+    """Per (user, α): the K position-weighted served labels (a tuple of K ``[N, P]``) and, with
+    H provider groups, the exposure of providers 1..H−1 (tuple of H − 1 ``[N, P]``; else None).
+
+    Every label rides along the slate as its own payload; so does each provider h >= 1 (a 0/1
+    payload); provider 0's exposure is the α-free total minus the others' (:func:`_slate_total`).
+    """
+    h, k = spec.n_item_groups, labels.shape[-1]
+    inds = tuple((item_group == g).astype(labels.dtype) for g in range(1, h)) if h else ()
+    outs = _running_topk(alphas, scores, mask, tuple(labels[..., q] for q in range(k)) + inds, spec.k)
+    w = spec.weights[: len(outs[0])]
+    vals = tuple(_weighted(o, w) for o in outs)
+    return vals[:k], (vals[k:] if h else None)
+
+
 def served_block_sums(
     alphas: jnp.ndarray,
     scores: jnp.ndarray,
     mask: jnp.ndarray,
-    value: jnp.ndarray,
+    labels: jnp.ndarray,
     onehot: jnp.ndarray,
     spec: SlateSpec = TOP1,
     item_group: jnp.ndarray | None = None,
-):
-    """``group_block_sums(served value, onehot)`` fused block by block.
+) -> BlockSums:
+    """Serve and sum per group, fused block by block: :class:`BlockSums` without merit.
 
     Serving and summing one block of :data:`SUM_BLOCK` users inside one ``lax.map`` step
     keeps its ``[B, P]`` values in cache instead of writing ``[N, P]`` to memory and reading
-    it back (3–4× faster on CPU, measured); the float operations are the same, so the bits
-    are those of the two-step form.
+    it back (3–4× faster on CPU, measured). Each label is summed by its own pairwise tree
+    (the trees are stacked after summing: stacking the ``[B, P]`` payloads before summing makes
+    XLA emit the top-k network per stacked element, unvectorised, ~300× slower, measured).
 
     Args:
-      alphas: ``[P, K]``; scores: ``[N, W, K]``; mask, value: ``[N, W]``; onehot: ``[N, G]``;
+      alphas: ``[P, K]``; scores, labels: ``[N, W, K]``; mask: ``[N, W]``; onehot: ``[N, G]``;
       spec: what to serve (:class:`SlateSpec`, static): slate size k, position weights, H;
       item_group: int ``[N, W]`` provider groups (needed when ``spec.n_item_groups > 0``).
     Returns:
-      float32 ``[ceil(N / SUM_BLOCK), P, G]`` slate-utility block sums; with provider groups
-      also the exposure block sums ``[ceil(N / SUM_BLOCK), P, H]`` (a pair).
+      :class:`BlockSums` with ``labels [ceil(N / SUM_BLOCK), P, G, K]`` and, with provider
+      groups, ``exposure [ceil(N / SUM_BLOCK), P, H]``.
     """
     (n, w, k), n_groups = scores.shape, onehot.shape[1]
+    kl = labels.shape[-1]
     expo = spec.n_item_groups > 0
     extra = (item_group,) if expo else ()
-    nb, (scores, mask, value, onehot, *extra) = _pad_users(n, scores, mask, value, onehot, *extra)
+    nb, (scores, mask, labels, onehot, *extra) = _pad_users(n, scores, mask, labels, onehot, *extra)
 
     def one_block(args):
-        s, mk, v, oh, *g = args
-        u, e = _slate_outputs(alphas, s, mk, v, g[0] if expo else None, spec)
+        s, mk, y, oh, *g = args
+        ys, e = _label_outputs(alphas, s, mk, y, g[0] if expo else None, spec)
+        lab = jnp.stack([_block_tree(u, oh) for u in ys], axis=-1)  # [P, G, K]
         if not expo:
-            return _block_tree(u, oh)
-        # One tree per provider group, stacked after the sums: stacking the [B, P] exposures
-        # before summing makes XLA emit the top-k network per stacked element, unvectorised
-        # (~300x slower, measured); so does any combination of the trees inside this step.
-        return _block_tree(u, oh), jnp.stack([_tree(x) for x in e], axis=-1), _tree(_slate_total(mk, spec))
+            return lab
+        return lab, jnp.stack([_tree(x) for x in e], axis=-1), _tree(_slate_total(mk, spec))
 
     out = jax.lax.map(
         one_block,
         (
             scores.reshape(nb, SUM_BLOCK, w, k),
             mask.reshape(nb, SUM_BLOCK, w),
-            value.reshape(nb, SUM_BLOCK, w),
+            labels.reshape(nb, SUM_BLOCK, w, kl),
             onehot.reshape(nb, SUM_BLOCK, n_groups),
             *(x.reshape(nb, SUM_BLOCK, w) for x in extra),
         ),
     )
     if not expo:
-        return out
-    sums, others, total = out  # [nb, P, G], [nb, P, H − 1], [nb]
+        return BlockSums(out)
+    sums, others, total = out  # [nb, P, G, K], [nb, P, H − 1], [nb]
     # Provider 0 = the block's total exposure minus the others' (on the materialised block sums).
     e0 = total[:, None] - functools.reduce(jnp.add, [others[..., i] for i in range(others.shape[-1])])
-    return sums, jnp.concatenate([e0[..., None], others], axis=-1)
+    return BlockSums(sums, jnp.concatenate([e0[..., None], others], axis=-1))
 
 
-def merit_block_sums(batch: Batch, value: jnp.ndarray, n_item_groups: int) -> jnp.ndarray:
-    """Merit M_h per block of users (SPEC §7): ``Σ_j I[n,j] 1{item_group = h} value[n,j]``
-    summed over blocks of :data:`SUM_BLOCK` users: float32 ``[ceil(N / SUM_BLOCK), H]`` (α-free)."""
-    n = value.shape[0]
+def merit_block_sums(batch: Batch, onehot: jnp.ndarray, n_item_groups: int) -> jnp.ndarray:
+    """Merit label sums per block of users (SPEC §7, prefs-free): ``Σ_{n∈g} Σ_j I[n,j]
+    1{item_group = h} Y[n,j,:]`` summed over blocks of :data:`SUM_BLOCK` users: float32
+    ``[ceil(N / SUM_BLOCK), G, H, K]`` (α-free). Merit M_h for preferences α* is
+    ``Σ_{g,k} α*_k(g) · sums[g, h, k]``."""
+    n, _, k = batch.labels.shape
+    g = onehot.shape[1]
     ig = batch.item_group
     per_user = jnp.stack(
-        [jnp.sum(jnp.where(batch.mask & (ig == h), value, 0.0), axis=1) for h in range(n_item_groups)], axis=-1
-    )  # [N, H]
-    nb, (per_user,) = _pad_users(n, per_user)
-    return jax.lax.map(_tree, per_user.reshape(nb, SUM_BLOCK, n_item_groups))
+        [
+            jnp.sum(jnp.where((batch.mask & (ig == h))[..., None], batch.labels, 0.0), axis=1)
+            for h in range(n_item_groups)
+        ],
+        axis=1,
+    )  # [N, H, K]
+    nb, (per_user, onehot) = _pad_users(n, per_user, onehot)
+    return jax.lax.map(
+        lambda a: _tree(a[0][:, None] * a[1][:, :, None, None]),
+        (per_user.reshape(nb, SUM_BLOCK, n_item_groups, k), onehot.reshape(nb, SUM_BLOCK, g)),
+    )
 
 
-@functools.partial(jax.jit, static_argnames=("spec",))
-def evaluate_chunk_blocks(alphas: jnp.ndarray, batch: Batch, prefs: jnp.ndarray, spec: SlateSpec = TOP1):
-    """One compiled evaluation of P weight vectors on one batch, as block partial sums.
+def group_onehot(group: jnp.ndarray, n_groups: int, dtype=jnp.float32) -> jnp.ndarray:
+    """``[N, G]`` group membership; ids >= G (padding users) give all-zero rows."""
+    return jax.nn.one_hot(group, n_groups, dtype=dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("n_groups", "spec"))
+def group_sum_blocks(alphas: jnp.ndarray, batch: Batch, n_groups: int, spec: SlateSpec = TOP1) -> BlockSums:
+    """One compiled evaluation of P weight vectors on one batch, as prefs-free block sums.
 
     Args:
       alphas: float32 ``[P, K]`` (validated: ≥ 0, finite, not all zero).
-      batch: N users (group ids ≥ G mark padding users, which count nowhere).
-      prefs: float32 ``[G, K]`` true preferences.
-      spec: slate size, position weights and provider groups (static; default top-1).
+      batch: N users (group ids ≥ ``n_groups`` mark padding users, which count nowhere).
+      n_groups: G (static); spec: slate size, position weights and provider groups (static).
     Returns:
-      ``(block_sums [ceil(N/SUM_BLOCK), P, G], group_counts [G], n_unserved [])``: user
-      utility summed per group within each block of users (see :func:`group_block_sums`;
-      add the blocks in float64), users per group, users of groups < G with nothing retrieved.
-      With ``spec.n_item_groups = H > 0`` two more: exposure block sums ``[nb, P, H]`` and
-      merit block sums ``[nb, H]``.
+      :class:`BlockSums`: label sums ``[nb, P, G, K]`` and, with ``spec.n_item_groups = H > 0``,
+      exposure ``[nb, P, H]`` and merit label sums ``[nb, G, H, K]`` (nb = ceil(N / SUM_BLOCK);
+      add the blocks in float64 in block order).
     """
-    g = prefs.shape[0]
-    value = true_value(batch, prefs)  # [N, m]
-    onehot = jax.nn.one_hot(batch.group, g, dtype=value.dtype)  # [N, G]; padding rows are zero
-    counts = jnp.sum(onehot, axis=0)
-    unserved = jnp.sum(jnp.where(jnp.any(batch.mask, axis=-1), 0.0, onehot.sum(-1)))
-    out = served_block_sums(alphas, batch.scores, batch.mask, value, onehot, spec, batch.item_group)
+    onehot = group_onehot(batch.group, n_groups, batch.labels.dtype)  # padding rows are zero
+    out = served_block_sums(alphas, batch.scores, batch.mask, batch.labels, onehot, spec, batch.item_group)
     if spec.n_item_groups:
-        blocks, expo = out
-        return blocks, counts, unserved, expo, merit_block_sums(batch, value, spec.n_item_groups)
-    return out, counts, unserved
-
-
-@jax.jit
-def evaluate_chunk(alphas: jnp.ndarray, batch: Batch, prefs: jnp.ndarray):
-    """:func:`evaluate_chunk_blocks` with the blocks added (float32), for use inside ``jit``.
-
-    Returns:
-      ``(group_sums [P, G], group_counts [G], n_unserved [])``.
-    """
-    blocks, counts, unserved = evaluate_chunk_blocks(alphas, batch, prefs)
-    return jnp.sum(blocks, axis=0), counts, unserved
+        return out._replace(merit=merit_block_sums(batch, onehot, spec.n_item_groups))
+    return out

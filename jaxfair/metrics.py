@@ -15,9 +15,9 @@ import numpy as np
 
 from jaxfair import kernels
 from jaxfair.batch import Batch
-from jaxfair.evaluate import chunked_group_sums as _chunked_group_sums
-from jaxfair.evaluate import resolve_slate
-from jaxfair.position import check_slate
+from jaxfair.engine.api import group_utility_from_label_means
+from jaxfair.engine.dispatch import group_sums as _group_sums
+from jaxfair.engine.slate import as_slate, slate_spec_for
 from jaxfair.validation import check_alpha, check_batch, check_batch_prefs, warn_empty_groups
 
 __all__ = ["der", "der_raw", "group_utility", "oracle_utility", "retrieval_quality", "serve", "user_utility"]
@@ -33,7 +33,7 @@ def _user_utility_jit(alpha, batch, prefs, spec=kernels.TOP1):
 
 def _no_exposure(batch: Batch, slate, position_weights, gamma):
     """Slate spec for per-user / per-group utility (provider exposure is not measured)."""
-    return resolve_slate(batch.replace(item_group=None), slate, position_weights, gamma)
+    return slate_spec_for(batch.replace(item_group=None), slate, position_weights, gamma)[1]
 
 
 def serve(alpha: Any, batch: Batch, slate: int | None = None) -> jnp.ndarray:
@@ -48,7 +48,7 @@ def serve(alpha: Any, batch: Batch, slate: int | None = None) -> jnp.ndarray:
     a32 = jnp.asarray(a, jnp.float32)[None]
     if slate is None:
         return _serve_jit(a32, batch.scores, batch.mask)[0]
-    k = check_slate(slate, batch.n_candidates)
+    k = as_slate(slate, n_candidates=batch.n_candidates).k
     return _slate_serve_jit(a32, batch.scores, batch.mask, k)[0]
 
 
@@ -75,11 +75,9 @@ def group_utility(
     p = check_batch_prefs(batch, prefs)
     a = check_alpha(alpha, batch.n_labels)
     spec = _no_exposure(batch, slate, position_weights, gamma)
-    sums, counts, _ = _chunked_group_sums(
-        jnp.asarray(a, jnp.float32)[None], batch, jnp.asarray(p, jnp.float32), spec=spec
-    )
-    warn_empty_groups(counts)
-    return np.asarray(kernels.group_means(sums, counts))[0]
+    sums = _group_sums(jnp.asarray(a, jnp.float32)[None], batch, p.shape[0], spec)
+    warn_empty_groups(sums.counts)
+    return group_utility_from_label_means(sums.label_means(), p)[0]
 
 
 def _check_mu(mu: Any) -> np.ndarray:
@@ -161,7 +159,7 @@ def oracle_utility(
         batch = batch.replace(scores=batch.labels)
     # Serve everyone with each group's α* in turn (the same kernel as `evaluate`, so the
     # same ties) and keep group g's utility under its own α*(g): the diagonal.
-    sums, counts, _ = _chunked_group_sums(p32, batch, p32, spec=spec)
-    sums = np.diagonal(sums)
-    warn_empty_groups(counts)
-    return np.asarray(kernels.group_means(sums, counts), dtype=np.float64)
+    sums = _group_sums(p32, batch, p.shape[0], spec)
+    warn_empty_groups(sums.counts)
+    lm = sums.label_means()  # [G (α = α*(g)), G, K]
+    return np.einsum("ggk,gk->g", lm, np.asarray(p, np.float64))

@@ -32,7 +32,7 @@ from jaxfair import kernels
 from jaxfair.batch import Batch
 from jaxfair.kernels import TOP1, SlateSpec
 
-__all__ = ["USER_AXIS", "default_local_mesh", "default_mesh", "local_mesh_devices", "sharded_group_sums", "user_mesh"]
+__all__ = ["USER_AXIS", "default_local_mesh", "default_mesh", "local_mesh_devices", "mesh_sums", "user_mesh"]
 
 #: Name of the mesh axis the users are split over.
 USER_AXIS = "users"
@@ -86,34 +86,23 @@ def check_mesh(mesh) -> Mesh:
 
 
 @functools.cache
-def _sharded_kernel(mesh: Mesh, slate: SlateSpec = TOP1):
+def _sharded_kernel(mesh: Mesh, n_groups: int, slate: SlateSpec = TOP1):
     spec = PartitionSpec(USER_AXIS)
     expo = slate.n_item_groups > 0
 
-    def local(alphas, scores, labels, mask, group, prefs, *item_group):
+    def local(alphas, scores, labels, mask, group, *item_group):
         batch = Batch(scores=scores, labels=labels, mask=mask, group=group, item_group=item_group[0] if expo else None)
-        out = kernels.evaluate_chunk_blocks(alphas, batch, prefs, slate)
+        out = kernels.group_sum_blocks(alphas, batch, n_groups, slate)
         # Integer counts: exact for any number of users (float32 would stop at 2^24).
-        onehot = jax.nn.one_hot(group, prefs.shape[0], dtype=jnp.int32)
+        onehot = jax.nn.one_hot(group, n_groups, dtype=jnp.int32)
         counts = jnp.sum(onehot, axis=0)
         unserved = jnp.sum(jnp.where(jnp.any(mask, axis=-1), 0, onehot.sum(-1)))
         # Blocks come back in device order = user order, replicated so every process reads them.
-        res = (
-            jax.lax.all_gather(out[0], USER_AXIS, tiled=True),
-            jax.lax.psum(counts, USER_AXIS),
-            jax.lax.psum(unserved, USER_AXIS),
-        )
-        if expo:  # exposure and merit blocks, gathered the same way
-            res = res + (
-                jax.lax.all_gather(out[3], USER_AXIS, tiled=True),
-                jax.lax.all_gather(out[4], USER_AXIS, tiled=True),
-            )
-        return res
+        blocks = jax.tree_util.tree_map(lambda x: jax.lax.all_gather(x, USER_AXIS, tiled=True), out)
+        return blocks, jax.lax.psum(counts, USER_AXIS), jax.lax.psum(unserved, USER_AXIS)
 
-    in_specs = (PartitionSpec(), spec, spec, spec, spec, PartitionSpec()) + ((spec,) if expo else ())
-    fn = jax.shard_map(
-        local, mesh=mesh, in_specs=in_specs, out_specs=(PartitionSpec(),) * (5 if expo else 3), check_vma=False
-    )
+    in_specs = (PartitionSpec(), spec, spec, spec, spec) + ((spec,) if expo else ())
+    fn = jax.shard_map(local, mesh=mesh, in_specs=in_specs, out_specs=PartitionSpec(), check_vma=False)
     return jax.jit(fn)
 
 
@@ -152,22 +141,24 @@ def _local_rows(
     return fields, n_pad
 
 
-def sharded_group_sums(
+def mesh_sums(
     alphas32: jnp.ndarray,
     batch: Batch,
-    prefs32: jnp.ndarray,
+    n_groups: int,
+    spec: SlateSpec = TOP1,
+    *,
     mesh: Mesh,
     alpha_chunk: int | None = None,
     progress: bool = False,
-    spec: SlateSpec = TOP1,
 ):
-    """Group sums ``[P, G]`` (float64), counts ``[G]`` and unserved users, users sharded over
-    ``mesh``. In a multi-process run, ``batch`` holds this process's users only and every
-    process gets the global result. ``spec``: slate size, position weights, provider groups
-    (with provider groups two more results: exposure ``[P, H]`` and merit ``[H]``).
+    """The mesh executor: a :class:`jaxfair.engine.results.GroupSums` with the users sharded
+    over ``mesh``. In a multi-process run, ``batch`` holds this process's users only and every
+    process gets the global result.
     """
+    from jaxfair.engine.executors import BlockAccumulator, _progress, pad_rows
+
     check_mesh(mesh)
-    p, g, h = int(alphas32.shape[0]), int(prefs32.shape[0]), spec.n_item_groups
+    p, g, h, kl = int(alphas32.shape[0]), n_groups, spec.n_item_groups, batch.n_labels
     fields, n_pad = _local_rows(batch, mesh, g, with_item_group=h > 0)
     sharding = NamedSharding(mesh, PartitionSpec(USER_AXIS))
     n_proc = jax.process_count()
@@ -176,50 +167,22 @@ def sharded_group_sums(
         for k, v in fields.items()
     }
     n_blocks = n_pad * n_proc // kernels.SUM_BLOCK
-    if alpha_chunk is None:  # the gathered [blocks, Pc, G (+ H)] outputs are the only arrays growing with P
-        alpha_chunk = max(1, min(p, (64 * 2**20) // (4 * (g + h) * n_blocks)))
-    kernel = _sharded_kernel(mesh, spec)
-    sums = np.zeros((p, g), dtype=np.float64)
-    expo = np.zeros((p, h), dtype=np.float64)
-    merit = np.zeros(h, dtype=np.float64)
+    if alpha_chunk is None:  # the gathered [blocks, Pc, G·K (+ H)] outputs are the only arrays growing with P
+        alpha_chunk = max(1, min(p, (64 * 2**20) // (4 * (g * kl + h) * n_blocks)))
+    kernel = _sharded_kernel(mesh, g, spec)
+    acc = BlockAccumulator(p, g, kl, h)
     counts = unserved = None
     starts = range(0, p, alpha_chunk)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(starts), desc=f"evaluate ({mesh.devices.size} devices)", unit="chunk", leave=False)
+    bar = _progress(progress, len(starts), f"evaluate ({mesh.devices.size} devices)")
+    inputs = [glob[k] for k in ("scores", "labels", "mask", "group")] + ([glob["item_group"]] if h else [])
     for a0 in starts:
-        chunk = alphas32[a0 : a0 + alpha_chunk]
-        if chunk.shape[0] < alpha_chunk:  # fixed shape: one compile
-            chunk = jnp.concatenate([chunk, jnp.ones((alpha_chunk - chunk.shape[0], chunk.shape[1]), chunk.dtype)])
-        out = kernel(
-            jnp.asarray(chunk),
-            glob["scores"],
-            glob["labels"],
-            glob["mask"],
-            glob["group"],
-            jnp.asarray(prefs32),
-            *((glob["item_group"],) if h else ()),
-        )
-        blocks, c, un = out[:3]
-        take = min(alpha_chunk, p - a0)
-        acc = sums[a0 : a0 + take]
-        for block in np.asarray(blocks, dtype=np.float64)[:, :take]:  # user order, as on one device
-            acc += block
-        if h:
-            acc = expo[a0 : a0 + take]
-            for block in np.asarray(out[3], dtype=np.float64)[:, :take]:
-                acc += block
+        chunk = pad_rows(alphas32[a0 : a0 + alpha_chunk], alpha_chunk, 1.0)  # fixed shape: one compile
+        blocks, c, un = kernel(jnp.asarray(chunk), *inputs)
+        acc.add(blocks, a0, min(alpha_chunk, p - a0), merit=counts is None)  # user order, as on one device
         if counts is None:
             counts, unserved = np.asarray(c, dtype=np.float64), int(round(float(un)))
-            if h:
-                for block in np.asarray(out[4], dtype=np.float64):
-                    merit += block
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
-    if h:
-        return sums, counts, unserved, expo, merit
-    return sums, counts, unserved
+    return acc.result(counts, unserved)

@@ -19,11 +19,10 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.atomic import atomic_write, atomic_write_text
+from jaxfair.engine.slate import as_slate
 from jaxfair.evaluate import Evaluation, evaluate
 from jaxfair.grids import box_grid, direction_grid
 from jaxfair.metrics import oracle_utility, retrieval_quality
-from jaxfair.position import check_slate
-from jaxfair.position import position_weights as _position_weights
 from jaxfair.scenarios.base import Scenario
 from jaxfair.sweep import sweep2
 
@@ -57,7 +56,7 @@ def compute_surface(
     seed: int = 0,
     method: str = "sweep",
     progress: bool = False,
-    slate: int = 1,
+    slate=1,
     position_weights="dcg",
     gamma: float = 0.8,
 ) -> Surface:
@@ -84,11 +83,11 @@ def compute_surface(
         raise ValueError(f"method: expected 'sweep' or 'grid', got {method!r}")
     if not isinstance(n_grid, int) or n_grid < 3:
         raise ValueError(f"n_grid: expected an int >= 3, got {n_grid!r}")
-    k = check_slate(slate, scenario.n_candidates)
-    weights = _position_weights(k, position_weights, gamma)
+    sl = as_slate(slate, position_weights, gamma, scenario.n_candidates)  # the one slate resolution
+    k, weights = sl.k, sl.weights
     if k > 1:
         method = "grid"
-    slate_kw = dict(slate=k, position_weights=weights)
+    slate_kw = dict(slate=sl)
     names = dict(group_names=scenario.group_names, label_names=scenario.label_names)
     t0 = time.perf_counter()
     batch = scenario.evaluation_batch(jax.random.PRNGKey(seed), n_users)
@@ -153,6 +152,7 @@ def compute_surface(
         },
         "slate": k,
         "position_weights": weights.tolist(),
+        "slate_spec": sl.to_dict(),
         "oracle_by_group": dict(zip(scenario.group_names, oracle.tolist(), strict=True)),
         "oracle_full_information_by_group": dict(zip(scenario.group_names, oracle_full.tolist(), strict=True)),
         # per-group regret at the best-utility α: own-α* oracle and full-information oracle minus μ_g

@@ -115,3 +115,19 @@ def near_tie_slate(alpha, scores, mask, k, rtol=1e-5):
     d = srt[:, :-1] - srt[:, 1:]
     close = np.isfinite(srt[:, 1:]) & (d <= rtol * scale[:, None])
     return close.any(axis=1)
+
+
+def label_means_ref(alphas, scores, labels, mask, group, n_groups, k, v):
+    """L[p, g, :] = mean over g's users of Σ_r v_r Y[n, j_r(α_p), :] (SPEC §9): [P, G, K]; NaN rows for empty groups."""
+    p, kl = len(alphas), labels.shape[2]
+    out = np.zeros((p, n_groups, kl))
+    counts = np.array([np.sum(group == g) for g in range(n_groups)], np.float64)
+    for i, alpha in enumerate(alphas):
+        slate = slate_ref(alpha, scores, mask, k)
+        for n in range(len(group)):
+            for r in range(k):
+                j = slate[n, r]
+                if j >= 0:
+                    out[i, group[n]] += v[r] * labels[n, j].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts[None, :, None] > 0, out / np.maximum(counts, 1.0)[None, :, None], np.nan)

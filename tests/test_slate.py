@@ -231,10 +231,20 @@ def test_oracle_slate_matches_reference_and_dominates_every_alpha(data, arrs):
 # --- k = 1 is the top-1 model, bit for bit ---------------------------------------------------
 
 
-def _legacy_top1_group_sums(alphas, batch, prefs):
+def _legacy_top1_group_sums(alphas, batch, prefs, labels_first=False):
     """The top-1 evaluation as it was before slates (a frozen copy of the running argmax plus
-    the two-step block sums, which the fused kernel reproduces bit for bit)."""
+    the two-step block sums, which the fused kernel reproduces bit for bit). With
+    ``labels_first``: the prefs-free form (SPEC §9) — the same walk and block sums per label,
+    preferences applied after in float64 — returning group utilities ``[P, G]``."""
     a32, p32 = jnp.asarray(alphas, jnp.float32), jnp.asarray(prefs, jnp.float32)
+    if labels_first:
+        counts = np.bincount(np.asarray(batch.group), minlength=p32.shape[0]).astype(np.float64)
+        per_label = []
+        for q in range(batch.labels.shape[2]):
+            one = batch.replace(labels=batch.labels[..., q : q + 1])
+            per_label.append(_legacy_top1_group_sums(alphas, one, np.ones((p32.shape[0], 1))))
+        lm = np.stack(per_label, axis=-1) / counts[None, :, None]
+        return np.einsum("pgk,gk->pg", lm, np.asarray(prefs, np.float64))
     value = kernels.true_value(batch, p32)
     scores, mask = batch.scores, batch.mask
     n, m, k = scores.shape
@@ -272,7 +282,11 @@ def test_slate_of_one_is_bit_identical_to_top1(k_labels):
     alphas = rng.random((7, k_labels)) + 1e-3
     sums = _legacy_top1_group_sums(alphas, b, prefs)
     counts = np.bincount(group, minlength=g)
-    want = sums / counts
+    # Before SPEC §9 the kernel summed α*·Y per user; now it sums the labels and applies α*
+    # after, in float64: the same to float32 rounding of the sums, and bit for bit the
+    # frozen walk in its prefs-free form (labels_first).
+    np.testing.assert_allclose(_legacy_top1_group_sums(alphas, b, prefs, True), sums / counts, rtol=2e-6)
+    want = _legacy_top1_group_sums(alphas, b, prefs, labels_first=True)
     for kwargs in (
         dict(),
         dict(slate=1),

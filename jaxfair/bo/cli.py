@@ -91,17 +91,16 @@ def _run_bo(args) -> int:
 def _slate_args(args) -> dict:
     """``--objectives``, ``--slate``, ``--position-weights`` as :func:`run_study` keywords (checked there)."""
     from jaxfair.cliargs import UsageError
+    from jaxfair.engine.slate import slate_from_args
 
-    pw = args.position_weights
-    if pw not in ("dcg", "geometric", "uniform"):
-        try:
-            pw = [float(v) for v in pw.split(",")]
-        except ValueError:
-            raise UsageError(
-                f"--position-weights: expected dcg, geometric, uniform or comma-separated numbers, "
-                f"got {args.position_weights!r}"
-            ) from None
-    return dict(objectives=args.objectives, slate=args.slate, position_weights=pw)
+    try:
+        sl = slate_from_args(args)  # the one resolution of --slate/--position-weights/--gamma
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    # run_study takes k and weights: a geometric γ other than 0.8 travels as its weight vector.
+    named = isinstance(sl.position_weights, str) and (sl.position_weights != "geometric" or sl.gamma == 0.8)
+    pw = sl.position_weights if named else [float(v) for v in sl.weights]
+    return dict(objectives=args.objectives, slate=sl.k, position_weights=pw)
 
 
 def _run_report(args) -> int:
@@ -222,13 +221,9 @@ def add_subcommands(subparsers) -> None:
         help="utility,der (default, the paper) or utility,der,provider_der (needs provider groups; "
         "Fair EHVI then scores 3-D hypervolume)",
     )
-    p.add_argument("--slate", type=int, default=1, help="items served per session, k (default 1)")
-    p.add_argument(
-        "--position-weights",
-        default="dcg",
-        metavar="MODEL|W,W,..",
-        help="position weights of the slate: dcg (default), geometric, uniform or k numbers",
-    )
+    from jaxfair.engine.slate import add_slate_arguments
+
+    add_slate_arguments(p)
     p.add_argument(
         "--workers",
         type=int,

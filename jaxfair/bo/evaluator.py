@@ -2,14 +2,13 @@
 
 Each call is a simulated online test: it draws a fresh batch of users from the scenario
 with a key from an explicit stream and evaluates every row of ``X`` on that same batch in
-one compiled JAX call (:func:`jaxfair.evaluate.chunked_group_sums`). ``exact`` evaluates on a
+one compiled JAX call (:func:`jaxfair.evaluate.evaluate`, the engine's one route). ``exact`` evaluates on a
 large held-out batch drawn once from a separate key — the noise-free value for reporting.
 
 Objectives (``objectives=``): ``("utility", "der")`` (default, M = 2, the paper's study) or
 ``("utility", "der", "provider_der")`` (M = 3): the provider DER of SPEC §7 (exposure of each
 provider group ∝ its merit) of a slate of ``slate`` items under ``position_weights``, computed
-by :func:`jaxfair.evaluate.evaluate`. With the default objectives and ``slate=1`` the values
-are bit-identical to earlier versions. A batch whose provider DER is undefined (a provider
+by :func:`jaxfair.evaluate.evaluate` too. A batch whose provider DER is undefined (a provider
 group with zero merit) is redrawn like a batch with an empty user group; NaN never reaches a GP.
 """
 
@@ -25,7 +24,7 @@ import torch
 
 from jaxfair import kernels
 from jaxfair.bo.space import SearchSpace
-from jaxfair.evaluate import chunked_group_sums
+from jaxfair.engine.slate import as_slate
 
 __all__ = [
     "EvalResult",
@@ -126,7 +125,8 @@ class Evaluator:
         Results are bit-identical either way.
       objectives: ``("utility", "der")`` (default) or ``("utility", "der", "provider_der")``
         (needs a scenario with provider groups); a comma-separated string works too.
-      slate: k, items served per session (SPEC §7; default 1, the paper's top-1).
+      slate: a :class:`jaxfair.Slate`, or k items served per session (SPEC §7; default 1, the
+        paper's top-1).
       position_weights: ``"dcg"`` (default), ``"geometric"``, ``"uniform"`` or a vector ``[k]``.
       gamma: γ of ``"geometric"`` weights (default 0.8).
 
@@ -174,38 +174,16 @@ class Evaluator:
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
         self.objectives = parse_objectives(objectives)
-        m = getattr(scenario, "n_candidates", None)
-        if (
-            not isinstance(slate, (int, np.integer))
-            or isinstance(slate, bool)
-            or slate < 1
-            or (m is not None and slate > m)
-        ):
-            raise ValueError(
-                f"slate: expected an int in [1, {m if m is not None else 'm'}] (items per session), got {slate!r}"
-            )
-        if isinstance(position_weights, str):
-            if position_weights not in ("dcg", "geometric", "uniform"):
-                raise ValueError(
-                    f"position_weights: expected 'dcg', 'geometric', 'uniform' or a vector, got {position_weights!r}"
-                )
-        else:
-            pw = np.asarray(position_weights, dtype=np.float64)
-            if pw.shape != (int(slate),):
-                raise ValueError(
-                    f"position_weights: expected {int(slate)} weights (one per rank), got shape {pw.shape}"
-                )
-            position_weights = tuple(float(v) for v in pw)
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 < gamma <= 1.0:
-            raise ValueError(f"gamma: expected 0 < gamma <= 1, got {gamma!r}")
+        # The one slate resolution (jaxfair.engine.slate): a Slate or k + weights + gamma.
+        self.slate_value = as_slate(slate, position_weights, gamma, getattr(scenario, "n_candidates", None))
         if "provider_der" in self.objectives and getattr(scenario, "n_item_groups", 0) < 2:
             raise ValueError(
                 f"objectives: 'provider_der' needs a scenario with provider (item) groups; "
                 f"{getattr(scenario, 'name', '?')!r} has none"
             )
-        self.slate = int(slate)
-        self.position_weights = position_weights
-        self.gamma = float(gamma)
+        self.slate = self.slate_value.k
+        self.position_weights = self.slate_value.position_weights
+        self.gamma = self.slate_value.gamma
         self.scenario = scenario
         self.users = int(users)
         self.exact_users = int(exact_users)
@@ -232,14 +210,7 @@ class Evaluator:
                 raise ValueError(
                     "objectives: 'provider_der' is a one-session measure; with horizon= use ('utility', 'der')"
                 )
-            pw = self.position_weights
-            if isinstance(pw, str) and pw == "geometric":
-                from jaxfair.position import position_weights as _weights
-
-                pw = _weights(self.slate, "geometric", self.gamma)
-            self.horizon = HorizonBlackBox(
-                scenario, horizon, slots=self.users, seed=self.seed, slate=self.slate, position_weights=pw
-            )
+            self.horizon = HorizonBlackBox(scenario, horizon, slots=self.users, seed=self.seed, slate=self.slate_value)
 
     # --- public attributes -------------------------------------------------------------
     @property
@@ -343,54 +314,32 @@ class Evaluator:
         return "no exposure at all"
 
     def _evaluate_batch(self, alphas: np.ndarray, batch, chunk: int | None) -> EvalResult:
-        if self.objectives != _DEFAULT_OBJECTIVES or self.slate != 1:
-            return self._evaluate_slate(alphas, batch, chunk)
-        a32 = jnp.asarray(alphas, dtype=jnp.float32)
-        # The batch is already small enough to take whole; only α is chunked (fixed shape).
-        sums, counts, unserved = chunked_group_sums(
-            a32,
-            batch,
-            self._prefs32,
-            alpha_chunk=a32.shape[0] if chunk is None else chunk,
-            user_chunk=batch.n_users,
-            mesh=self.mesh,
-        )  # sums [b, G] float64
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mu = np.where(counts > 0, sums / np.maximum(counts, 1.0), np.nan)
-        utility = sums.sum(axis=1) / counts.sum()
-        return EvalResult(
-            alphas=alphas, utility=utility, der=der_np(mu), group_utility=mu, group_counts=counts, n_unserved=unserved
-        )
-
-    def _evaluate_slate(self, alphas: np.ndarray, batch, chunk: int | None) -> EvalResult:
-        """Slates and provider exposure through the engine's :func:`jaxfair.evaluate.evaluate`."""
+        """Every objective through the engine's :func:`jaxfair.evaluate.evaluate` (one route)."""
         import warnings
 
-        from jaxfair.evaluate import evaluate
+        from jaxfair.engine.api import evaluate
 
         provider = "provider_der" in self.objectives
         h = int(self.scenario.n_item_groups) if provider else None
+        if not provider and batch.item_group is not None:
+            batch = batch.replace(item_group=None)  # exposure is not an objective: do not compute it
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # empty groups: handled (resampled / raised) by the caller
             ev = evaluate(
                 alphas,
                 batch,
                 self.prefs,
-                slate=self.slate,
-                position_weights=self.position_weights,
-                gamma=self.gamma,
+                slate=self.slate_value,
                 n_item_groups=h,
                 chunk_size=chunk,
                 mesh=self.mesh,
             )
         counts = np.asarray(ev.group_counts, dtype=np.float64)
-        mu = np.asarray(ev.group_utility, dtype=np.float64)
-        der = np.asarray(ev.der, np.float64) if np.all(counts > 0) else np.full(len(alphas), np.nan)
         return EvalResult(
             alphas=alphas,
             utility=np.asarray(ev.utility, np.float64),
-            der=np.asarray(der, np.float64),
-            group_utility=mu,
+            der=np.asarray(ev.der, np.float64),
+            group_utility=np.asarray(ev.group_utility, np.float64),
             group_counts=counts,
             n_unserved=int(ev.n_unserved),
             objectives=self.objectives,

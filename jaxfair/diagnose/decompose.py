@@ -30,7 +30,6 @@ the S_X weights are held fixed (the CIs do not include the propensity model's un
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 from collections.abc import Sequence
 from functools import partial
@@ -45,6 +44,8 @@ from jaxfair import sharding
 from jaxfair.batch import Batch
 from jaxfair.diagnose.bound import Theorem31Bound, bound_from_sums
 from jaxfair.diagnose.weights import SharedSpaceWeights, check_groups, check_user_weights, shared_space_weights
+from jaxfair.engine.executors import map_user_chunks
+from jaxfair.engine.slate import as_slate
 from jaxfair.kernels import serve_kernel, slate_serve_kernel
 from jaxfair.validation import check_alphas, check_batch_prefs
 
@@ -296,7 +297,7 @@ def decompose(
     group_names: Sequence[str] | None = None,
     clusters: Any = None,
     mesh: Any = None,
-    slate: int = 1,
+    slate: Any = 1,
     position_weights: Any = "dcg",
     gamma: float = 0.8,
     **estimate_options,
@@ -348,15 +349,8 @@ def decompose(
         raise ValueError(f"level: expected 0 < level < 1, got {level!r}")
     if isinstance(user_chunk, bool) or not isinstance(user_chunk, (int, np.integer)) or user_chunk < 1:
         raise ValueError(f"user_chunk: expected an int >= 1, got {user_chunk!r}")
-    from jaxfair.position import check_slate
-    from jaxfair.position import position_weights as _position_weights
-
-    k = check_slate(slate, batch.n_candidates)
-    slate_weights = (
-        None
-        if k == 1 and isinstance(position_weights, str)
-        else tuple(float(v) for v in _position_weights(k, position_weights, gamma))
-    )
+    sl = as_slate(slate, position_weights, gamma, batch.n_candidates)  # the one slate resolution
+    slate_weights = None if sl.k == 1 and isinstance(sl.position_weights, str) else tuple(float(v) for v in sl.weights)
     if mesh is None:
         mesh = sharding.default_local_mesh()
     devices = None if mesh is None else sharding.local_mesh_devices(mesh)
@@ -442,41 +436,18 @@ def _chunked_sums(
     in float64 in user order. With ``devices`` (D of them), chunk i runs on ``devices[i % D]``
     and up to D chunks are in flight; the chunks and the order of the float64 adds do not
     depend on D, so neither do the bits."""
-    n = batch.n_users
-    chunk = min(chunk, n)
+    # Users first in every array (the engine's map_user_chunks cuts and pads the leading axis).
+    users = (batch.scores, batch.labels, batch.mask, jnp.asarray(user_w).T, jnp.asarray(counts).T)
+    fill = (0.0, 0.0, False, 0.0, 0.0)  # padding users: nothing retrieved, zero weight, zero counts
+
+    def sums(sub):
+        scores, labels, mask, uw, bc = sub
+        return decomposition_sums(alphas, scores, labels, mask, pair_prefs, uw.T, bc.T, slate_weights=slate_weights)
+
     total: dict[str, np.ndarray] = {}
-    replicated = {}  # device -> (alphas, pair_prefs) placed there once
-    pending: collections.deque = collections.deque()
-
-    def drain_one():
-        for k, v in pending.popleft().items():
+    for _, _, out in map_user_chunks(sums, users, min(chunk, batch.n_users), fill, devices=devices):
+        for k, v in out.items():  # user order, whatever the devices
             total[k] = total.get(k, 0.0) + np.asarray(v, np.float64)
-
-    for c, u0 in enumerate(range(0, n, chunk)):
-        sl = slice(u0, min(u0 + chunk, n))
-        pad = chunk - (sl.stop - sl.start)
-        parts = [batch.scores[sl], batch.labels[sl], batch.mask[sl], user_w[:, sl], counts[:, sl]]
-        if pad:  # padding users: nothing retrieved, zero weight, zero counts (one compiled shape)
-            parts = [
-                jnp.pad(x, [(0, pad) if ax == (1 if i >= 3 else 0) else (0, 0) for ax in range(x.ndim)])
-                for i, x in enumerate(parts)
-            ]
-        a, pp = alphas, pair_prefs
-        if devices:
-            dev = devices[c % len(devices)]
-            if dev not in replicated:
-                replicated[dev] = jax.device_put((alphas, pair_prefs), dev)
-            a, pp = replicated[dev]
-            parts = jax.device_put(parts, dev)
-        pending.append(
-            decomposition_sums(
-                a, parts[0], parts[1], parts[2], pp, jnp.asarray(parts[3]), parts[4], slate_weights=slate_weights
-            )
-        )
-        if len(pending) >= max(1, len(devices or ())):  # one device: drained at once, as before
-            drain_one()
-    while pending:
-        drain_one()
     return total
 
 

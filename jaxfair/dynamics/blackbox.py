@@ -18,6 +18,7 @@ import numpy as np
 
 from jaxfair.dynamics.retention import Retention
 from jaxfair.dynamics.simulate import bank_for, simulate
+from jaxfair.engine.slate import as_slate
 
 __all__ = ["HorizonBlackBox"]
 
@@ -28,7 +29,8 @@ class HorizonBlackBox:
     Args:
       scenario: a scenario with ``session_bank``; horizon: T >= 1 periods; slots: N users;
       seed: draws the bank; retention: default the scenario's; acquisition: default its prevalence;
-      slate, position_weights: SPEC §7 slate serving in every period (default top-1).
+      slate, position_weights, gamma: SPEC §7 slate serving in every period (a
+        :class:`jaxfair.Slate` or k + weights; default top-1).
     """
 
     def __init__(
@@ -40,8 +42,9 @@ class HorizonBlackBox:
         seed: int = 0,
         retention: Retention | None = None,
         acquisition=None,
-        slate: int = 1,
+        slate=1,
         position_weights=None,
+        gamma: float | None = None,
     ):
         if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
             raise ValueError(f"horizon: expected an int >= 1 (periods), got {horizon!r}")
@@ -50,8 +53,7 @@ class HorizonBlackBox:
         self.slots = int(slots)
         self.retention = Retention.for_scenario(scenario) if retention is None else retention
         self.acquisition = acquisition
-        self.slate = slate
-        self.position_weights = position_weights
+        self.slate = as_slate(slate, position_weights, gamma, scenario.n_candidates)
         self.bank = bank_for(scenario, seed)
 
     def evaluate(self, alphas: np.ndarray, key) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -66,7 +68,6 @@ class HorizonBlackBox:
             seed=seed,
             bank=self.bank,
             slate=self.slate,
-            position_weights=self.position_weights,
         )
         counts = res.counts.sum(axis=0).min(axis=0).astype(np.float64)  # [G]: a group absent under some α → 0
         return res.horizon_utility, res.horizon_der, res.horizon_group_utility, counts

@@ -22,8 +22,8 @@ def _run_dynamics(args) -> int:
     from jaxfair.dynamics.policies import parse_policy
     from jaxfair.dynamics.report import horizon_table, write_dynamics
     from jaxfair.dynamics.retention import Retention
-    from jaxfair.dynamics.serving import check_slate
     from jaxfair.dynamics.simulate import simulate
+    from jaxfair.engine.slate import slate_from_args
     from jaxfair.htmlreport.commands import finish_outputs
     from jaxfair.preflight import check_out_dir
     from jaxfair.scenarios.cliargs import scenario_from_args
@@ -40,10 +40,7 @@ def _run_dynamics(args) -> int:
     ):
         if v < lo:
             raise ValueError(f"{flag}: expected an integer >= {lo}, got {v}")
-    pw = args.position_weights
-    if pw is not None and pw not in ("dcg", "geometric", "uniform"):
-        pw = _floats(pw, "--position-weights")
-    check_slate(args.slate, pw)
+    slate = slate_from_args(args)  # the one slate resolution (k checked against m by simulate)
     acquisition = _floats(args.acquisition, "--acquisition")
     sc = scenario_from_args(args)
     retention = Retention.for_scenario(
@@ -67,8 +64,7 @@ def _run_dynamics(args) -> int:
                 slots=args.slots,
                 retention=retention,
                 acquisition=acquisition,
-                slate=args.slate,
-                position_weights=pw,
+                slate=slate,
                 seed=s,
                 bank_users=args.bank_users,
                 sessions_per_user=args.sessions_per_user,
@@ -123,8 +119,9 @@ def add_subcommands(subparsers) -> None:
     p.add_argument(
         "--acquisition", default=None, metavar="P,P", help="newcomer group mix (default: the scenario's prevalence)"
     )
-    p.add_argument("--slate", type=int_at_least(1), default=1, help="slate size k (only 1 for now)")
-    p.add_argument("--position-weights", default=None, help="dcg, geometric, uniform or comma-separated weights")
+    from jaxfair.engine.slate import add_slate_arguments
+
+    add_slate_arguments(p)
     p.add_argument(
         "--bank-users",
         type=int_at_least(1),

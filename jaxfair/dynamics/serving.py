@@ -10,20 +10,13 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxfair import kernels
 from jaxfair.batch import Batch
-from jaxfair.position import check_slate as _check_slate
-from jaxfair.position import position_weights as position_weights_of
+from jaxfair.engine.executors import map_user_chunks, pad_rows
+from jaxfair.engine.slate import as_slate
 
-__all__ = ["check_slate", "session_utilities"]
-
-
-def check_slate(slate, position_weights, n_candidates: int | None = None, gamma: float = 0.8) -> np.ndarray:
-    """Validate ``slate``/``position_weights`` (SPEC §7; ``None`` = ``"dcg"``); returns v ``[k]`` float64."""
-    k = _check_slate(slate, n_candidates)
-    return position_weights_of(k, "dcg" if position_weights is None else position_weights, gamma)
+__all__ = ["session_utilities"]
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
@@ -38,10 +31,10 @@ def session_utilities(
     alphas,
     batch: Batch,
     prefs,
-    slate: int = 1,
+    slate=1,
     position_weights=None,
     *,
-    gamma: float = 0.8,
+    gamma: float | None = None,
     session_chunk: int = 8192,
     alpha_chunk: int = 128,
 ) -> jnp.ndarray:
@@ -49,34 +42,29 @@ def session_utilities(
 
     Slate serving (SPEC §7; ``slate=1`` is the paper's top-1, SPEC §1) with the package's
     kernel (:func:`jaxfair.kernels.slate_value`: ranks by score, lowest index on ties; 0 for
-    empty ranks and where nothing was retrieved), chunked over sessions and α so memory stays
-    bounded.
+    empty ranks and where nothing was retrieved), mapped over session chunks with the
+    engine's :func:`jaxfair.engine.executors.map_user_chunks` and chunked over α, so memory
+    stays bounded.
 
     Args:
       alphas: float32 ``[P, K]`` (validated by the caller); batch: N sessions;
-      prefs: ``[G, K]`` true preferences; slate, position_weights, gamma: SPEC §7 — the
-        utility is ``Σ_r v_r · α*(g)·Y`` of the slate (``None`` weights = ``"dcg"``).
+      prefs: ``[G, K]`` true preferences; slate: a :class:`jaxfair.Slate` or k, with
+        ``position_weights`` (``None`` = ``"dcg"``) and ``gamma`` — the utility is
+        ``Σ_r v_r · α*(g)·Y`` of the slate.
     """
-    v = check_slate(slate, position_weights, batch.n_candidates, gamma)
-    spec = kernels.slate_spec(len(v), v, 0)
+    spec = as_slate(slate, position_weights, gamma, batch.n_candidates).spec(0)
     alphas = jnp.asarray(alphas, jnp.float32)
     prefs = jnp.asarray(prefs, jnp.float32)
     p, n = int(alphas.shape[0]), batch.n_users
     ac = min(alpha_chunk, p)
-    sc = min(session_chunk, n)
-    cols = []
-    for s0 in range(0, n, sc):
-        sl = slice(s0, s0 + sc)
-        sub = (batch.scores[sl], batch.mask[sl], batch.labels[sl], batch.group[sl])
-        if sub[0].shape[0] < sc:  # fixed shapes: one compile
-            pad = sc - sub[0].shape[0]
-            sub = tuple(jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)) for x in sub)
-        rows = []
-        for a0 in range(0, p, ac):
-            chunk = alphas[a0 : a0 + ac]
-            take = chunk.shape[0]
-            if take < ac:
-                chunk = jnp.concatenate([chunk, jnp.ones((ac - take, chunk.shape[1]), jnp.float32)])
-            rows.append(_served(chunk, *sub, prefs, spec)[:take])
-        cols.append(jnp.concatenate(rows, axis=0)[:, : min(sc, n - s0)])
+    chunks = [pad_rows(alphas[a0 : a0 + ac], ac, 1.0) for a0 in range(0, p, ac)]  # fixed shapes: one compile
+    sessions = (batch.scores, batch.mask, batch.labels, batch.group)
+
+    def serve(sub):
+        return jnp.concatenate([_served(c, *sub, prefs, spec) for c in chunks], axis=0)[:p]
+
+    cols = [
+        out[:, :n_real]
+        for _, n_real, out in map_user_chunks(serve, sessions, min(session_chunk, n), (0.0, False, 0.0, 0))
+    ]
     return jnp.concatenate(cols, axis=1)

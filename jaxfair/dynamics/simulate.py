@@ -34,7 +34,8 @@ from jaxfair.dynamics.population import (
 )
 from jaxfair.dynamics.result import DynamicsResult
 from jaxfair.dynamics.retention import Retention, return_probability, satisfaction
-from jaxfair.dynamics.serving import check_slate, session_utilities
+from jaxfair.dynamics.serving import session_utilities
+from jaxfair.engine.slate import as_slate
 from jaxfair.validation import check_alphas
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "bank_for", "simulate"]
@@ -146,8 +147,9 @@ def simulate(
     slots: int,
     retention: Retention | None = None,
     acquisition: Sequence[float] | None = None,
-    slate: int = 1,
+    slate: Any = 1,
     position_weights: Any = None,
+    gamma: float | None = None,
     seed: int = 0,
     bank: Bank | None = None,
     bank_users: int | None = None,
@@ -165,7 +167,8 @@ def simulate(
       periods: T >= 1; slots: N >= 1 user slots.
       retention: :class:`Retention` (default: ``Retention.for_scenario(scenario)``).
       acquisition: newcomer mix π ``[G]`` (default: the scenario's prevalence).
-      slate, position_weights: SPEC §7 slate size k and position weights (``None`` = ``"dcg"``).
+      slate: a :class:`jaxfair.Slate`, or the slate size k with ``position_weights``
+        (``None`` = ``"dcg"``) and ``gamma`` (``None`` = 0.8, the decay of ``"geometric"``), SPEC §7.
       seed: every random draw (the bank, newcomers, sessions, returns) derives from it.
       bank: a prebuilt :class:`~jaxfair.dynamics.population.Bank` (default: :func:`bank_for`).
       bank_users, sessions_per_user: bank size U and B (default: the scenario's).
@@ -184,7 +187,7 @@ def simulate(
     retention = Retention.for_scenario(scenario) if retention is None else retention
     if not isinstance(retention, Retention):
         raise ValueError(f"retention: expected a Retention, got {type(retention).__name__}")
-    check_slate(slate, position_weights, scenario.n_candidates)
+    slate = as_slate(slate, position_weights, gamma, scenario.n_candidates)  # the one resolution
     pols = _as_policies(policies, scenario.n_labels)
     check_acquisition(acquisition, scenario)  # before the bank is drawn
     if bank is None:
@@ -232,7 +235,7 @@ def simulate(
             alphas = policy.grid
             grid_rows = jnp.arange(len(alphas), dtype=jnp.int32)
             spec_choose, every = policy.chooser(), policy.every
-        table = session_utilities(alphas, bank.batch, prefs, slate, position_weights).T  # [U·B, A]
+        table = session_utilities(alphas, bank.batch, prefs, slate).T  # [U·B, A]
         consts = (table,) + shared + (grid_rows,)
         q = len(idx)
         row0 = jnp.arange(q, dtype=jnp.int32) if policy is None else jnp.zeros(1, jnp.int32)
@@ -278,7 +281,7 @@ def simulate(
             seed=seed,
             retention=dataclasses.asdict(retention),
             acquisition=[float(x) for x in pi],
-            slate=int(slate),
+            slate=slate.to_dict(),
             bank_users=bank.n_users,
             sessions_per_user=bank.n_sessions,
             policies=[_describe(p) for p in pols],

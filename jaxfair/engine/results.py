@@ -1,0 +1,205 @@
+"""Result types of the engine: :class:`GroupSums` (what the executors add up), :class:`Evaluation`
+(metrics for P weight vectors) and :class:`GroupReport` (one α, MetricFrame style)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Evaluation", "GroupReport", "GroupSums", "worst_best_ratio"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupSums:
+    """Every group sum the serving kernel produced, added in float64 over all users (prefs-free).
+
+    Attributes:
+      label_sums: ``[P, G, K]`` Σ_{n∈g} Σ_r v_r Y[n, j_r(α), :] (position-weighted served labels).
+      counts: ``[G]`` users per group (float64, exact integers).
+      n_unserved: users of groups < G with no retrieved candidate.
+      exposure: ``[P, H]`` provider exposure Σ_n Σ_r v_r 1{item_group[j_r] = h}; None without
+        provider groups.
+      merit_label_sums: ``[G, H, K]`` Σ_{n∈g} Σ_j I[n,j] 1{item_group = h} Y[n,j,:] (α-free);
+        None without provider groups. Merit for preferences α* is :meth:`merit`.
+    """
+
+    label_sums: np.ndarray
+    counts: np.ndarray
+    n_unserved: int
+    exposure: np.ndarray | None = None
+    merit_label_sums: np.ndarray | None = None
+
+    @property
+    def n_item_groups(self) -> int:
+        return 0 if self.exposure is None else int(self.exposure.shape[1])
+
+    def label_means(self) -> np.ndarray:
+        """``[P, G, K]`` label sums / counts; NaN rows for empty groups."""
+        c = self.counts[None, :, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(c > 0, self.label_sums / np.maximum(c, 1.0), np.nan)
+
+    def utility_sums(self, prefs: np.ndarray) -> np.ndarray:
+        """``[P, G]`` Σ_{n∈g} u_n(α) for preferences ``prefs [G, K]`` (float64 einsum)."""
+        return np.einsum("pgk,gk->pg", self.label_sums, np.asarray(prefs, np.float64))
+
+    def merit(self, prefs: np.ndarray) -> np.ndarray | None:
+        """``[H]`` provider merit M_h = Σ_{g,k} α*_k(g) · merit_label_sums[g, h, k] (SPEC §7)."""
+        if self.merit_label_sums is None:
+            return None
+        return np.einsum("ghk,gk->h", self.merit_label_sums, np.asarray(prefs, np.float64))
+
+
+def worst_best_ratio(group_utility: np.ndarray) -> np.ndarray:
+    """``[...]`` min_g μ_g / max_g μ_g over the last axis; NaN where the max is 0 or a μ_g is NaN."""
+    mu = np.asarray(group_utility, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        top = np.max(mu, axis=-1)  # NaN propagates (an empty group)
+        low = np.min(mu, axis=-1)
+        return np.where(top > 0, low / np.where(top > 0, top, 1.0), np.nan)
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupReport:
+    """Per-group report for one α, in the style of fairlearn's ``MetricFrame``.
+
+    ``overall`` is the population-weighted global utility, ``by_group`` the group means.
+    """
+
+    alpha: np.ndarray
+    overall: float
+    by_group: pd.Series
+    der: float
+
+    def difference(self) -> float:
+        """Largest minus smallest group utility."""
+        return float(self.by_group.max() - self.by_group.min())
+
+    def ratio(self) -> float:
+        """Smallest over largest group utility (1 = equal; NaN if the largest is 0)."""
+        top = float(self.by_group.max())
+        return float(self.by_group.min() / top) if top > 0 else float("nan")
+
+    def __repr__(self) -> str:
+        return (
+            f"GroupReport(alpha={np.round(self.alpha, 4).tolist()}, overall={self.overall:.4f}, "
+            f"der={self.der:.4f}, by_group={self.by_group.round(4).to_dict()})"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """Metrics for P weight vectors on one batch (numpy arrays).
+
+    Attributes:
+      alphas: ``[P, K]`` the weights evaluated.
+      utility: ``[P]`` global (population-weighted) mean utility.
+      der: ``[P]`` DER of the group means (NaN where a group has no users).
+      group_utility: ``[P, G]`` mean utility per group.
+      n_unserved: users with no retrieved candidate (utility 0, counted in their group).
+      group_counts: ``[G]`` users per group.
+      group_names / label_names: optional names used by ``to_frame`` and ``report``.
+      slate: slate size k (1 = top-1); position_weights: ``[k]`` v_1..v_k used.
+      provider_der: ``[P]`` provider DER (SPEC §7) of the exposure/merit ratios; all-NaN
+        without provider groups, NaN where undefined (a group with no merit, or no exposure).
+      exposure_share: ``[P, H]`` e_h, share of the position-weighted exposure per provider group.
+      merit_share: ``[H]`` m_h, share of the merit (α-free).
+      n_item_groups: H (0 when the batch has no ``item_group``).
+      label_means: ``[P, G, K]`` L_g(α), the mean position-weighted served labels per group
+        (SPEC §9: ``group_utility = label_means · prefs``); None where not computed.
+      slate_spec: the :class:`jaxfair.Slate` evaluated (None where not recorded).
+    """
+
+    alphas: np.ndarray
+    utility: np.ndarray
+    der: np.ndarray
+    group_utility: np.ndarray
+    n_unserved: int
+    group_counts: np.ndarray
+    group_names: tuple[str, ...] | None = None
+    label_names: tuple[str, ...] | None = None
+    slate: int = 1
+    position_weights: np.ndarray | None = None
+    provider_der: np.ndarray | None = None
+    exposure_share: np.ndarray | None = None
+    merit_share: np.ndarray | None = None
+    n_item_groups: int = 0
+    label_means: np.ndarray | None = None
+    slate_spec: Any = None
+
+    def __post_init__(self):
+        p = int(np.shape(self.utility)[0])
+        if self.position_weights is None:
+            object.__setattr__(self, "position_weights", np.ones(int(self.slate)))
+        if self.provider_der is None:
+            object.__setattr__(self, "provider_der", np.full(p, np.nan))
+        if self.exposure_share is None:
+            object.__setattr__(self, "exposure_share", np.zeros((p, int(self.n_item_groups))))
+        if self.merit_share is None:
+            object.__setattr__(self, "merit_share", np.zeros(int(self.n_item_groups)))
+
+    @property
+    def worst_best_ratio(self) -> np.ndarray:
+        """``[P]`` min_g μ_g / max_g μ_g (1 = equal); NaN where the largest is 0 or a group is empty."""
+        return worst_best_ratio(self.group_utility)
+
+    @property
+    def exposure_ratio(self) -> np.ndarray:
+        """``[P, H]`` ρ_h = e_h / m_h (NaN where m_h = 0)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(
+                self.merit_share > 0,
+                self.exposure_share / np.where(self.merit_share > 0, self.merit_share, 1.0),
+                np.nan,
+            )
+
+    def __len__(self) -> int:
+        return int(self.utility.shape[0])
+
+    def _gnames(self) -> list[str]:
+        g = self.group_utility.shape[1]
+        return list(self.group_names) if self.group_names is not None else [f"group{i}" for i in range(g)]
+
+    def _lnames(self) -> list[str]:
+        k = self.alphas.shape[1]
+        return list(self.label_names) if self.label_names is not None else [f"label{i}" for i in range(k)]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: one row per α with ``alpha_<label>``, ``utility``, ``der``, ``worst_best_ratio``,
+        ``utility_<group>``."""
+        cols: dict[str, Any] = {f"alpha_{n}": self.alphas[:, i] for i, n in enumerate(self._lnames())}
+        cols["utility"] = self.utility
+        cols["der"] = self.der
+        if self.n_item_groups:  # provider DER stays next to DER (its established place)
+            cols["provider_der"] = self.provider_der
+        cols["worst_best_ratio"] = self.worst_best_ratio
+        for i, n in enumerate(self._gnames()):
+            cols[f"utility_{n}"] = self.group_utility[:, i]
+        ratio = self.exposure_ratio
+        for h in range(self.n_item_groups):
+            cols[f"exposure_share_provider{h}"] = self.exposure_share[:, h]
+            cols[f"exposure_ratio_provider{h}"] = ratio[:, h]
+        frame = pd.DataFrame(cols)
+        frame.attrs["n_unserved"] = int(self.n_unserved)
+        frame.attrs["slate"] = int(self.slate)
+        if self.n_item_groups:
+            frame.attrs["merit_share"] = self.merit_share.tolist()
+        return frame
+
+    def report(self, i: int = 0) -> GroupReport:
+        """MetricFrame-like per-group report for the ``i``-th α."""
+        if not 0 <= i < len(self):
+            raise ValueError(f"i: expected 0 <= i < {len(self)}, got {i}")
+        return GroupReport(
+            alpha=self.alphas[i],
+            overall=float(self.utility[i]),
+            by_group=pd.Series(self.group_utility[i], index=self._gnames(), name="utility"),
+            der=float(self.der[i]),
+        )
+
+    def best(self) -> GroupReport:
+        """Report for the α with the highest global utility."""
+        return self.report(int(np.nanargmax(self.utility)))
