@@ -35,7 +35,7 @@ from jaxfair.dynamics.population import (
 from jaxfair.dynamics.result import DynamicsResult
 from jaxfair.dynamics.retention import Retention, return_probability, satisfaction
 from jaxfair.dynamics.serving import check_slate, session_utilities
-from jaxfair.validation import check_alphas
+from jaxfair.validation import check_alphas, check_prefs
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "bank_for", "simulate"]
 
@@ -191,7 +191,7 @@ def simulate(
         bank = bank_for(scenario, seed, bank_users, sessions_per_user)
     pi = check_acquisition(acquisition, scenario, bank)
     g = scenario.n_groups
-    prefs = np.asarray(scenario.prefs, np.float64)
+    prefs = np.asarray(check_prefs(scenario.prefs, g, scenario.n_labels, group_names=scenario.group_names))
     ub = bank.batch.n_users
     shared = (
         jnp.asarray(bank.user_group),
