@@ -35,6 +35,7 @@ from jaxfair.dynamics.population import (
 from jaxfair.dynamics.result import DynamicsResult
 from jaxfair.dynamics.retention import Retention, return_probability, satisfaction
 from jaxfair.dynamics.serving import check_slate, session_utilities
+from jaxfair.named_prefs import prefs_record
 from jaxfair.validation import check_alphas, check_prefs
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "bank_for", "simulate"]
@@ -273,6 +274,7 @@ def simulate(
         sessions=sessions,
         config=dict(
             scenario=getattr(scenario, "name", "?"),
+            prefs=prefs_record(scenario.group_names, scenario.label_names, prefs),  # which row went to which group
             periods=periods,
             slots=slots,
             seed=seed,
