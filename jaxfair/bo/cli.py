@@ -15,7 +15,8 @@ def _run_bo(args) -> int:
         scenario_label,
         scenario_options,
     )
-    from jaxfair.scenarios.cliargs import scenario_from_args, scenario_name
+    from jaxfair.ratio import worst_best_ratio
+    from jaxfair.scenarios.cliargs import allow_unnormalised_arg, scenario_from_args, scenario_name
 
     method_options: dict[str, dict] = {}
     for key, value in parse_options(args.method_option, "--method-option").items():
@@ -36,6 +37,7 @@ def _run_bo(args) -> int:
             )
     else:
         check_log_flags_unused(args)
+        allow_unnormalised_arg(args)  # refuses --allow-unnormalised-prefs without --prefs
         scenario = scenario_name(args)
         if args.data_dir is not None and scenario == "toy":
             raise UsageError("--data-dir: scenario 'toy' reads no data files")
@@ -59,12 +61,20 @@ def _run_bo(args) -> int:
         horizon=args.horizon,
         **_slate_args(args),
     )
+    if not args.data and args.prefs is None:  # built inside run_study: echo the mapping it recorded
+        _echo_study_prefs(out)
     last = rows.sort_values("eval").groupby(["method", "trial"]).last()
     three = "provider_der_exact" in last.columns
-    med = last.groupby("method")[["utility_exact", "der_exact"] + (["provider_der_exact"] if three else [])].median()
+    mu = [c for c in last.columns if c.startswith("group_utility_exact_")]
+    last["worst_best_ratio"] = worst_best_ratio(last[mu].to_numpy(float)) if mu else float("nan")
+    cols = ["utility_exact", "der_exact", "worst_best_ratio"] + (["provider_der_exact"] if three else [])
+    med = last.groupby("method")[cols].median()
     for m, r in med.iterrows():
         extra = f"  provider DER {r['provider_der_exact']:.4f}" if three else ""
-        print(f"  {m:10s} median final utility {r['utility_exact']:.4f}  DER {r['der_exact']:.4f}{extra}")
+        print(
+            f"  {m:10s} median final utility {r['utility_exact']:.4f}  DER {r['der_exact']:.4f}  "
+            f"worst/best group utility {r['worst_best_ratio']:.3f}{extra}"
+        )
     t = rows[rows["phase"] == "bo"].groupby("method")[["t_fit", "t_acq", "t_eval"]].mean()
     for m, r in t.iterrows():
         print(
@@ -73,6 +83,22 @@ def _run_bo(args) -> int:
         )
     print(f"wrote {out}/rows.csv; next: jaxfair report {out}")
     return 0
+
+
+def _echo_study_prefs(out) -> None:
+    """The study's preference mapping (study.json), one line per group on stderr."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from jaxfair.named_prefs import prefs_lines
+
+    path = Path(out) / "study.json"
+    if path.exists():
+        c = json.loads(path.read_text())
+        if len(c.get("group_names", [])) == len(c.get("prefs", [])):
+            for line in prefs_lines(c["group_names"], c["prefs"]):
+                print(f"{line}  [{', '.join(c.get('label_names', []))}]", file=sys.stderr)
 
 
 def _slate_args(args) -> dict:
