@@ -1,7 +1,7 @@
 """The worst/best group utility ratio min_g μ_g / max_g μ_g, shown beside DER (SPEC §9).
 
 DER is quadratic in the groups' shares of utility and stays near 1 for gaps of 20–40 %
-(two groups at 1.0 and 0.6 give DER ≈ 0.97): it must not be read alone. The ratio says the
+(two groups at 1.0 and 0.6 give DER ≈ 0.94): it must not be read alone. The ratio says the
 gap directly: 0.6 means the worst-served group gets 60 % of the best-served group's utility.
 """
 

@@ -19,7 +19,9 @@ Group ids: integers ``0..G-1`` are used as they are (group 0 should be the major
 package's convention); other integer codes (e.g. 1/2) are mapped to ``0..G-1`` in sorted order,
 with a :class:`GroupCodesWarning` saying so; any other values are ordered by number of users,
 most first. ``group_names`` fixes the order in every case (values are matched as text, so
-``--group-names 2,1`` works for integer codes). In a pool, a group whose rows are all logged as
+``--group-names 2,1`` works for integer codes). Preferences bind to groups by name (a mapping
+``{group: row}``) or in the ``group_names`` order; rows by position are refused for text groups
+without ``group_names``, whose count order the user did not write (SPEC §9). In a pool, a group whose rows are all logged as
 not retrieved has no users: it is dropped with a warning (an error if fewer than 2 groups remain).
 
 Data checks besides the per-column ones: numbers must fit float32 (the engine's precision; a
