@@ -21,8 +21,9 @@ with a :class:`GroupCodesWarning` saying so; any other values are ordered by num
 most first. ``group_names`` fixes the order in every case (values are matched as text, so
 ``--group-names 2,1`` works for integer codes). Preferences bind to groups by name (a mapping
 ``{group: row}``) or in the ``group_names`` order; rows by position are refused for text groups
-without ``group_names``, whose count order the user did not write (SPEC §9). In a pool, a group whose rows are all logged as
-not retrieved has no users: it is dropped with a warning (an error if fewer than 2 groups remain).
+without ``group_names``, whose count order the user did not write (SPEC §9). In a pool, a group
+whose rows are all logged as not retrieved has no users: it is dropped with a warning (an error if
+fewer than 2 groups remain).
 
 Data checks besides the per-column ones: numbers must fit float32 (the engine's precision; a
 score of 1e39 is an error naming the column and row); a text column is an error even when its
