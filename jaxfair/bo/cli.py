@@ -61,8 +61,6 @@ def _run_bo(args) -> int:
         horizon=args.horizon,
         **_slate_args(args),
     )
-    if not args.data and args.prefs is None:  # built inside run_study: echo the mapping it recorded
-        _echo_study_prefs(out)
     last = rows.sort_values("eval").groupby(["method", "trial"]).last()
     three = "provider_der_exact" in last.columns
     mu = [c for c in last.columns if c.startswith("group_utility_exact_")]
@@ -83,22 +81,6 @@ def _run_bo(args) -> int:
         )
     print(f"wrote {out}/rows.csv; next: jaxfair report {out}")
     return 0
-
-
-def _echo_study_prefs(out) -> None:
-    """The study's preference mapping (study.json), one line per group on stderr."""
-    import json
-    import sys
-    from pathlib import Path
-
-    from jaxfair.named_prefs import prefs_lines
-
-    path = Path(out) / "study.json"
-    if path.exists():
-        c = json.loads(path.read_text())
-        if len(c.get("group_names", [])) == len(c.get("prefs", [])):
-            for line in prefs_lines(c["group_names"], c["prefs"]):
-                print(f"{line}  [{', '.join(c.get('label_names', []))}]", file=sys.stderr)
 
 
 def _slate_args(args) -> dict:

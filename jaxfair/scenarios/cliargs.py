@@ -65,7 +65,10 @@ def scenario_from_args(args: argparse.Namespace):
         if args.scenario is not None:
             raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
         scenario = logs_from_args(args, seed=seed, prefs=prefs, options=options)
-    echo_prefs(scenario)
+    # The binding the user has to check: their --prefs rows, or the default on their own logs
+    # (a registered scenario's documented default is recorded in every output, not echoed).
+    if prefs is not None or args.data is not None:
+        echo_prefs(scenario)
     return scenario
 
 
