@@ -110,8 +110,10 @@ def _run_surface(args) -> int:
     s = surf.summary
     print(
         f"{sc.title}: best utility {s['best_utility']['utility']:.4f} at w={s['best_utility']['w']:.3f} "
-        f"(DER {s['best_utility']['der']:.4f}); best DER {s['best_der']['der']:.4f} at w={s['best_der']['w']:.3f} "
-        f"(utility {s['best_der']['utility']:.4f}); evaluate {s['seconds']['evaluate']:.3f}s"
+        f"(DER {s['best_utility']['der']:.4f}, worst/best group utility {s['best_utility']['worst_best_ratio']:.3f}); "
+        f"best DER {s['best_der']['der']:.4f} at w={s['best_der']['w']:.3f} (utility "
+        f"{s['best_der']['utility']:.4f}, worst/best {s['best_der']['worst_best_ratio']:.3f}); "
+        f"evaluate {s['seconds']['evaluate']:.3f}s"
     )
     print(f"  on {size['text']}")
     if s.get("provider"):

@@ -80,20 +80,41 @@ def check_reserved_options(options: dict[str, Any], reserved: dict[str, str], fl
             raise UsageError(f"{flag} {key}=...: {key} has its own flag, use {reserved[key]} instead")
 
 
-def parse_prefs(text: str, flag: str = "--prefs") -> list[list[float]]:
-    """``'0.8,0.2;0.2,0.8'`` (one row per group, ``;`` between groups) → ``[G][K]`` floats."""
-    rows = []
+def parse_prefs(text: str, flag: str = "--prefs") -> list[list[float]] | dict[str, list[float]]:
+    """The true preferences of ``--prefs``: rows by position, or named rows.
+
+    ``'0.8,0.2;0.2,0.8'`` (one row per group, ``;`` between groups, in the order of
+    ``--group-names`` or of the scenario's groups) → ``[G][K]`` floats;
+    ``'student=0.7,0.3;tech=0.2,0.8'`` → ``{"student": [0.7, 0.3], ...}`` (bound by name).
+    Values are checked (finite, >= 0, each row summing to 1) where the groups are known.
+    """
+    rows: list[list[float]] = []
+    named: dict[str, list[float]] = {}
     for part in text.split(";"):
+        key, sep, values = part.rpartition("=")
+        key = key.strip()
+        if sep and not key:
+            raise UsageError(f"{flag}: expected NAME=w,w before each '=', got {part!r} in {text!r}")
         try:
-            row = [float(v) for v in part.split(",")]
+            row = [float(v) for v in values.split(",")]
         except ValueError:
-            raise UsageError(f"{flag}: expected rows of numbers like '0.8,0.2;0.2,0.8', got {text!r}") from None
-        if not all(math.isfinite(v) and v >= 0 for v in row):
-            raise UsageError(f"{flag}: expected finite weights >= 0, got {text!r}")
-        rows.append(row)
-    if len({len(r) for r in rows}) != 1:
+            raise UsageError(
+                f"{flag}: expected rows of numbers like '0.8,0.2;0.2,0.8' or 'NAME=0.8,0.2;NAME=0.2,0.8', got {text!r}"
+            ) from None
+        if not all(math.isfinite(v) for v in row):
+            raise UsageError(f"{flag}: expected finite weights, got {text!r}")
+        if sep:
+            if key in named:
+                raise UsageError(f"{flag}: group {key!r} is given twice in {text!r}")
+            named[key] = row
+        else:
+            rows.append(row)
+    if named and rows:
+        raise UsageError(f"{flag}: name every row (NAME=w,w;...) or none, got {text!r}")
+    widths = {len(r) for r in (named.values() if named else rows)}
+    if len(widths) != 1:
         raise UsageError(f"{flag}: every group needs the same number of weights (one per label), got {text!r}")
-    return rows
+    return named or rows
 
 
 def parse_columns(text: str | None, flag: str) -> list[str] | None:
@@ -128,8 +149,9 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
         "--group-names",
         default=None,
         metavar="G0,G1,...",
-        help="order of the group values, group 0 first (default: integer codes 0..G-1 as they are, other "
-        "integer codes sorted, text by number of users, most first)",
+        help="order of the group values, group 0 first, and of the --prefs rows (default: integer codes "
+        "0..G-1 as they are, other integer codes sorted, text by number of users, most first — then --prefs "
+        "must name its rows, NAME=w,w;NAME=w,w)",
     )
     d.add_argument(
         "--allow-duplicates",
@@ -191,12 +213,21 @@ def add_scenario_arguments(
 
 
 def add_prefs_argument(parser) -> None:
-    """``--prefs W;W``: the true preferences of a registered scenario or of ``--data`` logs."""
+    """``--prefs W;W`` and ``--allow-unnormalised-prefs`` (the true preferences, SPEC §9)."""
     parser.add_argument(
         "--prefs",
         default=None,
         metavar="W;W",
-        help="true preferences α*(g), one row per group: '0.8,0.2;0.2,0.8' (required for --data logs unless G = K = 2)",
+        help="true preferences α*(g) — an input nobody observes — one row of K weights per group, each row "
+        "summing to 1: 'NAME=0.7,0.3;NAME=0.2,0.8' (bound by group name) or '0.7,0.3;0.2,0.8' in the order of "
+        "--group-names (for --data logs with text groups the order must be stated) or of the scenario's "
+        "groups; the mapping is echoed as 'prefs: NAME = (...)' and recorded in every output (required for "
+        "--data logs unless G = K = 2)",
+    )
+    parser.add_argument(
+        "--allow-unnormalised-prefs",
+        action="store_true",
+        help="accept --prefs rows that do not sum to 1 (a scale difference between rows changes DER; warns)",
     )
 
 
@@ -219,6 +250,7 @@ LOG_RESERVED = {
     "replay": "--replay",
     "allow_duplicates": "--allow-duplicates",
     "prefs": "--prefs",
+    "allow_unnormalised": "--allow-unnormalised-prefs",
 }
 
 
@@ -236,7 +268,7 @@ def scenario_options(args: argparse.Namespace) -> dict[str, Any]:
     """The scenario options of ``--option KEY=VALUE`` (and ``--data-dir``), refusing keys that have a flag."""
     options = parse_options(args.option)
     seed_flag = "--" + args._scenario_seed_dest.replace("_", "-")
-    reserved = {"prefs": "--prefs", "seed": seed_flag}
+    reserved = {"prefs": "--prefs", "allow_unnormalised": "--allow-unnormalised-prefs", "seed": seed_flag}
     if args.data is not None:
         reserved.update(LOG_RESERVED)
     check_reserved_options(options, reserved)

@@ -23,8 +23,11 @@ from jaxfair.engine.slate import as_slate
 from jaxfair.evaluate import Evaluation, evaluate
 from jaxfair.grids import box_grid, direction_grid
 from jaxfair.metrics import oracle_utility, retrieval_quality
+from jaxfair.named_prefs import prefs_record, prefs_title
+from jaxfair.ratio import worst_best_ratio
 from jaxfair.scenarios.base import Scenario
 from jaxfair.sweep import sweep2
+from jaxfair.validation import UnnormalisedPrefs, check_prefs
 
 __all__ = ["Surface", "compute_surface", "plot_surface", "write_surface"]
 
@@ -85,6 +88,7 @@ def compute_surface(
         raise ValueError(f"n_grid: expected an int >= 3, got {n_grid!r}")
     sl = as_slate(slate, position_weights, gamma, scenario.n_candidates)  # the one slate resolution
     k, weights = sl.k, sl.weights
+    prefs = check_prefs(scenario.prefs, scenario.n_groups, 2, group_names=scenario.group_names)
     if k > 1:
         method = "grid"
     slate_kw = dict(slate=sl)
@@ -97,20 +101,20 @@ def compute_surface(
     direction = direction_grid(4 * n_grid + 1)
     t0 = time.perf_counter()
     if method == "sweep":
-        sw = sweep2(batch, scenario.prefs, **names)
+        sw = sweep2(batch, prefs, **names)
         ev_box, ev_dir = sw.evaluate(box), sw.evaluate(direction)
         n_breakpoints = int(sw.breakpoints.size)
     else:
-        ev_box = evaluate(box, batch, scenario.prefs, progress=progress, **names, **slate_kw)
-        ev_dir = evaluate(direction, batch, scenario.prefs, progress=progress, **names, **slate_kw)
+        ev_box = evaluate(box, batch, prefs, progress=progress, **names, **slate_kw)
+        ev_dir = evaluate(direction, batch, prefs, progress=progress, **names, **slate_kw)
         n_breakpoints = None
     t_eval = time.perf_counter() - t0
-    box_df = _with_origin(ev_box, scenario)
-    dir_df = ev_dir.to_frame()
+    box_df = _with_ratio(_with_origin(ev_box, scenario), scenario.group_names)
+    dir_df = _with_ratio(ev_dir.to_frame(), scenario.group_names)
     dir_df.insert(0, "w", direction[:, 0])
     best_u, best_d = ev_dir.report(int(np.nanargmax(ev_dir.utility))), ev_dir.report(int(np.nanargmax(ev_dir.der)))
-    oracle = oracle_utility(batch, scenario.prefs, **slate_kw)
-    oracle_full = oracle_utility(batch, scenario.prefs, full_information=True, **slate_kw)
+    oracle = oracle_utility(batch, prefs, **slate_kw)
+    oracle_full = oracle_utility(batch, prefs, full_information=True, **slate_kw)
     provider = None
     if ev_dir.n_item_groups and np.isfinite(ev_dir.provider_der).any():
         i = int(np.nanargmax(ev_dir.provider_der))
@@ -128,6 +132,9 @@ def compute_surface(
     summary = {
         "scenario": scenario.name,
         "title": scenario.title,
+        # Which preference row went to which group (SPEC §9): every number below rests on it.
+        "prefs": prefs_record(scenario.group_names, scenario.label_names, prefs),
+        "prefs_normalised": not isinstance(prefs, UnnormalisedPrefs),
         "standin": scenario.is_standin,
         "n_users": int(batch.n_users),
         "sample": sample,
@@ -142,12 +149,14 @@ def compute_surface(
             "w": float(best_u.alpha[0]),
             "utility": best_u.overall,
             "der": best_u.der,
+            "worst_best_ratio": worst_best_ratio(best_u.by_group.to_numpy()),
             "by_group": best_u.by_group.to_dict(),
         },
         "best_der": {
             "w": float(best_d.alpha[0]),
             "utility": best_d.overall,
             "der": best_d.der,
+            "worst_best_ratio": worst_best_ratio(best_d.by_group.to_numpy()),
             "by_group": best_d.by_group.to_dict(),
         },
         "slate": k,
@@ -191,6 +200,21 @@ def _sample_text(summary: dict) -> str:
     return sample["text"] if sample else f"{summary['n_users']:,} users"
 
 
+def _with_ratio(df: pd.DataFrame, group_names) -> pd.DataFrame:
+    """Insert ``worst_best_ratio`` (min_g μ_g / max_g μ_g) right after the ``der`` column
+    (``Evaluation.to_frame`` already carries it; the exact-sweep frames do not)."""
+    if "worst_best_ratio" in df.columns:
+        return df
+    ratio = worst_best_ratio(df[[f"utility_{g}" for g in group_names]].to_numpy())
+    df.insert(df.columns.get_loc("der") + 1, "worst_best_ratio", ratio)
+    return df
+
+
+def _prefs_line(surface: Surface) -> str:
+    record = surface.summary["prefs"]
+    return prefs_title(list(record), [list(row.values()) for row in record.values()])
+
+
 def _has_provider(surface: Surface) -> bool:
     return "provider_der" in surface.direction.columns and bool(np.isfinite(surface.direction["provider_der"]).any())
 
@@ -222,10 +246,13 @@ def plot_surface(surface: Surface):
         ax.set_ylabel(f"α ({l1})")
         ax.set_title(title)
         fig1.colorbar(im, ax=ax, shrink=0.85)
+    best = surface.summary["best_utility"]
     fig1.suptitle(
         f"{surface.title}: {'utility, viewer and provider DER' if provider else 'utility and DER'} "
-        f"over the α box ({what}{_sample_text(surface.summary)};\n"
-        "α = 0 at the origin serves nothing: left blank)"
+        f"over the α box ({what}{_sample_text(surface.summary)}; "
+        "α = 0 at the origin serves nothing: left blank)\n"
+        f"at the best-utility α: DER {best['der']:.3f}, worst/best group utility {best['worst_best_ratio']:.3f}; "
+        f"{_prefs_line(surface)}"
     )
 
     d = surface.direction
@@ -239,11 +266,18 @@ def plot_surface(surface: Surface):
     ax.plot(d["w"], d["utility"], "k--", label="global utility")
     ax.set_ylabel("mean utility")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
-    ax.set_title(f"{surface.title}: per-group utility along the direction of α" + (f" (slate of {k})" if k > 1 else ""))
+    ax.set_title(
+        f"{surface.title}: per-group utility along the direction of α"
+        + (f" (slate of {k})" if k > 1 else "")
+        + f"\n{_prefs_line(surface)}",
+        fontsize=10,
+    )
     ax2.plot(d["w"], d["der"], color="tab:red", label="viewer DER" if provider else "DER")
+    # DER is quadratic in the shares and stays near 1 for large gaps: the ratio shows the gap.
+    ax2.plot(d["w"], d["worst_best_ratio"], color="tab:green", ls="--", label="worst/best group utility")
     if provider:
         ax2.plot(d["w"], d["provider_der"], color="tab:purple", ls=":", label="provider DER")
-    ax2.set_ylabel("viewer / provider DER" if provider else "DER (1 = equal utility)")
+    ax2.set_ylabel("DER, worst/best ratio (1 = equal)")
     ax2.set_xlabel(f"w  (α = (w, 1 − w) on ({l0}, {l1}))")
     ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
     if not provider:
@@ -274,7 +308,13 @@ def plot_surface(surface: Surface):
     ax.set_ylabel("provider DER (exposure vs merit)")
     fig3.colorbar(sc, ax=ax, label=f"w  (α = (w, 1 − w) on ({l0}, {l1}))")
     fig3.legend(loc="outside lower center", fontsize=8, ncols=2)
-    ax.set_title(f"{surface.title}: viewer × provider fairness along α" + (f" (slate of {k})" if k > 1 else ""))
+    ax.set_title(
+        f"{surface.title}: viewer × provider fairness along α"
+        + (f" (slate of {k})" if k > 1 else "")
+        + f"\nbest utility: viewer DER {d['der'].iloc[iu]:.3f}, worst/best group utility "
+        f"{d['worst_best_ratio'].iloc[iu]:.3f}; {_prefs_line(surface)}",
+        fontsize=10,
+    )
     return fig1, fig2, fig3
 
 

@@ -29,7 +29,8 @@ def batches(draw, k=None, g=None, m=None, max_users=12, lattice=True, allow_unse
     if not allow_unserved:
         mask[:, 0] = True
     group = rng.integers(0, g, size=n)
-    prefs = rng.integers(0, 5, size=(g, k)) / 4.0
+    # Rows on the simplex (SPEC §9) and on a 1/8 lattice, so sums stay exact in float32.
+    prefs = rng.multinomial(8, np.full(k, 1.0 / k), size=g) / 8.0
     return scores.astype(np.float32), labels.astype(np.float32), mask, group, prefs
 
 

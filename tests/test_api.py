@@ -72,8 +72,12 @@ def test_alphas_and_prefs_rejected():
         jf.evaluate([[1, 0], [0, 0]], b, prefs)
     with pytest.raises(ValueError, match="prefs: expected G >= 2"):
         jf.evaluate([[1, 0]], b, prefs[:1])
-    with pytest.raises(ValueError, match="prefs: expected entries >= 0"):
+    with pytest.raises(ValueError, match=r"prefs: group 0 \(row 0\) has negative weights"):
         jf.evaluate([[1, 0]], b, -prefs)
+    with pytest.raises(ValueError, match=r"prefs: group 1 \(row 1\) has all-zero weights"):
+        jf.evaluate([[1, 0]], b, [[1.0, 0.0], [0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"group 1 \(row 1\) sums to 1.1.*allow_unnormalised"):
+        jf.evaluate([[1, 0]], b, [[1.0, 0.0], [0.3, 0.8]])
     with pytest.raises(ValueError, match="prefs: expected 2 columns"):
         jf.evaluate([[1, 0]], b, np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"batch.group: expected ids < G = 2"):

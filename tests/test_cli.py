@@ -155,7 +155,7 @@ def test_surface_on_example_logs(tmp_path):
                 "--retrieved",
                 "retrieved",
                 "--prefs",
-                "0.8,0.2;0.2,0.8",
+                "majority=0.8,0.2;minority=0.2,0.8",  # text groups: bound by name
                 "--users",
                 "300",
                 "--grid",

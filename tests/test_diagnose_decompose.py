@@ -134,6 +134,7 @@ def test_weights_normalised_and_zero_outside_pair():
 def test_decompose_all_g5_against_reference():
     rng = np.random.default_rng(1)
     n, prefs = 600, rng.random((5, 2)) + 0.1
+    prefs /= prefs.sum(1, keepdims=True)  # rows sum to 1 (SPEC §9)
     s = rng.random((n, 5, 2))
     batch = make_batch(
         s, (rng.random((n, 5, 2)) < s).astype(float), group=rng.integers(0, 5, n), features=rng.normal(size=(n, 2))

@@ -57,6 +57,8 @@ def _logs(n_users: int = 12, per_user: int = 4, seed: int = 0, groups=(0, 1)) ->
 def _cli(capsys, *argv) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
+    # The echo of the preference mapping ("prefs: GROUP = (...)") precedes any later error line.
+    err = "".join(line for line in err.splitlines(keepends=True) if not line.startswith("prefs: "))
     return code, out, err
 
 

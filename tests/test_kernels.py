@@ -158,6 +158,7 @@ def test_extreme_sizes(k, g):
     labels = rng.integers(0, 2, (n, m, k)).astype(float)
     group = np.arange(n) % g
     prefs = rng.integers(1, 5, (g, k)) / 4
+    prefs /= prefs.sum(1, keepdims=True)  # rows sum to 1 (SPEC §9)
     batch = jf.make_batch(scores, labels, group=group)
     alphas = jf.simplex_grid(k, 3) if k > 1 else np.array([[1.0], [2.0]])
     ev = jf.evaluate(alphas, batch, prefs)

@@ -189,7 +189,7 @@ BAD = [
         ["features", "per user"],
     ),
     ("one group only", lambda df: df.__setitem__("group", "a"), {}, ["group", "at least 2"]),
-    ("prefs wrong shape", lambda df: None, {"prefs": [[1, 0, 0], [0, 1, 0]]}, ["prefs", "columns"]),
+    ("prefs wrong shape", lambda df: None, {"prefs": {"a": [1, 0, 0], "b": [0, 1, 0]}}, ["prefs", "columns"]),
     ("unknown option", lambda df: None, {"n_candidate": 5}, ["options", "n_candidate"]),
     (
         "empty user id",

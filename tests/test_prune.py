@@ -147,6 +147,7 @@ def test_many_blocks_tiles_and_super_chunks(monkeypatch, k, g):
     labels = rng.integers(0, 2, (n, m, k))
     group = rng.integers(0, g, n)
     prefs = rng.integers(1, 5, (g, k)) / 4
+    prefs /= prefs.sum(1, keepdims=True)  # rows sum to 1 (SPEC §9)
     batch = jf.make_batch(scores, labels, mask, group=group)
     alphas = jf.simplex_grid(k, 9) if k > 1 else np.array([[1.0], [3.0]])
     _assert_identical(*_evaluate_both(alphas, batch, prefs))

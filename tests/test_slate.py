@@ -174,6 +174,7 @@ def test_grid_with_partly_and_fully_masked_users(k_labels, g, h, k):
     group = rng.integers(0, g, n)
     ig = rng.integers(0, h, (n, m))
     prefs = rng.integers(1, 5, (g, k_labels)) / 4
+    prefs /= prefs.sum(1, keepdims=True)  # rows sum to 1 (SPEC §9)
     alphas = rng.integers(0, 9, (6, k_labels)) / 8
     alphas[alphas.sum(1) == 0, 0] = 1.0
     b = jf.make_batch(scores, labels, mask, group=group, item_group=ig)
@@ -276,6 +277,7 @@ def test_slate_of_one_is_bit_identical_to_top1(k_labels):
     mask[::50] = False
     group = rng.integers(0, g, n)
     prefs = rng.random((g, k_labels))
+    prefs /= prefs.sum(1, keepdims=True)  # rows sum to 1 (SPEC §9)
     b = jf.make_batch(
         scores, rng.integers(0, 2, (n, m, k_labels)), mask, group=group, item_group=rng.integers(0, 2, (n, m))
     )

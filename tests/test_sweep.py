@@ -81,7 +81,7 @@ def test_breakpoints_and_curve():
 def test_sweep_rejects_k_not_2():
     batch = jf.make_batch(np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), group=[0, 1])
     with pytest.raises(ValueError, match="K = 2"):
-        jf.sweep2(batch, np.ones((2, 3)))
+        jf.sweep2(batch, np.ones((2, 3)) / 3)
 
 
 @given(arrs=batches(k=2, max_users=15, lattice=False))

@@ -16,7 +16,8 @@ def _run_bo(args) -> int:
         scenario_options,
     )
     from jaxfair.htmlreport.commands import finish_outputs
-    from jaxfair.scenarios.cliargs import scenario_from_args, scenario_name
+    from jaxfair.ratio import worst_best_ratio
+    from jaxfair.scenarios.cliargs import allow_unnormalised_arg, scenario_from_args, scenario_name
 
     method_options: dict[str, dict] = {}
     for key, value in parse_options(args.method_option, "--method-option").items():
@@ -49,6 +50,7 @@ def _run_bo(args) -> int:
             )
     else:
         check_log_flags_unused(args)
+        allow_unnormalised_arg(args)  # refuses --allow-unnormalised-prefs without --prefs
         scenario = scenario_name(args)
         if args.data_dir is not None and scenario == "toy":
             raise UsageError("--data-dir: scenario 'toy' reads no data files")
@@ -73,10 +75,16 @@ def _run_bo(args) -> int:
     )
     last = rows.sort_values("eval").groupby(["method", "trial"]).last()
     three = "provider_der_exact" in last.columns
-    med = last.groupby("method")[["utility_exact", "der_exact"] + (["provider_der_exact"] if three else [])].median()
+    mu = [c for c in last.columns if c.startswith("group_utility_exact_")]
+    last["worst_best_ratio"] = worst_best_ratio(last[mu].to_numpy(float)) if mu else float("nan")
+    cols = ["utility_exact", "der_exact", "worst_best_ratio"] + (["provider_der_exact"] if three else [])
+    med = last.groupby("method")[cols].median()
     for m, r in med.iterrows():
         extra = f"  provider DER {r['provider_der_exact']:.4f}" if three else ""
-        print(f"  {m:10s} median final utility {r['utility_exact']:.4f}  DER {r['der_exact']:.4f}{extra}")
+        print(
+            f"  {m:10s} median final utility {r['utility_exact']:.4f}  DER {r['der_exact']:.4f}  "
+            f"worst/best group utility {r['worst_best_ratio']:.3f}{extra}"
+        )
     t = rows[rows["phase"] == "bo"].groupby("method")[["t_fit", "t_acq", "t_eval"]].mean()
     for m, r in t.iterrows():
         print(

@@ -25,6 +25,7 @@ import torch
 from jaxfair import kernels
 from jaxfair.bo.space import SearchSpace
 from jaxfair.engine.slate import as_slate
+from jaxfair.validation import check_prefs
 
 __all__ = [
     "EvalResult",
@@ -195,7 +196,7 @@ class Evaluator:
             check_mesh(mesh)
         self.mesh = mesh
         self.space = SearchSpace(scenario.n_labels, space, zero)
-        self.prefs = np.asarray(scenario.prefs, dtype=np.float64)
+        self.prefs = check_prefs(scenario.prefs, scenario.n_groups, scenario.n_labels, group_names=scenario.group_names)
         self._prefs32 = jnp.asarray(self.prefs, dtype=jnp.float32)
         root = jax.random.PRNGKey(self.seed)
         self._online_key = jax.random.fold_in(root, _ONLINE)

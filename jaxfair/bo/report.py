@@ -48,6 +48,8 @@ from scipy import stats
 from jaxfair.atomic import atomic_write_text
 from jaxfair.bo.pareto import hypervolume, hypervolume_2d, pareto_front, pareto_mask, reference_point
 from jaxfair.bo.study import load_rows
+from jaxfair.named_prefs import prefs_title
+from jaxfair.ratio import worst_best_ratio
 from jaxfair.tables import markdown_table as to_markdown
 
 __all__ = [
@@ -119,6 +121,7 @@ def trial_metrics(rows: pd.DataFrame) -> pd.DataFrame:
                 trial=int(t),
                 final_utility=float(g["utility_exact"].iloc[-1]),
                 final_der=float(g["der_exact"].iloc[-1]),
+                **_ratios(g, bo),
                 mean_utility=float(bo["utility_exact"].mean()),
                 mean_der=float(bo["der_exact"].mean()),
                 best_der=float(bo["der_exact"].max()),
@@ -254,19 +257,44 @@ def wilcoxon_table(
     return pd.DataFrame(out)
 
 
+def _ratios(g: pd.DataFrame, bo: pd.DataFrame) -> dict:
+    """Final and mean (over BO iterations) worst/best group utility ratio of a trial (beside DER)."""
+    mu = [c for c in g.columns if c.startswith("group_utility_exact_")]
+    if not mu:  # rows of an older study without per-group utilities
+        return {}
+    return dict(
+        final_worst_best_ratio=float(worst_best_ratio(g[mu].to_numpy(np.float64))[-1]),
+        mean_worst_best_ratio=float(worst_best_ratio(bo[mu].to_numpy(np.float64)).mean()),
+    )
+
+
+def _ratio_line(metrics: pd.DataFrame) -> str:
+    """Title line: median final worst/best group utility ratio per method (DER alone misleads)."""
+    if "final_worst_best_ratio" not in metrics.columns:
+        return ""
+    med = metrics.groupby("method")["final_worst_best_ratio"].median()
+    return "\nworst/best group utility at the final α (median): " + ", ".join(f"{m} {v:.3f}" for m, v in med.items())
+
+
 def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Median (and IQR-free mean ± sd of hv) per (scenario, method) over trials."""
-    extra = {}
+    extra: dict = {}
+    # The worst/best group utility ratio sits beside DER (SPEC §9).
+    ratio = "final_worst_best_ratio" in metrics.columns
+    final_ratio = {"median_final_worst_best_ratio": ("final_worst_best_ratio", "median")} if ratio else {}
+    mean_ratio = {"median_mean_worst_best_ratio": ("mean_worst_best_ratio", "median")} if ratio else {}
     if "final_provider_der" in metrics.columns:
-        extra = dict(
+        extra.update(
             median_final_provider_der=("final_provider_der", "median"),
             median_mean_provider_der=("mean_provider_der", "median"),
         )
     agg = metrics.groupby(["scenario", "method"]).agg(
         trials=("trial", "nunique"),
         median_final_der=("final_der", "median"),
+        **final_ratio,
         median_final_utility=("final_utility", "median"),
         median_mean_der=("mean_der", "median"),
+        **mean_ratio,
         median_mean_utility=("mean_utility", "median"),
         median_hv=("hv", "median"),
         mean_hv=("hv", "mean"),
@@ -284,7 +312,7 @@ def _write_table(df: pd.DataFrame, path_stem: Path) -> list[Path]:
     return [csv, md]
 
 
-def _figures(rows, hv, front, metrics, out: Path, titles: dict) -> list[Path]:
+def _figures(rows, hv, front, metrics, out: Path, titles: dict, prefs: dict | None = None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -337,7 +365,9 @@ def _figures(rows, hv, front, metrics, out: Path, titles: dict) -> list[Path]:
         ax.set_ylabel("DER (1 = equal)")
         ax.set_title(
             f"{title}: Pareto frontier, mean ± 1 sd over {n_trials} trials (shaded)\n"
-            "drawn at DER levels at least half of the trials reach; dots: Pareto points",
+            "drawn at DER levels at least half of the trials reach; dots: Pareto points"
+            + _ratio_line(metrics[metrics["scenario"] == sc])
+            + (f"\n{prefs[sc]}" if prefs and sc in prefs else ""),
             fontsize=9,
         )
         ax.legend(**outside)
@@ -486,6 +516,7 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
       or missing) and ``notes`` (what is unfinished; empty when complete).
     """
     titles = {}
+    prefs = {}  # scenario → "prefs: group=(w,w) ...", the preference rows every number rests on
     config = None
     if isinstance(results, pd.DataFrame):
         rows = results
@@ -500,6 +531,8 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
 
             c = json.loads(cfg.read_text())
             titles[c["scenario"]] = c["scenario"]
+            if "prefs" in c and len(c.get("group_names", [])) == len(c["prefs"]):
+                prefs[c["scenario"]] = prefs_title(c["group_names"], c["prefs"])
             config = c
     required = {"scenario", "method", "trial", "eval", "iteration", "phase", "utility_exact", "der_exact"}
     missing = sorted(required - set(rows.columns))
@@ -519,6 +552,8 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
         how="left",
     )
     summary = summary_table(metrics)
+    if prefs:
+        summary["prefs"] = [prefs.get(sc, "") for sc in summary["scenario"]]
     unfinished = (~metrics["finished"]).groupby([metrics["scenario"], metrics["method"]]).sum()
     summary["unfinished_trials"] = [
         int(unfinished.get((sc, m), 0)) for sc, m in zip(summary["scenario"], summary["method"], strict=True)
@@ -551,7 +586,7 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
         paths += _write_table(rec_trials, out / "recommended_trials")
         paths += _write_table(rec, out / "recommended")
     if figures:
-        paths += _figures(rows, hv, front, metrics, out, titles)
+        paths += _figures(rows, hv, front, metrics, out, titles, prefs)
     notes_path = out / "notes.md"
     if notes:
         atomic_write_text(notes_path, "# This study is unfinished\n\n" + "".join(f"* {n}\n" for n in notes))

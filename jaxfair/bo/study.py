@@ -40,6 +40,7 @@ from jaxfair.bo.evaluator import Evaluator, parse_objectives
 from jaxfair.bo.lock import StudyLock
 from jaxfair.bo.methods import METHODS, MethodConfig, propose
 from jaxfair.bo.pareto import reference_point
+from jaxfair.named_prefs import prefs_record
 
 __all__ = [
     "CorruptRowsWarning",
@@ -203,6 +204,8 @@ def run_study(
         scenario_seed=scenario_seed,
         scenario_options=recorded,
         prefs=np.asarray(scenario.prefs).tolist(),
+        # The same rows, keyed by group and label: which row went to which group (SPEC §9).
+        prefs_by_group=prefs_record(scenario.group_names, scenario.label_names, scenario.prefs),
         methods=methods,
         trials=trials,
         iterations=iterations,
@@ -304,7 +307,8 @@ def _scenario_identity(scenario: Any) -> dict:
 
 def _comparable(config: dict) -> dict:
     # Extending a finished study with more trials is allowed; the data file's name may differ.
-    out = {k: v for k, v in config.items() if k != "trials"}
+    # prefs_by_group restates prefs + group_names + label_names (compared): older studies lack it.
+    out = {k: v for k, v in config.items() if k not in ("trials", "prefs_by_group")}
     if isinstance(out.get("data"), dict):
         out["data"] = {k: v for k, v in out["data"].items() if k != "name"}
     return out

@@ -40,6 +40,7 @@ from jaxfair.diagnose.calibration import expected_calibration_error, lemma23_che
 from jaxfair.diagnose.decompose import Decomposition, decompose, default_pair
 from jaxfair.diagnose.retrieval import RetrievalDiagnosis, retrieval_diagnosis
 from jaxfair.diagnose.weights import OverlapWarning, SharedSpaceWeights, shared_space_weights
+from jaxfair.validation import check_prefs
 
 __all__ = ["Diagnosis", "alpha_grid", "diagnose_scenario", "sample_for_diagnosis"]
 
@@ -206,7 +207,7 @@ def diagnose_scenario(
     key = jax.random.PRNGKey(seed)
     k_sample, k_boot = jax.random.split(key)
     smp = sample_for_diagnosis(scenario, k_sample, int(n_users), pool_factor)
-    batch, prefs = smp.batch, np.asarray(scenario.prefs, np.float64)
+    batch, prefs = smp.batch, check_prefs(scenario.prefs, scenario.n_groups, None, group_names=scenario.group_names)
     k = batch.n_labels
     a_given = np.full(k, 1.0 / k) if alpha is None else np.asarray(alpha, np.float64)
     if groups is None:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.atomic import atomic_write
+from jaxfair.named_prefs import prefs_lines, prefs_record, prefs_title
 from jaxfair.tables import markdown_table
 
 __all__ = ["place_marker_labels", "report_markdown", "verdicts", "write_report"]
@@ -125,7 +126,7 @@ def terms_figure(d, path: Path, *, return_figure: bool = False):
     g1, g0 = (d.group_names[g] for g in d.groups)
     ax1.set_title(
         f"{d.title}: gap {g1} (g1) − {g0} (g0) on {d.sample['text'] if d.sample else f'{d.n_users:,} users'}\n"
-        "terms as diverging stacked bars (+ up, − down)",
+        f"terms as diverging stacked bars (+ up, − down); {_prefs_line(d)}",
         fontsize=10,
         pad=30,
     )
@@ -219,7 +220,7 @@ def overlap_figure(d, path: Path) -> Path:
     ax.set_ylabel("users")
     ax.set_title(
         f"{d.title}: shared space S_X — overlap {w.overlap:.3f}, ESS {w.ess:.0f} "
-        f"({w.ess_fraction:.0%}), negligible {w.negligible_share:.1%}",
+        f"({w.ess_fraction:.0%}), negligible {w.negligible_share:.1%}\n{_prefs_line(d)}",
         fontsize=9,
     )
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
@@ -272,8 +273,15 @@ def attribution_figure(d, path: Path) -> Path:
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), borderaxespad=0, frameon=False)
     axes[0].set_xticks(xs, comps)
     axes[1].set_xticks(xs[:3], comps[:3])
-    fig.suptitle(f"{d.title}: component attribution (oracle retrieval / scoring / serving)", fontsize=10)
+    fig.suptitle(
+        f"{d.title}: component attribution (oracle retrieval / scoring / serving)\n{_prefs_line(d)}", fontsize=10
+    )
     return _savefig(fig, path)
+
+
+def _prefs_line(d) -> str:
+    """``prefs: a=(0.8,0.2) b=(0.2,0.8)``: the preference rows every term rests on (SPEC §9)."""
+    return prefs_title(d.group_names, d.scenario.prefs)
 
 
 def verdicts(d) -> dict:
@@ -308,6 +316,8 @@ def summary_dict(d) -> dict:
         "n_users": d.n_users,
         "sample": d.sample,
         "groups": {"g1": g1, "g0": g0, "ids": list(d.groups)},
+        # Which preference row went to which group (SPEC §9): every term and verdict rests on it.
+        "prefs": prefs_record(d.group_names, d.scenario.label_names, d.scenario.prefs),
         "verdicts": verdicts(d),
         "alpha_given": d.points.summary(0),
         "alpha_utility_optimal": d.points.summary(1),
@@ -333,6 +343,10 @@ def report_markdown(d) -> str:
         f"{g1} (g1) vs {g0} (g0), {d.sample['text'] if d.sample else f'{d.n_users} users'}, "
         f"{d.points.level:.0%} bootstrap CIs ({d.points.n_boot} resamples"
         f"{' of the real users' if d.sample and d.sample['source_users'] else ''}).",
+        "",
+        "True preferences α*(g) (an input, not observed; every term below rests on them): "
+        + "; ".join(line.removeprefix("prefs: ") for line in prefs_lines(d.group_names, d.scenario.prefs))
+        + f" over ({', '.join(d.scenario.label_names)}).",
         "",
     ]
     for p, (key, name) in enumerate((("given", "α given"), ("best", "utility-optimal α"))):

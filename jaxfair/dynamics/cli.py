@@ -74,7 +74,7 @@ def _run_dynamics(args) -> int:
     paths = write_dynamics(results, out, title=sc.title, extra={"title": sc.title})
     paths |= finish_outputs(out, args)
     table = horizon_table(results)
-    cols = ["policy", "utility", "der"] + [
+    cols = ["policy", "utility", "der", "worst_best_ratio"] + [
         c for c in table.columns if c.startswith("amplification_") and not c.endswith(("_lo", "_hi"))
     ]
     print(f"{sc.title}: {args.periods} periods x {args.slots} slots, {args.seeds} seed(s)")

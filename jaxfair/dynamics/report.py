@@ -11,6 +11,7 @@ import pandas as pd
 
 from jaxfair.atomic import atomic_write, atomic_write_text
 from jaxfair.dynamics.result import DynamicsResult
+from jaxfair.named_prefs import prefs_title
 from jaxfair.tables import markdown_table
 
 __all__ = ["horizon_table", "plot_dynamics", "t_interval", "write_dynamics"]
@@ -42,7 +43,7 @@ def horizon_table(results: Sequence[DynamicsResult]) -> pd.DataFrame:
     out = {"policy": names, "seeds": [len(results)] * len(names)}
     for j, m in enumerate(metrics):
         out[m] = mean[:, j]
-        if len(results) > 1 and (m in ("utility", "der") or m.startswith("amplification_")):
+        if len(results) > 1 and (m in ("utility", "der", "worst_best_ratio") or m.startswith("amplification_")):
             out[f"{m}_lo"] = lo[:, j]
             out[f"{m}_hi"] = hi[:, j]
     return pd.DataFrame(out)
@@ -52,12 +53,15 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
     """Three figures (mean over seeds, 95 % band with several seeds): ``(share, utility, der)``.
 
     share: occupant share of each group over time, one panel per group, one line per policy
-    (the amplification figure); utility: each group's mean utility; der: DER per period.
+    (the amplification figure); utility: each group's mean utility; der: DER per period beside
+    the worst/best group utility ratio. Titles carry the preference mapping.
     """
     import matplotlib.pyplot as plt
 
     r0 = results[0]
     t = np.arange(r0.periods)
+    prefs = r0.config.get("prefs")
+    line = f"\n{prefs_title(list(prefs), [list(v.values()) for v in prefs.values()])}" if prefs else ""
     colors = plt.get_cmap("tab10")
     styles = ("-", "--", "-.", ":")  # policies that coincide stay visible
     figs = []
@@ -79,24 +83,29 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
             ax.grid(alpha=0.3)
         axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
         fig.suptitle(
-            f"{title}: {'group share over time' if what == 'share' else 'group utility over time'}", fontsize=10
+            f"{title}: {'group share over time' if what == 'share' else 'group utility over time'}{line}",
+            fontsize=10,
         )
         fig.tight_layout()
         figs.append(fig)
-    data = np.stack([r.der for r in results])  # [S, T, Q]
-    mean, lo, hi = t_interval(data, axis=0)
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for qi, name in enumerate(r0.names):
-        ax.plot(t, mean[:, qi], color=colors(qi % 10), ls=styles[qi % 4], label=name, lw=1.5)
-        if len(results) > 1:
-            ax.fill_between(
-                t, np.clip(lo[:, qi], 0, 1), np.clip(hi[:, qi], 0, 1), color=colors(qi % 10), alpha=0.2, lw=0
-            )
-    ax.set_xlabel("period")
-    ax.set_ylabel("DER of the period's group utilities")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    ax.set_title(f"{title}: DER over time", fontsize=10)
+    # DER beside the worst/best group utility ratio: DER stays near 1 for large gaps (SPEC §9).
+    fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.8))
+    for ax, attr, ylabel in (
+        (axes[0], "der", "DER of the period's group utilities"),
+        (axes[1], "worst_best_ratio", "worst / best group utility"),
+    ):
+        mean, lo, hi = t_interval(np.stack([getattr(r, attr) for r in results]), axis=0)  # [T, Q]
+        for qi, name in enumerate(r0.names):
+            ax.plot(t, mean[:, qi], color=colors(qi % 10), ls=styles[qi % 4], label=name, lw=1.5)
+            if len(results) > 1:
+                ax.fill_between(
+                    t, np.clip(lo[:, qi], 0, 1), np.clip(hi[:, qi], 0, 1), color=colors(qi % 10), alpha=0.2, lw=0
+                )
+        ax.set_xlabel("period")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    fig.suptitle(f"{title}: DER and worst/best group utility over time{line}", fontsize=10)
     fig.tight_layout()
     figs.append(fig)
     return tuple(figs)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from jaxfair import kernels
+from jaxfair.ratio import worst_best_ratio
 
 __all__ = ["DynamicsResult"]
 
@@ -108,10 +109,20 @@ class DynamicsResult:
         """``[Q]`` DER of the groups' horizon mean utilities."""
         return _der(self.horizon_group_utility)
 
+    @property
+    def worst_best_ratio(self) -> np.ndarray:
+        """``[T, Q]`` min_g μ_g / max_g μ_g of each period's group utilities (shown beside DER)."""
+        return worst_best_ratio(self.group_utility)
+
+    @property
+    def horizon_worst_best_ratio(self) -> np.ndarray:
+        """``[Q]`` min_g / max_g of the groups' horizon mean utilities."""
+        return worst_best_ratio(self.horizon_group_utility)
+
     # --- tables ----------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table, one row per (period, policy, group): share, utility, churn, der,
-        global utility and the α served."""
+        """Tidy table, one row per (period, policy, group): share, utility, churn, der, the
+        worst/best group utility ratio, global utility and the α served."""
         t, q, g = self.counts.shape
         idx = np.indices((t, q, g)).reshape(3, -1)
         cols: dict[str, Any] = {
@@ -123,6 +134,7 @@ class DynamicsResult:
             "churn": self.churn_rate.reshape(-1),
             "count": self.counts.reshape(-1),
             "der": self.der[idx[0], idx[1]],
+            "worst_best_ratio": self.worst_best_ratio[idx[0], idx[1]],
             "global_utility": self.utility[idx[0], idx[1]],
         }
         for k, name in enumerate(self.label_names):
@@ -130,11 +142,16 @@ class DynamicsResult:
         return pd.DataFrame(cols)
 
     def summary_frame(self) -> pd.DataFrame:
-        """One row per policy: horizon utility, DER, per-group utility, share(0), share(T),
-        amplification."""
+        """One row per policy: horizon utility, DER, worst/best group utility ratio, per-group
+        utility, share(0), share(T), amplification."""
         rows = []
         for i, name in enumerate(self.names):
-            r: dict[str, Any] = {"policy": name, "utility": self.horizon_utility[i], "der": self.horizon_der[i]}
+            r: dict[str, Any] = {
+                "policy": name,
+                "utility": self.horizon_utility[i],
+                "der": self.horizon_der[i],
+                "worst_best_ratio": self.horizon_worst_best_ratio[i],
+            }
             for gi, gname in enumerate(self.group_names):
                 r[f"utility_{gname}"] = self.horizon_group_utility[i, gi]
             for gi, gname in enumerate(self.group_names):

@@ -36,7 +36,8 @@ from jaxfair.dynamics.result import DynamicsResult
 from jaxfair.dynamics.retention import Retention, return_probability, satisfaction
 from jaxfair.dynamics.serving import session_utilities
 from jaxfair.engine.slate import as_slate
-from jaxfair.validation import check_alphas
+from jaxfair.named_prefs import prefs_record
+from jaxfair.validation import check_alphas, check_prefs
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "bank_for", "simulate"]
 
@@ -194,7 +195,7 @@ def simulate(
         bank = bank_for(scenario, seed, bank_users, sessions_per_user)
     pi = check_acquisition(acquisition, scenario, bank)
     g = scenario.n_groups
-    prefs = np.asarray(scenario.prefs, np.float64)
+    prefs = np.asarray(check_prefs(scenario.prefs, g, scenario.n_labels, group_names=scenario.group_names))
     ub = bank.batch.n_users
     shared = (
         jnp.asarray(bank.user_group),
@@ -276,6 +277,7 @@ def simulate(
         sessions=sessions,
         config=dict(
             scenario=getattr(scenario, "name", "?"),
+            prefs=prefs_record(scenario.group_names, scenario.label_names, prefs),  # which row went to which group
             periods=periods,
             slots=slots,
             seed=seed,

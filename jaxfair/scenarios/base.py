@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.batch import Batch
-from jaxfair.validation import check_prefs
+from jaxfair.named_prefs import bind_prefs, prefs_record
+from jaxfair.validation import UnnormalisedPrefs, check_prefs
 
 __all__ = ["Scenario", "check_prefs"]
 
@@ -28,7 +29,8 @@ class Scenario(abc.ABC):
       label_names: K names, e.g. ``("watched", "liked")``.
       group_names: G names, group 0 is the majority by convention.
       prevalence: float ``[G]`` share of users in each group in the pool.
-      prefs: float64 ``[G, K]`` default true preferences α*(g).
+      prefs: float64 ``[G, K]`` true preferences α*(g), row g for ``group_names[g]``; each row sums
+        to 1 (SPEC §9) unless built with ``allow_unnormalised=True``.
       n_candidates: m, candidates per sampled user.
       options: the options the scenario was built with (for ``describe`` and caching).
       seed: the seed it was built with.
@@ -116,19 +118,34 @@ class Scenario(abc.ABC):
             "groups": list(self.group_names),
             "prevalence": [round(float(p), 4) for p in self.prevalence],
             "prefs": np.asarray(self.prefs).round(4).tolist(),
+            "prefs_by_group": self.prefs_by_group(),
+            **({"prefs_normalised": False} if isinstance(self.prefs, UnnormalisedPrefs) else {}),
             "n_candidates": self.n_candidates,
             **({"item_groups": list(self.item_group_names)} if self.item_group_names else {}),
             "seed": self.seed,
             "options": dict(self.options),
         }
 
-    def with_prefs(self, prefs: Any) -> Scenario:
-        """Return a shallow copy with different true preferences (validated)."""
+    def with_prefs(self, prefs: Any, *, allow_unnormalised: bool = False) -> Scenario:
+        """Return a shallow copy with different true preferences α*(g), bound by group name.
+
+        Args:
+          prefs: a mapping ``{group name: row of K weights}`` (every group once), or G rows in the
+            order of :attr:`group_names`. Each row finite, >= 0, not all zero, summing to 1.
+          allow_unnormalised: let rows that do not sum to 1 through, with a warning (SPEC §9).
+        Raises:
+          ValueError: a name that is not a group (the valid names listed), a missing group, or a
+            bad row (naming the group and its sum).
+        """
         import copy
 
         new = copy.copy(self)
-        new.prefs = check_prefs(prefs, self.n_groups, self.n_labels)
+        new.prefs = bind_prefs(prefs, self.group_names, self.n_labels, allow_unnormalised=allow_unnormalised)
         return new
+
+    def prefs_by_group(self) -> dict:
+        """``{group: {label: weight}}``: which preference row belongs to which group."""
+        return prefs_record(self.group_names, self.label_names, self.prefs)
 
     def __repr__(self) -> str:
         return (

@@ -17,7 +17,7 @@ from jaxfair.cliargs import (
     parse_options,
     parse_prefs,
 )
-from jaxfair.scenarios.cliargs import logs_from_args
+from jaxfair.scenarios.cliargs import allow_unnormalised_arg, echo_prefs, logs_from_args
 
 __all__ = ["add_subcommands", "run"]
 
@@ -64,6 +64,7 @@ def run(args) -> int:
         if args.data_dir is not None:
             raise UsageError("--data-dir: the directory of a paper scenario's raw data; --data names your logs file")
         sc = logs_from_args(args, seed=args.seed, prefs=_prefs(args), options=parse_options(args.option))
+        echo_prefs(sc)
         print(json.dumps(sc.describe(), indent=2, default=str))
         print(f"AUC table — {sc.title}")
         print(sc.auc_table().round(3).to_string())
@@ -72,13 +73,21 @@ def run(args) -> int:
     if not args.describe and not args.auc:
         if args.prefs is not None:
             raise UsageError("--prefs: give it with --describe/--auc NAME or --data FILE")
+        allow_unnormalised_arg(args)
         width = max(len(n) for n in scenarios.available())
         for name, desc in scenarios.summary().items():
             print(f"{name:<{width}}  {desc}")
         return 0
     opts = parse_options(args.option)
     check_reserved_options(
-        opts, {"seed": "--seed", "prefs": "--prefs", "data_dir": "--data-dir", "cache_dir": "--cache-dir"}
+        opts,
+        {
+            "seed": "--seed",
+            "prefs": "--prefs",
+            "allow_unnormalised": "--allow-unnormalised-prefs",
+            "data_dir": "--data-dir",
+            "cache_dir": "--cache-dir",
+        },
     )
     for name in filter(None, (args.describe, args.auc)):
         if name not in scenarios.available():
@@ -90,7 +99,10 @@ def run(args) -> int:
         if name != "toy":
             extra = dict(data_dir=args.data_dir, cache_dir=args.cache_dir)
         # Errors: one line from jaxfair.cli.main.
-        sc = scenarios.load(name, seed=args.seed, prefs=_prefs(args), **extra, **opts)
+        sc = scenarios.load(
+            name, seed=args.seed, prefs=_prefs(args), allow_unnormalised=allow_unnormalised_arg(args), **extra, **opts
+        )
+        echo_prefs(sc)
         if name == args.describe:
             print(json.dumps(sc.describe(), indent=2, default=str))
         if name == args.auc:

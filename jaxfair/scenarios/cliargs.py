@@ -20,7 +20,18 @@ from jaxfair.cliargs import (
     scenario_options,
 )
 
-__all__ = ["logs_from_args", "scenario_from_args", "scenario_name"]
+__all__ = ["allow_unnormalised_arg", "echo_prefs", "logs_from_args", "scenario_from_args", "scenario_name"]
+
+
+def echo_prefs(scenario) -> None:
+    """Print which preference row went to which group, one line per group, on stderr (SPEC §9)."""
+    import sys
+
+    from jaxfair.named_prefs import prefs_lines
+
+    labels = ", ".join(scenario.label_names)
+    for line in prefs_lines(scenario.group_names, scenario.prefs):
+        print(f"{line}  [{labels}]", file=sys.stderr)
 
 
 def scenario_name(args: argparse.Namespace) -> str:
@@ -38,20 +49,35 @@ def scenario_from_args(args: argparse.Namespace):
     from jaxfair import scenarios
 
     prefs = parse_prefs(args.prefs) if args.prefs is not None else None
+    allow = allow_unnormalised_arg(args)
     options = scenario_options(args)
     seed = getattr(args, args._scenario_seed_dest)
     if args.data is None:
         check_log_flags_unused(args)
         name = scenario_name(args)
         try:
-            return scenarios.load(name, seed=seed, prefs=prefs, **options)
+            scenario = scenarios.load(name, seed=seed, prefs=prefs, allow_unnormalised=allow, **options)
         except ValueError as exc:
             if getattr(args, "data_dir", None) is not None and "unknown option" in str(exc) and "data_dir" in str(exc):
                 raise UsageError(f"--data-dir: scenario {name!r} reads no data files") from None
             raise
-    if args.scenario is not None:
-        raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
-    return logs_from_args(args, seed=seed, prefs=prefs, options=options)
+    else:
+        if args.scenario is not None:
+            raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
+        scenario = logs_from_args(args, seed=seed, prefs=prefs, options=options)
+    # The binding the user has to check: their --prefs rows, or the default on their own logs
+    # (a registered scenario's documented default is recorded in every output, not echoed).
+    if prefs is not None or args.data is not None:
+        echo_prefs(scenario)
+    return scenario
+
+
+def allow_unnormalised_arg(args: argparse.Namespace) -> bool:
+    """``--allow-unnormalised-prefs`` (only with ``--prefs``)."""
+    allow = bool(getattr(args, "allow_unnormalised_prefs", False))
+    if allow and getattr(args, "prefs", None) is None:
+        raise UsageError("--allow-unnormalised-prefs: only meaningful with --prefs")
+    return allow
 
 
 def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, options: dict | None = None):
@@ -77,6 +103,7 @@ def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, optio
         allow_duplicates=args.allow_duplicates,
         item_group=args.item_group,
         prefs=prefs,
+        allow_unnormalised=allow_unnormalised_arg(args),
         replay=args.replay,
         seed=seed,
         **options,

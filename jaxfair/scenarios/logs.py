@@ -21,8 +21,11 @@ Group ids: integers ``0..G-1`` are used as they are (group 0 should be the major
 package's convention); other integer codes (e.g. 1/2) are mapped to ``0..G-1`` in sorted order,
 with a :class:`GroupCodesWarning` saying so; any other values are ordered by number of users,
 most first. ``group_names`` fixes the order in every case (values are matched as text, so
-``--group-names 2,1`` works for integer codes). In a pool, a group whose rows are all logged as
-not retrieved has no users: it is dropped with a warning (an error if fewer than 2 groups remain).
+``--group-names 2,1`` works for integer codes). Preferences bind to groups by name (a mapping
+``{group: row}``) or in the ``group_names`` order; rows by position are refused for text groups
+without ``group_names``, whose count order the user did not write (SPEC §9). In a pool, a group
+whose rows are all logged as not retrieved has no users: it is dropped with a warning (an error if
+fewer than 2 groups remain).
 
 Data checks besides the per-column ones: numbers must fit float32 (the engine's precision; a
 score of 1e39 is an error naming the column and row); a text column is an error even when its
@@ -60,7 +63,8 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.batch import Batch
-from jaxfair.scenarios.base import Scenario, check_prefs
+from jaxfair.named_prefs import bind_prefs
+from jaxfair.scenarios.base import Scenario
 from jaxfair.scenarios.pool import SAMPLING_OPTIONS, PoolScenario, default_prefs, pool_arrays
 
 __all__ = [
@@ -218,6 +222,38 @@ def _group_codes(
     return codes, [str(n) for n in names], note
 
 
+def _bind_log_prefs(
+    prefs: Any,
+    names: list[str],
+    label_cols: list[str],
+    *,
+    group_names: Sequence | None,
+    user_group: pd.Series,
+    dropped: Sequence[str],
+    allow: bool,
+) -> np.ndarray:
+    """The ``prefs`` of :func:`from_frame` bound to the groups ``names`` by name (SPEC §9)."""
+    n_groups, n_labels = len(names), len(label_cols)
+    if prefs is None:
+        if (n_groups, n_labels) != (2, 2):
+            raise ValueError(
+                f"prefs: required when the data has G={n_groups} groups and K={n_labels} labels "
+                "(the default (0.8, 0.2) / (0.2, 0.8) is for G = K = 2); give a mapping "
+                f"{{group: row}} for the groups {names} (or rows in the order of group_names)"
+            )
+        return bind_prefs(default_prefs(), names, n_labels)
+    by_position = None
+    text_groups = not (pd.api.types.is_integer_dtype(user_group) or pd.api.types.is_bool_dtype(user_group))
+    if group_names is None and text_groups:
+        by_position = (
+            f"the groups {names} are text, ordered by number of users, not by you; give a mapping "
+            "{group: row} (e.g. prefs={" + ", ".join(f"{n!r}: [...]" for n in names[:2]) + ", ...}; "
+            "--prefs 'NAME=w,w;NAME=w,w') or state the order of the rows with group_names= (--group-names)"
+        )
+    no_users = {d: "every row of its users has retrieved = 0, and a pool keeps retrieved rows only" for d in dropped}
+    return bind_prefs(prefs, names, n_labels, allow_unnormalised=allow, by_position=by_position, no_users=no_users)
+
+
 def file_fingerprint(path: str | os.PathLike) -> dict:
     """``{"name", "bytes", "sha256"}`` of a data file (what a BO study is bound to)."""
     path = Path(path)
@@ -258,6 +294,7 @@ def from_frame(
     seed: int = 0,
     allow_duplicates: bool = False,
     item_group: str | None = None,
+    allow_unnormalised: bool = False,
     **sampling: Any,
 ) -> Scenario:
     """A scenario from logged (user, candidate) rows (see the module docstring).
@@ -276,10 +313,15 @@ def from_frame(
       session: optional session id column for ``replay`` (default: one session per user).
       item_group: optional column of each candidate's provider group (module docstring),
         carried into ``Batch.item_group [N, m]``.
-      prefs: true preferences α* ``[G, K]``; default (0.8, 0.2) / (0.2, 0.8) when G = K = 2,
-        required otherwise.
+      prefs: true preferences α*(g), bound to groups **by name** (SPEC §9): a mapping
+        ``{group value: row of K weights}`` (every group once), or G rows in the order of
+        ``group_names``. Rows by position are refused for text groups without ``group_names``
+        (their order, by number of users, is not one the user wrote). Each row finite, >= 0, not
+        all zero, summing to 1. Default (0.8, 0.2) / (0.2, 0.8) when G = K = 2 (group 0, the
+        majority, weights label 0), required otherwise.
       group_names: order of the group values (group 0 first), matched as text; default as in the
         module docstring.
+      allow_unnormalised: let preference rows that do not sum to 1 through, with a warning.
       replay: False: a :class:`PoolScenario` sampling sessions from each user's rows; True: a
         :class:`ReplayScenario` serving the logged sessions as they were.
       name: scenario name (``describe``, figure titles).
@@ -439,15 +481,9 @@ def from_frame(
         )
     if note is not None:
         warnings.warn(note, GroupCodesWarning, stacklevel=2)
-    n_groups, n_labels = len(names), len(label_cols)
-    if prefs is None:
-        if (n_groups, n_labels) != (2, 2):
-            raise ValueError(
-                f"prefs: required when the data has G={n_groups} groups and K={n_labels} labels "
-                "(the default (0.8, 0.2) / (0.2, 0.8) is for G = K = 2)"
-            )
-        prefs = default_prefs()
-    prefs = check_prefs(prefs, n_groups, n_labels)
+    prefs = _bind_log_prefs(
+        prefs, names, label_cols, group_names=group_names, user_group=groups, dropped=dropped, allow=allow_unnormalised
+    )
     user_group = np.zeros(len(user_values), np.int32)
     user_group[kept_users] = group_codes
     user_x = None

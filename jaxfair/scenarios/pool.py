@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.batch import Batch, check_features
-from jaxfair.scenarios.base import Scenario, check_prefs
+from jaxfair.named_prefs import bind_prefs
+from jaxfair.scenarios.base import Scenario
 
 __all__ = ["PoolScenario", "SAMPLING_OPTIONS", "check_sampling_options", "default_prefs", "pool_arrays"]
 
@@ -274,7 +275,7 @@ class PoolScenario(Scenario):
         self._dev = {n: jnp.asarray(a) for n, a in arrays.items()}
         ug = arrays["user_group"]
         self.prevalence = np.bincount(ug, minlength=len(self.group_names)) / len(ug)
-        self.prefs = check_prefs(default_prefs() if prefs is None else prefs, self.n_groups, self.n_labels)
+        self.prefs = bind_prefs(default_prefs() if prefs is None else prefs, self.group_names, self.n_labels)
 
     #: What the pool's users are, in :meth:`sample_size` (``from_frame`` sets "logged users").
     user_noun: str = "pool users"

@@ -34,13 +34,15 @@ def summary() -> dict[str, str]:
     return {name: desc for name, (_, desc) in _REGISTRY.items()}
 
 
-def load(name: str, *, seed: int = 0, prefs: Any = None, **options: Any) -> Scenario:
+def load(name: str, *, seed: int = 0, prefs: Any = None, allow_unnormalised: bool = False, **options: Any) -> Scenario:
     """Build (or load from cache) the scenario ``name``.
 
     Args:
       name: one of :func:`available`.
       seed: seed for everything random in building the scenario.
-      prefs: optional true preferences ``[G, K]`` replacing the scenario's default.
+      prefs: optional true preferences replacing the scenario's default: a mapping
+        ``{group name: row}`` or G rows in the scenario's ``group_names`` order (each row sums to 1).
+      allow_unnormalised: let preference rows that do not sum to 1 through, with a warning.
       **options: scenario-specific options (e.g. ``data_dir``, ``cache_dir``, ``n_candidates``).
     """
     if not isinstance(name, str) or name not in _REGISTRY:
@@ -58,5 +60,5 @@ def load(name: str, *, seed: int = 0, prefs: Any = None, **options: Any) -> Scen
         bad = str(exc).rsplit("argument", 1)[-1].strip()
         raise ValueError(f"options: unknown option {bad} for scenario {name!r}") from exc
     if prefs is not None:
-        scenario = scenario.with_prefs(prefs)
+        scenario = scenario.with_prefs(prefs, allow_unnormalised=allow_unnormalised)
     return scenario

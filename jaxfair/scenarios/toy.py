@@ -36,16 +36,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxfair.batch import Batch
-from jaxfair.scenarios.base import Scenario, check_prefs
+from jaxfair.named_prefs import bind_prefs
+from jaxfair.scenarios.base import Scenario
 from jaxfair.scenarios.registry import register
 
 __all__ = ["ToyScenario", "default_toy_prefs"]
 
 
 def default_toy_prefs(n_labels: int) -> np.ndarray:
-    """Majority weights the first label, minority the last: (0.8, 0.2) / (0.2, 0.8) for K=2."""
+    """Majority weights the first label, minority the last: (0.8, 0.2) / (0.2, 0.8) for K=2.
+
+    Every row sums to 1 (SPEC §9); with one label both groups can only want it: (1) / (1).
+    """
     if n_labels == 1:
-        return np.array([[1.0], [0.5]])
+        return np.array([[1.0], [1.0]])
     maj = np.full(n_labels, 0.2 / (n_labels - 1))
     maj[0] = 0.8
     return np.stack([maj, maj[::-1].copy()])
@@ -235,7 +239,7 @@ class ToyScenario(Scenario):
         self.label_names = tuple(f"label{k}" for k in range(n_labels))
         self.group_names = ("majority", "minority")
         self.prevalence = np.array([1.0 - minority_share, minority_share])
-        self.prefs = check_prefs(default_toy_prefs(n_labels) if prefs is None else prefs, 2, n_labels)
+        self.prefs = bind_prefs(default_toy_prefs(n_labels) if prefs is None else prefs, self.group_names, n_labels)
         self.options = dict(
             n_candidates=n_candidates,
             n_labels=n_labels,
