@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Evaluation", "GroupReport", "GroupSums", "worst_best_ratio"]
+from jaxfair.ratio import worst_best_ratio
+
+__all__ = ["Evaluation", "GroupReport", "GroupSums"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,15 +53,6 @@ class GroupSums:
         if self.merit_label_sums is None:
             return None
         return np.einsum("ghk,gk->h", self.merit_label_sums, np.asarray(prefs, np.float64))
-
-
-def worst_best_ratio(group_utility: np.ndarray) -> np.ndarray:
-    """``[...]`` min_g μ_g / max_g μ_g over the last axis; NaN where the max is 0 or a μ_g is NaN."""
-    mu = np.asarray(group_utility, np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        top = np.max(mu, axis=-1)  # NaN propagates (an empty group)
-        low = np.min(mu, axis=-1)
-        return np.where(top > 0, low / np.where(top > 0, top, 1.0), np.nan)
 
 
 @dataclasses.dataclass(frozen=True)
