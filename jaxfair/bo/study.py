@@ -1,15 +1,8 @@
 """The paper's protocol: trials × iterations of each method, paired by trial, resumable.
 
-Layout of ``out/``:
-
-* ``study.json`` — the configuration; a resumed study must match it exactly. A scenario built
-  from logs (:mod:`jaxfair.scenarios.logs`) is recorded by *content* — the data file's size and
-  sha256 (or, for ``from_frame``, a hash of the frame's values) plus its build options — not by
-  path: the same file under another path resumes, an edited one is refused in one line.
-* ``rows/<method>__trial<t>.csv`` — one row per evaluation of that (method, trial), rewritten
-  atomically (tmp file + ``os.replace``) after every evaluation, so a killed study loses at
-  most the evaluation in flight.
-* ``rows.csv`` — all rows, written when the study finishes.
+The study directory ``out/`` holds ``study.json`` (the configuration, checked on resume:
+:mod:`jaxfair.bo.config`), ``rows/`` and ``rows.csv`` (one row per evaluation, written
+atomically: :mod:`jaxfair.bo.rows`) and, while a study runs, its lock (:mod:`jaxfair.bo.lock`).
 
 Every random stream is derived from ``(seed, trial, method, evaluation)``: the user batch
 of evaluation e in trial t is the same for every method (common random numbers, paired
@@ -21,7 +14,6 @@ rebuilds exactly the state an uninterrupted one had; only wall-time columns diff
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 import warnings
@@ -35,11 +27,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from jaxfair.atomic import atomic_write, atomic_write_text
+from jaxfair.bo.config import LOCATION_OPTIONS, check_or_write_config, scenario_identity
 from jaxfair.bo.evaluator import Evaluator, parse_objectives
 from jaxfair.bo.lock import StudyLock
 from jaxfair.bo.methods import METHODS, MethodConfig, propose
 from jaxfair.bo.pareto import reference_point
+from jaxfair.bo.rows import CorruptRowsWarning, load_rows, load_unit_rows, unit_file, write_rows
 from jaxfair.named_prefs import prefs_record
 
 __all__ = [
@@ -60,27 +53,6 @@ def derive_seed(*parts: Any) -> int:
     """A 31-bit seed from integers/strings (strings via CRC32, stable across runs)."""
     ints = [zlib.crc32(p.encode()) if isinstance(p, str) else int(p) for p in parts]
     return int(np.random.SeedSequence(ints).generate_state(1)[0] & 0x7FFFFFFF)
-
-
-def _write_atomic(df: pd.DataFrame, path: Path) -> None:
-    atomic_write(path, lambda fh: df.to_csv(fh, index=False), newline="")
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    # round_trip: floats read back bit-identical, so a resumed GP sees the same data.
-    return pd.read_csv(path, float_precision="round_trip", keep_default_na=True)
-
-
-def load_rows(out: str | os.PathLike) -> pd.DataFrame:
-    """All rows of a study directory (complete or not), sorted by method, trial, evaluation."""
-    out = Path(out)
-    files = sorted((out / "rows").glob("*.csv"))
-    if not files:
-        if (out / "rows.csv").exists():
-            return _read_csv(out / "rows.csv")
-        raise ValueError(f"out: no study rows under {str(out)!r}")
-    df = pd.concat([_read_csv(f) for f in files], ignore_index=True)
-    return df.sort_values(["method", "trial", "eval"], kind="stable").reset_index(drop=True)
 
 
 def _parse_methods(methods) -> list[str]:
@@ -198,7 +170,7 @@ def run_study(
     ev = Evaluator(scenario, users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz)
 
     # Where the raw data lives is not part of what the study is (the same data under another path).
-    recorded = {k: v for k, v in (scenario_options or {}).items() if k not in _LOCATION_OPTIONS}
+    recorded = {k: v for k, v in (scenario_options or {}).items() if k not in LOCATION_OPTIONS}
     config = dict(
         scenario=scenario_name,
         scenario_seed=scenario_seed,
@@ -219,7 +191,7 @@ def run_study(
         label_names=list(getattr(scenario, "label_names", [])),
         **hz,
     )
-    config.update(_scenario_identity(scenario))
+    config.update(scenario_identity(scenario))
     if getattr(scenario, "fixed_sessions", False):
         # A replay's exact value is the logged sessions once each (exact_users is ignored); studies
         # whose exact values came from a resample of the logs do not resume into this one.
@@ -243,10 +215,10 @@ def run_study(
     with StudyLock(out_dir) if out_dir is not None else contextlib.nullcontext():
         done: dict[tuple[str, int], pd.DataFrame] = {}
         if out_dir is not None:
-            _check_or_write_config(out_dir, config)
+            check_or_write_config(out_dir, config)
             for t, m in units:
                 prev = load_unit_rows(
-                    out_dir / "rows" / _fname(m, t), m, t, n_init + iterations, ev.dim, objectives=objectives
+                    out_dir / "rows" / unit_file(m, t), m, t, n_init + iterations, ev.dim, objectives=objectives
                 )
                 if prev is not None:
                     done[(m, t)] = prev
@@ -276,153 +248,8 @@ def run_study(
                 unit_fn=run_unit,
             )
         if out_dir is not None:
-            _write_atomic(rows, out_dir / "rows.csv")
+            write_rows(rows, out_dir / "rows.csv")
     return rows
-
-
-#: Scenario options that say where data lives, not what it is: not compared on resume.
-_LOCATION_OPTIONS = ("data_dir", "cache_dir")
-
-
-def _scenario_identity(scenario: Any) -> dict:
-    """``{"data": ..., "scenario_build": ...}`` of a scenario built from logs (else ``{}``).
-
-    ``data``: the file's ``name``, ``bytes`` and ``sha256`` (from ``from_file``) and the hash of
-    the values the scenario was built from (``content_sha256``, also for ``from_frame``).
-    ``scenario_build``: the build seed, options (sampling, replay) and columns used.
-    """
-    info = getattr(scenario, "info", None)
-    if not isinstance(info, dict) or "content_sha256" not in info:
-        return {}
-    data = {"content_sha256": info["content_sha256"]}
-    if isinstance(info.get("file"), dict):
-        data.update(info["file"])
-    build = {
-        "seed": getattr(scenario, "seed", None),
-        "options": dict(getattr(scenario, "options", {}) or {}),
-        "columns": info.get("columns"),
-    }
-    return json.loads(json.dumps({"data": data, "scenario_build": build}, default=str))
-
-
-def _comparable(config: dict) -> dict:
-    # Extending a finished study with more trials is allowed; the data file's name may differ.
-    # prefs_by_group restates prefs + group_names + label_names (compared): older studies lack it.
-    out = {k: v for k, v in config.items() if k not in ("trials", "prefs_by_group")}
-    if isinstance(out.get("data"), dict):
-        out["data"] = {k: v for k, v in out["data"].items() if k != "name"}
-    return out
-
-
-def _data_changed(out_dir: Path, old: dict | None, new: dict | None) -> str | None:
-    """One line saying how the study's data changed, or None when it did not (or is not recorded)."""
-    if (
-        not isinstance(old, dict)
-        or not isinstance(new, dict)
-        or _comparable({"data": old}) == _comparable({"data": new})
-    ):
-        return None
-    if "sha256" in old and "sha256" in new:
-        return (
-            f"out: data file {new.get('name')} changed since the study in {str(out_dir)!r} started (sha256 "
-            f"{old['sha256'][:12]}… → {new['sha256'][:12]}…, {old.get('bytes')} → {new.get('bytes')} bytes); "
-            "use a new --out (or restore the file)"
-        )
-    return (
-        f"out: the logged data differs from the data the study in {str(out_dir)!r} started with (content "
-        f"sha256 {str(old.get('content_sha256'))[:12]}… → {str(new.get('content_sha256'))[:12]}…); use a new "
-        "out directory (or the original data)"
-    )
-
-
-def _check_or_write_config(out_dir: Path, config: dict) -> None:
-    (out_dir / "rows").mkdir(parents=True, exist_ok=True)
-    cfg_path = out_dir / "study.json"
-    config = json.loads(json.dumps(config))
-    if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
-        a, b = _comparable(old), _comparable(config)
-        if a != b:
-            changed = _data_changed(out_dir, old.get("data"), config.get("data"))
-            if changed is not None:
-                raise ValueError(changed)
-            if "data" in config and "data" not in old and isinstance(old.get("scenario_options", {}).get("data"), str):
-                raise ValueError(
-                    f"out: {str(out_dir)!r} holds a study started by an older jaxfair, which recorded the "
-                    "path of its data file rather than its content, so resuming cannot check the file; "
-                    "use a new --out"
-                )
-            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-            raise ValueError(
-                f"out: {str(out_dir)!r} holds a study with a different configuration ({diff}); use another directory"
-            )
-        if isinstance(old.get("data"), dict) and "name" in old["data"] and isinstance(config.get("data"), dict):
-            config["data"]["name"] = old["data"]["name"]  # keep the name the study started with
-    atomic_write_text(cfg_path, json.dumps(config, indent=2))
-
-
-class CorruptRowsWarning(UserWarning):
-    """A per-trial row file could not be used on resume; it was moved aside and its
-    (method, trial) unit is run again from the start."""
-
-
-def load_unit_rows(
-    path: Path, method: str, trial: int, n_total: int, dim: int, objectives: Sequence[str] = ("utility", "der")
-) -> pd.DataFrame | None:
-    """The rows already done for one (method, trial), or None when there are none.
-
-    Rows are written atomically, so a damaged file (truncated, garbage, edited, wrong
-    columns, non-finite observations, evaluations out of order) did not come from a killed
-    study. Every unit is deterministic given the study's seed, so the cheapest safe repair
-    is to move the file aside (``<name>.corrupt``, kept for inspection) and run that unit
-    again, which reproduces exactly the rows that were lost; a :class:`CorruptRowsWarning`
-    names the file and the reason. Nothing else is touched.
-    """
-    if not path.exists():
-        return None
-    reason = None
-    try:
-        df = _read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        reason = f"unreadable CSV ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-    else:
-        reason = _bad_rows(df, method, trial, n_total, dim, tuple(objectives))
-    if reason is None:
-        return df
-    aside = path.with_name(path.name + ".corrupt")
-    os.replace(path, aside)
-    warnings.warn(
-        f"out: row file {str(path)!r} is damaged ({reason}); moved it to {aside.name!r} and will run "
-        f"({method}, trial {trial}) again from its first evaluation (same seeds, same rows)",
-        CorruptRowsWarning,
-        stacklevel=3,
-    )
-    return None
-
-
-def _bad_rows(
-    df: pd.DataFrame, method: str, trial: int, n_total: int, dim: int, objectives: tuple[str, ...] = ("utility", "der")
-) -> str | None:
-    need = ["method", "trial", "eval", *objectives] + [f"x{i}" for i in range(dim)]
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        return f"missing columns {missing}"
-    if len(df) == 0:
-        return "no rows"
-    if len(df) > n_total:
-        return f"{len(df)} rows but the study has {n_total} evaluations per trial"
-    if (
-        not (df["method"].astype(str) == method).all()
-        or not (pd.to_numeric(df["trial"], errors="coerce") == trial).all()
-    ):
-        return f"rows of another (method, trial) than ({method}, {trial})"
-    ev = pd.to_numeric(df["eval"], errors="coerce").to_numpy()
-    if not np.array_equal(ev, np.arange(len(df))):
-        return f"evaluations are not 0..{len(df) - 1} in order"
-    vals = df[need[3:]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    if not np.isfinite(vals).all():
-        return "non-finite or non-numeric observations"
-    return None
 
 
 def initial_design(ev: Evaluator, seed: int, trial: int, n_init: int) -> torch.Tensor:
@@ -487,10 +314,6 @@ def _run_units(ev, configs, units, done, progress, *, scenario_name, iterations,
             )
     bar.close()
     return pd.concat(frames, ignore_index=True)
-
-
-def _fname(method: str, trial: int) -> str:
-    return f"{method}__trial{trial:03d}.csv"
 
 
 def _run_one(
@@ -591,7 +414,7 @@ def _run_one(
         )
         rows.append(row)
         if out_dir is not None:
-            _write_atomic(pd.DataFrame(rows), out_dir / "rows" / _fname(cfg.name, trial))
+            write_rows(pd.DataFrame(rows), out_dir / "rows" / unit_file(cfg.name, trial))
         if bar is not None:
             bar.update(1)
     df = pd.DataFrame(rows)

@@ -1,0 +1,166 @@
+"""Figures of a study: Pareto frontier (paper Fig. 4), hypervolume per evaluation, scalarised
+summary (Fig. 3) and, with three objectives, the pairwise projections of the 3-D fronts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from jaxfair.bo.pareto import pareto_front, pareto_mask
+from jaxfair.bo.statistics import bo_rows, objective_columns
+
+__all__ = ["study_figures"]
+
+
+def _ratio_line(metrics: pd.DataFrame) -> str:
+    """Title line: median final worst/best group utility ratio per method (DER alone misleads)."""
+    if "final_worst_best_ratio" not in metrics.columns:
+        return ""
+    med = metrics.groupby("method")["final_worst_best_ratio"].median()
+    return "\nworst/best group utility at the final α (median): " + ", ".join(f"{m} {v:.3f}" for m, v in med.items())
+
+
+def study_figures(rows, hv, front, metrics, out: Path, titles: dict, prefs: dict | None = None) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    outside = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
+    paths = []
+    for sc in sorted(rows["scenario"].unique()):
+        title = titles.get(sc, sc)
+        methods = sorted(rows.loc[rows["scenario"] == sc, "method"].unique())
+        colors = {m: f"C{i}" for i, m in enumerate(methods)}
+        if len(objective_columns(rows)) == 3:
+            paths.append(
+                _pairs_figure(plt, rows[rows["scenario"] == sc], methods, colors, title, out / f"pairs_{sc}.png")
+            )
+        srows = rows[rows["scenario"] == sc]
+        n_trials = srows["trial"].nunique()
+        # Fig. 4: frontier
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        for m in methods:
+            f = front[(front["scenario"] == sc) & (front["method"] == m)]
+            ax.plot(f["utility_mean"], f["der"], color=colors[m], label=f"{m}: mean frontier")
+            ax.fill_betweenx(
+                f["der"],
+                f["utility_mean"] - f["utility_sd"],
+                f["utility_mean"] + f["utility_sd"],
+                color=colors[m],
+                alpha=0.12,
+                lw=0,
+            )
+            pts = np.concatenate(
+                [
+                    pareto_front(bo_rows(g)[["utility_exact", "der_exact"]].to_numpy())
+                    for _, g in srows[srows["method"] == m].groupby("trial")
+                ]
+            )
+            ax.errorbar(
+                pts[:, 0].mean(),
+                pts[:, 1].mean(),
+                xerr=pts[:, 0].std(),
+                yerr=pts[:, 1].std(),
+                color=colors[m],
+                marker="o",
+                capsize=3,
+                ls="none",
+                label=f"{m}: centroid ± 1 sd of the trials' Pareto points",
+            )
+            ax.scatter(pts[:, 0], pts[:, 1], color=colors[m], s=6, alpha=0.4)
+        ax.set_xlabel("global utility (exact)")
+        ax.set_ylabel("DER (1 = equal)")
+        ax.set_title(
+            f"{title}: Pareto frontier, mean ± 1 sd over {n_trials} trials (shaded)\n"
+            "drawn at DER levels at least half of the trials reach; dots: Pareto points"
+            + _ratio_line(metrics[metrics["scenario"] == sc])
+            + (f"\n{prefs[sc]}" if prefs and sc in prefs else ""),
+            fontsize=9,
+        )
+        ax.legend(**outside)
+        p = out / f"frontier_{sc}.png"
+        fig.savefig(p, dpi=110, bbox_inches="tight")  # the legend sits outside the axes
+        plt.close(fig)
+        paths.append(p)
+        # hypervolume per evaluation: every trial (thin) and the mean (thick). No ± sd band: over a
+        # handful of trials it reaches below 0, which a hypervolume cannot.
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for m in methods:
+            sub = hv[(hv["scenario"] == sc) & (hv["method"] == m)]
+            for _, g in sub.groupby("trial"):
+                ax.plot(g["eval"], g["hv"], color=colors[m], lw=0.6, alpha=0.35)
+            mu = sub.groupby("eval")["hv"].mean()
+            ax.plot(mu.index, mu.values, color=colors[m], lw=2, label=f"{m}: mean of {sub['trial'].nunique()} trials")
+        n_init = int(srows.loc[srows["iteration"] == 0, "eval"].max()) if (srows["iteration"] == 0).any() else None
+        if n_init is not None:
+            ax.axvline(n_init + 0.5, color="grey", ls=":", lw=1, label="end of the shared initial design")
+        ax.set_xlabel("evaluation (initial design, then BO iterations)")
+        ax.set_ylabel(
+            "hypervolume of exact (utility, DER" + (", provider DER)" if len(objective_columns(rows)) == 3 else ")")
+        )
+        ax.set_title(f"{title}: hypervolume per evaluation (thin: each trial)", fontsize=10)
+        ax.legend(**outside)
+        p = out / f"hypervolume_{sc}.png"
+        fig.savefig(p, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(p)
+        # Fig. 3: scalarised summary — every trial as a point beside the box (a box of a few
+        # trials alone hides how few there are).
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        data = [
+            metrics[(metrics["scenario"] == sc) & (metrics["method"] == m)]["scalarised"].to_numpy() for m in methods
+        ]
+        ax.boxplot(data, tick_labels=methods, medianprops={"color": "k"})
+        for i, v in enumerate(data, start=1):
+            jitter = np.linspace(-0.12, 0.12, len(v)) if len(v) > 1 else np.zeros(len(v))
+            ax.scatter(i + jitter, v, color=colors[methods[i - 1]], s=14, zorder=3)
+        ax.set_ylabel("best normalised utility + normalised DER")
+        ax.set_title(f"{title}: scalarised outcome per trial ({n_trials} trials, dots)", fontsize=10)
+        fig.tight_layout()
+        p = out / f"summary_{sc}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    return paths
+
+
+_LABELS = {
+    "utility_exact": "global utility (exact)",
+    "der_exact": "viewer DER (exact)",
+    "provider_der_exact": "provider DER (exact)",
+}
+
+
+def _pairs_figure(plt, srows: pd.DataFrame, methods, colors, title: str, path: Path) -> Path:
+    """Three pairwise projections of every trial's 3-D Pareto front (BO evaluations), per method."""
+    cols = objective_columns(srows)
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.3))
+    for m in methods:
+        fronts = [bo_rows(h)[cols].to_numpy() for _, h in srows[srows["method"] == m].groupby("trial")]
+        pts = np.concatenate([f[pareto_mask(f)] for f in fronts])
+        for ax, (a, b) in zip(axes, pairs, strict=True):
+            ax.scatter(pts[:, a], pts[:, b], color=colors[m], s=9, alpha=0.35)
+            ax.errorbar(
+                pts[:, a].mean(),
+                pts[:, b].mean(),
+                xerr=pts[:, a].std(),
+                yerr=pts[:, b].std(),
+                color=colors[m],
+                marker="o",
+                capsize=3,
+                label=m,
+            )
+    for ax, (a, b) in zip(axes, pairs, strict=True):
+        ax.set_xlabel(_LABELS[cols[a]])
+        ax.set_ylabel(_LABELS[cols[b]])
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(methods), bbox_to_anchor=(0.5, 0.99), frameon=False)
+    fig.suptitle(f"{title}: 3-D Pareto fronts of every trial, pairwise (dot: mean ± 1 sd)", y=0.9)
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
