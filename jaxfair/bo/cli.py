@@ -4,6 +4,9 @@ from __future__ import annotations
 
 __all__ = ["add_subcommands"]
 
+#: Registered scenarios that read no data files (``--data-dir`` would be silently ignored).
+_NO_DATA_SCENARIOS = ("toy", "synthetic", "modcloth-standin", "electronics-standin")
+
 
 def _run_bo(args) -> int:
     from jaxfair.bo.study import run_study
@@ -31,6 +34,12 @@ def _run_bo(args) -> int:
     # another path resumes.
     from jaxfair.preflight import check_out_dir, warn_ignored_by_replay
 
+    if (
+        args.data_dir is not None
+        and args.data is None
+        and (args.scenario or args._default_scenario) in _NO_DATA_SCENARIOS
+    ):
+        raise UsageError(f"--data-dir: scenario {args.scenario or args._default_scenario!r} reads no data files")
     out = check_out_dir(args.out or f"results/bo-{scenario_label(args)}")
     options = scenario_options(args)
     exact_users = 100_000 if args.exact_users is None else args.exact_users
@@ -52,8 +61,6 @@ def _run_bo(args) -> int:
         check_log_flags_unused(args)
         allow_unnormalised_arg(args)  # refuses --allow-unnormalised-prefs without --prefs
         scenario = scenario_name(args)
-        if args.data_dir is not None and scenario == "toy":
-            raise UsageError("--data-dir: scenario 'toy' reads no data files")
     rows = run_study(
         scenario,
         args.methods,
@@ -71,20 +78,10 @@ def _run_bo(args) -> int:
         workers=args.workers,
         ray_address=args.ray_address,
         horizon=args.horizon,
+        prefs_set=args.prefs_set,
         **_slate_args(args),
     )
-    last = rows.sort_values("eval").groupby(["method", "trial"]).last()
-    three = "provider_der_exact" in last.columns
-    mu = [c for c in last.columns if c.startswith("group_utility_exact_")]
-    last["worst_best_ratio"] = worst_best_ratio(last[mu].to_numpy(float)) if mu else float("nan")
-    cols = ["utility_exact", "der_exact", "worst_best_ratio"] + (["provider_der_exact"] if three else [])
-    med = last.groupby("method")[cols].median()
-    for m, r in med.iterrows():
-        extra = f"  provider DER {r['provider_der_exact']:.4f}" if three else ""
-        print(
-            f"  {m:10s} median final utility {r['utility_exact']:.4f}  DER {r['der_exact']:.4f}  "
-            f"worst/best group utility {r['worst_best_ratio']:.3f}{extra}"
-        )
+    _print_outcomes(rows, worst_best_ratio)
     t = rows[rows["phase"] == "bo"].groupby("method")[["t_fit", "t_acq", "t_eval"]].mean()
     for m, r in t.iterrows():
         print(
@@ -94,6 +91,40 @@ def _run_bo(args) -> int:
     finish_outputs(out, args)  # the command line, in OUT/command.json (one entry per run)
     print(f"wrote {out}/rows.csv; next: jaxfair report {out}")
     return 0
+
+
+def _print_outcomes(rows, worst_best_ratio) -> None:
+    """Per method, two α and what each number is: the last α a trial tested, and the α it recommends."""
+    from jaxfair.bo.rows import group_utility_columns
+    from jaxfair.bo.statistics import objective_columns, recommended_alpha
+
+    objs = objective_columns(rows)
+    point = ["utility_exact", "der_exact"]
+    extra = [c for c in objs if c not in point]  # provider DER, or the robust objectives
+
+    def values(r) -> str:
+        text = f"utility {r['utility_exact']:.4f}  DER {r['der_exact']:.4f}"
+        if "worst_best_ratio" in r:
+            text += f"  worst/best group utility {r['worst_best_ratio']:.3f}"
+        return text + "".join(f"  {c[: -len('_exact')]} {r[c]:.4f}" for c in extra)
+
+    last = rows.sort_values("eval").groupby(["method", "trial"]).last()
+    mu = group_utility_columns(last, exact=True)
+    last["worst_best_ratio"] = worst_best_ratio(last[mu].to_numpy(float)) if mu else float("nan")
+    n = last.groupby("method").size()
+    print(
+        "exact values (held-out users, point prefs unless named), median over trials; 'last' = the α a trial "
+        "evaluated last, 'recommended' = its BO evaluation with the best sum of min-max normalised objectives"
+    )
+    med = last.groupby("method")[point + ["worst_best_ratio"] + extra].median()
+    per, _ = recommended_alpha(rows)
+    rec_cols = [c for c in point + extra if c in rows.columns]
+    # recommended_alpha keeps the objective columns; the point ones come from the rows themselves.
+    chosen = per[["scenario", "method", "trial", "eval"]].merge(rows, on=["scenario", "method", "trial", "eval"])
+    rec = chosen.groupby("method")[rec_cols].median()
+    for m, r in med.iterrows():
+        print(f"  {m:10s} last        ({n[m]} trials): {values(r)}")
+        print(f"  {m:10s} recommended ({n[m]} trials): {values(rec.loc[m])}")
 
 
 def _slate_args(args) -> dict:
@@ -129,7 +160,7 @@ def _run_report(args) -> int:
         print(f"note: {note}")
     print(res["summary"].to_string(index=False))
     if len(res["wilcoxon"]):
-        cols = ["scenario", "comparison", "metric", "n_trials", "median_diff", "p_value"]
+        cols = ["scenario", "comparison", "metric", "n_trials", "median_diff", "p_value", "note"]
         print(res["wilcoxon"][cols + (["n_unfinished"] if res["partial"] else [])].to_string(index=False))
     for p in res["paths"]:
         print(f"  wrote {p}")
@@ -226,8 +257,16 @@ def add_subcommands(subparsers) -> None:
     p.add_argument(
         "--objectives",
         default="utility,der",
-        help="utility,der (default, the paper) or utility,der,provider_der (needs provider groups; "
-        "Fair EHVI then scores 3-D hypervolume)",
+        help="utility,der (default, the paper), utility,der,provider_der (needs provider groups; "
+        "Fair EHVI then scores 3-D hypervolume) or a robust pair over --prefs-set, e.g. utility_q10,der_min "
+        "(the 10 %% quantile of utility and the minimum DER over the set)",
+    )
+    p.add_argument(
+        "--prefs-set",
+        default=None,
+        metavar="SPEC",
+        help="preference set for the robust objectives: dirichlet:C[:Q] or box:D[:Q] around the prefs, or "
+        "file:PATH (e.g. `jaxfair prefs` bootstrap draws); recorded in study.json",
     )
     from jaxfair.engine.slate import add_slate_arguments
 

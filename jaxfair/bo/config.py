@@ -15,7 +15,18 @@ from typing import Any
 
 from jaxfair.atomic import atomic_write_text
 
-__all__ = ["LOCATION_OPTIONS", "check_or_write_config", "scenario_identity"]
+__all__ = ["LOCATION_OPTIONS", "check_or_write_config", "prefs_set_record", "scenario_identity"]
+
+
+def prefs_set_record(prefs_set: Any) -> dict:
+    """What ``study.json`` records of a preference set: its description (kind, parameters, names,
+    per-entry range) and the sha256 of its values, so a resume with another set is refused."""
+    import hashlib
+
+    import numpy as np
+
+    values = np.ascontiguousarray(prefs_set.values, dtype="<f8")
+    return dict(prefs_set.describe(), values_sha256=hashlib.sha256(values.tobytes()).hexdigest())
 
 
 #: Scenario options that say where data lives, not what it is: not compared on resume.

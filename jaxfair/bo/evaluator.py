@@ -10,6 +10,11 @@ Objectives (``objectives=``): ``("utility", "der")`` (default, M = 2, the paper'
 provider group ∝ its merit) of a slate of ``slate`` items under ``position_weights``, computed
 by :func:`jaxfair.evaluate.evaluate` too. A batch whose provider DER is undefined (a provider
 group with zero merit) is redrawn like a batch with an empty user group; NaN never reaches a GP.
+
+Robust objectives (SPEC §9, :mod:`jaxfair.bo.objectives`): with ``prefs_set=`` a
+:class:`~jaxfair.preferences.PrefSet`, ``("utility_q10", "der_min")`` are the 10 % quantile of
+global utility and the minimum DER over the set's Q preference matrices, from the same kernel
+pass (the label means ``[P, G, K]`` with the Q matrices applied after it).
 """
 
 from __future__ import annotations
@@ -23,6 +28,14 @@ import numpy as np
 import torch
 
 from jaxfair import kernels
+from jaxfair.bo.objectives import (
+    DEFAULT_OBJECTIVES,
+    OBJECTIVES,
+    is_robust,
+    parse_objectives,
+    robust_columns,
+    set_values,
+)
 from jaxfair.bo.space import SearchSpace
 from jaxfair.engine.slate import as_slate
 from jaxfair.validation import check_prefs
@@ -37,9 +50,7 @@ __all__ = [
     "parse_objectives",
 ]
 
-#: Objectives the evaluator can return, in column order.
-OBJECTIVES = ("utility", "der", "provider_der")
-_DEFAULT_OBJECTIVES = ("utility", "der")
+_DEFAULT_OBJECTIVES = DEFAULT_OBJECTIVES
 
 # Stream ids folded into the evaluator's root key: online tests and the held-out batch
 # never share random numbers.
@@ -52,22 +63,6 @@ class EmptyGroupError(ValueError):
 
 class UndefinedProviderDERError(ValueError):
     """Provider DER is undefined on the batches drawn (a provider group with zero merit, SPEC §7)."""
-
-
-def parse_objectives(objectives: Any) -> tuple[str, ...]:
-    """Validate ``objectives`` (sequence or comma-separated string): ``("utility", "der")`` or
-    ``("utility", "der", "provider_der")``; the study's methods read utility and DER from the first
-    two columns."""
-    if isinstance(objectives, str):
-        objectives = [o.strip() for o in objectives.split(",") if o.strip()]
-    try:
-        objs = tuple(objectives)
-    except TypeError:
-        raise ValueError(f"objectives: expected a sequence of names, got {objectives!r}") from None
-    allowed = (_DEFAULT_OBJECTIVES, OBJECTIVES)
-    if objs not in allowed:
-        raise ValueError(f"objectives: expected 'utility,der' or 'utility,der,provider_der', got {objectives!r}")
-    return objs
 
 
 def der_np(mu: np.ndarray) -> np.ndarray:
@@ -84,7 +79,10 @@ class EvalResult:
       group_counts ``[G]``; n_unserved (users with no retrieved candidate);
       resamples (batches redrawn because a group was empty or provider DER undefined);
       objectives: the column names of :attr:`Y`; provider_der ``[b]``, exposure_share
-      ``[b, H]``, merit_share ``[H]``: None unless computed (``provider_der`` objective).
+      ``[b, H]``, merit_share ``[H]``: None unless computed (``provider_der`` objective);
+      set_utility, set_der ``[Q, b]``: global utility and DER under each member of the
+      evaluator's preference set, and robust ``{name: [b]}`` the robust objectives
+      (``utility_q{q}``, ``der_min``) — None without ``prefs_set``.
     """
 
     alphas: np.ndarray
@@ -98,11 +96,20 @@ class EvalResult:
     provider_der: np.ndarray | None = None
     exposure_share: np.ndarray | None = None
     merit_share: np.ndarray | None = None
+    set_utility: np.ndarray | None = None
+    set_der: np.ndarray | None = None
+    robust: dict | None = None
+
+    def value(self, objective: str) -> np.ndarray:
+        """``[b]`` float64: the named objective (a point one or a robust one)."""
+        if self.robust is not None and objective in self.robust:
+            return np.asarray(self.robust[objective], dtype=np.float64)
+        return np.asarray(getattr(self, objective), dtype=np.float64)
 
     @property
     def Y(self) -> torch.Tensor:
         """``[b, M]`` float64 torch: the objectives' values, in order (default (utility, DER))."""
-        cols = [np.asarray(getattr(self, o), dtype=np.float64) for o in self.objectives]
+        cols = [self.value(o) for o in self.objectives]
         return torch.from_numpy(np.stack(cols, axis=-1).astype(np.float64))
 
 
@@ -124,8 +131,13 @@ class Evaluator:
       mesh: a ``jax.sharding.Mesh`` to shard each batch's users over
         (:func:`jaxfair.sharding.user_mesh`); default: all devices when there are several.
         Results are bit-identical either way.
-      objectives: ``("utility", "der")`` (default) or ``("utility", "der", "provider_der")``
-        (needs a scenario with provider groups); a comma-separated string works too.
+      objectives: ``("utility", "der")`` (default), ``("utility", "der", "provider_der")``
+        (needs a scenario with provider groups) or a robust pair such as ``("utility_q10", "der_min")``
+        (needs ``prefs_set``; :mod:`jaxfair.bo.objectives`); a comma-separated string works too.
+      prefs_set: a :class:`~jaxfair.preferences.PrefSet` ``[Q, G, K]`` bound to the scenario's
+        groups and labels by name; every result then also holds each α's utility and DER under
+        every member (``set_utility``/``set_der``). Not with ``horizon=`` (retention dynamics are
+        not linear in the preferences).
       slate: a :class:`jaxfair.Slate`, or k items served per session (SPEC §7; default 1, the
         paper's top-1).
       position_weights: ``"dcg"`` (default), ``"geometric"``, ``"uniform"`` or a vector ``[k]``.
@@ -155,6 +167,7 @@ class Evaluator:
         position_weights: Any = "dcg",
         gamma: float = 0.8,
         horizon: int | None = None,
+        prefs_set: Any = None,
     ):
         if isinstance(scenario, str):
             from jaxfair import scenarios
@@ -198,6 +211,14 @@ class Evaluator:
         self.space = SearchSpace(scenario.n_labels, space, zero)
         self.prefs = check_prefs(scenario.prefs, scenario.n_groups, scenario.n_labels, group_names=scenario.group_names)
         self._prefs32 = jnp.asarray(self.prefs, dtype=jnp.float32)
+        self.prefs_set = None if prefs_set is None else _bind_prefs_set(prefs_set, scenario)
+        if is_robust(self.objectives) and self.prefs_set is None:
+            raise ValueError(
+                f"prefs_set: objectives {','.join(self.objectives)} are taken over a preference set; pass "
+                "prefs_set=PrefSet(...) (CLI: --prefs-set dirichlet:C[:Q])"
+            )
+        if self.prefs_set is not None and horizon is not None:
+            raise ValueError("prefs_set: not available with horizon= (retention dynamics are not linear in the prefs)")
         root = jax.random.PRNGKey(self.seed)
         self._online_key = jax.random.fold_in(root, _ONLINE)
         self._exact_key = jax.random.fold_in(root, _EXACT)
@@ -256,7 +277,7 @@ class Evaluator:
             k = key if attempt == 0 else jax.random.fold_in(key, 2**31 - attempt)
             batch = self.scenario.sample(k, self.users)
             res = self._evaluate_batch(alphas, batch, chunk=None)
-            if np.all(res.group_counts > 0) and self._provider_ok(res):
+            if np.all(res.group_counts > 0) and self._provider_ok(res) and self._robust_ok(res):
                 return dataclasses.replace(res, resamples=attempt)
         if np.all(res.group_counts > 0):
             raise UndefinedProviderDERError(
@@ -303,6 +324,10 @@ class Evaluator:
         names = getattr(self.scenario, "group_names", None)
         return str(names[g]) if names is not None and g < len(names) else str(g)
 
+    def _robust_ok(self, res: EvalResult) -> bool:
+        # A finite batch (every group present) gives finite set values; checked so NaN never reaches a GP.
+        return res.robust is None or all(bool(np.all(np.isfinite(v))) for v in res.robust.values())
+
     def _provider_ok(self, res: EvalResult) -> bool:
         return res.provider_der is None or bool(np.all(np.isfinite(res.provider_der)))
 
@@ -336,6 +361,11 @@ class Evaluator:
                 mesh=self.mesh,
             )
         counts = np.asarray(ev.group_counts, dtype=np.float64)
+        robust = {}
+        if self.prefs_set is not None:
+            # The same kernel pass: the set's Q matrices applied to this batch's label means.
+            set_u, set_d = set_values(np.asarray(ev.label_means, np.float64), counts, self.prefs_set.values)
+            robust = dict(set_utility=set_u, set_der=set_d, robust=robust_columns(self.objectives, set_u, set_d))
         return EvalResult(
             alphas=alphas,
             utility=np.asarray(ev.utility, np.float64),
@@ -347,15 +377,53 @@ class Evaluator:
             provider_der=np.asarray(ev.provider_der, np.float64) if provider else None,
             exposure_share=np.asarray(ev.exposure_share, np.float64) if provider else None,
             merit_share=np.asarray(ev.merit_share, np.float64) if provider else None,
+            **robust,
         )
 
     def __repr__(self) -> str:
+        if self.prefs_set is not None:
+            extra_set = f", prefs_set={self.prefs_set.kind}:{self.prefs_set.n_members} members"
+        else:
+            extra_set = ""
         extra = (
-            ""
+            extra_set
             if self.objectives == _DEFAULT_OBJECTIVES and self.slate == 1
-            else f", objectives={','.join(self.objectives)!r}, slate={self.slate}"
+            else f", objectives={','.join(self.objectives)!r}, slate={self.slate}{extra_set}"
         )
         return (
             f"Evaluator({getattr(self.scenario, 'name', '?')!r}, users={self.users}, space={self.space.kind!r}, "
             f"dim={self.dim}, seed={self.seed}{extra})"
         )
+
+
+def _bind_prefs_set(prefs_set: Any, scenario: Any):
+    """``prefs_set`` with its groups and labels in the scenario's order, bound by name (SPEC §9)."""
+    from jaxfair.preferences import PrefSet
+
+    if not isinstance(prefs_set, PrefSet):
+        raise ValueError(f"prefs_set: expected a jaxfair.preferences.PrefSet, got {type(prefs_set).__name__}")
+    groups = tuple(str(g) for g in getattr(scenario, "group_names", ()) or ())
+    labels = tuple(str(k) for k in getattr(scenario, "label_names", ()) or ())
+    shape = (int(scenario.n_groups), int(scenario.n_labels))
+    if prefs_set.values.shape[1:] != shape:
+        raise ValueError(
+            f"prefs_set: holds [G, K] = {list(prefs_set.values.shape[1:])} matrices, the scenario has {list(shape)}"
+        )
+    order = []
+    for what, want, have in (("groups", groups, prefs_set.group_names), ("labels", labels, prefs_set.label_names)):
+        if not want or tuple(want) == tuple(have):
+            order.append(np.arange(len(have)))
+            continue
+        if sorted(want) != sorted(have):
+            raise ValueError(
+                f"prefs_set: its {what} {list(have)} are not the scenario's {list(want)}; build the set with "
+                f"{what[:-1]}_names= the scenario's names (preferences bind by name)"
+            )
+        order.append(np.array([list(have).index(n) for n in want]))
+    gi, li = order
+    if np.array_equal(gi, np.arange(len(gi))) and np.array_equal(li, np.arange(len(li))):
+        return prefs_set
+    values = prefs_set.values[:, gi][:, :, li]
+    return PrefSet(
+        values, groups or prefs_set.group_names, labels or prefs_set.label_names, prefs_set.kind, prefs_set.params
+    )

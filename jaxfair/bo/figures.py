@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from jaxfair.bo.objectives import objective_label
 from jaxfair.bo.pareto import pareto_front, pareto_mask
 from jaxfair.bo.statistics import bo_rows, objective_columns
 
-__all__ = ["study_figures"]
+__all__ = ["scalarised_ylabel", "study_figures"]
 
 
 def _ratio_line(metrics: pd.DataFrame) -> str:
@@ -55,7 +56,7 @@ def study_figures(rows, hv, front, metrics, out: Path, titles: dict, prefs: dict
             )
             pts = np.concatenate(
                 [
-                    pareto_front(bo_rows(g)[["utility_exact", "der_exact"]].to_numpy())
+                    pareto_front(bo_rows(g)[objective_columns(rows)[:2]].to_numpy())
                     for _, g in srows[srows["method"] == m].groupby("trial")
                 ]
             )
@@ -71,8 +72,9 @@ def study_figures(rows, hv, front, metrics, out: Path, titles: dict, prefs: dict
                 label=f"{m}: centroid ± 1 sd of the trials' Pareto points",
             )
             ax.scatter(pts[:, 0], pts[:, 1], color=colors[m], s=6, alpha=0.4)
-        ax.set_xlabel("global utility (exact)")
-        ax.set_ylabel("DER (1 = equal)")
+        u_col, d_col = objective_columns(rows)[:2]
+        ax.set_xlabel(objective_label(u_col))
+        ax.set_ylabel(objective_label(d_col))
         ax.set_title(
             f"{title}: Pareto frontier, mean ± 1 sd over {n_trials} trials (shaded)\n"
             "drawn at DER levels at least half of the trials reach; dots: Pareto points"
@@ -99,7 +101,9 @@ def study_figures(rows, hv, front, metrics, out: Path, titles: dict, prefs: dict
             ax.axvline(n_init + 0.5, color="grey", ls=":", lw=1, label="end of the shared initial design")
         ax.set_xlabel("evaluation (initial design, then BO iterations)")
         ax.set_ylabel(
-            "hypervolume of exact (utility, DER" + (", provider DER)" if len(objective_columns(rows)) == 3 else ")")
+            "hypervolume of exact ("
+            + ", ".join(objective_label(c[: -len("_exact")], short=True) for c in objective_columns(rows))
+            + ")"
         )
         ax.set_title(f"{title}: hypervolume per evaluation (thin: each trial)", fontsize=10)
         ax.legend(**outside)
@@ -117,7 +121,7 @@ def study_figures(rows, hv, front, metrics, out: Path, titles: dict, prefs: dict
         for i, v in enumerate(data, start=1):
             jitter = np.linspace(-0.12, 0.12, len(v)) if len(v) > 1 else np.zeros(len(v))
             ax.scatter(i + jitter, v, color=colors[methods[i - 1]], s=14, zorder=3)
-        ax.set_ylabel("best normalised utility + normalised DER")
+        ax.set_ylabel(scalarised_ylabel(objective_columns(rows)), fontsize=9)
         ax.set_title(f"{title}: scalarised outcome per trial ({n_trials} trials, dots)", fontsize=10)
         fig.tight_layout()
         p = out / f"summary_{sc}.png"
@@ -127,11 +131,14 @@ def study_figures(rows, hv, front, metrics, out: Path, titles: dict, prefs: dict
     return paths
 
 
-_LABELS = {
-    "utility_exact": "global utility (exact)",
-    "der_exact": "viewer DER (exact)",
-    "provider_der_exact": "provider DER (exact)",
-}
+def scalarised_ylabel(cols: list[str]) -> str:
+    """The summary figure's y-label: exactly the sum it plots (each term min–max normalised to [0, 1])."""
+    terms = " + ".join(f"norm. {objective_label(c[: -len('_exact')], short=True)}" for c in cols)
+    return f"best over BO iterations of\n{terms}\n(each term in [0, 1]; sum of {len(cols)}, at most {len(cols)})"
+
+
+def _label(col: str) -> str:
+    return "viewer DER (exact)" if col == "der_exact" else objective_label(col)
 
 
 def _pairs_figure(plt, srows: pd.DataFrame, methods, colors, title: str, path: Path) -> Path:
@@ -155,8 +162,8 @@ def _pairs_figure(plt, srows: pd.DataFrame, methods, colors, title: str, path: P
                 label=m,
             )
     for ax, (a, b) in zip(axes, pairs, strict=True):
-        ax.set_xlabel(_LABELS[cols[a]])
-        ax.set_ylabel(_LABELS[cols[b]])
+        ax.set_xlabel(_label(cols[a]))
+        ax.set_ylabel(_label(cols[b]))
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(methods), bbox_to_anchor=(0.5, 0.99), frameon=False)
     fig.suptitle(f"{title}: 3-D Pareto fronts of every trial, pairwise (dot: mean ± 1 sd)", y=0.9)

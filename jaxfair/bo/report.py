@@ -78,6 +78,14 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
             titles[c["scenario"]] = c["scenario"]
             if "prefs" in c and len(c.get("group_names", [])) == len(c["prefs"]):
                 prefs[c["scenario"]] = prefs_title(c["group_names"], c["prefs"])
+            if isinstance(c.get("prefs_set"), dict):  # robust objectives: the set they are taken over
+                ps = c["prefs_set"]
+                prefs[c["scenario"]] = (
+                    prefs.get(c["scenario"], "")
+                    + f"; preference set: {ps.get('kind')} ("
+                    + ", ".join(f"{k} {v}" for k, v in ps.get("params", {}).items() if k != "member_0")
+                    + ")"
+                ).lstrip("; ")
             config = c
     required = {"scenario", "method", "trial", "eval", "iteration", "phase", "utility_exact", "der_exact"}
     missing = sorted(required - set(rows.columns))
@@ -99,6 +107,8 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     summary = summary_table(metrics)
     if prefs:
         summary["prefs"] = [prefs.get(sc, "") for sc in summary["scenario"]]
+    # What utility / DER mean in this table: the point values, or the robust ones over a set.
+    summary.insert(2, "objectives", ", ".join(c[: -len("_exact")] for c in objective_columns(rows)))
     unfinished = (~metrics["finished"]).groupby([metrics["scenario"], metrics["method"]]).sum()
     summary["unfinished_trials"] = [
         int(unfinished.get((sc, m), 0)) for sc, m in zip(summary["scenario"], summary["method"], strict=True)

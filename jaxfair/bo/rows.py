@@ -9,13 +9,19 @@ Layout of ``out/``:
 
 A damaged per-trial file did not come from a killed study (writes are atomic): it is moved
 aside and its unit run again (:func:`load_unit_rows`).
+
+Per-label and per-group columns carry the scenario's names: ``alpha_<label>``,
+``group_utility_<group>``, ``group_utility_exact_<group>`` (:class:`RowNames`). Studies written
+before names were used have ``alpha0..``, ``group_utility_0..``: a resumed old study keeps its
+columns, and the readers (:func:`alpha_columns`, :func:`group_utility_columns`) take either.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +29,72 @@ import pandas as pd
 
 from jaxfair.atomic import atomic_write
 
-__all__ = ["CorruptRowsWarning", "load_rows", "load_unit_rows", "read_rows_csv", "unit_file", "write_rows"]
+__all__ = [
+    "CorruptRowsWarning",
+    "RowNames",
+    "alpha_columns",
+    "group_utility_columns",
+    "load_rows",
+    "load_unit_rows",
+    "read_rows_csv",
+    "unit_file",
+    "write_rows",
+]
+
+
+@dataclass(frozen=True)
+class RowNames:
+    """Column names of a study's per-label and per-group values.
+
+    Attributes: alphas ``[K]`` (``alpha_<label>``), group_utility and group_utility_exact
+    ``[G]`` (``group_utility_<group>``, ``group_utility_exact_<group>``).
+    """
+
+    alphas: tuple[str, ...]
+    group_utility: tuple[str, ...]
+    group_utility_exact: tuple[str, ...]
+
+    @classmethod
+    def build(cls, label_names, group_names, done: Iterable[pd.DataFrame] = ()) -> RowNames:
+        """Named columns, or the positional ones (``alpha0``, ``group_utility_0``) when a row file of
+        this study already uses them (a resumed old study keeps one set of columns) or when the
+        names cannot make distinct, unambiguous columns (a group name starting with ``exact_``)."""
+        labels, groups = [str(x) for x in label_names], [str(x) for x in group_names]
+        old = any("alpha0" in df.columns for df in done)
+        named_ok = (
+            len(set(labels)) == len(labels)
+            and len(set(groups)) == len(groups)
+            and all(x for x in labels + groups)
+            and not any(g.startswith("exact_") for g in groups)
+        )
+        if old or not named_ok:
+            labels, groups = [str(k) for k in range(len(labels))], [str(g) for g in range(len(groups))]
+            return cls(
+                tuple(f"alpha{k}" for k in labels),
+                tuple(f"group_utility_{g}" for g in groups),
+                tuple(f"group_utility_exact_{g}" for g in groups),
+            )
+        return cls(
+            tuple(f"alpha_{k}" for k in labels),
+            tuple(f"group_utility_{g}" for g in groups),
+            tuple(f"group_utility_exact_{g}" for g in groups),
+        )
+
+
+def alpha_columns(rows: pd.DataFrame) -> list[str]:
+    """The α columns of a study's rows, in label order (``alpha_<label>`` or an old study's ``alpha0..``)."""
+    named = [c for c in rows.columns if c.startswith("alpha_")]
+    if named:
+        return named  # written in label order
+    old = [c for c in rows.columns if c.startswith("alpha") and c[5:].isdigit()]
+    return sorted(old, key=lambda c: int(c[5:]))
+
+
+def group_utility_columns(rows: pd.DataFrame, exact: bool = True) -> list[str]:
+    """The per-group utility columns (exact or observed), in group order."""
+    if exact:
+        return [c for c in rows.columns if c.startswith("group_utility_exact_")]
+    return [c for c in rows.columns if c.startswith("group_utility_") and not c.startswith("group_utility_exact_")]
 
 
 def write_rows(df: pd.DataFrame, path: Path) -> None:

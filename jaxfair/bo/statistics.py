@@ -18,6 +18,8 @@ All metrics use the noise-free ``*_exact`` columns. Per (scenario, method, trial
 
 Wilcoxon signed-rank tests (two-sided, scipy), paired by trial: ``fair-ehvi`` vs ``random``
 and vs ``ei`` (and vs ``parego`` when the study has it) on mean DER, final DER and final hypervolume.
+With fewer than 6 pairs no two-sided p-value can fall below 0.05 (5 pairs: p >= 0.0625): the
+table's ``note`` column says so beside the p-value.
 
 **Unfinished studies.** A (method, trial) with fewer evaluations than the study planned
 (``n_init + iterations`` from ``study.json``; for a DataFrame, the most any trial has) is
@@ -41,7 +43,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from jaxfair.bo.objectives import quantile_of
 from jaxfair.bo.pareto import hypervolume, hypervolume_2d, pareto_front, reference_point
+from jaxfair.bo.rows import alpha_columns, group_utility_columns
 from jaxfair.ratio import worst_best_ratio
 
 __all__ = [
@@ -54,6 +58,7 @@ __all__ = [
     "recommended_alpha",
     "summary_table",
     "trial_metrics",
+    "wilcoxon_note",
     "wilcoxon_table",
 ]
 
@@ -62,8 +67,14 @@ _BASELINES = ("random", "ei", "parego")
 
 
 def objective_columns(rows: pd.DataFrame) -> list[str]:
-    """Exact objective columns of the study: 2 (utility, DER) or 3 (+ provider DER)."""
-    cols = ["utility_exact", "der_exact"]
+    """Exact objective columns of the study: 2 (utility, DER) or 3 (+ provider DER).
+
+    A robust study (:mod:`jaxfair.bo.objectives`) has ``utility_q{q}_exact`` / ``der_min_exact``
+    in place of ``utility_exact`` / ``der_exact``: its metrics are in the space it optimised.
+    """
+    robust_u = sorted(c for c in rows.columns if c.endswith("_exact") and quantile_of(c[: -len("_exact")]) is not None)
+    has_min = "der_min_exact" in rows.columns and rows["der_min_exact"].notna().any()
+    cols = [robust_u[0] if robust_u else "utility_exact", "der_min_exact" if has_min else "der_exact"]
     if "provider_der_exact" in rows.columns and rows["provider_der_exact"].notna().any():
         cols.append("provider_der_exact")
     return cols
@@ -104,6 +115,7 @@ def trial_metrics(rows: pd.DataFrame) -> pd.DataFrame:
     hv = hypervolume_trace(rows)
     final_hv = hv.sort_values("eval").groupby(["scenario", "method", "trial"])["hv"].last()
     three = len(objective_columns(rows)) == 3
+    u_col, d_col = objective_columns(rows)[:2]
     out = []
     for sc, srows in rows.groupby("scenario"):
         for (m, t), g in srows.groupby(["method", "trial"]):
@@ -114,13 +126,13 @@ def trial_metrics(rows: pd.DataFrame) -> pd.DataFrame:
                 scenario=sc,
                 method=m,
                 trial=int(t),
-                final_utility=float(g["utility_exact"].iloc[-1]),
-                final_der=float(g["der_exact"].iloc[-1]),
+                final_utility=float(g[u_col].iloc[-1]),
+                final_der=float(g[d_col].iloc[-1]),
                 **_ratios(g, bo),
-                mean_utility=float(bo["utility_exact"].mean()),
-                mean_der=float(bo["der_exact"].mean()),
-                best_der=float(bo["der_exact"].max()),
-                best_utility=float(bo["utility_exact"].max()),
+                mean_utility=float(bo[u_col].mean()),
+                mean_der=float(bo[d_col].mean()),
+                best_der=float(bo[d_col].max()),
+                best_utility=float(bo[u_col].max()),
                 hv=float(final_hv[(sc, m, t)]),
                 scalarised=float(s.max()),
             )
@@ -151,7 +163,7 @@ def recommended_alpha(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
       per (scenario, method): median, min and max over trials of each α component and
       objective).
     """
-    acols = sorted((c for c in rows.columns if c.startswith("alpha")), key=lambda c: int(c[5:]))
+    acols = alpha_columns(rows)
     cols = objective_columns(rows)
     per = []
     for sc, srows in rows.groupby("scenario"):
@@ -188,7 +200,7 @@ def mean_frontier(rows: pd.DataFrame, levels: int = 50) -> pd.DataFrame:
     for sc, srows in rows.groupby("scenario"):
         fronts = {}
         for (m, _t), g in srows.groupby(["method", "trial"]):
-            fronts.setdefault(m, []).append(pareto_front(bo_rows(g)[["utility_exact", "der_exact"]].to_numpy()))
+            fronts.setdefault(m, []).append(pareto_front(bo_rows(g)[objective_columns(rows)[:2]].to_numpy()))
         allf = np.concatenate([f for fs in fronts.values() for f in fs])
         grid = np.linspace(allf[:, 1].min(), allf[:, 1].max(), levels)
         for m, fs in fronts.items():
@@ -213,6 +225,21 @@ def mean_frontier(rows: pd.DataFrame, levels: int = 50) -> pd.DataFrame:
                         )
                     )
     return pd.DataFrame(out)
+
+
+#: The fewest pairs with which a two-sided exact Wilcoxon signed-rank test can reach p < 0.05
+#: (with 5 pairs all of one sign, the smallest possible p is 2 / 2^5 = 0.0625).
+WILCOXON_MIN_PAIRS = 6
+
+
+def wilcoxon_note(n_pairs: int) -> str:
+    """Why a p-value cannot be significant with ``n_pairs`` pairs ("" when it can)."""
+    if n_pairs >= WILCOXON_MIN_PAIRS:
+        return ""
+    if n_pairs < 2:
+        return f"{n_pairs} pair(s): no test"
+    smallest = 2.0 / 2**n_pairs
+    return f"{n_pairs} pairs: p >= {smallest:.3g} whatever the data (p < 0.05 needs >= {WILCOXON_MIN_PAIRS} pairs)"
 
 
 def _wilcoxon(x: np.ndarray, y: np.ndarray) -> float:
@@ -247,6 +274,7 @@ def wilcoxon_table(
                         median_baseline=float(pair[b].median()),
                         median_diff=float((pair[focus] - pair[b]).median()),
                         p_value=_wilcoxon(pair[focus].to_numpy(), pair[b].to_numpy()),
+                        note=wilcoxon_note(len(pair)),
                     )
                 )
     return pd.DataFrame(out)
@@ -254,7 +282,7 @@ def wilcoxon_table(
 
 def _ratios(g: pd.DataFrame, bo: pd.DataFrame) -> dict:
     """Final and mean (over BO iterations) worst/best group utility ratio of a trial (beside DER)."""
-    mu = [c for c in g.columns if c.startswith("group_utility_exact_")]
+    mu = group_utility_columns(g, exact=True)
     if not mu:  # rows of an older study without per-group utilities
         return {}
     return dict(

@@ -27,12 +27,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from jaxfair.bo.config import LOCATION_OPTIONS, check_or_write_config, scenario_identity
+from jaxfair.bo.config import LOCATION_OPTIONS, check_or_write_config, prefs_set_record, scenario_identity
 from jaxfair.bo.evaluator import Evaluator, parse_objectives
 from jaxfair.bo.lock import StudyLock
 from jaxfair.bo.methods import METHODS, MethodConfig, propose
 from jaxfair.bo.pareto import reference_point
-from jaxfair.bo.rows import CorruptRowsWarning, load_rows, load_unit_rows, unit_file, write_rows
+from jaxfair.bo.rows import CorruptRowsWarning, RowNames, load_rows, load_unit_rows, unit_file, write_rows
 from jaxfair.named_prefs import prefs_record
 
 __all__ = [
@@ -98,6 +98,7 @@ def run_study(
     slate: int = 1,
     position_weights: Any = "dcg",
     horizon: int | None = None,
+    prefs_set: Any = None,
 ) -> pd.DataFrame:
     """Run (or resume) a BO study; return the tidy rows (one per evaluation).
 
@@ -132,6 +133,11 @@ def run_study(
         when not the defaults, so studies written before these options still resume.
       horizon: T periods: evaluate each α's long-run (utility, DER) over T periods of
         retention dynamics (:mod:`jaxfair.dynamics.blackbox`) instead of one session.
+      prefs_set: a :class:`~jaxfair.preferences.PrefSet` (bound to the scenario's groups and labels
+        by name), or a spec ``"dirichlet:C[:Q]"`` / ``"box:D[:Q]"`` / ``"file:PATH"`` built around the
+        scenario's prefs. Needed by the robust objectives ``utility_q{q}`` / ``der_min``
+        (:mod:`jaxfair.bo.objectives`), which then add their observed and ``*_exact`` columns;
+        recorded in ``study.json`` (a resume with another set is refused).
 
     While it runs, ``out`` is locked (:mod:`jaxfair.bo.lock`): a second study on the same
     directory raises :class:`~jaxfair.bo.lock.StudyLockedError`. A damaged per-trial row
@@ -140,9 +146,11 @@ def run_study(
     Returns:
       DataFrame with columns scenario, method, trial, eval (0-based within the trial),
       iteration (0 for the initial design, 1.. for proposals), phase, x0.. (search space),
-      alpha0.. (weights), utility, der (observed), utility_exact, der_exact,
-      group_utility_<g>, group_utility_exact_<g>, n_unserved, resamples, ref_utility,
-      ref_der (the trial's hypervolume reference), gamma, acq_value, n_batch, note and the
+      alpha_<label> (weights), utility, der (observed, point prefs), utility_exact, der_exact,
+      the robust objectives' columns (e.g. utility_q10, der_min and their ``_exact``),
+      group_utility_<group>, group_utility_exact_<group> (:class:`~jaxfair.bo.rows.RowNames`),
+      n_unserved, resamples, ref_utility, ref_der (the trial's hypervolume reference in the
+      objectives' space: first and second objective), gamma, acq_value, n_batch, note and the
       wall times t_fit, t_acq, t_eval, t_exact (seconds).
     """
     methods = _parse_methods(methods)
@@ -167,7 +175,22 @@ def run_study(
     objectives = parse_objectives(objectives)
     slate_kw = dict(objectives=objectives, slate=slate, position_weights=position_weights)
     hz = {} if horizon is None else {"horizon": horizon}  # absent from old configs: they stay resumable
-    ev = Evaluator(scenario, users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz)
+    if isinstance(prefs_set, str):
+        from jaxfair.preferences import PrefSet
+
+        prefs_set = PrefSet.parse(
+            prefs_set,
+            scenario.prefs,
+            group_names=scenario.group_names,
+            label_names=scenario.label_names,
+            name="prefs_set",
+        )
+    ps = {} if prefs_set is None else {"prefs_set": prefs_set}
+    ev = Evaluator(
+        scenario, users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz, **ps
+    )
+    if ev.prefs_set is not None:
+        ps = {"prefs_set": ev.prefs_set}  # bound to the scenario's order: what the Ray workers get too
 
     # Where the raw data lives is not part of what the study is (the same data under another path).
     recorded = {k: v for k, v in (scenario_options or {}).items() if k not in LOCATION_OPTIONS}
@@ -198,6 +221,8 @@ def run_study(
         config["exact_batch"] = "logged sessions, each once"
     if objectives != ("utility", "der"):
         config["objectives"] = list(objectives)
+    if ev.prefs_set is not None:  # absent from studies without a set: they stay resumable
+        config["prefs_set"] = prefs_set_record(ev.prefs_set)
     if ev.slate != 1 or position_weights != "dcg":
         config.update(
             slate=ev.slate,
@@ -222,7 +247,10 @@ def run_study(
                 )
                 if prev is not None:
                     done[(m, t)] = prev
-        common = dict(scenario_name=scenario_name, iterations=iterations, n_init=n_init, seed=seed, out_dir=out_dir)
+        names = RowNames.build(scenario.label_names, scenario.group_names, done.values())
+        common = dict(
+            scenario_name=scenario_name, iterations=iterations, n_init=n_init, seed=seed, out_dir=out_dir, names=names
+        )
         if workers == 1 and ray_address is None:
             prev_threads = torch.get_num_threads()
             try:
@@ -236,7 +264,7 @@ def run_study(
 
             rows = run_units_on_ray(
                 scenario,
-                dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz),
+                dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz, **ps),
                 configs,
                 units,
                 done,
@@ -272,9 +300,12 @@ def run_unit(
     out_dir: Path | None,
     exact_cache: dict | None = None,
     bar=None,
+    names: RowNames | None = None,
 ) -> pd.DataFrame:
     """Run (or finish) one independent (method, trial) unit; its rows."""
     X_init = initial_design(ev, seed, trial, n_init)
+    if names is None:
+        names = RowNames.build(ev.scenario.label_names, ev.scenario.group_names, [] if prev is None else [prev])
     return _run_one(
         ev,
         cfg,
@@ -287,10 +318,11 @@ def run_unit(
         out_dir,
         {} if exact_cache is None else exact_cache,
         bar,
+        names,
     )
 
 
-def _run_units(ev, configs, units, done, progress, *, scenario_name, iterations, n_init, seed, out_dir):
+def _run_units(ev, configs, units, done, progress, *, scenario_name, iterations, n_init, seed, out_dir, names):
     exact_cache: dict[bytes, Any] = {}
     bar = tqdm(total=len(units) * (n_init + iterations), desc=f"bo {scenario_name}", disable=not progress, unit="eval")
     frames = []
@@ -310,6 +342,7 @@ def _run_units(ev, configs, units, done, progress, *, scenario_name, iterations,
                     out_dir=out_dir,
                     exact_cache=exact_cache,
                     bar=bar,
+                    names=names,
                 )
             )
     bar.close()
@@ -328,6 +361,7 @@ def _run_one(
     out_dir: Path | None,
     exact_cache: dict,
     bar,
+    names: RowNames,
 ) -> pd.DataFrame:
     n_init = X_init.shape[0]
     n_total = n_init + iterations
@@ -389,14 +423,19 @@ def _run_one(
             phase="init" if e < n_init else "bo",
         )
         row.update({c: float(x_next[0, i]) for i, c in enumerate(xcols)})
-        row.update({f"alpha{k}": float(a) for k, a in enumerate(res.alphas[0])})
+        row.update({c: float(a) for c, a in zip(names.alphas, res.alphas[0], strict=True)})
+        # The point values always; then each objective under its own name (the same value for
+        # utility/der/provider_der, the set's quantile / minimum for the robust ones).
         row.update(
-            utility=float(y[0, 0]), der=float(y[0, 1]), utility_exact=float(ex.utility[0]), der_exact=float(ex.der[0])
+            utility=float(res.utility[0]),
+            der=float(res.der[0]),
+            utility_exact=float(ex.utility[0]),
+            der_exact=float(ex.der[0]),
         )
-        if three:
-            row.update(provider_der=float(y[0, 2]), provider_der_exact=float(ex.provider_der[0]))
-        row.update({f"group_utility_{g}": float(v) for g, v in enumerate(res.group_utility[0])})
-        row.update({f"group_utility_exact_{g}": float(v) for g, v in enumerate(ex.group_utility[0])})
+        for i, o in enumerate(objs):
+            row.update({o: float(y[0, i]), f"{o}_exact": float(ex.value(o)[0])})
+        row.update({c: float(v) for c, v in zip(names.group_utility, res.group_utility[0], strict=True)})
+        row.update({c: float(v) for c, v in zip(names.group_utility_exact, ex.group_utility[0], strict=True)})
         row.update(
             n_unserved=res.n_unserved,
             resamples=res.resamples,
