@@ -29,9 +29,10 @@ def test_tiny_study_per_method(tmp_path, method):
     assert len(rows) == 5
     assert list(rows["eval"]) == [0, 1, 2, 3, 4]
     assert list(rows["iteration"]) == [0, 0, 0, 1, 2]
-    cols = ["utility", "der", "utility_exact", "der_exact", "alpha0", "alpha1", "group_utility_0", "group_utility_1"]
+    cols = ["utility", "der", "utility_exact", "der_exact", "alpha_label0", "alpha_label1"]
+    cols += ["group_utility_majority", "group_utility_minority"]  # columns named after labels and groups
     assert np.isfinite(rows[cols].to_numpy()).all()
-    np.testing.assert_allclose(rows["alpha0"] + rows["alpha1"], 1.0)
+    np.testing.assert_allclose(rows["alpha_label0"] + rows["alpha_label1"], 1.0)
     assert (tmp_path / "study.json").exists() and (tmp_path / "rows.csv").exists()
     assert (tmp_path / "rows" / f"{method}__trial000.csv").exists()
     bo = rows[rows["phase"] == "bo"]

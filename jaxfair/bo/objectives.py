@@ -121,7 +121,7 @@ def objective_label(name: str, short: bool = False) -> str:
     else:
         text = {
             "utility": "global utility",
-            "der": "DER (1 = equal)",
+            "der": "DER" if short else "DER (1 = equal)",
             "der_min": "min DER over the preference set" if not short else "min DER over set",
             "provider_der": "provider DER",
         }.get(base, base)

@@ -10,8 +10,9 @@ space that study optimised: :func:`jaxfair.bo.statistics.recommended_alpha`) is 
 
 * point: global utility, DER and the worst/best group utility ratio under the point prefs;
 * over the set: the utility quantile, the minimum DER, and the share of members under which
-  the α's DER reaches the robust α's minimum DER (is the point-optimal α fair for every
-  plausible preference, to the level the robust α guarantees?).
+  the α's DER reaches the robust α's minimum DER less ``der_tolerance`` (is the point-optimal α
+  fair for every plausible preference, to the level the robust α guarantees? DER differences
+  smaller than the tolerance are not told apart: near DER = 1 they are noise of the held-out batch).
 
 **Price of robustness** (per trial) = point utility of the point study's α − point utility of
 the robust study's α: what the point-prefs world gives up to be fair for every member.
@@ -51,6 +52,7 @@ def price_of_robustness(
     seed: int = 0,
     method_options: dict | None = None,
     progress: bool = False,
+    der_tolerance: float = 0.005,
 ) -> dict[str, Any]:
     """Run the paired point / robust studies under ``out/point`` and ``out/robust`` (resumable) and
     compare their recommended α both ways.
@@ -61,6 +63,7 @@ def price_of_robustness(
       robust_objectives: the robust study's pair (first utility-like, second DER-like).
       method, trials, iterations, n_init, users_per_eval, exact_users, seed, method_options,
         progress: as in :func:`jaxfair.bo.run_study` (the same for both studies).
+      der_tolerance: DER margin below the robust α's minimum DER still counted as reaching it.
     Returns:
       dict: ``alphas`` (one row per study × trial: the recommended α and its values both ways),
       ``trials`` (per trial: price of robustness, robust DER gain), ``summary`` (medians and
@@ -128,7 +131,7 @@ def price_of_robustness(
                 point_alpha_der_min=float(p["der_min"]),
                 robust_alpha_der_min=float(r["der_min"]),
                 # Is the point-optimal α as fair as the robust α guarantees, for every member?
-                point_alpha_share_reaching_robust_der_min=float(np.mean(p["_set_der"] >= r["der_min"])),
+                point_alpha_share_reaching_robust_der_min=float(np.mean(p["_set_der"] >= r["der_min"] - der_tolerance)),
             )
         )
     per_trial = pd.DataFrame(per_trial)
@@ -139,6 +142,7 @@ def price_of_robustness(
         "method": method,
         "robust_objectives": list(robust_objectives),
         "set_members": int(ev.prefs_set.n_members),
+        "der_tolerance": der_tolerance,
         "note": "per-trial values; with this few trials the median and range describe them, not a population",
     }
     for c in per_trial.columns.drop("trial"):
@@ -146,10 +150,11 @@ def price_of_robustness(
         summary[c] = {"median": float(v.median()), "min": float(v.min()), "max": float(v.max())}
     share = per_trial["point_alpha_share_reaching_robust_der_min"]
     summary["point_alpha_robustly_fair"] = (
-        "robust: in every trial the point α reaches the robust α's minimum DER under every member"
+        f"robust: in every trial the point α reaches the robust α's minimum DER (less {der_tolerance}) under "
+        "every member"
         if bool((share == 1.0).all())
         else f"holds for {100 * share.median():.0f} % of the set's members (median over trials): the point α "
-        "falls below the robust α's minimum DER under the rest"
+        f"falls more than {der_tolerance} below the robust α's minimum DER under the rest"
     )
     paths = []
     out.mkdir(parents=True, exist_ok=True)
