@@ -13,7 +13,7 @@ from jaxfair.engine.executors import dense_sums
 from jaxfair.engine.planning import DEFAULT_MEMORY_BUDGET, pruning_pays, use_pruning
 from jaxfair.engine.pruned import pruned_sums
 from jaxfair.engine.results import GroupSums
-from jaxfair.kernels import TOP1, SlateSpec
+from jaxfair.kernels import LABELS, TOP1, Payload, SlateSpec
 
 __all__ = ["group_sums"]
 
@@ -23,6 +23,7 @@ def group_sums(
     batch: Batch,
     n_groups: int,
     spec: SlateSpec = TOP1,
+    payload: Payload = LABELS,
     *,
     alpha_chunk: int | None = None,
     user_chunk: int | None = None,
@@ -32,6 +33,9 @@ def group_sums(
     mesh: Any = None,
 ) -> GroupSums:
     """All group sums of P weight vectors on ``batch``: the one place that picks the executor.
+
+    ``payload`` (:class:`jaxfair.kernels.Payload`): the C channels summed — the K labels
+    (default, prefs-free) or the folded utility (C = 1); every executor takes it alike.
 
     ``prune`` (True, False, None = auto): serve from exactly pruned candidates
     (:mod:`jaxfair.prune`) bucketed by how many survive; the chunk arguments then do not
@@ -49,10 +53,10 @@ def group_sums(
     if pruning and (mesh is None or jax.process_count() == 1):
         devices = None if mesh is None else list(mesh.devices.flat)
         return pruned_sums(
-            alphas32, batch, n_groups, spec, memory_budget=memory_budget, progress=progress, devices=devices
+            alphas32, batch, n_groups, spec, payload, memory_budget=memory_budget, progress=progress, devices=devices
         )
     if mesh is not None:
-        return sharding.mesh_sums(alphas32, batch, n_groups, spec, mesh=mesh, progress=progress)
+        return sharding.mesh_sums(alphas32, batch, n_groups, spec, payload, mesh=mesh, progress=progress)
     return dense_sums(
-        alphas32, batch, n_groups, spec, alpha_chunk=alpha_chunk, user_chunk=user_chunk, progress=progress
+        alphas32, batch, n_groups, spec, payload, alpha_chunk=alpha_chunk, user_chunk=user_chunk, progress=progress
     )
