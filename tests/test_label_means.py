@@ -16,9 +16,9 @@ from strategies import batches, lattice_alphas
 import jaxfair as jf
 from jaxfair.engine.dispatch import group_sums
 from jaxfair.engine.executors import dense_sums
+from jaxfair.engine.kernels import utility_payload
 from jaxfair.engine.results import worst_best_ratio
 from jaxfair.engine.slate import Slate, add_slate_arguments, as_slate, slate_from_args
-from jaxfair.kernels import utility_payload
 from jaxfair.validation import EmptyGroupWarning
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import keep_ref
 from reference_slate import (
     evaluate_slate_ref,
     exposure_ref,
@@ -24,7 +25,7 @@ from reference_slate import (
 from strategies import batches, lattice_alphas
 
 import jaxfair as jf
-from jaxfair import kernels, prune
+from jaxfair.engine import kernels, prune
 from jaxfair.validation import ProviderGroupWarning
 
 
@@ -328,42 +329,13 @@ def test_slate_of_one_is_bit_identical_to_top1(k_labels):
 # --- pruning for slates ---------------------------------------------------------------------
 
 
-def keep_ref_slate(scores, mask, strict, k):
-    """Candidates dominated (rules of jaxfair.prune) by fewer than k retrieved candidates."""
-    n, m, kk = scores.shape
-    f = scores.astype(np.float64)
-    tau = (kk + 2) * 2.0**-23
-    keep = mask.copy()
-    for u in range(n):
-        for j in range(m):
-            count = 0
-            for i in range(m):
-                if i == j or not mask[u, i]:
-                    continue
-                if i < j and np.all(f[u, i] >= f[u, j]):
-                    count += 1
-                elif (
-                    strict
-                    and i > j
-                    and np.all(
-                        (f[u, i] - f[u, j] >= tau * (np.abs(f[u, i]) + np.abs(f[u, j])) + 2.0**-40)
-                        & (np.abs(f[u, i]) <= 2.0**20)
-                        & (np.abs(f[u, j]) <= 2.0**20)
-                    )
-                ):
-                    count += 1
-            if count >= k:
-                keep[u, j] = False
-    return keep
-
-
 @settings(max_examples=20, deadline=None)
 @given(data=st.data(), arrs=batches(max_users=8), strict=st.booleans())
 def test_slate_keep_mask_matches_reference_and_keeps_every_slate(data, arrs, strict):
     scores, _, mask, _, _ = arrs
     k = data.draw(st.integers(1, scores.shape[1]))
     keep = prune.keep_mask(scores, mask, strict, k=k)
-    np.testing.assert_array_equal(keep, keep_ref_slate(scores, mask, strict, k))
+    np.testing.assert_array_equal(keep, keep_ref(scores, mask, strict, k))
     for alpha in data.draw(lattice_alphas(scores.shape[2], max_rows=3)):
         if strict and not prune.alphas_allow_strict(alpha[None]):
             continue

@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from jaxfair import kernels
 from jaxfair.bo.space import SearchSpace
+from jaxfair.engine import kernels
 from jaxfair.engine.slate import as_slate
 
 __all__ = [
@@ -121,7 +121,7 @@ class Evaluator:
         periods of retention dynamics on ``users`` slots (:mod:`jaxfair.dynamics.blackbox`);
         default None: one session.
       mesh: a ``jax.sharding.Mesh`` to shard each batch's users over
-        (:func:`jaxfair.sharding.user_mesh`); default: all devices when there are several.
+        (:func:`jaxfair.engine.sharding.user_mesh`); default: all devices when there are several.
         Results are bit-identical either way.
       objectives: ``("utility", "der")`` (default) or ``("utility", "der", "provider_der")``
         (needs a scenario with provider groups); a comma-separated string works too.
@@ -190,7 +190,7 @@ class Evaluator:
         self.max_resamples = int(max_resamples)
         self.seed = int(seed)
         if mesh is not None:
-            from jaxfair.sharding import check_mesh
+            from jaxfair.engine.sharding import check_mesh
 
             check_mesh(mesh)
         self.mesh = mesh

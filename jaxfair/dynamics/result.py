@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jaxfair import kernels
+from jaxfair.engine import kernels
 
 __all__ = ["DynamicsResult"]
 

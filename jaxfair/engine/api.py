@@ -1,9 +1,9 @@
 """The engine's public entry points: :func:`evaluate`, :func:`label_means` and
 :func:`group_utility_from_label_means`.
 
-Data flow: batch → kernel (:func:`jaxfair.kernels.group_sum_blocks`) → executor
+Data flow: batch → kernel (:func:`jaxfair.engine.kernels.group_sum_blocks`) → executor
 (:func:`jaxfair.engine.dispatch.group_sums`) → :class:`GroupSums` → results. The kernel sums a
-:class:`jaxfair.kernels.Payload` of C channels through the slate: :func:`label_means` sums the
+:class:`jaxfair.engine.kernels.Payload` of C channels through the slate: :func:`label_means` sums the
 K labels (prefs-free, SPEC §9: μ_g(α) = α*(g) · L_g(α) for any preferences, applied after the
 kernel); :func:`evaluate` sums one channel, the per-user utility α*(g_n)·Y folded in before
 (K times less work in the kernel than K label channels, and the pre-SPEC-§9 bits), or the
@@ -18,14 +18,14 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair import kernels
-from jaxfair.batch import Batch
+from jaxfair.engine import kernels
+from jaxfair.engine.batch import Batch
 from jaxfair.engine.dispatch import group_sums
+from jaxfair.engine.kernels import LABELS, TOP1, Payload, SlateSpec
 from jaxfair.engine.planning import DEFAULT_MEMORY_BUDGET, balanced, plan_chunks
 from jaxfair.engine.provider import provider_metrics
 from jaxfair.engine.results import Evaluation, GroupSums, group_utility_from_label_means
 from jaxfair.engine.slate import Slate, slate_spec_for
-from jaxfair.kernels import LABELS, TOP1, Payload, SlateSpec
 from jaxfair.validation import check_alphas, check_batch, check_batch_prefs, warn_empty_groups
 
 __all__ = ["evaluate", "finish_evaluation", "group_utility_from_label_means", "label_means", "run_group_sums"]
@@ -160,11 +160,11 @@ def evaluate(
       memory_budget: bytes for one kernel call's ``[N_chunk, P_chunk]`` intermediates.
       group_names, label_names: optional names for tables.
       progress: show a progress bar over chunks.
-      prune: serve from exactly pruned candidates (:mod:`jaxfair.prune`): True, False, or
+      prune: serve from exactly pruned candidates (:mod:`jaxfair.engine.prune`): True, False, or
         None = auto (on from ``PRUNE_MIN_ALPHAS`` α when the first users' blocks shrink to
         ≤ 3/4 of the candidates). Results are bit-identical either way; only the speed
         differs. ``chunk_size`` applies to the unpruned path only.
-      mesh: a ``jax.sharding.Mesh`` (:func:`jaxfair.sharding.user_mesh`) to shard the users
+      mesh: a ``jax.sharding.Mesh`` (:func:`jaxfair.engine.sharding.user_mesh`) to shard the users
         over; default: all devices when there are several (else one device). Bit-identical
         to one device; in a multi-process run (:mod:`jaxfair.distributed`) ``batch`` holds
         this process's users and the result covers all processes' users.
@@ -172,7 +172,7 @@ def evaluate(
         retrieved candidates with the highest Σ_k α_k f_k, by (score desc, index asc); utility
         ``Σ_r v_r α*(g)·Y[j_r]``. ``slate=1`` is the top-1 model.
       position_weights: ``"dcg"`` (default), ``"geometric"``, ``"uniform"`` or a vector of
-        k weights (:func:`jaxfair.position.position_weights`); gamma: geometric decay.
+        k weights (:func:`jaxfair.engine.position.position_weights`); gamma: geometric decay.
       n_item_groups: H provider groups (default: from ``batch.item_group``, at least 2).
         With ``batch.item_group`` the result also holds provider exposure and provider DER.
       return_label_means: also return ``label_means [P, G, K]`` (SPEC §9). The kernel then

@@ -7,13 +7,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxfair import sharding
-from jaxfair.batch import Batch
+from jaxfair.engine import sharding
+from jaxfair.engine.batch import Batch
 from jaxfair.engine.executors import dense_sums
+from jaxfair.engine.kernels import LABELS, TOP1, Payload, SlateSpec
 from jaxfair.engine.planning import DEFAULT_MEMORY_BUDGET, pruning_pays, use_pruning
 from jaxfair.engine.pruned import pruned_sums
 from jaxfair.engine.results import GroupSums
-from jaxfair.kernels import LABELS, TOP1, Payload, SlateSpec
 
 __all__ = ["group_sums"]
 
@@ -34,13 +34,13 @@ def group_sums(
 ) -> GroupSums:
     """All group sums of P weight vectors on ``batch``: the one place that picks the executor.
 
-    ``payload`` (:class:`jaxfair.kernels.Payload`): the C channels summed — the K labels
+    ``payload`` (:class:`jaxfair.engine.kernels.Payload`): the C channels summed — the K labels
     (default, prefs-free) or the folded utility (C = 1); every executor takes it alike.
 
     ``prune`` (True, False, None = auto): serve from exactly pruned candidates
-    (:mod:`jaxfair.prune`) bucketed by how many survive; the chunk arguments then do not
+    (:mod:`jaxfair.engine.prune`) bucketed by how many survive; the chunk arguments then do not
     apply (the buckets plan their own from ``memory_budget``). ``mesh`` (a
-    :func:`jaxfair.sharding.user_mesh`; default: all devices when there are several, else
+    :func:`jaxfair.engine.sharding.user_mesh`; default: all devices when there are several, else
     none): in one process with pruning on, the pruned tiles go round-robin to the mesh's
     devices; otherwise (and always across processes) the users are sharded with
     ``shard_map``, unpruned. Every choice gives the same bits.

@@ -1,7 +1,7 @@
 """Executors: one signature, one result type, one accumulator, one place that chooses.
 
-An executor maps the block kernel (:func:`jaxfair.kernels.group_sum_blocks`) over the users
-for one :class:`jaxfair.kernels.Payload` (the C value channels that ride through the slate:
+An executor maps the block kernel (:func:`jaxfair.engine.kernels.group_sum_blocks`) over the users
+for one :class:`jaxfair.engine.kernels.Payload` (the C value channels that ride through the slate:
 the K labels, or the folded utility) and returns a :class:`jaxfair.engine.results.GroupSums`
 of ``[P, G, C]`` channel sums. Three exist, each with the signature
 ``(alphas32, batch, n_groups, spec, payload, ...) -> GroupSums``:
@@ -9,10 +9,10 @@ of ``[P, G, C]`` channel sums. Three exist, each with the signature
 * :func:`dense_sums` — plain chunks of α and of users (:func:`map_user_chunks`);
 * :func:`jaxfair.engine.pruned.pruned_sums` — exactly pruned candidates in tiles bucketed by
   surviving-set size (optionally round-robin over one process's devices);
-* :func:`jaxfair.sharding.mesh_sums` — users sharded over a device mesh with ``shard_map``
+* :func:`jaxfair.engine.sharding.mesh_sums` — users sharded over a device mesh with ``shard_map``
   (also across processes).
 
-Each produces float32 sums over fixed blocks of :data:`jaxfair.kernels.SUM_BLOCK` users and
+Each produces float32 sums over fixed blocks of :data:`jaxfair.engine.kernels.SUM_BLOCK` users and
 hands them to one :class:`BlockAccumulator`, which adds the blocks in float64 in user order —
 so all three give the same bits. :func:`jaxfair.engine.dispatch.group_sums` is the one place
 that picks the executor.
@@ -28,11 +28,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair import kernels
-from jaxfair.batch import Batch
+from jaxfair.engine import kernels
+from jaxfair.engine.batch import Batch
+from jaxfair.engine.kernels import LABELS, TOP1, Payload, SlateSpec
 from jaxfair.engine.planning import plan_chunks
 from jaxfair.engine.results import GroupSums
-from jaxfair.kernels import LABELS, TOP1, Payload, SlateSpec
 
 __all__ = [
     "BlockAccumulator",
@@ -46,12 +46,12 @@ __all__ = [
 
 
 class BlockAccumulator:
-    """float64 sums of :class:`jaxfair.kernels.BlockSums`, block after block in user order.
+    """float64 sums of :class:`jaxfair.engine.kernels.BlockSums`, block after block in user order.
 
     The only place where block sums are added: every executor calls :meth:`add` with the blocks
     of consecutive users (in user order) for the α rows ``a0 .. a0 + take``; merit (α-free) is
     added once per user block (``merit=True`` on one α chunk only). Payload-agnostic: the C
-    channels are whatever the :class:`jaxfair.kernels.Payload` put through the slate.
+    channels are whatever the :class:`jaxfair.engine.kernels.Payload` put through the slate.
     """
 
     def __init__(self, n_alphas: int, n_groups: int, payload: Payload, n_channels: int, n_item_groups: int = 0):

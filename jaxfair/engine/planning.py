@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxfair import kernels
-from jaxfair import prune as _prune
-from jaxfair.batch import Batch
-from jaxfair.kernels import TOP1, SlateSpec
+from jaxfair.engine import kernels
+from jaxfair.engine import prune as _prune
+from jaxfair.engine.batch import Batch
+from jaxfair.engine.kernels import TOP1, SlateSpec
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",

@@ -1,7 +1,7 @@
 """The pruned-tiles executor: serve from exactly pruned candidates, bucketed by surviving-set size.
 
 Per super-chunk of :data:`~jaxfair.engine.planning.PRUNE_SUPER_CHUNK` users: prune
-(:func:`jaxfair.prune.keep_mask`), give each fixed block of ``SUM_BLOCK`` users the bucket
+(:func:`jaxfair.engine.prune.keep_mask`), give each fixed block of ``SUM_BLOCK`` users the bucket
 width W of its largest surviving set, sort the *blocks* (never the users inside them) by W,
 and serve tiles of :data:`~jaxfair.engine.planning.PRUNE_TILE` users (whole blocks of one W)
 on their first W compacted candidates with the same fused kernel and the same pairwise block
@@ -12,7 +12,7 @@ they are added in float64 in block order (:class:`~jaxfair.engine.executors.Bloc
 putting values back in order costs more than it saves on CPU — measured.)
 
 Slates (``spec.k = k``): a candidate dominated by ≥ k others can never enter a slate
-(:mod:`jaxfair.prune`), and serving the survivors in their original order ranks the
+(:mod:`jaxfair.engine.prune`), and serving the survivors in their original order ranks the
 slate's candidates exactly as serving all of them does.
 """
 
@@ -24,10 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair import kernels
-from jaxfair import prune as _prune
-from jaxfair.batch import Batch
+from jaxfair.engine import kernels
+from jaxfair.engine import prune as _prune
+from jaxfair.engine.batch import Batch
 from jaxfair.engine.executors import BlockAccumulator, _progress, batch_fill, host_counts, kernel_batch, pad_rows
+from jaxfair.engine.kernels import LABELS, TOP1, Payload, SlateSpec
 from jaxfair.engine.planning import (
     DEFAULT_MEMORY_BUDGET,
     PRUNE_SUPER_CHUNK,
@@ -36,14 +37,13 @@ from jaxfair.engine.planning import (
     bucket_width,
     temporaries,
 )
-from jaxfair.kernels import LABELS, TOP1, Payload, SlateSpec
 
 __all__ = ["pruned_sums"]
 
 
 @functools.partial(jax.jit, static_argnames=("n_groups", "spec"))
 def _tile_block_sums(alphas, scores, mask, values, group, item_group, n_groups, spec=TOP1):
-    """:class:`jaxfair.kernels.BlockSums` (no merit) of a tile of whole user blocks served on
+    """:class:`jaxfair.engine.kernels.BlockSums` (no merit) of a tile of whole user blocks served on
     their first W compacted candidates: ``scores [T, W, K]``, ``values [T, W, C]`` (the
     payload's channels), ``mask``/``item_group [T, W]``, ``group [T]``."""
     onehot = kernels.group_onehot(group, n_groups, values.dtype)

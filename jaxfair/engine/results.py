@@ -16,7 +16,7 @@ __all__ = ["Evaluation", "GroupReport", "GroupSums", "group_utility_from_label_m
 class GroupSums:
     """Every group sum the serving kernel produced, added in float64 over all users.
 
-    What the C channels hold is named by ``channels`` (the kernel's :class:`jaxfair.kernels.Payload`):
+    What the C channels hold is named by ``channels`` (the kernel's :class:`jaxfair.engine.kernels.Payload`):
     ``"labels"`` (C = K, prefs-free, SPEC §9) or ``"utility"`` (C = 1, the per-user utility
     α*(g_n)·Y folded in before the kernel, the pre-SPEC-§9 payload).
 

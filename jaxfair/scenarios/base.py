@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jaxfair.batch import Batch
+from jaxfair.engine.batch import Batch
 from jaxfair.validation import check_prefs
 
 __all__ = ["Scenario", "check_prefs"]

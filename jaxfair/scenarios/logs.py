@@ -59,7 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxfair.batch import Batch
+from jaxfair.engine.batch import Batch
 from jaxfair.scenarios.base import Scenario, check_prefs
 from jaxfair.scenarios.pool import SAMPLING_OPTIONS, PoolScenario, default_prefs, pool_arrays
 

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxfair.batch import Batch, check_features
+from jaxfair.engine.batch import Batch, check_features
 from jaxfair.scenarios.base import Scenario, check_prefs
 
 __all__ = ["PoolScenario", "SAMPLING_OPTIONS", "check_sampling_options", "default_prefs", "pool_arrays"]

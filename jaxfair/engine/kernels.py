@@ -2,7 +2,7 @@
 
 Shapes: N users, m candidates, K labels, G groups, P serving weight vectors α.
 Nothing here validates (nothing can raise inside ``jit``); the public functions in
-:mod:`jaxfair.metrics` and :mod:`jaxfair.evaluate` validate eagerly and then call these.
+:mod:`jaxfair.engine.metrics` and :mod:`jaxfair.evaluate` validate eagerly and then call these.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxfair.batch import Batch
+from jaxfair.engine.batch import Batch
 
 _EXACT = jax.lax.Precision.HIGHEST
 

@@ -1,7 +1,7 @@
 """Public per-α metrics: serving, user/group utility, DER, retrieval quality, oracle.
 
 Each function validates its inputs eagerly (``ValueError`` naming the argument) and then
-runs a jit-compiled kernel from :mod:`jaxfair.kernels` in float32.
+runs a jit-compiled kernel from :mod:`jaxfair.engine.kernels` in float32.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair import kernels
-from jaxfair.batch import Batch
+from jaxfair.engine import kernels
+from jaxfair.engine.batch import Batch
 from jaxfair.engine.dispatch import group_sums as _group_sums
 from jaxfair.engine.slate import as_slate, slate_spec_for
 from jaxfair.validation import check_alpha, check_batch, check_batch_prefs, warn_empty_groups

@@ -1,7 +1,7 @@
 """Users sharded over a device mesh: the same block sums as one device, computed in place.
 
 The grid kernel is embarrassingly parallel over users except for the group sums, which are
-taken over fixed blocks of :data:`jaxfair.kernels.SUM_BLOCK` users. Giving every device a
+taken over fixed blocks of :data:`jaxfair.engine.kernels.SUM_BLOCK` users. Giving every device a
 whole number of blocks (users padded at the end with users of the empty padding group G)
 means each device computes exactly the block sums one device would have computed for those
 users; the blocks are gathered in user order and added in float64 on the host, in the same
@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxfair import kernels
-from jaxfair.batch import Batch
-from jaxfair.kernels import LABELS, TOP1, Payload, SlateSpec
+from jaxfair.engine import kernels
+from jaxfair.engine.batch import Batch
+from jaxfair.engine.kernels import LABELS, TOP1, Payload, SlateSpec
 
 __all__ = ["USER_AXIS", "default_local_mesh", "default_mesh", "local_mesh_devices", "mesh_sums", "user_mesh"]
 
@@ -70,7 +70,7 @@ def local_mesh_devices(mesh) -> list[jax.Device]:
     if other:
         raise ValueError(
             f"mesh: expected devices of this process only, got {len(other)} of other processes "
-            f"(e.g. {other[0]}); use jaxfair.sharding.user_mesh(jax.local_devices())"
+            f"(e.g. {other[0]}); use jaxfair.engine.sharding.user_mesh(jax.local_devices())"
         )
     return devs
 
@@ -78,7 +78,7 @@ def local_mesh_devices(mesh) -> list[jax.Device]:
 def check_mesh(mesh) -> Mesh:
     if not isinstance(mesh, Mesh):
         raise ValueError(
-            f"mesh: expected a jax.sharding.Mesh (see jaxfair.sharding.user_mesh), got {type(mesh).__name__}"
+            f"mesh: expected a jax.sharding.Mesh (see jaxfair.engine.sharding.user_mesh), got {type(mesh).__name__}"
         )
     if mesh.axis_names != (USER_AXIS,):
         raise ValueError(f"mesh: expected one axis named {USER_AXIS!r}, got axes {mesh.axis_names}")
