@@ -26,11 +26,12 @@ import time
 
 import numpy as np
 
-from jaxfair import grids, scenarios
+from jaxfair import scenarios
 from jaxfair.atomic import atomic_write_text
 from jaxfair.dynamics import Retention, bank_for, simulate
 from jaxfair.dynamics.population import acquisition_cdf, newcomers, return_uniform, session_index
 from jaxfair.dynamics.rng import slot_hash
+from jaxfair.engine import grids
 
 
 def numpy_table(alphas, batch, prefs, chunk=4096):

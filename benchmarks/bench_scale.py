@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 import jaxfair as jf
-from jaxfair import kernels, prune
 from jaxfair.atomic import atomic_write_text
+from jaxfair.engine import kernels, prune
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_engine import machine, numpy_loop, timeit  # noqa: E402
@@ -143,7 +143,7 @@ def sweep_section(quick: bool) -> dict:
 # ---------------------------------------------------------------- devices / processes
 _DEVICE_CHILD = textwrap.dedent("""
     import json, sys, time, jax, numpy as np, jaxfair as jf
-    from jaxfair.sharding import user_mesh
+    from jaxfair.engine.sharding import user_mesh
     n, p, d, prune = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[5] == "1"
     sc = jf.scenarios.load("toy")
     batch = sc.sample(jax.random.PRNGKey(0), n)

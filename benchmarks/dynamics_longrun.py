@@ -16,10 +16,11 @@ import os
 
 import numpy as np
 
-from jaxfair import grids, scenarios
+from jaxfair import scenarios
 from jaxfair.atomic import atomic_write_text
 from jaxfair.dynamics import simulate
 from jaxfair.dynamics.report import t_interval
+from jaxfair.engine import grids
 
 
 def main() -> None:

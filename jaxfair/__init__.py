@@ -13,35 +13,43 @@ from jaxfair._lazy import lazy_package
 
 if TYPE_CHECKING:  # for type checkers and the API docs; at run time see _EXPORTS
     from jaxfair import scenarios
-    from jaxfair.batch import Batch, make_batch
+    from jaxfair.engine.batch import Batch, make_batch
+    from jaxfair.engine.grids import box_grid, direction_grid, simplex_grid
+    from jaxfair.engine.metrics import (
+        der,
+        der_raw,
+        group_utility,
+        oracle_utility,
+        retrieval_quality,
+        serve,
+        user_utility,
+    )
+    from jaxfair.engine.position import position_weights
     from jaxfair.engine.slate import Slate
+    from jaxfair.engine.sweep import Sweep, sweep2
     from jaxfair.evaluate import Evaluation, GroupReport, evaluate, group_utility_from_label_means, label_means
-    from jaxfair.grids import box_grid, direction_grid, simplex_grid
-    from jaxfair.metrics import der, der_raw, group_utility, oracle_utility, retrieval_quality, serve, user_utility
-    from jaxfair.position import position_weights
-    from jaxfair.sweep import Sweep, sweep2
     from jaxfair.validation import EmptyGroupWarning
 
 # Imported on first use (``import jaxfair`` and ``jaxfair --help`` do not start JAX).
 _EXPORTS = {
-    "Batch": "jaxfair.batch:Batch",
-    "make_batch": "jaxfair.batch:make_batch",
+    "Batch": "jaxfair.engine.batch:Batch",
+    "make_batch": "jaxfair.engine.batch:make_batch",
     "Evaluation": "jaxfair.evaluate:Evaluation",
     "GroupReport": "jaxfair.evaluate:GroupReport",
     "evaluate": "jaxfair.evaluate:evaluate",
     "label_means": "jaxfair.engine.api:label_means",
     "group_utility_from_label_means": "jaxfair.engine.api:group_utility_from_label_means",
     "Slate": "jaxfair.engine.slate:Slate",
-    "box_grid": "jaxfair.grids:box_grid",
-    "direction_grid": "jaxfair.grids:direction_grid",
-    "simplex_grid": "jaxfair.grids:simplex_grid",
+    "box_grid": "jaxfair.engine.grids:box_grid",
+    "direction_grid": "jaxfair.engine.grids:direction_grid",
+    "simplex_grid": "jaxfair.engine.grids:simplex_grid",
     **{
-        n: f"jaxfair.metrics:{n}"
+        n: f"jaxfair.engine.metrics:{n}"
         for n in ("der", "der_raw", "group_utility", "oracle_utility", "retrieval_quality", "serve", "user_utility")
     },
-    "position_weights": "jaxfair.position:position_weights",
-    "Sweep": "jaxfair.sweep:Sweep",
-    "sweep2": "jaxfair.sweep:sweep2",
+    "position_weights": "jaxfair.engine.position:position_weights",
+    "Sweep": "jaxfair.engine.sweep:Sweep",
+    "sweep2": "jaxfair.engine.sweep:sweep2",
     "EmptyGroupWarning": "jaxfair.validation:EmptyGroupWarning",
     "scenarios": "jaxfair.scenarios",
 }

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from jaxfair.batch import Batch
+from jaxfair.engine.batch import Batch
 
 __all__ = ["auc_table", "auc_table_from_batch"]
 

@@ -2,7 +2,7 @@
 
 Every process calls :func:`initialize` (before any other JAX work), then passes *its own*
 users to :func:`jaxfair.evaluate`: the default mesh spans every device of every process and
-each process gets the global result (:mod:`jaxfair.sharding`). On CPU the processes talk
+each process gets the global result (:mod:`jaxfair.engine.sharding`). On CPU the processes talk
 through gloo collectives (JAX's default CPU implementation); on GPUs through NCCL.
 
 Configuration, as ``jax.distributed.initialize`` expects it, from arguments or from the

@@ -14,6 +14,7 @@ from jaxfair.engine.api import (
     label_means,
 )
 from jaxfair.engine.dispatch import group_sums
+from jaxfair.engine.kernels import SlateSpec
 from jaxfair.engine.planning import (
     DEFAULT_MEMORY_BUDGET,
     DEFAULT_USER_CHUNK,
@@ -28,7 +29,6 @@ from jaxfair.engine.planning import pruning_pays as _pruning_pays  # noqa: F401 
 from jaxfair.engine.provider import provider_metrics
 from jaxfair.engine.results import Evaluation, GroupReport, GroupSums
 from jaxfair.engine.slate import Slate, slate_spec_for
-from jaxfair.kernels import SlateSpec
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
@@ -55,6 +55,6 @@ __all__ = [
 
 
 def resolve_slate(batch, slate=1, position_weights="dcg", gamma=0.8, n_item_groups=None) -> SlateSpec:
-    """Validate slate arguments against a batch into a :class:`jaxfair.kernels.SlateSpec`
+    """Validate slate arguments against a batch into a :class:`jaxfair.engine.kernels.SlateSpec`
     (:func:`jaxfair.engine.slate.slate_spec_for`, the one resolution)."""
     return slate_spec_for(batch, slate, position_weights, gamma, n_item_groups)[1]

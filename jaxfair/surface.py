@@ -19,14 +19,14 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.atomic import atomic_write, atomic_write_text
+from jaxfair.engine.grids import box_grid, direction_grid
+from jaxfair.engine.metrics import oracle_utility, retrieval_quality
 from jaxfair.engine.slate import as_slate
+from jaxfair.engine.sweep import sweep2
 from jaxfair.evaluate import Evaluation, evaluate
-from jaxfair.grids import box_grid, direction_grid
-from jaxfair.metrics import oracle_utility, retrieval_quality
 from jaxfair.named_prefs import prefs_record, prefs_title
 from jaxfair.ratio import worst_best_ratio
 from jaxfair.scenarios.base import Scenario
-from jaxfair.sweep import sweep2
 from jaxfair.validation import UnnormalisedPrefs, check_prefs
 
 __all__ = ["Surface", "compute_surface", "plot_surface", "write_surface"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxfair.batch import Batch
+from jaxfair.engine.batch import Batch
 
 __all__ = [
     "EmptyGroupWarning",

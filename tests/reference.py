@@ -154,3 +154,33 @@ def oracle_retrieval_ref(labels, corpus, m):
         for j in cand[:m]:
             out[i, j] = True
     return out
+
+
+def keep_ref(scores, mask, strict, k=1):
+    """The dominance rules of jaxfair.engine.prune, pair by pair in float64: ``[N, m]`` bool,
+    candidates dominated by fewer than ``k`` retrieved candidates (k = 1: by none)."""
+    n, m, kk = scores.shape
+    f = scores.astype(np.float64)
+    tau = (kk + 2) * 2.0**-23
+    keep = mask.copy()
+    for u in range(n):
+        for j in range(m):
+            count = 0
+            for i in range(m):
+                if i == j or not mask[u, i]:
+                    continue
+                if i < j and np.all(f[u, i] >= f[u, j]):
+                    count += 1
+                elif (
+                    strict
+                    and i > j
+                    and np.all(
+                        (f[u, i] - f[u, j] >= tau * (np.abs(f[u, i]) + np.abs(f[u, j])) + 2.0**-40)
+                        & (np.abs(f[u, i]) <= 2.0**20)
+                        & (np.abs(f[u, j]) <= 2.0**20)
+                    )
+                ):
+                    count += 1
+            if count >= k:
+                keep[u, j] = False
+    return keep

@@ -8,7 +8,7 @@ from jaxfair import scenarios
 from jaxfair.bo import EmptyGroupError, Evaluator, SearchSpace
 from jaxfair.bo.evaluator import der_np
 from jaxfair.bo.methods import fit_gp
-from jaxfair.kernels import der_kernel
+from jaxfair.engine.kernels import der_kernel
 
 
 @pytest.fixture(scope="module")

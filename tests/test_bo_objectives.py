@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxfair import scenarios
-from jaxfair.batch import make_batch
 from jaxfair.bo.evaluator import Evaluator, UndefinedProviderDERError, parse_objectives
 from jaxfair.bo.methods import MethodConfig, _pick, fit_gp, greedy_qehvi, make_grid, propose
 from jaxfair.bo.pareto import hypervolume, hypervolume_3d_batched, pareto_front, pareto_mask, reference_point
+from jaxfair.engine.batch import make_batch
 from jaxfair.scenarios.base import Scenario
 
 OBJ3 = "utility,der,provider_der"

@@ -22,7 +22,7 @@ _SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     from jaxfair import scenarios
     from jaxfair.diagnose import decompose
-    from jaxfair.sharding import user_mesh
+    from jaxfair.engine.sharding import user_mesh
     sys.path.insert(0, sys.argv[2])
     from test_diagnose_sharding import _case, _fields
     assert len(jax.devices()) == 4, jax.devices()
@@ -84,7 +84,7 @@ def test_sharded_decomposition_is_bit_identical_on_2_and_4_devices(tmp_path):
 
 
 def test_one_device_mesh_is_the_one_device_path():
-    from jaxfair.sharding import user_mesh
+    from jaxfair.engine.sharding import user_mesh
 
     d1 = _fields(_case_call(False, mesh=user_mesh(jax.local_devices()[:1])))
     d0 = _fields(_case_call(False))

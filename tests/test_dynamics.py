@@ -15,10 +15,11 @@ from dynamics_reference import simulate_ref, table_ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxfair import grids, scenarios
-from jaxfair.batch import Batch
+from jaxfair import scenarios
 from jaxfair.cli import main
 from jaxfair.dynamics import Custom, Fixed, Retention, Retune, RetuneFair, bank_for, simulate
+from jaxfair.engine import grids
+from jaxfair.engine.batch import Batch
 from jaxfair.evaluate import evaluate
 from jaxfair.scenarios.base import Scenario
 

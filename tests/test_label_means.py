@@ -16,6 +16,7 @@ from strategies import batches, lattice_alphas
 import jaxfair as jf
 from jaxfair.engine.dispatch import group_sums
 from jaxfair.engine.executors import dense_sums
+from jaxfair.engine.kernels import utility_payload
 from jaxfair.engine.slate import Slate, add_slate_arguments, as_slate, slate_from_args
 from jaxfair.ratio import worst_best_ratio
 from jaxfair.validation import EmptyGroupWarning
@@ -49,12 +50,21 @@ def test_label_means_times_prefs_is_evaluate(data, arrs, model, provider, prune_
         warnings.simplefilter("ignore")
         lm = jf.label_means(alphas, b, slate=sl, n_groups=g, prune=prune_on)
         ev = jf.evaluate(alphas, b, prefs, slate=sl, prune=prune_on)
+        ev_lm = jf.evaluate(alphas, b, prefs, slate=sl, prune=prune_on, return_label_means=True)
     want = label_means_ref(alphas, scores, labels, mask, group, g, k, position_weights_ref(k, model, 0.7))
     np.testing.assert_allclose(lm, want, rtol=1e-5, atol=1e-6)
     assert lm.dtype == np.float64 and lm.shape == (len(alphas), g, kl)
-    # The route evaluate takes: exactly the same float64 numbers, not merely close.
-    np.testing.assert_array_equal(jf.group_utility_from_label_means(lm, prefs), ev.group_utility)
-    np.testing.assert_array_equal(ev.label_means, lm)
+    # evaluate's default payload is the folded utility α*·Y (one channel): the same group
+    # utilities as label_means · prefs to float32 rounding of the block sums.
+    assert ev.label_means is None
+    np.testing.assert_allclose(jf.group_utility_from_label_means(lm, prefs), ev.group_utility, rtol=1e-5, atol=1e-6)
+    # return_label_means=True sums the labels: exactly label_means · prefs, not merely close.
+    np.testing.assert_array_equal(jf.group_utility_from_label_means(lm, prefs), ev_lm.group_utility)
+    np.testing.assert_array_equal(ev_lm.label_means, lm)
+    np.testing.assert_allclose(ev_lm.utility, ev.utility, rtol=1e-5, atol=1e-6)
+    if provider:  # exposure does not depend on the payload; merit (a linear sum) agrees to rounding
+        np.testing.assert_array_equal(ev_lm.exposure_share, ev.exposure_share)
+        np.testing.assert_allclose(ev_lm.merit_share, ev.merit_share, rtol=1e-5, atol=1e-6)
     # Q preference matrices at once: [Q, P, G], each slice the single-prefs result.
     q_prefs = rng.dirichlet(np.ones(kl), size=(4, g))
     many = jf.group_utility_from_label_means(lm, q_prefs)
@@ -77,16 +87,23 @@ def test_empty_group_gives_nan_rows_and_warns():
 
 
 def test_k1_is_bit_identical_to_summing_served_labels():
-    """K = 1: label sums are the old utility sums (prefs 1) bit for bit; plain vs pruned executors too."""
+    """K = 1: label sums are the utility sums (prefs 1) bit for bit; plain vs pruned executors too."""
     sc = jf.scenarios.load("toy")
     b = sc.sample(jax.random.PRNGKey(3), 700)
     b1 = jf.make_batch(np.asarray(b.scores)[..., :1], np.asarray(b.labels)[..., :1], np.asarray(b.mask), b.group)
     a = jax.numpy.ones((3, 1), jax.numpy.float32)
     plain = dense_sums(a, b1, 2, Slate(3).spec(), user_chunk=256, alpha_chunk=2)
     pruned = group_sums(a, b1, 2, Slate(3).spec(), prune=True)
-    np.testing.assert_array_equal(plain.label_sums, pruned.label_sums)
+    assert plain.channels == pruned.channels == "labels"
+    np.testing.assert_array_equal(plain.channel_sums, pruned.channel_sums)
     ev = jf.evaluate(np.ones((3, 1)), b1, np.ones((2, 1)), slate=3)
-    np.testing.assert_array_equal(ev.group_utility, plain.label_sums[..., 0] / plain.counts)
+    np.testing.assert_array_equal(ev.group_utility, plain.channel_sums[..., 0] / plain.counts)
+    # The executors are payload-agnostic: the folded utility (prefs 1) gives the same bits.
+    util = dense_sums(a, b1, 2, Slate(3).spec(), utility_payload(np.ones((2, 1))), user_chunk=256, alpha_chunk=2)
+    assert util.channels == "utility"
+    np.testing.assert_array_equal(util.channel_sums, plain.channel_sums)
+    with pytest.raises(ValueError, match="label_means"):
+        util.label_means()
 
 
 def test_worst_best_ratio():

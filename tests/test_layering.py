@@ -3,17 +3,20 @@
 The graph is built statically with :mod:`ast` from every ``jaxfair/**/*.py`` file and counts
 *every* import, the ones inside functions included (a lazy import hides a circle from the
 interpreter, not from the design). ``from jaxfair import kernels`` is an edge to the module
-``jaxfair.kernels``; ``import jaxfair`` or ``from jaxfair import evaluate`` (a name the
+``jaxfair.engine.kernels``; ``import jaxfair`` or ``from jaxfair import evaluate`` (a name the
 package ``__init__`` re-exports) is an edge to the façade ``jaxfair`` itself.
 
 Layers, lowest first (an import may stay in its layer or go down, never up):
 
-0. core — the top-level modules (``batch``, ``kernels``, ``validation``, ``evaluate``,
-   ``cliargs`` …): arrays, kernels, checks, plain helpers; they know nothing of scenarios.
-1. scenarios — ``jaxfair.scenarios`` (sources of batches; its registry, its CLI argument helpers).
-2. analyses — ``jaxfair.diagnose``, ``jaxfair.bo``, ``jaxfair.surface``, ``jaxfair.dynamics``,
+0. plumbing — ``_lazy``, ``atomic``, ``tables``, ``cliargs``, ``preflight``, ``htmlreport``:
+   files, tables, argument helpers, the HTML page; they know nothing of arrays.
+1. engine — ``jaxfair.engine`` (batch, kernels, executors, sums, results, metrics, sweep, …)
+   and the top-level modules beside it (``validation``, ``auc``, the ``evaluate`` façade):
+   arrays, kernels, checks; they know nothing of scenarios.
+2. scenarios — ``jaxfair.scenarios`` (sources of batches; its registry, its CLI argument helpers).
+3. analyses — ``jaxfair.diagnose``, ``jaxfair.bo``, ``jaxfair.surface``, ``jaxfair.dynamics``,
    ``jaxfair.preferences``.
-3. entry points — ``jaxfair.cli``, every ``*.cli`` module, the ``jaxfair`` façade
+4. entry points — ``jaxfair.cli``, every ``*.cli`` module, the ``jaxfair`` façade
    (``__init__``, which re-exports scenarios) and ``jaxfair.distributed`` (a ``python -m`` program).
 """
 
@@ -28,7 +31,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "jaxfair"
 
-LAYERS = {0: "core", 1: "scenarios", 2: "diagnose/bo/surface/dynamics/preferences", 3: "cli / entry points"}
+LAYERS = {
+    0: "plumbing",
+    1: "engine",
+    2: "scenarios",
+    3: "diagnose/bo/surface/dynamics/preferences",
+    4: "cli / entry points",
+}
+PLUMBING = ("_lazy", "atomic", "tables", "cliargs", "preflight", "htmlreport")
 
 
 def module_name(path: Path) -> str:
@@ -67,12 +77,14 @@ def import_graph() -> dict[str, set[str]]:
 def layer(mod: str) -> int:
     parts = mod.split(".")
     if mod in ("jaxfair", "jaxfair.cli", "jaxfair.distributed") or parts[-1] == "cli":
+        return 4
+    if parts[1] in ("diagnose", "bo", "surface", "dynamics", "preferences"):
         return 3
-    if len(parts) > 1 and parts[1] in ("diagnose", "bo", "surface", "dynamics", "preferences"):
+    if parts[1] == "scenarios":
         return 2
-    if len(parts) > 1 and parts[1] == "scenarios":
-        return 1
-    return 0
+    if parts[1] in PLUMBING:
+        return 0
+    return 1  # jaxfair.engine.* and the top-level array modules beside it
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -104,9 +116,11 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_graph_sees_known_edges():
     g = import_graph()
-    assert "jaxfair.kernels" in g["jaxfair.evaluate"]  # from jaxfair import kernels
+    assert "jaxfair.engine.kernels" in g["jaxfair.engine.api"]  # from jaxfair.engine import kernels
     assert "jaxfair.evaluate" in g["jaxfair.diagnose.decompose"]  # a function-level import counts
-    assert "jaxfair.batch" in g["jaxfair"]
+    assert "jaxfair.engine.batch" in g["jaxfair"]
+    assert [layer(m) for m in ("jaxfair.atomic", "jaxfair.engine.kernels", "jaxfair.validation")] == [0, 1, 1]
+    assert [layer(m) for m in ("jaxfair.htmlreport.page", "jaxfair.scenarios.toy", "jaxfair.bo.cli")] == [0, 2, 4]
 
 
 def test_no_import_cycle():

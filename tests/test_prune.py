@@ -1,4 +1,4 @@
-"""Exact candidate pruning (jaxfair.prune) and the bucketed evaluation on pruned candidates."""
+"""Exact candidate pruning (jaxfair.engine.prune) and the bucketed evaluation on pruned candidates."""
 
 from __future__ import annotations
 
@@ -10,39 +10,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import serve_ref
+from reference import keep_ref, serve_ref
 from strategies import batches, lattice_alphas
 
 import jaxfair as jf
-from jaxfair import prune
+from jaxfair.engine import prune
 
 evaluate_mod = importlib.import_module("jaxfair.evaluate")
-
-
-def keep_ref(scores, mask, strict):
-    """The dominance rules of jaxfair.prune, pair by pair in float64."""
-    n, m, k = scores.shape
-    f = scores.astype(np.float64)
-    tau = (k + 2) * 2.0**-23
-    keep = mask.copy()
-    for u in range(n):
-        for j in range(m):
-            for i in range(m):
-                if i == j or not mask[u, i]:
-                    continue
-                if i < j and np.all(f[u, i] >= f[u, j]):
-                    keep[u, j] = False
-                elif (
-                    strict
-                    and i > j
-                    and np.all(
-                        (f[u, i] - f[u, j] >= tau * (np.abs(f[u, i]) + np.abs(f[u, j])) + 2.0**-40)
-                        & (np.abs(f[u, i]) <= 2.0**20)
-                        & (np.abs(f[u, j]) <= 2.0**20)
-                    )
-                ):
-                    keep[u, j] = False
-    return keep
 
 
 def _evaluate_both(alphas, batch, prefs):

@@ -18,7 +18,7 @@ _SCRIPT = textwrap.dedent("""
     import sys, warnings
     import jax, numpy as np, jaxfair as jf
     from jaxfair.bo import Evaluator
-    from jaxfair.sharding import user_mesh
+    from jaxfair.engine.sharding import user_mesh
     assert len(jax.devices()) == 4, jax.devices()
     sc = jf.scenarios.load("toy")
     batch = sc.sample(jax.random.PRNGKey(0), 3001)       # ragged: padding inside the last shard

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import keep_ref
 from reference_slate import (
     evaluate_slate_ref,
     exposure_ref,
@@ -24,7 +25,7 @@ from reference_slate import (
 from strategies import batches, lattice_alphas
 
 import jaxfair as jf
-from jaxfair import kernels, prune
+from jaxfair.engine import kernels, prune
 from jaxfair.validation import ProviderGroupWarning
 
 
@@ -260,11 +261,30 @@ def _legacy_top1_group_sums(alphas, batch, prefs, labels_first=False):
         best = jnp.where(better, s, best)
         out = jnp.where(better, value[:, j][:, None], out)
     onehot = jax.nn.one_hot(batch.group, p32.shape[0], dtype=jnp.float32)
-    blocks = np.asarray(kernels.group_block_sums(out, onehot), np.float64)
+    blocks = np.asarray(_frozen_group_block_sums(out, onehot), np.float64)
     sums = np.zeros(blocks.shape[1:])
     for blk in blocks:
         sums += blk
     return sums
+
+
+def _frozen_group_block_sums(u, onehot):
+    """Frozen copy of the old ``kernels.group_block_sums``: per-group sums ``[nb, P, G]`` of
+    ``u [N, P]`` over blocks of SUM_BLOCK users, each block by a pairwise tree of adds."""
+    (n, p), g, b = u.shape, onehot.shape[1], kernels.SUM_BLOCK
+    nb = -(-n // b)
+    u = jnp.pad(u, ((0, nb * b - n), (0, 0)))
+    onehot = jnp.pad(onehot, ((0, nb * b - n), (0, 0)))
+
+    def tree(x):
+        while x.shape[0] > 1:
+            x = x.reshape((x.shape[0] // 2, 2) + x.shape[1:])
+            x = x[:, 0] + x[:, 1]
+        return x[0]
+
+    return jax.lax.map(
+        lambda a: tree(a[0][:, :, None] * a[1][:, None, :]), (u.reshape(nb, b, p), onehot.reshape(nb, b, g))
+    )
 
 
 @pytest.mark.parametrize("k_labels", [2])
@@ -284,11 +304,12 @@ def test_slate_of_one_is_bit_identical_to_top1(k_labels):
     alphas = rng.random((7, k_labels)) + 1e-3
     sums = _legacy_top1_group_sums(alphas, b, prefs)
     counts = np.bincount(group, minlength=g)
-    # Before SPEC §9 the kernel summed α*·Y per user; now it sums the labels and applies α*
-    # after, in float64: the same to float32 rounding of the sums, and bit for bit the
-    # frozen walk in its prefs-free form (labels_first).
-    np.testing.assert_allclose(_legacy_top1_group_sums(alphas, b, prefs, True), sums / counts, rtol=2e-6)
-    want = _legacy_top1_group_sums(alphas, b, prefs, labels_first=True)
+    want = sums / counts  # evaluate's folded-utility payload: the old bits
+    # The prefs-free form (SPEC §9: the same walk and block sums per label, α* applied after in
+    # float64) is the route of return_label_means=True: the same to float32 rounding of the
+    # sums, and bit for bit the frozen walk in that form.
+    want_lm = _legacy_top1_group_sums(alphas, b, prefs, labels_first=True)
+    np.testing.assert_allclose(want_lm, want, rtol=2e-6)
     for kwargs in (
         dict(),
         dict(slate=1),
@@ -298,42 +319,16 @@ def test_slate_of_one_is_bit_identical_to_top1(k_labels):
     ):
         ev = jf.evaluate(alphas, b, prefs, **kwargs)
         np.testing.assert_array_equal(ev.group_utility, want)
+        ev_lm = jf.evaluate(alphas, b, prefs, return_label_means=True, **kwargs)
+        np.testing.assert_array_equal(ev_lm.group_utility, want_lm)
     bare = jf.make_batch(np.asarray(b.scores), np.asarray(b.labels), mask, group=group)  # no provider groups
     np.testing.assert_array_equal(jf.evaluate(alphas, bare, prefs, slate=1).group_utility, want)
+    np.testing.assert_array_equal(jf.group_utility(alphas[0], b, prefs), want[0])
     u = np.asarray(jf.user_utility(alphas[0], b, prefs, slate=1))
     np.testing.assert_array_equal(u, np.asarray(jf.user_utility(alphas[0], bare, prefs)))
 
 
 # --- pruning for slates ---------------------------------------------------------------------
-
-
-def keep_ref_slate(scores, mask, strict, k):
-    """Candidates dominated (rules of jaxfair.prune) by fewer than k retrieved candidates."""
-    n, m, kk = scores.shape
-    f = scores.astype(np.float64)
-    tau = (kk + 2) * 2.0**-23
-    keep = mask.copy()
-    for u in range(n):
-        for j in range(m):
-            count = 0
-            for i in range(m):
-                if i == j or not mask[u, i]:
-                    continue
-                if i < j and np.all(f[u, i] >= f[u, j]):
-                    count += 1
-                elif (
-                    strict
-                    and i > j
-                    and np.all(
-                        (f[u, i] - f[u, j] >= tau * (np.abs(f[u, i]) + np.abs(f[u, j])) + 2.0**-40)
-                        & (np.abs(f[u, i]) <= 2.0**20)
-                        & (np.abs(f[u, j]) <= 2.0**20)
-                    )
-                ):
-                    count += 1
-            if count >= k:
-                keep[u, j] = False
-    return keep
 
 
 @settings(max_examples=20, deadline=None)
@@ -342,7 +337,7 @@ def test_slate_keep_mask_matches_reference_and_keeps_every_slate(data, arrs, str
     scores, _, mask, _, _ = arrs
     k = data.draw(st.integers(1, scores.shape[1]))
     keep = prune.keep_mask(scores, mask, strict, k=k)
-    np.testing.assert_array_equal(keep, keep_ref_slate(scores, mask, strict, k))
+    np.testing.assert_array_equal(keep, keep_ref(scores, mask, strict, k))
     for alpha in data.draw(lattice_alphas(scores.shape[2], max_rows=3)):
         if strict and not prune.alphas_allow_strict(alpha[None]):
             continue

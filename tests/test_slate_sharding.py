@@ -33,7 +33,7 @@ _SETUP = textwrap.dedent("""
 
 _DEVICES = _SETUP + textwrap.dedent("""
     import sys
-    from jaxfair.sharding import user_mesh
+    from jaxfair.engine.sharding import user_mesh
     assert len(jax.devices()) == 4
     batch = make(3001)
     out = {}

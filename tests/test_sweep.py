@@ -91,7 +91,7 @@ def test_compiled_envelope_walk_matches_brute_force_served_candidates(arrs):
     scores, labels, mask, group, prefs = arrs
     from reference import serve_ref
 
-    from jaxfair.sweep import user_envelopes
+    from jaxfair.engine.sweep import user_envelopes
 
     user, w, left, point, right = user_envelopes(scores[..., 0], scores[..., 1], mask)
     assert np.all((w >= 0) & (w <= 1))

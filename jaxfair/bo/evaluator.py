@@ -27,7 +27,6 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from jaxfair import kernels
 from jaxfair.bo.objectives import (
     DEFAULT_OBJECTIVES,
     OBJECTIVES,
@@ -37,6 +36,7 @@ from jaxfair.bo.objectives import (
     set_values,
 )
 from jaxfair.bo.space import SearchSpace
+from jaxfair.engine import kernels
 from jaxfair.engine.slate import as_slate
 from jaxfair.validation import check_prefs
 
@@ -129,7 +129,7 @@ class Evaluator:
         periods of retention dynamics on ``users`` slots (:mod:`jaxfair.dynamics.blackbox`);
         default None: one session.
       mesh: a ``jax.sharding.Mesh`` to shard each batch's users over
-        (:func:`jaxfair.sharding.user_mesh`); default: all devices when there are several.
+        (:func:`jaxfair.engine.sharding.user_mesh`); default: all devices when there are several.
         Results are bit-identical either way.
       objectives: ``("utility", "der")`` (default), ``("utility", "der", "provider_der")``
         (needs a scenario with provider groups) or a robust pair such as ``("utility_q10", "der_min")``
@@ -204,7 +204,7 @@ class Evaluator:
         self.max_resamples = int(max_resamples)
         self.seed = int(seed)
         if mesh is not None:
-            from jaxfair.sharding import check_mesh
+            from jaxfair.engine.sharding import check_mesh
 
             check_mesh(mesh)
         self.mesh = mesh
@@ -359,6 +359,7 @@ class Evaluator:
                 n_item_groups=h,
                 chunk_size=chunk,
                 mesh=self.mesh,
+                return_label_means=self.prefs_set is not None,  # the set's members apply to these
             )
         counts = np.asarray(ev.group_counts, dtype=np.float64)
         robust = {}

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxfair import kernels
+from jaxfair.engine import kernels
 from jaxfair.engine.api import group_utility_from_label_means
 
 __all__ = [

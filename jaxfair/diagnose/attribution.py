@@ -33,11 +33,11 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxfair.batch import Batch
 from jaxfair.diagnose.decompose import bootstrap_counts, check_clusters
 from jaxfair.diagnose.weights import check_groups
+from jaxfair.engine.batch import Batch
+from jaxfair.engine.kernels import slate_value, true_value
 from jaxfair.evaluate import resolve_slate
-from jaxfair.kernels import slate_value, true_value
 from jaxfair.validation import check_alpha, check_batch_prefs
 
 __all__ = [

@@ -32,8 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxfair.batch import Batch
-from jaxfair.kernels import served_value
+from jaxfair.engine.batch import Batch
+from jaxfair.engine.kernels import served_value
 from jaxfair.validation import check_batch_prefs
 
 __all__ = [

@@ -40,13 +40,13 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxfair import sharding
-from jaxfair.batch import Batch
 from jaxfair.diagnose.bound import Theorem31Bound, bound_from_sums
 from jaxfair.diagnose.weights import SharedSpaceWeights, check_groups, check_user_weights, shared_space_weights
+from jaxfair.engine import sharding
+from jaxfair.engine.batch import Batch
 from jaxfair.engine.executors import map_user_chunks
+from jaxfair.engine.kernels import serve_kernel, slate_serve_kernel
 from jaxfair.engine.slate import as_slate
-from jaxfair.kernels import serve_kernel, slate_serve_kernel
 from jaxfair.validation import check_alphas, check_batch_prefs
 
 __all__ = [
@@ -329,7 +329,7 @@ def decompose(
         pool user each session came from — sessions of one pool user are not independent);
         each cluster must lie in one group.
       mesh: a ``jax.sharding.Mesh`` of this process's devices
-        (:func:`jaxfair.sharding.user_mesh`) to spread the user chunks over; default: all
+        (:func:`jaxfair.engine.sharding.user_mesh`) to spread the user chunks over; default: all
         local devices when there are several, else one device. Bit-identical results for
         any mesh (module docstring); the bootstrap multiplicities are drawn once for all
         users, so every device uses the same per-user draws.

@@ -34,12 +34,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair.batch import Batch
 from jaxfair.diagnose.attribution import _top_m_mask, attribute
 from jaxfair.diagnose.calibration import expected_calibration_error, lemma23_check, reliability_table
 from jaxfair.diagnose.decompose import Decomposition, decompose, default_pair
 from jaxfair.diagnose.retrieval import RetrievalDiagnosis, retrieval_diagnosis
 from jaxfair.diagnose.weights import OverlapWarning, SharedSpaceWeights, shared_space_weights
+from jaxfair.engine.batch import Batch
 from jaxfair.validation import check_prefs
 
 __all__ = ["Diagnosis", "alpha_grid", "diagnose_scenario", "sample_for_diagnosis"]

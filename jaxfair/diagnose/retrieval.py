@@ -24,10 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair.batch import Batch
 from jaxfair.diagnose.calibration import CALIBRATION_TOLERANCE, calibration_premise
 from jaxfair.diagnose.decompose import Decomposition, bootstrap_counts, decompose, default_pair, resolve_weights
 from jaxfair.diagnose.weights import check_groups
+from jaxfair.engine.batch import Batch
 from jaxfair.validation import check_batch_prefs
 
 __all__ = ["RetrievalDiagnosis", "retrieval_diagnosis", "retrieval_quality_per_user"]

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxfair.batch import Batch
+from jaxfair.engine.batch import Batch
 
 __all__ = [
     "CrossFitWarning",

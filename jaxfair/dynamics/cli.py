@@ -17,12 +17,12 @@ def _floats(text: str | None, flag: str):
 
 
 def _run_dynamics(args) -> int:
-    from jaxfair import grids
     from jaxfair.cliargs import scenario_label
     from jaxfair.dynamics.policies import parse_policy
     from jaxfair.dynamics.report import horizon_table, write_dynamics
     from jaxfair.dynamics.retention import Retention
     from jaxfair.dynamics.simulate import simulate
+    from jaxfair.engine import grids
     from jaxfair.engine.slate import slate_from_args
     from jaxfair.htmlreport.commands import finish_outputs
     from jaxfair.preflight import check_out_dir

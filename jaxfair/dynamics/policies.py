@@ -22,7 +22,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair import kernels
+from jaxfair.engine import kernels
 from jaxfair.validation import check_alphas
 
 __all__ = ["Custom", "Fixed", "Policy", "Retune", "RetuneFair", "choose_fair", "choose_utility", "parse_policy"]

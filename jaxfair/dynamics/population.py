@@ -15,8 +15,8 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair.batch import Batch
 from jaxfair.dynamics import rng
+from jaxfair.engine.batch import Batch
 
 __all__ = ["Bank", "acquisition_cdf", "check_acquisition", "make_bank", "newcomers", "return_uniform", "session_index"]
 

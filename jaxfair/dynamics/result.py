@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jaxfair import kernels
+from jaxfair.engine import kernels
 from jaxfair.ratio import worst_best_ratio
 
 __all__ = ["DynamicsResult"]

@@ -11,8 +11,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxfair import kernels
-from jaxfair.batch import Batch
+from jaxfair.engine import kernels
+from jaxfair.engine.batch import Batch
 from jaxfair.engine.executors import map_user_chunks, pad_rows
 from jaxfair.engine.slate import as_slate
 
@@ -41,7 +41,7 @@ def session_utilities(
     """Utility ``u_n(α)`` of every session n under every α: float32 ``[P, N]``.
 
     Slate serving (SPEC §7; ``slate=1`` is the paper's top-1, SPEC §1) with the package's
-    kernel (:func:`jaxfair.kernels.slate_value`: ranks by score, lowest index on ties; 0 for
+    kernel (:func:`jaxfair.engine.kernels.slate_value`: ranks by score, lowest index on ties; 0 for
     empty ranks and where nothing was retrieved), mapped over session chunks with the
     engine's :func:`jaxfair.engine.executors.map_user_chunks` and chunked over α, so memory
     stays bounded.

@@ -1,11 +1,13 @@
 """The engine's public entry points: :func:`evaluate`, :func:`label_means` and
 :func:`group_utility_from_label_means`.
 
-Data flow: batch → kernel (:func:`jaxfair.kernels.group_sum_blocks`, prefs-free) → executor
-(:func:`jaxfair.engine.executors.group_sums`) → :class:`GroupSums` → results. Group utility
-is linear in the preferences (SPEC §9): μ_g(α) = α*(g) · L_g(α), so :func:`evaluate` computes
-the label means L and applies the preferences after the kernel, exactly as a caller of
-:func:`label_means` would.
+Data flow: batch → kernel (:func:`jaxfair.engine.kernels.group_sum_blocks`) → executor
+(:func:`jaxfair.engine.dispatch.group_sums`) → :class:`GroupSums` → results. The kernel sums a
+:class:`jaxfair.engine.kernels.Payload` of C channels through the slate: :func:`label_means` sums the
+K labels (prefs-free, SPEC §9: μ_g(α) = α*(g) · L_g(α) for any preferences, applied after the
+kernel); :func:`evaluate` sums one channel, the per-user utility α*(g_n)·Y folded in before
+(K times less work in the kernel than K label channels, and the pre-SPEC-§9 bits), or the
+labels when asked for them (``return_label_means=True``).
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair import kernels
-from jaxfair.batch import Batch
+from jaxfair.engine import kernels
+from jaxfair.engine.batch import Batch
 from jaxfair.engine.dispatch import group_sums
+from jaxfair.engine.kernels import LABELS, TOP1, Payload, SlateSpec
 from jaxfair.engine.planning import DEFAULT_MEMORY_BUDGET, balanced, plan_chunks
 from jaxfair.engine.provider import provider_metrics
-from jaxfair.engine.results import Evaluation, GroupSums
+from jaxfair.engine.results import Evaluation, GroupSums, group_utility_from_label_means
 from jaxfair.engine.slate import Slate, slate_spec_for
-from jaxfair.kernels import TOP1, SlateSpec
 from jaxfair.validation import check_alphas, check_batch, check_batch_prefs, warn_empty_groups
 
 __all__ = ["evaluate", "finish_evaluation", "group_utility_from_label_means", "label_means", "run_group_sums"]
@@ -43,13 +45,15 @@ def run_group_sums(
     progress: bool = False,
     prune: bool | None = None,
     mesh: Any = None,
+    payload: Payload = LABELS,
 ) -> tuple[np.ndarray, Slate, SlateSpec, GroupSums]:
-    """Validate, resolve the slate, plan chunks and run the chosen executor:
+    """Validate, resolve the slate, plan chunks and run the chosen executor on ``payload``:
     ``(alphas float64 [P, K], Slate, SlateSpec, GroupSums)``."""
     a_arr = check_alphas(alphas, batch.n_labels)
     sl, spec = slate_spec_for(batch, slate, position_weights, gamma, n_item_groups)
     n, m, k = batch.shape
-    alpha_chunk, user_chunk = plan_chunks(a_arr.shape[0], n, m, memory_budget, spec=spec, n_labels=k)
+    c = payload.n_channels(k)
+    alpha_chunk, user_chunk = plan_chunks(a_arr.shape[0], n, m, memory_budget, spec=spec, n_channels=c)
     if chunk_size is not None:
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
             raise ValueError(f"chunk_size: expected an int >= 1, got {chunk_size!r}")
@@ -65,6 +69,7 @@ def run_group_sums(
         prune=prune,
         memory_budget=memory_budget,
         mesh=mesh,
+        payload=payload,
     )
     return a_arr, sl, spec, sums
 
@@ -126,32 +131,6 @@ def label_means(
     return sums.label_means()
 
 
-def group_utility_from_label_means(label_means: Any, prefs: Any) -> np.ndarray:
-    """Apply preferences after the kernel: ``μ = L · α*`` per group.
-
-    Args:
-      label_means: ``[P, G, K]`` (:func:`label_means`; label sums work the same way).
-      prefs: ``[G, K]`` (one preference matrix) or ``[Q, G, K]`` (Q of them).
-    Returns:
-      float64 ``[P, G]`` or ``[Q, P, G]`` (NaN where a group is empty).
-    """
-    lm = np.asarray(label_means, np.float64)
-    pr = np.asarray(prefs, np.float64)
-    if lm.ndim != 3:
-        raise ValueError(f"label_means: expected shape [P, G, K], got shape {lm.shape}")
-    if pr.ndim not in (2, 3) or pr.shape[-2:] != lm.shape[1:]:
-        raise ValueError(f"prefs: expected shape [G, K] = {list(lm.shape[1:])} or [Q, G, K], got shape {pr.shape}")
-    if not np.all(np.isfinite(pr)):
-        raise ValueError("prefs: expected finite preferences, got NaN or inf")
-    # An explicit sum over k in label order (elementwise, vectorised): the same bits for one
-    # matrix or Q of them (np.einsum over Q is ~30x slower; a matmul's order depends on shapes).
-    q = pr if pr.ndim == 3 else pr[None]
-    out = lm[None, :, :, 0] * q[:, None, :, 0]
-    for k in range(1, lm.shape[2]):
-        out += lm[None, :, :, k] * q[:, None, :, k]
-    return out if pr.ndim == 3 else out[0]
-
-
 def evaluate(
     alphas: Any,
     batch: Batch,
@@ -168,6 +147,7 @@ def evaluate(
     position_weights: Any = "dcg",
     gamma: float = 0.8,
     n_item_groups: int | None = None,
+    return_label_means: bool = False,
 ) -> Evaluation:
     """Evaluate P serving weight vectors on a batch with one compiled kernel.
 
@@ -180,11 +160,11 @@ def evaluate(
       memory_budget: bytes for one kernel call's ``[N_chunk, P_chunk]`` intermediates.
       group_names, label_names: optional names for tables.
       progress: show a progress bar over chunks.
-      prune: serve from exactly pruned candidates (:mod:`jaxfair.prune`): True, False, or
+      prune: serve from exactly pruned candidates (:mod:`jaxfair.engine.prune`): True, False, or
         None = auto (on from ``PRUNE_MIN_ALPHAS`` α when the first users' blocks shrink to
         ≤ 3/4 of the candidates). Results are bit-identical either way; only the speed
         differs. ``chunk_size`` applies to the unpruned path only.
-      mesh: a ``jax.sharding.Mesh`` (:func:`jaxfair.sharding.user_mesh`) to shard the users
+      mesh: a ``jax.sharding.Mesh`` (:func:`jaxfair.engine.sharding.user_mesh`) to shard the users
         over; default: all devices when there are several (else one device). Bit-identical
         to one device; in a multi-process run (:mod:`jaxfair.distributed`) ``batch`` holds
         this process's users and the result covers all processes' users.
@@ -192,19 +172,26 @@ def evaluate(
         retrieved candidates with the highest Σ_k α_k f_k, by (score desc, index asc); utility
         ``Σ_r v_r α*(g)·Y[j_r]``. ``slate=1`` is the top-1 model.
       position_weights: ``"dcg"`` (default), ``"geometric"``, ``"uniform"`` or a vector of
-        k weights (:func:`jaxfair.position.position_weights`); gamma: geometric decay.
+        k weights (:func:`jaxfair.engine.position.position_weights`); gamma: geometric decay.
       n_item_groups: H provider groups (default: from ``batch.item_group``, at least 2).
         With ``batch.item_group`` the result also holds provider exposure and provider DER.
+      return_label_means: also return ``label_means [P, G, K]`` (SPEC §9). The kernel then
+        sums the K labels instead of the one folded utility (about K times the serving work)
+        and ``group_utility`` is ``group_utility_from_label_means(label_means, prefs)``
+        exactly; without it (default) ``group_utility`` comes from the folded utility, the
+        same numbers to float32 rounding of the block sums (tested: rtol 1e-5, atol 1e-6).
 
     Returns:
       :class:`Evaluation` with ``utility [P]``, ``der [P]``, ``group_utility [P, G]``,
-      ``label_means [P, G, K]`` and, with provider groups, ``exposure_share [P, H]``,
-      ``merit_share [H]``, ``provider_der [P]``. Group utilities are
-      ``group_utility_from_label_means(label_means, prefs)`` (float64 after the kernel).
+      ``label_means [P, G, K]`` (None unless ``return_label_means``) and, with provider
+      groups, ``exposure_share [P, H]``, ``merit_share [H]``, ``provider_der [P]``.
       A group with no users gets NaN utility and NaN DER, with an :class:`EmptyGroupWarning`;
       a provider group with no merit gets NaN provider DER, with a :class:`ProviderGroupWarning`.
     """
     p_arr = check_batch_prefs(batch, prefs)
+    if not isinstance(return_label_means, (bool, np.bool_)):
+        raise ValueError(f"return_label_means: expected True or False, got {return_label_means!r}")
+    payload = LABELS if return_label_means else kernels.utility_payload(p_arr)
     a_arr, sl, spec, sums = run_group_sums(
         alphas,
         batch,
@@ -218,6 +205,7 @@ def evaluate(
         progress=progress,
         prune=prune,
         mesh=mesh,
+        payload=payload,
     )
     return evaluation_from_sums(a_arr, sums, p_arr, group_names, label_names, spec=spec, slate=sl)
 
@@ -233,14 +221,13 @@ def evaluation_from_sums(
     slate: Slate | None = None,
 ) -> Evaluation:
     """An :class:`Evaluation` from an executor's :class:`GroupSums` and preferences ``[G, K]``:
-    μ = label means · prefs (:func:`group_utility_from_label_means`)."""
+    label channels give μ = label means · prefs (:func:`group_utility_from_label_means`) and
+    the label means; a utility channel gives μ = utility sums / counts (the pre-SPEC-§9 bits)."""
     empty = warn_empty_groups(sums.counts, group_names)
-    lm = sums.label_means()
-    mu = group_utility_from_label_means(lm, prefs)
-    utility = sums.utility_sums(prefs).sum(axis=1) / sums.counts.sum()
+    lm = sums.label_means() if sums.channels == "labels" else None
     return finish_evaluation(
         alphas,
-        None,
+        sums.utility_sums(prefs),
         sums.counts,
         sums.n_unserved,
         group_names,
@@ -248,8 +235,7 @@ def evaluation_from_sums(
         spec=spec,
         exposure=sums.exposure,
         merit=sums.merit(prefs),
-        group_utility=mu,
-        utility=utility,
+        group_utility=sums.group_utility(prefs),
         label_means=lm,
         slate=slate,
         warned=empty,
@@ -258,7 +244,7 @@ def evaluation_from_sums(
 
 def finish_evaluation(
     alphas: np.ndarray,
-    sums: np.ndarray | None,
+    sums: np.ndarray,
     counts: np.ndarray,
     unserved: int,
     group_names=None,
@@ -268,20 +254,19 @@ def finish_evaluation(
     exposure=None,
     merit=None,
     group_utility: np.ndarray | None = None,
-    utility: np.ndarray | None = None,
     label_means: np.ndarray | None = None,
     slate: Slate | None = None,
     warned: list | None = None,
 ) -> Evaluation:
     """Assemble an :class:`Evaluation` from utility group sums ``[P, G]`` and counts ``[G]``
-    (or from ready ``group_utility``/``utility``), and, with provider groups, exposure sums
-    ``[P, H]`` and merit ``[H]``."""
+    (group means from the sums unless ``group_utility`` is given), and, with provider groups,
+    exposure sums ``[P, H]`` and merit ``[H]``."""
     counts = np.asarray(counts, np.float64)
     empty = warn_empty_groups(counts, group_names) if warned is None else warned
     if group_utility is None:
         with np.errstate(invalid="ignore", divide="ignore"):
             group_utility = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-        utility = sums.sum(axis=1) / counts.sum()
+    utility = sums.sum(axis=1) / counts.sum()
     der = np.full(len(alphas), np.nan) if empty else kernels.der_kernel(group_utility, np)
     extra = {}
     if exposure is not None:

@@ -7,13 +7,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxfair import sharding
-from jaxfair.batch import Batch
+from jaxfair.engine import sharding
+from jaxfair.engine.batch import Batch
 from jaxfair.engine.executors import dense_sums
+from jaxfair.engine.kernels import LABELS, TOP1, Payload, SlateSpec
 from jaxfair.engine.planning import DEFAULT_MEMORY_BUDGET, pruning_pays, use_pruning
 from jaxfair.engine.pruned import pruned_sums
 from jaxfair.engine.results import GroupSums
-from jaxfair.kernels import TOP1, SlateSpec
 
 __all__ = ["group_sums"]
 
@@ -23,6 +23,7 @@ def group_sums(
     batch: Batch,
     n_groups: int,
     spec: SlateSpec = TOP1,
+    payload: Payload = LABELS,
     *,
     alpha_chunk: int | None = None,
     user_chunk: int | None = None,
@@ -33,10 +34,13 @@ def group_sums(
 ) -> GroupSums:
     """All group sums of P weight vectors on ``batch``: the one place that picks the executor.
 
+    ``payload`` (:class:`jaxfair.engine.kernels.Payload`): the C channels summed — the K labels
+    (default, prefs-free) or the folded utility (C = 1); every executor takes it alike.
+
     ``prune`` (True, False, None = auto): serve from exactly pruned candidates
-    (:mod:`jaxfair.prune`) bucketed by how many survive; the chunk arguments then do not
+    (:mod:`jaxfair.engine.prune`) bucketed by how many survive; the chunk arguments then do not
     apply (the buckets plan their own from ``memory_budget``). ``mesh`` (a
-    :func:`jaxfair.sharding.user_mesh`; default: all devices when there are several, else
+    :func:`jaxfair.engine.sharding.user_mesh`; default: all devices when there are several, else
     none): in one process with pruning on, the pruned tiles go round-robin to the mesh's
     devices; otherwise (and always across processes) the users are sharded with
     ``shard_map``, unpruned. Every choice gives the same bits.
@@ -49,10 +53,10 @@ def group_sums(
     if pruning and (mesh is None or jax.process_count() == 1):
         devices = None if mesh is None else list(mesh.devices.flat)
         return pruned_sums(
-            alphas32, batch, n_groups, spec, memory_budget=memory_budget, progress=progress, devices=devices
+            alphas32, batch, n_groups, spec, payload, memory_budget=memory_budget, progress=progress, devices=devices
         )
     if mesh is not None:
-        return sharding.mesh_sums(alphas32, batch, n_groups, spec, mesh=mesh, progress=progress)
+        return sharding.mesh_sums(alphas32, batch, n_groups, spec, payload, mesh=mesh, progress=progress)
     return dense_sums(
-        alphas32, batch, n_groups, spec, alpha_chunk=alpha_chunk, user_chunk=user_chunk, progress=progress
+        alphas32, batch, n_groups, spec, payload, alpha_chunk=alpha_chunk, user_chunk=user_chunk, progress=progress
     )

@@ -1,15 +1,18 @@
 """Executors: one signature, one result type, one accumulator, one place that chooses.
 
-An executor maps the prefs-free block kernel (:func:`jaxfair.kernels.group_sum_blocks`) over
-the users and returns a :class:`jaxfair.engine.results.GroupSums`. Three exist:
+An executor maps the block kernel (:func:`jaxfair.engine.kernels.group_sum_blocks`) over the users
+for one :class:`jaxfair.engine.kernels.Payload` (the C value channels that ride through the slate:
+the K labels, or the folded utility) and returns a :class:`jaxfair.engine.results.GroupSums`
+of ``[P, G, C]`` channel sums. Three exist, each with the signature
+``(alphas32, batch, n_groups, spec, payload, ...) -> GroupSums``:
 
 * :func:`dense_sums` — plain chunks of α and of users (:func:`map_user_chunks`);
 * :func:`jaxfair.engine.pruned.pruned_sums` — exactly pruned candidates in tiles bucketed by
   surviving-set size (optionally round-robin over one process's devices);
-* :func:`jaxfair.sharding.mesh_sums` — users sharded over a device mesh with ``shard_map``
+* :func:`jaxfair.engine.sharding.mesh_sums` — users sharded over a device mesh with ``shard_map``
   (also across processes).
 
-Each produces float32 sums over fixed blocks of :data:`jaxfair.kernels.SUM_BLOCK` users and
+Each produces float32 sums over fixed blocks of :data:`jaxfair.engine.kernels.SUM_BLOCK` users and
 hands them to one :class:`BlockAccumulator`, which adds the blocks in float64 in user order —
 so all three give the same bits. :func:`jaxfair.engine.dispatch.group_sums` is the one place
 that picks the executor.
@@ -25,11 +28,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair import kernels
-from jaxfair.batch import Batch
+from jaxfair.engine import kernels
+from jaxfair.engine.batch import Batch
+from jaxfair.engine.kernels import LABELS, TOP1, Payload, SlateSpec
 from jaxfair.engine.planning import plan_chunks
 from jaxfair.engine.results import GroupSums
-from jaxfair.kernels import TOP1, SlateSpec
 
 __all__ = [
     "BlockAccumulator",
@@ -43,24 +46,26 @@ __all__ = [
 
 
 class BlockAccumulator:
-    """float64 sums of :class:`jaxfair.kernels.BlockSums`, block after block in user order.
+    """float64 sums of :class:`jaxfair.engine.kernels.BlockSums`, block after block in user order.
 
     The only place where block sums are added: every executor calls :meth:`add` with the blocks
     of consecutive users (in user order) for the α rows ``a0 .. a0 + take``; merit (α-free) is
-    added once per user block (``merit=True`` on one α chunk only).
+    added once per user block (``merit=True`` on one α chunk only). Payload-agnostic: the C
+    channels are whatever the :class:`jaxfair.engine.kernels.Payload` put through the slate.
     """
 
-    def __init__(self, n_alphas: int, n_groups: int, n_labels: int, n_item_groups: int = 0):
-        self.labels = np.zeros((n_alphas, n_groups, n_labels), np.float64)
+    def __init__(self, n_alphas: int, n_groups: int, payload: Payload, n_channels: int, n_item_groups: int = 0):
+        self.channels = payload.channels
+        self.values = np.zeros((n_alphas, n_groups, n_channels), np.float64)
         h = n_item_groups
         self.exposure = np.zeros((n_alphas, h), np.float64) if h else None
-        self.merit = np.zeros((n_groups, h, n_labels), np.float64) if h else None
+        self.merit = np.zeros((n_groups, h, n_channels), np.float64) if h else None
 
     def add(self, blocks: kernels.BlockSums, a0: int, take: int, n_blocks: int | None = None, merit: bool = False):
         """Add ``blocks`` (leading axis: blocks in user order; α axis >= ``take``; only the
         first ``n_blocks`` blocks when given; None fields are skipped)."""
-        if blocks.labels is not None:
-            _add(self.labels[a0 : a0 + take], blocks.labels, take, n_blocks)
+        if blocks.values is not None:
+            _add(self.values[a0 : a0 + take], blocks.values, take, n_blocks)
         if self.exposure is not None:
             if blocks.exposure is not None:
                 _add(self.exposure[a0 : a0 + take], blocks.exposure, take, n_blocks)
@@ -70,11 +75,12 @@ class BlockAccumulator:
 
     def result(self, counts: np.ndarray, n_unserved: int) -> GroupSums:
         return GroupSums(
-            label_sums=self.labels,
+            channel_sums=self.values,
+            channels=self.channels,
             counts=np.asarray(counts, np.float64),
             n_unserved=int(n_unserved),
             exposure=self.exposure,
-            merit_label_sums=self.merit,
+            merit_channel_sums=self.merit,
         )
 
 
@@ -165,6 +171,7 @@ def dense_sums(
     batch: Batch,
     n_groups: int,
     spec: SlateSpec = TOP1,
+    payload: Payload = LABELS,
     *,
     alpha_chunk: int | None = None,
     user_chunk: int | None = None,
@@ -173,15 +180,16 @@ def dense_sums(
     """The plain executor: chunks of α and of whole ``SUM_BLOCK``s of users on one device."""
     batch = kernel_batch(batch, spec)
     p, n = int(alphas32.shape[0]), batch.n_users
+    c = payload.n_channels(batch.n_labels)
     if alpha_chunk is None or user_chunk is None:
-        alpha_chunk, user_chunk = plan_chunks(p, n, batch.n_candidates, spec=spec, n_labels=batch.n_labels)
-    acc = BlockAccumulator(p, n_groups, batch.n_labels, spec.n_item_groups)
+        alpha_chunk, user_chunk = plan_chunks(p, n, batch.n_candidates, spec=spec, n_channels=c)
+    acc = BlockAccumulator(p, n_groups, payload, c, spec.n_item_groups)
     alpha_starts = list(range(0, p, alpha_chunk))
     chunks = [pad_rows(alphas32[a0 : a0 + alpha_chunk], alpha_chunk, 1.0) for a0 in alpha_starts]  # one shape
     bar = _progress(progress, -(-n // user_chunk) * len(alpha_starts), "evaluate")
 
     def serve(sub):
-        return [kernels.group_sum_blocks(c, sub, n_groups, spec) for c in chunks]
+        return [kernels.group_sum_blocks(a, sub, n_groups, spec, payload) for a in chunks]
 
     for _, _, outs in map_user_chunks(serve, batch, user_chunk, batch_fill(batch, n_groups)):
         for a0, out in zip(alpha_starts, outs, strict=True):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxfair import kernels
-from jaxfair import prune as _prune
-from jaxfair.batch import Batch
-from jaxfair.kernels import TOP1, SlateSpec
+from jaxfair.engine import kernels
+from jaxfair.engine import prune as _prune
+from jaxfair.engine.batch import Batch
+from jaxfair.engine.kernels import TOP1, SlateSpec
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
@@ -44,11 +44,11 @@ PRUNE_WIDTHS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)
 DEFAULT_USER_CHUNK = 2048
 
 
-def temporaries(spec: SlateSpec = TOP1, n_labels: int = 1) -> int:
-    """``[N_chunk, P_chunk]`` arrays live in the kernel: per rank a score, K label payloads
+def temporaries(spec: SlateSpec = TOP1, n_channels: int = 1) -> int:
+    """``[N_chunk, P_chunk]`` arrays live in the kernel: per rank a score, C channel payloads
     (and H − 1 provider payloads), plus the user-group (and user-provider) products. Top-1
-    with K = 1: 4 (best score, payload, output, user-group product)."""
-    per_rank = 1 + n_labels + max(spec.n_item_groups - 1, 0)
+    with C = 1: 4 (best score, payload, output, user-group product)."""
+    per_rank = 1 + n_channels + max(spec.n_item_groups - 1, 0)
     return 2 + per_rank * spec.k + spec.n_item_groups
 
 
@@ -58,13 +58,13 @@ def plan_chunks(
     n_candidates: int,
     budget_bytes: int = DEFAULT_MEMORY_BUDGET,
     spec: SlateSpec = TOP1,
-    n_labels: int = 1,
+    n_channels: int = 1,
 ) -> tuple[int, int]:
     """``(alpha_chunk, user_chunk)`` so that the kernel's ``[Nc, Pc]`` float32 temporaries
     (:func:`temporaries`) and the ``[Nc, m]`` inputs fit in ``budget_bytes``."""
     if budget_bytes < 1:
         raise ValueError(f"budget_bytes: expected > 0, got {budget_bytes}")
-    elems = max(1, budget_bytes // (4 * temporaries(spec, n_labels)))
+    elems = max(1, budget_bytes // (4 * temporaries(spec, n_channels)))
     # Whole blocks of kernels.SUM_BLOCK users, so chunk edges fall on block edges and the
     # sums do not depend on the chunking (at least one block, even over a tiny budget).
     b = kernels.SUM_BLOCK

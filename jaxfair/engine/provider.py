@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxfair import kernels
+from jaxfair.engine import kernels
 from jaxfair.validation import warn_provider_groups
 
 __all__ = ["provider_metrics"]

@@ -11,48 +11,99 @@ import pandas as pd
 
 from jaxfair.ratio import worst_best_ratio
 
-__all__ = ["Evaluation", "GroupReport", "GroupSums"]
+__all__ = ["Evaluation", "GroupReport", "GroupSums", "group_utility_from_label_means"]
 
 
 @dataclasses.dataclass(frozen=True)
 class GroupSums:
-    """Every group sum the serving kernel produced, added in float64 over all users (prefs-free).
+    """Every group sum the serving kernel produced, added in float64 over all users.
+
+    What the C channels hold is named by ``channels`` (the kernel's :class:`jaxfair.engine.kernels.Payload`):
+    ``"labels"`` (C = K, prefs-free, SPEC §9) or ``"utility"`` (C = 1, the per-user utility
+    α*(g_n)·Y folded in before the kernel, the pre-SPEC-§9 payload).
 
     Attributes:
-      label_sums: ``[P, G, K]`` Σ_{n∈g} Σ_r v_r Y[n, j_r(α), :] (position-weighted served labels).
+      channel_sums: ``[P, G, C]`` Σ_{n∈g} Σ_r v_r x[n, j_r(α), :] (position-weighted served channels).
+      channels: ``"labels"`` or ``"utility"``.
       counts: ``[G]`` users per group (float64, exact integers).
       n_unserved: users of groups < G with no retrieved candidate.
-      exposure: ``[P, H]`` provider exposure Σ_n Σ_r v_r 1{item_group[j_r] = h}; None without
-        provider groups.
-      merit_label_sums: ``[G, H, K]`` Σ_{n∈g} Σ_j I[n,j] 1{item_group = h} Y[n,j,:] (α-free);
+      exposure: ``[P, H]`` provider exposure Σ_n Σ_r v_r 1{item_group[j_r] = h} (payload-free);
+        None without provider groups.
+      merit_channel_sums: ``[G, H, C]`` Σ_{n∈g} Σ_j I[n,j] 1{item_group = h} x[n,j,:] (α-free);
         None without provider groups. Merit for preferences α* is :meth:`merit`.
     """
 
-    label_sums: np.ndarray
+    channel_sums: np.ndarray
+    channels: str
     counts: np.ndarray
     n_unserved: int
     exposure: np.ndarray | None = None
-    merit_label_sums: np.ndarray | None = None
+    merit_channel_sums: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.channels not in ("labels", "utility"):
+            raise ValueError(f"channels: expected 'labels' or 'utility', got {self.channels!r}")
 
     @property
     def n_item_groups(self) -> int:
         return 0 if self.exposure is None else int(self.exposure.shape[1])
 
     def label_means(self) -> np.ndarray:
-        """``[P, G, K]`` label sums / counts; NaN rows for empty groups."""
+        """``[P, G, K]`` label sums / counts; NaN rows for empty groups (label channels only)."""
+        if self.channels != "labels":
+            raise ValueError(f"label_means: these sums hold {self.channels!r} channels, not the labels")
         c = self.counts[None, :, None]
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(c > 0, self.label_sums / np.maximum(c, 1.0), np.nan)
+            return np.where(c > 0, self.channel_sums / np.maximum(c, 1.0), np.nan)
 
     def utility_sums(self, prefs: np.ndarray) -> np.ndarray:
-        """``[P, G]`` Σ_{n∈g} u_n(α) for preferences ``prefs [G, K]`` (float64 einsum)."""
-        return np.einsum("pgk,gk->pg", self.label_sums, np.asarray(prefs, np.float64))
+        """``[P, G]`` Σ_{n∈g} u_n(α) for preferences ``prefs [G, K]`` (the ones folded in, for
+        utility channels)."""
+        if self.channels == "utility":
+            return self.channel_sums[..., 0]
+        return np.einsum("pgk,gk->pg", self.channel_sums, np.asarray(prefs, np.float64))
+
+    def group_utility(self, prefs: np.ndarray) -> np.ndarray:
+        """``[P, G]`` mean utility per group (NaN for an empty group): utility sums / counts,
+        or for label channels ``group_utility_from_label_means(label_means, prefs)``."""
+        if self.channels == "labels":
+            return group_utility_from_label_means(self.label_means(), prefs)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.counts > 0, self.channel_sums[..., 0] / np.maximum(self.counts, 1), np.nan)
 
     def merit(self, prefs: np.ndarray) -> np.ndarray | None:
-        """``[H]`` provider merit M_h = Σ_{g,k} α*_k(g) · merit_label_sums[g, h, k] (SPEC §7)."""
-        if self.merit_label_sums is None:
+        """``[H]`` provider merit M_h = Σ_{g,k} α*_k(g) · (merit label sums)[g, h, k] (SPEC §7)."""
+        if self.merit_channel_sums is None:
             return None
-        return np.einsum("ghk,gk->h", self.merit_label_sums, np.asarray(prefs, np.float64))
+        if self.channels == "utility":
+            return self.merit_channel_sums[..., 0].sum(axis=0)
+        return np.einsum("ghk,gk->h", self.merit_channel_sums, np.asarray(prefs, np.float64))
+
+
+def group_utility_from_label_means(label_means: Any, prefs: Any) -> np.ndarray:
+    """Apply preferences after the kernel: ``μ = L · α*`` per group.
+
+    Args:
+      label_means: ``[P, G, K]`` (:func:`jaxfair.label_means`; label sums work the same way).
+      prefs: ``[G, K]`` (one preference matrix) or ``[Q, G, K]`` (Q of them).
+    Returns:
+      float64 ``[P, G]`` or ``[Q, P, G]`` (NaN where a group is empty).
+    """
+    lm = np.asarray(label_means, np.float64)
+    pr = np.asarray(prefs, np.float64)
+    if lm.ndim != 3:
+        raise ValueError(f"label_means: expected shape [P, G, K], got shape {lm.shape}")
+    if pr.ndim not in (2, 3) or pr.shape[-2:] != lm.shape[1:]:
+        raise ValueError(f"prefs: expected shape [G, K] = {list(lm.shape[1:])} or [Q, G, K], got shape {pr.shape}")
+    if not np.all(np.isfinite(pr)):
+        raise ValueError("prefs: expected finite preferences, got NaN or inf")
+    # An explicit sum over k in label order (elementwise, vectorised): the same bits for one
+    # matrix or Q of them (np.einsum over Q is ~30x slower; a matmul's order depends on shapes).
+    q = pr if pr.ndim == 3 else pr[None]
+    out = lm[None, :, :, 0] * q[:, None, :, 0]
+    for k in range(1, lm.shape[2]):
+        out += lm[None, :, :, k] * q[:, None, :, k]
+    return out if pr.ndim == 3 else out[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +153,8 @@ class Evaluation:
       merit_share: ``[H]`` m_h, share of the merit (α-free).
       n_item_groups: H (0 when the batch has no ``item_group``).
       label_means: ``[P, G, K]`` L_g(α), the mean position-weighted served labels per group
-        (SPEC §9: ``group_utility = label_means · prefs``); None where not computed.
+        (SPEC §9: ``group_utility = label_means · prefs``); None unless requested
+        (``evaluate(..., return_label_means=True)``).
       slate_spec: the :class:`jaxfair.Slate` evaluated (None where not recorded).
     """
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxfair.position import POSITION_MODELS, check_slate, position_weights
+from jaxfair.engine.position import POSITION_MODELS, check_slate, position_weights
 
 __all__ = ["TOP1_SLATE", "Slate", "add_slate_arguments", "as_slate", "slate_from_args", "slate_spec_for"]
 
@@ -30,7 +30,7 @@ class Slate:
     Attributes:
       k: slate size, an int >= 1 (checked against m by :meth:`check`).
       position_weights: ``"dcg"`` (default), ``"geometric"``, ``"uniform"`` or a tuple of k
-        non-increasing weights (:func:`jaxfair.position.position_weights`).
+        non-increasing weights (:func:`jaxfair.engine.position.position_weights`).
       gamma: decay of ``"geometric"``, in (0, 1] (recorded, unused by the other models).
     """
 
@@ -63,8 +63,8 @@ class Slate:
         return self
 
     def spec(self, n_item_groups: int = 0):
-        """The static kernel description (:class:`jaxfair.kernels.SlateSpec`)."""
-        from jaxfair.kernels import slate_spec  # JAX only when a kernel is near: the CLI's --help stays light
+        """The static kernel description (:class:`jaxfair.engine.kernels.SlateSpec`)."""
+        from jaxfair.engine.kernels import slate_spec  # JAX only when a kernel is near: the CLI's --help stays light
 
         return slate_spec(self.k, self.weights, n_item_groups)
 
@@ -151,7 +151,7 @@ def slate_spec_for(
     ``n_item_groups`` (H) defaults to the batch's (largest provider id + 1, at least 2);
     without ``batch.item_group`` exposure is not measured (H = 0).
     """
-    from jaxfair.batch import check_item_group
+    from jaxfair.engine.batch import check_item_group
 
     sl = as_slate(slate, position_weights, gamma, batch.n_candidates)
     if batch.item_group is None:

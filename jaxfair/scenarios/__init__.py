@@ -1,6 +1,6 @@
 """Scenario registry: ``load(name, *, seed=0, **options)`` and ``available()``.
 
-Every scenario yields the engine's :class:`~jaxfair.batch.Batch` from
+Every scenario yields the engine's :class:`~jaxfair.engine.batch.Batch` from
 ``Scenario.sample(key, n_users)``. Modules register a factory with :func:`register`
 (:mod:`jaxfair.scenarios.registry`); the built-in ones are imported on the first
 :func:`available`, :func:`summary` or :func:`load` (so that importing the package, e.g. for

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jaxfair.batch import Batch
+from jaxfair.engine.batch import Batch
 from jaxfair.named_prefs import bind_prefs, prefs_record
 from jaxfair.validation import UnnormalisedPrefs, check_prefs
 

@@ -62,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxfair.batch import Batch
+from jaxfair.engine.batch import Batch
 from jaxfair.named_prefs import bind_prefs
 from jaxfair.scenarios.base import Scenario
 from jaxfair.scenarios.pool import SAMPLING_OPTIONS, PoolScenario, default_prefs, pool_arrays

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxfair.batch import Batch, check_features
+from jaxfair.engine.batch import Batch, check_features
 from jaxfair.named_prefs import bind_prefs
 from jaxfair.scenarios.base import Scenario
 

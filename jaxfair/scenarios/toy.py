@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair.batch import Batch
+from jaxfair.engine.batch import Batch
 from jaxfair.named_prefs import bind_prefs
 from jaxfair.scenarios.base import Scenario
 from jaxfair.scenarios.registry import register

@@ -2,7 +2,7 @@
 
 Shapes: N users, m candidates, K labels, G groups, P serving weight vectors α.
 Nothing here validates (nothing can raise inside ``jit``); the public functions in
-:mod:`jaxfair.metrics` and :mod:`jaxfair.evaluate` validate eagerly and then call these.
+:mod:`jaxfair.engine.metrics` and :mod:`jaxfair.evaluate` validate eagerly and then call these.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
-from jaxfair.batch import Batch
+from jaxfair.engine.batch import Batch
 
 _EXACT = jax.lax.Precision.HIGHEST
 
@@ -29,7 +30,8 @@ __all__ = [
     "der_raw_kernel",
     "SUM_BLOCK",
     "BlockSums",
-    "group_block_sums",
+    "LABELS",
+    "Payload",
     "group_means",
     "group_onehot",
     "group_sum_blocks",
@@ -42,6 +44,7 @@ __all__ = [
     "slate_spec",
     "slate_value",
     "true_value",
+    "utility_payload",
 ]
 
 
@@ -175,23 +178,23 @@ def _weighted(vals, weights):
     return out
 
 
-def _slate_outputs(alphas, scores, mask, value, item_group, spec: SlateSpec):
-    """Per (user, α): slate utility ``[N, P]`` and, with H provider groups, the exposure of
-    providers 1..H−1 (a tuple of H − 1 ``[N, P]`` arrays; else None).
+def _slate_outputs(alphas, scores, mask, values: tuple, item_group, spec: SlateSpec):
+    """Per (user, α): the position-weighted slate sum of each payload in ``values`` (a tuple of
+    C ``[N, P]``) and, with H provider groups, the exposure of providers 1..H−1 (a tuple of
+    H − 1 ``[N, P]`` arrays; else None).
 
     Each provider h >= 1 rides along the slate as a 0/1 payload, so its exposure is the
-    position-weighted sum of the payloads, like utility; provider 0's is the α-free total
+    position-weighted sum of the payloads, like the values; provider 0's is the α-free total
     exposure minus the others' (:func:`_slate_total`), which saves one payload — every
-    payload costs about as much as the value's (register pressure in the fused loop).
+    payload costs about as much as a value's (register pressure in the fused loop).
     """
-    h = spec.n_item_groups
-    inds = tuple((item_group == g).astype(value.dtype) for g in range(1, h)) if h else ()
-    outs = _running_topk(alphas, scores, mask, (value,) + inds, spec.k)
+    h, c = spec.n_item_groups, len(values)
+    dtype = values[0].dtype
+    inds = tuple((item_group == g).astype(dtype) for g in range(1, h)) if h else ()
+    outs = _running_topk(alphas, scores, mask, tuple(values) + inds, spec.k)
     w = spec.weights[: len(outs[0])]
-    u = _weighted(outs[0], w)
-    if not h:
-        return u, None
-    return u, tuple(_weighted(o, w) for o in outs[1:])
+    sums = tuple(_weighted(o, w) for o in outs)
+    return sums[:c], (sums[c:] if h else None)
 
 
 def _slate_total(mask, spec: SlateSpec):
@@ -239,7 +242,7 @@ def slate_value(
 
     ``spec = TOP1`` gives :func:`served_value` bit for bit.
     """
-    return _slate_outputs(alphas, scores, mask, value, None, spec._replace(n_item_groups=0))[0]
+    return _slate_outputs(alphas, scores, mask, (value,), None, spec._replace(n_item_groups=0))[0][0]
 
 
 def group_means(sums: jnp.ndarray, counts: jnp.ndarray) -> jnp.ndarray:
@@ -292,59 +295,58 @@ def _pad_users(n: int, *arrays):
     return nb, arrays
 
 
-def group_block_sums(u: jnp.ndarray, onehot: jnp.ndarray) -> jnp.ndarray:
-    """Per-group partial sums of ``u`` over consecutive blocks of :data:`SUM_BLOCK` users.
+@struct.dataclass
+class Payload:
+    """What rides through the slate: C value channels per candidate, ``[N, m, C]`` (a pytree).
 
-    Args:
-      u: ``[N, P]`` per-user values; onehot: ``[N, G]`` group membership (all-zero rows
-        count nowhere).
-    Returns:
-      float32 ``[ceil(N / SUM_BLOCK), P, G]``; block b holds users ``b·B .. (b+1)·B − 1``.
+    ``channels``: ``"labels"`` (C = K: the labels Y themselves, prefs-free, SPEC §9) or
+    ``"utility"`` (C = 1: the folded utility α*(g_n)·Y[n, j, :] of :func:`true_value`,
+    ``prefs [G, K]`` float32). The kernel and every executor treat the channels alike; only
+    :meth:`values` knows what they are. ``channels`` is static (jit specialises on it).
     """
-    (n, p), n_groups = u.shape, onehot.shape[1]
-    nb, (u, onehot) = _pad_users(n, u, onehot)
-    # One block at a time (lax.map): its [B, P, G] tree stays in cache; the same tree over
-    # all blocks at once streams every level through memory (~10x slower on CPU).
-    return jax.lax.map(
-        lambda a: _block_tree(*a), (u.reshape(nb, SUM_BLOCK, p), onehot.reshape(nb, SUM_BLOCK, n_groups))
-    )
+
+    channels: str = struct.field(pytree_node=False, default="labels")
+    prefs: jnp.ndarray | None = None
+
+    def values(self, batch: Batch) -> jnp.ndarray:
+        """``[N, m, C]`` float32 channel values of every candidate (padding users: 0)."""
+        if self.channels == "labels":
+            return batch.labels
+        return true_value(batch, self.prefs)[..., None]
+
+    def n_channels(self, n_labels: int) -> int:
+        return n_labels if self.channels == "labels" else 1
+
+
+#: The prefs-free payload: the K labels.
+LABELS = Payload("labels")
+
+
+def utility_payload(prefs: jnp.ndarray) -> Payload:
+    """The folded-utility payload (C = 1) for preferences ``[G, K]``."""
+    return Payload("utility", jnp.asarray(prefs, jnp.float32))
 
 
 class BlockSums(NamedTuple):
     """Per-block float32 group sums of one kernel call (a pytree; add the blocks in float64).
 
-    ``labels``: ``[nb, P, G, K]`` position-weighted label sums Σ_{n∈g} Σ_r v_r Y[n, j_r(α), :]
-    of the users of each block of :data:`SUM_BLOCK`; ``exposure``: ``[nb, P, H]`` provider
-    exposure (None without provider groups); ``merit``: ``[nb, G, H, K]`` merit label sums
-    Σ_{n∈g} Σ_j I[n,j] 1{item_group = h} Y[n,j,:] (α-free; None without provider groups).
-    Everything is linear in the preferences, so none of it needs them (SPEC §9).
+    ``values``: ``[nb, P, G, C]`` position-weighted channel sums Σ_{n∈g} Σ_r v_r x[n, j_r(α), :]
+    of the users of each block of :data:`SUM_BLOCK` (x: the :class:`Payload`'s values);
+    ``exposure``: ``[nb, P, H]`` provider exposure (None without provider groups); ``merit``:
+    ``[nb, G, H, C]`` merit channel sums Σ_{n∈g} Σ_j I[n,j] 1{item_group = h} x[n,j,:]
+    (α-free; None without provider groups).
     """
 
-    labels: jnp.ndarray
+    values: jnp.ndarray
     exposure: jnp.ndarray | None = None
     merit: jnp.ndarray | None = None
-
-
-def _label_outputs(alphas, scores, mask, labels, item_group, spec: SlateSpec):
-    """Per (user, α): the K position-weighted served labels (a tuple of K ``[N, P]``) and, with
-    H provider groups, the exposure of providers 1..H−1 (tuple of H − 1 ``[N, P]``; else None).
-
-    Every label rides along the slate as its own payload; so does each provider h >= 1 (a 0/1
-    payload); provider 0's exposure is the α-free total minus the others' (:func:`_slate_total`).
-    """
-    h, k = spec.n_item_groups, labels.shape[-1]
-    inds = tuple((item_group == g).astype(labels.dtype) for g in range(1, h)) if h else ()
-    outs = _running_topk(alphas, scores, mask, tuple(labels[..., q] for q in range(k)) + inds, spec.k)
-    w = spec.weights[: len(outs[0])]
-    vals = tuple(_weighted(o, w) for o in outs)
-    return vals[:k], (vals[k:] if h else None)
 
 
 def served_block_sums(
     alphas: jnp.ndarray,
     scores: jnp.ndarray,
     mask: jnp.ndarray,
-    labels: jnp.ndarray,
+    values: jnp.ndarray,
     onehot: jnp.ndarray,
     spec: SlateSpec = TOP1,
     item_group: jnp.ndarray | None = None,
@@ -353,69 +355,68 @@ def served_block_sums(
 
     Serving and summing one block of :data:`SUM_BLOCK` users inside one ``lax.map`` step
     keeps its ``[B, P]`` values in cache instead of writing ``[N, P]`` to memory and reading
-    it back (3–4× faster on CPU, measured). Each label is summed by its own pairwise tree
+    it back (3–4× faster on CPU, measured). Each channel is summed by its own pairwise tree
     (the trees are stacked after summing: stacking the ``[B, P]`` payloads before summing makes
     XLA emit the top-k network per stacked element, unvectorised, ~300× slower, measured).
+    Every channel costs about one payload's work, so C = 1 (the folded utility) is the cheapest.
 
     Args:
-      alphas: ``[P, K]``; scores, labels: ``[N, W, K]``; mask: ``[N, W]``; onehot: ``[N, G]``;
+      alphas: ``[P, K]``; scores: ``[N, W, K]``; values: ``[N, W, C]`` channel payloads;
+      mask: ``[N, W]``; onehot: ``[N, G]``;
       spec: what to serve (:class:`SlateSpec`, static): slate size k, position weights, H;
       item_group: int ``[N, W]`` provider groups (needed when ``spec.n_item_groups > 0``).
     Returns:
-      :class:`BlockSums` with ``labels [ceil(N / SUM_BLOCK), P, G, K]`` and, with provider
+      :class:`BlockSums` with ``values [ceil(N / SUM_BLOCK), P, G, C]`` and, with provider
       groups, ``exposure [ceil(N / SUM_BLOCK), P, H]``.
     """
     (n, w, k), n_groups = scores.shape, onehot.shape[1]
-    kl = labels.shape[-1]
+    c = values.shape[-1]
     expo = spec.n_item_groups > 0
     extra = (item_group,) if expo else ()
-    nb, (scores, mask, labels, onehot, *extra) = _pad_users(n, scores, mask, labels, onehot, *extra)
+    nb, (scores, mask, values, onehot, *extra) = _pad_users(n, scores, mask, values, onehot, *extra)
 
     def one_block(args):
-        s, mk, y, oh, *g = args
-        ys, e = _label_outputs(alphas, s, mk, y, g[0] if expo else None, spec)
-        lab = jnp.stack([_block_tree(u, oh) for u in ys], axis=-1)  # [P, G, K]
+        s, mk, x, oh, *g = args
+        xs, e = _slate_outputs(alphas, s, mk, tuple(x[..., q] for q in range(c)), g[0] if expo else None, spec)
+        sums = jnp.stack([_block_tree(u, oh) for u in xs], axis=-1)  # [P, G, C]
         if not expo:
-            return lab
-        return lab, jnp.stack([_tree(x) for x in e], axis=-1), _tree(_slate_total(mk, spec))
+            return sums
+        return sums, jnp.stack([_tree(x) for x in e], axis=-1), _tree(_slate_total(mk, spec))
 
     out = jax.lax.map(
         one_block,
         (
             scores.reshape(nb, SUM_BLOCK, w, k),
             mask.reshape(nb, SUM_BLOCK, w),
-            labels.reshape(nb, SUM_BLOCK, w, kl),
+            values.reshape(nb, SUM_BLOCK, w, c),
             onehot.reshape(nb, SUM_BLOCK, n_groups),
             *(x.reshape(nb, SUM_BLOCK, w) for x in extra),
         ),
     )
     if not expo:
         return BlockSums(out)
-    sums, others, total = out  # [nb, P, G, K], [nb, P, H − 1], [nb]
+    sums, others, total = out  # [nb, P, G, C], [nb, P, H − 1], [nb]
     # Provider 0 = the block's total exposure minus the others' (on the materialised block sums).
     e0 = total[:, None] - functools.reduce(jnp.add, [others[..., i] for i in range(others.shape[-1])])
     return BlockSums(sums, jnp.concatenate([e0[..., None], others], axis=-1))
 
 
-def merit_block_sums(batch: Batch, onehot: jnp.ndarray, n_item_groups: int) -> jnp.ndarray:
-    """Merit label sums per block of users (SPEC §7, prefs-free): ``Σ_{n∈g} Σ_j I[n,j]
-    1{item_group = h} Y[n,j,:]`` summed over blocks of :data:`SUM_BLOCK` users: float32
-    ``[ceil(N / SUM_BLOCK), G, H, K]`` (α-free). Merit M_h for preferences α* is
-    ``Σ_{g,k} α*_k(g) · sums[g, h, k]``."""
-    n, _, k = batch.labels.shape
+def merit_block_sums(batch: Batch, values: jnp.ndarray, onehot: jnp.ndarray, n_item_groups: int) -> jnp.ndarray:
+    """Merit channel sums per block of users (SPEC §7): ``Σ_{n∈g} Σ_j I[n,j] 1{item_group = h}
+    values[n,j,:]`` over blocks of :data:`SUM_BLOCK` users: float32 ``[ceil(N / SUM_BLOCK), G, H, C]``
+    (α-free). With the labels as channels, merit M_h for preferences α* is
+    ``Σ_{g,k} α*_k(g) · sums[g, h, k]``; with the folded utility, ``Σ_g sums[g, h, 0]``."""
+    n, _, c = values.shape
     g = onehot.shape[1]
     ig = batch.item_group
     per_user = jnp.stack(
-        [
-            jnp.sum(jnp.where((batch.mask & (ig == h))[..., None], batch.labels, 0.0), axis=1)
-            for h in range(n_item_groups)
-        ],
+        [jnp.sum(jnp.where((batch.mask & (ig == h))[..., None], values, 0.0), axis=1) for h in range(n_item_groups)],
         axis=1,
-    )  # [N, H, K]
+    )  # [N, H, C]
     nb, (per_user, onehot) = _pad_users(n, per_user, onehot)
     return jax.lax.map(
         lambda a: _tree(a[0][:, None] * a[1][:, :, None, None]),
-        (per_user.reshape(nb, SUM_BLOCK, n_item_groups, k), onehot.reshape(nb, SUM_BLOCK, g)),
+        (per_user.reshape(nb, SUM_BLOCK, n_item_groups, c), onehot.reshape(nb, SUM_BLOCK, g)),
     )
 
 
@@ -425,20 +426,25 @@ def group_onehot(group: jnp.ndarray, n_groups: int, dtype=jnp.float32) -> jnp.nd
 
 
 @functools.partial(jax.jit, static_argnames=("n_groups", "spec"))
-def group_sum_blocks(alphas: jnp.ndarray, batch: Batch, n_groups: int, spec: SlateSpec = TOP1) -> BlockSums:
-    """One compiled evaluation of P weight vectors on one batch, as prefs-free block sums.
+def group_sum_blocks(
+    alphas: jnp.ndarray, batch: Batch, n_groups: int, spec: SlateSpec = TOP1, payload: Payload = LABELS
+) -> BlockSums:
+    """One compiled evaluation of P weight vectors on one batch, as block sums of a payload.
 
     Args:
       alphas: float32 ``[P, K]`` (validated: ≥ 0, finite, not all zero).
       batch: N users (group ids ≥ ``n_groups`` mark padding users, which count nowhere).
       n_groups: G (static); spec: slate size, position weights and provider groups (static).
+      payload: what is summed (:class:`Payload`): the K labels (default, prefs-free) or the
+        folded utility (C = 1).
     Returns:
-      :class:`BlockSums`: label sums ``[nb, P, G, K]`` and, with ``spec.n_item_groups = H > 0``,
-      exposure ``[nb, P, H]`` and merit label sums ``[nb, G, H, K]`` (nb = ceil(N / SUM_BLOCK);
+      :class:`BlockSums`: channel sums ``[nb, P, G, C]`` and, with ``spec.n_item_groups = H > 0``,
+      exposure ``[nb, P, H]`` and merit channel sums ``[nb, G, H, C]`` (nb = ceil(N / SUM_BLOCK);
       add the blocks in float64 in block order).
     """
-    onehot = group_onehot(batch.group, n_groups, batch.labels.dtype)  # padding rows are zero
-    out = served_block_sums(alphas, batch.scores, batch.mask, batch.labels, onehot, spec, batch.item_group)
+    values = payload.values(batch)  # [N, m, C]
+    onehot = group_onehot(batch.group, n_groups, values.dtype)  # padding rows are zero
+    out = served_block_sums(alphas, batch.scores, batch.mask, values, onehot, spec, batch.item_group)
     if spec.n_item_groups:
-        return out._replace(merit=merit_block_sums(batch, onehot, spec.n_item_groups))
+        return out._replace(merit=merit_block_sums(batch, values, onehot, spec.n_item_groups))
     return out

@@ -1,7 +1,7 @@
 """Exact candidate pruning: drop candidates that can never be served for any α ≥ 0.
 
 Serving is ``ĵ(α) = first argmax_j fl32(Σ_k α_k f[n,j,k])`` over retrieved j (SPEC §2: the
-lowest index wins ties), computed in float32 by :func:`jaxfair.kernels.served_value`. A
+lowest index wins ties), computed in float32 by :func:`jaxfair.engine.kernels.served_value`. A
 retrieved candidate ``i`` *dominates* candidate ``j`` of the same user when either
 
 1. ``i < j`` and ``f_i ≥ f_j`` on every label. Float rounding is monotone (products by

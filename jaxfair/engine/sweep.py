@@ -23,8 +23,8 @@ import numba
 import numpy as np
 import pandas as pd
 
-from jaxfair import kernels
-from jaxfair.batch import Batch
+from jaxfair.engine import kernels
+from jaxfair.engine.batch import Batch
 from jaxfair.evaluate import Evaluation, finish_evaluation
 from jaxfair.validation import check_alphas, check_batch_prefs
 

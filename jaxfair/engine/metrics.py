@@ -1,7 +1,7 @@
 """Public per-α metrics: serving, user/group utility, DER, retrieval quality, oracle.
 
 Each function validates its inputs eagerly (``ValueError`` naming the argument) and then
-runs a jit-compiled kernel from :mod:`jaxfair.kernels` in float32.
+runs a jit-compiled kernel from :mod:`jaxfair.engine.kernels` in float32.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair import kernels
-from jaxfair.batch import Batch
-from jaxfair.engine.api import group_utility_from_label_means
+from jaxfair.engine import kernels
+from jaxfair.engine.batch import Batch
 from jaxfair.engine.dispatch import group_sums as _group_sums
 from jaxfair.engine.slate import as_slate, slate_spec_for
 from jaxfair.validation import check_alpha, check_batch, check_batch_prefs, warn_empty_groups
@@ -75,9 +74,9 @@ def group_utility(
     p = check_batch_prefs(batch, prefs)
     a = check_alpha(alpha, batch.n_labels)
     spec = _no_exposure(batch, slate, position_weights, gamma)
-    sums = _group_sums(jnp.asarray(a, jnp.float32)[None], batch, p.shape[0], spec)
+    sums = _group_sums(jnp.asarray(a, jnp.float32)[None], batch, p.shape[0], spec, kernels.utility_payload(p))
     warn_empty_groups(sums.counts)
-    return group_utility_from_label_means(sums.label_means(), p)[0]
+    return sums.group_utility(p)[0]
 
 
 def _check_mu(mu: Any) -> np.ndarray:
@@ -159,7 +158,6 @@ def oracle_utility(
         batch = batch.replace(scores=batch.labels)
     # Serve everyone with each group's α* in turn (the same kernel as `evaluate`, so the
     # same ties) and keep group g's utility under its own α*(g): the diagonal.
-    sums = _group_sums(p32, batch, p.shape[0], spec)
+    sums = _group_sums(p32, batch, p.shape[0], spec, kernels.utility_payload(p32))
     warn_empty_groups(sums.counts)
-    lm = sums.label_means()  # [G (α = α*(g)), G, K]
-    return np.einsum("ggk,gk->g", lm, np.asarray(p, np.float64))
+    return np.diagonal(sums.group_utility(p)).copy()  # [G (α = α*(g)), G] → diagonal

@@ -1,7 +1,7 @@
 """Users sharded over a device mesh: the same block sums as one device, computed in place.
 
 The grid kernel is embarrassingly parallel over users except for the group sums, which are
-taken over fixed blocks of :data:`jaxfair.kernels.SUM_BLOCK` users. Giving every device a
+taken over fixed blocks of :data:`jaxfair.engine.kernels.SUM_BLOCK` users. Giving every device a
 whole number of blocks (users padded at the end with users of the empty padding group G)
 means each device computes exactly the block sums one device would have computed for those
 users; the blocks are gathered in user order and added in float64 on the host, in the same
@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxfair import kernels
-from jaxfair.batch import Batch
-from jaxfair.kernels import TOP1, SlateSpec
+from jaxfair.engine import kernels
+from jaxfair.engine.batch import Batch
+from jaxfair.engine.kernels import LABELS, TOP1, Payload, SlateSpec
 
 __all__ = ["USER_AXIS", "default_local_mesh", "default_mesh", "local_mesh_devices", "mesh_sums", "user_mesh"]
 
@@ -70,7 +70,7 @@ def local_mesh_devices(mesh) -> list[jax.Device]:
     if other:
         raise ValueError(
             f"mesh: expected devices of this process only, got {len(other)} of other processes "
-            f"(e.g. {other[0]}); use jaxfair.sharding.user_mesh(jax.local_devices())"
+            f"(e.g. {other[0]}); use jaxfair.engine.sharding.user_mesh(jax.local_devices())"
         )
     return devs
 
@@ -78,7 +78,7 @@ def local_mesh_devices(mesh) -> list[jax.Device]:
 def check_mesh(mesh) -> Mesh:
     if not isinstance(mesh, Mesh):
         raise ValueError(
-            f"mesh: expected a jax.sharding.Mesh (see jaxfair.sharding.user_mesh), got {type(mesh).__name__}"
+            f"mesh: expected a jax.sharding.Mesh (see jaxfair.engine.sharding.user_mesh), got {type(mesh).__name__}"
         )
     if mesh.axis_names != (USER_AXIS,):
         raise ValueError(f"mesh: expected one axis named {USER_AXIS!r}, got axes {mesh.axis_names}")
@@ -90,9 +90,9 @@ def _sharded_kernel(mesh: Mesh, n_groups: int, slate: SlateSpec = TOP1):
     spec = PartitionSpec(USER_AXIS)
     expo = slate.n_item_groups > 0
 
-    def local(alphas, scores, labels, mask, group, *item_group):
+    def local(alphas, payload, scores, labels, mask, group, *item_group):
         batch = Batch(scores=scores, labels=labels, mask=mask, group=group, item_group=item_group[0] if expo else None)
-        out = kernels.group_sum_blocks(alphas, batch, n_groups, slate)
+        out = kernels.group_sum_blocks(alphas, batch, n_groups, slate, payload)
         # Integer counts: exact for any number of users (float32 would stop at 2^24).
         onehot = jax.nn.one_hot(group, n_groups, dtype=jnp.int32)
         counts = jnp.sum(onehot, axis=0)
@@ -101,7 +101,7 @@ def _sharded_kernel(mesh: Mesh, n_groups: int, slate: SlateSpec = TOP1):
         blocks = jax.tree_util.tree_map(lambda x: jax.lax.all_gather(x, USER_AXIS, tiled=True), out)
         return blocks, jax.lax.psum(counts, USER_AXIS), jax.lax.psum(unserved, USER_AXIS)
 
-    in_specs = (PartitionSpec(), spec, spec, spec, spec) + ((spec,) if expo else ())
+    in_specs = (PartitionSpec(), PartitionSpec(), spec, spec, spec, spec) + ((spec,) if expo else ())
     fn = jax.shard_map(local, mesh=mesh, in_specs=in_specs, out_specs=PartitionSpec(), check_vma=False)
     return jax.jit(fn)
 
@@ -146,6 +146,7 @@ def mesh_sums(
     batch: Batch,
     n_groups: int,
     spec: SlateSpec = TOP1,
+    payload: Payload = LABELS,
     *,
     mesh: Mesh,
     alpha_chunk: int | None = None,
@@ -158,7 +159,8 @@ def mesh_sums(
     from jaxfair.engine.executors import BlockAccumulator, _progress, pad_rows
 
     check_mesh(mesh)
-    p, g, h, kl = int(alphas32.shape[0]), n_groups, spec.n_item_groups, batch.n_labels
+    p, g, h = int(alphas32.shape[0]), n_groups, spec.n_item_groups
+    c = payload.n_channels(batch.n_labels)
     fields, n_pad = _local_rows(batch, mesh, g, with_item_group=h > 0)
     sharding = NamedSharding(mesh, PartitionSpec(USER_AXIS))
     n_proc = jax.process_count()
@@ -167,20 +169,20 @@ def mesh_sums(
         for k, v in fields.items()
     }
     n_blocks = n_pad * n_proc // kernels.SUM_BLOCK
-    if alpha_chunk is None:  # the gathered [blocks, Pc, G·K (+ H)] outputs are the only arrays growing with P
-        alpha_chunk = max(1, min(p, (64 * 2**20) // (4 * (g * kl + h) * n_blocks)))
+    if alpha_chunk is None:  # the gathered [blocks, Pc, G·C (+ H)] outputs are the only arrays growing with P
+        alpha_chunk = max(1, min(p, (64 * 2**20) // (4 * (g * c + h) * n_blocks)))
     kernel = _sharded_kernel(mesh, g, spec)
-    acc = BlockAccumulator(p, g, kl, h)
+    acc = BlockAccumulator(p, g, payload, c, h)
     counts = unserved = None
     starts = range(0, p, alpha_chunk)
     bar = _progress(progress, len(starts), f"evaluate ({mesh.devices.size} devices)")
     inputs = [glob[k] for k in ("scores", "labels", "mask", "group")] + ([glob["item_group"]] if h else [])
     for a0 in starts:
         chunk = pad_rows(alphas32[a0 : a0 + alpha_chunk], alpha_chunk, 1.0)  # fixed shape: one compile
-        blocks, c, un = kernel(jnp.asarray(chunk), *inputs)
+        blocks, cnt, un = kernel(jnp.asarray(chunk), payload, *inputs)
         acc.add(blocks, a0, min(alpha_chunk, p - a0), merit=counts is None)  # user order, as on one device
         if counts is None:
-            counts, unserved = np.asarray(c, dtype=np.float64), int(round(float(un)))
+            counts, unserved = np.asarray(cnt, dtype=np.float64), int(round(float(un)))
         if bar is not None:
             bar.update(1)
     if bar is not None:
