@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from jaxfair.atomic import atomic_write, atomic_write_text
 from jaxfair.bo.evaluator import Evaluator, parse_objectives
@@ -41,6 +40,7 @@ from jaxfair.bo.lock import StudyLock
 from jaxfair.bo.methods import METHODS, MethodConfig, propose
 from jaxfair.bo.pareto import reference_point
 from jaxfair.named_prefs import prefs_record
+from jaxfair.progress import progress_bar as tqdm
 
 __all__ = [
     "CorruptRowsWarning",

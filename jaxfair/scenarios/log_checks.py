@@ -210,8 +210,15 @@ def _row_hashes(columns: Sequence[np.ndarray]) -> np.ndarray:
     return h
 
 
-def warn_duplicates(columns: Sequence[np.ndarray], by_session: bool, n_rows: int) -> None:
-    """:class:`DuplicateRowsWarning` when a row of ``columns`` (each ``[n]``) repeats an earlier one exactly."""
+def warn_duplicates(
+    columns: Sequence[np.ndarray], by_session: bool, n_rows: int, *, replay: bool = False, user: str = "user"
+) -> None:
+    """:class:`DuplicateRowsWarning` when a row of ``columns`` (each ``[n]``) repeats an earlier one exactly.
+
+    The advice depends on the mode: a pool merges each user's sessions (it takes no session
+    column), so a candidate logged in two sessions is a repeat there, and naming the candidate
+    column would turn the warning into an error; replay with sessions can check candidates
+    within each session."""
     # Fast path: no repeated row hash, no repeated row; otherwise the exact (slower) check.
     if not pd.Series(_row_hashes(columns)).duplicated().any():
         return
@@ -221,16 +228,39 @@ def warn_duplicates(columns: Sequence[np.ndarray], by_session: bool, n_rows: int
         return
     row = first_bad_row(dup)
     original = first_bad_row((key == key[row - 1]).all(axis=1))
+    if replay and by_session:
+        advice = (
+            "Remove the repeats, name the candidate id column (candidate= / --candidate: a candidate "
+            "logged twice in one session is then an error), or pass allow_duplicates=True (--allow-duplicates) "
+            "if they are genuine"
+        )
+    else:
+        advice = _ONE_ROW_PER_CANDIDATE[replay].format(user=user, candidate="<candidate id column>")
+        advice += "; or pass allow_duplicates=True (--allow-duplicates) if the "
+        advice += "repeats are distinct candidates"
     warnings.warn(
         f"rows: {int(dup.sum())} of {n_rows} rows repeat an earlier row exactly (same user"
         f"{', session' if by_session else ''}, scores, labels and retrieval flag; data row {row} repeats "
         f"data row {original}); without a candidate column every repeat is another candidate, so the "
-        "user's pool holds it twice (a file appended to itself doubles every pool). Remove the repeats, "
-        "name the candidate id column (candidate= / --candidate), or pass allow_duplicates=True "
-        "(--allow-duplicates) if they are genuine",
+        f"user's pool holds it twice (a file appended to itself doubles every pool). {advice}",
         DuplicateRowsWarning,
         stacklevel=3,
     )
+
+
+# What works when a user's rows repeat a candidate, for a pool (False) and a replay without sessions (True).
+_ONE_ROW_PER_CANDIDATE = {
+    False: (
+        "A pool merges each user's sessions into one pool, so a candidate logged in several sessions is one "
+        "candidate: keep one row per (user, candidate) (e.g. df.drop_duplicates(subset=[{user!r}, {candidate}])), or "
+        "serve the logged sessions as they were with replay=True and session= (--replay --session COL)"
+    ),
+    True: (
+        "Replay without a session column serves each user's rows as one session: name the session id column "
+        "with session= (--session COL), or keep one row per (user, candidate) (e.g. "
+        "df.drop_duplicates(subset=[{user!r}, {candidate}]))"
+    ),
+}
 
 
 # --- the steps of from_frame, in the order it runs them ---------------------------------------------
@@ -363,9 +393,17 @@ def session_codes(df: pd.DataFrame, session: str | None) -> np.ndarray:
 
 
 def check_candidates(
-    df: pd.DataFrame, candidate: str, users: LoggedUsers, sessions: np.ndarray, *, by_session: bool
+    df: pd.DataFrame,
+    candidate: str,
+    users: LoggedUsers,
+    sessions: np.ndarray,
+    *,
+    by_session: bool,
+    replay: bool,
+    user_col: str,
 ) -> None:
-    """A (user, session, candidate) logged twice is an error naming the user, candidate and row."""
+    """A (user, session, candidate) logged twice is an error naming the user, candidate and row, and
+    saying what works (:func:`warn_duplicates`)."""
     cand = required_column(df, candidate, "candidate")
     dup = pd.DataFrame({"u": users.codes, "s": sessions, "c": cand}).duplicated(keep="first").to_numpy()
     if dup.any():
@@ -374,6 +412,11 @@ def check_candidates(
             f"candidate: user {show_value(users.values[users.codes[row - 1]])} has candidate "
             f"{show_value(cand.iloc[row - 1])} twice{' in one session' if by_session else ''} (again at data "
             f"row {row}); expected one row per (user, candidate)"
+            + (
+                ""
+                if by_session
+                else ". " + _ONE_ROW_PER_CANDIDATE[replay].format(user=user_col, candidate=repr(candidate))
+            )
         )
 
 

@@ -195,9 +195,11 @@ def from_frame(
     keep_mask = retrieval_mask(df, retrieved)
     sessions = session_codes(df, session)
     if candidate is not None:
-        check_candidates(df, candidate, users, sessions, by_session=session is not None)
+        check_candidates(df, candidate, users, sessions, by_session=session is not None, replay=replay, user_col=user)
     elif not allow_duplicates:
-        warn_duplicates([users.codes, sessions, *f.T, *y.T, keep_mask], session is not None, len(df))
+        warn_duplicates(
+            [users.codes, sessions, *f.T, *y.T, keep_mask], session is not None, len(df), replay=replay, user=user
+        )
     igroup, igroup_names = (None, None) if item_group is None else item_group_codes(df, item_group)
     if replay and session is None:
         warn_one_session_per_user(users.codes)
