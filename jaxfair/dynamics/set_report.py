@@ -70,7 +70,7 @@ def amplification_statements(runs: Sequence[Sequence[DynamicsResult]]) -> list[d
     (every member supports it) and ``text``.
     """
     r0 = runs[0][0]
-    amp = set_arrays(runs)["amplification"]  # [Q, S, P, G]
+    amp = np.array([[r.amplification for r in member] for member in runs], np.float64)  # [Q, S, P, G]
     q, s = amp.shape[:2]
     out = []
     for gi, group in enumerate(r0.group_names):
