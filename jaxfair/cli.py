@@ -4,8 +4,9 @@ Every user mistake (a bad argument, a missing or malformed file, an invalid opti
 one line ``jaxfair: error: <what>`` on stderr and exit status 2; a warning is one line
 ``jaxfair: warning: <what>``; Ctrl-C ends as one line ``jaxfair: interrupted`` and exit status
 130 (``bo`` adds "rerun the same command to resume"). ``--debug`` (anywhere on the command
-line) shows full tracebacks and Python's warnings instead. Anything else is a bug and is not
-caught.
+line) shows full tracebacks and Python's warnings instead; ``--quiet`` (anywhere) turns progress
+bars off (when stderr is not a terminal they are plain status lines, :mod:`jaxfair.progress`).
+Anything else is a bug and is not caught.
 
 Nothing heavy is imported to build the parser (JAX, torch and BoTorch load when a command
 runs), so ``jaxfair --help`` and ``jaxfair --version`` answer at once.
@@ -24,6 +25,7 @@ import warnings
 
 from jaxfair.cliargs import UsageError, add_scenario_arguments, int_at_least, positive_int, scenario_label
 from jaxfair.htmlreport.commands import add_html_argument, finish_outputs
+from jaxfair.progress import set_quiet
 from jaxfair.scenarios.cliargs import scenario_from_args
 
 # Exceptions that mean "the user asked for something invalid": the library's convention is a
@@ -75,9 +77,8 @@ def _add_surface(subparsers) -> None:
 
 
 def _run_surface(args) -> int:
-    from tqdm.auto import tqdm
-
     from jaxfair.engine.slate import slate_from_args
+    from jaxfair.progress import progress_bar as tqdm
     from jaxfair.surface import compute_surface, write_surface
 
     label = scenario_label(args)
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="jaxfair: a JAX-accelerated simulator of multi-objective recommender serving and a "
         "fairness-aware Bayesian optimisation study of its serving weights α.",
         epilog="Run `jaxfair COMMAND --help` for each command's options. --debug (anywhere) shows full "
-        "tracebacks instead of one-line errors.",
+        "tracebacks instead of one-line errors; --quiet (anywhere) turns progress bars off.",
     )
     parser.add_argument("--version", action="version", version=f"jaxfair {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -181,13 +182,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for a user mistake, reported in one line)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    argv = [a for a in argv if a != "--debug"]
+    quiet = "--quiet" in argv
+    argv = [a for a in argv if a not in ("--debug", "--quiet")]
+    set_quiet(quiet)  # no progress bars (the progress factory, jaxfair.progress, reads it)
     command = next((a for a in argv if not a.startswith("-")), None)
     hint = "; rerun the same command to resume" if command == "bo" else ""
     try:
         with warnings.catch_warnings(), _exit_on_sigint(f"jaxfair: interrupted{hint}", enabled=not debug):
             if not debug:
-                warnings.showwarning = _show_warning
+                warnings.showwarning = _warning_printer()
             parser = build_parser()
             args = parser.parse_args(argv)
             args.argv = argv  # recorded in the output's summary.json (jaxfair.htmlreport)
@@ -261,10 +264,21 @@ def _close_progress_bars() -> None:
             pass
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """One line ``jaxfair: warning: <message>`` instead of Python's two-line format."""
-    text = " ".join(str(message).split())
-    print(f"jaxfair: warning: {text}", file=sys.stderr if file is None else file)
+def _warning_printer():
+    """A ``warnings.showwarning`` for one command: each warning as one line ``jaxfair: warning:
+    <message>``, and each distinct (category, message) once — Python's own filter repeats a
+    warning raised from several call sites (the negative-score warning of a diagnosis printed
+    once per decomposition)."""
+    shown: set[tuple[type, str]] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        if (category, text) in shown:
+            return
+        shown.add((category, text))
+        print(f"jaxfair: warning: {text}", file=sys.stderr if file is None else file)
+
+    return show
 
 
 if __name__ == "__main__":

@@ -261,7 +261,8 @@ def run_units_on_ray(
     already initialised or ``ray_address`` names a cluster to join.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+
+    from jaxfair.progress import progress_bar as tqdm
 
     try:
         import ray

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from jaxfair.bo.config import LOCATION_OPTIONS, check_or_write_config, prefs_set_record, scenario_identity
 from jaxfair.bo.evaluator import Evaluator, parse_objectives
@@ -34,6 +33,7 @@ from jaxfair.bo.methods import METHODS, MethodConfig, propose
 from jaxfair.bo.pareto import reference_point
 from jaxfair.bo.rows import CorruptRowsWarning, RowNames, load_rows, load_unit_rows, unit_file, write_rows
 from jaxfair.named_prefs import prefs_record
+from jaxfair.progress import progress_bar as tqdm
 
 __all__ = [
     "CorruptRowsWarning",

@@ -114,11 +114,10 @@ def load_scenario(args):
 
 
 def run(args) -> int:
-    from tqdm.auto import tqdm
-
     from jaxfair.diagnose.pipeline import diagnose_scenario
     from jaxfair.diagnose.report import write_report
     from jaxfair.preflight import check_out_dir, warn_ignored_by_replay
+    from jaxfair.progress import progress_bar as tqdm
 
     out = check_out_dir(args.out or f"results/diagnose-{scenario_label(args)}")
     # Arguments and the scenario are checked before the progress bar opens, so a mistake prints

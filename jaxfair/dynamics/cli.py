@@ -17,6 +17,8 @@ def _floats(text: str | None, flag: str):
 
 
 def _run_dynamics(args) -> int:
+    import numpy as np
+
     from jaxfair.cliargs import scenario_label
     from jaxfair.dynamics.policies import parse_policy
     from jaxfair.dynamics.report import horizon_table, write_dynamics
@@ -54,24 +56,48 @@ def _run_dynamics(args) -> int:
     policies = [parse_policy(p, k, grid, args.every) for p in args.policies.split(",") if p.strip()]
     if not policies:
         raise ValueError(f"--policies: expected at least one policy, got {args.policies!r}")
+    prefs_set = None
+    if args.prefs_set is not None:  # checked before any simulation
+        from jaxfair.dynamics.prefs_set import parse_dynamics_set
+
+        prefs_set = parse_dynamics_set(args.prefs_set, sc, max_members=args.set_members, seed=args.seed)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    common = dict(
+        periods=args.periods,
+        slots=args.slots,
+        retention=retention,
+        acquisition=acquisition,
+        slate=slate,
+        bank_users=args.bank_users,
+        sessions_per_user=args.sessions_per_user,
+    )
+    runs = None
+    if prefs_set is not None:
+        from jaxfair.dynamics.prefs_set import simulate_over_set
+
+        runs = simulate_over_set(sc, policies, prefs_set, seeds=seeds, progress=True, **common)
     results = []
-    for s in range(args.seed, args.seed + args.seeds):
+    if runs is not None and np.array_equal(prefs_set.values[0], np.asarray(sc.prefs, np.float64)):
+        results = list(runs[0])  # member 0 is the given prefs: its runs are the point run
+    for s in [] if results else seeds:
         results.append(
             simulate(
                 sc,
                 policies,
-                periods=args.periods,
-                slots=args.slots,
-                retention=retention,
-                acquisition=acquisition,
-                slate=slate,
                 seed=s,
-                bank_users=args.bank_users,
-                sessions_per_user=args.sessions_per_user,
                 progress=True,
+                **common,
             )
         )
-    paths = write_dynamics(results, out, title=sc.title, extra={"title": sc.title})
+    extra = {"title": sc.title}
+    set_paths, set_record = {}, None
+    if runs is not None:
+        from jaxfair.dynamics.set_report import write_set_outputs
+
+        set_paths, set_record = write_set_outputs(runs, out, title=sc.title, set_record=prefs_set.describe())
+        extra["prefs_set"] = set_record
+    paths = write_dynamics(results, out, title=sc.title, extra=extra)
+    paths |= set_paths
     paths |= finish_outputs(out, args)
     table = horizon_table(results)
     cols = ["policy", "utility", "der", "worst_best_ratio"] + [
@@ -79,9 +105,26 @@ def _run_dynamics(args) -> int:
     ]
     print(f"{sc.title}: {args.periods} periods x {args.slots} slots, {args.seeds} seed(s)")
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if set_record is not None:
+        _print_set(set_record)
     for p in paths.values():
         print(f"  wrote {p}")
     return 0
+
+
+def _print_set(record: dict) -> None:
+    """The amplification over the preference set, and each comparison with how many members agree."""
+    import pandas as pd
+
+    table = pd.DataFrame(record["table"])
+    print(
+        f"amplification share(T)/share(0) over the preference set ({record['set'].get('kind')}, "
+        f"{record['members_run']} members; member values are means over {record['seeds']} seed(s)):"
+    )
+    cols = ["policy", "group", "amplification_given", "amplification_min", "amplification_median", "amplification_max"]
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for s in record["statements"]:
+        print(f"  {s['text']}")
 
 
 def add_subcommands(subparsers) -> None:
@@ -133,6 +176,21 @@ def add_subcommands(subparsers) -> None:
         type=int_at_least(1),
         default=None,
         help="sessions drawn per bank user (default: the scenario's; toy 32, pools 64)",
+    )
+    p.add_argument(
+        "--prefs-set",
+        default=None,
+        metavar="SPEC",
+        help="also simulate every member of a preference set around the prefs: dirichlet:C[:Q], box:D[:Q] or "
+        "file:PATH; writes prefs_set.csv/.md and amplification_set.png (amplification min/median/max over the set) "
+        "and says which policy comparisons hold for every member. Each member is its own simulation (utility "
+        "drives who stays), so Q defaults to --set-members",
+    )
+    p.add_argument(
+        "--set-members",
+        type=int_at_least(2),
+        default=16,
+        help="members simulated when --prefs-set gives no :Q (and the cap for a file set; default 16)",
     )
     p.add_argument("--out", default=None, help="output directory (default results/dynamics-<scenario>)")
     add_html_argument(p)

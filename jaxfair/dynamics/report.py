@@ -49,39 +49,86 @@ def horizon_table(results: Sequence[DynamicsResult]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
+
+
+def _same_as(mean: np.ndarray, names: Sequence[str]) -> list[str | None]:
+    """For each policy (axis 1 of ``mean [T, Q, ...]``), the first earlier policy with the same curve, or None."""
+    out: list[str | None] = []
+    for qi in range(mean.shape[1]):
+        twin = next(
+            (names[qj] for qj in range(qi) if np.allclose(mean[:, qi], mean[:, qj], rtol=0, atol=1e-9, equal_nan=True)),
+            None,
+        )
+        out.append(twin)
+    return out
+
+
+def _line_style(qi: int, n_policies: int, periods: int) -> dict:
+    """Colour, dash and markers of policy ``qi``; markers sit at staggered periods so that a
+    policy whose curve coincides with another's stays visible (its markers fall between)."""
+    import matplotlib.pyplot as plt
+
+    step = max(1, periods // 8)
+    return dict(
+        color=plt.get_cmap("tab10")(qi % 10),
+        ls=("-", "--", "-.", ":")[qi % 4],
+        marker=_MARKERS[qi % len(_MARKERS)],
+        markevery=(min(periods - 1, (qi * step) // max(1, n_policies)), step),
+        ms=4,
+        lw=1.5,
+    )
+
+
+def _legend(ax, n_seeds: int) -> None:
+    """The policy legend, plus what the shaded bands are (with several seeds)."""
+    from matplotlib.patches import Patch
+
+    handles, names = ax.get_legend_handles_labels()
+    if n_seeds > 1:
+        handles.append(Patch(color="0.6", alpha=0.35, lw=0))
+        names.append(f"shaded: 95 % CI of the mean\nacross {n_seeds} seeds (Student t)")
+    ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+
+
 def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
-    """Three figures (mean over seeds, 95 % band with several seeds): ``(share, utility, der)``.
+    """Three figures (mean over seeds; with several seeds a shaded 95 % t-interval of the mean
+    across seeds, labelled in the legend): ``(share, utility, der)``.
 
     share: occupant share of each group over time, one panel per group, one line per policy
     (the amplification figure); utility: each group's mean utility; der: DER per period beside
-    the worst/best group utility ratio. Titles carry the preference mapping.
+    the worst/best group utility ratio. Titles carry the preference mapping. Each policy has
+    its own colour, dash and staggered markers, and a policy whose curves equal an earlier
+    policy's says so in the legend ("same curve as ..."), so no line hides under another.
     """
     import matplotlib.pyplot as plt
 
     r0 = results[0]
     t = np.arange(r0.periods)
+    q_all = len(r0.names)
     prefs = r0.config.get("prefs")
     line = f"\n{prefs_title(list(prefs), [list(v.values()) for v in prefs.values()])}" if prefs else ""
-    colors = plt.get_cmap("tab10")
-    styles = ("-", "--", "-.", ":")  # policies that coincide stay visible
     figs = []
     for what in ("share", "utility"):
         data = np.stack([r.share if what == "share" else r.group_utility for r in results])  # [S, T, Q, G]
         mean, lo, hi = t_interval(data, axis=0)
+        twins = _same_as(mean, r0.names)
         g = len(r0.group_names)
-        fig, axes = plt.subplots(1, g, figsize=(4.2 * g + 2.2, 3.6), squeeze=False)
+        fig, axes = plt.subplots(1, g, figsize=(4.2 * g + 2.6, 3.6), squeeze=False)
         for gi, ax in enumerate(axes[0]):
             for qi, name in enumerate(r0.names):
-                ax.plot(t, mean[:, qi, gi], color=colors(qi % 10), ls=styles[qi % 4], label=name, lw=1.5)
+                style = _line_style(qi, q_all, r0.periods)
+                label = name if twins[qi] is None else f"{name} (same curve as {twins[qi]})"
+                ax.plot(t, mean[:, qi, gi], label=label, **style)
                 if len(results) > 1:
                     ax.fill_between(
-                        t, np.clip(lo[:, qi, gi], 0, None), hi[:, qi, gi], color=colors(qi % 10), alpha=0.2, lw=0
+                        t, np.clip(lo[:, qi, gi], 0, None), hi[:, qi, gi], color=style["color"], alpha=0.2, lw=0
                     )
             ax.set_title(f"{r0.group_names[gi]}")
             ax.set_xlabel("period")
             ax.set_ylabel("occupant share" if what == "share" else "mean utility")
             ax.grid(alpha=0.3)
-        axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+        _legend(axes[0, -1], len(results))
         fig.suptitle(
             f"{title}: {'group share over time' if what == 'share' else 'group utility over time'}{line}",
             fontsize=10,
@@ -89,22 +136,25 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
         fig.tight_layout()
         figs.append(fig)
     # DER beside the worst/best group utility ratio: DER stays near 1 for large gaps (SPEC §9).
-    fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10.8, 3.8))
     for ax, attr, ylabel in (
         (axes[0], "der", "DER of the period's group utilities"),
         (axes[1], "worst_best_ratio", "worst / best group utility"),
     ):
         mean, lo, hi = t_interval(np.stack([getattr(r, attr) for r in results]), axis=0)  # [T, Q]
+        twins = _same_as(mean, r0.names)
         for qi, name in enumerate(r0.names):
-            ax.plot(t, mean[:, qi], color=colors(qi % 10), ls=styles[qi % 4], label=name, lw=1.5)
+            style = _line_style(qi, q_all, r0.periods)
+            label = name if twins[qi] is None else f"{name} (same curve as {twins[qi]})"
+            ax.plot(t, mean[:, qi], label=label, **style)
             if len(results) > 1:
                 ax.fill_between(
-                    t, np.clip(lo[:, qi], 0, 1), np.clip(hi[:, qi], 0, 1), color=colors(qi % 10), alpha=0.2, lw=0
+                    t, np.clip(lo[:, qi], 0, 1), np.clip(hi[:, qi], 0, 1), color=style["color"], alpha=0.2, lw=0
                 )
         ax.set_xlabel("period")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    _legend(axes[1], len(results))
     fig.suptitle(f"{title}: DER and worst/best group utility over time{line}", fontsize=10)
     fig.tight_layout()
     figs.append(fig)

@@ -10,13 +10,14 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxfair.engine import kernels
 from jaxfair.engine.batch import Batch
 from jaxfair.engine.executors import map_user_chunks, pad_rows
 from jaxfair.engine.slate import as_slate
 
-__all__ = ["session_utilities"]
+__all__ = ["LabelSumTable", "session_utilities"]
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
@@ -68,3 +69,39 @@ def session_utilities(
         for _, n_real, out in map_user_chunks(serve, sessions, min(session_chunk, n), (0.0, False, 0.0, 0))
     ]
     return jnp.concatenate(cols, axis=1)
+
+
+class LabelSumTable:
+    """Position-weighted label sums of each α on each bank session, reused for many preference matrices.
+
+    The serving (which candidates fill the slate) does not depend on α*(g): the utility of
+    session n is ``α*(g_n) · L_n(α)`` with ``L_n(α) [K] = Σ_r v_r Y_r`` (SPEC §9). So a
+    preference set pays for K serving passes — :func:`session_utilities` with the basis
+    preferences ``e_k`` for every group — instead of one per member, and each member's
+    utility table is a contraction (:meth:`utilities`). It differs from
+    :func:`session_utilities` with the member's prefs by float32 rounding only.
+
+    Args:
+      batch: the bank's N sessions; slate: a :class:`jaxfair.Slate` (resolved by the caller).
+    """
+
+    def __init__(self, batch: Batch, slate):
+        self.batch = batch
+        self.slate = slate
+        self._sums: dict[bytes, jnp.ndarray] = {}
+
+    def label_sums(self, alphas) -> jnp.ndarray:
+        """float32 ``[K, P, N]``: label k's position-weighted sum on each session under each α (cached)."""
+        alphas = np.asarray(alphas, np.float32)
+        key = alphas.tobytes() + str(alphas.shape).encode()
+        if key not in self._sums:
+            g, k = int(jnp.max(self.batch.group)) + 1, int(self.batch.n_labels)
+            basis = np.broadcast_to(np.eye(k, dtype=np.float32)[:, None, :], (k, g, k))  # [K, G, K]: α*(g) = e_k
+            self._sums[key] = jnp.stack([session_utilities(alphas, self.batch, b, self.slate) for b in basis])
+        return self._sums[key]
+
+    def utilities(self, alphas, prefs) -> jnp.ndarray:
+        """float32 ``[P, N]``: :func:`session_utilities` for ``prefs [G, K]``, from the cached label sums."""
+        sums = self.label_sums(alphas)  # [K, P, N]
+        w = jnp.asarray(prefs, jnp.float32)[self.batch.group]  # [N, K]
+        return jnp.einsum("kpn,nk->pn", sums, w, precision=jax.lax.Precision.HIGHEST)

@@ -34,7 +34,7 @@ from jaxfair.dynamics.population import (
 )
 from jaxfair.dynamics.result import DynamicsResult
 from jaxfair.dynamics.retention import Retention, return_probability, satisfaction
-from jaxfair.dynamics.serving import session_utilities
+from jaxfair.dynamics.serving import LabelSumTable, session_utilities
 from jaxfair.engine.slate import as_slate
 from jaxfair.named_prefs import prefs_record
 from jaxfair.validation import check_alphas, check_prefs
@@ -158,6 +158,8 @@ def simulate(
     record_sessions: bool = False,
     progress: bool = False,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    prefs: Any = None,
+    label_sums: LabelSumTable | None = None,
 ) -> DynamicsResult:
     """Simulate users arriving, being served, and returning or churning over ``periods`` periods.
 
@@ -176,6 +178,11 @@ def simulate(
       record_sessions: keep the bank row of every occupant's session ``[T, Q, N]``.
       progress: a tqdm bar over periods.
       memory_budget: bytes for one chunk's utility table (P is chunked to fit).
+      prefs: ``[G, K]`` true preferences for this run, in the scenario's group order (default:
+        the scenario's); a member of a preference set (:mod:`jaxfair.dynamics.prefs_set`).
+      label_sums: a :class:`~jaxfair.dynamics.serving.LabelSumTable` of ``bank`` (requires
+        ``bank``): utilities come from its cached label sums, so several preference matrices
+        share one serving pass (equal to the direct route up to float32 rounding).
 
     Returns:
       :class:`~jaxfair.dynamics.result.DynamicsResult` (float64 on the host).
@@ -195,7 +202,12 @@ def simulate(
         bank = bank_for(scenario, seed, bank_users, sessions_per_user)
     pi = check_acquisition(acquisition, scenario, bank)
     g = scenario.n_groups
-    prefs = np.asarray(check_prefs(scenario.prefs, g, scenario.n_labels, group_names=scenario.group_names))
+    prefs = scenario.prefs if prefs is None else prefs
+    prefs = np.asarray(check_prefs(prefs, g, scenario.n_labels, group_names=scenario.group_names))
+    if label_sums is not None and label_sums.batch is not bank.batch:
+        raise ValueError("label_sums: expected the LabelSumTable of bank= (it was built on other sessions)")
+    if label_sums is not None and label_sums.slate != slate:
+        raise ValueError(f"label_sums: built for {label_sums.slate}, this run serves {slate}")
     ub = bank.batch.n_users
     shared = (
         jnp.asarray(bank.user_group),
@@ -216,7 +228,7 @@ def simulate(
     seg = periods if not progress else max(1, -(-periods // max(1, -(-periods // 25))))
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from jaxfair.progress import progress_bar as tqdm
 
         bar = tqdm(total=len(units) * periods, desc="dynamics", unit="period")
     q_all = len(pols)
@@ -236,7 +248,10 @@ def simulate(
             alphas = policy.grid
             grid_rows = jnp.arange(len(alphas), dtype=jnp.int32)
             spec_choose, every = policy.chooser(), policy.every
-        table = session_utilities(alphas, bank.batch, prefs, slate).T  # [U·B, A]
+        if label_sums is None:
+            table = session_utilities(alphas, bank.batch, prefs, slate).T  # [U·B, A]
+        else:
+            table = label_sums.utilities(alphas, prefs).T
         consts = (table,) + shared + (grid_rows,)
         q = len(idx)
         row0 = jnp.arange(q, dtype=jnp.int32) if policy is None else jnp.zeros(1, jnp.int32)

@@ -17,7 +17,8 @@ from jaxfair.scenarios.registry import register
 
 if TYPE_CHECKING:  # for type checkers and the API docs; at run time see __getattr__ below
     from jaxfair.scenarios.base import Scenario
-    from jaxfair.scenarios.logs import ReplayScenario, from_file, from_frame
+    from jaxfair.scenarios.logs import from_file, from_frame
+    from jaxfair.scenarios.replay import ReplayScenario
     from jaxfair.validation import check_prefs
 
 __all__ = [
@@ -75,7 +76,7 @@ __getattr__, __dir__ = lazy_package(
     {
         "Scenario": "jaxfair.scenarios.base:Scenario",
         "check_prefs": "jaxfair.validation:check_prefs",
-        "ReplayScenario": "jaxfair.scenarios.logs:ReplayScenario",
+        "ReplayScenario": "jaxfair.scenarios.replay:ReplayScenario",
         "from_file": "jaxfair.scenarios.logs:from_file",
         "from_frame": "jaxfair.scenarios.logs:from_frame",
     },

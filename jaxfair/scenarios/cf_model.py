@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
+
+from jaxfair.progress import progress_bar as tqdm
 
 __all__ = ["CFConfig", "MultiTaskCF", "predict_cf", "train_cf"]
 

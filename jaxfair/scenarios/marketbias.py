@@ -49,8 +49,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from jaxfair.progress import progress_bar as tqdm
 from jaxfair.scenarios.cf_model import CFConfig, predict_cf, train_cf
 from jaxfair.scenarios.groups import random_groups
 from jaxfair.scenarios.pool import pool_arrays

@@ -47,8 +47,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from jaxfair.progress import progress_bar as tqdm
 from jaxfair.scenarios.cache import file_checksum, load_or_build
 from jaxfair.scenarios.datapaths import resolve_dataset_dir
 from jaxfair.scenarios.groups import random_groups

@@ -31,8 +31,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from jaxfair.progress import progress_bar as tqdm
 from jaxfair.scenarios.cache import load_or_build
 from jaxfair.scenarios.groups import random_groups
 from jaxfair.scenarios.pool import SAMPLING_OPTIONS, PoolScenario, pool_arrays

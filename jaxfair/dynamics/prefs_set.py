@@ -1,0 +1,137 @@
+"""Dynamics over a preference set: every member of a :class:`~jaxfair.preferences.PrefSet` simulated.
+
+The dynamics are **not** linear in the preferences: utility drives satisfaction, satisfaction
+drives who returns, and who returns decides whose sessions are served next period. So each
+member is its own simulation. What *is* shared is the serving: which candidates fill a slate
+does not depend on α*(g), so the position-weighted label sums of every α on every bank session
+are computed once per seed (:class:`~jaxfair.dynamics.serving.LabelSumTable`, K serving passes)
+and each member's utility table is a contraction of them; only the scan over periods runs per
+member. Every member uses the same seeds, bank and random draws (common random numbers), so
+members differ only through what their preferences did.
+
+Why a cap (:data:`DEFAULT_SET_MEMBERS` = 16 unless the spec says ``:Q``): each member costs one
+scan over ``periods × slots × policies`` per seed (a Q-fold cost, unlike ``surface``/``diagnose``
+where a set is nearly free), and min / median / max over 16 members already shows whether a
+conclusion moves with the preferences; ``dirichlet:C:Q`` asks for more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from jaxfair.dynamics.result import DynamicsResult
+from jaxfair.dynamics.serving import LabelSumTable
+from jaxfair.dynamics.simulate import bank_for, simulate
+from jaxfair.engine.slate import as_slate
+
+__all__ = ["DEFAULT_SET_MEMBERS", "parse_dynamics_set", "simulate_over_set"]
+
+#: Members simulated when a ``dirichlet:C`` / ``box:D`` spec gives no ``:Q`` (or a file holds more).
+DEFAULT_SET_MEMBERS = 16
+
+
+def parse_dynamics_set(spec: str, scenario, *, max_members: int = DEFAULT_SET_MEMBERS, seed: int = 0):
+    """A :class:`~jaxfair.preferences.PrefSet` for ``dynamics --prefs-set SPEC`` around the scenario's prefs.
+
+    ``dirichlet:C`` / ``box:D`` without ``:Q`` get ``max_members`` members (member 0 = the
+    scenario's prefs); a ``file:`` set keeps its first ``max_members`` members (member 0 of a
+    ``jaxfair prefs`` file is the point estimate). Group and label names are bound by name.
+    """
+    from jaxfair.preferences import PrefSet
+
+    if isinstance(max_members, bool) or not isinstance(max_members, (int, np.integer)) or max_members < 2:
+        raise ValueError(f"--set-members: expected an integer >= 2, got {max_members!r}")
+    text = str(spec).strip()
+    kind, _, rest = text.partition(":")
+    if kind in ("dirichlet", "box") and rest and ":" not in rest:
+        text = f"{text}:{int(max_members)}"  # the dynamics' default size (module docstring)
+    point = np.asarray(scenario.prefs, np.float64)
+    ps = PrefSet.parse(
+        text, point, seed=seed, group_names=list(scenario.group_names), label_names=list(scenario.label_names)
+    )
+    if tuple(ps.group_names) != tuple(scenario.group_names) or tuple(ps.label_names) != tuple(scenario.label_names):
+        raise ValueError(
+            f"--prefs-set: the set's groups {list(ps.group_names)} / labels {list(ps.label_names)} do not match "
+            f"the scenario's {list(scenario.group_names)} / {list(scenario.label_names)}"
+        )
+    if kind == "file" and ps.n_members > max_members:
+        ps = PrefSet(
+            ps.values[:max_members],
+            ps.group_names,
+            ps.label_names,
+            ps.kind,
+            dict(ps.params, members_used=int(max_members), members_in_file=ps.n_members),
+        )
+    return ps
+
+
+def simulate_over_set(
+    scenario: Any,
+    policies: Any,
+    prefs_set: Any,
+    *,
+    seeds: Sequence[int] = (0,),
+    slate: Any = 1,
+    bank_users: int | None = None,
+    sessions_per_user: int | None = None,
+    progress: bool = False,
+    **kwargs: Any,
+) -> list[list[DynamicsResult]]:
+    """:func:`~jaxfair.dynamics.simulate` once per (member, seed): ``runs[q][s]``.
+
+    Args:
+      scenario, policies: as for :func:`~jaxfair.dynamics.simulate`.
+      prefs_set: a :class:`~jaxfair.preferences.PrefSet` ``[Q, G, K]`` over the scenario's
+        groups and labels (same names, same order).
+      seeds: simulation seeds; each seed draws one bank shared by every member.
+      slate, bank_users, sessions_per_user, **kwargs: passed to ``simulate`` (``periods``,
+        ``slots``, ``retention``, ``acquisition``, ...).
+      progress: one bar over (seed, member) runs.
+    """
+    from jaxfair.preferences import PrefSet
+
+    if not isinstance(prefs_set, PrefSet):
+        raise ValueError(f"prefs_set: expected a PrefSet, got {type(prefs_set).__name__}")
+    if tuple(prefs_set.group_names) != tuple(scenario.group_names):
+        raise ValueError(
+            f"prefs_set: groups {list(prefs_set.group_names)}, expected the scenario's {list(scenario.group_names)}"
+        )
+    if tuple(prefs_set.label_names) != tuple(scenario.label_names):
+        raise ValueError(
+            f"prefs_set: labels {list(prefs_set.label_names)}, expected the scenario's {list(scenario.label_names)}"
+        )
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds: expected at least one seed")
+    slate = as_slate(slate, None, None, scenario.n_candidates)
+    q = prefs_set.n_members
+    runs: list[list[DynamicsResult | None]] = [[None] * len(seeds) for _ in range(q)]
+    bar = None
+    if progress:
+        from jaxfair.progress import progress_bar
+
+        bar = progress_bar(total=q * len(seeds), desc="dynamics over the preference set (members x seeds)", unit="run")
+    try:
+        for si, seed in enumerate(seeds):
+            bank = bank_for(scenario, seed, bank_users, sessions_per_user)
+            table = LabelSumTable(bank.batch, slate)  # serving once per seed, shared by every member
+            for qi in range(q):
+                runs[qi][si] = simulate(
+                    scenario,
+                    policies,
+                    slate=slate,
+                    seed=seed,
+                    bank=bank,
+                    prefs=prefs_set.values[qi],
+                    label_sums=table,
+                    **kwargs,
+                )
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return runs  # type: ignore[return-value]
