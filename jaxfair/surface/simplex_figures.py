@@ -146,21 +146,31 @@ def plot_frontier(surface: Surface):
     """K ≥ 4: every grid α as (DER, utility), the best-utility α per DER level numbered and listed."""
     plt = _mpl()
     s, t, f, labels = surface.summary, surface.simplex, surface.frontier, surface.label_names
-    fig, ax = plt.subplots(figsize=(11, 6.2), layout="constrained")
+    fig, (ax, tax) = plt.subplots(1, 2, figsize=(12.5, 6.2), layout="constrained", width_ratios=[2.2, 1])
+    tax.axis("off")
     ax.scatter(t["der"], t["utility"], s=6, color="0.7", label=f"grid α ({len(t):,}, step {s['grid']['step']:.3g})")
     ax.plot(f["der"], f["utility"], color="tab:red", lw=1, zorder=3)
+    # Consecutive levels that choose the same α are one point ("no floor … DER ≥ 0.99").
+    acols = [f"alpha_{n}" for n in labels]
+    runs: list[list] = []
+    for r in f.itertuples(index=False):
+        level = {"none": "no floor", "max": "DER-best"}.get(r.der_level, f"DER ≥ {r.der_level}")
+        a = np.array([getattr(r, c) for c in acols])
+        if runs and np.array_equal(runs[-1][0], a):
+            runs[-1][2] = level
+        else:
+            runs.append([a, level, level, r])
     lines = []
-    for i, r in enumerate(f.itertuples(index=False), start=1):
+    for i, (a, first, last, r) in enumerate(runs, start=1):
         ax.scatter([r.der], [r.utility], color="tab:red", s=30, zorder=4)
         ax.annotate(str(i), (r.der, r.utility), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        a = np.array([getattr(r, f"alpha_{n}") for n in labels])
-        level = {"none": "no floor", "max": "DER-best"}.get(r.der_level, f"DER ≥ {r.der_level}")
-        lines.append(f"{i}: {level}: α = {alpha_text(a, labels)}  utility {r.utility:.4f}, DER {r.der:.3f}")
+        level = first if first == last else f"{first} … {last}"
+        lines.append(f"{i}: {level}:\n   α = {alpha_text(a, labels)}\n   utility {r.utility:.4f}, DER {r.der:.4f}")
     ax.set_xlabel("DER (1 = equal utility)")
     ax.set_ylabel("global utility")
     ax.legend(loc="lower left", fontsize=8)
-    fig.text(1.0, 0.5, "\n".join(lines), fontsize=7, va="center", ha="left", family="monospace", transform=ax.transAxes)
-    ax.set_title(
+    tax.text(0.0, 1.0, "\n".join(lines), fontsize=8, va="top", ha="left", family="monospace", transform=tax.transAxes)
+    fig.suptitle(
         f"{surface.title}: the best-utility α per DER level (K = {len(labels)}; {sample_text(s)})\n"
         f"{prefs_line(surface)}",
         fontsize=10,
