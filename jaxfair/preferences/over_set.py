@@ -2,10 +2,11 @@
 group ratio per α for every member of a :class:`~jaxfair.preferences.PrefSet`.
 
 Group utility is linear in the preferences, μ_g(α) = α*(g) · L_g(α), so one prefs-free kernel
-pass gives the label means ``L [P, G, K]`` and the Q members are applied afterwards
-(:func:`jaxfair.group_utility_from_label_means` with ``[Q, G, K]``, cost O(Q·P·G·K)): the set
-is nearly free. Summaries over the set are min / median / max per α — a spread over assumed
-preferences, never a confidence interval. **Robust DER** is the minimum over the set.
+pass gives the label means ``L [P, G, K]`` (what :func:`jaxfair.label_means` returns) and the Q
+members are applied afterwards — the products of :func:`jaxfair.group_utility_from_label_means`,
+bit for bit, cost O(Q·P·G·K) — so the set is nearly free. Summaries over the set are min /
+median / max per α — a spread over assumed preferences, never a confidence interval.
+**Robust DER** is the minimum over the set.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.batch import Batch
-from jaxfair.engine.api import group_utility_from_label_means, run_group_sums
+from jaxfair.engine.api import run_group_sums
 from jaxfair.engine.planning import DEFAULT_MEMORY_BUDGET
 from jaxfair.preferences.prefset import PrefSet
 from jaxfair.validation import check_batch, warn_empty_groups
@@ -139,36 +140,68 @@ def _argmax_rows(x: np.ndarray, what: str) -> np.ndarray:
     return np.nanargmax(x, axis=1)
 
 
-def _per_member_metrics(mu: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Global utility, DER and worst/best ratio ``[Q, P]`` from group means ``mu [Q, P, G]``.
+# Members per block: [block, P] intermediates stay in cache (a whole-set temporary of 256 × 10,201
+# float64 is 21 MB per pass, and the passes, not the arithmetic, were the set's cost).
+_BLOCK = 8
 
-    The formulas of :func:`jaxfair.kernels.der_kernel` and :func:`jaxfair.ratio.worst_best_ratio`,
-    written over G contiguous ``[Q, P]`` planes: a reduction over a last axis of 2..8 entries is
-    several times slower in NumPy, and this is what keeps a set of 256 nearly free.
+
+def _apply_set(lm: np.ndarray, values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Group utility ``[G, Q, P]`` and global utility, DER, worst/best ratio ``[Q, P]`` for Q members.
+
+    Group utility is μ_g = Σ_k L[:, g, k] · α*_q(g, k) summed in label order: the same float64
+    products and additions as :func:`jaxfair.group_utility_from_label_means` (bit-identical,
+    tested), written per group plane and per block of members with in-place NumPy operations.
+    DER and the ratio are :func:`jaxfair.kernels.der_kernel` and :func:`jaxfair.ratio.worst_best_ratio`
+    over those planes (same formulas; NaN propagates from an empty group).
     """
-    g = mu.shape[-1]
-    planes = [np.ascontiguousarray(mu[..., i]) for i in range(g)]
+    p, g, k = lm.shape
+    q = values.shape[0]
+    planes_all = np.empty((g, q, p))
+    utility, der, ratio = np.empty((q, p)), np.empty((q, p)), np.empty((q, p))
+    lm_t = np.ascontiguousarray(np.moveaxis(lm, 0, -1))  # [G, K, P]: each (g, k) row contiguous
     weights = counts / counts.sum()
-    utility = np.zeros(planes[0].shape)
-    total = np.zeros(planes[0].shape)
-    for i, p in enumerate(planes):
-        if counts[i] > 0:  # an empty group (NaN means, no users) adds nothing to the global mean
-            utility += weights[i] * p
-        total += p
-    if g < 2:
-        der = np.full(total.shape, np.nan)  # DER compares groups: undefined for one
-    else:
-        zero = total == 0
-        safe = np.where(zero, 1.0, total)
-        raw = np.zeros(total.shape)
-        for p in planes:
-            raw += (np.where(zero, 1.0 / g, p / safe) - 1.0 / g) ** 2
-        der = 1.0 - g / (g - 1) * raw
-    lo, hi = np.minimum.reduce(planes), np.maximum.reduce(planes)  # NaN propagates
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(hi > 0, lo / np.where(hi > 0, hi, 1.0), np.nan)
-    ratio[np.isnan(lo) | np.isnan(hi)] = np.nan
-    return utility, der, ratio
+    for s in range(0, q, _BLOCK):
+        e = min(q, s + _BLOCK)
+        member = values[s:e]  # [b, G, K]
+        planes = planes_all[:, s:e]  # [G, b, P] views into the result
+        tmp, total = np.empty((e - s, p)), np.zeros((e - s, p))
+        for gi in range(g):
+            np.multiply(lm_t[gi, 0][None, :], member[:, gi, 0][:, None], out=planes[gi])
+            for ki in range(1, k):
+                np.multiply(lm_t[gi, ki][None, :], member[:, gi, ki][:, None], out=tmp)
+                planes[gi] += tmp
+        u = utility[s:e]
+        u.fill(0.0)
+        for gi in range(g):
+            if counts[gi] > 0:  # an empty group (NaN means, no users) adds nothing to the global mean
+                np.multiply(planes[gi], weights[gi], out=tmp)
+                u += tmp
+            total += planes[gi]
+        d = der[s:e]
+        if g < 2:
+            d.fill(np.nan)  # DER compares groups: undefined for one
+        else:
+            d.fill(0.0)
+            zero = total == 0  # nobody gets anything: every share is 1/G (DER 1), as der_kernel
+            np.copyto(total, 1.0, where=zero)
+            for gi in range(g):
+                np.divide(planes[gi], total, out=tmp)
+                np.copyto(tmp, 1.0 / g, where=zero)
+                tmp -= 1.0 / g
+                np.multiply(tmp, tmp, out=tmp)
+                d += tmp
+            d *= -g / (g - 1)
+            d += 1.0
+        lo, hi = ratio[s:e], total
+        np.copyto(lo, planes[0])
+        np.copyto(hi, planes[0])
+        for gi in range(1, g):  # np.minimum / np.maximum propagate NaN
+            np.minimum(lo, planes[gi], out=lo)
+            np.maximum(hi, planes[gi], out=hi)
+        pos = hi > 0
+        np.divide(lo, hi, out=lo, where=pos)
+        lo[~pos] = np.nan  # the best group gets 0 (or NaN): no ratio
+    return planes_all, utility, der, ratio
 
 
 def set_evaluation_from_label_means(
@@ -190,15 +223,18 @@ def set_evaluation_from_label_means(
         raise ValueError(f"alphas: expected shape [P, K] = {[lm.shape[0], lm.shape[2]]}, got shape {a.shape}")
     if counts.shape != (lm.shape[1],) or (counts < 0).any() or counts.sum() <= 0:
         raise ValueError(f"group_counts: expected [G] = [{lm.shape[1]}] non-negative counts, not all 0, got {counts}")
-    mu = group_utility_from_label_means(lm, prefset.values)  # [Q, P, G]; raises on a shape mismatch
-    utility, der, ratio = _per_member_metrics(mu, counts)
+    if prefset.values.shape[1:] != lm.shape[1:]:
+        raise ValueError(
+            f"prefset: expected [Q, G, K] members with [G, K] = {list(lm.shape[1:])}, got {prefset.values.shape}"
+        )
+    planes, utility, der, ratio = _apply_set(lm, prefset.values, counts)
     return SetEvaluation(
         alphas=a,
         prefset=prefset,
         utility=utility,
         der=der,
         worst_best_ratio=ratio,
-        group_utility=mu,
+        group_utility=np.moveaxis(planes, 0, -1),  # [Q, P, G] view of the [G, Q, P] planes
         label_means=lm,
         group_counts=counts.astype(np.int64),
     )
