@@ -164,7 +164,7 @@ def _apply_set(lm: np.ndarray, values: np.ndarray, counts: np.ndarray) -> tuple[
         e = min(q, s + _BLOCK)
         member = values[s:e]  # [b, G, K]
         planes = planes_all[:, s:e]  # [G, b, P] views into the result
-        tmp, total = np.empty((e - s, p)), np.zeros((e - s, p))
+        tmp, total = np.empty((e - s, p)), np.empty((e - s, p))
         for gi in range(g):
             np.multiply(lm_t[gi, 0][None, :], member[:, gi, 0][:, None], out=planes[gi])
             for ki in range(1, k):
@@ -176,26 +176,33 @@ def _apply_set(lm: np.ndarray, values: np.ndarray, counts: np.ndarray) -> tuple[
             if counts[gi] > 0:  # an empty group (NaN means, no users) adds nothing to the global mean
                 np.multiply(planes[gi], weights[gi], out=tmp)
                 u += tmp
+        np.copyto(total, planes[0])
+        for gi in range(1, g):
             total += planes[gi]
         d = der[s:e]
         if g < 2:
             d.fill(np.nan)  # DER compares groups: undefined for one
         else:
             d.fill(0.0)
-            zero = total == 0  # nobody gets anything: every share is 1/G (DER 1), as der_kernel
+            zero = total == 0
             np.copyto(total, 1.0, where=zero)
             for gi in range(g):
                 np.divide(planes[gi], total, out=tmp)
-                np.copyto(tmp, 1.0 / g, where=zero)
                 tmp -= 1.0 / g
                 np.multiply(tmp, tmp, out=tmp)
                 d += tmp
             d *= -g / (g - 1)
             d += 1.0
-        lo, hi = ratio[s:e], total
-        np.copyto(lo, planes[0])
-        np.copyto(hi, planes[0])
-        for gi in range(1, g):  # np.minimum / np.maximum propagate NaN
+            if zero.any():  # nobody gets anything: every share is 1/G, DER 1 (as der_kernel)
+                d[zero & ~np.isnan(d)] = 1.0
+        lo, hi = ratio[s:e], total  # total is free again: it becomes the best group's utility
+        if g == 1:
+            np.copyto(lo, planes[0])
+            np.copyto(hi, planes[0])
+        else:  # np.minimum / np.maximum propagate NaN
+            np.minimum(planes[0], planes[1], out=lo)
+            np.maximum(planes[0], planes[1], out=hi)
+        for gi in range(2, g):
             np.minimum(lo, planes[gi], out=lo)
             np.maximum(hi, planes[gi], out=hi)
         pos = hi > 0
