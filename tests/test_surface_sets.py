@@ -12,8 +12,6 @@ import jaxfair as jf
 from jaxfair.cli import main
 from jaxfair.surface import compute_surface
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
-
 
 def test_surface_cli_prefs_set_writes_bands_spread_and_shares(tmp_path, capsys):
     out = tmp_path / "s"
