@@ -44,11 +44,14 @@ class _Parser(argparse.ArgumentParser):
 def _add_surface(subparsers) -> None:
     p = subparsers.add_parser(
         "surface",
-        help="utility and DER surfaces over the α box (heat-maps, per-group curves, CSV tables)",
-        description="Sample one batch of users from a scenario (or your own logs, --data), evaluate global "
-        "utility, DER and per-group utility over an n×n box of serving weights α in [0,1]² and along "
-        "the direction of α, and write surface.png (utility | DER heat-maps), groups.png, "
-        "surface.csv, direction.csv and summary.json to --out.",
+        help="utility and DER surfaces over α (heat-maps, per-group curves, CSV tables; K = 2, 3 and more labels)",
+        description="Sample one batch of users from a scenario (or your own logs, --data) and evaluate global "
+        "utility, DER, the worst/best group ratio and per-group utility over a grid of serving weights α. "
+        "K = 2: an n×n box in [0,1]² and the direction of α (surface.png, groups.png, surface.csv, "
+        "direction.csv). K = 3: a simplex grid drawn as ternary heat-maps (simplex.png, simplex.csv). "
+        "K >= 4: the best α per DER level and per-label marginal curves (frontier.png/.csv, marginals.png/.csv). "
+        "--prefs-set adds how every statement moves over a set of plausible preferences. Writes to --out, "
+        "with summary.json.",
     )
     add_scenario_arguments(
         p,
@@ -61,16 +64,43 @@ def _add_surface(subparsers) -> None:
         default=None,
         help="users in the batch (default 20000); ignored with --replay, which evaluates every logged session once",
     )
-    p.add_argument("--grid", type=int_at_least(3), default=101, help="points per axis of the α box (default 101)")
+    p.add_argument(
+        "--grid",
+        type=int_at_least(2),
+        default=None,
+        help="K = 2: points per axis of the α box (default 101, >= 3); K >= 3: points per edge of the simplex "
+        "grid (default 101 for K = 3, 21 for K = 4, 11 beyond)",
+    )
     p.add_argument(
         "--method",
         choices=("sweep", "grid"),
-        default="sweep",
-        help="sweep: exact K=2 curve (sweep2, default); grid: the compiled grid kernel",
+        default=None,
+        help="K = 2: sweep = exact curve (sweep2, default) or grid = the compiled grid kernel; K >= 3: grid only",
     )
     from jaxfair.engine.slate import add_slate_arguments
 
     add_slate_arguments(p)  # k > 1 uses the grid kernel and, with provider groups, adds provider DER
+    s = p.add_argument_group("preference set (how conclusions move with the assumed α*(g), SPEC §9)")
+    s.add_argument(
+        "--prefs-set",
+        default=None,
+        metavar="SPEC",
+        help="dirichlet:C[:Q] (Q draws of α*(g) ~ Dir(C·prefs), default Q 256, seeded by --seed), box:D[:Q] "
+        "(each entry ± D, renormalised) or file:PATH (member,group,label,value CSV, e.g. from `jaxfair prefs`): "
+        "bands over the set, where the optimum lands, a robust / 'holds for X %%' label on each statement",
+    )
+    s.add_argument(
+        "--robust-q",
+        type=float,
+        default=0.1,
+        help="robust choice: maximise this quantile of utility over the set (default 0.1)",
+    )
+    s.add_argument(
+        "--robust-tau",
+        type=float,
+        default=0.9,
+        help="robust choice: subject to DER >= this for every member of the set (default 0.9)",
+    )
     p.add_argument("--out", default=None, help="output directory (default results/surface-<scenario>)")
     add_html_argument(p)
     p.set_defaults(func=_run_surface)
@@ -85,15 +115,30 @@ def _run_surface(args) -> int:
     from jaxfair.preflight import check_out_dir, warn_ignored_by_replay
 
     out = check_out_dir(args.out or f"results/surface-{label}" + (f"-slate{args.slate}" if args.slate > 1 else ""))
+    for flag, v in (("--robust-q", args.robust_q), ("--robust-tau", args.robust_tau)):
+        if not 0.0 <= v <= 1.0:
+            raise UsageError(f"{flag}: expected a number in [0, 1], got {v}")
     # The scenario is built before the progress bar opens, so a bad argument or file is the
     # only thing printed.
     sc = scenario_from_args(args)
     slate = slate_from_args(args, sc.n_candidates)  # a bad k, vector or gamma: one line, exit 2
     warn_ignored_by_replay(sc, **{"--users": args.users})
+    if sc.n_labels == 2 and args.grid is not None and args.grid < 3:
+        raise UsageError(f"--grid: expected an integer >= 3 for K = 2 labels, got {args.grid}")
+    if sc.n_labels != 2 and args.method == "sweep":
+        raise UsageError(f"--method: the exact sweep is for K = 2 labels; this data has K = {sc.n_labels} (use grid)")
+    prefs_set = None
+    if args.prefs_set is not None:
+        from jaxfair.preferences.prefset import PrefSet
+
+        # Built here so a bad spec or file is one line before anything is computed.
+        prefs_set = PrefSet.parse(
+            args.prefs_set, sc.prefs, seed=args.seed, group_names=sc.group_names, label_names=sc.label_names
+        )
     n_users = 20_000 if args.users is None else args.users
     size = sc.sample_size(n_users)
     with tqdm(total=2, desc=f"surface {label}", unit="step") as bar:
-        bar.set_postfix_str(f"evaluating {args.grid}x{args.grid} alphas on {size['text']}")
+        bar.set_postfix_str(f"evaluating the α grid on {size['text']}")
         surf = compute_surface(
             sc,
             n_users=n_users,
@@ -102,30 +147,53 @@ def _run_surface(args) -> int:
             method=args.method,
             progress=True,
             slate=slate,
+            prefs_set=prefs_set,
+            robust_q=args.robust_q,
+            robust_tau=args.robust_tau,
         )
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")
         paths = write_surface(surf, out)
         paths |= finish_outputs(out, args)
         bar.update(1)
-    s = surf.summary
-    print(
-        f"{sc.title}: best utility {s['best_utility']['utility']:.4f} at w={s['best_utility']['w']:.3f} "
-        f"(DER {s['best_utility']['der']:.4f}, worst/best group utility {s['best_utility']['worst_best_ratio']:.3f}); "
-        f"best DER {s['best_der']['der']:.4f} at w={s['best_der']['w']:.3f} (utility "
-        f"{s['best_der']['utility']:.4f}, worst/best {s['best_der']['worst_best_ratio']:.3f}); "
-        f"evaluate {s['seconds']['evaluate']:.3f}s"
-    )
-    print(f"  on {size['text']}")
-    if s.get("provider"):
-        bp = s["provider"]["best_provider_der"]
-        print(
-            f"  slate of {s['slate']}: best provider DER {bp['provider_der']:.4f} at w={bp['w']:.3f} (viewer DER "
-            f"{bp['der']:.4f}); provider DER at the best-utility α {s['provider']['provider_der_at_best_utility']:.4f}"
-        )
+    _print_surface(sc, surf.summary, size)
     for p in paths.values():
         print(f"  wrote {p}")
     return 0
+
+
+def _print_surface(sc, s: dict, size: dict) -> None:
+    """The command's lines: best α's, provider DER, and over a preference set each statement's share."""
+    from jaxfair.surface.sensitivity import alpha_text
+
+    k2 = s["n_labels"] == 2
+
+    def where(rec: dict) -> str:
+        return f"w={rec['w']:.3f}" if k2 else f"α={alpha_text(list(rec['alpha'].values()), s['labels'])}"
+
+    bu, bd = s["best_utility"], s["best_der"]
+    print(
+        f"{sc.title}: best utility {bu['utility']:.4f} at {where(bu)} "
+        f"(DER {bu['der']:.4f}, worst/best group utility {bu['worst_best_ratio']:.3f}); "
+        f"best DER {bd['der']:.4f} at {where(bd)} (utility "
+        f"{bd['utility']:.4f}, worst/best {bd['worst_best_ratio']:.3f}); "
+        f"evaluate {s['seconds']['evaluate']:.3f}s"
+    )
+    print(f"  on {size['text']}" + ("" if k2 else f"; {s['grid']['n_alpha']:,} α on the simplex"))
+    if s.get("provider"):
+        bp = s["provider"]["best_provider_der"]
+        at = f"w={bp['w']:.3f}" if k2 else f"α={alpha_text(bp['alpha'], s['labels'])}"
+        print(
+            f"  slate of {s['slate']}: best provider DER {bp['provider_der']:.4f} at {at} (viewer DER "
+            f"{bp['der']:.4f}); provider DER at the best-utility α {s['provider']['provider_der_at_best_utility']:.4f}"
+        )
+    if "prefs_set" in s:
+        d = s["prefs_set"]
+        print(f"  over the preference set ({d['kind']}, {d['n_members']} members; min / median / max, not a CI):")
+        for st in s["statements"]:
+            print(f"    {st['statement']}: {st['label']}")
+        rc = s["robust_choice"]
+        print(f"    {rc['message']}")
 
 
 def _module_exists(dotted: str) -> bool:

@@ -1,0 +1,193 @@
+"""Figures of a K ≥ 3 surface: ternary heat-maps (K = 3) and, for K ≥ 4, the utility–DER
+frontier with the best α per DER level and the per-label marginal curves."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jaxfair.surface.compute import Surface
+from jaxfair.surface.figures import _mpl, prefs_line, sample_text, set_line
+from jaxfair.surface.sensitivity import alpha_text
+
+__all__ = ["plot_frontier", "plot_marginals", "plot_simplex", "plot_simplex_set"]
+
+_H = np.sqrt(3.0) / 2.0
+
+
+def _xy(alphas) -> tuple[np.ndarray, np.ndarray]:
+    """Ternary coordinates: label 0 at (0, 0), label 1 at (1, 0), label 2 at (½, √3/2)."""
+    a = np.asarray(alphas, np.float64).reshape(-1, 3)
+    a = a / a.sum(axis=1, keepdims=True)
+    return a[:, 1] + 0.5 * a[:, 2], _H * a[:, 2]
+
+
+def _triangle(ax, labels) -> None:
+    """Outline, light lines every 0.2 of each α_k, and the corners named (α_k = 1 there)."""
+    ax.plot([0, 1, 0.5, 0], [0, 0, _H, 0], color="k", lw=1)
+    for t in (0.2, 0.4, 0.6, 0.8):
+        for k in range(3):  # the line α_k = t, between the two edges that meet away from corner k
+            ends = []
+            for j in range(3):
+                if j != k:
+                    e = np.zeros(3)
+                    e[k], e[j] = t, 1 - t
+                    ends.append(e)
+            x, y = _xy(np.array(ends))
+            ax.plot(x, y, color="w", lw=0.5, alpha=0.5)
+    for name, (x, y, va) in zip(
+        labels, ((0, -0.03, "top"), (1, -0.03, "top"), (0.5, _H + 0.03, "bottom")), strict=True
+    ):
+        ax.text(x, y, f"{name}\n(α = 1)" if va == "top" else f"{name} (α = 1)", ha="center", va=va, fontsize=8)
+    ax.set_xlim(-0.12, 1.12)
+    ax.set_ylim(-0.14, _H + 0.1)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+def _heat(fig, ax, alphas, z, cmap, title, labels):
+    import matplotlib.tri as mtri
+
+    x, y = _xy(alphas)
+    im = ax.tripcolor(mtri.Triangulation(x, y), np.asarray(z, np.float64), shading="gouraud", cmap=cmap)
+    _triangle(ax, labels)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, shrink=0.7, pad=0.02)
+
+
+def _mark(ax, alpha, marker, color, size=180):
+    x, y = _xy(np.asarray(alpha)[None])
+    return ax.scatter(x, y, marker=marker, s=size, color=color, edgecolors="k", linewidths=1, zorder=5)
+
+
+def _alpha_of(record: dict, labels) -> np.ndarray:
+    return np.array([record["alpha"][n] for n in labels])
+
+
+def plot_simplex(surface: Surface):
+    """K = 3: utility, DER and worst/best group utility over the simplex, best α's marked."""
+    plt = _mpl()
+    s, t, labels = surface.summary, surface.simplex, surface.label_names
+    alphas = t[[f"alpha_{n}" for n in labels]].to_numpy()
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.6), layout="constrained")
+    panels = (
+        ("utility", "viridis", "global utility"),
+        ("der", "magma", "DER (1 = equal utility)"),
+        ("worst_best_ratio", "cividis", "worst/best group utility"),
+    )
+    bu, bd = s["best_utility"], s["best_der"]
+    for ax, (col, cmap, title) in zip(axes, panels, strict=True):
+        _heat(fig, ax, alphas, t[col], cmap, title, labels)
+        hu = _mark(ax, _alpha_of(bu, labels), "*", "w", 260)
+        hd = _mark(ax, _alpha_of(bd, labels), "D", "tab:red", 80)
+    fig.legend(
+        [hu, hd],
+        [
+            f"best utility α = {alpha_text(_alpha_of(bu, labels), labels)}: utility {bu['utility']:.4f}, "
+            f"DER {bu['der']:.3f}, worst/best {bu['worst_best_ratio']:.3f}",
+            f"DER-best α = {alpha_text(_alpha_of(bd, labels), labels)}: utility {bd['utility']:.4f}, "
+            f"DER {bd['der']:.3f}, worst/best {bd['worst_best_ratio']:.3f}",
+        ],
+        loc="outside lower center",
+        fontsize=9,
+        ncols=1,
+    )
+    fig.suptitle(
+        f"{surface.title}: utility and fairness over the simplex of α ({sample_text(s)}; "
+        f"{s['grid']['n_alpha']:,} α, step {s['grid']['step']:.3g})\n{prefs_line(surface)}",
+        fontsize=11,
+    )
+    return fig
+
+
+def plot_simplex_set(surface: Surface):
+    """K = 3 over a preference set: median utility and robust DER over the simplex, with where
+    each member's optimum lands (circles sized by the number of members) and the robust choice."""
+    plt = _mpl()
+    s, t, o, labels = surface.summary, surface.over_set, surface.optima, surface.label_names
+    alphas = t[[f"alpha_{n}" for n in labels]].to_numpy()
+    qn = s["prefs_set"]["n_members"]
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 6.2), layout="constrained")
+    rc = s["robust_choice"]
+    handles = []
+    for ax, col, cmap, title, key in (
+        (axes[0], "utility_median", "viridis", "median utility over the preference set", "best_utility"),
+        (axes[1], "robust_der", "magma", "robust DER (min over the preference set)", "best_der"),
+    ):
+        _heat(fig, ax, alphas, t[col], cmap, title, labels)
+        pts = o[[f"{key}_alpha_{n}" for n in labels]].to_numpy()
+        u, c = np.unique(pts.round(9), axis=0, return_counts=True)
+        x, y = _xy(u)
+        what = "best-utility" if key == "best_utility" else "DER-best"
+        h1 = ax.scatter(
+            x, y, s=20 + 200 * c / c.max(), facecolors="none", edgecolors="tab:cyan", linewidths=1.5, zorder=4
+        )
+        h2 = _mark(ax, _alpha_of(s[key], labels), "*" if key == "best_utility" else "D", "k", 160)
+        h3 = _mark(ax, rc["alpha"], "X", "tab:orange", 140)
+        stmt = s["statements"][0 if key == "best_utility" else 1]
+        ax.text(0.5, -0.1, f"{what} α at the given prefs: {stmt['label']}", ha="center", fontsize=8)
+        handles += [(h1, f"members' own {what} α (size: how many of {qn})"), (h2, f"{what} α at the given prefs")]
+    handles.append(
+        (
+            h3,
+            f"robust choice α = {alpha_text(rc['alpha'], labels)} (q = {rc['q']:g}, τ = {rc['tau']:g}"
+            + ("" if rc["feasible"] else "; infeasible: highest robust DER")
+            + ")",
+        )
+    )
+    fig.legend([h for h, _ in handles], [n for _, n in handles], loc="outside lower center", fontsize=8, ncols=2)
+    fig.suptitle(
+        f"{surface.title}: over the preference set ({sample_text(s)})\n{set_line(s)}; {prefs_line(surface)}",
+        fontsize=10,
+    )
+    return fig
+
+
+def plot_frontier(surface: Surface):
+    """K ≥ 4: every grid α as (DER, utility), the best-utility α per DER level numbered and listed."""
+    plt = _mpl()
+    s, t, f, labels = surface.summary, surface.simplex, surface.frontier, surface.label_names
+    fig, (ax, tax) = plt.subplots(1, 2, figsize=(12.5, 6.2), layout="constrained", width_ratios=[2.2, 1])
+    tax.axis("off")
+    ax.scatter(t["der"], t["utility"], s=6, color="0.7", label=f"grid α ({len(t):,}, step {s['grid']['step']:.3g})")
+    ax.plot(f["der"], f["utility"], color="tab:red", lw=1, zorder=3)
+    # Consecutive levels that choose the same α are one point ("no floor … DER ≥ 0.99").
+    acols = [f"alpha_{n}" for n in labels]
+    runs: list[list] = []
+    for r in f.itertuples(index=False):
+        level = {"none": "no floor", "max": "DER-best"}.get(r.der_level, f"DER ≥ {r.der_level}")
+        a = np.array([getattr(r, c) for c in acols])
+        if runs and np.array_equal(runs[-1][0], a):
+            runs[-1][2] = level
+        else:
+            runs.append([a, level, level, r])
+    lines = []
+    for i, (a, first, last, r) in enumerate(runs, start=1):
+        ax.scatter([r.der], [r.utility], color="tab:red", s=30, zorder=4)
+        ax.annotate(str(i), (r.der, r.utility), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        level = first if first == last else f"{first} … {last}"
+        lines.append(f"{i}: {level}:\n   α = {alpha_text(a, labels)}\n   utility {r.utility:.4f}, DER {r.der:.4f}")
+    ax.set_xlabel("DER (1 = equal utility)")
+    ax.set_ylabel("global utility")
+    ax.legend(loc="lower left", fontsize=8)
+    tax.text(0.0, 1.0, "\n".join(lines), fontsize=8, va="top", ha="left", family="monospace", transform=tax.transAxes)
+    fig.suptitle(
+        f"{surface.title}: the best-utility α per DER level (K = {len(labels)}; {sample_text(s)})\n"
+        f"{prefs_line(surface)}",
+        fontsize=10,
+    )
+    return fig
+
+
+def plot_marginals(surface: Surface):
+    """K ≥ 4: per label, the largest utility over the grid with α_k fixed, as α_k goes 0 → 1."""
+    plt = _mpl()
+    s, m = surface.summary, surface.marginals
+    fig, ax = plt.subplots(figsize=(8.5, 5.2), layout="constrained")
+    for name, part in m.groupby("label", sort=False):
+        ax.plot(part["alpha"], part["max_utility"], marker="o", ms=3, label=f"α ({name})")
+    ax.axhline(s["best_utility"]["utility"], color="k", ls="--", lw=1, label="best utility over the grid")
+    ax.set_xlabel("α_k, the weight of one label (the other weights free, Σα = 1)")
+    ax.set_ylabel("largest global utility over the grid")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
+    ax.set_title(f"{surface.title}: per-label marginal curves ({sample_text(s)})\n{prefs_line(surface)}", fontsize=10)
+    return fig
