@@ -1,0 +1,345 @@
+"""The diagnosis over a preference set (SPEC §9): every term, bound, share and verdict per member.
+
+Given the served items, everything the diagnosis reports is linear in the preferences α*:
+a user's utility is α*(g)·y with y = Σ_r v_r Y[j_r(α)] the position-weighted labels of the
+slate served at α, and serving at a fixed α does not depend on α*. So the users are served
+**once** per α (:func:`served_labels`: ``y``, ``f`` float64 ``[P, N, K]``), the weighted sums
+over users and over every bootstrap resample are formed once per label
+(``[3, P, K]``, ``[B, 3, P, K]``), and each member's terms (4)–(6), gap and Theorem 3.1 parts
+are einsums of those sums with its α*(g1), α*(g0) — no re-simulation, and **the same
+resamples** for every member (the point diagnosis's: same key, same units).
+
+What does depend on a member's prefs through the served item, and is therefore re-served
+(one kernel call for all members):
+
+* the attribution's **serving oracle** (each user served with its own group's α*(g)): the
+  4 retrieval × scoring variants are served at every member's α*(g) rows at once;
+* **Theorem 3.3** (term (4) at α = α*(g1)) and **Lemma 2.3** (utility at α*(g) vs the best
+  grid α): their premises that do not involve α* (ε's CI, calibration) are checked once; only
+  where they hold are they re-run per member (:func:`~jaxfair.diagnose.retrieval.retrieval_diagnosis`,
+  :func:`~jaxfair.diagnose.calibration.lemma23_check`), otherwise every member gets the same
+  "does not apply".
+
+A statement ("term (5) at α given is positive", "blames scoring", "Theorem 3.1 holds") is
+**robust** only when it holds for every member; otherwise it "holds for X % (n/Q) of the
+preference set" (SPEC §9). Member 0 of a Dirichlet or box set is the point itself, so its
+rows reproduce the single-prefs diagnosis (to float32 summation rounding, ~1e-6: the point
+diagnosis sums α*·Y in float32 inside the kernel, this module sums Y in float64).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from jaxfair.diagnose.attribution import COMPONENTS, _interval, _shares, blame_verdict, oracle_retrieval_mask
+from jaxfair.diagnose.bound import bound_from_sums, label_range, max_abs_term5
+from jaxfair.diagnose.decompose import TERMS, _terms, bootstrap_counts
+from jaxfair.kernels import slate_serve_kernel
+
+__all__ = ["PrefSetDiagnosis", "diagnose_prefs_set", "robustness_label", "served_labels", "set_terms"]
+
+POINTS = ("given", "best")
+POINT_NAMES = {"given": "α given", "best": "utility-optimal α"}
+
+
+def served_labels(alphas: Any, scores: Any, labels: Any, mask: Any, slate_weights: Sequence[float] = (1.0,)):
+    """Position-weighted labels and scores of the slate served at each α: float64 ``([P, N, K], [P, N, K])``.
+
+    ``y[p, n] = Σ_r v_r Y[n, j_r(α_p)]`` (0 for empty ranks), ``f`` the same with the scores;
+    serving by :func:`jaxfair.kernels.slate_serve_kernel` (ties: lowest index; SPEC §7).
+    Args: alphas ``[P, K]``; scores, labels ``[N, m, K]``; mask bool ``[N, m]``; slate_weights v_1..v_k.
+    """
+    k = len(slate_weights)
+    idx = np.asarray(slate_serve_kernel(jnp.asarray(alphas, jnp.float32), scores, mask, k))  # [P, N, k]
+    lab, sco = np.asarray(labels), np.asarray(scores)
+    rows = np.arange(lab.shape[0])[None, :]
+    y = np.zeros(idx.shape[:2] + lab.shape[-1:])
+    f = np.zeros_like(y)
+    for r, v in enumerate(slate_weights):
+        ok = (idx[..., r] >= 0)[..., None]
+        safe = np.maximum(idx[..., r], 0)
+        y += v * np.where(ok, lab[rows, safe], 0.0)
+        f += v * np.where(ok, sco[rows, safe], 0.0)
+    return y, f
+
+
+def set_terms(y, f, members, groups, user_w, counts, level: float = 0.95) -> dict:
+    """Terms (4)–(6) and the gap per member from served labels (module docstring), float64.
+
+    Args:
+      y, f: ``[P, N, K]`` (:func:`served_labels`); members: ``[Q, G, K]``; groups ``(g1, g0)``.
+      user_w: ``[3, N]`` 1[g1], S_X weight, 1[g0]; counts: ``[B, N]`` bootstrap multiplicities.
+    Returns:
+      dict: ``terms [Q, P, 4]``, ``ci [Q, P, 4, 2]``, ``boot_terms [Q, B, P, 4]``,
+      ``residual [Q, P]`` (E_SX Σ_k |Δα*_k||Y_k − f_k|), ``f_mean [P, K]``.
+    """
+    g1, g0 = groups
+    a1, a0 = members[:, g1], members[:, g0]  # [Q, K]
+    den = user_w.sum(1)  # [3]
+    sums = np.einsum("in,pnk->ipk", user_w, y)  # [3, P, K]
+    e = _expectations(sums / den[:, None, None], a1, a0)  # [Q, P, 4]
+    terms = _terms(e)
+    resid = np.einsum("n,pnk->pk", user_w[1], np.abs(y - f)) / den[1]  # [P, K]
+    out = {
+        "terms": terms,
+        "residual": np.einsum("pk,qk->qp", resid, np.abs(a1 - a0)),
+        "f_mean": np.einsum("n,pnk->pk", user_w[1], f) / den[1],
+    }
+    if counts.shape[0]:
+        cw = counts[:, None, :] * user_w[None]  # [B, 3, N]
+        bsums = np.einsum("bin,pnk->bipk", cw, y) / cw.sum(-1)[..., None, None]  # [B, 3, P, K]
+        boot = _terms(_expectations(bsums, a1, a0))  # [B, Q, P, 4]
+        q = (1 - level) / 2
+        out["ci"] = np.moveaxis(np.quantile(boot, [q, 1 - q], axis=0), 0, -1)
+        out["boot_terms"] = np.moveaxis(boot, 1, 0)
+    else:
+        out["ci"] = np.full(terms.shape + (2,), np.nan)
+        out["boot_terms"] = np.zeros((terms.shape[0], 0) + terms.shape[1:])
+    return out
+
+
+def _expectations(means, a1, a0):
+    """``means [..., 3, P, K]`` (g1, S_X, g0 means of y) → ``[..., Q, P, 4]`` E1[U1], ESX[U1], ESX[U0], E0[U0]."""
+    m1, ms, m0 = means[..., 0, :, :], means[..., 1, :, :], means[..., 2, :, :]
+
+    def dot(m, a):
+        return np.einsum("...pk,qk->...qp", m, a)
+
+    return np.stack([dot(m1, a1), dot(ms, a1), dot(ms, a0), dot(m0, a0)], axis=-1)
+
+
+def term_verdict(lo: float, hi: float) -> str:
+    """A term's sign by its CI: ``positive`` / ``negative`` / ``inconclusive`` (no CI: ``no CI``)."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "no CI"
+    return "positive" if lo > 0 else ("negative" if hi < 0 else "inconclusive")
+
+
+def robustness_label(n_hold: int, n: int) -> str:
+    """``"robust (64/64)"`` when every member agrees, else ``"holds for 61 % (39/64) of the preference set"``."""
+    if n_hold == n:
+        return f"robust ({n}/{n} members)"
+    return f"holds for {100 * n_hold / n:.0f} % ({n_hold}/{n}) of the preference set"
+
+
+@dataclasses.dataclass
+class PrefSetDiagnosis:
+    """Per-member results of the diagnosis over a preference set.
+
+    Attributes:
+      prefs_set: the :class:`~jaxfair.preferences.PrefSet`; alphas ``[2, K]`` (given, best).
+      table: DataFrame ``member, point, term, estimate, ci_low, ci_high, verdict`` (terms,
+        ``theorem31`` bound, attribution shares ``share_<component>`` and ``attribution``,
+        ``theorem33``, ``lemma23_<group>``).
+      statements: list of dicts ``statement, point_verdict, n_hold, n_members, label`` — one per
+        verdict of the point (member 0), with the share of members giving the same verdict.
+    """
+
+    prefs_set: Any
+    alphas: np.ndarray
+    groups: tuple[int, int]
+    table: pd.DataFrame
+    statements: list
+
+    def summary(self) -> dict:
+        return {
+            "prefs_set": self.prefs_set.describe(),
+            "groups": list(self.groups),
+            "statements": self.statements,
+            "rule": "a verdict is 'robust' only if every member of the set gives it; otherwise the share of "
+            "members that do (terms: sign by the 95 % bootstrap CI, same resamples for every member)",
+        }
+
+
+def diagnose_prefs_set(
+    prefs_set,
+    smp,
+    alphas: np.ndarray,
+    *,
+    groups: tuple[int, int],
+    weights,
+    n_boot: int,
+    key,
+    group_names: Sequence[str],
+    level: float = 0.95,
+    ece_table: Any = None,
+    point_retrieval: Any = None,
+) -> PrefSetDiagnosis:
+    """Re-run the diagnosis's terms, bound, attribution and verdicts for every member (module docstring).
+
+    ``smp``: the :class:`~jaxfair.diagnose.pipeline.DiagnosisSample` of the point diagnosis;
+    ``alphas``: ``[2, K]`` α given and the utility-optimal α; ``weights``: its S_X weights;
+    ``key``/``n_boot``: its bootstrap (so every member sees the point's resamples);
+    ``ece_table``: its calibration table; ``point_retrieval``: its
+    :class:`~jaxfair.diagnose.retrieval.RetrievalDiagnosis` (recomputed when not given).
+    """
+    from jaxfair.diagnose.calibration import calibration_premise
+
+    members = np.asarray(prefs_set.values, np.float64)
+    q_n, g_n, k_n = members.shape
+    batch = smp.batch
+    if (g_n, k_n) != (len(group_names), batch.n_labels):
+        raise ValueError(
+            f"prefs_set: members are [G, K] = [{g_n}, {k_n}], the scenario has {len(group_names)} groups and "
+            f"{batch.n_labels} labels"
+        )
+    g1, g0 = groups
+    group = np.asarray(batch.group)
+    counts = (
+        np.asarray(bootstrap_counts(key, group, int(n_boot), smp.clusters), np.float64)
+        if n_boot
+        else np.zeros((0, batch.n_users))
+    )
+    user_w = np.stack([(group == g1), weights.weights, (group == g0)]).astype(np.float64)
+    y, f = served_labels(alphas, batch.scores, batch.labels, batch.mask)
+    st = set_terms(y, f, members, groups, user_w, counts, level)
+    lo, hi = label_range(batch.labels, batch.mask)
+    rows = []
+    bound_verdicts = np.empty((q_n, len(alphas)), object)
+    for q in range(q_n):
+        a1, a0 = members[q, g1], members[q, g0]
+        b = bound_from_sums(
+            alphas, a1, a0, st["residual"][q], st["f_mean"], st["terms"][q, :, 1], None, max_abs_term5(a1, a0, lo, hi)
+        )
+        for p, pname in enumerate(POINTS):
+            for i, t in enumerate(TERMS):
+                lo_, hi_ = st["ci"][q, p, i]
+                rows.append((q, pname, t, st["terms"][q, p, i], lo_, hi_, term_verdict(lo_, hi_)))
+            bound_verdicts[q, p] = b.verdict(p).split(" (")[0]
+            rows.append((q, pname, "theorem31", float(b.optimal[p]), np.nan, np.nan, bound_verdicts[q, p]))
+    # Theorem 3.1 premise (f >= 0) is prefs-free: the point's bound says whether it applies.
+    if not bool(np.all(np.asarray(batch.scores) >= 0)):
+        for r in range(len(rows)):
+            if rows[r][2] == "theorem31":
+                rows[r] = rows[r][:3] + (np.nan, np.nan, np.nan, "does not apply")
+    att_rows = _attribution_rows(smp, alphas, members, groups, counts, level)
+    rows += att_rows
+    calibrated, _ = calibration_premise(batch, table=ece_table)
+    rows += _theorem33_rows(smp, members, groups, weights, n_boot, key, calibrated, point_retrieval)
+    rows += _lemma23_rows(smp, members, group_names, n_boot, key, calibrated, ece_table)
+    table = pd.DataFrame(rows, columns=["member", "point", "term", "estimate", "ci_low", "ci_high", "verdict"])
+    table = table.astype({"estimate": np.float64, "ci_low": np.float64, "ci_high": np.float64})
+    return PrefSetDiagnosis(prefs_set, np.asarray(alphas), (g1, g0), table, _statements(table, q_n))
+
+
+def _attribution_rows(smp, alphas, members, groups, counts, level) -> list:
+    """Shapley shares and the blame verdict per member at each α (serving oracle re-served per member)."""
+    wide = smp.wide
+    q_n, g_n, _ = members.shape
+    group = np.asarray(wide.group)
+    g1, g0 = groups
+    oracle = oracle_retrieval_mask(wide.labels, smp.corpus, int(smp.m))
+    star_rows = members.reshape(q_n * g_n, -1)  # row q·G + g: member q's α*(g)
+    own = np.arange(q_n)[:, None] * g_n + group[None, :]  # [Q, N] row of each user's own α*
+    users = np.arange(len(group))
+    ind = np.stack([group == g1, group == g0, np.ones(len(group), bool)], 1).astype(np.float64)  # [N, 3]
+    out = []
+    per_point = {p: [] for p in range(len(alphas))}  # pipeline utilities [Q, N] in attribute()'s row order
+    for r, s in itertools.product((False, True), repeat=2):
+        scores = wide.labels if s else wide.scores
+        mask = jnp.asarray(oracle if r else smp.production)
+        y_prod, _ = served_labels(alphas, scores, wide.labels, mask)  # [2, N, K]
+        y_star, _ = served_labels(star_rows, scores, wide.labels, mask)  # [Q·G, N, K]
+        own_y = y_star[own, users[None, :]]  # [Q, N, K]
+        u_star = np.einsum("qnk,qnk->qn", own_y, members[:, group])
+        for p in range(len(alphas)):
+            u_prod = np.einsum("nk,qnk->qn", y_prod[p], members[:, group])
+            per_point[p] += [u_prod, u_star]
+    for p, pname in enumerate(POINTS):
+        uu = np.stack(per_point[p], axis=-1)  # [Q, N, 8]
+        flat = (uu[:, :, :, None] * ind[None, :, None, :]).transpose(1, 0, 2, 3).reshape(len(group), -1)
+        point_mu = (flat.sum(0) / np.tile(ind.sum(0), q_n * 8)).reshape(q_n, 8, 3)
+        gap_sh, _, _ = _shares(point_mu)  # [Q, 4]
+        if counts.shape[0]:
+            bmu = ((counts @ flat).reshape(len(counts), q_n, 8, 3)) / (counts @ ind)[:, None, None, :]
+            boot = [_shares(bmu[:, q]) for q in range(q_n)]
+        for q in range(q_n):
+            shares = dict(zip((*COMPONENTS, "residual"), gap_sh[q], strict=True))
+            if counts.shape[0]:
+                bg, _, bgap = boot[q]
+                ci = _interval(bg, level)
+                blamed, sentence = blame_verdict(point_mu[q, 0, 0] - point_mu[q, 0, 1], shares, bgap, bg, level)
+            else:
+                ci, blamed, sentence = np.full((4, 2), np.nan), None, "inconclusive (no bootstrap CIs: n_boot = 0)"
+            for i, c in enumerate((*COMPONENTS, "residual")):
+                out.append((q, pname, f"share_{c}", shares[c], ci[i, 0], ci[i, 1], ""))
+            verdict = f"blames {blamed}" if blamed else "inconclusive"
+            out.append((q, pname, "attribution", np.nan, np.nan, np.nan, verdict))
+    return out
+
+
+def _theorem33_rows(smp, members, groups, weights, n_boot, key, calibrated, base) -> list:
+    """Theorem 3.3 per member: its α*-free premises once; re-run per member only where they hold."""
+    from jaxfair.diagnose.retrieval import retrieval_diagnosis
+
+    if base is None:
+        base = retrieval_diagnosis(
+            smp.batch, members[0], groups=groups, weights=weights, n_boot=n_boot, key=key, clusters=smp.clusters
+        )
+    eps_ok = bool(n_boot) and base.epsilon_ci[0] > 0
+    out = []
+    for q in range(members.shape[0]):
+        if not (eps_ok and calibrated):
+            verdict = "does not apply"
+        else:
+            r = retrieval_diagnosis(
+                smp.batch, members[q], groups=groups, weights=weights, n_boot=n_boot, key=key, clusters=smp.clusters
+            )
+            verdict = r.verdict.split(" (")[0]
+        out.append((q, "alpha_star_g1", "theorem33", np.nan, np.nan, np.nan, verdict))
+    return out
+
+
+def _lemma23_rows(smp, members, group_names, n_boot, key, calibrated, ece) -> list:
+    """Lemma 2.3 per member and group: "does not apply" for all when calibration fails (α*-free), else re-run."""
+    from jaxfair.diagnose.calibration import lemma23_check
+
+    out = []
+    for q in range(members.shape[0]):
+        if not calibrated:
+            verdicts = {g: "does not apply" for g in group_names}
+        else:
+            t = lemma23_check(
+                smp.batch,
+                members[q],
+                group_names=group_names,
+                n_boot=n_boot,
+                key=key,
+                clusters=smp.clusters,
+                ece_table=ece,
+            )
+            verdicts = {row.group: row.verdict.split(" (")[0] for row in t.itertuples()}
+        for g, v in verdicts.items():
+            out.append((q, "alpha_star", f"lemma23_{g}", np.nan, np.nan, np.nan, v))
+    return out
+
+
+def _statements(table: pd.DataFrame, q_n: int) -> list:
+    """One statement per (point, verdict row): member 0's verdict and how many members give the same one."""
+    out = []
+    judged = table[table["verdict"] != ""]
+    for (pname, term), sub in judged.groupby(["point", "term"], sort=False):
+        sub = sub.sort_values("member")
+        v0 = sub["verdict"].iloc[0]
+        n_hold = int((sub["verdict"] == v0).sum())
+        where = POINT_NAMES.get(pname, {"alpha_star_g1": "α = α*(g1)", "alpha_star": "α = α*(g)"}.get(pname, pname))
+        out.append(
+            {
+                "point": pname,
+                "term": term,
+                "statement": f"{term} at {where}: {v0}",
+                "point_verdict": v0,
+                "n_hold": n_hold,
+                "n_members": q_n,
+                "label": robustness_label(n_hold, q_n),
+            }
+        )
+    return out
