@@ -192,7 +192,7 @@ def resolve_pair(groups: Sequence[Any] | None, group_names: Sequence[str]) -> tu
         elif by_id and text.lstrip("-").isdigit() and 0 <= int(text) < len(names):
             out.append(int(text))
         else:
-            ids = " (or their ids 0..{})".format(len(names) - 1) if by_id else ""
+            ids = f" (or their ids 0..{len(names) - 1})" if by_id else ""
             raise ValueError(f"groups: {text!r} is not a group; expected two of {names}{ids}")
     if len(out) != 2 or out[0] == out[1]:
         raise ValueError(f"groups: expected two different groups (g1, g0), got {list(groups)!r}")

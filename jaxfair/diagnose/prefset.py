@@ -34,7 +34,6 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -266,9 +265,9 @@ def _attribution_rows(smp, alphas, members, groups, counts, level) -> list:
             if counts.shape[0]:
                 bg, _, bgap = boot[q]
                 ci = _interval(bg, level)
-                blamed, sentence = blame_verdict(point_mu[q, 0, 0] - point_mu[q, 0, 1], shares, bgap, bg, level)
+                blamed, _ = blame_verdict(point_mu[q, 0, 0] - point_mu[q, 0, 1], shares, bgap, bg, level)
             else:
-                ci, blamed, sentence = np.full((4, 2), np.nan), None, "inconclusive (no bootstrap CIs: n_boot = 0)"
+                ci, blamed = np.full((4, 2), np.nan), None
             for i, c in enumerate((*COMPONENTS, "residual")):
                 out.append((q, pname, f"share_{c}", shares[c], ci[i, 0], ci[i, 1], ""))
             verdict = f"blames {blamed}" if blamed else "inconclusive"
