@@ -254,8 +254,9 @@ def diagnose_scenario(
     sessions: on every logged session once, whatever ``n_users``).
 
     ``alpha``: the α to explain (default 1/K each); the utility-optimal α is the best global
-    utility on a simplex grid over all K labels (:func:`optimum_grid`; for K = 2 the figure's
-    grid). For K >= 3 the figure's α direction is the segment α*(g0)–α*(g1), and its best point
+    utility on a simplex grid over all K labels (:func:`optimum_grid`) together with the
+    segment's points (for K = 2 the figure's grid). For K >= 3 the figure's α direction is the
+    segment α*(g0)–α*(g1), and its best point
     is reported separately as ``alpha_segment_best``. ``groups``: ``(g1, g0)`` as ids or names
     (:func:`resolve_pair`); default: g1 = the best-served group at ``alpha``, g0 the worst
     (``pair_reason`` says so). ``prefs_set``: a :class:`~jaxfair.preferences.PrefSet` (member 0
@@ -302,9 +303,12 @@ def diagnose_scenario(
     seg = int(np.nanargmax(ev.utility))
     if k == 2 or k == 1:
         opt_grid, opt_utility = grid, np.asarray(ev.utility)
-    else:  # the optimum over all K labels, not only along the segment the figure shows
-        opt_grid = optimum_grid(k, n_grid)
-        opt_utility = np.asarray(evaluate(opt_grid, batch, prefs, mesh=mesh).utility)
+    else:  # the optimum over all K labels, not only along the segment the figure shows; the
+        # segment's points join the search, so the optimum is never worse than the segment's best
+        # (a coarse simplex grid need not contain them)
+        simplex = optimum_grid(k, n_grid)
+        opt_grid = np.vstack([simplex, grid])
+        opt_utility = np.concatenate([np.asarray(evaluate(simplex, batch, prefs, mesh=mesh).utility), ev.utility])
     best = int(np.nanargmax(opt_utility))
     a_best = opt_grid[best]
     t = time.perf_counter()
