@@ -239,15 +239,15 @@ def test_identical_members_are_robust_and_a_widened_set_is_not():
     # Widened: member 1 swaps the groups' preferences, so term (5) changes sign (Done-when of #20).
     wide = diagnose_prefs_set(PrefSet.explicit([p, p, p, p[::-1]]), smp, alphas, **kw)
     t5 = {s["point"]: s for s in wide.statements if s["term"] == "term5"}
-    assert same.table.query("term == 'term5' and member == 0")["verdict"].iloc[1] == "positive"
+    assert t5["best"]["point_verdict"] in ("positive", "negative")  # a sign, backed by its CI
     assert t5["best"]["label"] == "holds for 75 % (3/4) of the preference set"
     assert robustness_label(39, 64) == "holds for 61 % (39/64) of the preference set"
 
 
 @given(data=batches(), seed=st.integers(0, 2**31 - 1), st_data=st.data())
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 def test_set_terms_are_linear_in_prefs_and_match_the_reference(data, seed, st_data):
-    """Terms for any member from served labels (one serve) = the float64 reference / a direct decompose."""
+    """Terms for any member from served labels (one serve, then prefs) = the float64 reference."""
     scores, labels, mask, group, prefs = data
     assume(np.any(group == 0) and np.any(group == 1))
     batch = make_batch(scores, labels, mask, group)
@@ -257,17 +257,29 @@ def test_set_terms_are_linear_in_prefs_and_match_the_reference(data, seed, st_da
     members = np.stack([prefs, rng.dirichlet(np.ones(batch.n_labels), size=prefs.shape[0])])
     y, f = served_labels(alphas, batch.scores, batch.labels, batch.mask)
     uw = np.stack([group == 0, np.where((group == 0) | (group == 1), h, 0.0), group == 1]).astype(np.float64)
-    key = jax.random.PRNGKey(seed % 1000)
-    counts = np.asarray(bootstrap_counts(key, np.asarray(group), 8), np.float64)
-    got = set_terms(y, f, members, (0, 1), uw, counts)
+    got = set_terms(y, f, members, (0, 1), uw, np.zeros((0, batch.n_users)))
+    arrays = [np.asarray(x) for x in (scores, labels, mask, group)]
     for q, m in enumerate(members):
-        d = decompose(alphas, batch, m, groups=(0, 1), weights=h, n_boot=8, key=key)
         for p, a in enumerate(alphas):
-            _, terms, resid, _ = decomposition_ref(
-                a, *(np.asarray(x) for x in (scores, labels, mask, group)), m, 0, 1, h
-            )
-            np.testing.assert_allclose(got["terms"][q, p], terms, rtol=1e-9, atol=1e-9)  # float64 both
+            _, terms, resid, f_mean = decomposition_ref(a, *arrays, m, 0, 1, h)
+            # float64 on both sides (the served labels are float32 values, summed in float64): 1e-9
+            np.testing.assert_allclose(got["terms"][q, p], terms, rtol=1e-9, atol=1e-9)
             np.testing.assert_allclose(got["residual"][q, p], resid, rtol=1e-9, atol=1e-9)
-        # the kernel sums in float32: agreement to 1e-5; the same resamples give the same CIs
-        np.testing.assert_allclose(got["terms"][q], d.terms, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(got["ci"][q], d.ci, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(got["f_mean"][p], f_mean, rtol=1e-9, atol=1e-9)
+
+
+def test_reuse_path_equals_a_direct_decompose_for_another_member():
+    """Linearity end to end: a member that is not the point, from the one serve, = decompose with its prefs."""
+    sc, smp, k_boot, w = _set_inputs()
+    alphas = np.array([[0.5, 0.5], [0.9, 0.1]])
+    other = np.asarray(sc.prefs)[::-1] * 0.5 + 0.25  # rows (0.35, 0.65)-like, still on the simplex
+    counts = np.asarray(bootstrap_counts(k_boot, np.asarray(smp.batch.group), 20, smp.clusters), np.float64)
+    y, f = served_labels(alphas, smp.batch.scores, smp.batch.labels, smp.batch.mask)
+    g = np.asarray(smp.batch.group)
+    uw = np.stack([g == 1, w.weights, g == 0]).astype(np.float64)
+    got = set_terms(y, f, other[None], (1, 0), uw, counts)
+    d = decompose(alphas, smp.batch, other, groups=(1, 0), weights=w, n_boot=20, key=k_boot, clusters=smp.clusters)
+    # the kernel sums α*·Y in float32: agreement to 1e-6 absolute; the same resamples give the same CIs
+    np.testing.assert_allclose(got["terms"][0], d.terms, atol=1e-6)
+    np.testing.assert_allclose(got["ci"][0], d.ci, atol=1e-6)
+    np.testing.assert_allclose(got["residual"][0], d.bound.residual, atol=1e-6)
