@@ -215,6 +215,11 @@ def test_member0_reproduces_the_single_prefs_diagnosis(toy_set_diagnosis):
         assert verdict == (f"blames {at.blamed}" if at.blamed else "inconclusive")
         b = m0[(m0["point"] == point) & (m0["term"] == "theorem31")].iloc[0]
         assert b["verdict"] == d.points.bound.verdict(p).split(" (")[0]
+    for row in d.lemma23.itertuples():  # Lemma 2.3 from the one-serve path = lemma23_check at the point
+        got = m0[m0["term"] == f"lemma23_{row.group}"]["verdict"].iloc[0]
+        assert got == row.verdict.split(" (")[0]
+    r = m0[m0["term"] == "theorem33"]["verdict"].iloc[0]
+    assert r == d.retrieval.verdict.split(" (")[0]
     assert (out / "prefs_set_terms.csv").is_file() and (out / "prefs_set_terms.png").is_file()
     s = json.loads((out / "summary.json").read_text())
     assert {st["label"] for st in s["prefs_set"]["statements"]} and "Over the preference set" in (

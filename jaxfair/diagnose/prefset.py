@@ -14,11 +14,14 @@ What does depend on a member's prefs through the served item, and is therefore r
 
 * the attribution's **serving oracle** (each user served with its own group's α*(g)): the
   4 retrieval × scoring variants are served at every member's α*(g) rows at once;
-* **Theorem 3.3** (term (4) at α = α*(g1)) and **Lemma 2.3** (utility at α*(g) vs the best
-  grid α): their premises that do not involve α* (ε's CI, calibration) are checked once; only
-  where they hold are they re-run per member (:func:`~jaxfair.diagnose.retrieval.retrieval_diagnosis`,
-  :func:`~jaxfair.diagnose.calibration.lemma23_check`), otherwise every member gets the same
-  "does not apply".
+* **Theorem 3.3** (term (4) at α = α*(g1)): its premises that do not involve α* (ε's CI,
+  calibration) are checked once; only where they hold is it re-run per member
+  (:func:`~jaxfair.diagnose.retrieval.retrieval_diagnosis`), otherwise every member gets the
+  same "does not apply";
+* **Lemma 2.3** (utility at α*(g) vs the best grid α): the grid is served once; each member's
+  α*(g) is re-served (one call for all members), then the same rule as
+  :func:`~jaxfair.diagnose.calibration.lemma23_check` (where calibration fails: "does not
+  apply" for all, no serving).
 
 A statement ("term (5) at α given is positive", "blames scoring", "Theorem 3.1 holds") is
 **robust** only when it holds for every member; otherwise it "holds for X % (n/Q) of the
@@ -223,7 +226,7 @@ def diagnose_prefs_set(
     rows += att_rows
     calibrated, _ = calibration_premise(batch, table=ece_table)
     rows += _theorem33_rows(smp, members, groups, weights, n_boot, key, calibrated, point_retrieval)
-    rows += _lemma23_rows(smp, members, group_names, n_boot, key, calibrated, ece_table)
+    rows += _lemma23_rows(smp, members, group_names, counts, calibrated, level)
     table = pd.DataFrame(rows, columns=["member", "point", "term", "estimate", "ci_low", "ci_high", "verdict"])
     table = table.astype({"estimate": np.float64, "ci_low": np.float64, "ci_high": np.float64})
     return PrefSetDiagnosis(prefs_set, np.asarray(alphas), (g1, g0), table, _statements(table, q_n))
@@ -297,27 +300,51 @@ def _theorem33_rows(smp, members, groups, weights, n_boot, key, calibrated, base
     return out
 
 
-def _lemma23_rows(smp, members, group_names, n_boot, key, calibrated, ece) -> list:
-    """Lemma 2.3 per member and group: "does not apply" for all when calibration fails (α*-free), else re-run."""
-    from jaxfair.diagnose.calibration import lemma23_check
+def _lemma23_rows(smp, members, group_names, counts, calibrated, level, n_grid: int = 101, seed: int = 0) -> list:
+    """Lemma 2.3 per member and group, as :func:`~jaxfair.diagnose.calibration.lemma23_check` judges it.
 
+    The grid of directions (K = 2: 101 points (w, 1 − w); K > 2: unit vectors + Dirichlet(1)
+    draws from the same seeded stream) does not depend on α*, so it is served once; only each
+    member's own α*(g) (the grid's row 0 there) is re-served, all members in one call. Every
+    user is valued with α*(g) (Y | X is group-free), as in ``lemma23_check``.
+    """
+    from jaxfair.diagnose.calibration import _direction_grid
+
+    batch = smp.batch
+    q_n, g_n, k = members.shape
+    if not calibrated:
+        return [
+            (q, "alpha_star", f"lemma23_{g}", np.nan, np.nan, np.nan, "does not apply")
+            for q in range(q_n)
+            for g in group_names
+        ]
+    rng = np.random.default_rng(seed)
+    grids = [_direction_grid(k, int(n_grid), rng, np.zeros((0, k))) for _ in range(g_n)]  # same draws as lemma23_check
+    served = {}
+    for grid in grids:
+        key = grid.tobytes()
+        if key not in served:
+            served[key] = served_labels(grid, batch.scores, batch.labels, batch.mask)[0]  # [P, N, K]
+    stars = members / members.sum(-1, keepdims=True)
+    y_star = served_labels(stars.reshape(q_n * g_n, k), batch.scores, batch.labels, batch.mask)[0]
+    qq = (1 - level) / 2
     out = []
-    for q in range(members.shape[0]):
-        if not calibrated:
-            verdicts = {g: "does not apply" for g in group_names}
-        else:
-            t = lemma23_check(
-                smp.batch,
-                members[q],
-                group_names=group_names,
-                n_boot=n_boot,
-                key=key,
-                clusters=smp.clusters,
-                ece_table=ece,
-            )
-            verdicts = {row.group: row.verdict.split(" (")[0] for row in t.itertuples()}
-        for g, v in verdicts.items():
-            out.append((q, "alpha_star", f"lemma23_{g}", np.nan, np.nan, np.nan, v))
+    for q in range(q_n):
+        for g, name in enumerate(group_names):
+            star = members[q, g]
+            per_user = np.concatenate(
+                [y_star[q * g_n + g][None] @ star, served[grids[g].tobytes()] @ star], axis=0
+            )  # [1 + P, N]: row 0 = α*(g)
+            best = int(np.argmax(per_user.mean(1)))
+            if not np.all(star > 0):
+                verdict = "does not apply"
+            elif not counts.shape[0]:
+                verdict = "not checked"
+            else:
+                diff = counts @ (per_user[best] - per_user[0]) / counts.sum(1)
+                lo = float(np.quantile(diff, qq))
+                verdict = "holds" if best == 0 or lo <= 0 else "violated"
+            out.append((q, "alpha_star", f"lemma23_{name}", np.nan, np.nan, np.nan, verdict))
     return out
 
 
