@@ -233,48 +233,63 @@ def diagnose_prefs_set(
 
 
 def _attribution_rows(smp, alphas, members, groups, counts, level) -> list:
-    """Shapley shares and the blame verdict per member at each α (serving oracle re-served per member)."""
+    """Shapley shares and the blame verdict per member at each α (module docstring).
+
+    The 8 pipelines' group means for every member and resample, without a ``[N, Q·8]`` matrix:
+    production serving is linear in α* given the served labels, so its sums are the prefs-free
+    ``Σ_n c_bn 1[g_n = g] y_n`` (``[B, G, K]``) dotted with each member's α*(g); the serving
+    oracle (each user at its own α*(g)) is re-served for all members at once and summed per
+    group, ``[B, Q, G]`` — it does not depend on α, so once for both points. Row 0 of the
+    multiplicities is all ones: the point estimate.
+    """
     wide = smp.wide
     q_n, g_n, _ = members.shape
     group = np.asarray(wide.group)
+    n = len(group)
     g1, g0 = groups
     oracle = oracle_retrieval_mask(wide.labels, smp.corpus, int(smp.m))
     star_rows = members.reshape(q_n * g_n, -1)  # row q·G + g: member q's α*(g)
     own = np.arange(q_n)[:, None] * g_n + group[None, :]  # [Q, N] row of each user's own α*
-    users = np.arange(len(group))
-    ind = np.stack([group == g1, group == g0, np.ones(len(group), bool)], 1).astype(np.float64)  # [N, 3]
-    out = []
-    per_point = {p: [] for p in range(len(alphas))}  # pipeline utilities [Q, N] in attribute()'s row order
+    onehot = (group[:, None] == np.arange(g_n)[None, :]).astype(np.float64)  # [N, G]
+    mult = np.vstack([np.ones((1, n)), counts])  # [1 + B, N]
+    size = mult @ onehot  # [1 + B, G] users per group in each resample
+    prod = {p: [] for p in range(len(alphas))}  # per variant: group sums [1 + B, Q, G]
+    star = []
     for r, s in itertools.product((False, True), repeat=2):
         scores = wide.labels if s else wide.scores
         mask = jnp.asarray(oracle if r else smp.production)
-        y_prod, _ = served_labels(alphas, scores, wide.labels, mask)  # [2, N, K]
-        y_star, _ = served_labels(star_rows, scores, wide.labels, mask)  # [Q·G, N, K]
-        own_y = y_star[own, users[None, :]]  # [Q, N, K]
-        u_star = np.einsum("qnk,qnk->qn", own_y, members[:, group])
+        y_prod, _ = served_labels(alphas, scores, wide.labels, mask)  # [P, N, K]
         for p in range(len(alphas)):
-            u_prod = np.einsum("nk,qnk->qn", y_prod[p], members[:, group])
-            per_point[p] += [u_prod, u_star]
+            by_group = (mult @ (onehot[:, :, None] * y_prod[p][:, None, :]).reshape(n, -1)).reshape(len(mult), g_n, -1)
+            prod[p].append(np.einsum("bgk,qgk->bqg", by_group, members))
+        y_star, _ = served_labels(star_rows, scores, wide.labels, mask)  # [Q·G, N, K]
+        u_star = np.einsum("qnk,qnk->qn", y_star[own, np.arange(n)[None, :]], members[:, group])  # [Q, N]
+        star.append((mult @ (u_star.T[:, :, None] * onehot[:, None, :]).reshape(n, -1)).reshape(len(mult), q_n, g_n))
+    out = []
     for p, pname in enumerate(POINTS):
-        uu = np.stack(per_point[p], axis=-1)  # [Q, N, 8]
-        flat = (uu[:, :, :, None] * ind[None, :, None, :]).transpose(1, 0, 2, 3).reshape(len(group), -1)
-        point_mu = (flat.sum(0) / np.tile(ind.sum(0), q_n * 8)).reshape(q_n, 8, 3)
-        gap_sh, _, _ = _shares(point_mu)  # [Q, 4]
-        if counts.shape[0]:
-            bmu = ((counts @ flat).reshape(len(counts), q_n, 8, 3)) / (counts @ ind)[:, None, None, :]
-            boot = [_shares(bmu[:, q]) for q in range(q_n)]
+        sums = np.stack([x for pair in zip(prod[p], star, strict=True) for x in pair], axis=2)  # [1+B, Q, 8, G]
+        mu = np.stack(
+            [
+                sums[..., g1] / size[:, None, None, g1],
+                sums[..., g0] / size[:, None, None, g0],
+                sums.sum(-1) / size.sum(-1)[:, None, None],
+            ],
+            axis=-1,
+        )  # [1 + B, Q, 8, 3] in attribute()'s pipeline order
         for q in range(q_n):
-            shares = dict(zip((*COMPONENTS, "residual"), gap_sh[q], strict=True))
+            gap_sh, _, gap = _shares(mu[:, q])
+            shares = dict(zip((*COMPONENTS, "residual"), gap_sh[0], strict=True))
             if counts.shape[0]:
-                bg, _, bgap = boot[q]
+                bg, bgap = gap_sh[1:], gap[1:]
                 ci = _interval(bg, level)
-                blamed, _ = blame_verdict(point_mu[q, 0, 0] - point_mu[q, 0, 1], shares, bgap, bg, level)
+                blamed, _ = blame_verdict(gap[0], shares, bgap, bg, level)
             else:
                 ci, blamed = np.full((4, 2), np.nan), None
             for i, c in enumerate((*COMPONENTS, "residual")):
                 out.append((q, pname, f"share_{c}", shares[c], ci[i, 0], ci[i, 1], ""))
-            verdict = f"blames {blamed}" if blamed else "inconclusive"
-            out.append((q, pname, "attribution", np.nan, np.nan, np.nan, verdict))
+            out.append(
+                (q, pname, "attribution", np.nan, np.nan, np.nan, f"blames {blamed}" if blamed else "inconclusive")
+            )
     return out
 
 
@@ -332,16 +347,18 @@ def _lemma23_rows(smp, members, group_names, counts, calibrated, level, n_grid: 
     for q in range(q_n):
         for g, name in enumerate(group_names):
             star = members[q, g]
-            per_user = np.concatenate(
-                [y_star[q * g_n + g][None] @ star, served[grids[g].tobytes()] @ star], axis=0
-            )  # [1 + P, N]: row 0 = α*(g)
-            best = int(np.argmax(per_user.mean(1)))
+            grid_y = served[grids[g].tobytes()]
+            # the best direction from the means (linear in α*), per-user values only for the two compared
+            means = np.concatenate([y_star[q * g_n + g].mean(0)[None], grid_y.mean(1)]) @ star  # [1 + P]
+            best = int(np.argmax(means))
+            at_best = (y_star[q * g_n + g] if best == 0 else grid_y[best - 1]) @ star
+            at_star = y_star[q * g_n + g] @ star
             if not np.all(star > 0):
                 verdict = "does not apply"
             elif not counts.shape[0]:
                 verdict = "not checked"
             else:
-                diff = counts @ (per_user[best] - per_user[0]) / counts.sum(1)
+                diff = counts @ (at_best - at_star) / counts.sum(1)
                 lo = float(np.quantile(diff, qq))
                 verdict = "holds" if best == 0 or lo <= 0 else "violated"
             out.append((q, "alpha_star", f"lemma23_{name}", np.nan, np.nan, np.nan, verdict))
