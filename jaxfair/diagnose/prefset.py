@@ -35,8 +35,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -52,25 +54,38 @@ POINTS = ("given", "best")
 POINT_NAMES = {"given": "α given", "best": "utility-optimal α"}
 
 
-def served_labels(alphas: Any, scores: Any, labels: Any, mask: Any, slate_weights: Sequence[float] = (1.0,)):
+@partial(jax.jit, static_argnames=("k", "with_scores"))
+def _served_ranks(alphas, scores, labels, mask, k: int, with_scores: bool):
+    """Labels (and scores) of the k ranked candidates: float32 ``[k, P, N, K]`` each, 0 for empty ranks."""
+    idx = slate_serve_kernel(alphas, scores, mask, k)  # [P, N, k]
+    rows = jnp.arange(scores.shape[0])[None, :, None]
+    ok = (idx >= 0)[..., None]
+    safe = jnp.maximum(idx, 0)
+    y = jnp.moveaxis(jnp.where(ok, labels[rows, safe], 0.0), 2, 0)
+    f = jnp.moveaxis(jnp.where(ok, scores[rows, safe], 0.0), 2, 0) if with_scores else None
+    return y, f
+
+
+def served_labels(
+    alphas: Any, scores: Any, labels: Any, mask: Any, slate_weights: Sequence[float] = (1.0,), with_scores=True
+):
     """Position-weighted labels and scores of the slate served at each α: float64 ``([P, N, K], [P, N, K])``.
 
-    ``y[p, n] = Σ_r v_r Y[n, j_r(α_p)]`` (0 for empty ranks), ``f`` the same with the scores;
-    serving by :func:`jaxfair.kernels.slate_serve_kernel` (ties: lowest index; SPEC §7).
+    ``y[p, n] = Σ_r v_r Y[n, j_r(α_p)]`` (0 for empty ranks), ``f`` the same with the scores
+    (None unless ``with_scores``); serving by :func:`jaxfair.kernels.slate_serve_kernel` (ties:
+    lowest index; SPEC §7), the gather compiled with it, the rank sums in float64.
     Args: alphas ``[P, K]``; scores, labels ``[N, m, K]``; mask bool ``[N, m]``; slate_weights v_1..v_k.
     """
     k = len(slate_weights)
-    idx = np.asarray(slate_serve_kernel(jnp.asarray(alphas, jnp.float32), scores, mask, k))  # [P, N, k]
-    lab, sco = np.asarray(labels), np.asarray(scores)
-    rows = np.arange(lab.shape[0])[None, :]
-    y = np.zeros(idx.shape[:2] + lab.shape[-1:])
-    f = np.zeros_like(y)
-    for r, v in enumerate(slate_weights):
-        ok = (idx[..., r] >= 0)[..., None]
-        safe = np.maximum(idx[..., r], 0)
-        y += v * np.where(ok, lab[rows, safe], 0.0)
-        f += v * np.where(ok, sco[rows, safe], 0.0)
-    return y, f
+    yr, fr = _served_ranks(
+        jnp.asarray(alphas, jnp.float32), jnp.asarray(scores), jnp.asarray(labels), jnp.asarray(mask), k, with_scores
+    )
+
+    def total(ranks):
+        ranks = np.asarray(ranks, np.float64)
+        return sum(v * ranks[r] for r, v in enumerate(slate_weights))
+
+    return total(yr), (total(fr) if with_scores else None)
 
 
 def set_terms(y, f, members, groups, user_w, counts, level: float = 0.95) -> dict:
@@ -248,22 +263,27 @@ def _attribution_rows(smp, alphas, members, groups, counts, level) -> list:
     n = len(group)
     g1, g0 = groups
     oracle = oracle_retrieval_mask(wide.labels, smp.corpus, int(smp.m))
-    star_rows = members.reshape(q_n * g_n, -1)  # row q·G + g: member q's α*(g)
-    own = np.arange(q_n)[:, None] * g_n + group[None, :]  # [Q, N] row of each user's own α*
     onehot = (group[:, None] == np.arange(g_n)[None, :]).astype(np.float64)  # [N, G]
     mult = np.vstack([np.ones((1, n)), counts])  # [1 + B, N]
     size = mult @ onehot  # [1 + B, G] users per group in each resample
+    n_max = int(onehot.sum(0).max())
     prod = {p: [] for p in range(len(alphas))}  # per variant: group sums [1 + B, Q, G]
     star = []
     for r, s in itertools.product((False, True), repeat=2):
         scores = wide.labels if s else wide.scores
         mask = jnp.asarray(oracle if r else smp.production)
-        y_prod, _ = served_labels(alphas, scores, wide.labels, mask)  # [P, N, K]
+        y_prod, _ = served_labels(alphas, scores, wide.labels, mask, with_scores=False)  # [P, N, K]
         for p in range(len(alphas)):
             by_group = (mult @ (onehot[:, :, None] * y_prod[p][:, None, :]).reshape(n, -1)).reshape(len(mult), g_n, -1)
             prod[p].append(np.einsum("bgk,qgk->bqg", by_group, members))
-        y_star, _ = served_labels(star_rows, scores, wide.labels, mask)  # [Q·G, N, K]
-        u_star = np.einsum("qnk,qnk->qn", y_star[own, np.arange(n)[None, :]], members[:, group])  # [Q, N]
+        u_star = np.zeros((q_n, n))
+        for g in range(g_n):  # each user only needs its own group's α* of every member: Q rows, not Q·G
+            users = np.flatnonzero(group == g)
+            if len(users):  # padded (by repeating users) to one size for every group: one compiled shape
+                take = jnp.asarray(np.resize(users, n_max))
+                sub = [jnp.asarray(x)[take] for x in (scores, wide.labels, mask)]
+                y_g, _ = served_labels(members[:, g], *sub, with_scores=False)  # [Q, n_max, K]
+                u_star[:, users] = np.einsum("qnk,qk->qn", y_g[:, : len(users)], members[:, g])
         star.append((mult @ (u_star.T[:, :, None] * onehot[:, None, :]).reshape(n, -1)).reshape(len(mult), q_n, g_n))
     out = []
     for p, pname in enumerate(POINTS):
@@ -335,11 +355,12 @@ def _lemma23_rows(smp, members, group_names, counts, calibrated, level, n_grid: 
         ]
     rng = np.random.default_rng(seed)
     grids = [_direction_grid(k, int(n_grid), rng, np.zeros((0, k))) for _ in range(g_n)]  # same draws as lemma23_check
-    served = {}
+    served, grid_means = {}, {}
     for grid in grids:
         key = grid.tobytes()
         if key not in served:
             served[key] = served_labels(grid, batch.scores, batch.labels, batch.mask)[0]  # [P, N, K]
+            grid_means[key] = served[key].mean(1)  # [P, K]
     stars = members / members.sum(-1, keepdims=True)
     y_star = served_labels(stars.reshape(q_n * g_n, k), batch.scores, batch.labels, batch.mask)[0]
     qq = (1 - level) / 2
@@ -349,7 +370,7 @@ def _lemma23_rows(smp, members, group_names, counts, calibrated, level, n_grid: 
             star = members[q, g]
             grid_y = served[grids[g].tobytes()]
             # the best direction from the means (linear in α*), per-user values only for the two compared
-            means = np.concatenate([y_star[q * g_n + g].mean(0)[None], grid_y.mean(1)]) @ star  # [1 + P]
+            means = np.concatenate([y_star[q * g_n + g].mean(0)[None], grid_means[grids[g].tobytes()]]) @ star
             best = int(np.argmax(means))
             at_best = (y_star[q * g_n + g] if best == 0 else grid_y[best - 1]) @ star
             at_star = y_star[q * g_n + g] @ star
