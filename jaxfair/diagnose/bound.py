@@ -26,6 +26,16 @@ is not needed. Where it applies the bound holds on every sample exactly (it is a
 between means of per-user quantities, not an estimate), so ``holds`` checks the arithmetic;
 the bound at the scale as given (c = 1) compares α with α* on α*'s own scale, which means
 something only if α was set on that scale — the bound at the best scale does not depend on it.
+
+Vacuous: |term (5)| can never exceed the largest value |E_SX[Δα*·Y]| can take,
+``term5_max = V · max(Σ_k max(Δ_k hi_k, Δ_k lo_k), −Σ_k min(Δ_k hi_k, Δ_k lo_k))`` with
+Δ = α*(g1) − α*(g0), [lo_k, hi_k] the range of label k over the retrieved candidates (widened
+to contain 0: an empty slate rank contributes 0) and V = Σ_r v_r the slate's total position
+weight (1 for top-1). Why: per user Σ_r v_r Y[j_r] lies in V·[lo, hi] coordinate-wise (v ≥ 0),
+a linear function's extremes on that box are at its corners, and a mean cannot leave the
+range of what it averages. With labels in [0, 1] and rows summing to 1 this is
+V·½‖α*(g1) − α*(g0)‖₁ (≤ V). A bound at or above it says nothing: the verdict is then
+"vacuous", not "holds" (:func:`max_abs_term5`).
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["Theorem31Bound", "bound_at_scale", "bound_from_sums", "optimal_scale"]
+__all__ = ["Theorem31Bound", "bound_at_scale", "bound_from_sums", "label_range", "max_abs_term5", "optimal_scale"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +61,7 @@ class Theorem31Bound:
       term5: term (5) it bounds (|term5| <= optimal <= given).
       valid: False when some score is negative (the theorem needs f >= 0): bounds are NaN.
         ``applies`` is the same flag under the name the reports use.
+      term5_max: the largest |term (5)| any serving could give (module docstring; inf: unknown).
     """
 
     residual: np.ndarray
@@ -64,6 +75,7 @@ class Theorem31Bound:
     valid: bool = True
     scale_high: np.ndarray | None = None
     optimal_parts_high: np.ndarray | None = None
+    term5_max: float = float("inf")
 
     PARTS = ("residual", "misspec_g0", "misspec_g1")
 
@@ -90,11 +102,33 @@ class Theorem31Bound:
         tol = 1e-6 * (1 + np.abs(self.optimal))
         return self.applies & (np.abs(self.term5) <= self.optimal + tol)
 
+    @property
+    def vacuous(self) -> np.ndarray:
+        """bool ``[P]``: the bound at the best scale is >= :attr:`term5_max` (it rules nothing out)."""
+        return self.applies & (self.optimal >= self.term5_max)
+
+    def verdict(self, p: int) -> str:
+        """One sentence for row p: does not apply / vacuous / holds, with the numbers behind it."""
+        if not self.applies:
+            return "does not apply (some scores f < 0; the bound needs f >= 0)"
+        b, t = float(self.optimal[p]), abs(float(self.term5[p]))
+        if self.vacuous[p]:
+            return (
+                f"vacuous (bound {b:.4f} >= {self.term5_max:.4f}, the largest |term (5)| possible with these prefs, "
+                f"slate weights and label range; |term (5)| = {t:.4f})"
+            )
+        if not self.holds[p]:  # cannot happen where it applies (an identity); say so loudly if it does
+            return f"VIOLATED (|term (5)| = {t:.4f} > bound {b:.4f}: an arithmetic error)"
+        return f"holds (|term (5)| = {t:.4f} <= bound {b:.4f} < {self.term5_max:.4f} possible; exact on this sample)"
+
     def row(self, p: int) -> dict:
         out = {
             "applies": self.applies,
             "premise": "scores f >= 0 (calibration not needed)",
             "holds": bool(self.holds[p]) if self.applies else None,
+            "vacuous": bool(self.vacuous[p]) if self.applies else None,
+            "verdict": self.verdict(p),
+            "term5_max": float(self.term5_max),
             "bound_given": float(self.given[p]),
             "bound_optimal": float(self.optimal[p]),
             "bound_scale": float(self.scale[p]),
@@ -142,6 +176,33 @@ def optimal_scale(
     return cand[best, ar], parts[best, ar]
 
 
+def max_abs_term5(a1, a0, label_low, label_high, total_position_weight: float = 1.0) -> float:
+    """The largest |term (5)| = |E_SX[(α*(g1) − α*(g0))·Y_slate]| possible (module docstring).
+
+    Args:
+      a1, a0: ``[K]`` preferences of g1 and g0.
+      label_low, label_high: ``[K]`` range of each label over the retrieved candidates (0 is
+        added to it: an empty rank contributes 0).
+      total_position_weight: V = Σ_r v_r (1 for top-1).
+    """
+    d = np.asarray(a1, np.float64) - np.asarray(a0, np.float64)
+    lo = np.minimum(np.asarray(label_low, np.float64), 0.0)
+    hi = np.maximum(np.asarray(label_high, np.float64), 0.0)
+    top = np.sum(np.maximum(d * hi, d * lo))
+    bottom = np.sum(np.minimum(d * hi, d * lo))
+    return float(total_position_weight) * float(max(top, -bottom))
+
+
+def label_range(labels, mask) -> tuple[np.ndarray, np.ndarray]:
+    """``([K], [K])`` min and max of each label over the retrieved candidates (0, 0 if none)."""
+    lab = np.asarray(labels)
+    m = np.asarray(mask, bool)
+    if not m.any():
+        return np.zeros(lab.shape[-1]), np.zeros(lab.shape[-1])
+    sel = lab[m]  # [retrieved, K]
+    return sel.min(0).astype(np.float64), sel.max(0).astype(np.float64)
+
+
 def bound_from_sums(
     alphas: np.ndarray,
     a1: np.ndarray,
@@ -150,8 +211,12 @@ def bound_from_sums(
     f_mean: np.ndarray,
     term5: np.ndarray,
     scores: np.ndarray | None = None,
+    term5_max: float = float("inf"),
 ) -> Theorem31Bound:
-    """Assemble :class:`Theorem31Bound` from the S_X means the decomposition kernel returns."""
+    """Assemble :class:`Theorem31Bound` from the S_X means the decomposition kernel returns.
+
+    ``term5_max``: :func:`max_abs_term5` for this pair (the bound is "vacuous" at or above it).
+    """
     alphas, a1, a0 = (np.asarray(x, np.float64) for x in (alphas, a1, a0))
     residual, f_mean = np.asarray(residual, np.float64), np.asarray(f_mean, np.float64)
     valid = scores is None or bool(np.all(np.asarray(scores) >= 0))
@@ -179,4 +244,5 @@ def bound_from_sums(
         valid=valid,
         scale_high=scale_hi,
         optimal_parts_high=opt_hi,
+        term5_max=float(term5_max),
     )

@@ -45,8 +45,19 @@ def add_subcommands(subparsers) -> None:
     p.add_argument(
         "--groups",
         default=None,
-        metavar="G1,G0",
-        help="group ids (g1 = reference, g0 = compared); default: g1 = better served at --alpha",
+        metavar="G1,G0|all[:G1]",
+        help="the two groups to compare BY NAME, g1 (reference) first, e.g. tech,other (integer ids only when the "
+        "groups have no names); 'all': every other group against the reference g1 (default: the best-served "
+        "group at --alpha; 'all:NAME' to choose it), one report per pair in a subfolder. Default: g1 = the "
+        "best-served group at --alpha, g0 = the worst-served (the reason is printed)",
+    )
+    p.add_argument(
+        "--prefs-set",
+        default=None,
+        metavar="SPEC",
+        help="re-run every term, bound, attribution and verdict for each member of a preference set: "
+        "dirichlet:C[:Q] (α*(g) ~ Dir(C·prefs), Q members, default 256), box:D[:Q] (± D per entry) or file:PATH "
+        "(a PrefSet CSV); member 0 is --prefs. Each verdict is then 'robust' or 'holds for X %% of the set'",
     )
     p.add_argument("--n-boot", type=nonnegative_int, default=200, help="bootstrap resamples (default 200)")
     p.add_argument(
@@ -96,16 +107,32 @@ def parse_alpha(text: str | None, n_labels: int) -> np.ndarray | None:
     return a
 
 
-def _parse_groups(text: str | None, n_groups: int):
+def parse_groups(text: str | None, group_names) -> tuple[str, object]:
+    """``--groups`` → ``("pair", (g1, g0))``, ``("all", reference or None)`` or ``("default", None)``.
+
+    Names are matched exactly; integer ids only when the groups have no names of their own
+    (:func:`~jaxfair.diagnose.pipeline.resolve_pair`).
+    """
+    from jaxfair.diagnose.pipeline import resolve_pair
+
     if text is None:
-        return None
+        return "default", None
+    names = [str(n) for n in group_names]
+    if text == "all" or text.startswith("all:"):
+        ref = text[4:] or None
+        if ref is not None:
+            try:
+                ref = resolve_pair((ref, next(n for n in names if n != ref)), names)[0]
+            except (ValueError, StopIteration) as exc:
+                raise UsageError(f"--groups: {exc}".replace("groups: ", "")) from None
+        return "all", ref
+    parts = [v.strip() for v in text.split(",")]
+    if len(parts) != 2:
+        raise UsageError(f"--groups: expected two group names G1,G0 (g1 first) or 'all', got {text!r}; groups: {names}")
     try:
-        g = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise UsageError(f"--groups: expected two group ids like 1,0, got {text!r}") from None
-    if len(g) != 2 or g[0] == g[1] or not all(0 <= x < n_groups for x in g):
-        raise UsageError(f"--groups: expected two different ids in [0, {n_groups}), got {text!r}")
-    return g
+        return "pair", resolve_pair(parts, names)
+    except ValueError as exc:
+        raise UsageError(f"--groups: {str(exc).removeprefix('groups: ')}") from None
 
 
 def load_scenario(args):
@@ -114,8 +141,10 @@ def load_scenario(args):
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from jaxfair.diagnose.pipeline import diagnose_scenario
-    from jaxfair.diagnose.report import write_report
+    from jaxfair.diagnose.report import write_pairs_table, write_report
     from jaxfair.preflight import check_out_dir, warn_ignored_by_replay
     from jaxfair.progress import progress_bar as tqdm
 
@@ -129,31 +158,87 @@ def run(args) -> int:
         )
     sc = load_scenario(args)
     alpha = parse_alpha(args.alpha, sc.n_labels)
-    groups = _parse_groups(args.groups, sc.n_groups)
+    mode, groups = parse_groups(args.groups, sc.group_names)
+    prefs_set = None
+    if args.prefs_set is not None:
+        from jaxfair.preferences.prefset import PrefSet
+
+        try:
+            prefs_set = PrefSet.parse(
+                args.prefs_set,
+                np.asarray(sc.prefs, np.float64),
+                seed=args.seed,
+                group_names=list(sc.group_names),
+                label_names=list(sc.label_names),
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     warn_ignored_by_replay(sc, **{"--users": args.users})
     n_users = 20_000 if args.users is None else args.users
+    common = dict(
+        n_users=n_users,
+        alpha=alpha,
+        n_grid=args.grid,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        exact=args.exact,
+        pool_factor=args.pool_factor,
+        n_folds=args.n_folds,
+        prefs_set=prefs_set,
+    )
     with tqdm(total=2, desc="diagnose", unit="step") as bar:
         bar.set_postfix_str(f"diagnosing {sc.sample_size(n_users)['text']}, {args.grid} α")
-        d = diagnose_scenario(
-            sc,
-            n_users=n_users,
-            alpha=alpha,
-            n_grid=args.grid,
-            groups=groups,
-            n_boot=args.n_boot,
-            seed=args.seed,
-            exact=args.exact,
-            pool_factor=args.pool_factor,
-            n_folds=args.n_folds,
-        )
+        if mode != "all":
+            runs = [diagnose_scenario(sc, groups=groups, **common)]
+        else:
+            runs = _against_reference(sc, groups, common)
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")
-        paths = write_report(d, out)
-        paths |= finish_outputs(out, args)
+        all_paths = []
+        for d in runs:
+            g1, g0 = (sc.group_names[g] for g in d.groups)
+            where = Path(out) / f"{g1}-vs-{g0}" if mode == "all" else Path(out)
+            all_paths.append(write_report(d, where))
+        if mode == "all":
+            all_paths.append({"pairs.csv": write_pairs_table(runs, Path(out))})
+        all_paths.append(finish_outputs(out, args))
         bar.update(1)
-    g1, g0 = (sc.group_names[g] for g in d.groups)
+    for d in runs:
+        _print_diagnosis(d)
+    for paths in all_paths:
+        for p in paths.values():
+            print(f"  wrote {p}")
+    return 0
+
+
+def _against_reference(sc, reference, common) -> list:
+    """``--groups all[:NAME]``: every other group (with users) against one reference g1 (SPEC §6)."""
+    from jaxfair.diagnose.pipeline import diagnose_scenario
+
+    names = sc.group_names
+    if reference is None:  # the default pair: g1 = best served (the reference), g0 = worst served
+        first = diagnose_scenario(sc, groups=None, **common)
+        reference, why = first.groups[0], first.pair_reason.split(";")[0].split(": ", 1)[1]
+    else:
+        first, why = None, "chosen by the user"
+        other = next(g for g in range(len(names)) if g != reference)
+        first = diagnose_scenario(sc, groups=(reference, other), **common)
+    runs = []
+    for g in range(len(names)):
+        if g == reference or not np.any(first.group == g):
+            continue
+        d = first if first.groups == (reference, g) else diagnose_scenario(sc, groups=(reference, g), **common)
+        d.pair_reason = f"g1 = {names[reference]}: the reference ({why}); g0 = {names[g]}: every other group in turn"
+        runs.append(d)
+    return runs
+
+
+def _print_diagnosis(d) -> None:
+    names = d.group_names
+    g1, g0 = (names[g] for g in d.groups)
     on = d.sample["text"] if d.sample else f"{d.n_users} users"
     print(f"{d.title}: {g1} (g1) vs {g0} (g0), {on}; S_X overlap {d.weights.overlap:.3f}, ESS {d.weights.ess:.0f}")
+    print(f"  pair: {d.pair_reason}")
     for p, name in enumerate(("α given", "utility-optimal α")):
         row = d.points.summary(p)
         terms = ", ".join(
@@ -162,13 +247,11 @@ def run(args) -> int:
             else f"{t} {row[t]['estimate']:+.4f}"
             for t in ("term4", "term5", "term6", "gap")
         )
-        b = row["theorem31"]
-        bound = (
-            f"Thm 3.1: |term5| <= bound {b['bound_optimal']:.4f} (holds, exact on this sample)"
-            if b["applies"]
-            else "Thm 3.1: does not apply (some scores < 0)"
+        where = (
+            "" if p == 0 else f" (best of {d.optimum_grid_size:,} α on the simplex grid, utility {d.utility_best:.4f})"
         )
-        print(f"  {name} {np.round(d.points.alphas[p], 3).tolist()}: {terms}; {bound}")
+        print(f"  {name} {np.round(d.points.alphas[p], 3).tolist()}{where}: {terms}")
+        print(f"    Thm 3.1: {d.points.bound.verdict(p)}")
         at = d.attribution["given" if p == 0 else "best"]
         shares = ", ".join(
             f"{c} {v:+.4f}" + (f" [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(lo) else "")
@@ -176,6 +259,12 @@ def run(args) -> int:
             for lo, hi in [at.gap_share_ci.get(c, (np.nan, np.nan))]
         )
         print(f"    attribution of the gap ({at.level:.0%} CIs): {shares} → {at.verdict[1]}")
+    if d.alpha_segment_best is not None:
+        print(
+            f"  best on the segment α*({g0})–α*({g1}): {np.round(d.alpha_segment_best, 3).tolist()} "
+            f"(utility {d.utility_segment_best:.4f}; the figure's x axis) vs the optimum over all labels "
+            f"{np.round(d.alpha_best, 3).tolist()} ({d.utility_best:.4f})"
+        )
     r = d.retrieval
     eps_ci = f" [{r.epsilon_ci[0]:+.4f}, {r.epsilon_ci[1]:+.4f}]" if np.isfinite(r.epsilon_ci[0]) else ""
     print(
@@ -184,8 +273,10 @@ def run(args) -> int:
     )
     for row in d.lemma23.itertuples():
         print(f"  Lemma 2.3, α*({row.group}): {row.verdict}")
+    if d.prefs_set is not None:
+        ps = d.prefs_set.prefs_set
+        print(f"  over the preference set ({ps.kind}, {ps.n_members} members; member 0 = the prefs above):")
+        for st in d.prefs_set.statements:
+            print(f"    {st['statement']}: {st['label']}")
     for n in d.notes:
         print(f"  note: {n}")
-    for p in paths.values():
-        print(f"  wrote {p}")
-    return 0

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxfair.diagnose.bound import Theorem31Bound, bound_from_sums
+from jaxfair.diagnose.bound import Theorem31Bound, bound_from_sums, label_range, max_abs_term5
 from jaxfair.diagnose.weights import SharedSpaceWeights, check_groups, check_user_weights, shared_space_weights
 from jaxfair.engine import sharding
 from jaxfair.engine.batch import Batch
@@ -58,6 +58,8 @@ __all__ = [
     "decompose_all",
     "decomposition_sums",
     "default_pair",
+    "default_pair_reason",
+    "group_utilities",
     "resolve_weights",
     "stratified_counts",
 ]
@@ -69,6 +71,8 @@ _EXACT = jax.lax.Precision.HIGHEST
 USER_CHUNK = 16_384
 #: Floats per ``[P, N_chunk, K]`` gather; fewer users per call when P·K is large.
 GATHER_BUDGET = 2**25
+#: Theorem 3.1's per-α flags and sentence: columns of :meth:`Decomposition.to_frame`, not quantities.
+_BOUND_FLAGS = ("applies", "holds", "vacuous", "split_unique", "verdict")
 
 
 def _served(alphas, scores, labels, mask, slate_weights=None):
@@ -215,12 +219,20 @@ class Decomposition:
         return self.terms[:, 3]
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: one row per (α, quantity) with estimate and CI; α columns ``alpha_k``."""
+        """Tidy table: one row per (α, quantity) with a float ``estimate`` and its CI; α columns ``alpha_k``.
+
+        ``estimate`` is always numeric (float64), so ``pivot_table(values="estimate")`` works.
+        Theorem 3.1's flags are per α, not quantities: they sit in their own columns on every
+        row of that α — ``theorem31_applies``, ``theorem31_holds``, ``theorem31_vacuous``,
+        ``theorem31_split_unique`` (bool or None) and ``theorem31_verdict`` (a sentence).
+        """
         rows = []
         g1, g0 = (self.group_names[g] for g in self.groups)
         for p, a in enumerate(self.alphas):
             base = {f"alpha_{k}": float(v) for k, v in enumerate(a)}
             base.update(alpha_index=p, g1=g1, g0=g0)
+            brow = self.bound.row(p)
+            base.update({f"theorem31_{k}": brow[k] for k in _BOUND_FLAGS})
             for i, name in enumerate(EXPECTATIONS):
                 rows.append(dict(base, quantity=name, estimate=self.expectations[p, i], ci_low=np.nan, ci_high=np.nan))
             for i, name in enumerate(TERMS):
@@ -233,9 +245,11 @@ class Decomposition:
                         ci_high=self.ci[p, i, 1],
                     )
                 )
-            for name, v in self.bound.row(p).items():
-                rows.append(dict(base, quantity=name, estimate=v, ci_low=np.nan, ci_high=np.nan))
-        return pd.DataFrame(rows)
+            for name, v in brow.items():
+                if name not in _BOUND_FLAGS and name != "premise":
+                    rows.append(dict(base, quantity=name, estimate=float(v), ci_low=np.nan, ci_high=np.nan))
+        df = pd.DataFrame(rows)
+        return df.astype({"estimate": np.float64, "ci_low": np.float64, "ci_high": np.float64})
 
     def summary(self, p: int = 0) -> dict:
         """JSON-able summary of row p."""
@@ -255,19 +269,57 @@ class Decomposition:
         return out
 
 
-def default_pair(batch: Batch, prefs: np.ndarray, alpha: np.ndarray) -> tuple[int, int]:
-    """(g1, g0) for a two-group comparison: g1 the group with the higher utility at ``alpha [K]``."""
+def group_utilities(
+    batch: Batch, prefs: np.ndarray, alpha: np.ndarray, *, slate: int = 1, position_weights: Any = "dcg", gamma=0.8
+) -> np.ndarray:
+    """float64 ``[G]`` utility μ_g at ``alpha [K]`` (the slate utility with ``slate`` > 1); NaN for empty groups."""
     from jaxfair.evaluate import evaluate
 
-    ev = evaluate(np.asarray(alpha, np.float64)[None], batch, prefs)
-    mu = np.asarray(ev.group_utility)[0]
+    ev = evaluate(
+        np.asarray(alpha, np.float64)[None],
+        batch.replace(item_group=None),
+        prefs,
+        slate=slate,
+        position_weights=position_weights,
+        gamma=gamma,
+    )
+    return np.asarray(ev.group_utility, np.float64)[0]
+
+
+def default_pair(batch: Batch, prefs: np.ndarray, alpha: np.ndarray, **slate_options) -> tuple[int, int]:
+    """(g1, g0) for a two-group comparison at ``alpha [K]``: g1 the best-served group, g0 the worst-served.
+
+    ``slate_options`` (``slate``, ``position_weights``, ``gamma``): rank the groups by the slate
+    utility the decomposition explains (SPEC §7), not by top-1 utility.
+    """
+    return default_pair_reason(batch, prefs, alpha, **slate_options)[0]
+
+
+def default_pair_reason(
+    batch: Batch, prefs: np.ndarray, alpha: np.ndarray, group_names: Sequence[str] | None = None, **slate_options
+) -> tuple[tuple[int, int], str]:
+    """:func:`default_pair` and the sentence saying why: ``((g1, g0), "g1 = tech: the best-served …")``."""
+    mu = group_utilities(batch, prefs, alpha, **slate_options)
     present = [g for g in range(len(mu)) if np.isfinite(mu[g])]
     if len(present) < 2:
         raise ValueError(
             f"batch.group: the diagnosis compares two groups, but only group(s) {present} have users (G = 1)"
         )
     order = sorted(present, key=lambda g: -mu[g])
-    return order[0], order[-1]
+    g1, g0 = order[0], order[-1]
+    names = [f"group {g}" for g in range(len(mu))] if group_names is None else list(group_names)
+    k = slate_options.get("slate", 1)
+    what = "utility" if k == 1 else f"slate utility (k = {k})"
+    a = np.round(np.asarray(alpha, np.float64) / np.sum(alpha), 3).tolist()
+    best = "better-served" if len(present) == 2 else "best-served"
+    why = (
+        f"g1 = {names[g1]}: the {best} group at α = {a} ({what} {mu[g1]:.4f}); "
+        f"g0 = {names[g0]}: the worst-served ({mu[g0]:.4f})"
+    )
+    if len(present) > 2:
+        rest = ", ".join(f"{names[g]} {mu[g]:.4f}" for g in order[1:-1])
+        why += f"; in between: {rest}"
+    return (g1, g0), why
 
 
 def resolve_weights(batch: Batch, groups: tuple[int, int], weights: Any, **estimate_options) -> SharedSpaceWeights:
@@ -308,7 +360,7 @@ def decompose(
     The terms are expectations of U, so they carry over unchanged. Theorem 3.1's bound is
     evaluated with the position-weighted slate quantities Σ_r v_r Y[j_r] and Σ_r v_r f[j_r] in
     place of the served item's (its proof is linear in Y and f, and v ≥ 0 keeps f ≥ 0 — it
-    needs scores f ≥ 0 as for top-1); the default pair ``groups`` is still chosen by top-1
+    needs scores f ≥ 0 as for top-1); the default pair ``groups`` is chosen by the same slate
     utility at the first α.
 
     Args:
@@ -317,7 +369,7 @@ def decompose(
       batch: users with (unless ``weights`` is given) covariates ``batch.features``.
       prefs: true preferences ``[G, K]``.
       groups: ``(g1, g0)``, g1 the reference group; default: the groups with the highest and
-        the lowest utility at the first α (with G = 2: the better-served group is g1).
+        the lowest (slate) utility at the first α (with G = 2: the better-served group is g1).
       weights: S_X weights — None (estimate from ``batch.features``; ``estimate_options`` go
         to :func:`~jaxfair.diagnose.weights.shared_space_weights`), a
         :class:`~jaxfair.diagnose.weights.SharedSpaceWeights`, or raw ``[N]`` weights >= 0.
@@ -356,7 +408,7 @@ def decompose(
     devices = None if mesh is None else sharding.local_mesh_devices(mesh)
     group = np.asarray(batch.group)
     if groups is None:
-        groups = default_pair(batch, prefs_np, alphas_np[0])
+        groups = default_pair(batch, prefs_np, alphas_np[0], slate=sl.k, position_weights=position_weights, gamma=gamma)
     pair = check_groups(group, groups, prefs_np.shape[0])
     w = resolve_weights(batch, pair, weights, **estimate_options)
     g1, g0 = pair
@@ -396,6 +448,9 @@ def decompose(
         sums["f"] / sums["den"][1],
         terms[:, 1],
         np.asarray(batch.scores),
+        term5_max=max_abs_term5(
+            prefs_np[g1], prefs_np[g0], *label_range(batch.labels, batch.mask), sum(slate_weights or (1.0,))
+        ),
     )
     names = tuple(f"group {g}" for g in range(prefs_np.shape[0])) if group_names is None else tuple(group_names)
     if len(names) != prefs_np.shape[0]:
@@ -456,7 +511,7 @@ def decompose_all(
 ) -> dict[int, Decomposition]:
     """G >= 2: every other group (with users) against one ``reference`` group g1.
 
-    ``reference`` defaults to the group with the highest utility at the first α. ``weights``:
+    ``reference`` defaults to the group with the highest (slate) utility at the first α. ``weights``:
     optional ``{g0: weights}``. Returns ``{g0: Decomposition}``.
     """
     prefs_np = check_batch_prefs(batch, prefs)
@@ -467,7 +522,8 @@ def decompose_all(
     if len(present) < 2:
         raise ValueError(f"batch.group: the diagnosis compares groups, but only group(s) {present} have users (G = 1)")
     if reference is None:
-        reference = default_pair(batch, prefs_np, a[0])[0]
+        slate_options = {k: kwargs[k] for k in ("slate", "position_weights", "gamma") if k in kwargs}
+        reference = default_pair(batch, prefs_np, a[0], **slate_options)[0]
     if int(reference) not in present:
         raise ValueError(f"reference: group {reference!r} has no users in the batch (groups present: {present})")
     weights = weights or {}

@@ -36,13 +36,18 @@ import numpy as np
 
 from jaxfair.diagnose.attribution import _top_m_mask, attribute
 from jaxfair.diagnose.calibration import expected_calibration_error, lemma23_check, reliability_table
-from jaxfair.diagnose.decompose import Decomposition, decompose, default_pair
+from jaxfair.diagnose.decompose import Decomposition, decompose, default_pair_reason
 from jaxfair.diagnose.retrieval import RetrievalDiagnosis, retrieval_diagnosis
-from jaxfair.diagnose.weights import OverlapWarning, SharedSpaceWeights, shared_space_weights
+from jaxfair.diagnose.weights import CrossFitWarning, OverlapWarning, SharedSpaceWeights, shared_space_weights
 from jaxfair.engine.batch import Batch
 from jaxfair.validation import check_prefs
 
-__all__ = ["Diagnosis", "alpha_grid", "diagnose_scenario", "sample_for_diagnosis"]
+__all__ = ["Diagnosis", "alpha_grid", "diagnose_scenario", "optimum_grid", "resolve_pair", "sample_for_diagnosis"]
+
+#: Most α of the simplex grid the utility-optimal α is searched on (K >= 3: fewer points per edge).
+OPTIMUM_GRID_MAX = 20_000
+#: Warnings of the weights step that change what the numbers mean: recorded in the notes.
+RECORDED_WARNINGS = (OverlapWarning, CrossFitWarning)
 
 
 @dataclasses.dataclass
@@ -146,6 +151,55 @@ def alpha_grid(n_labels: int, n_grid: int, prefs: np.ndarray, groups: Sequence[i
     return (1 - t) * a0[None] + t * a1[None]
 
 
+def optimum_grid(n_labels: int, n_grid: int, max_points: int = OPTIMUM_GRID_MAX) -> np.ndarray:
+    """The simplex grid over all K labels the utility-optimal α is chosen on: ``[P, K]``.
+
+    :func:`jaxfair.engine.grids.simplex_grid` with ``n`` points per edge, ``n`` = ``n_grid`` or the
+    largest smaller value whose grid has at most ``max_points`` α (K = 3, n = 101: 5,151 α;
+    K = 4: n = 49). K = 2 gives the same α as :func:`alpha_grid` (in the same order).
+    """
+    from math import comb
+
+    from jaxfair.engine.grids import simplex_grid
+
+    n = int(n_grid)
+    while n > 2 and comb(n + n_labels - 2, n_labels - 1) > max_points:
+        n -= 1
+    return simplex_grid(n_labels, n)
+
+
+def resolve_pair(groups: Sequence[Any] | None, group_names: Sequence[str]) -> tuple[int, int] | None:
+    """``(g1, g0)`` from names (``("tech", "other")``) or ids.
+
+    A Python int is a group id. A string is matched against the names exactly; a digit string
+    (what a command line gives) is taken as a group id only when the groups have no names of
+    their own (they are named by their ids, ``"0"`` or ``"group 0"``) — so ``--groups 1,0``
+    cannot silently pick groups by position when the groups have names.
+    """
+    if groups is None:
+        return None
+    names = [str(n) for n in group_names]
+    by_id = all(n == str(i) or n == f"group {i}" for i, n in enumerate(names))
+    out = []
+    for g in groups:
+        if isinstance(g, (int, np.integer)) and not isinstance(g, bool):
+            if not 0 <= int(g) < len(names):
+                raise ValueError(f"groups: group id {int(g)} is not in [0, {len(names)})")
+            out.append(int(g))
+            continue
+        text = str(g).strip()
+        if text in names:
+            out.append(names.index(text))
+        elif by_id and text.lstrip("-").isdigit() and 0 <= int(text) < len(names):
+            out.append(int(text))
+        else:
+            ids = f" (or their ids 0..{len(names) - 1})" if by_id else ""
+            raise ValueError(f"groups: {text!r} is not a group; expected two of {names}{ids}")
+    if len(out) != 2 or out[0] == out[1]:
+        raise ValueError(f"groups: expected two different groups (g1, g0), got {list(groups)!r}")
+    return out[0], out[1]
+
+
 @dataclasses.dataclass
 class Diagnosis:
     """Everything ``jaxfair diagnose`` reports (see :func:`diagnose_scenario`)."""
@@ -169,6 +223,12 @@ class Diagnosis:
     n_users: int
     group: np.ndarray  # int [N] group of each sampled user
     sample: dict | None = None  # Scenario.sample_size: how many real users stand behind the numbers
+    pair_reason: str = ""  # why these two groups (the default pair), or "chosen by the user"
+    alpha_segment_best: np.ndarray | None = None  # K >= 3: best α on the segment α*(g0)–α*(g1)
+    utility_best: float = float("nan")  # global utility at alpha_best (simplex-grid optimum)
+    utility_segment_best: float = float("nan")  # global utility at alpha_segment_best
+    optimum_grid_size: int = 0  # α searched for the optimum
+    prefs_set: Any = None  # PrefSetDiagnosis when a preference set was given
 
     @property
     def group_names(self) -> tuple[str, ...]:
@@ -189,12 +249,20 @@ def diagnose_scenario(
     classifier: Any = None,
     n_folds: int = 5,
     mesh: Any = None,
+    prefs_set: Any = None,
 ) -> Diagnosis:
     """Run the whole diagnosis on ``n_users`` sampled users of ``scenario`` (a replay of logged
     sessions: on every logged session once, whatever ``n_users``).
 
     ``alpha``: the α to explain (default 1/K each); the utility-optimal α is the best global
-    utility on the grid. ``groups`` default: g1 = the better-served group at ``alpha``.
+    utility on a simplex grid over all K labels (:func:`optimum_grid`) together with the
+    segment's points (for K = 2 the figure's grid). For K >= 3 the figure's α direction is the
+    segment α*(g0)–α*(g1), and its best point
+    is reported separately as ``alpha_segment_best``. ``groups``: ``(g1, g0)`` as ids or names
+    (:func:`resolve_pair`); default: g1 = the best-served group at ``alpha``, g0 the worst
+    (``pair_reason`` says so). ``prefs_set``: a :class:`~jaxfair.preferences.PrefSet` (member 0
+    = the scenario's prefs): every term, bound, attribution and verdict is re-computed per
+    member (:mod:`~jaxfair.diagnose.prefset`).
     ``mesh``: devices for the α-grid evaluation and the decompositions (see
     :func:`~jaxfair.diagnose.decompose.decompose`; default all local devices when several).
     """
@@ -210,24 +278,40 @@ def diagnose_scenario(
     batch, prefs = smp.batch, check_prefs(scenario.prefs, scenario.n_groups, None, group_names=scenario.group_names)
     k = batch.n_labels
     a_given = np.full(k, 1.0 / k) if alpha is None else np.asarray(alpha, np.float64)
+    names = tuple(scenario.group_names)
     if groups is None:
-        groups = default_pair(batch, prefs, a_given)
+        groups, reason = default_pair_reason(batch, prefs, a_given, names)
+    else:
+        groups = resolve_pair(groups, names)
+        reason = f"g1 = {names[groups[0]]}, g0 = {names[groups[1]]}: chosen by the user"
     sec["sample"] = time.perf_counter() - t0
     t = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", OverlapWarning)
+        for category in RECORDED_WARNINGS:
+            warnings.simplefilter("always", category)
         if exact:
             w = shared_space_weights(batch, groups, exact=True, scenario=scenario)
         else:
             w = shared_space_weights(batch, groups, classifier=classifier, n_folds=n_folds, seed=seed)
-    notes = list(smp.notes) + [str(c.message) for c in caught if issubclass(c.category, OverlapWarning)]
+    notes = list(smp.notes) + [
+        f"{c.category.__name__}: {c.message}" for c in caught if issubclass(c.category, RECORDED_WARNINGS)
+    ]
     for c in caught:
         warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
     sec["weights"] = time.perf_counter() - t
     grid = alpha_grid(k, n_grid, prefs, groups)
     ev = evaluate(grid, batch, prefs, mesh=mesh)
-    a_best = grid[int(np.nanargmax(ev.utility))]
-    names = tuple(scenario.group_names)
+    seg = int(np.nanargmax(ev.utility))
+    if k == 2 or k == 1:
+        opt_grid, opt_utility = grid, np.asarray(ev.utility)
+    else:  # the optimum over all K labels, not only along the segment the figure shows; the
+        # segment's points join the search, so the optimum is never worse than the segment's best
+        # (a coarse simplex grid need not contain them)
+        simplex = optimum_grid(k, n_grid)
+        opt_grid = np.vstack([simplex, grid])
+        opt_utility = np.concatenate([np.asarray(evaluate(simplex, batch, prefs, mesh=mesh).utility), ev.utility])
+    best = int(np.nanargmax(opt_utility))
+    a_best = opt_grid[best]
     t = time.perf_counter()
     # The grid and the two marked α share weights and bootstrap draws (same key).
     common = dict(
@@ -262,6 +346,24 @@ def diagnose_scenario(
         batch, prefs, group_names=names, n_boot=n_boot, key=k_boot, clusters=smp.clusters, ece_table=ece
     )
     sec["retrieval_attribution_calibration"] = time.perf_counter() - t
+    set_diag = None
+    if prefs_set is not None:
+        from jaxfair.diagnose.prefset import diagnose_prefs_set
+
+        t = time.perf_counter()
+        set_diag = diagnose_prefs_set(
+            prefs_set,
+            smp,
+            np.vstack([a_given, a_best]),
+            groups=groups,
+            weights=w,
+            n_boot=n_boot,
+            key=k_boot,
+            group_names=names,
+            ece_table=ece,
+            point_retrieval=ret,
+        )
+        sec["prefs_set"] = time.perf_counter() - t
     sec["total"] = time.perf_counter() - t0
     return Diagnosis(
         scenario=scenario,
@@ -283,4 +385,10 @@ def diagnose_scenario(
         n_users=int(batch.n_users),
         group=np.asarray(batch.group),
         sample=scenario.sample_size(int(n_users)) if hasattr(scenario, "sample_size") else None,
+        pair_reason=reason,
+        alpha_segment_best=None if k <= 2 else grid[seg],
+        utility_best=float(opt_utility[best]),
+        utility_segment_best=float(np.asarray(ev.utility)[seg]),
+        optimum_grid_size=int(len(opt_grid)),
+        prefs_set=set_diag,
     )

@@ -16,7 +16,14 @@ from jaxfair.atomic import atomic_write
 from jaxfair.named_prefs import prefs_lines, prefs_record, prefs_title
 from jaxfair.tables import markdown_table
 
-__all__ = ["place_marker_labels", "report_markdown", "verdicts", "write_report"]
+__all__ = [
+    "place_marker_labels",
+    "prefs_set_figure",
+    "report_markdown",
+    "verdicts",
+    "write_pairs_table",
+    "write_report",
+]
 
 TERM_LABELS = {
     "term4": "(4) g1's covariates vs S_X",
@@ -82,7 +89,11 @@ def _alpha_markers(d) -> list[tuple[float | None, str, str]]:
     """
     out = []
     g = d.grid.alphas / d.grid.alphas.sum(1, keepdims=True)
-    for a, name, ls in ((d.alpha_given, "α given", "-."), (d.alpha_best, "utility-optimal α", "--")):
+    marks = [(d.alpha_given, "α given", "-."), (d.alpha_best, "utility-optimal α", "--")]
+    seg = getattr(d, "alpha_segment_best", None)
+    if seg is not None and not np.allclose(seg / seg.sum(), d.alpha_best / d.alpha_best.sum()):
+        marks.append((seg, "best on the segment", ":"))
+    for a, name, ls in marks:
         a = a / a.sum()
         if a.shape[0] == 2:
             out.append((float(a[0]), name, ls))
@@ -213,6 +224,7 @@ def overlap_figure(d, path: Path) -> Path:
             label=f"{d.group_names[g]} (n = {len(v)})",
         )
     ax.set_xscale("log")
+    _readable_log_ticks(ax, lo_edge, max(pos.max(), lo_edge * 1.01) if len(pos) else 1.0)
     ax.set_xlabel(
         f"S_X weight h(x) (mean 1 over both groups; first bin holds every weight < {lo_edge:.2g}, zeros included)",
         fontsize=9,
@@ -225,6 +237,23 @@ def overlap_figure(d, path: Path) -> Path:
     )
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _savefig(fig, path)
+
+
+def _readable_log_ticks(ax, lo: float, hi: float) -> None:
+    """Log-x ticks that can be read whatever the range: decades when it spans one or more,
+    else ~5 plain numbers (a range like 0.92–1.04 gets 0.92, 0.95, 0.98, 1.01, 1.04 —
+    matplotlib's default would print minor ticks as overlapping 9.2×10⁻¹ …)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    if hi / lo >= 10:
+        return  # decades: matplotlib's default log ticks are readable
+    ticks = np.geomspace(lo, hi, 5)
+    step = 10.0 ** np.floor(np.log10(max(np.min(np.diff(ticks)), 1e-300)))
+    ticks = np.unique(np.round(ticks / step) * step)
+    digits = max(0, int(-np.log10(step)))
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.{digits}f}"))
 
 
 def attribution_figure(d, path: Path) -> Path:
@@ -288,20 +317,16 @@ def verdicts(d) -> dict:
     """Every verdict sentence of the diagnosis, by the rules of the modules that make them.
 
     Attribution: :data:`~jaxfair.diagnose.attribution.VERDICT_RULE`. Theorem 3.1: holds
-    exactly on the sample where it applies (f >= 0). Theorem 3.3 and Lemma 2.3: ``applies``
-    (premises) separately from ``holds`` (by bootstrap CI); see their modules.
+    exactly on the sample where it applies (f >= 0); "vacuous" when the bound is at or above
+    the largest |term (5)| possible (:func:`~jaxfair.diagnose.bound.max_abs_term5`). Theorem
+    3.3 and Lemma 2.3: ``applies`` (premises) separately from ``holds`` (by bootstrap CI); see their modules.
     """
     from jaxfair.diagnose.attribution import VERDICT_RULE
 
     out = {"attribution_rule": VERDICT_RULE}
     for key, name in (("given", "α given"), ("best", "utility-optimal α")):
         out[f"attribution_{key}"] = f"{name}: {d.attribution[key].verdict[1]}"
-        b = d.points.summary(0 if key == "given" else 1)["theorem31"]
-        out[f"theorem31_{key}"] = (
-            f"{name}: holds (|term (5)| <= {b['bound_optimal']:.4f}, exact on this sample)"
-            if b["applies"]
-            else f"{name}: does not apply ({b['premise']} not met)"
-        )
+        out[f"theorem31_{key}"] = f"{name}: {d.points.bound.verdict(0 if key == 'given' else 1)}"
     out["theorem33"] = d.retrieval.verdict
     out["lemma23"] = {row.group: row.verdict for row in d.lemma23.itertuples()}
     return out
@@ -315,7 +340,21 @@ def summary_dict(d) -> dict:
         "standin": bool(getattr(d.scenario, "is_standin", False)),
         "n_users": d.n_users,
         "sample": d.sample,
-        "groups": {"g1": g1, "g0": g0, "ids": list(d.groups)},
+        "groups": {"g1": g1, "g0": g0, "ids": list(d.groups), "why": d.pair_reason},
+        "utility_optimal": {
+            "alpha": d.alpha_best.tolist(),
+            "utility": d.utility_best,
+            "searched": f"{d.optimum_grid_size} α on the simplex grid over all {len(d.alpha_best)} labels",
+            **(
+                {
+                    "segment_best_alpha": d.alpha_segment_best.tolist(),
+                    "segment_best_utility": d.utility_segment_best,
+                    "segment": f"α*({g0})–α*({g1}), the figures' x axis",
+                }
+                if d.alpha_segment_best is not None
+                else {}
+            ),
+        },
         # Which preference row went to which group (SPEC §9): every term and verdict rests on it.
         "prefs": prefs_record(d.group_names, d.scenario.label_names, d.scenario.prefs),
         "verdicts": verdicts(d),
@@ -330,6 +369,7 @@ def summary_dict(d) -> dict:
         "ece": d.calibration.to_dict(orient="records"),
         "seconds": {k: round(v, 3) for k, v in d.seconds.items()},
         "notes": d.notes,
+        **({"prefs_set": d.prefs_set.summary()} if d.prefs_set is not None else {}),
     }
 
 
@@ -347,6 +387,7 @@ def report_markdown(d) -> str:
         "True preferences α*(g) (an input, not observed; every term below rests on them): "
         + "; ".join(line.removeprefix("prefs: ") for line in prefs_lines(d.group_names, d.scenario.prefs))
         + f" over ({', '.join(d.scenario.label_names)}).",
+        f"Why this pair: {d.pair_reason}.",
         "",
     ]
     for p, (key, name) in enumerate((("given", "α given"), ("best", "utility-optimal α"))):
@@ -363,6 +404,17 @@ def report_markdown(d) -> str:
             cis = f" [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(lo) else ""
             lines.append(f"- share of the gap, {c}: {est:+.4f}{cis}")
         lines += [f"- attribution: **{at.verdict[1]}**", f"- Theorem 3.1: {v['theorem31_' + key]}", ""]
+        if key == "best":
+            lines += [
+                f"(Best of {d.optimum_grid_size:,} α on the simplex grid over all labels: "
+                f"utility {d.utility_best:.4f}.)"
+            ]
+            if d.alpha_segment_best is not None:
+                lines += [
+                    f"Best on the segment α*({g0})–α*({g1}) (the figures' x axis): "
+                    f"{np.round(d.alpha_segment_best, 3).tolist()}, utility {d.utility_segment_best:.4f}."
+                ]
+            lines += [""]
     lines += ["## Retrieval and calibration", "", f"- Theorem 3.3: {v['theorem33']}"]
     lines += [f"- Lemma 2.3 at α*({g}): {s}" for g, s in v["lemma23"].items()]
     lines += [
@@ -373,8 +425,23 @@ def report_markdown(d) -> str:
         "- Theorem 3.3 / Lemma 2.3: 'does not apply' when a premise is not met (ε's CI not above 0, scores not "
         "calibrated within the ECE tolerance, a zero preference); otherwise 'holds' / 'violated' only when the "
         "CI backs it, else 'inconclusive'.",
+        "- Theorem 3.1: 'vacuous' when the bound is at or above the largest |term (5)| possible with these prefs, "
+        "slate weights and label range; 'holds' otherwise (it is exact on the sample).",
         "",
     ]
+    if d.prefs_set is not None:
+        ps = d.prefs_set.prefs_set
+        lines += [
+            "## Over the preference set",
+            "",
+            f"{ps.kind} set, {ps.n_members} members (member 0 = the prefs above); every member sees the same "
+            "served items and the same bootstrap resamples. A verdict is robust only if every member gives it.",
+            "",
+        ]
+        lines += [f"- {st['statement']}: **{st['label']}**" for st in d.prefs_set.statements]
+        lines += ["", "![terms over the preference set](prefs_set_terms.png)", ""]
+    if d.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in d.notes] + [""]
     return "\n".join(lines)
 
 
@@ -403,7 +470,86 @@ def write_report(d, out) -> dict[str, Path]:
             paths[f"{name}.md"] = atomic_write(
                 out / f"{name}.md", lambda fh, df=df: fh.write(markdown_table(df, "{:.4f}"))
             )
+    if d.prefs_set is not None:
+        paths["prefs_set_terms.png"] = prefs_set_figure(d, out / "prefs_set_terms.png")
+        tab = d.prefs_set.table
+        paths["prefs_set_terms.csv"] = atomic_write(out / "prefs_set_terms.csv", lambda fh: tab.to_csv(fh, index=False))
     summary = summary_dict(d)
     paths["report.md"] = atomic_write(out / "report.md", lambda fh: fh.write(report_markdown(d)))
     paths["summary.json"] = atomic_write(out / "summary.json", lambda fh: json.dump(summary, fh, indent=1, default=str))
     return paths
+
+
+def write_pairs_table(runs, out) -> Path:
+    """``pairs.csv`` of ``--groups all``: one row per (pair, α, term) with estimate, CI and Thm 3.1 verdict."""
+    rows = []
+    for d in runs:
+        g1, g0 = (d.group_names[g] for g in d.groups)
+        for p, point in enumerate(("given", "utility-optimal")):
+            row = d.points.summary(p)
+            for t in ("term4", "term5", "term6", "gap"):
+                lo, hi = row[t]["ci"]
+                rows.append(
+                    dict(
+                        g1=g1,
+                        g0=g0,
+                        point=point,
+                        alpha=str(np.round(d.points.alphas[p], 4).tolist()),
+                        term=t,
+                        estimate=row[t]["estimate"],
+                        ci_low=np.nan if lo is None else lo,
+                        ci_high=np.nan if hi is None else hi,
+                        attribution=d.attribution["given" if p == 0 else "best"].verdict[1],
+                    )
+                )
+    df = pd.DataFrame(rows)
+    return atomic_write(Path(out) / "pairs.csv", lambda fh: df.to_csv(fh, index=False))
+
+
+def prefs_set_figure(d, path: Path, *, return_figure: bool = False):
+    """Spread of each term over the preference set at the two marked α: one strip (every member a
+    dot) per term with a box of its quartiles, member 0 (the point) as a black diamond, and each
+    term's verdict robustness in the tick label."""
+    import matplotlib.pyplot as plt
+
+    ps = d.prefs_set
+    tab = ps.table
+    labels = {s["point"] + "/" + s["term"]: s["label"] for s in ps.statements}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    rng = np.random.default_rng(0)
+    for ax, (point, name) in zip(axes, (("given", "α given"), ("best", "utility-optimal α")), strict=True):
+        alpha = np.round(d.points.alphas[0 if point == "given" else 1], 3).tolist()
+        ticks = []
+        for i, t in enumerate(("term4", "term5", "term6", "gap")):
+            sub = tab[(tab["point"] == point) & (tab["term"] == t)].sort_values("member")
+            v = sub["estimate"].to_numpy()
+            col = TERM_COLORS.get(t, "k")
+            ax.boxplot([v], positions=[i], widths=0.5, showfliers=False, medianprops={"color": col})
+            ax.scatter(i + rng.uniform(-0.18, 0.18, len(v)), v, s=8, color=col, alpha=0.5, lw=0)
+            ax.scatter(
+                [i], [v[0]], marker="D", s=36, color="k", zorder=3, label="member 0 (the prefs)" if i == 0 else None
+            )
+            lab = labels.get(f"{point}/{t}", "")
+            verdict = sub["verdict"].iloc[0]
+            short = (
+                "robust"
+                if lab.startswith("robust")
+                else lab.replace(" of the preference set", "").replace("holds for ", "")
+            )
+            ticks.append(f"{t}\n{verdict}\n{short}")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xticks(range(4), ticks, fontsize=8)
+        ax.set_title(f"{name} {alpha}", fontsize=10)
+    axes[0].set_ylabel("estimate (each dot: one member)")
+    axes[0].legend(fontsize=8, loc="best")
+    g1, g0 = (d.group_names[g] for g in d.groups)
+    fig.suptitle(
+        f"{d.title}: terms over the preference set ({ps.prefs_set.kind}, {ps.prefs_set.n_members} members), "
+        f"{g1} (g1) vs {g0} (g0)\nspread over the set, not a CI; tick: member 0's verdict and the share of members "
+        "giving it",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    if return_figure:
+        return fig
+    return _savefig(fig, path)
