@@ -37,18 +37,33 @@ def _jax_compilation_cache(config) -> None:
     if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
         cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
         path = (
-            cache.mkdir("jax-compilation-cache")
-            if cache is not None
-            else Path(tempfile.gettempdir()) / "jaxfair-test-jax-cache"
+            cache.mkdir("jax-compilation-cache") if cache is not None else Path(tempfile.gettempdir()) / "jaxfair-jax"
         )
         os.environ["JAX_COMPILATION_CACHE_DIR"] = str(path)
+        if not hasattr(config, "workerinput"):  # the controller, before any worker or subprocess starts
+            _trim(Path(path), _CACHE_BUDGET)
     # Cache every program, however fast it compiled (the defaults skip those under 1 s, which
-    # is most of ours, each compiled many times over).
+    # is most of ours, each compiled many times over). No JAX_COMPILATION_CACHE_MAX_SIZE: with
+    # it JAX rescans the whole directory under a file lock on every write (quadratic in the
+    # entries, and a lock timeout is a warning that tests which turn warnings into errors would
+    # see); the size is bounded by _trim at the start of a session instead.
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
-    # A size bound makes JAX take a file lock around every read and write, so two processes
-    # never see a half-written entry; least recently used entries go first.
-    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 * 1024**3))
+
+
+_CACHE_BUDGET = 1024**3  # bytes; a kernel edit orphans the old entries (~50 MB per full run)
+
+
+def _trim(path: Path, budget: int) -> None:
+    """Over ``budget`` bytes: delete the oldest entries (by write time) down to half of it."""
+    entries = sorted(((p.stat().st_mtime, p.stat().st_size, p) for p in path.glob("*") if p.is_file()), reverse=True)
+    total = sum(size for _, size, _ in entries)
+    if total <= budget:
+        return
+    while entries and total > budget // 2:  # down to half, so that this runs rarely
+        _, size, p = entries.pop()
+        p.unlink(missing_ok=True)
+        total -= size
 
 
 def pytest_configure(config):
