@@ -1,4 +1,6 @@
 import os
+import tempfile
+from pathlib import Path
 
 # Tests run on CPU with a few threads: deterministic and friendly to 2-core CI.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -14,3 +16,107 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("ci", deadline=None, max_examples=25, derandomize=True)
 settings.register_profile("thorough", deadline=None, max_examples=200)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def _jax_compilation_cache(config) -> None:
+    """JAX's persistent compilation cache for the test session and every process it starts.
+
+    Most of the suite's time is XLA compiling kernels (each hypothesis shape, each device count,
+    each subprocess and Ray worker compiles its own). With this cache a compiled executable is
+    written once and loaded by every later compile of the same program: in the other xdist
+    worker, in the multi-device and two-process subprocesses, the notebook kernel, Ray's workers
+    — which inherit these variables — and in the next pytest run. The key is the program's HLO,
+    the JAX/XLA version and the compile options (device count included), so a change to a kernel
+    or to XLA_FLAGS is a miss, never a stale hit; executables are loaded, not re-derived, so
+    results are bit-identical to a fresh compile. Lives in pytest's cache directory (`make clean`
+    removes it); a JAX_COMPILATION_CACHE_DIR already set wins, and JAXFAIR_TEST_JAX_CACHE=0
+    turns it off.
+    """
+    if os.environ.get("JAXFAIR_TEST_JAX_CACHE", "1") == "0":
+        return
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
+        path = (
+            cache.mkdir("jax-compilation-cache") if cache is not None else Path(tempfile.gettempdir()) / "jaxfair-jax"
+        )
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(path)
+        if not hasattr(config, "workerinput"):  # the controller, before any worker or subprocess starts
+            _trim(Path(path), _CACHE_BUDGET)
+    # Cache every program, however fast it compiled (the defaults skip those under 1 s, which
+    # is most of ours, each compiled many times over). No JAX_COMPILATION_CACHE_MAX_SIZE: with
+    # it JAX rescans the whole directory under a file lock on every write (quadratic in the
+    # entries, and a lock timeout is a warning that tests which turn warnings into errors would
+    # see); the size is bounded by _trim at the start of a session instead.
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+
+
+_CACHE_BUDGET = 1024**3  # bytes; a kernel edit orphans the old entries (~50 MB per full run)
+
+
+def _trim(path: Path, budget: int) -> None:
+    """Over ``budget`` bytes: delete the oldest entries (by write time) down to half of it."""
+    entries = sorted(((p.stat().st_mtime, p.stat().st_size, p) for p in path.glob("*") if p.is_file()), reverse=True)
+    total = sum(size for _, size, _ in entries)
+    if total <= budget:
+        return
+    while entries and total > budget // 2:  # down to half, so that this runs rarely
+        _, size, p = entries.pop()
+        p.unlink(missing_ok=True)
+        total -= size
+
+
+def pytest_configure(config):
+    _jax_compilation_cache(config)
+
+
+# Longest tests first (xdist). The suite's wall time on 2 workers is set by its tail: a 90 s
+# test handed out last keeps one worker busy while the other idles. Slow-marked tests are
+# collected first (the same order on every worker, as xdist requires); the controller then
+# hands out tests one at a time, longest first by the durations pytest recorded in its cache
+# on the previous run, so the long ones start at once and the short ones fill the gaps.
+_DURATIONS_KEY = "jaxfair/test-durations"
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: file order kept within each half
+
+
+_observed: dict[str, float] = {}  # this run: setup + call + teardown seconds per test
+
+
+def pytest_runtest_logreport(report):  # on the controller this sees every worker's reports
+    _observed[report.nodeid] = _observed.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session):
+    config = session.config
+    if hasattr(config, "workerinput") or getattr(config, "cache", None) is None or not _observed:
+        return
+    known = config.cache.get(_DURATIONS_KEY, {})
+    known.update({k: round(v, 2) for k, v in _observed.items()})
+    config.cache.set(_DURATIONS_KEY, known)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "load" or getattr(config, "cache", None) is None:
+        return None  # another --dist mode: xdist's own scheduler
+    from xdist.scheduler import LoadScheduling
+
+    durations = config.cache.get(_DURATIONS_KEY, {})
+
+    class LongestFirst(LoadScheduling):
+        """xdist's load scheduling, with the pending tests sorted by last duration and sent one by one."""
+
+        def __init__(self, config, log=None):
+            super().__init__(config, log)
+            if self.maxschedchunk is None:
+                self.maxschedchunk = 1
+
+        def _send_tests(self, node, num):
+            if not getattr(self, "_sorted", False):
+                self._sorted = True
+                self.pending.sort(key=lambda i: -durations.get(self.collection[i], 0.0))
+            super()._send_tests(node, num)
+
+    return LongestFirst(config, log)
