@@ -1,6 +1,7 @@
 import os
-import tempfile
 from pathlib import Path
+
+import platformdirs
 
 # Tests run on CPU with a few threads: deterministic and friendly to 2-core CI.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -28,17 +29,18 @@ def _jax_compilation_cache(config) -> None:
     — which inherit these variables — and in the next pytest run. The key is the program's HLO,
     the JAX/XLA version and the compile options (device count included), so a change to a kernel
     or to XLA_FLAGS is a miss, never a stale hit; executables are loaded, not re-derived, so
-    results are bit-identical to a fresh compile. Lives in pytest's cache directory (`make clean`
-    removes it); a JAX_COMPILATION_CACHE_DIR already set wins, and JAXFAIR_TEST_JAX_CACHE=0
+    results are bit-identical to a fresh compile. Lives in the user's cache folder (shared by
+    every clone on the machine); a JAX_COMPILATION_CACHE_DIR already set wins, and JAXFAIR_TEST_JAX_CACHE=0
     turns it off.
     """
     if os.environ.get("JAXFAIR_TEST_JAX_CACHE", "1") == "0":
         return
     if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-        cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
-        path = (
-            cache.mkdir("jax-compilation-cache") if cache is not None else Path(tempfile.gettempdir()) / "jaxfair-jax"
-        )
+        # In the user's cache folder beside jaxfair's scenario cache, not in the checkout: a fresh
+        # clone (CI runs one) then starts warm from earlier runs on the same machine. Safe to share:
+        # entries are keyed by program, JAX/XLA version and compile options.
+        path = Path(platformdirs.user_cache_dir("jaxfair")) / "test-jax-compilation-cache"
+        path.mkdir(parents=True, exist_ok=True)
         os.environ["JAX_COMPILATION_CACHE_DIR"] = str(path)
         if not hasattr(config, "workerinput"):  # the controller, before any worker or subprocess starts
             _trim(Path(path), _CACHE_BUDGET)
