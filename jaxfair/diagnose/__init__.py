@@ -13,7 +13,8 @@
   CIs, and the verdict rule (a component is blamed only when the CIs back it).
 * :mod:`~jaxfair.diagnose.calibration` — reliability / ECE per group, the calibration
   premise, ``lemma23_check``.
-* :mod:`~jaxfair.diagnose.report` — figures, tables and ``summary.json``; ``cli`` the command.
+* :mod:`~jaxfair.diagnose.figures` — the figures; :mod:`~jaxfair.diagnose.report` — tables,
+  ``report.md`` and ``summary.json``; ``cli`` the command.
 """
 
 from __future__ import annotations
