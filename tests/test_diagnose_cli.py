@@ -104,7 +104,7 @@ def test_diagnose_scenario_toy_exact():
     # The α labels above the figure never overlap, even where the two α sit close together.
     import matplotlib.pyplot as plt
 
-    from jaxfair.diagnose.report import place_marker_labels, terms_figure
+    from jaxfair.diagnose.figures import place_marker_labels, terms_figure
 
     for a_best in (d.alpha_best, d.alpha_given, d.alpha_given + [0.01, 0.0]):
         d.alpha_best = np.asarray(a_best)

@@ -17,7 +17,6 @@ import contextlib
 import os
 import time
 import warnings
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,8 @@ from jaxfair.bo.config import LOCATION_OPTIONS, check_or_write_config, prefs_set
 from jaxfair.bo.evaluator import Evaluator, parse_objectives
 from jaxfair.bo.lock import StudyLock
 from jaxfair.bo.methods import METHODS, MethodConfig, propose
-from jaxfair.bo.pareto import reference_point
 from jaxfair.bo.rows import CorruptRowsWarning, RowNames, load_rows, load_unit_rows, unit_file, write_rows
+from jaxfair.bo.trial import _trial_reference, derive_seed, initial_design
 from jaxfair.named_prefs import prefs_record
 from jaxfair.progress import progress_bar as tqdm
 
@@ -42,17 +41,10 @@ __all__ = [
     "load_unit_rows",
     "run_unit",
     "TIMING_COLUMNS",
-    "derive_seed",
 ]
 
 #: Columns that measure wall time (differ between otherwise identical runs).
 TIMING_COLUMNS = ("t_fit", "t_acq", "t_eval", "t_exact")
-
-
-def derive_seed(*parts: Any) -> int:
-    """A 31-bit seed from integers/strings (strings via CRC32, stable across runs)."""
-    ints = [zlib.crc32(p.encode()) if isinstance(p, str) else int(p) for p in parts]
-    return int(np.random.SeedSequence(ints).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 def _parse_methods(methods) -> list[str]:
@@ -280,13 +272,6 @@ def run_study(
     return rows
 
 
-def initial_design(ev: Evaluator, seed: int, trial: int, n_init: int) -> torch.Tensor:
-    """The trial's initial design ``[n_init, d]``: depends on (seed, trial) only."""
-    g = torch.Generator().manual_seed(derive_seed(seed, trial, "init"))
-    lo, hi = ev.bounds[0], ev.bounds[1]
-    return lo + (hi - lo) * torch.rand(n_init, ev.dim, generator=g, dtype=torch.float64)
-
-
 def run_unit(
     ev: Evaluator,
     cfg: MethodConfig,
@@ -464,14 +449,3 @@ def _run_one(
     # An all-empty note column is read back as float NaN; cast before filling.
     df["note"] = df["note"].astype(object).fillna("").astype(str)
     return df
-
-
-def _trial_reference(Y_init: torch.Tensor) -> tuple[np.ndarray, float]:
-    """(hypervolume reference point [M], eic's DER threshold) from a trial's initial design.
-
-    The reference is the initial design's nadir minus 10 % of its range (BoTorch's
-    ``infer_reference_point`` heuristic), fixed for the whole trial and shared by all
-    methods; γ is the median observed DER of the initial design.
-    """
-    y = Y_init.numpy()
-    return reference_point(y, 0.1), float(np.median(y[:, 1]))

@@ -5,6 +5,7 @@
   diagnostics.
 * :mod:`~jaxfair.diagnose.decompose` — the gap split into terms (4)–(6), vectorised over α in
   one compiled kernel, with stratified bootstrap CIs.
+* :mod:`~jaxfair.diagnose.decomposition` — its result, :class:`Decomposition`, and its tables.
 * :mod:`~jaxfair.diagnose.bound` — Theorem 3.1's bound on term (5), at α and at the scale of α
   minimising it, split into its three parts.
 * :mod:`~jaxfair.diagnose.retrieval` — retrieval quality Q_m (Def. 3.2) and Theorem 3.3
@@ -13,7 +14,8 @@
   CIs, and the verdict rule (a component is blamed only when the CIs back it).
 * :mod:`~jaxfair.diagnose.calibration` — reliability / ECE per group, the calibration
   premise, ``lemma23_check``.
-* :mod:`~jaxfair.diagnose.report` — figures, tables and ``summary.json``; ``cli`` the command.
+* :mod:`~jaxfair.diagnose.figures` — the figures; :mod:`~jaxfair.diagnose.report` — tables,
+  ``report.md`` and ``summary.json``; ``cli`` the command.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from jaxfair._lazy import lazy_package
 
 if TYPE_CHECKING:  # for type checkers and the API docs
     from jaxfair.diagnose.bound import Theorem31Bound
-    from jaxfair.diagnose.decompose import Decomposition, decompose, decompose_all
+    from jaxfair.diagnose.decompose import decompose, decompose_all
+    from jaxfair.diagnose.decomposition import Decomposition
     from jaxfair.diagnose.weights import OverlapWarning, SharedSpaceWeights, shared_space_weights
 
 # Imported on first use: `jaxfair --help` registers `diagnose` without importing JAX.
@@ -32,7 +35,7 @@ __getattr__, __dir__ = lazy_package(
     __name__,
     {
         "Theorem31Bound": "jaxfair.diagnose.bound:Theorem31Bound",
-        "Decomposition": "jaxfair.diagnose.decompose:Decomposition",
+        "Decomposition": "jaxfair.diagnose.decomposition:Decomposition",
         "decompose": "jaxfair.diagnose.decompose:decompose",
         "decompose_all": "jaxfair.diagnose.decompose:decompose_all",
         "OverlapWarning": "jaxfair.diagnose.weights:OverlapWarning",

@@ -30,7 +30,6 @@ the S_X weights are held fixed (the CIs do not include the propensity model's un
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -38,9 +37,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
-from jaxfair.diagnose.bound import Theorem31Bound, bound_from_sums, label_range, max_abs_term5
+from jaxfair.diagnose.bound import bound_from_sums, label_range, max_abs_term5
+from jaxfair.diagnose.decomposition import Decomposition
 from jaxfair.diagnose.weights import SharedSpaceWeights, check_groups, check_user_weights, shared_space_weights
 from jaxfair.engine import sharding
 from jaxfair.engine.batch import Batch
@@ -50,9 +49,6 @@ from jaxfair.engine.slate import as_slate
 from jaxfair.validation import check_alphas, check_batch_prefs
 
 __all__ = [
-    "EXPECTATIONS",
-    "TERMS",
-    "Decomposition",
     "bootstrap_counts",
     "decompose",
     "decompose_all",
@@ -64,15 +60,11 @@ __all__ = [
     "stratified_counts",
 ]
 
-EXPECTATIONS = ("E1[U1]", "ESX[U1]", "ESX[U0]", "E0[U0]")
-TERMS = ("term4", "term5", "term6", "gap")
 _EXACT = jax.lax.Precision.HIGHEST
 #: Users per kernel call (bounds the ``[P, N_chunk, K]`` gathers and ``[B, N_chunk]`` counts).
 USER_CHUNK = 16_384
 #: Floats per ``[P, N_chunk, K]`` gather; fewer users per call when P·K is large.
 GATHER_BUDGET = 2**25
-#: Theorem 3.1's per-α flags and sentence: columns of :meth:`Decomposition.to_frame`, not quantities.
-_BOUND_FLAGS = ("applies", "holds", "vacuous", "split_unique", "verdict")
 
 
 def _served(alphas, scores, labels, mask, slate_weights=None):
@@ -110,8 +102,9 @@ def decomposition_sums(alphas, scores, labels, mask, pair_prefs, user_weights, b
       slate_weights: None (top-1) or the position weights of a slate (static tuple).
     Returns:
       dict of float32 sums: ``num [P, 4]`` (Σ w·U for the 4 expectations of
-      :data:`EXPECTATIONS`), ``den [3]`` (Σ w), ``resid [P]`` (Σ w_S Σ_k |Δα*_k||Y_k − f_k|),
-      ``f [P, K]`` (Σ w_S f_k), ``boot_num [B, P, 4]``, ``boot_den [B, 3]``.
+      :data:`~jaxfair.diagnose.decomposition.EXPECTATIONS`), ``den [3]`` (Σ w),
+      ``resid [P]`` (Σ w_S Σ_k |Δα*_k||Y_k − f_k|), ``f [P, K]`` (Σ w_S f_k),
+      ``boot_num [B, P, 4]``, ``boot_den [B, 3]``.
     """
     y, f = _served(alphas, scores, labels, mask, slate_weights)
     u1 = jnp.einsum("pnk,k->pn", y, pair_prefs[0], precision=_EXACT)
@@ -181,92 +174,6 @@ def check_clusters(clusters: Any, group: np.ndarray) -> np.ndarray | None:
             f"clusters: expected an int array of shape {group.shape} ([N]), got {clusters.dtype} {clusters.shape}"
         )
     return clusters
-
-
-@dataclasses.dataclass(frozen=True)
-class Decomposition:
-    """Decomposition of the utility gap between ``groups = (g1, g0)`` for P weight vectors α.
-
-    Attributes:
-      alphas: float64 ``[P, K]``.
-      groups, group_names: the pair (g1 = reference) and names of all groups.
-      expectations: float64 ``[P, 4]`` (:data:`EXPECTATIONS`).
-      terms: float64 ``[P, 4]``: term (4), term (5), term (6) and the gap (:data:`TERMS`);
-        the first three add up to the fourth.
-      ci: float64 ``[P, 4, 2]`` percentile bootstrap CIs of ``terms`` (NaN if n_boot = 0).
-      boot_terms: float64 ``[B, P, 4]`` bootstrap replicates of ``terms``.
-      level: CI level; n_boot: B.
-      bound: Theorem 3.1's bound on term (5) (:class:`~jaxfair.diagnose.bound.Theorem31Bound`).
-      weights: the S_X weights used.
-      n_users: users of g1 and of g0.
-    """
-
-    alphas: np.ndarray
-    groups: tuple[int, int]
-    group_names: tuple[str, ...]
-    expectations: np.ndarray
-    terms: np.ndarray
-    ci: np.ndarray
-    boot_terms: np.ndarray
-    level: float
-    n_boot: int
-    bound: Theorem31Bound
-    weights: SharedSpaceWeights
-    n_users: tuple[int, int]
-
-    @property
-    def gap(self) -> np.ndarray:
-        return self.terms[:, 3]
-
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table: one row per (α, quantity) with a float ``estimate`` and its CI; α columns ``alpha_k``.
-
-        ``estimate`` is always numeric (float64), so ``pivot_table(values="estimate")`` works.
-        Theorem 3.1's flags are per α, not quantities: they sit in their own columns on every
-        row of that α — ``theorem31_applies``, ``theorem31_holds``, ``theorem31_vacuous``,
-        ``theorem31_split_unique`` (bool or None) and ``theorem31_verdict`` (a sentence).
-        """
-        rows = []
-        g1, g0 = (self.group_names[g] for g in self.groups)
-        for p, a in enumerate(self.alphas):
-            base = {f"alpha_{k}": float(v) for k, v in enumerate(a)}
-            base.update(alpha_index=p, g1=g1, g0=g0)
-            brow = self.bound.row(p)
-            base.update({f"theorem31_{k}": brow[k] for k in _BOUND_FLAGS})
-            for i, name in enumerate(EXPECTATIONS):
-                rows.append(dict(base, quantity=name, estimate=self.expectations[p, i], ci_low=np.nan, ci_high=np.nan))
-            for i, name in enumerate(TERMS):
-                rows.append(
-                    dict(
-                        base,
-                        quantity=name,
-                        estimate=self.terms[p, i],
-                        ci_low=self.ci[p, i, 0],
-                        ci_high=self.ci[p, i, 1],
-                    )
-                )
-            for name, v in brow.items():
-                if name not in _BOUND_FLAGS and name != "premise":
-                    rows.append(dict(base, quantity=name, estimate=float(v), ci_low=np.nan, ci_high=np.nan))
-        df = pd.DataFrame(rows)
-        return df.astype({"estimate": np.float64, "ci_low": np.float64, "ci_high": np.float64})
-
-    def summary(self, p: int = 0) -> dict:
-        """JSON-able summary of row p."""
-        out = {
-            "alpha": self.alphas[p].tolist(),
-            "groups": [self.group_names[g] for g in self.groups],
-            "n_users": list(self.n_users),
-        }
-        for i, name in enumerate(EXPECTATIONS):
-            out[name] = float(self.expectations[p, i])
-        for i, name in enumerate(TERMS):
-            out[name] = {
-                "estimate": float(self.terms[p, i]),
-                "ci": [None if np.isnan(c) else float(c) for c in self.ci[p, i]],
-            }
-        out["theorem31"] = self.bound.row(p)
-        return out
 
 
 def group_utilities(

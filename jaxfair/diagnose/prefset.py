@@ -45,7 +45,8 @@ import pandas as pd
 
 from jaxfair.diagnose.attribution import COMPONENTS, _interval, _shares, blame_verdict, oracle_retrieval_mask
 from jaxfair.diagnose.bound import bound_from_sums, label_range, max_abs_term5
-from jaxfair.diagnose.decompose import TERMS, _terms, bootstrap_counts
+from jaxfair.diagnose.decompose import _terms, bootstrap_counts
+from jaxfair.diagnose.decomposition import TERMS
 from jaxfair.engine.kernels import slate_serve_kernel
 
 __all__ = ["PrefSetDiagnosis", "diagnose_prefs_set", "robustness_label", "served_labels", "set_terms"]

@@ -45,7 +45,8 @@ other integer codes (e.g. 1/2) are mapped to ``0..H-1`` in sorted order with a
 in sorted order. At least two provider groups must occur.
 
 The module is the assembly; the checks, one step per function, are in
-:mod:`jaxfair.scenarios.log_checks` and the replay scenario in :mod:`jaxfair.scenarios.replay`.
+:mod:`jaxfair.scenarios.log_checks` (the per-value checks and code mappings they use in
+:mod:`jaxfair.scenarios.log_values`) and the replay scenario in :mod:`jaxfair.scenarios.replay`.
 """
 
 from __future__ import annotations
@@ -62,21 +63,18 @@ import pandas as pd
 from jaxfair.named_prefs import bind_prefs
 from jaxfair.scenarios.base import Scenario
 from jaxfair.scenarios.log_checks import (
-    DuplicateRowsWarning,
-    GroupCodesWarning,
     check_arguments,
     check_candidates,
     check_columns_exist,
-    item_group_codes,
     kept_groups,
     retrieval_mask,
     scores_and_labels,
     session_codes,
     user_features,
     user_groups,
-    warn_duplicates,
     warn_one_session_per_user,
 )
+from jaxfair.scenarios.log_values import DuplicateRowsWarning, GroupCodesWarning, item_group_codes, warn_duplicates
 from jaxfair.scenarios.pool import PoolScenario, default_prefs, pool_arrays
 from jaxfair.scenarios.replay import ReplayScenario, ReplaySessionWarning
 
