@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jaxfair.named_prefs import group_key  # one definition: prefs bind to these names
+
 __all__ = ["DuplicateRowsWarning", "GroupCodesWarning"]
 
 #: Largest finite float32: the engine stores scores, labels and covariates as float32.
@@ -98,15 +100,6 @@ def required_column(df: pd.DataFrame, col: str, arg: str) -> pd.Series:
     if series.isna().any():
         raise ValueError(f"{arg}: column {col!r} is empty at data row {first_bad_row(series.isna().to_numpy())}")
     return series
-
-
-def group_key(value: Any) -> str:
-    """A group value as text, integral floats as integers (``2.0`` → ``'2'``, ``np.int64(1)`` → ``'1'``)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
 
 
 def group_codes(
