@@ -132,9 +132,7 @@ def _run_surface(args) -> int:
         from jaxfair.preferences.prefset import PrefSet
 
         # Built here so a bad spec or file is one line before anything is computed.
-        prefs_set = PrefSet.parse(
-            args.prefs_set, sc.prefs, seed=args.seed, group_names=sc.group_names, label_names=sc.label_names
-        )
+        prefs_set = PrefSet.for_scenario(args.prefs_set, sc, seed=args.seed)
     n_users = 20_000 if args.users is None else args.users
     size = sc.sample_size(n_users)
     with tqdm(total=2, desc=f"surface {label}", unit="step") as bar:

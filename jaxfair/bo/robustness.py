@@ -169,11 +169,5 @@ def _as_set(prefs_set: Any, scenario: Any):
     if isinstance(prefs_set, str):
         from jaxfair.preferences import PrefSet
 
-        return PrefSet.parse(
-            prefs_set,
-            scenario.prefs,
-            group_names=scenario.group_names,
-            label_names=scenario.label_names,
-            name="prefs_set",
-        )
+        return PrefSet.for_scenario(prefs_set, scenario, name="prefs_set")
     return prefs_set

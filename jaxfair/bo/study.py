@@ -170,13 +170,7 @@ def run_study(
     if isinstance(prefs_set, str):
         from jaxfair.preferences import PrefSet
 
-        prefs_set = PrefSet.parse(
-            prefs_set,
-            scenario.prefs,
-            group_names=scenario.group_names,
-            label_names=scenario.label_names,
-            name="prefs_set",
-        )
+        prefs_set = PrefSet.for_scenario(prefs_set, scenario, name="prefs_set")
     ps = {} if prefs_set is None else {"prefs_set": prefs_set}
     ev = Evaluator(
         scenario, users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz, **ps

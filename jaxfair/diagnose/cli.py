@@ -164,13 +164,7 @@ def run(args) -> int:
         from jaxfair.preferences.prefset import PrefSet
 
         try:
-            prefs_set = PrefSet.parse(
-                args.prefs_set,
-                np.asarray(sc.prefs, np.float64),
-                seed=args.seed,
-                group_names=list(sc.group_names),
-                label_names=list(sc.label_names),
-            )
+            prefs_set = PrefSet.for_scenario(args.prefs_set, sc, seed=args.seed)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     warn_ignored_by_replay(sc, **{"--users": args.users})

@@ -247,6 +247,23 @@ class PrefSet:
         return path
 
     @classmethod
+    def for_scenario(cls, spec: Any, scenario: Any, *, seed: int = 0, name: str = "--prefs-set") -> PrefSet:
+        """A set for ``scenario``: a :class:`PrefSet` as given, or a spec string (:meth:`parse`)
+        around the scenario's prefs, bound to its group and label names."""
+        if isinstance(spec, PrefSet):
+            return spec
+        if not isinstance(spec, str):
+            raise ValueError(f"{name}: expected a PrefSet or a spec such as 'dirichlet:50', got {spec!r}")
+        return cls.parse(
+            spec,
+            np.asarray(scenario.prefs, np.float64),
+            seed=seed,
+            group_names=list(scenario.group_names),
+            label_names=list(scenario.label_names),
+            name=name,
+        )
+
+    @classmethod
     def parse(cls, spec: str, point=None, *, seed: int = 0, group_names=None, label_names=None, name="--prefs-set"):
         """A set from a command-line spec: ``dirichlet:C[:Q]``, ``box:D[:Q]`` or ``file:PATH``.
 

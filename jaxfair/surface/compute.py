@@ -74,16 +74,12 @@ def default_grid(n_labels: int) -> int:
     return 101 if n_labels <= 3 else 21 if n_labels == 4 else 11
 
 
-def _resolve_set(prefs_set, scenario: Scenario, prefs: np.ndarray, seed: int) -> PrefSet | None:
+def _resolve_set(prefs_set, scenario: Scenario, seed: int) -> PrefSet | None:
     if prefs_set is None:
         return None
-    if isinstance(prefs_set, str):
-        return PrefSet.parse(
-            prefs_set, prefs, seed=seed, group_names=scenario.group_names, label_names=scenario.label_names
-        )
-    if not isinstance(prefs_set, PrefSet):
+    if not isinstance(prefs_set, (str, PrefSet)):
         raise ValueError(f"prefs_set: expected a PrefSet or a spec such as 'dirichlet:50', got {prefs_set!r}")
-    return prefs_set
+    return PrefSet.for_scenario(prefs_set, scenario, seed=seed)
 
 
 def compute_surface(
@@ -140,7 +136,7 @@ def compute_surface(
     n_grid = int(n_grid)
     sl = as_slate(slate, position_weights, gamma, scenario.n_candidates)  # the one slate resolution
     prefs = check_prefs(scenario.prefs, scenario.n_groups, k_labels, group_names=scenario.group_names)
-    pset = _resolve_set(prefs_set, scenario, np.asarray(prefs), seed)
+    pset = _resolve_set(prefs_set, scenario, seed)
     if sl.k > 1:
         method = "grid"
     names = dict(group_names=scenario.group_names, label_names=scenario.label_names)
