@@ -13,7 +13,9 @@ def _run_prefs(args) -> int:
 
     from jaxfair.htmlreport.commands import finish_outputs
     from jaxfair.preferences.estimate import estimate
+    from jaxfair.preflight import check_out_dir
 
+    out = check_out_dir(args.out or "results/prefs")  # before the fit, as every command does
     labels = [c.strip() for c in args.labels.split(",") if c.strip()]
     if not labels:
         raise ValueError(f"--labels: expected comma-separated column names, got {args.labels!r}")
@@ -35,7 +37,6 @@ def _run_prefs(args) -> int:
         min_sessions=args.min_sessions,
         group_names=group_names,
     )
-    out = Path(args.out or "results/prefs")
     out.mkdir(parents=True, exist_ok=True)
     table = est.to_frame()
     paths = {"prefs": out / "prefs.csv", "summary": out / "summary.json", "coefficients": out / "coefficients.csv"}
