@@ -333,6 +333,9 @@ def test_killed_run_leaves_no_partial_files(tmp_path):
         PYTHONPATH=os.pathsep.join(
             [str(__import__("pathlib").Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
         ),
+        # A progress line at the first update, so the kill lands mid-run however fast this machine
+        # is (at the default 15 s interval a fast machine finished before printing any line).
+        JAXFAIR_PROGRESS_INTERVAL="0",
     )
     proc = subprocess.Popen(
         [
@@ -356,7 +359,10 @@ def test_killed_run_leaves_no_partial_files(tmp_path):
     seen = ""
     deadline = time.time() + 120
     while "dynamics:" not in seen and time.time() < deadline:  # the progress bar: the run is under way
-        seen += proc.stderr.read(1)
+        char = proc.stderr.read(1)
+        if not char:  # the process ended without a progress line: fail now, not after the deadline
+            break
+        seen += char
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert "dynamics:" in seen
@@ -414,3 +420,20 @@ def test_horizon_evaluator_is_the_simulated_horizon(toy):
     assert again.utility[0] == res.utility[1]
     with pytest.raises(ValueError, match="horizon"):
         Evaluator(toy, horizon=0)
+
+
+def test_t_interval_skips_missing_cells_without_warnings():
+    import warnings
+
+    from jaxfair.dynamics.report import t_interval
+
+    x = np.array([[1.0, np.nan, np.nan], [3.0, 2.0, np.nan], [5.0, np.nan, np.nan]])  # [seeds, cells]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean, lo, hi = t_interval(x, axis=0)
+    assert mean[0] == 3.0 and mean[1] == 2.0 and np.isnan(mean[2])
+    assert np.isnan(lo[1]) and np.isnan(hi[2])  # one finite seed: no interval; none: nothing
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, 2) * 2.0 / np.sqrt(3)
+    np.testing.assert_allclose([lo[0], hi[0]], [3.0 - half, 3.0 + half])

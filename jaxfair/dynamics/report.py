@@ -18,17 +18,25 @@ __all__ = ["horizon_table", "plot_dynamics", "t_interval", "write_dynamics"]
 
 
 def t_interval(x: np.ndarray, axis: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and a Student-t ``level`` interval across ``axis`` (seeds): ``(mean, lo, hi)``;
-    the interval is NaN with one seed."""
+    """Mean and a Student-t ``level`` interval across ``axis`` (seeds): ``(mean, lo, hi)``.
+
+    NaN entries (a group with no active user in a period has no utility) are left out, cell by
+    cell: each cell's mean and interval use its own count of finite seeds; a cell with none is
+    NaN and one with a single finite seed has a NaN interval. Computed explicitly rather than
+    with ``np.nanmean``/``nanstd``, whose "empty slice" warnings would reach the user for what
+    is an expected gap, not a fault.
+    """
     from scipy import stats
 
-    x = np.asarray(x, np.float64)
-    n = x.shape[axis]
-    mean = np.nanmean(x, axis=axis)
-    if n < 2:
-        nan = np.full_like(mean, np.nan)
-        return mean, nan, nan
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * np.nanstd(x, axis=axis, ddof=1) / np.sqrt(n)
+    x = np.moveaxis(np.asarray(x, np.float64), axis, 0)
+    finite = np.isfinite(x)
+    n = finite.sum(axis=0)
+    total = np.where(finite, x, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        dev = np.where(finite, x - mean, 0.0)
+        sd = np.sqrt((dev**2).sum(axis=0) / np.maximum(n - 1, 1))
+        half = np.where(n > 1, stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(np.maximum(n, 1)), np.nan)
     return mean, mean - half, mean + half
 
 
