@@ -30,8 +30,8 @@ import jax
 import numpy as np
 
 from jaxfair import scenarios
-from jaxfair.atomic import atomic_write_text
 from jaxfair.diagnose import decompose, shared_space_weights
+from jaxfair.utils.atomic import atomic_write_text
 
 OUT = Path(__file__).parent / "results"
 

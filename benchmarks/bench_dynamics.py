@@ -27,11 +27,11 @@ import time
 import numpy as np
 
 from jaxfair import scenarios
-from jaxfair.atomic import atomic_write_text
 from jaxfair.dynamics import Retention, bank_for, simulate
 from jaxfair.dynamics.population import acquisition_cdf, newcomers, return_uniform, session_index
 from jaxfair.dynamics.rng import slot_hash
 from jaxfair.engine import grids
+from jaxfair.utils.atomic import atomic_write_text
 
 
 def numpy_table(alphas, batch, prefs, chunk=4096):

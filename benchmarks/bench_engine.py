@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 import jaxfair as jf
-from jaxfair.atomic import atomic_write_text
+from jaxfair.utils.atomic import atomic_write_text
 
 OUT = Path(__file__).parent / "results"
 

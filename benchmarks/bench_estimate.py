@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxfair.atomic import atomic_write_text
 from jaxfair.preferences import estimate, served_sessions
+from jaxfair.utils.atomic import atomic_write_text
 
 TRUTH = np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])
 LABELS = ["click", "like", "share"]

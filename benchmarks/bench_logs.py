@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from jaxfair import scenarios
-from jaxfair.atomic import atomic_write_text
+from jaxfair.utils.atomic import atomic_write_text
 
 COLUMNS = dict(
     user="user_id",

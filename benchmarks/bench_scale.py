@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 import jaxfair as jf
-from jaxfair.atomic import atomic_write_text
 from jaxfair.engine import kernels, prune
+from jaxfair.utils.atomic import atomic_write_text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_engine import machine, numpy_loop, timeit  # noqa: E402

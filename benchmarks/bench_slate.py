@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_engine import machine  # noqa: E402
 
 import jaxfair as jf  # noqa: E402
-from jaxfair.atomic import atomic_write_text  # noqa: E402
 from jaxfair.engine import prune  # noqa: E402
+from jaxfair.utils.atomic import atomic_write_text  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 

@@ -17,10 +17,10 @@ import os
 import numpy as np
 
 from jaxfair import scenarios
-from jaxfair.atomic import atomic_write_text
 from jaxfair.dynamics import simulate
 from jaxfair.dynamics.report import t_interval
 from jaxfair.engine import grids
+from jaxfair.utils.atomic import atomic_write_text
 
 
 def main() -> None:

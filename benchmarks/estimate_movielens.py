@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from jaxfair.atomic import atomic_write_text
 from jaxfair.preferences import estimate
+from jaxfair.utils.atomic import atomic_write_text
 
 LABELS = ["popular", "acclaimed", "recent"]
 WEEK = 7 * 24 * 3600

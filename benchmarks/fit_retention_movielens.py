@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from jaxfair.atomic import atomic_write_text
+from jaxfair.utils.atomic import atomic_write_text
 
 WEEK = 7 * 24 * 3600
 

@@ -9,7 +9,7 @@ gives the exact curve for K = 2, and :mod:`jaxfair.bo` searches α with BoTorch.
 
 from typing import TYPE_CHECKING
 
-from jaxfair._lazy import lazy_package
+from jaxfair.utils.lazy import lazy_package
 
 if TYPE_CHECKING:  # for type checkers and the API docs; at run time see _EXPORTS
     from jaxfair import scenarios

@@ -5,7 +5,7 @@ one line ``jaxfair: error: <what>`` on stderr and exit status 2; a warning is on
 ``jaxfair: warning: <what>``; Ctrl-C ends as one line ``jaxfair: interrupted`` and exit status
 130 (``bo`` adds "rerun the same command to resume"). ``--debug`` (anywhere on the command
 line) shows full tracebacks and Python's warnings instead; ``--quiet`` (anywhere) turns progress
-bars off (when stderr is not a terminal they are plain status lines, :mod:`jaxfair.progress`).
+bars off (when stderr is not a terminal they are plain status lines, :mod:`jaxfair.utils.progress`).
 Anything else is a bug and is not caught.
 
 Nothing heavy is imported to build the parser (JAX, torch and BoTorch load when a command
@@ -23,10 +23,10 @@ import sys
 import threading
 import warnings
 
-from jaxfair.cliargs import UsageError, add_scenario_arguments, int_at_least, positive_int, scenario_label
 from jaxfair.htmlreport.commands import add_html_argument, finish_outputs
-from jaxfair.progress import set_quiet
 from jaxfair.scenarios.cliargs import scenario_from_args
+from jaxfair.utils.cliargs import UsageError, add_scenario_arguments, int_at_least, positive_int, scenario_label
+from jaxfair.utils.progress import set_quiet
 
 # Exceptions that mean "the user asked for something invalid": the library's convention is a
 # ValueError naming the argument, and missing/unreadable files raise OSError subclasses.
@@ -108,11 +108,11 @@ def _add_surface(subparsers) -> None:
 
 def _run_surface(args) -> int:
     from jaxfair.engine.slate import slate_from_args
-    from jaxfair.progress import progress_bar as tqdm
     from jaxfair.surface import compute_surface, write_surface
+    from jaxfair.utils.progress import progress_bar as tqdm
 
     label = scenario_label(args)
-    from jaxfair.preflight import check_out_dir, warn_ignored_by_replay
+    from jaxfair.utils.preflight import check_out_dir, warn_ignored_by_replay
 
     out = check_out_dir(args.out or f"results/surface-{label}" + (f"-slate{args.slate}" if args.slate > 1 else ""))
     for flag, v in (("--robust-q", args.robust_q), ("--robust-tau", args.robust_tau)):
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     quiet = "--quiet" in argv
     argv = [a for a in argv if a not in ("--debug", "--quiet")]
-    set_quiet(quiet)  # no progress bars (the progress factory, jaxfair.progress, reads it)
+    set_quiet(quiet)  # no progress bars (the progress factory, jaxfair.utils.progress, reads it)
     command = next((a for a in argv if not a.startswith("-")), None)
     hint = "; rerun the same command to resume" if command == "bo" else ""
     try:
@@ -292,7 +292,7 @@ def _exit_on_sigint(message: str, *, enabled: bool = True):
     inside JAX/XLA that is unsafe — raised in ``_xla_gc_callback`` (a gc callback) it is swallowed
     and the run goes on to exit 0; raised elsewhere, the interpreter's shutdown with XLA's threads
     still busy segfaulted (exit 139). Ending at once is safe because every result file is written
-    atomically and incrementally (:mod:`jaxfair.atomic`; a killed writer leaves at most a
+    atomically and incrementally (:mod:`jaxfair.utils.atomic`; a killed writer leaves at most a
     ``*.tmp`` file that later runs ignore), the study lock is an flock the OS releases, and a
     Ray driver's processes are reaped by its watchdog: a rerun resumes exactly as after a kill.
     With ``--debug`` Python's default (a traceback) is kept.

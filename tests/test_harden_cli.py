@@ -115,8 +115,8 @@ def test_seed_help_says_what_each_seed_means(capsys):
 
 
 def test_atomic_writes_respect_the_umask(tmp_path):
-    from jaxfair.atomic import atomic_write_text
     from jaxfair.scenarios.cache import load_or_build
+    from jaxfair.utils.atomic import atomic_write_text
 
     old = os.umask(0o022)
     try:

@@ -306,7 +306,7 @@ def test_data_dir_flag_and_message(tmp_path, capsys, monkeypatch):
 
 def test_pool_and_replay_default_to_different_directories():
     from jaxfair.cli import build_parser
-    from jaxfair.cliargs import scenario_label
+    from jaxfair.utils.cliargs import scenario_label
 
     p = build_parser()
     pool = p.parse_args(["surface", "--data", "a/logs.csv"])

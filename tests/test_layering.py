@@ -8,8 +8,9 @@ package ``__init__`` re-exports) is an edge to the façade ``jaxfair`` itself.
 
 Layers, lowest first (an import may stay in its layer or go down, never up):
 
-0. plumbing — ``_lazy``, ``atomic``, ``tables``, ``cliargs``, ``preflight``, ``htmlreport``:
-   files, tables, argument helpers, the HTML page; they know nothing of arrays.
+0. plumbing — ``jaxfair.utils`` (lazy imports, atomic writes, tables, CLI argument helpers,
+   pre-flight output checks, progress) and ``htmlreport``: files, tables, argument helpers,
+   the HTML page; they know nothing of arrays.
 1. engine — ``jaxfair.engine`` (batch, kernels, executors, sums, results, metrics, sweep, …)
    and the top-level modules beside it (``validation``, ``auc``, the ``evaluate`` façade):
    arrays, kernels, checks; they know nothing of scenarios.
@@ -38,7 +39,7 @@ LAYERS = {
     3: "diagnose/bo/surface/dynamics/preferences",
     4: "cli / entry points",
 }
-PLUMBING = ("_lazy", "atomic", "tables", "cliargs", "preflight", "htmlreport")
+PLUMBING = ("utils", "htmlreport")
 
 
 def module_name(path: Path) -> str:
@@ -119,7 +120,7 @@ def test_graph_sees_known_edges():
     assert "jaxfair.engine.kernels" in g["jaxfair.engine.api"]  # from jaxfair.engine import kernels
     assert "jaxfair.evaluate" in g["jaxfair.diagnose.decompose"]  # a function-level import counts
     assert "jaxfair.engine.batch" in g["jaxfair"]
-    assert [layer(m) for m in ("jaxfair.atomic", "jaxfair.engine.kernels", "jaxfair.validation")] == [0, 1, 1]
+    assert [layer(m) for m in ("jaxfair.utils.atomic", "jaxfair.engine.kernels", "jaxfair.validation")] == [0, 1, 1]
     assert [layer(m) for m in ("jaxfair.htmlreport.page", "jaxfair.scenarios.toy", "jaxfair.bo.cli")] == [0, 2, 4]
 
 

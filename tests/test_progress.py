@@ -1,4 +1,4 @@
-"""jaxfair.progress (issue #21.8): one progress factory; plain lines off a terminal; --quiet; each CLI
+"""jaxfair.utils.progress (issue #21.8): one progress factory; plain lines off a terminal; --quiet; each CLI
 warning once; the duplicate-rows advice works in pool mode."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jaxfair import progress
 from jaxfair.cli import main
+from jaxfair.utils import progress
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@
 
 from typing import TYPE_CHECKING
 
-from jaxfair._lazy import lazy_package
+from jaxfair.utils.lazy import lazy_package
 
 if TYPE_CHECKING:  # for type checkers and the API docs
     from jaxfair.bo.evaluator import EmptyGroupError, EvalResult, Evaluator

@@ -10,7 +10,10 @@ _NO_DATA_SCENARIOS = ("toy", "synthetic", "modcloth-standin", "electronics-stand
 
 def _run_bo(args) -> int:
     from jaxfair.bo.study import run_study
-    from jaxfair.cliargs import (
+    from jaxfair.htmlreport.commands import finish_outputs
+    from jaxfair.ratio import worst_best_ratio
+    from jaxfair.scenarios.cliargs import allow_unnormalised_arg, scenario_from_args, scenario_name
+    from jaxfair.utils.cliargs import (
         LOG_FLAGS,
         UsageError,
         check_log_flags_unused,
@@ -18,9 +21,6 @@ def _run_bo(args) -> int:
         scenario_label,
         scenario_options,
     )
-    from jaxfair.htmlreport.commands import finish_outputs
-    from jaxfair.ratio import worst_best_ratio
-    from jaxfair.scenarios.cliargs import allow_unnormalised_arg, scenario_from_args, scenario_name
 
     method_options: dict[str, dict] = {}
     for key, value in parse_options(args.method_option, "--method-option").items():
@@ -29,10 +29,10 @@ def _run_bo(args) -> int:
         m, opt = key.split(".", 1)
         method_options.setdefault(m, {})[opt] = value
     # A registered scenario goes by name (run_study loads it); --data logs or --prefs are built
-    # here (jaxfair.cliargs). The study records the scenario's options and, for logs, the size and
+    # here (jaxfair.utils.cliargs). The study records the scenario's options and, for logs, the size and
     # sha256 of the file (not its path): a resume on an edited file is refused, the same file under
     # another path resumes.
-    from jaxfair.preflight import check_out_dir, warn_ignored_by_replay
+    from jaxfair.utils.preflight import check_out_dir, warn_ignored_by_replay
 
     if (
         args.data_dir is not None
@@ -129,8 +129,8 @@ def _print_outcomes(rows, worst_best_ratio) -> None:
 
 def _slate_args(args) -> dict:
     """``--objectives``, ``--slate``, ``--position-weights`` as :func:`run_study` keywords (checked there)."""
-    from jaxfair.cliargs import UsageError
     from jaxfair.engine.slate import slate_from_args
+    from jaxfair.utils.cliargs import UsageError
 
     try:
         sl = slate_from_args(args)  # the one resolution of --slate/--position-weights/--gamma
@@ -149,7 +149,7 @@ def _run_report(args) -> int:
         return _html_only(args)
 
     from jaxfair.bo.report import report
-    from jaxfair.preflight import check_out_dir
+    from jaxfair.utils.preflight import check_out_dir
 
     if args.out is not None or Path(args.dir).is_dir():  # DIR itself is checked by report()
         check_out_dir(args.out if args.out is not None else Path(args.dir) / "report")
@@ -176,8 +176,8 @@ def _is_study(path) -> bool:
 
 def _html_only(args) -> int:
     """``report DIR --html`` of a directory that is not a BO study: DIR/report.html only."""
-    from jaxfair.cliargs import UsageError
     from jaxfair.htmlreport import command_line, write_html_report
+    from jaxfair.utils.cliargs import UsageError
 
     if args.out is not None:
         raise UsageError(f"--out: {args.dir} is not a BO study; its report.html is written into it")
@@ -203,7 +203,7 @@ def _html_of_study(args):
 
 def add_subcommands(subparsers) -> None:
     """Register ``bo`` and ``report`` on an ``argparse`` subparsers object."""
-    from jaxfair.cliargs import add_scenario_arguments, int_at_least
+    from jaxfair.utils.cliargs import add_scenario_arguments, int_at_least
 
     p = subparsers.add_parser(
         "bo",

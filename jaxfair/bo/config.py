@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jaxfair.atomic import atomic_write_text
+from jaxfair.utils.atomic import atomic_write_text
 
 __all__ = ["LOCATION_OPTIONS", "check_or_write_config", "prefs_set_record", "scenario_identity"]
 

@@ -91,7 +91,7 @@ def _descendants(root: int) -> list[int]:
 
 
 def _write_record(path: Path, session_dir: str | None, exclude: set[int]) -> None:
-    from jaxfair.atomic import atomic_write_text
+    from jaxfair.utils.atomic import atomic_write_text
 
     procs = [
         [p, t]
@@ -262,7 +262,7 @@ def run_units_on_ray(
     """
     import pandas as pd
 
-    from jaxfair.progress import progress_bar as tqdm
+    from jaxfair.utils.progress import progress_bar as tqdm
 
     try:
         import ray

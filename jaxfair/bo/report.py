@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-from jaxfair.atomic import atomic_write_text
 from jaxfair.bo.figures import study_figures
 from jaxfair.bo.rows import load_rows
 from jaxfair.bo.statistics import (
@@ -28,7 +27,8 @@ from jaxfair.bo.statistics import (
     wilcoxon_table,
 )
 from jaxfair.named_prefs import prefs_title
-from jaxfair.tables import markdown_table as to_markdown
+from jaxfair.utils.atomic import atomic_write_text
+from jaxfair.utils.tables import markdown_table as to_markdown
 
 __all__ = [
     "report",

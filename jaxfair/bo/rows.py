@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxfair.atomic import atomic_write
+from jaxfair.utils.atomic import atomic_write
 
 __all__ = [
     "CorruptRowsWarning",

@@ -32,7 +32,7 @@ from jaxfair.bo.methods import METHODS, MethodConfig, propose
 from jaxfair.bo.rows import CorruptRowsWarning, RowNames, load_rows, load_unit_rows, unit_file, write_rows
 from jaxfair.bo.trial import _trial_reference, derive_seed, initial_design
 from jaxfair.named_prefs import prefs_record
-from jaxfair.progress import progress_bar as tqdm
+from jaxfair.utils.progress import progress_bar as tqdm
 
 __all__ = [
     "CorruptRowsWarning",

@@ -6,9 +6,9 @@ import argparse
 
 import numpy as np
 
-from jaxfair.cliargs import UsageError, add_scenario_arguments, nonnegative_int, positive_int, scenario_label
 from jaxfair.htmlreport.commands import add_html_argument, finish_outputs
 from jaxfair.scenarios.cliargs import scenario_from_args
+from jaxfair.utils.cliargs import UsageError, add_scenario_arguments, nonnegative_int, positive_int, scenario_label
 
 __all__ = ["add_subcommands", "load_scenario", "parse_alpha", "run"]
 
@@ -145,8 +145,8 @@ def run(args) -> int:
 
     from jaxfair.diagnose.pipeline import diagnose_scenario
     from jaxfair.diagnose.report import write_pairs_table, write_report
-    from jaxfair.preflight import check_out_dir, warn_ignored_by_replay
-    from jaxfair.progress import progress_bar as tqdm
+    from jaxfair.utils.preflight import check_out_dir, warn_ignored_by_replay
+    from jaxfair.utils.progress import progress_bar as tqdm
 
     out = check_out_dir(args.out or f"results/diagnose-{scenario_label(args)}")
     # Arguments and the scenario are checked before the progress bar opens, so a mistake prints

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxfair.atomic import atomic_write
 from jaxfair.named_prefs import prefs_title
+from jaxfair.utils.atomic import atomic_write
 
 __all__ = [
     "attribution_figure",

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxfair.atomic import atomic_write
 from jaxfair.diagnose.figures import attribution_figure, overlap_figure, prefs_set_figure, terms_figure
 from jaxfair.named_prefs import prefs_lines, prefs_record
-from jaxfair.tables import markdown_table
+from jaxfair.utils.atomic import atomic_write
+from jaxfair.utils.tables import markdown_table
 
 __all__ = [
     "report_markdown",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jaxfair._lazy import lazy_package
+from jaxfair.utils.lazy import lazy_package
 
 if TYPE_CHECKING:  # for type checkers and the API docs
     from jaxfair.dynamics.policies import Custom, Fixed, Policy, Retune, RetuneFair, parse_policy

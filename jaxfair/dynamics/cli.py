@@ -6,7 +6,7 @@ __all__ = ["add_subcommands"]
 
 
 def _floats(text: str | None, flag: str):
-    from jaxfair.cliargs import UsageError
+    from jaxfair.utils.cliargs import UsageError
 
     if text is None:
         return None
@@ -19,7 +19,6 @@ def _floats(text: str | None, flag: str):
 def _run_dynamics(args) -> int:
     import numpy as np
 
-    from jaxfair.cliargs import scenario_label
     from jaxfair.dynamics.policies import parse_policy
     from jaxfair.dynamics.report import horizon_table, write_dynamics
     from jaxfair.dynamics.retention import Retention
@@ -27,8 +26,9 @@ def _run_dynamics(args) -> int:
     from jaxfair.engine import grids
     from jaxfair.engine.slate import slate_from_args
     from jaxfair.htmlreport.commands import finish_outputs
-    from jaxfair.preflight import check_out_dir
     from jaxfair.scenarios.cliargs import scenario_from_args
+    from jaxfair.utils.cliargs import scenario_label
+    from jaxfair.utils.preflight import check_out_dir
 
     label = scenario_label(args)
     out = check_out_dir(args.out or f"results/dynamics-{label}")
@@ -129,8 +129,8 @@ def _print_set(record: dict) -> None:
 
 def add_subcommands(subparsers) -> None:
     """Register ``dynamics`` on an ``argparse`` subparsers object."""
-    from jaxfair.cliargs import add_scenario_arguments, int_at_least, nonnegative_int
     from jaxfair.htmlreport.commands import add_html_argument
+    from jaxfair.utils.cliargs import add_scenario_arguments, int_at_least, nonnegative_int
 
     p = subparsers.add_parser(
         "dynamics",

@@ -111,7 +111,7 @@ def simulate_over_set(
     runs: list[list[DynamicsResult | None]] = [[None] * len(seeds) for _ in range(q)]
     bar = None
     if progress:
-        from jaxfair.progress import progress_bar
+        from jaxfair.utils.progress import progress_bar
 
         bar = progress_bar(total=q * len(seeds), desc="dynamics over the preference set (members x seeds)", unit="run")
     try:

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxfair.atomic import atomic_write, atomic_write_text
 from jaxfair.dynamics.result import DynamicsResult
 from jaxfair.named_prefs import prefs_title
-from jaxfair.tables import markdown_table
+from jaxfair.utils.atomic import atomic_write, atomic_write_text
+from jaxfair.utils.tables import markdown_table
 
 __all__ = ["horizon_table", "plot_dynamics", "t_interval", "write_dynamics"]
 
@@ -36,7 +36,8 @@ def t_interval(x: np.ndarray, axis: int = 0, level: float = 0.95) -> tuple[np.nd
         mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
         dev = np.where(finite, x - mean, 0.0)
         sd = np.sqrt((dev**2).sum(axis=0) / np.maximum(n - 1, 1))
-        half = np.where(n > 1, stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(np.maximum(n, 1)), np.nan)
+        t = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1))
+        half = np.where(n > 1, t * sd / np.sqrt(np.maximum(n, 1)), np.nan)
     return mean, mean - half, mean + half
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxfair.atomic import atomic_write, atomic_write_text
 from jaxfair.dynamics.report import t_interval
 from jaxfair.dynamics.result import DynamicsResult
-from jaxfair.tables import markdown_table
+from jaxfair.utils.atomic import atomic_write, atomic_write_text
+from jaxfair.utils.tables import markdown_table
 
 __all__ = ["amplification_statements", "plot_set_amplification", "set_arrays", "set_table", "write_set_outputs"]
 

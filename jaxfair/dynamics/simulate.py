@@ -228,7 +228,7 @@ def simulate(
     seg = periods if not progress else max(1, -(-periods // max(1, -(-periods // 25))))
     bar = None
     if progress:
-        from jaxfair.progress import progress_bar as tqdm
+        from jaxfair.utils.progress import progress_bar as tqdm
 
         bar = tqdm(total=len(units) * periods, desc="dynamics", unit="period")
     q_all = len(pols)

@@ -161,7 +161,7 @@ def host_counts(batch: Batch, n_groups: int) -> tuple[np.ndarray, int]:
 def _progress(progress: bool, total: int, desc: str):
     if not progress:
         return None
-    from jaxfair.progress import progress_bar as tqdm
+    from jaxfair.utils.progress import progress_bar as tqdm
 
     return tqdm(total=total, desc=desc, unit="chunk", leave=False)
 

@@ -22,9 +22,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from jaxfair.atomic import atomic_write_text
 from jaxfair.htmlreport.elements import DIGITS, figure_html, json_html, markdown_html, table_html
 from jaxfair.htmlreport.provenance import environment
+from jaxfair.utils.atomic import atomic_write_text
 
 __all__ = ["write_html_report"]
 

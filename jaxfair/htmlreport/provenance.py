@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from jaxfair.atomic import atomic_write_text
+from jaxfair.utils.atomic import atomic_write_text
 
 __all__ = ["command_line", "environment", "record_command"]
 

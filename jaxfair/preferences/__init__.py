@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jaxfair._lazy import lazy_package
+from jaxfair.utils.lazy import lazy_package
 
 __all__ = [
     "GroupFit",

@@ -9,7 +9,8 @@ outcome labels y (0/1 or probabilities) and a satisfaction signal z ∈ {0, 1} (
 fitted as an ordinary (unpenalised) logistic regression of z on y, whose slopes are
 β_g = b_g · w_g; hence α̂*(g) = β_g / Σ_k β_gk. Confidence intervals come from a bootstrap **by
 user** within each group (a user is drawn with all their sessions: sessions of one user are not
-independent), percentile intervals at ``level``.
+independent), normal intervals from the bootstrap SD at ``level`` (:mod:`jaxfair.preferences.intervals`
+says why: percentile and BCa limits from 200 draws under-cover; both remain available).
 
 A group is **not identified** — no point estimate, the reason instead — when it has fewer than
 ``min_sessions`` sessions; a label (or z) is constant in it, or the labels are collinear; the
@@ -20,8 +21,9 @@ satisfaction, which preferences on the simplex cannot express).
 
 Bootstrap draws are put on the simplex as max(β, 0) / Σ max(β, 0) (only a draw in the CI's
 tails has a negative coefficient when the group is identified; how many were clipped is
-reported); the α̂ CIs are percentiles of those draws, which :meth:`PrefEstimate.prefset` returns
-as a :class:`~jaxfair.preferences.PrefSet` (member 0 = the point estimate).
+reported); the α̂ CIs are computed from those draws (clipped to [0, 1]), which
+:meth:`PrefEstimate.prefset` returns as a :class:`~jaxfair.preferences.PrefSet` (member 0 = the
+point estimate).
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
+from jaxfair.preferences.columns import check_one_group_per_user, label_matrix, natural_key, satisfaction_vector
+from jaxfair.preferences.intervals import (
+    INTERVALS,
+    bca_interval,
+    logistic_user_influence,
+    normal_interval,
+    percentile_interval,
+)
 from jaxfair.preferences.logistic import fit_logistic_many
 from jaxfair.preferences.prefset import PrefSet
 
@@ -145,7 +155,7 @@ class PrefEstimate:
         return {
             "model": "P(z=1|y) = sigmoid(a_g + beta_g . y), unpenalised logistic MLE per group; "
             "alpha = beta / sum(beta)",
-            "bootstrap": "by user within group, percentile intervals",
+            "bootstrap": f"by user within group, {self.params.get('interval', 'normal')} intervals",
             "level": self.level,
             "n_boot": self.n_boot,
             "seed": self.seed,
@@ -183,6 +193,7 @@ def estimate(
     level: float = 0.95,
     min_sessions: int = 50,
     group_names: Sequence[str] | None = None,
+    interval: str = "normal",
 ) -> PrefEstimate:
     """Estimate α*(g) per group from served sessions and a satisfaction signal (see the module doc).
 
@@ -195,6 +206,7 @@ def estimate(
         level: the CI's coverage, in (0, 1).
         min_sessions: groups with fewer sessions are not identified.
         group_names: the groups' order (must name exactly the groups in the data); default sorted.
+        interval: ``"normal"`` (estimate ± z·bootstrap SD, the default), ``"percentile"`` or ``"bca"``.
 
     Returns:
         a :class:`PrefEstimate`; ``to_frame()`` is the table, ``prefset()`` the bootstrap draws.
@@ -216,17 +228,19 @@ def estimate(
         raise ValueError(f"level: expected a number in (0, 1), got {level!r}")
     if isinstance(min_sessions, bool) or not isinstance(min_sessions, (int, np.integer)) or min_sessions < 1:
         raise ValueError(f"min_sessions: expected an integer >= 1, got {min_sessions!r}")
+    if interval not in INTERVALS:
+        raise ValueError(f"interval: expected one of {list(INTERVALS)}, got {interval!r}")
     if frame.empty:
         raise ValueError("frame: no sessions")
     for c in (user, group):
         if frame[c].isna().any():
             raise ValueError(f"column {c!r}: {int(frame[c].isna().sum())} missing value(s)")
-    y = _labels(frame, labels)
-    z = _satisfaction(frame[satisfaction], satisfaction)
+    y = label_matrix(frame, labels)
+    z = satisfaction_vector(frame[satisfaction], satisfaction)
     g_str = frame[group].astype(str).to_numpy()
     users = pd.factorize(frame[user])[0]
-    _check_one_group_per_user(users, g_str, frame[user])
-    found = sorted(set(g_str), key=_natural)
+    check_one_group_per_user(users, g_str, frame[user])
+    found = sorted(set(g_str), key=natural_key)
     if group_names is None:
         groups = found
     else:
@@ -241,7 +255,7 @@ def estimate(
     for gi, name in enumerate(groups):
         rows = g_str == name
         rng = np.random.default_rng([int(seed), gi])
-        fits.append(_fit_group(name, users[rows], y[rows], z[rows], labels, n_boot, rng, level, min_sessions))
+        fits.append(_fit_group(name, users[rows], y[rows], z[rows], labels, n_boot, rng, level, min_sessions, interval))
     return PrefEstimate(
         tuple(groups),
         tuple(labels),
@@ -250,62 +264,11 @@ def estimate(
         int(n_boot),
         int(seed),
         int(min_sessions),
-        {"columns": {"user": user, "group": group, "labels": labels, "satisfaction": satisfaction}},
+        {
+            "columns": {"user": user, "group": group, "labels": labels, "satisfaction": satisfaction},
+            "interval": interval,
+        },
     )
-
-
-def _show(value):
-    """A cell as the user wrote it (``2``, not ``np.int64(2)``)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _natural(name: str):
-    """Sort key: numeric group names by value ("2" before "10"), then the others by text."""
-    try:
-        return (0, float(name), name)
-    except ValueError:
-        return (1, 0.0, name)
-
-
-def _labels(frame, labels) -> np.ndarray:
-    import pandas as pd
-
-    out = np.empty((len(frame), len(labels)))
-    for k, c in enumerate(labels):
-        v = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(v) | (v < 0) | (v > 1)
-        if bad.any():
-            raise ValueError(
-                f"label column {c!r}: expected values in [0, 1] (0/1 or probabilities), got "
-                f"{_show(frame[c].iloc[np.argmax(bad)])!r} ({int(bad.sum())} such row(s))"
-            )
-        out[:, k] = v
-    return out
-
-
-def _satisfaction(col, name) -> np.ndarray:
-    import pandas as pd
-
-    v = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isin(v, (0.0, 1.0))
-    if bad.any():
-        raise ValueError(
-            f"satisfaction column {name!r}: expected 0/1, got {_show(col.iloc[np.argmax(bad)])!r} "
-            f"({int(bad.sum())} such row(s))"
-        )
-    return v
-
-
-def _check_one_group_per_user(users, g_str, user_col) -> None:
-    import pandas as pd
-
-    per_user = pd.Series(g_str).groupby(users).nunique()
-    if (per_user > 1).any():
-        u = int(per_user.index[np.argmax(per_user.to_numpy() > 1)])
-        raise ValueError(
-            f"user {_show(user_col.iloc[np.argmax(users == u)])!r} appears in more than one group "
-            f"({sorted(set(g_str[users == u]))}); a user's group must be fixed"
-        )
 
 
 def _nan_fit(name, n, n_users, k, reason, beta=None, lo=None, hi=None, sums=(np.nan,) * 3, n_failed=0) -> GroupFit:
@@ -330,7 +293,7 @@ def _nan_fit(name, n, n_users, k, reason, beta=None, lo=None, hi=None, sums=(np.
     )
 
 
-def _fit_group(name, users, y, z, labels, n_boot, rng, level, min_sessions) -> GroupFit:
+def _fit_group(name, users, y, z, labels, n_boot, rng, level, min_sessions, interval) -> GroupFit:
     n, k = y.shape
     users = np.unique(users, return_inverse=True)[1]
     n_users = int(users.max()) + 1
@@ -384,11 +347,23 @@ def _fit_group(name, users, y, z, labels, n_boot, rng, level, min_sessions) -> G
             beta=point,
             n_failed=n_failed,
         )
-    tail = (1.0 - level) / 2.0
-    lo, hi = np.quantile(beta_b, [tail, 1.0 - tail], axis=0)
+    # Every CI below is of one kind, on the same draws: β_k, Σβ and α = β / Σβ (BCa also needs
+    # each user's influence on the statistic: its gradient times the user's influence on β).
+    infl = logistic_user_influence(x_u, z_u, per_user, point) if interval == "bca" else None
+
+    def ci(draws, est, influence):
+        if interval == "normal":
+            return normal_interval(draws, est, level)
+        if interval == "percentile":
+            return percentile_interval(draws, level)
+        return bca_interval(draws, est, influence, level)
+
+    lo, hi = ci(beta_b, point, infl)
     sums_b = beta_b[:, 1:].sum(axis=1)
-    s_lo, s_hi = np.quantile(sums_b, [tail, 1.0 - tail])
-    sums = (point[1:].sum(), s_lo, s_hi)
+    total_pt = point[1:].sum()
+    infl_sum = None if infl is None else infl[:, 1:].sum(axis=1)
+    s_lo, s_hi = (v[0] for v in ci(sums_b[:, None], np.array([total_pt]), None if infl is None else infl_sum[:, None]))
+    sums = (total_pt, s_lo, s_hi)
     common = dict(beta=point, lo=lo, hi=hi, sums=sums)
     if s_lo <= 0 <= s_hi:
         return _nan_fit(
@@ -426,7 +401,10 @@ def _fit_group(name, users, y, z, labels, n_boot, rng, level, min_sessions) -> G
             name, n, n_users, k, f"{int((total <= 0).sum())} resample(s) have no positive coefficient", **common
         )
     draws = pos / total
-    a_lo, a_hi = np.quantile(draws, [tail, 1.0 - tail], axis=0)
+    alpha_pt = point[1:] / total_pt
+    infl_alpha = None if infl is None else (infl[:, 1:] - alpha_pt * infl_sum[:, None]) / total_pt
+    a_lo, a_hi = ci(draws, alpha_pt, infl_alpha)
+    a_lo, a_hi = np.clip(a_lo, 0.0, 1.0), np.clip(a_hi, 0.0, 1.0)  # a normal interval can leave [0, 1]
     return GroupFit(
         name,
         n,
@@ -437,7 +415,7 @@ def _fit_group(name, users, y, z, labels, n_boot, rng, level, min_sessions) -> G
         lo,
         hi,
         tuple(float(s) for s in sums),
-        point[1:] / point[1:].sum(),
+        alpha_pt,
         a_lo,
         a_hi,
         draws,

@@ -5,7 +5,8 @@ the same rows with different weights (how many times each row's user was drawn),
 share the design ``x [n, p]`` and differ only in a weight column ``w[b]``. Each Newton iteration
 is one compiled pass (numba) over rows × fits that accumulates the log-likelihood, gradient and
 Hessian of every fit still running — no ``[n, B]`` temporaries, one ``exp`` and one ``log1p``
-per row and fit — so 200 resamples of 100k distinct rows take seconds on one core.
+per row and fit, fits spread over the cores (``numba.prange``) — so 200 resamples of 100k
+distinct rows take seconds.
 
 The fit is unpenalised maximum likelihood (no ridge): a ridge would shrink β towards 0 and so
 bias the normalised weights β / Σβ towards uniform. Where the maximum likelihood does not exist
@@ -98,7 +99,7 @@ def fit_logistic_many(x, z, w, *, beta0=None, max_iter: int = 50, tol: float = 1
     return beta, ok
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _pass(x, xx, z, w, beta, running):
     """Log-likelihood ``[B]``, gradient ``[B, p]`` and Hessian entries ``[B, p(p+1)/2]`` at ``beta``."""
     n, p = x.shape
@@ -107,7 +108,7 @@ def _pass(x, xx, z, w, beta, running):
     ll = np.zeros(nb)
     grad = np.zeros((nb, p))
     hflat = np.zeros((nb, npair))
-    for b in range(nb):
+    for b in numba.prange(nb):  # fits are independent: one thread per fit, no shared writes
         if not running[b]:
             continue
         for r in range(n):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from jaxfair._lazy import lazy_package
 from jaxfair.scenarios import registry as _registry
 from jaxfair.scenarios.registry import register
+from jaxfair.utils.lazy import lazy_package
 
 if TYPE_CHECKING:  # for type checkers and the API docs; at run time see __getattr__ below
     from jaxfair.scenarios.base import Scenario

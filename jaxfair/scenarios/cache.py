@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from jaxfair.atomic import atomic_write
+from jaxfair.utils.atomic import atomic_write
 
 __all__ = ["CorruptEntry", "cache_key", "default_cache_dir", "file_checksum", "library_versions", "load_or_build"]
 

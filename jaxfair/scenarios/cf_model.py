@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxfair.progress import progress_bar as tqdm
+from jaxfair.utils.progress import progress_bar as tqdm
 
 __all__ = ["CFConfig", "MultiTaskCF", "predict_cf", "train_cf"]
 

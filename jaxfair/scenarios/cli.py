@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 
-from jaxfair.cliargs import (
+from jaxfair.scenarios.cliargs import allow_unnormalised_arg, echo_prefs, logs_from_args
+from jaxfair.utils.cliargs import (
     UsageError,
     add_log_arguments,
     add_prefs_argument,
@@ -17,7 +18,6 @@ from jaxfair.cliargs import (
     parse_options,
     parse_prefs,
 )
-from jaxfair.scenarios.cliargs import allow_unnormalised_arg, echo_prefs, logs_from_args
 
 __all__ = ["add_subcommands", "run"]
 

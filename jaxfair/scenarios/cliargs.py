@@ -1,16 +1,16 @@
-"""Build the scenario that the command-line arguments of :mod:`jaxfair.cliargs` name.
+"""Build the scenario that the command-line arguments of :mod:`jaxfair.utils.cliargs` name.
 
-:func:`jaxfair.cliargs.add_scenario_arguments` adds the flags; :func:`scenario_from_args`
+:func:`jaxfair.utils.cliargs.add_scenario_arguments` adds the flags; :func:`scenario_from_args`
 turns them into a :class:`~jaxfair.scenarios.Scenario` (a registered one or the user's own
 logs). These helpers live in the scenarios layer because they import the registry; the flag
-parsers they use stay in the base module :mod:`jaxfair.cliargs`.
+parsers they use stay in the base module :mod:`jaxfair.utils.cliargs`.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from jaxfair.cliargs import (
+from jaxfair.utils.cliargs import (
     LOG_RESERVED,
     UsageError,
     check_log_flags_unused,

@@ -50,10 +50,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxfair.progress import progress_bar as tqdm
 from jaxfair.scenarios.cf_model import CFConfig, predict_cf, train_cf
 from jaxfair.scenarios.groups import random_groups
 from jaxfair.scenarios.pool import pool_arrays
+from jaxfair.utils.progress import progress_bar as tqdm
 
 __all__ = [
     "DATASETS",

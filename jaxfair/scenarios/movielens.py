@@ -48,12 +48,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxfair.progress import progress_bar as tqdm
 from jaxfair.scenarios.cache import file_checksum, load_or_build
 from jaxfair.scenarios.datapaths import resolve_dataset_dir
 from jaxfair.scenarios.groups import random_groups
 from jaxfair.scenarios.pool import SAMPLING_OPTIONS, PoolScenario, pool_arrays
 from jaxfair.scenarios.rf import fit_forest
+from jaxfair.utils.progress import progress_bar as tqdm
 
 __all__ = [
     "build_movielens_pool",

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxfair.atomic import atomic_write
 from jaxfair.scenarios.marketbias import DATASETS
+from jaxfair.utils.atomic import atomic_write
 
 __all__ = ["REAL_SIZES", "generate_standin", "write_standin"]
 

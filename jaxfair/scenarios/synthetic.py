@@ -32,11 +32,11 @@ import time
 
 import numpy as np
 
-from jaxfair.progress import progress_bar as tqdm
 from jaxfair.scenarios.cache import load_or_build
 from jaxfair.scenarios.groups import random_groups
 from jaxfair.scenarios.pool import SAMPLING_OPTIONS, PoolScenario, pool_arrays
 from jaxfair.scenarios.rf import fit_predict_forest
+from jaxfair.utils.progress import progress_bar as tqdm
 
 __all__ = ["build_synthetic_pool", "load_synthetic"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from jaxfair.atomic import atomic_write, atomic_write_text
 from jaxfair.surface.compute import Surface
 from jaxfair.surface.figures import plot_bands, plot_optimum_spread, plot_surface
 from jaxfair.surface.simplex_figures import plot_frontier, plot_marginals, plot_simplex, plot_simplex_set
+from jaxfair.utils.atomic import atomic_write, atomic_write_text
 
 __all__ = ["write_surface"]
 

@@ -12,7 +12,7 @@ Every progress bar in jaxfair comes from here, so one rule decides how progress 
 :func:`progress_bar` takes tqdm's common arguments (``iterable``, ``total``, ``desc``, ``unit``,
 ``leave``, ``disable``) and returns an object with tqdm's ``update``, ``set_postfix_str``,
 ``set_postfix``, ``set_description``, ``close``, iteration and ``with`` support, so call
-sites written for tqdm import it as ``from jaxfair.progress import progress_bar as tqdm``.
+sites written for tqdm import it as ``from jaxfair.utils.progress import progress_bar as tqdm``.
 """
 
 from __future__ import annotations

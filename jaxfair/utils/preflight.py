@@ -2,7 +2,7 @@
 
 A mistake found after minutes of work wastes the minutes, so ``surface``, ``diagnose``,
 ``dynamics``, ``bo`` and ``report`` call :func:`check_out_dir` on their output directory first;
-a problem is one :class:`~jaxfair.cliargs.UsageError` line (exit status 2).
+a problem is one :class:`~jaxfair.utils.cliargs.UsageError` line (exit status 2).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from jaxfair.cliargs import UsageError
+from jaxfair.utils.cliargs import UsageError
 
 __all__ = ["ReplayFlagWarning", "check_out_dir", "warn_ignored_by_replay"]
 
