@@ -139,7 +139,7 @@ def draw(rows, path, args) -> None:
     fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
     users = args.users.replace(",", " / ")
     fig.suptitle(f"Recovering known preferences: {users} users per group, ~{args.sessions:g} sessions each, "
-                 f"bootstrap by user ({args.n_boot} resamples, {args.interval.upper()} CIs); first 40 seeds",
+                 f"bootstrap by user ({args.n_boot} resamples, {args.interval} CIs); first 40 seeds",
                  fontsize=11)  # fmt: skip
     fig.tight_layout(rect=(0, 0.06, 1, 0.95))
     Path(path).parent.mkdir(parents=True, exist_ok=True)

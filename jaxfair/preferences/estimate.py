@@ -201,7 +201,7 @@ def estimate(
         frame: a pandas DataFrame, one row per served session.
         user, group, satisfaction: column names (satisfaction must be 0/1 or boolean).
         labels: the K label columns of the served item (values in [0, 1]).
-        n_boot: bootstrap resamples B (>= 20: fewer cannot place a 95 % percentile interval).
+        n_boot: bootstrap resamples B (>= 20: fewer give no usable standard error or 95 % limits).
         seed: seed of the resampling (group g uses the stream ``(seed, g)``).
         level: the CI's coverage, in (0, 1).
         min_sessions: groups with fewer sessions are not identified.
