@@ -101,9 +101,13 @@ def write_rows(df: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda fh: df.to_csv(fh, index=False), newline="")
 
 
+# Floats must read back bit-identical, so a resumed GP sees the same data: pandas >= 3 parses
+# round-trip by default (and deprecates the argument); pandas 2 needs float_precision="round_trip".
+_ROUND_TRIP = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+
+
 def read_rows_csv(path: Path) -> pd.DataFrame:
-    # round_trip: floats read back bit-identical, so a resumed GP sees the same data.
-    return pd.read_csv(path, float_precision="round_trip", keep_default_na=True)
+    return pd.read_csv(path, keep_default_na=True, **_ROUND_TRIP)
 
 
 def load_rows(out: str | os.PathLike) -> pd.DataFrame:
