@@ -1,8 +1,11 @@
 """Slate benchmarks (issue #17): slate grid kernel vs a vectorised NumPy argsort baseline vs
 the unpruned top-1 grid kernel, provider-exposure overhead, pruning for slates.
 
-Run: ``PYTHONPATH=. .venv/bin/python benchmarks/bench_slate.py [--quick]``. Writes
-``benchmarks/results/slate.json`` and prints a Markdown table. Everything is measured in the
+Run: ``PYTHONPATH=. .venv/bin/python benchmarks/bench_slate.py [--quick] [--out-name NAME]``.
+Writes ``benchmarks/results/slate.json`` (or ``NAME.json``) and prints the times and ratios. The
+machine block records ``XLA_FLAGS`` and whether the CPU has AVX-512: run it once more with
+``XLA_FLAGS=--xla_cpu_max_isa=AVX2 ... --out-name slate_avx2`` to measure an AVX2-only CPU
+(16 vector registers instead of 32). Everything is measured in the
 same run on the same batch (toy scenario, 10,000 users × 20 candidates × 2 labels, the
 101 × 101 α box = 10,201 α). The NumPy baseline is timed on a subset of α and extrapolated
 linearly (its cost is exactly linear in the number of α), which the table says; its answers
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -55,12 +59,33 @@ def numpy_argsort_slate(scores, labels, mask, group, prefs, alphas, k, v, item_g
     return out, expo
 
 
+def isa() -> dict:
+    """What decides the kernel's vector code: ``XLA_FLAGS`` (``--xla_cpu_max_isa`` caps it) and
+    the CPU's AVX flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    flags = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    return {
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+        "cpu_avx2": "avx2" in flags,
+        "cpu_avx512f": "avx512f" in flags,
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="1,000 users, 2,601 α (a smoke run)")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--numpy-alphas", type=int, default=60)
     ap.add_argument("--repeat", type=int, default=3, help="interleaved timing rounds (best of)")
+    ap.add_argument("--out-name", default="slate", help="results/NAME.json (default: slate)")
+    ap.add_argument("--note", default="", help="free text stored with the results (e.g. the load)")
     args = ap.parse_args(argv)
     n_users, n_grid = (1_000, 51) if args.quick else (10_000, 101)
     k = args.k
@@ -79,8 +104,8 @@ def main(argv=None) -> int:
         "n_alpha": len(grid),
         "k": k,
         "position_weights": "dcg",
-        "machine": machine(),
-        "note": "2-core CPU shared with other jobs (loaded): compare ratios within this run, not absolute times",
+        "machine": {**machine(), **isa()},
+        "note": args.note or "2-core CPU shared with other jobs: compare ratios within this run, not absolute times",
     }
     methods = {
         "top1_unpruned": lambda: jf.evaluate(grid, batch, prefs, prune=False),
@@ -144,10 +169,11 @@ def main(argv=None) -> int:
         "exposure_overhead_pruned": t["slate_exposure_pruned"] / t["slate_pruned"] - 1.0,
         "slate1_over_top1": t["slate1_unpruned"] / t["top1_unpruned"],
     }
+    res["machine"]["load_average_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     print(json.dumps(res["ratios"], indent=2))
     if not args.quick:
         OUT.mkdir(exist_ok=True)
-        atomic_write_text(OUT / "slate.json", json.dumps(res, indent=2, default=float))
+        atomic_write_text(OUT / f"{args.out_name}.json", json.dumps(res, indent=2, default=float))
     return 0
 
 

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxfair.engine.batch import Batch
+from jaxfair.engine.topk import running_argmax, running_topk, slate_outputs, slate_total
 
 _EXACT = jax.lax.Precision.HIGHEST
 
@@ -100,111 +101,6 @@ def slate_spec(k: int = 1, weights=None, n_item_groups: int = 0) -> SlateSpec:
     return SlateSpec(int(k), w, int(n_item_groups))
 
 
-def _running_topk(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, payloads, k: int):
-    """Walk the m candidates keeping, per (user, α), the k best scores so far and their payloads.
-
-    The ranks hold candidates ordered by (score descending, index ascending) — SPEC §7. A new
-    candidate j has the highest index seen so far, so it goes *after* every rank it ties:
-    with ``better_r = s_j > best_r`` (strict; monotone in r because ranks are sorted) rank r
-    becomes ``best_{r−1}`` if ``better_{r−1}``, else ``s_j`` if ``better_r``, else stays. This is
-    a running insertion network of compare-selects: like the top-1 walk it fuses into one
-    elementwise XLA loop in which each user's scores are scalars and α streams along the fast
-    axis. For k = 1 it *is* the top-1 walk (same float operations, same bits).
-
-    Masked candidates score −inf: then ``α·f`` is −inf or NaN (0·−inf), and neither compares
-    greater than anything, so they never enter; empty ranks keep the initial payload.
-
-    Args:
-      alphas: ``[P, K]``; scores: ``[N, m, K]``; mask: ``[N, m]``;
-      payloads: tuple of ``[N, m]`` arrays to return for the ranked candidates;
-      k: ranks kept (a static int >= 1; ranks beyond m stay empty).
-    Returns:
-      tuple (one per payload) of lists of k ``[N, P]`` arrays, rank 1 first; empty ranks hold
-      −1 (integer payloads) or 0.
-    """
-    p, (n, m, kk) = alphas.shape[0], scores.shape
-    # Candidate-major layout, materialised (the barrier stops XLA from fusing the transpose
-    # into the loop as a strided read, which defeats vectorisation).
-    masked = jnp.where(mask[..., None], scores, -jnp.inf)
-    cand = jax.lax.optimization_barrier(jnp.transpose(masked, (1, 2, 0)))  # [m, K, N]
-    pays = [jax.lax.optimization_barrier(x.T) for x in payloads]  # [m, N] each
-    ranks = min(k, m)
-    best = [jnp.full((n, p), -jnp.inf, dtype=scores.dtype) for _ in range(ranks)]
-    outs = [
-        [jnp.full((n, p), -1 if jnp.issubdtype(x.dtype, jnp.integer) else 0, dtype=x.dtype) for _ in range(ranks)]
-        for x in payloads
-    ]
-    for j in range(m):
-        s = cand[j, 0][:, None] * alphas[None, :, 0]
-        for q in range(1, kk):
-            s = s + cand[j, q][:, None] * alphas[None, :, q]
-        live = min(j + 1, ranks)  # candidate j can only reach ranks 0..j
-        better = [s > best[r] for r in range(live)]
-        new_best = [jnp.where(better[0], s, best[0])]
-        for r in range(1, live):
-            new_best.append(jnp.where(better[r], jnp.where(better[r - 1], best[r - 1], s), best[r]))
-        for pay, out in zip(pays, outs, strict=True):
-            pj = pay[j][:, None]
-            new_out = [jnp.where(better[0], pj, out[0])]
-            for r in range(1, live):
-                new_out.append(jnp.where(better[r], jnp.where(better[r - 1], out[r - 1], pj), out[r]))
-            out[:live] = new_out
-        best[:live] = new_best
-    return tuple(outs)
-
-
-def _running_argmax(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, payload: jnp.ndarray):
-    """Top-1 serving: the k = 1 case of :func:`_running_topk`.
-
-    Strict ``>`` keeps the earliest maximum (lowest index wins ties). Why this shape: an
-    unrolled loop of elementwise ``[N, P]`` updates fuses into one vectorised XLA loop;
-    ``argmax`` over a materialised ``[P, N, m]`` tensor plus a gather is ~10× slower on CPU
-    (measured in ``benchmarks/``).
-
-    Args:
-      alphas: ``[P, K]``; scores: ``[N, m, K]``; mask: ``[N, m]``;
-      payload: ``[N, m]`` what to return for the winner (candidate index or utility).
-    Returns:
-      ``[N, P]`` payload of the served candidate (−1 or 0 if nothing was retrieved).
-    """
-    return _running_topk(alphas, scores, mask, (payload,), 1)[0][0]
-
-
-def _weighted(vals, weights):
-    """``Σ_r v_r · vals[r]`` in rank order (float32); v_1 = 1 multiplies nothing (top-1 bits)."""
-    out = vals[0] if weights[0] == 1.0 else vals[0] * weights[0]
-    for r in range(1, len(vals)):
-        out = out + vals[r] * weights[r]
-    return out
-
-
-def _slate_outputs(alphas, scores, mask, values: tuple, item_group, spec: SlateSpec):
-    """Per (user, α): the position-weighted slate sum of each payload in ``values`` (a tuple of
-    C ``[N, P]``) and, with H provider groups, the exposure of providers 1..H−1 (a tuple of
-    H − 1 ``[N, P]`` arrays; else None).
-
-    Each provider h >= 1 rides along the slate as a 0/1 payload, so its exposure is the
-    position-weighted sum of the payloads, like the values; provider 0's is the α-free total
-    exposure minus the others' (:func:`_slate_total`), which saves one payload — every
-    payload costs about as much as a value's (register pressure in the fused loop).
-    """
-    h, c = spec.n_item_groups, len(values)
-    dtype = values[0].dtype
-    inds = tuple((item_group == g).astype(dtype) for g in range(1, h)) if h else ()
-    outs = _running_topk(alphas, scores, mask, tuple(values) + inds, spec.k)
-    w = spec.weights[: len(outs[0])]
-    sums = tuple(_weighted(o, w) for o in outs)
-    return sums[:c], (sums[c:] if h else None)
-
-
-def _slate_total(mask, spec: SlateSpec):
-    """α-free total exposure of each user's slate, Σ_{r < min(k, retrieved)} v_r: ``[N]``, summed
-    in rank order as :func:`_weighted` sums the payloads (same bits when one provider fills it)."""
-    ranks = min(spec.k, mask.shape[1])
-    n_ret = jnp.sum(mask, axis=1)
-    return _weighted([(n_ret > r).astype(jnp.float32) for r in range(ranks)], spec.weights[:ranks])
-
-
 def serve_kernel(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
     """Served candidate per user and α: ``int32 [P, N]``, −1 where nothing was retrieved.
 
@@ -212,7 +108,7 @@ def serve_kernel(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray) ->
     """
     n, m = mask.shape
     index = jnp.broadcast_to(jnp.arange(m, dtype=jnp.int32), (n, m))
-    return _running_argmax(alphas, scores, mask, index).T
+    return running_argmax(alphas, scores, mask, index).T
 
 
 def slate_serve_kernel(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarray, k: int) -> jnp.ndarray:
@@ -223,7 +119,7 @@ def slate_serve_kernel(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarr
     """
     n, m = mask.shape
     index = jnp.broadcast_to(jnp.arange(m, dtype=jnp.int32), (n, m))
-    (ranks,) = _running_topk(alphas, scores, mask, (index,), k)
+    (ranks,) = running_topk(alphas, scores, mask, (index,), k)
     out = jnp.stack(ranks, axis=-1)  # [N, P, min(k, m)]
     if k > m:
         out = jnp.concatenate([out, jnp.full(out.shape[:2] + (k - m,), -1, out.dtype)], axis=-1)
@@ -232,7 +128,7 @@ def slate_serve_kernel(alphas: jnp.ndarray, scores: jnp.ndarray, mask: jnp.ndarr
 
 def served_value(alphas: jnp.ndarray, batch: Batch, value: jnp.ndarray) -> jnp.ndarray:
     """``value[n, ĵ_n(α)]`` for every α: ``[N, P]``; 0 for users with no retrieved candidate."""
-    return _running_argmax(alphas, batch.scores, batch.mask, value)
+    return running_argmax(alphas, batch.scores, batch.mask, value)
 
 
 def slate_value(
@@ -242,7 +138,7 @@ def slate_value(
 
     ``spec = TOP1`` gives :func:`served_value` bit for bit.
     """
-    return _slate_outputs(alphas, scores, mask, (value,), None, spec._replace(n_item_groups=0))[0][0]
+    return slate_outputs(alphas, scores, mask, (value,), None, spec._replace(n_item_groups=0))[0][0]
 
 
 def group_means(sums: jnp.ndarray, counts: jnp.ndarray) -> jnp.ndarray:
@@ -284,6 +180,37 @@ def _tree(x: jnp.ndarray) -> jnp.ndarray:
 def _block_tree(u: jnp.ndarray, onehot: jnp.ndarray) -> jnp.ndarray:
     """Per-group sums ``[P, G]`` of one block: ``u [B, P]`` values, ``onehot [B, G]``."""
     return _tree(u[:, :, None] * onehot[:, None, :])
+
+
+def _paired_trees(xs, es, onehot):
+    """Block sums of C channels ``xs`` (``[B, P]`` each → ``[P, G]``) and H − 1 exposures ``es``
+    (``[B, P]`` each → ``[P]``), two per pairwise tree where possible.
+
+    Every output of the serving network read by its own tree is its own XLA fusion, and each
+    fusion recomputes the whole top-k network (XLA duplicates cheap elementwise producers
+    into every consumer; an optimization barrier does not stop it). A complex64 tree carries
+    two float32 trees in one fusion: complex addition adds the real and the imaginary parts
+    separately, so each part has the bits of its own float32 tree. Channel q pairs with
+    exposure q (the exposure broadcast over G, read at g = 0); the exposures left pair with
+    each other; channels left alone keep their own trees (two channels in one complex tree
+    were measured ~50× slower: that fusion did not vectorise).
+    """
+    n_pairs = min(len(xs), len(es))
+    g = onehot.shape[1]
+    sums, others = [], []
+    for u, e in zip(xs[:n_pairs], es[:n_pairs], strict=True):
+        t = _tree(jax.lax.complex(u[:, :, None] * onehot[:, None, :], jnp.broadcast_to(e[:, :, None], e.shape + (g,))))
+        sums.append(jnp.real(t))
+        others.append(jnp.imag(t)[:, 0])
+    sums += [_block_tree(u, onehot) for u in xs[n_pairs:]]
+    rest = es[n_pairs:]
+    for i in range(0, len(rest), 2):
+        if i + 1 < len(rest):
+            t = _tree(jax.lax.complex(rest[i], rest[i + 1]))
+            others += [jnp.real(t), jnp.imag(t)]
+        else:
+            others.append(_tree(rest[i]))
+    return sums, others
 
 
 def _pad_users(n: int, *arrays):
@@ -359,6 +286,8 @@ def served_block_sums(
     (the trees are stacked after summing: stacking the ``[B, P]`` payloads before summing makes
     XLA emit the top-k network per stacked element, unvectorised, ~300× slower, measured).
     Every channel costs about one payload's work, so C = 1 (the folded utility) is the cheapest.
+    With provider groups, channel and exposure trees share complex64 trees
+    (:func:`_paired_trees`), so the network runs once per pair instead of once per output.
 
     Args:
       alphas: ``[P, K]``; scores: ``[N, W, K]``; values: ``[N, W, C]`` channel payloads;
@@ -377,11 +306,11 @@ def served_block_sums(
 
     def one_block(args):
         s, mk, x, oh, *g = args
-        xs, e = _slate_outputs(alphas, s, mk, tuple(x[..., q] for q in range(c)), g[0] if expo else None, spec)
-        sums = jnp.stack([_block_tree(u, oh) for u in xs], axis=-1)  # [P, G, C]
+        xs, e = slate_outputs(alphas, s, mk, tuple(x[..., q] for q in range(c)), g[0] if expo else None, spec)
         if not expo:
-            return sums
-        return sums, jnp.stack([_tree(x) for x in e], axis=-1), _tree(_slate_total(mk, spec))
+            return jnp.stack([_block_tree(u, oh) for u in xs], axis=-1)  # [P, G, C]
+        sums, others = _paired_trees(xs, e, oh)
+        return jnp.stack(sums, axis=-1), jnp.stack(others, axis=-1), _tree(slate_total(mk, spec))
 
     out = jax.lax.map(
         one_block,
