@@ -495,3 +495,36 @@ def test_attribute_accepts_slates():
     base = a3.pipelines.query("not retrieval and not scoring and not serving")
     want = jf.evaluate(np.array([[0.5, 0.5]]), b, prefs, slate=3).utility[0]
     np.testing.assert_allclose(float(base["utility"].iloc[0]), want, rtol=1e-5)
+
+
+@settings(max_examples=6, deadline=None)
+@given(data=st.data(), arrs=batches(max_users=20), h=st.sampled_from([2, 3, 4]), labels_payload=st.booleans())
+def test_provider_indicators_in_the_sign_bit_give_the_same_bits(data, arrs, h, labels_payload):
+    """Indicators carried in the values' sign bits (nonneg_values) vs a chain each: the same sums."""
+    scores, labels, mask, group, prefs = arrs
+    n, m, k_labels = scores.shape
+    labels[0, 0, 0] = -0.0  # a negative zero must not read as "provider 1"
+    k = data.draw(st.integers(1, m))
+    ig = jnp.asarray(_item_groups(data.draw(st.integers(0, 99)), n, m, h), jnp.int32)
+    b = jf.make_batch(scores, labels, mask, group=group, item_group=ig)
+    alphas = jnp.asarray(data.draw(lattice_alphas(k_labels)), jnp.float32)
+    payload = kernels.LABELS if labels_payload else kernels.utility_payload(prefs)
+    spec = kernels.slate_spec(k, None, h)
+    g = prefs.shape[0]
+    chains = kernels.group_sum_blocks(alphas, b, g, spec, payload)
+    signs = kernels.group_sum_blocks(alphas, b, g, spec._replace(nonneg_values=True), payload)
+    np.testing.assert_array_equal(np.asarray(signs.values), np.asarray(chains.values))
+    np.testing.assert_array_equal(np.asarray(signs.exposure), np.asarray(chains.exposure))
+
+
+def test_sign_bit_route_is_chosen_only_for_nonnegative_values():
+    from jaxfair.engine.dispatch import _sign_bit_free
+
+    rng = np.random.default_rng(0)
+    scores = rng.random((4, 3, 2)).astype(np.float32)
+    spec = kernels.slate_spec(2, None, 2)
+    pos = jf.make_batch(scores, np.abs(scores), group=[0, 1, 0, 1], item_group=np.zeros((4, 3), int))
+    neg = jf.make_batch(scores, scores - 0.5, group=[0, 1, 0, 1], item_group=np.zeros((4, 3), int))
+    assert _sign_bit_free(spec, pos, kernels.LABELS).nonneg_values
+    assert not _sign_bit_free(spec, neg, kernels.LABELS).nonneg_values  # a negative label: chains
+    assert not _sign_bit_free(spec._replace(n_item_groups=0), pos, kernels.LABELS).nonneg_values  # no providers

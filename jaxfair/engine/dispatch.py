@@ -18,6 +18,20 @@ from jaxfair.engine.results import GroupSums
 __all__ = ["group_sums"]
 
 
+def _sign_bit_free(spec: SlateSpec, batch: Batch, payload: Payload) -> SlateSpec:
+    """``spec`` with ``nonneg_values`` set when provider exposure is measured and every payload
+    value is >= 0 (labels >= 0 and, for the folded utility, prefs >= 0): then the provider
+    indicators ride in the values' sign bits (:func:`jaxfair.engine.topk.slate_outputs`), the
+    same bits for less work. One eager reduction, outside jit. Only in one process: each
+    process sees its own users, and all must compile the same program."""
+    if not spec.n_item_groups or spec.nonneg_values or jax.process_count() > 1:
+        return spec
+    ok = bool(jnp.all(batch.labels >= 0))
+    if payload.prefs is not None:
+        ok = ok and bool(jnp.all(payload.prefs >= 0))
+    return spec._replace(nonneg_values=ok)
+
+
 def group_sums(
     alphas32: jnp.ndarray,
     batch: Batch,
@@ -49,6 +63,7 @@ def group_sums(
         mesh = sharding.default_mesh()
     else:
         sharding.check_mesh(mesh)
+    spec = _sign_bit_free(spec, batch, payload)
     pruning = use_pruning(prune, int(alphas32.shape[0]), batch.n_candidates) and (prune or pruning_pays(batch, spec.k))
     if pruning and (mesh is None or jax.process_count() == 1):
         devices = None if mesh is None else list(mesh.devices.flat)

@@ -83,12 +83,16 @@ class SlateSpec(NamedTuple):
     """Static description of what the serving kernel computes (hashable: a ``jit`` static arg).
 
     ``k``: slate size; ``weights``: position weights v_1..v_k (floats; ``(1.0,)`` = top-1);
-    ``n_item_groups``: H provider groups to measure exposure of (0 = none).
+    ``n_item_groups``: H provider groups to measure exposure of (0 = none);
+    ``nonneg_values``: every payload value is >= 0 (checked eagerly by the caller), so the
+    sign bit of a value channel is free to carry a provider indicator through the network
+    (:func:`jaxfair.engine.topk.slate_outputs`) instead of a chain of its own.
     """
 
     k: int = 1
     weights: tuple = (1.0,)
     n_item_groups: int = 0
+    nonneg_values: bool = False
 
 
 #: Today's top-1 model: one item, v_1 = 1, no provider exposure.

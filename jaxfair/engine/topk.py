@@ -95,20 +95,30 @@ def slate_outputs(alphas, scores, mask, values: tuple, item_group, spec):
     C ``[N, m]``) as a tuple of C ``[N, P]`` and, with H provider groups, the exposure of
     providers 1..H−1 (a tuple of H − 1 ``[N, P]`` arrays; else None).
 
-    Each provider h >= 1 rides along the slate as a 0/1 payload, so its exposure is the
-    position-weighted sum of the payloads, like the values; provider 0's is the α-free total
-    exposure minus the others' (:func:`slate_total`), which saves one payload (each costs
-    about two selects per rank and candidate). Tracking a provider as an int32 bitmask of
-    ranks instead (one live value instead of k) was measured slower (+74 % vs +35 % over the
-    slate at k = 10 on this CPU): building the mask costs as many operations as the chain.
+    Each provider h >= 1 rides along the slate as a 0/1 indicator, so its exposure is the
+    position-weighted sum of the indicators, like the values; provider 0's is the α-free total
+    exposure minus the others' (:func:`slate_total`), which saves one indicator. An indicator
+    costs a chain of about two selects per rank and candidate — unless ``spec.nonneg_values``:
+    then every value is >= 0, its sign bit carries no information, and indicator h rides in
+    the sign bit of channel h − 1 (value −|x| for provider h, +|x| otherwise; selects move
+    bits unchanged, so after the walk |·| is the value and the sign bit the indicator, and
+    an empty rank's +0 is "no value, no provider"). Channels are few, so indicators beyond
+    the C-th still get their own chain. Tracking a provider as an int32 bitmask of ranks
+    instead was measured slower (+74 % vs +35 % over the slate at k = 10): building the mask
+    costs as many operations as the chain.
     """
     h, c = spec.n_item_groups, len(values)
     dtype = values[0].dtype
-    inds = tuple((item_group == g).astype(dtype) for g in range(1, h)) if h else ()
-    outs = running_topk(alphas, scores, mask, tuple(values) + inds, spec.k)
+    inds = [item_group == g for g in range(1, h)] if h else []
+    packed = min(len(inds), c) if spec.nonneg_values else 0
+    carried = tuple(jnp.where(inds[i], -jnp.abs(values[i]), jnp.abs(values[i])) for i in range(packed))
+    carried += tuple(values[packed:]) + tuple(x.astype(dtype) for x in inds[packed:])
+    outs = running_topk(alphas, scores, mask, carried, spec.k)
     w = spec.weights[: len(outs[0])]
-    sums = tuple(weighted(o, w) for o in outs)
-    return sums[:c], (sums[c:] if h else None)
+    vals = [[jnp.abs(o) for o in outs[i]] for i in range(packed)] + list(outs[packed:c])
+    flags = [[jnp.signbit(o).astype(dtype) for o in outs[i]] for i in range(packed)] + list(outs[c:])
+    sums = tuple(weighted(o, w) for o in vals)
+    return sums, (tuple(weighted(o, w) for o in flags) if h else None)
 
 
 def slate_total(mask, spec):
