@@ -28,8 +28,30 @@ from jaxfair.utils.atomic import atomic_write_text
 OUT = Path(__file__).parent / "results"
 
 
+def _cpuinfo() -> tuple[str, set]:
+    """The CPU's model name and flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    model, flags = "", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and not model:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return model, flags
+
+
 def machine() -> dict:
+    """Where a benchmark ran, including what decides the kernel's vector code: the CPU's AVX
+    flags and ``XLA_FLAGS`` (``--xla_cpu_max_isa=AVX2`` caps it), and the load when it started."""
+    model, flags = _cpuinfo()
     return {
+        "cpu_model": model,
+        "cpu_avx2": "avx2" in flags,
+        "cpu_avx512f": "avx512f" in flags,
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),

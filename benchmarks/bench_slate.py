@@ -59,25 +59,6 @@ def numpy_argsort_slate(scores, labels, mask, group, prefs, alphas, k, v, item_g
     return out, expo
 
 
-def isa() -> dict:
-    """What decides the kernel's vector code: ``XLA_FLAGS`` (``--xla_cpu_max_isa`` caps it) and
-    the CPU's AVX flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
-    flags = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    return {
-        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
-        "cpu_avx2": "avx2" in flags,
-        "cpu_avx512f": "avx512f" in flags,
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="1,000 users, 2,601 α (a smoke run)")
@@ -104,7 +85,7 @@ def main(argv=None) -> int:
         "n_alpha": len(grid),
         "k": k,
         "position_weights": "dcg",
-        "machine": {**machine(), **isa()},
+        "machine": machine(),
         "note": args.note or "2-core CPU shared with other jobs: compare ratios within this run, not absolute times",
     }
     methods = {
