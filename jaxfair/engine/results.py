@@ -97,13 +97,17 @@ def group_utility_from_label_means(label_means: Any, prefs: Any) -> np.ndarray:
         raise ValueError(f"prefs: expected shape [G, K] = {list(lm.shape[1:])} or [Q, G, K], got shape {pr.shape}")
     if not np.all(np.isfinite(pr)):
         raise ValueError("prefs: expected finite preferences, got NaN or inf")
-    # An explicit sum over k in label order (elementwise, vectorised): the same bits for one
-    # matrix or Q of them (np.einsum over Q is ~30x slower; a matmul's order depends on shapes).
-    q = pr if pr.ndim == 3 else pr[None]
-    out = lm[None, :, :, 0] * q[:, None, :, 0]
+    # An explicit sum over k in label order: the same bits for one matrix or Q of them
+    # (np.einsum over Q is ~30x slower; a matmul's order depends on shapes). Q matrices go
+    # through the compiled loop (memory-bound otherwise); one matrix stays in NumPy (no compile).
+    if pr.ndim == 3:
+        from jaxfair.engine.prefs_apply import apply_prefs_many
+
+        return apply_prefs_many(np.ascontiguousarray(lm), np.ascontiguousarray(pr))
+    out = lm[:, :, 0] * pr[None, :, 0]
     for k in range(1, lm.shape[2]):
-        out += lm[None, :, :, k] * q[:, None, :, k]
-    return out if pr.ndim == 3 else out[0]
+        out += lm[:, :, k] * pr[None, :, k]
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
