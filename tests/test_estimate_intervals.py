@@ -7,7 +7,7 @@ import pytest
 from scipy import sparse, stats
 
 from jaxfair.preferences import estimate, served_sessions
-from jaxfair.preferences.intervals import bca_interval, logistic_user_influence, percentile_interval
+from jaxfair.preferences.intervals import bca_interval, logistic_user_influence, normal_interval, percentile_interval
 from jaxfair.preferences.logistic import fit_logistic_many
 
 TRUTH = np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])
@@ -85,8 +85,9 @@ def test_estimate_records_the_interval_and_all_three_share_the_draws(log):
         assert n.identified and a.identified and b.identified
         np.testing.assert_array_equal(n.draws, b.draws)
         sd = n.draws.std(axis=0, ddof=1)
-        np.testing.assert_allclose(n.alpha_high - n.alpha, stats.norm.ppf(0.975) * sd, rtol=1e-12)
-        np.testing.assert_allclose(n.alpha - n.alpha_low, stats.norm.ppf(0.975) * sd, rtol=1e-12)
+        c = stats.t.ppf(0.975, n.n_users - 1) * np.sqrt(n.n_users / (n.n_users - 1))  # clustered small-sample form
+        np.testing.assert_allclose(n.alpha_high - n.alpha, c * sd, rtol=1e-12)
+        np.testing.assert_allclose(n.alpha - n.alpha_low, c * sd, rtol=1e-12)
         np.testing.assert_array_equal(a.alpha, b.alpha)  # same point estimate and draws
         np.testing.assert_array_equal(a.draws, b.draws)
         np.testing.assert_allclose(b.alpha_low, np.quantile(b.draws, 0.025, axis=0), rtol=1e-12)
@@ -94,3 +95,13 @@ def test_estimate_records_the_interval_and_all_three_share_the_draws(log):
         assert (a.alpha_low <= a.alpha).all() and (a.alpha <= a.alpha_high).all()
     with pytest.raises(ValueError, match=r"interval: expected one of \['normal', 'percentile', 'bca'\], got 'basic'"):
         estimate(log, **COLS, interval="basic")
+
+
+def test_normal_interval_without_units_is_z_and_with_units_is_t():
+    draws = np.random.default_rng(0).normal(size=(500, 2))
+    lo, hi = normal_interval(draws, np.zeros(2), 0.9)
+    np.testing.assert_allclose(hi, stats.norm.ppf(0.95) * draws.std(0, ddof=1), rtol=1e-12)
+    lo, hi = normal_interval(draws, np.zeros(2), 0.9, n_units=5)
+    np.testing.assert_allclose(hi, stats.t.ppf(0.95, 4) * np.sqrt(5 / 4) * draws.std(0, ddof=1), rtol=1e-12)
+    with pytest.raises(ValueError, match="n_units"):
+        normal_interval(draws, np.zeros(2), 0.9, n_units=1)

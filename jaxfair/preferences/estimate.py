@@ -353,7 +353,7 @@ def _fit_group(name, users, y, z, labels, n_boot, rng, level, min_sessions, inte
 
     def ci(draws, est, influence):
         if interval == "normal":
-            return normal_interval(draws, est, level)
+            return normal_interval(draws, est, level, n_users)
         if interval == "percentile":
             return percentile_interval(draws, level)
         return bca_interval(draws, est, influence, level)
