@@ -225,6 +225,10 @@ def test_cli_writes_the_table_the_set_and_the_summary(log, tmp_path, capsys):
     assert ps.n_members == 31
     summary = json.loads((out / "summary.json").read_text())
     assert summary["groups"]["tech"]["identified"] and summary["n_boot"] == 30
+    assert summary["bootstrap"] == "by user within group, normal intervals" and "95 % normal intervals" in printed
+    assert main([*args[:-2], "--interval", "percentile", "--out", str(tmp_path / "pct")]) == 0
+    pct = json.loads((tmp_path / "pct" / "summary.json").read_text())
+    assert pct["bootstrap"] == "by user within group, percentile intervals" and pct["interval"] == "percentile"
 
 
 def test_cli_unidentified_group_writes_no_set(log, tmp_path, capsys):
