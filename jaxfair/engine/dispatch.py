@@ -19,17 +19,14 @@ __all__ = ["group_sums"]
 
 
 def _sign_bit_free(spec: SlateSpec, batch: Batch, payload: Payload) -> SlateSpec:
-    """``spec`` with ``nonneg_values`` set when provider exposure is measured and every payload
-    value is >= 0 (labels >= 0 and, for the folded utility, prefs >= 0): then the provider
-    indicators ride in the values' sign bits (:func:`jaxfair.engine.topk.slate_outputs`), the
-    same bits for less work. One eager reduction, outside jit. Only in one process: each
-    process sees its own users, and all must compile the same program."""
+    """``spec`` with ``nonneg_values`` set when provider exposure is measured and every value the
+    payload sends through the network is >= 0: then the provider indicators ride in the values'
+    sign bits (:func:`jaxfair.engine.topk.slate_outputs`), the same bits for less work. The
+    check reads the payload's own values (whatever kind of payload it is), eagerly, outside jit.
+    Only in one process: each process sees its own users, and all must compile one program."""
     if not spec.n_item_groups or spec.nonneg_values or jax.process_count() > 1:
         return spec
-    ok = bool(jnp.all(batch.labels >= 0))
-    if payload.prefs is not None:
-        ok = ok and bool(jnp.all(payload.prefs >= 0))
-    return spec._replace(nonneg_values=ok)
+    return spec._replace(nonneg_values=bool(jnp.all(payload.values(batch) >= 0)))
 
 
 def group_sums(
