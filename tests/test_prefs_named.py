@@ -254,3 +254,16 @@ def test_worst_best_ratio_edges():
     with pytest.raises(ValueError, match="group_utility"):
         worst_best_ratio(np.zeros((2, 0)))
     assert np.asarray(jax.numpy.ones(3)).shape == (3,)  # the ratio takes host arrays of any origin
+
+
+def test_unnormalised_mark_survives_pickling():
+    """Scenario caches and Ray workers pickle prefs: the opt-out mark must travel, values exactly."""
+    import pickle
+
+    from jaxfair.validation import UnnormalisedPrefs, _unnormalised
+
+    marked = _unnormalised(np.array([[0.5, 0.6], [0.2, 0.8]]))
+    back = pickle.loads(pickle.dumps(marked))
+    assert isinstance(back, UnnormalisedPrefs)
+    np.testing.assert_array_equal(back, marked)
+    assert type(back + 0.0) is np.ndarray  # arithmetic still gives plain arrays
