@@ -152,3 +152,59 @@ def test_share_near_and_holds_text():
     assert holds_text(1.0).startswith("robust")
     assert holds_text(0.75) == "holds for 75 % of the set"
     assert holds_text(0.9999) == "holds for 99.9 % of the set"  # never rounded up to 100 %
+
+
+def set_metrics_ref(lm, values, counts):
+    """Plain float64 loops: μ per member, α and group; the global mean, DER and the ratio from them."""
+    from jaxfair.engine.kernels import der_kernel
+
+    p, g, k = lm.shape
+    q = values.shape[0]
+    mu = np.empty((q, p, g))
+    for a in range(q):
+        for b in range(p):
+            for c in range(g):
+                acc = lm[b, c, 0] * values[a, c, 0]
+                for j in range(1, k):
+                    acc = acc + lm[b, c, j] * values[a, c, j]
+                mu[a, b, c] = acc
+    w = counts / counts.sum()
+    util = np.zeros((q, p))
+    for c in range(g):
+        if counts[c] > 0:
+            util = util + mu[..., c] * w[c]
+    der = der_kernel(mu, xp=np) if g > 1 else np.full((q, p), np.nan)
+    return mu, util, der, worst_best_ratio(mu)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    g=st.sampled_from([1, 2, 5]),
+    k=st.sampled_from([1, 2, 8]),
+    p=st.integers(1, 30),
+    q=st.integers(1, 9),
+    seed=st.integers(0, 2**31 - 1),
+    empty=st.booleans(),
+    zero_row=st.booleans(),
+)
+def test_compiled_set_metrics_match_the_float64_reference(g, k, p, q, seed, empty, zero_row):
+    """engine-free part of evaluate_set: group utility and global mean exactly, DER and ratio to rounding,
+    with an empty group (NaN means, no users) and an α where nobody gets anything."""
+    from jaxfair.preferences.over_set import _apply_set
+
+    rng = np.random.default_rng(seed)
+    lm = rng.random((p, g, k))
+    counts = rng.integers(1, 9, g).astype(float)
+    if empty and g > 1:
+        lm[:, g - 1] = np.nan
+        counts[g - 1] = 0
+    if zero_row:
+        lm[0] = np.where(np.isnan(lm[0]), np.nan, 0.0)
+    values = rng.dirichlet(np.ones(k), size=(q, g))
+    planes, util, der, ratio = _apply_set(lm, values, counts)
+    mu, util_ref, der_ref, ratio_ref = set_metrics_ref(lm, values, counts)
+    np.testing.assert_array_equal(np.moveaxis(planes, 0, -1), mu)
+    np.testing.assert_array_equal(util, util_ref)
+    np.testing.assert_allclose(der, der_ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ratio, ratio_ref, rtol=1e-12)
+    np.testing.assert_array_equal(np.moveaxis(planes, 0, -1), jf.group_utility_from_label_means(lm, values))
