@@ -184,3 +184,19 @@ def keep_ref(scores, mask, strict, k=1):
             if count >= k:
                 keep[u, j] = False
     return keep
+
+
+def apply_prefs_ref(lm, prefs):
+    """μ[q, p, g] = Σ_k L[p, g, k] · α*_q(g, k) for label means ``[P, G, K]`` and Q preference
+    matrices ``[Q, G, K]``: plain float64 loops, products added in label order."""
+    p, g, k = lm.shape
+    q = prefs.shape[0]
+    mu = np.empty((q, p, g))
+    for a in range(q):
+        for b in range(p):
+            for c in range(g):
+                acc = lm[b, c, 0] * prefs[a, c, 0]
+                for j in range(1, k):
+                    acc = acc + lm[b, c, j] * prefs[a, c, j]
+                mu[a, b, c] = acc
+    return mu

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import evaluate_ref
+from reference import apply_prefs_ref, evaluate_ref
 from strategies import batches, lattice_alphas
 
 import jaxfair as jf
@@ -158,16 +158,9 @@ def set_metrics_ref(lm, values, counts):
     """Plain float64 loops: μ per member, α and group; the global mean, DER and the ratio from them."""
     from jaxfair.engine.kernels import der_kernel
 
-    p, g, k = lm.shape
+    p, g, _ = lm.shape
     q = values.shape[0]
-    mu = np.empty((q, p, g))
-    for a in range(q):
-        for b in range(p):
-            for c in range(g):
-                acc = lm[b, c, 0] * values[a, c, 0]
-                for j in range(1, k):
-                    acc = acc + lm[b, c, j] * values[a, c, j]
-                mu[a, b, c] = acc
+    mu = apply_prefs_ref(lm, values)
     w = counts / counts.sum()
     util = np.zeros((q, p))
     for c in range(g):
