@@ -72,10 +72,10 @@ def test_ctrl_c_during_bo_is_one_line_exit_130(tmp_path, capsys, monkeypatch):
 # 13. lazy imports, --version
 
 
-def test_cli_parser_imports_no_jax_torch_or_botorch():
+def test_cli_parser_imports_no_jax_torch_botorch_or_scipy():
     code = (
         "import sys, jaxfair.cli; jaxfair.cli.build_parser(); "
-        "print([m for m in ('jax', 'torch', 'botorch', 'sklearn') if m in sys.modules])"
+        "print([m for m in ('jax', 'torch', 'botorch', 'sklearn', 'scipy') if m in sys.modules])"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)

@@ -28,8 +28,12 @@ influence's overall factor does not matter.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy import sparse, special
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 __all__ = ["INTERVALS", "bca_interval", "logistic_user_influence", "normal_interval", "percentile_interval"]
 
@@ -47,6 +51,8 @@ def normal_interval(
     (Cameron & Miller 2015, §VI): the bootstrap's plug-in variance is the cluster variance
     times (U−1)/U, and U − 1 degrees of freedom, not ∞, stand behind it.
     """
+    from scipy import special  # here, not at import: the CLI reads INTERVALS when it builds --help
+
     tail = 0.5 + level / 2.0
     if n_units is None:
         c = special.ndtri(tail)
@@ -82,6 +88,8 @@ def bca_interval(
         draw falls on one side; a statistic with zero influence everywhere (a constant) gets
         ``a = 0``.
     """
+    from scipy import special
+
     draws = np.asarray(draws, np.float64)
     point = np.asarray(point, np.float64)
     infl = np.asarray(influence, np.float64)
@@ -109,6 +117,8 @@ def logistic_user_influence(x: np.ndarray, z: np.ndarray, per_user: sparse.spmat
         per_user: ``[U, R]`` how many times user i has row r.
         beta: ``[p]`` the MLE on the full data.
     """
+    from scipy import special
+
     eta = x @ beta
     mu = special.expit(eta)
     w = np.asarray(per_user.sum(axis=0)).ravel()
