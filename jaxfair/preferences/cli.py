@@ -104,8 +104,8 @@ def add_subcommands(subparsers) -> None:
         "--interval",
         choices=INTERVALS,
         default="normal",
-        help="bootstrap CI: normal (estimate ± z·bootstrap SD; default: measured coverage 95 %% at 200 resamples), "
-        "percentile, or bca (both need ~1000 resamples)",
+        help="bootstrap CI: normal (estimate ± t·bootstrap SD with the small-sample factor for users; default: "
+        "measured coverage 95 %% at 200 resamples), percentile, or bca (both need ~1000 resamples)",
     )
     p.add_argument(
         "--min-sessions", type=int_at_least(1), default=50, help="fewer sessions: not identified (default 50)"

@@ -206,7 +206,8 @@ def estimate(
         level: the CI's coverage, in (0, 1).
         min_sessions: groups with fewer sessions are not identified.
         group_names: the groups' order (must name exactly the groups in the data); default sorted.
-        interval: ``"normal"`` (estimate ± z·bootstrap SD, the default), ``"percentile"`` or ``"bca"``.
+        interval: ``"normal"`` (estimate ± c·bootstrap SD, c the t quantile for the group's users
+            with the clustered small-sample factor; the default), ``"percentile"`` or ``"bca"``.
 
     Returns:
         a :class:`PrefEstimate`; ``to_frame()`` is the table, ``prefset()`` the bootstrap draws.
@@ -361,8 +362,8 @@ def _fit_group(name, users, y, z, labels, n_boot, rng, level, min_sessions, inte
     lo, hi = ci(beta_b, point, infl)
     sums_b = beta_b[:, 1:].sum(axis=1)
     total_pt = point[1:].sum()
-    infl_sum = None if infl is None else infl[:, 1:].sum(axis=1)
-    s_lo, s_hi = (v[0] for v in ci(sums_b[:, None], np.array([total_pt]), None if infl is None else infl_sum[:, None]))
+    infl_sum = None if infl is None else infl[:, 1:].sum(axis=1, keepdims=True)  # [U, 1]
+    s_lo, s_hi = (v[0] for v in ci(sums_b[:, None], np.array([total_pt]), infl_sum))
     sums = (total_pt, s_lo, s_hi)
     common = dict(beta=point, lo=lo, hi=hi, sums=sums)
     if s_lo <= 0 <= s_hi:
@@ -402,7 +403,7 @@ def _fit_group(name, users, y, z, labels, n_boot, rng, level, min_sessions, inte
         )
     draws = pos / total
     alpha_pt = point[1:] / total_pt
-    infl_alpha = None if infl is None else (infl[:, 1:] - alpha_pt * infl_sum[:, None]) / total_pt
+    infl_alpha = None if infl is None else (infl[:, 1:] - alpha_pt * infl_sum) / total_pt
     a_lo, a_hi = ci(draws, alpha_pt, infl_alpha)
     a_lo, a_hi = np.clip(a_lo, 0.0, 1.0), np.clip(a_hi, 0.0, 1.0)  # a normal interval can leave [0, 1]
     return GroupFit(
