@@ -26,6 +26,7 @@ import warnings
 from jaxfair.htmlreport.commands import add_html_argument, finish_outputs
 from jaxfair.scenarios.cliargs import scenario_from_args
 from jaxfair.utils.cliargs import UsageError, add_scenario_arguments, int_at_least, positive_int, scenario_label
+from jaxfair.utils.interrupt import run_interrupt_hooks
 from jaxfair.utils.progress import set_quiet
 
 # Exceptions that mean "the user asked for something invalid": the library's convention is a
@@ -244,8 +245,21 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for a user mistake, reported in one line)."""
+def console() -> None:
+    """The ``jaxfair`` console script: :func:`main`, whose Ctrl-C handler stays until the process ends.
+
+    In a process of its own, a SIGINT that lands after the command returned (JAX's atexit clean-up
+    runs then) must still end in the one line and exit 130, not a KeyboardInterrupt traceback.
+    """
+    sys.exit(main(keep_sigint_handler=True))
+
+
+def main(argv: list[str] | None = None, *, keep_sigint_handler: bool = False) -> int:
+    """Run the command line; returns the exit status (2 for a user mistake, reported in one line).
+
+    ``keep_sigint_handler``: leave the Ctrl-C handler installed on return (the console script,
+    which exits next); in-process callers (tests, notebooks) get their own handler back.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     quiet = "--quiet" in argv
@@ -254,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     hint = "; rerun the same command to resume" if command == "bo" else ""
     try:
-        with warnings.catch_warnings(), _exit_on_sigint(f"jaxfair: interrupted{hint}", enabled=not debug):
+        with (
+            warnings.catch_warnings(),
+            _exit_on_sigint(f"jaxfair: interrupted{hint}", enabled=not debug, restore=not keep_sigint_handler),
+        ):
             if not debug:
                 warnings.showwarning = _warning_printer()
             parser = build_parser()
@@ -284,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _exit_on_sigint(message: str, *, enabled: bool = True):
+def _exit_on_sigint(message: str, *, enabled: bool = True, restore: bool = True):
     """While the command runs, a real Ctrl-C (SIGINT) prints ``message`` and ends the process
     with status 130 at once (``os._exit``).
 
@@ -295,7 +312,8 @@ def _exit_on_sigint(message: str, *, enabled: bool = True):
     atomically and incrementally (:mod:`jaxfair.utils.atomic`; a killed writer leaves at most a
     ``*.tmp`` file that later runs ignore), the study lock is an flock the OS releases, and a
     Ray driver's processes are reaped by its watchdog: a rerun resumes exactly as after a kill.
-    With ``--debug`` Python's default (a traceback) is kept.
+    With ``--debug`` Python's default (a traceback) is kept. ``restore=False`` leaves the handler
+    installed after the block (the console script, about to exit).
     """
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
@@ -311,13 +329,15 @@ def _exit_on_sigint(message: str, *, enabled: bool = True):
         bar = bool(getattr(getattr(sys.modules.get("tqdm.std"), "tqdm", None), "_instances", ()))
         with contextlib.suppress(OSError):
             os.write(2, (("\n" if bar else "") + message + "\n").encode())
+        run_interrupt_hooks()  # e.g. a study lock says it was let go on purpose
         os._exit(130)
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if restore:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _close_progress_bars() -> None:

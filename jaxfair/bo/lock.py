@@ -22,6 +22,8 @@ import socket
 import warnings
 from pathlib import Path
 
+from jaxfair.utils.interrupt import forget, on_interrupt
+
 __all__ = ["StaleLockWarning", "StudyLock", "StudyLockedError", "LOCK_NAME"]
 
 LOCK_NAME = "study.lock"
@@ -46,6 +48,7 @@ class StudyLock:
         self.out = Path(out)
         self.path = self.out / LOCK_NAME
         self._fd: int | None = None
+        self._hook: int | None = None
 
     def acquire(self) -> StudyLock:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -87,11 +90,15 @@ class StudyLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, record.encode(), 0)
         self._fd = fd
+        # Ctrl-C ends the process without running release(): empty the record then as well, so
+        # the resumed run does not take a deliberate interrupt for a killed or crashed run.
+        self._hook = on_interrupt(lambda: os.ftruncate(fd, 0))
         return self
 
     def release(self) -> None:
         if self._fd is None:
             return
+        forget(self._hook)
         # Leave the file (removing it would race with a process blocked on it); empty it so
         # that the next run does not report a stale holder after a clean finish.
         os.ftruncate(self._fd, 0)
