@@ -10,7 +10,7 @@ same study directory and sends SIGINT after a delay drawn uniformly from [0, T],
 time one uninterrupted run of the study took (measured first, on a separate directory). Trials
 whose run finished before the signal count as "finished" (exit 0, nothing to interrupt) and are
 reported apart. After the trials the same command runs to completion, and its rows are compared
-with the uninterrupted run's: a resumed study must give the same rows.
+with the uninterrupted run's (timing columns aside): a resumed study must give the same rows.
 
 Usage: ``python benchmarks/sigint_trials.py [--trials 20] [--seed 0] [--out benchmarks/results]``.
 """
@@ -68,7 +68,9 @@ def _run(out: Path, delay: float | None) -> dict:
 
 
 def _rows(out: Path) -> pd.DataFrame:
+    """The study's rows without the timing columns (``t_*``: wall-clock, never equal twice)."""
     rows = pd.read_csv(out / "rows.csv")
+    rows = rows.drop(columns=[c for c in rows.columns if c.startswith("t_")])
     return rows.sort_values(["method", "trial", "iteration"]).reset_index(drop=True)
 
 

@@ -15,18 +15,14 @@ runs), so ``jaxfair --help`` and ``jaxfair --version`` answer at once.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
-import os
-import signal
 import sys
-import threading
 import warnings
 
 from jaxfair.htmlreport.commands import add_html_argument, finish_outputs
 from jaxfair.scenarios.cliargs import scenario_from_args
 from jaxfair.utils.cliargs import UsageError, add_scenario_arguments, int_at_least, positive_int, scenario_label
-from jaxfair.utils.interrupt import run_interrupt_hooks
+from jaxfair.utils.interrupt import exit_on_sigint, interrupt_message
 from jaxfair.utils.progress import set_quiet
 
 # Exceptions that mean "the user asked for something invalid": the library's convention is a
@@ -245,32 +241,23 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
-def console() -> None:
-    """The ``jaxfair`` console script: :func:`main`, whose Ctrl-C handler stays until the process ends.
-
-    In a process of its own, a SIGINT that lands after the command returned (JAX's atexit clean-up
-    runs then) must still end in the one line and exit 130, not a KeyboardInterrupt traceback.
-    """
-    sys.exit(main(keep_sigint_handler=True))
-
-
 def main(argv: list[str] | None = None, *, keep_sigint_handler: bool = False) -> int:
     """Run the command line; returns the exit status (2 for a user mistake, reported in one line).
 
     ``keep_sigint_handler``: leave the Ctrl-C handler installed on return (the console script,
-    which exits next); in-process callers (tests, notebooks) get their own handler back.
+    :mod:`jaxfair.console`, which exits next); in-process callers (tests, notebooks) get their
+    own handler back.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     quiet = "--quiet" in argv
     argv = [a for a in argv if a not in ("--debug", "--quiet")]
     set_quiet(quiet)  # no progress bars (the progress factory, jaxfair.utils.progress, reads it)
-    command = next((a for a in argv if not a.startswith("-")), None)
-    hint = "; rerun the same command to resume" if command == "bo" else ""
+    message = interrupt_message(argv)
     try:
         with (
             warnings.catch_warnings(),
-            _exit_on_sigint(f"jaxfair: interrupted{hint}", enabled=not debug, restore=not keep_sigint_handler),
+            exit_on_sigint(message, enabled=not debug, restore=not keep_sigint_handler),
         ):
             if not debug:
                 warnings.showwarning = _warning_printer()
@@ -281,11 +268,11 @@ def main(argv: list[str] | None = None, *, keep_sigint_handler: bool = False) ->
                 parser.print_help()
                 return 0
             return int(args.func(args) or 0)
-    except KeyboardInterrupt:  # raised by code (or a test), not by a real SIGINT: see _exit_on_sigint
+    except KeyboardInterrupt:  # raised by code (or a test), not by a real SIGINT: see exit_on_sigint
         if debug:
             raise
         _close_progress_bars()  # so the line is not glued to a bar, nor a bar printed after it
-        print(f"jaxfair: interrupted{hint}", file=sys.stderr)
+        print(message, file=sys.stderr)
         return 130
     except USER_ERRORS as exc:
         if debug:
@@ -298,46 +285,6 @@ def main(argv: list[str] | None = None, *, keep_sigint_handler: bool = False) ->
             print(f"jaxfair: error: {' '.join(exc.code.split())}", file=sys.stderr)
             return 2
         raise
-
-
-@contextlib.contextmanager
-def _exit_on_sigint(message: str, *, enabled: bool = True, restore: bool = True):
-    """While the command runs, a real Ctrl-C (SIGINT) prints ``message`` and ends the process
-    with status 130 at once (``os._exit``).
-
-    Why not Python's KeyboardInterrupt: it is raised wherever the main thread happens to be, and
-    inside JAX/XLA that is unsafe — raised in ``_xla_gc_callback`` (a gc callback) it is swallowed
-    and the run goes on to exit 0; raised elsewhere, the interpreter's shutdown with XLA's threads
-    still busy segfaulted (exit 139). Ending at once is safe because every result file is written
-    atomically and incrementally (:mod:`jaxfair.utils.atomic`; a killed writer leaves at most a
-    ``*.tmp`` file that later runs ignore), the study lock is an flock the OS releases, and a
-    Ray driver's processes are reaped by its watchdog: a rerun resumes exactly as after a kill.
-    With ``--debug`` Python's default (a traceback) is kept. ``restore=False`` leaves the handler
-    installed after the block (the console script, about to exit).
-    """
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the exit short
-        # Raw writes: the handler may run while the main thread is inside a print to the same
-        # stream, where buffered I/O would raise "reentrant call".
-        with contextlib.suppress(OSError, RuntimeError, ValueError):
-            sys.stdout.flush()
-        # An open progress bar leaves its line unended (``\r`` redraws): end it first.
-        bar = bool(getattr(getattr(sys.modules.get("tqdm.std"), "tqdm", None), "_instances", ()))
-        with contextlib.suppress(OSError):
-            os.write(2, (("\n" if bar else "") + message + "\n").encode())
-        run_interrupt_hooks()  # e.g. a study lock says it was let go on purpose
-        os._exit(130)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        if restore:
-            signal.signal(signal.SIGINT, previous)
 
 
 def _close_progress_bars() -> None:

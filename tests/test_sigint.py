@@ -23,7 +23,7 @@ ARGS = ["bo", "--scenario", "toy", "--methods", "random,ei", "--trials", "2", "-
 
 def _bo(out: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    code = "import sys; from jaxfair.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "from jaxfair.console import main; main()"  # what the installed `jaxfair` script runs
     return subprocess.Popen(
         [sys.executable, "-c", code, *ARGS, "--out", str(out)],
         stdout=subprocess.PIPE,
