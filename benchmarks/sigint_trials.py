@@ -12,7 +12,7 @@ whose run finished before the signal count as "finished" (exit 0, nothing to int
 reported apart. After the trials the same command runs to completion, and its rows are compared
 with the uninterrupted run's (timing columns aside): a resumed study must give the same rows.
 
-Usage: ``python benchmarks/sigint_trials.py [--trials 20] [--seed 0] [--out benchmarks/results]``.
+Usage: ``python benchmarks/sigint_trials.py [--trials 20] [--seed 0] [--out benchmarks/results] [--name sigint]``.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--name", default="sigint", help="result file name (without .json)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     work = Path(tempfile.mkdtemp(prefix="jaxfair-sigint-"))
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupted = [t for t in trials if t["outcome"] != "finished"]
     summary = {
         "command": "jaxfair " + " ".join(ARGS) + " --out DIR",
+        "seed": args.seed,
         "uninterrupted_wall_s": horizon,
         "trials": trials,
         "interrupted": len(interrupted),
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load": os.getloadavg()},
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "sigint.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(args.out / f"{args.name}.json", json.dumps(summary, indent=2) + "\n")
     print(
         f"{summary['clean']} of {len(interrupted)} interrupted runs clean (exit 130, one line, no traceback); "
         f"{summary['failed']} failed; {summary['finished_before_signal']} finished before the signal; "
