@@ -228,6 +228,8 @@ def _against_reference(sc, reference, common) -> list:
 
 
 def _print_diagnosis(d) -> None:
+    from jaxfair.diagnose.report import calibration_lines
+
     names = d.group_names
     g1, g0 = (names[g] for g in d.groups)
     on = d.sample["text"] if d.sample else f"{d.n_users} users"
@@ -265,6 +267,8 @@ def _print_diagnosis(d) -> None:
         f"  retrieval Q_m: g1 {r.q_g1:.4f}, S_X {r.q_sx:.4f}, g0 {r.q_g0:.4f}; ε = {r.epsilon:+.4f}{eps_ci}; "
         f"term (4) at α*(g1) {r.term4:+.4f} vs ε·min α*(g1) {r.theorem_rhs:+.4f}: Thm 3.3 {r.verdict}"
     )
+    for line in calibration_lines(d):
+        print(f"  calibration, {line}")
     for row in d.lemma23.itertuples():
         print(f"  Lemma 2.3, α*({row.group}): {row.verdict}")
     if d.prefs_set is not None:

@@ -19,6 +19,7 @@ from jaxfair.utils.atomic import atomic_write
 from jaxfair.utils.tables import markdown_table
 
 __all__ = [
+    "calibration_lines",
     "report_markdown",
     "verdicts",
     "write_pairs_table",
@@ -42,6 +43,22 @@ def verdicts(d) -> dict:
         out[f"theorem31_{key}"] = f"{name}: {d.points.bound.verdict(0 if key == 'given' else 1)}"
     out["theorem33"] = d.retrieval.verdict
     out["lemma23"] = {row.group: row.verdict for row in d.lemma23.itertuples()}
+    return out
+
+
+def calibration_lines(d) -> list[str]:
+    """One sentence per label: its ECE over all users and the worst group's, or why there is none
+    (:data:`~jaxfair.diagnose.calibration.NOT_A_PROBABILITY`)."""
+    out = []
+    for label, sub in d.calibration.groupby("label", sort=False):
+        if sub["ece"].isna().any():
+            out.append(f"{label}: {sub['calibration'].iloc[0]}")
+            continue
+        every = sub[sub["group"] == "all"]["ece"]
+        worst = sub.loc[sub["ece"].idxmax()]
+        out.append(
+            f"{label}: ECE {float(every.iloc[0]):.4f} over all users, at most {worst['ece']:.4f} ({worst['group']})"
+        )
     return out
 
 
@@ -79,7 +96,8 @@ def summary_dict(d) -> dict:
             k: {kk: vv for kk, vv in v.summary().items() if kk != "pipelines"} for k, v in d.attribution.items()
         },
         "lemma23": d.lemma23.to_dict(orient="records"),
-        "ece": d.calibration.to_dict(orient="records"),
+        # NaN (no ECE: the score is not a probability) as null: json.dump would write invalid NaN
+        "ece": d.calibration.astype(object).where(d.calibration.notna(), None).to_dict(orient="records"),
         "seconds": {k: round(v, 3) for k, v in d.seconds.items()},
         "notes": d.notes,
         **({"prefs_set": d.prefs_set.summary()} if d.prefs_set is not None else {}),
@@ -129,6 +147,7 @@ def report_markdown(d) -> str:
                 ]
             lines += [""]
     lines += ["## Retrieval and calibration", "", f"- Theorem 3.3: {v['theorem33']}"]
+    lines += [f"- Calibration: {line}" for line in calibration_lines(d)]
     lines += [f"- Lemma 2.3 at α*({g}): {s}" for g, s in v["lemma23"].items()]
     lines += [
         "",
