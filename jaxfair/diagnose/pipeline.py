@@ -315,7 +315,14 @@ def diagnose_scenario(
     t = time.perf_counter()
     # The grid and the two marked α share weights and bootstrap draws (same key).
     common = dict(
-        groups=groups, weights=w, n_boot=n_boot, key=k_boot, group_names=names, clusters=smp.clusters, mesh=mesh
+        groups=groups,
+        weights=w,
+        n_boot=n_boot,
+        key=k_boot,
+        group_names=names,
+        label_names=scenario.label_names,
+        clusters=smp.clusters,
+        mesh=mesh,
     )
     dec_grid = decompose(grid, batch, prefs, **common)
     dec_pts = decompose(np.vstack([a_given, a_best]), batch, prefs, **common)

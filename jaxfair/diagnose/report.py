@@ -19,6 +19,8 @@ from jaxfair.utils.atomic import atomic_write
 from jaxfair.utils.tables import markdown_table
 
 __all__ = [
+    "alpha_columns",
+    "by_label",
     "calibration_lines",
     "report_markdown",
     "verdicts",
@@ -62,6 +64,16 @@ def calibration_lines(d) -> list[str]:
     return out
 
 
+def by_label(d, alpha) -> dict[str, float]:
+    """``[K]`` weights as ``{label: weight}``: every α in ``summary.json`` names its labels."""
+    return {str(n): float(v) for n, v in zip(d.scenario.label_names, alpha, strict=True)}
+
+
+def alpha_columns(d, alpha, prefix: str = "alpha") -> dict[str, float]:
+    """``[K]`` weights as CSV columns ``<prefix>_<label>`` (as ``bo``'s rows.csv)."""
+    return {f"{prefix}_{n}": v for n, v in by_label(d, alpha).items()}
+
+
 def summary_dict(d) -> dict:
     g1, g0 = (d.group_names[g] for g in d.groups)
     return {
@@ -72,12 +84,12 @@ def summary_dict(d) -> dict:
         "sample": d.sample,
         "groups": {"g1": g1, "g0": g0, "ids": list(d.groups), "why": d.pair_reason},
         "utility_optimal": {
-            "alpha": d.alpha_best.tolist(),
+            "alpha": by_label(d, d.alpha_best),
             "utility": d.utility_best,
             "searched": f"{d.optimum_grid_size} α on the simplex grid over all {len(d.alpha_best)} labels",
             **(
                 {
-                    "segment_best_alpha": d.alpha_segment_best.tolist(),
+                    "segment_best_alpha": by_label(d, d.alpha_segment_best),
                     "segment_best_utility": d.utility_segment_best,
                     "segment": f"α*({g0})–α*({g1}), the figures' x axis",
                 }
@@ -88,14 +100,18 @@ def summary_dict(d) -> dict:
         # Which preference row went to which group (SPEC §9): every term and verdict rests on it.
         "prefs": prefs_record(d.group_names, d.scenario.label_names, d.scenario.prefs),
         "verdicts": verdicts(d),
-        "alpha_given": d.points.summary(0),
-        "alpha_utility_optimal": d.points.summary(1),
+        "alpha_given": dict(d.points.summary(0), alpha=by_label(d, d.points.alphas[0])),
+        "alpha_utility_optimal": dict(d.points.summary(1), alpha=by_label(d, d.points.alphas[1])),
         "shared_space": d.weights.summary(),
         "retrieval": d.retrieval.summary(),
         "attribution": {
-            k: {kk: vv for kk, vv in v.summary().items() if kk != "pipelines"} for k, v in d.attribution.items()
+            k: {kk: by_label(d, vv) if kk == "alpha" else vv for kk, vv in v.summary().items() if kk != "pipelines"}
+            for k, v in d.attribution.items()
         },
-        "lemma23": d.lemma23.to_dict(orient="records"),
+        "lemma23": [
+            dict(r, alpha_star=by_label(d, r["alpha_star"]), best_alpha=by_label(d, r["best_alpha"]))
+            for r in d.lemma23.to_dict(orient="records")
+        ],
         # NaN (no ECE: the score is not a probability) as null: json.dump would write invalid NaN
         "ece": d.calibration.astype(object).where(d.calibration.notna(), None).to_dict(orient="records"),
         "seconds": {k: round(v, 3) for k, v in d.seconds.items()},
@@ -177,6 +193,18 @@ def report_markdown(d) -> str:
     return "\n".join(lines)
 
 
+def _lemma23_table(d) -> pd.DataFrame:
+    """Lemma 2.3's rows with α*(g) and the best α as columns ``alpha_star_<label>`` / ``best_alpha_<label>``."""
+    rows = []
+    for r in d.lemma23.to_dict(orient="records"):
+        star, best = r.pop("alpha_star"), r.pop("best_alpha")
+        group = r.pop("group")
+        rows.append(
+            {"group": group, **alpha_columns(d, star, "alpha_star"), **alpha_columns(d, best, "best_alpha"), **r}
+        )
+    return pd.DataFrame(rows)
+
+
 def write_report(d, out) -> dict[str, Path]:
     """Write figures, tables and ``summary.json`` to ``out``; returns ``{name: path}``."""
     out = Path(out)
@@ -192,9 +220,7 @@ def write_report(d, out) -> dict[str, Path]:
         "attribution_pipelines": pd.concat([v.pipelines.assign(point=k) for k, v in d.attribution.items()]),
         "attribution_shares": pd.concat([v.shares_frame().assign(point=k) for k, v in d.attribution.items()]),
         "calibration_ece": d.calibration,
-        "lemma23": d.lemma23.assign(
-            alpha_star=lambda f: f["alpha_star"].astype(str), best_alpha=lambda f: f["best_alpha"].astype(str)
-        ),
+        "lemma23": _lemma23_table(d),
     }
     for name, df in tables.items():
         paths[f"{name}.csv"] = atomic_write(out / f"{name}.csv", lambda fh, df=df: df.to_csv(fh, index=False))
@@ -226,7 +252,7 @@ def write_pairs_table(runs, out) -> Path:
                         g1=g1,
                         g0=g0,
                         point=point,
-                        alpha=str(np.round(d.points.alphas[p], 4).tolist()),
+                        **alpha_columns(d, d.points.alphas[p]),
                         term=t,
                         estimate=row[t]["estimate"],
                         ci_low=np.nan if lo is None else lo,
