@@ -136,3 +136,149 @@ def test_tables_and_summary_name_the_labels(replay_run):
     ):
         assert list(alpha) == ["liked", "loved"], alpha
     assert s["alpha_given"]["alpha"] == {"liked": 0.5, "loved": 0.5}
+
+
+@pytest.fixture(scope="module")
+def pool_diagnosis(logged):
+    """The log as a pool (600 sessions drawn from its 60 users), diagnosed through the Python API."""
+    import numpy as np
+
+    from jaxfair import scenarios
+    from jaxfair.diagnose.pipeline import diagnose_scenario
+
+    _, df = logged
+    prefs = {"tech": [0.6, 0.4], "student": [0.3, 0.7], "other": [0.5, 0.5]}
+    sc = scenarios.from_frame(
+        df, user="user", group="group", scores=["f_liked", "f_loved"], labels=["liked", "loved"], features=["x"],
+        prefs=prefs, n_candidates=6,
+    )  # fmt: skip
+    d = diagnose_scenario(sc, n_users=600, n_grid=3, n_boot=10, pool_factor=2, groups=("tech", "other"))
+    assert np.all(d.group >= 0)
+    return d
+
+
+@pytest.fixture(scope="module")
+def toy_diagnosis():
+    from jaxfair import scenarios
+    from jaxfair.diagnose.pipeline import diagnose_scenario
+
+    return diagnose_scenario(scenarios.load("toy"), n_users=400, n_grid=3, n_boot=10, exact=True, pool_factor=2)
+
+
+def _legend_texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_pool_figures_count_sessions_and_name_the_logged_users(pool_diagnosis, logged, tmp_path):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from jaxfair.diagnose.figures import attribution_figure, overlap_figure, terms_figure
+    from jaxfair.diagnose.report import summary_dict
+
+    d, (_, df) = pool_diagnosis, logged
+    pop = d.population
+    assert sum(pop.sessions.values()) == 600 and not pop.simulated and pop.user_noun == "logged users"
+    # Each group's sessions come from at most its logged users (20 each), not from 200 "users".
+    users = df.drop_duplicates("user").groupby("group").size().to_dict()
+    for name in ("tech", "other"):
+        assert pop.sessions[name] == int(np.sum(d.group == d.group_names.index(name)))
+        assert 1 <= pop.users[name] <= users[name] == 20
+    fig = overlap_figure(d, None, return_figure=True)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "sessions"
+    for name in ("tech", "other"):
+        want = f"{name}: {pop.sessions[name]:,} sessions of {pop.users[name]:,} logged users"
+        assert want in _legend_texts(ax)
+    assert "600 sessions drawn from 60 logged users" in ax.get_title()
+    assert f"ESS {d.weights.ess:,.0f} sessions" in ax.get_title()
+    plt.close(fig)
+    fig = attribution_figure(d, None, return_figure=True)
+    title = fig._suptitle.get_text()
+    assert "600 sessions drawn from 60 logged users" in title and pop.group_text("tech") in title
+    plt.close(fig)
+    fig, _ = terms_figure(d, None, return_figure=True)
+    assert pop.pair_text(["tech", "other"]) in fig.axes[0].get_title()
+    plt.close(fig)
+    s = summary_dict(d)
+    assert "n_users" not in s and s["n_sessions"] == 600
+    assert s["group_sessions"] == pop.sessions and s["group_logged_users"] == pop.users
+    point = s["alpha_given"]
+    assert point["n_sessions"] == {"tech": pop.sessions["tech"], "other": pop.sessions["other"]}
+    assert point["logged_users"] == {"tech": pop.users["tech"], "other": pop.users["other"]}
+
+
+def test_replay_summary_counts_logged_sessions_and_users(replay_run, logged):
+    _, df = logged
+    s = json.loads((replay_run / "summary.json").read_text())
+    sessions = df.drop_duplicates("session").groupby("group").size().to_dict()
+    users = df.drop_duplicates("user").groupby("group").size().to_dict()
+    assert "n_users" not in s and s["n_sessions"] == sum(sessions.values())
+    assert s["group_sessions"] == sessions and s["group_logged_users"] == users
+    assert "logged" in s["sessions_are"]
+    g1, g0 = s["groups"]["g1"], s["groups"]["g0"]
+    assert s["alpha_given"]["n_sessions"] == {g1: sessions[g1], g0: sessions[g0]}
+    assert s["alpha_given"]["logged_users"] == {g1: users[g1], g0: users[g0]}
+    report = (replay_run / "report.md").read_text()
+    assert f"{g1}: {sessions[g1]:,} sessions of {users[g1]:,} logged users" in report
+
+
+def test_simulated_users_are_said_to_be_simulated(toy_diagnosis):
+    import matplotlib.pyplot as plt
+
+    from jaxfair.diagnose.figures import overlap_figure
+    from jaxfair.diagnose.report import summary_dict
+
+    d = toy_diagnosis
+    pop = d.population
+    assert pop.simulated and pop.users is None and pop.unit == "simulated users"
+    fig = overlap_figure(d, None, return_figure=True)
+    assert fig.axes[0].get_ylabel() == "simulated users"
+    assert f"majority: {pop.sessions['majority']:,} simulated users" in _legend_texts(fig.axes[0])
+    plt.close(fig)
+    s = summary_dict(d)
+    assert s["n_sessions"] == 400 and s["group_logged_users"] is None
+    assert s["sessions_are"].startswith("each session is one simulated user")
+
+
+@pytest.mark.parametrize("which", ["pool", "toy"])
+def test_attribution_suptitle_clears_the_panel_titles(which, pool_diagnosis, toy_diagnosis):
+    import matplotlib.pyplot as plt
+
+    from jaxfair.diagnose.figures import attribution_figure
+
+    d = pool_diagnosis if which == "pool" else toy_diagnosis
+    fig = attribution_figure(d, None, return_figure=True)
+    fig.canvas.draw()  # constrained layout places the artists at draw time
+    r = fig.canvas.get_renderer()
+    sup = fig._suptitle.get_window_extent(r)
+    assert "prefs:" in fig._suptitle.get_text()
+    for ax in fig.axes:
+        title = ax.title.get_window_extent(r)
+        assert not sup.overlaps(title), (sup, title)
+        assert sup.y0 > title.y1 and not sup.overlaps(ax.get_window_extent(r))
+    plt.close(fig)
+
+
+def test_terms_ci_edges_over_the_bars_and_the_vacuous_ceiling(toy_diagnosis):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from jaxfair.diagnose.figures import terms_figure
+
+    d = toy_diagnosis
+    b = d.grid.bound
+    assert b.applies and np.all(b.vacuous)  # toy's default prefs: bound > 0.6 = the largest |term (5)|
+    fig, _ = terms_figure(d, None, return_figure=True)
+    ax1, _, ax3 = fig.axes[:3]
+    bars = max(p.get_zorder() for p in ax1.patches)
+    n = len(d.grid.alphas)  # the α markers are dashed too, but vertical (2 points)
+    edges = [ln for ln in ax1.get_lines() if ln.get_linestyle() == "--" and len(ln.get_ydata()) == n]
+    assert len(edges) == 2 and all(ln.get_zorder() > bars for ln in edges)
+    np.testing.assert_allclose(np.sort([ln.get_ydata() for ln in edges], axis=0), np.sort(d.grid.ci[:, 3].T, axis=0))
+    ceiling = [ln for ln in ax3.get_lines() if ln.get_label().startswith("largest |term (5)| possible")]
+    assert len(ceiling) == 1
+    np.testing.assert_allclose(ceiling[0].get_ydata(), b.term5_max)
+    lo, hi = ax3.get_ylim()
+    assert lo <= b.term5_max <= hi
+    plt.close(fig)

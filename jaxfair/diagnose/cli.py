@@ -228,12 +228,16 @@ def _against_reference(sc, reference, common) -> list:
 
 
 def _print_diagnosis(d) -> None:
+    from jaxfair.diagnose.figures import pair_counts_text, sample_text
     from jaxfair.diagnose.report import calibration_lines
 
     names = d.group_names
     g1, g0 = (names[g] for g in d.groups)
-    on = d.sample["text"] if d.sample else f"{d.n_users} users"
-    print(f"{d.title}: {g1} (g1) vs {g0} (g0), {on}; S_X overlap {d.weights.overlap:.3f}, ESS {d.weights.ess:.0f}")
+    unit = d.population.unit if d.population else "sessions"
+    print(
+        f"{d.title}: {g1} (g1) vs {g0} (g0), {sample_text(d)} ({pair_counts_text(d)}); "
+        f"S_X overlap {d.weights.overlap:.3f}, ESS {d.weights.ess:,.0f} {unit}"
+    )
     print(f"  pair: {d.pair_reason}")
     for p, name in enumerate(("α given", "utility-optimal α")):
         row = d.points.summary(p)

@@ -37,6 +37,7 @@ import numpy as np
 from jaxfair.diagnose.attribution import _top_m_mask, attribute
 from jaxfair.diagnose.calibration import expected_calibration_error, lemma23_check, reliability_table
 from jaxfair.diagnose.decompose import Decomposition, decompose, default_pair_reason
+from jaxfair.diagnose.population import Population, population
 from jaxfair.diagnose.retrieval import RetrievalDiagnosis, retrieval_diagnosis
 from jaxfair.diagnose.weights import CrossFitWarning, OverlapWarning, SharedSpaceWeights, shared_space_weights
 from jaxfair.engine.batch import Batch
@@ -220,8 +221,8 @@ class Diagnosis:
     lemma23: Any
     seconds: dict
     notes: list
-    n_users: int
-    group: np.ndarray  # int [N] group of each sampled user
+    n_users: int  # sessions (batch rows), not users: see population
+    group: np.ndarray  # int [N] group of each session
     sample: dict | None = None  # Scenario.sample_size: how many real users stand behind the numbers
     pair_reason: str = ""  # why these two groups (the default pair), or "chosen by the user"
     alpha_segment_best: np.ndarray | None = None  # K >= 3: best α on the segment α*(g0)–α*(g1)
@@ -229,6 +230,7 @@ class Diagnosis:
     utility_segment_best: float = float("nan")  # global utility at alpha_segment_best
     optimum_grid_size: int = 0  # α searched for the optimum
     prefs_set: Any = None  # PrefSetDiagnosis when a preference set was given
+    population: Population | None = None  # sessions and real users per group (what n_users counts)
 
     @property
     def group_names(self) -> tuple[str, ...]:
@@ -398,4 +400,5 @@ def diagnose_scenario(
         utility_segment_best=float(np.asarray(ev.utility)[seg]),
         optimum_grid_size=int(len(opt_grid)),
         prefs_set=set_diag,
+        population=population(scenario, batch.group, smp.clusters, names),
     )

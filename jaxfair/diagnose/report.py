@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxfair.diagnose.figures import attribution_figure, overlap_figure, prefs_set_figure, terms_figure
+from jaxfair.diagnose.figures import (
+    attribution_figure,
+    overlap_figure,
+    pair_counts_text,
+    prefs_set_figure,
+    sample_text,
+    terms_figure,
+)
 from jaxfair.named_prefs import prefs_lines, prefs_record
 from jaxfair.utils.atomic import atomic_write
 from jaxfair.utils.tables import markdown_table
@@ -74,13 +81,30 @@ def alpha_columns(d, alpha, prefix: str = "alpha") -> dict[str, float]:
     return {f"{prefix}_{n}": v for n, v in by_label(d, alpha).items()}
 
 
+def _point_summary(d, p: int) -> dict:
+    """:meth:`Decomposition.summary` of row p with α by label and its ``n_users`` (batch rows of
+    g1 and g0) said as what they are: ``n_sessions`` and ``logged_users`` per group."""
+    out = d.points.summary(p)
+    names = out.pop("groups")
+    rows = out.pop("n_users")
+    pop = d.population
+    counts = {
+        "groups": names,
+        "n_sessions": dict(zip(names, rows, strict=True)),
+        "logged_users": None if pop is None or pop.users is None else {n: pop.users[n] for n in names},
+    }
+    return {"alpha": by_label(d, d.points.alphas[p]), **counts, **{k: v for k, v in out.items() if k != "alpha"}}
+
+
 def summary_dict(d) -> dict:
     g1, g0 = (d.group_names[g] for g in d.groups)
     return {
         "scenario": d.scenario.describe() if hasattr(d.scenario, "describe") else str(d.scenario),
         "title": d.title,
         "standin": bool(getattr(d.scenario, "is_standin", False)),
-        "n_users": d.n_users,
+        # Sessions, not users (a pool draws sessions with replacement, a replay has several per
+        # user): n_sessions, group_sessions and group_logged_users (the real users behind them).
+        **(d.population.summary() if d.population else {"n_sessions": d.n_users}),
         "sample": d.sample,
         "groups": {"g1": g1, "g0": g0, "ids": list(d.groups), "why": d.pair_reason},
         "utility_optimal": {
@@ -100,8 +124,8 @@ def summary_dict(d) -> dict:
         # Which preference row went to which group (SPEC §9): every term and verdict rests on it.
         "prefs": prefs_record(d.group_names, d.scenario.label_names, d.scenario.prefs),
         "verdicts": verdicts(d),
-        "alpha_given": dict(d.points.summary(0), alpha=by_label(d, d.points.alphas[0])),
-        "alpha_utility_optimal": dict(d.points.summary(1), alpha=by_label(d, d.points.alphas[1])),
+        "alpha_given": _point_summary(d, 0),
+        "alpha_utility_optimal": _point_summary(d, 1),
         "shared_space": d.weights.summary(),
         "retrieval": d.retrieval.summary(),
         "attribution": {
@@ -127,7 +151,7 @@ def report_markdown(d) -> str:
     lines = [
         f"# Diagnosis: {d.title}",
         "",
-        f"{g1} (g1) vs {g0} (g0), {d.sample['text'] if d.sample else f'{d.n_users} users'}, "
+        f"{g1} (g1) vs {g0} (g0), {sample_text(d)} ({pair_counts_text(d)}), "
         f"{d.points.level:.0%} bootstrap CIs ({d.points.n_boot} resamples"
         f"{' of the real users' if d.sample and d.sample['source_users'] else ''}).",
         "",
