@@ -282,3 +282,72 @@ def test_terms_ci_edges_over_the_bars_and_the_vacuous_ceiling(toy_diagnosis):
     lo, hi = ax3.get_ylim()
     assert lo <= b.term5_max <= hi
     plt.close(fig)
+
+
+@pytest.fixture(scope="module", params=["pairs", "all"])
+def several_pairs(request, logged, tmp_path_factory):
+    """``diagnose --groups pairs|all --html`` of the 3-group log (pool of 600 sessions)."""
+    path, _ = logged
+    out = tmp_path_factory.mktemp(request.param) / "o"
+    argv = ["diagnose", *_data_flags(path), "--users", "600", *SMALL, "--groups", request.param, "--html"]
+    assert main([*argv, "--out", str(out)]) == 0
+    return request.param, out
+
+
+def test_groups_pairs_gives_every_unordered_pair_and_all_keeps_its_reference(several_pairs):
+    import pandas as pd
+
+    mode, out = several_pairs
+    s = json.loads((out / "summary.json").read_text())
+    assert s["groups_mode"] == mode and "pooled rest" in s["not_offered"]
+    pairs = [(p["g1"], p["g0"]) for p in s["pairs"]]
+    mu = s["group_utility_at_alpha_given"]
+    if mode == "pairs":  # G(G-1)/2 = 3, each once, g1 the better served of the two
+        assert len(pairs) == 3 and {frozenset(p) for p in pairs} == {
+            frozenset(p) for p in [GROUPS[:2], GROUPS[1:], GROUPS[::2]]
+        }
+        assert all(mu[g1] >= mu[g0] for g1, g0 in pairs)
+    else:  # G - 1 = 2 against the best served
+        best = max(mu, key=mu.get)
+        assert len(pairs) == 2 and {g1 for g1, _ in pairs} == {best}
+    for g1, g0 in pairs:
+        pair = json.loads((out / f"{g1}-vs-{g0}" / "summary.json").read_text())
+        assert (pair["groups"]["g1"], pair["groups"]["g0"]) == (g1, g0)
+        assert pair["command"] == s["command"]  # every part records the command
+    table = pd.read_csv(out / "pairs.csv")
+    assert len(table) == len(pairs) * 2 * 4 and {"alpha_liked", "alpha_loved"} <= set(table.columns)
+    assert "alpha" not in table.columns
+
+
+def test_several_pairs_html_embeds_every_pair(several_pairs):
+    import base64
+
+    from test_htmlreport import Page
+
+    mode, out = several_pairs
+    s = json.loads((out / "summary.json").read_text())
+    page = Page((out / "report.html").read_text())
+    text = page.plain
+    pngs = sorted(out.glob("*/*.png"))
+    assert len(pngs) == 3 * len(s["pairs"]) and len(page.images) == len(pngs)
+    decoded = sorted(base64.b64decode(src.partition(",")[2]) for src in page.images)
+    assert decoded == sorted(p.read_bytes() for p in pngs)
+    for tag, attr, value in page.refs:  # self-contained: no link to the pair pages or anything else
+        assert value.startswith(("data:", "#")), (tag, attr, value[:80])
+    assert all(len(set(rows)) == 1 for rows in page.tables)
+    assert "No preference mapping is recorded" not in text and "not opened" not in text
+    assert "group liked loved other 0.5 0.5 student 0.3 0.7 tech 0.6 0.4" in text
+    for p in s["pairs"]:
+        assert f"{p['g1']} (g1) vs {p['g0']} (g0)" in text
+        for key in ("attribution_given", "theorem31_given", "theorem33"):
+            assert p["verdicts"][key].split(": ", 1)[-1] in text
+        assert f"{p['folder']}/terms.png" in text  # figure captions name the pair's folder
+        sub = Page((out / p["folder"] / "report.html").read_text())  # each pair's own page
+        assert len(sub.images) == 3 and "No preference mapping is recorded" not in sub.plain
+
+
+def test_groups_help_says_why_no_pooled_rest(capsys):
+    with pytest.raises(SystemExit):
+        main(["diagnose", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "'pairs': every unordered pair" in text and "No pair against the pooled rest" in text

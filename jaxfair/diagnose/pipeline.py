@@ -36,7 +36,7 @@ import numpy as np
 
 from jaxfair.diagnose.attribution import _top_m_mask, attribute
 from jaxfair.diagnose.calibration import expected_calibration_error, lemma23_check, reliability_table
-from jaxfair.diagnose.decompose import Decomposition, decompose, default_pair_reason
+from jaxfair.diagnose.decompose import Decomposition, decompose, default_pair_reason, group_utilities
 from jaxfair.diagnose.population import Population, population
 from jaxfair.diagnose.retrieval import RetrievalDiagnosis, retrieval_diagnosis
 from jaxfair.diagnose.weights import CrossFitWarning, OverlapWarning, SharedSpaceWeights, shared_space_weights
@@ -231,6 +231,7 @@ class Diagnosis:
     optimum_grid_size: int = 0  # α searched for the optimum
     prefs_set: Any = None  # PrefSetDiagnosis when a preference set was given
     population: Population | None = None  # sessions and real users per group (what n_users counts)
+    group_utility: dict | None = None  # {group name: utility at alpha_given} for groups with sessions
 
     @property
     def group_names(self) -> tuple[str, ...]:
@@ -286,6 +287,8 @@ def diagnose_scenario(
     else:
         groups = resolve_pair(groups, names)
         reason = f"g1 = {names[groups[0]]}, g0 = {names[groups[1]]}: chosen by the user"
+    # Every group's utility at the α given: --groups pairs orders each pair by it (g1 = better served).
+    mu = group_utilities(batch, prefs, a_given)
     sec["sample"] = time.perf_counter() - t0
     t = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -401,4 +404,5 @@ def diagnose_scenario(
         optimum_grid_size=int(len(opt_grid)),
         prefs_set=set_diag,
         population=population(scenario, batch.group, smp.clusters, names),
+        group_utility={names[g]: float(u) for g, u in enumerate(mu) if np.isfinite(u)},
     )

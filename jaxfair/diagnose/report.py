@@ -31,7 +31,6 @@ __all__ = [
     "calibration_lines",
     "report_markdown",
     "verdicts",
-    "write_pairs_table",
     "write_report",
 ]
 
@@ -260,29 +259,3 @@ def write_report(d, out) -> dict[str, Path]:
     paths["report.md"] = atomic_write(out / "report.md", lambda fh: fh.write(report_markdown(d)))
     paths["summary.json"] = atomic_write(out / "summary.json", lambda fh: json.dump(summary, fh, indent=1, default=str))
     return paths
-
-
-def write_pairs_table(runs, out) -> Path:
-    """``pairs.csv`` of ``--groups all``: one row per (pair, α, term) with estimate, CI and Thm 3.1 verdict."""
-    rows = []
-    for d in runs:
-        g1, g0 = (d.group_names[g] for g in d.groups)
-        for p, point in enumerate(("given", "utility-optimal")):
-            row = d.points.summary(p)
-            for t in ("term4", "term5", "term6", "gap"):
-                lo, hi = row[t]["ci"]
-                rows.append(
-                    dict(
-                        g1=g1,
-                        g0=g0,
-                        point=point,
-                        **alpha_columns(d, d.points.alphas[p]),
-                        term=t,
-                        estimate=row[t]["estimate"],
-                        ci_low=np.nan if lo is None else lo,
-                        ci_high=np.nan if hi is None else hi,
-                        attribution=d.attribution["given" if p == 0 else "best"].verdict[1],
-                    )
-                )
-    df = pd.DataFrame(rows)
-    return atomic_write(Path(out) / "pairs.csv", lambda fh: df.to_csv(fh, index=False))
