@@ -203,6 +203,9 @@ def test_pool_figures_count_sessions_and_name_the_logged_users(pool_diagnosis, l
     s = summary_dict(d)
     assert "n_users" not in s and s["n_sessions"] == 600
     assert s["group_sessions"] == pop.sessions and s["group_logged_users"] == pop.users
+    assert (
+        s["sessions_are"] == "sessions drawn with replacement from the logged users: one user may stand behind several"
+    )
     point = s["alpha_given"]
     assert point["n_sessions"] == {"tech": pop.sessions["tech"], "other": pop.sessions["other"]}
     assert point["logged_users"] == {"tech": pop.users["tech"], "other": pop.users["other"]}
@@ -215,7 +218,7 @@ def test_replay_summary_counts_logged_sessions_and_users(replay_run, logged):
     users = df.drop_duplicates("user").groupby("group").size().to_dict()
     assert "n_users" not in s and s["n_sessions"] == sum(sessions.values())
     assert s["group_sessions"] == sessions and s["group_logged_users"] == users
-    assert "logged" in s["sessions_are"]
+    assert s["sessions_are"] == "every logged session once: one of the logged users may have several"
     g1, g0 = s["groups"]["g1"], s["groups"]["g0"]
     assert s["alpha_given"]["n_sessions"] == {g1: sessions[g1], g0: sessions[g0]}
     assert s["alpha_given"]["logged_users"] == {g1: users[g1], g0: users[g0]}
@@ -235,6 +238,7 @@ def test_simulated_users_are_said_to_be_simulated(toy_diagnosis):
     fig = overlap_figure(d, None, return_figure=True)
     assert fig.axes[0].get_ylabel() == "simulated users"
     assert f"majority: {pop.sessions['majority']:,} simulated users" in _legend_texts(fig.axes[0])
+    assert "on 400 simulated users" in fig.axes[0].get_title()
     plt.close(fig)
     s = summary_dict(d)
     assert s["n_sessions"] == 400 and s["group_logged_users"] is None

@@ -341,8 +341,11 @@ def attribution_figure(d, path: Path, *, return_figure: bool = False):
 
 
 def sample_text(d) -> str:
-    """What the sample is: ``"20,000 sessions drawn from 943 logged users"`` or ``"2,000 users"``
-    (:meth:`~jaxfair.scenarios.base.Scenario.sample_size`, as ``terms.png`` has always said)."""
+    """What the sample is: ``"20,000 sessions drawn from 943 logged users"`` (as
+    :meth:`~jaxfair.scenarios.base.Scenario.sample_size` says), or ``"2,000 simulated users"``
+    where each session is a generated user (its ``source_users`` is None)."""
+    if d.population is not None and d.population.simulated:
+        return f"{d.n_users:,} {d.population.unit}"
     return d.sample["text"] if d.sample else f"{d.n_users:,} sessions"
 
 

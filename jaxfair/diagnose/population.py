@@ -36,12 +36,15 @@ class Population:
         session is one simulated user (generated scenarios) or the users are not known.
       user_noun: what the real users are ("logged users", "pool users"), or "simulated users".
       simulated: True when each session is a simulated user (``users`` is then None).
+      resampled: True when the sessions are drawn with replacement from the users (a pool),
+        False when each is used once (a replay, or simulated users).
     """
 
     sessions: dict[str, int]
     users: dict[str, int] | None
     user_noun: str
     simulated: bool
+    resampled: bool = False
 
     @property
     def unit(self) -> str:
@@ -69,8 +72,10 @@ class Population:
             what = f"each session is one {self.user_noun[:-1]} (a generated scenario: no logged users)"
         elif self.users is None:
             what = "sessions (the real users behind them are not known)"
+        elif self.resampled:
+            what = f"sessions drawn with replacement from the {self.user_noun}: one user may stand behind several"
         else:
-            what = f"sessions drawn from or logged by {self.user_noun}; a user may have several"
+            what = f"every logged session once: one of the {self.user_noun} may have several"
         return {
             "n_sessions": int(sum(self.sessions.values())),
             "group_sessions": dict(self.sessions),
@@ -105,4 +110,4 @@ def population(scenario, group, clusters, group_names) -> Population:
     noun = getattr(scenario, "user_noun", None) or (
         "logged users" if getattr(scenario, "fixed_sessions", False) else "users"
     )
-    return Population(sessions, users, noun, False)
+    return Population(sessions, users, noun, False, bool(size.get("resampled", False)))
