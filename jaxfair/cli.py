@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None, *, keep_sigint_handler: bool = False) ->
                 warnings.showwarning = _warning_printer()
             parser = build_parser()
             args = parser.parse_args(argv)
-            args.argv = argv  # recorded in the output's summary.json (jaxfair.htmlreport)
+            args.argv = argv + ["--quiet"] * quiet + ["--debug"] * debug  # stripped flags re-added: they act anywhere
             if not getattr(args, "func", None):
                 parser.print_help()
                 return 0

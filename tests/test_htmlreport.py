@@ -295,3 +295,28 @@ def test_cli_bo_report_html(tmp_path):
     assert all(len(set(rows)) == 1 for rows in page.tables)
     assert command_line(bo) in page.plain  # the study's command, from command.json beside study.json
     assert "study.json" in page.plain and "majority 0.8 0.2 minority 0.2 0.8" in page.plain
+
+
+def test_parts_are_embedded_not_linked(tmp_path):
+    """A subdirectory with its own summary.json (a pair of `diagnose --groups all|pairs`) is
+    shown whole in the top page — notes, figures, numbers, tables — and supplies the prefs."""
+    part = tmp_path / "a-vs-b"
+    part.mkdir()
+    _figure(part / "terms.png", "C2")
+    (part / "pairs.csv").write_text("term,estimate\ngap,0.125\n")
+    (part / "report.md").write_text("# Diagnosis\n\n- attribution: **blames scoring**\n")
+    (part / "summary.json").write_text(
+        json.dumps({"scenario": {"big": 1}, "prefs": {"a": {"x": 0.9, "y": 0.1}, "b": {"x": 0.1, "y": 0.9}}})
+    )
+    (part / "report.html").write_text("<p>its own page</p>")  # the same content: not repeated
+    (tmp_path / "notes").mkdir()  # a plain subdirectory stays listed, not opened
+    page = Page(write_html_report(tmp_path).read_text())
+    text = page.plain
+    assert len(page.images) == 1
+    assert base64.b64decode(page.images[0].partition(",")[2]) == (part / "terms.png").read_bytes()
+    assert "a-vs-b/terms.png" in text and "a-vs-b/pairs.csv" in text and "blames scoring" in text
+    assert "group x y a 0.9 0.1 b 0.1 0.9" in text and "from a-vs-b/summary.json.prefs" in text
+    assert "its own page" not in text and "big" not in text  # the part's page and scenario are not repeated
+    assert "notes/" in text and "not opened" in text and "a-vs-b/ (a directory" not in text
+    for tag, attr, value in page.refs:
+        assert value.startswith(("data:", "#")), (tag, attr, value[:80])

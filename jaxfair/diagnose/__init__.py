@@ -14,6 +14,10 @@
   CIs, and the verdict rule (a component is blamed only when the CIs back it).
 * :mod:`~jaxfair.diagnose.calibration` — reliability / ECE per group, the calibration
   premise, ``lemma23_check``.
+* :mod:`~jaxfair.diagnose.population` — sessions and the real users behind them, per group
+  (what every count in the outputs is).
+* :mod:`~jaxfair.diagnose.pairs` — several pairs of groups in one run (``--groups all|pairs``)
+  and their overview (``pairs.csv``, ``summary.json``, ``report.md``).
 * :mod:`~jaxfair.diagnose.figures` — the figures; :mod:`~jaxfair.diagnose.report` — tables,
   ``report.md`` and ``summary.json``; ``cli`` the command.
 """

@@ -2,7 +2,11 @@
 
 * :func:`reliability_table` — for each label k and group: the retrieved candidates binned by
   f_k in ``n_bins`` equal-width bins of [0, 1], mean score vs observed rate, and the expected
-  calibration error ``ECE = Σ_b (n_b / n) |mean Y − mean f|``.
+  calibration error ``ECE = Σ_b (n_b / n) |mean Y − mean f|``. Calibration means "a score of p
+  comes true with probability p", so it is only defined for a score that *is* a probability:
+  a label with any retrieved score outside [0, 1] (a logit, a rating, a raw margin) gets no
+  ECE (NaN) and the sentence :data:`NOT_A_PROBABILITY` instead of a number that would look
+  like a (huge) miscalibration.
 * :func:`lemma23_check` — is α ∝ α*(g) the utility maximiser on this batch? For each group's
   α*(g), every user of the batch is valued with α*(g) (Y | X does not depend on the group, so
   the whole batch estimates that population's utility) and α*(g) is compared with the best α
@@ -11,7 +15,8 @@
   3.3, which assumes it) to apply? Calibration cannot be proven from a sample; the premise is
   judged met when every label's ECE, over all users and within every group, is at most
   :data:`CALIBRATION_TOLERANCE` (0.02: the toy's scores, calibrated by construction, stay
-  below 0.01 at a few thousand users).
+  below 0.01 at a few thousand users). It is not met, with that reason, when some label's
+  scores are not probabilities (calibration not measured).
 
 Lemma 2.3's premises: calibrated scores, α* > 0 (every entry positive) and every item
 retrievable. The first two are checked (``applies``); retrievability is a property of the
@@ -38,6 +43,7 @@ from jaxfair.validation import check_batch_prefs
 
 __all__ = [
     "CALIBRATION_TOLERANCE",
+    "NOT_A_PROBABILITY",
     "calibration_premise",
     "expected_calibration_error",
     "lemma23_check",
@@ -46,6 +52,8 @@ __all__ = [
 
 #: Largest ECE (any label, all users or any group) at which scores count as calibrated.
 CALIBRATION_TOLERANCE = 0.02
+#: What the ECE table says instead of a number for a label whose scores leave [0, 1].
+NOT_A_PROBABILITY = "not a probability: calibration not measured"
 
 
 def reliability_table(
@@ -53,8 +61,10 @@ def reliability_table(
 ) -> pd.DataFrame:
     """Reliability table over retrieved candidates, one row per (label, group, bin).
 
-    Columns: ``label, group, bin, lo, hi, n, mean_score, mean_label``. Scores outside [0, 1]
-    fall in the first / last bin. Groups include ``"all"``.
+    Columns: ``label, group, bin, lo, hi, n, mean_score, mean_label, n_outside``. Scores
+    outside [0, 1] fall in the first / last bin and are counted in ``n_outside`` (such a label's
+    scores are not probabilities: :func:`expected_calibration_error` gives it no ECE). Groups
+    include ``"all"``.
     """
     if not isinstance(batch, Batch):
         raise ValueError(f"batch: expected a jaxfair.Batch, got {type(batch).__name__}")
@@ -79,6 +89,7 @@ def reliability_table(
             cnt = np.bincount(b[sel], minlength=n_bins)
             sf = np.bincount(b[sel], weights=f[sel, kk], minlength=n_bins)
             sy = np.bincount(b[sel], weights=y[sel, kk], minlength=n_bins)
+            outside = np.bincount(b[sel], weights=(f[sel, kk] < 0) | (f[sel, kk] > 1), minlength=n_bins)
             with np.errstate(invalid="ignore", divide="ignore"):
                 for i in range(n_bins):
                     rows.append(
@@ -91,25 +102,34 @@ def reliability_table(
                             "n": int(cnt[i]),
                             "mean_score": sf[i] / cnt[i] if cnt[i] else np.nan,
                             "mean_label": sy[i] / cnt[i] if cnt[i] else np.nan,
+                            "n_outside": int(outside[i]),
                         }
                     )
     return pd.DataFrame(rows)
 
 
 def expected_calibration_error(table: pd.DataFrame) -> pd.DataFrame:
-    """ECE per (label, group) from :func:`reliability_table`: ``label, group, n, ece``."""
+    """ECE per (label, group) from :func:`reliability_table`: ``label, group, n, ece, calibration``.
+
+    ``calibration`` is ``"measured"``, or — for a label with any score outside [0, 1] among all
+    users' retrieved candidates — :data:`NOT_A_PROBABILITY` with the share outside, and ``ece``
+    is then NaN for every group of that label (its scores are not probabilities whatever the
+    group). A table without ``n_outside`` (made by hand) is taken as all inside [0, 1].
+    """
     t = table[table["n"] > 0]
+    outside = t["n_outside"] if "n_outside" in t else pd.Series(0, index=t.index)
+    overall = t.assign(n_outside=outside).groupby("label", sort=False)[["n", "n_outside"]].sum()
     out = []
     for (lab, grp), sub in t.groupby(["label", "group"], sort=False):
         n = sub["n"].sum()
-        out.append(
-            {
-                "label": lab,
-                "group": grp,
-                "n": int(n),
-                "ece": float(np.sum(sub["n"] / n * np.abs(sub["mean_label"] - sub["mean_score"]))),
-            }
-        )
+        n_all, n_out = overall.loc[lab, "n"], overall.loc[lab, "n_outside"]
+        if n_out:
+            ece = float("nan")
+            calibration = f"{NOT_A_PROBABILITY} ({n_out / n_all:.1%} of {lab}'s scores outside [0, 1])"
+        else:
+            ece = float(np.sum(sub["n"] / n * np.abs(sub["mean_label"] - sub["mean_score"])))
+            calibration = "measured"
+        out.append({"label": lab, "group": grp, "n": int(n), "ece": ece, "calibration": calibration})
     return pd.DataFrame(out)
 
 
@@ -136,6 +156,10 @@ def calibration_premise(
     ece = expected_calibration_error(reliability_table(batch)) if table is None else table
     if len(ece) == 0:
         return False, "no retrieved candidates to judge calibration on"
+    unmeasured = ece[ece["ece"].isna()]
+    if len(unmeasured):  # an ECE of a logit is not a miscalibration: the premise is undefined, say why
+        labels = ", ".join(dict.fromkeys(str(lab) for lab in unmeasured["label"]))
+        return False, f"{NOT_A_PROBABILITY} ({labels}: scores outside [0, 1])"
     worst = ece.loc[ece["ece"].idxmax()]
     if worst["ece"] <= tol:
         return True, f"calibrated: max ECE {worst['ece']:.4f} <= {tol}"

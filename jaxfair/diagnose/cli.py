@@ -45,11 +45,15 @@ def add_subcommands(subparsers) -> None:
     p.add_argument(
         "--groups",
         default=None,
-        metavar="G1,G0|all[:G1]",
+        metavar="G1,G0|all[:G1]|pairs",
         help="the two groups to compare BY NAME, g1 (reference) first, e.g. tech,other (integer ids only when the "
         "groups have no names); 'all': every other group against the reference g1 (default: the best-served "
-        "group at --alpha; 'all:NAME' to choose it), one report per pair in a subfolder. Default: g1 = the "
-        "best-served group at --alpha, g0 = the worst-served (the reason is printed)",
+        "group at --alpha; 'all:NAME' to choose it); 'pairs': every unordered pair, G(G-1)/2 of them, g1 the "
+        "better-served of the two. 'all' and 'pairs' write one report per pair in OUT/G1-vs-G0/ and an "
+        "overview (pairs.csv, summary.json, report.md) in OUT. No pair against the pooled rest of the groups: "
+        "term (5) values the same users with g0's α*, and a pooled group has no single α* (each member keeps "
+        "their own group's), so terms (4)-(6) need one α* per group. Default: g1 = the best-served group at "
+        "--alpha, g0 = the worst-served (the reason is printed)",
     )
     p.add_argument(
         "--prefs-set",
@@ -108,7 +112,8 @@ def parse_alpha(text: str | None, n_labels: int) -> np.ndarray | None:
 
 
 def parse_groups(text: str | None, group_names) -> tuple[str, object]:
-    """``--groups`` → ``("pair", (g1, g0))``, ``("all", reference or None)`` or ``("default", None)``.
+    """``--groups`` → ``("pair", (g1, g0))``, ``("all", reference or None)``, ``("pairs", None)`` or
+    ``("default", None)``.
 
     Names are matched exactly; integer ids only when the groups have no names of their own
     (:func:`~jaxfair.diagnose.pipeline.resolve_pair`).
@@ -118,6 +123,8 @@ def parse_groups(text: str | None, group_names) -> tuple[str, object]:
     if text is None:
         return "default", None
     names = [str(n) for n in group_names]
+    if text == "pairs":
+        return "pairs", None
     if text == "all" or text.startswith("all:"):
         ref = text[4:] or None
         if ref is not None:
@@ -128,7 +135,9 @@ def parse_groups(text: str | None, group_names) -> tuple[str, object]:
         return "all", ref
     parts = [v.strip() for v in text.split(",")]
     if len(parts) != 2:
-        raise UsageError(f"--groups: expected two group names G1,G0 (g1 first) or 'all', got {text!r}; groups: {names}")
+        raise UsageError(
+            f"--groups: expected two group names G1,G0 (g1 first), 'all[:G1]' or 'pairs', got {text!r}; groups: {names}"
+        )
     try:
         return "pair", resolve_pair(parts, names)
     except ValueError as exc:
@@ -143,8 +152,9 @@ def load_scenario(args):
 def run(args) -> int:
     from pathlib import Path
 
+    from jaxfair.diagnose.pairs import against_reference, every_pair, pair_folder, write_pairs_overview
     from jaxfair.diagnose.pipeline import diagnose_scenario
-    from jaxfair.diagnose.report import write_pairs_table, write_report
+    from jaxfair.diagnose.report import write_report
     from jaxfair.utils.preflight import check_out_dir, warn_ignored_by_replay
     from jaxfair.utils.progress import progress_bar as tqdm
 
@@ -182,20 +192,20 @@ def run(args) -> int:
     )
     with tqdm(total=2, desc="diagnose", unit="step") as bar:
         bar.set_postfix_str(f"diagnosing {sc.sample_size(n_users)['text']}, {args.grid} α")
-        if mode != "all":
-            runs = [diagnose_scenario(sc, groups=groups, **common)]
+        if mode == "all":
+            runs = against_reference(diagnose_scenario, sc, groups, common)
+        elif mode == "pairs":
+            runs = every_pair(diagnose_scenario, sc, common)
         else:
-            runs = _against_reference(sc, groups, common)
+            runs = [diagnose_scenario(sc, groups=groups, **common)]
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")
-        all_paths = []
-        for d in runs:
-            g1, g0 = (sc.group_names[g] for g in d.groups)
-            where = Path(out) / f"{g1}-vs-{g0}" if mode == "all" else Path(out)
-            all_paths.append(write_report(d, where))
-        if mode == "all":
-            all_paths.append({"pairs.csv": write_pairs_table(runs, Path(out))})
-        all_paths.append(finish_outputs(out, args))
+        several = mode in ("all", "pairs")
+        all_paths = [write_report(d, Path(out) / pair_folder(d) if several else Path(out)) for d in runs]
+        if several:
+            all_paths.append(write_pairs_overview(runs, Path(out), mode))
+        parts = [Path(out) / pair_folder(d) for d in runs] if several else []
+        all_paths.append(finish_outputs(out, args, parts=parts))
         bar.update(1)
     for d in runs:
         _print_diagnosis(d)
@@ -205,33 +215,17 @@ def run(args) -> int:
     return 0
 
 
-def _against_reference(sc, reference, common) -> list:
-    """``--groups all[:NAME]``: every other group (with users) against one reference g1 (SPEC §6)."""
-    from jaxfair.diagnose.pipeline import diagnose_scenario
-
-    names = sc.group_names
-    if reference is None:  # the default pair: g1 = best served (the reference), g0 = worst served
-        first = diagnose_scenario(sc, groups=None, **common)
-        reference, why = first.groups[0], first.pair_reason.split(";")[0].split(": ", 1)[1]
-    else:
-        first, why = None, "chosen by the user"
-        other = next(g for g in range(len(names)) if g != reference)
-        first = diagnose_scenario(sc, groups=(reference, other), **common)
-    runs = []
-    for g in range(len(names)):
-        if g == reference or not np.any(first.group == g):
-            continue
-        d = first if first.groups == (reference, g) else diagnose_scenario(sc, groups=(reference, g), **common)
-        d.pair_reason = f"g1 = {names[reference]}: the reference ({why}); g0 = {names[g]}: every other group in turn"
-        runs.append(d)
-    return runs
-
-
 def _print_diagnosis(d) -> None:
+    from jaxfair.diagnose.figures import pair_counts_text, sample_text
+    from jaxfair.diagnose.report import calibration_lines
+
     names = d.group_names
     g1, g0 = (names[g] for g in d.groups)
-    on = d.sample["text"] if d.sample else f"{d.n_users} users"
-    print(f"{d.title}: {g1} (g1) vs {g0} (g0), {on}; S_X overlap {d.weights.overlap:.3f}, ESS {d.weights.ess:.0f}")
+    unit = d.population.unit if d.population else "sessions"
+    print(
+        f"{d.title}: {g1} (g1) vs {g0} (g0), {sample_text(d)} ({pair_counts_text(d)}); "
+        f"S_X overlap {d.weights.overlap:.3f}, ESS {d.weights.ess:,.0f} {unit}"
+    )
     print(f"  pair: {d.pair_reason}")
     for p, name in enumerate(("α given", "utility-optimal α")):
         row = d.points.summary(p)
@@ -265,6 +259,8 @@ def _print_diagnosis(d) -> None:
         f"  retrieval Q_m: g1 {r.q_g1:.4f}, S_X {r.q_sx:.4f}, g0 {r.q_g0:.4f}; ε = {r.epsilon:+.4f}{eps_ci}; "
         f"term (4) at α*(g1) {r.term4:+.4f} vs ε·min α*(g1) {r.theorem_rhs:+.4f}: Thm 3.3 {r.verdict}"
     )
+    for line in calibration_lines(d):
+        print(f"  calibration, {line}")
     for row in d.lemma23.itertuples():
         print(f"  Lemma 2.3, α*({row.group}): {row.verdict}")
     if d.prefs_set is not None:

@@ -257,6 +257,7 @@ def decompose(
     clusters: Any = None,
     mesh: Any = None,
     slate: Any = 1,
+    label_names: Sequence[str] | None = None,
     position_weights: Any = "dcg",
     gamma: float = 0.8,
     **estimate_options,
@@ -284,6 +285,7 @@ def decompose(
       key: PRNG key of the bootstrap (default ``PRNGKey(0)``).
       level: CI level in (0, 1).
       group_names: names of the G groups (default ``group 0`` ...).
+      label_names: names of the K labels, for the table's ``alpha_<label>`` columns.
       clusters: optional int ``[N]``: resample these units instead of single users (e.g. the
         pool user each session came from — sessions of one pool user are not independent);
         each cluster must lie in one group.
@@ -366,6 +368,7 @@ def decompose(
         alphas=alphas_np,
         groups=pair,
         group_names=names,
+        label_names=None if label_names is None else tuple(str(n) for n in label_names),
         expectations=expectations,
         terms=terms,
         ci=ci,

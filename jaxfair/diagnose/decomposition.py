@@ -38,7 +38,8 @@ class Decomposition:
       level: CI level; n_boot: B.
       bound: Theorem 3.1's bound on term (5) (:class:`~jaxfair.diagnose.bound.Theorem31Bound`).
       weights: the S_X weights used.
-      n_users: users of g1 and of g0.
+      n_users: batch rows (sessions) of g1 and of g0.
+      label_names: names of the K labels (None: the table's α columns are ``alpha_0`` ...).
     """
 
     alphas: np.ndarray
@@ -53,13 +54,15 @@ class Decomposition:
     bound: Theorem31Bound
     weights: SharedSpaceWeights
     n_users: tuple[int, int]
+    label_names: tuple[str, ...] | None = None
 
     @property
     def gap(self) -> np.ndarray:
         return self.terms[:, 3]
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table: one row per (α, quantity) with a float ``estimate`` and its CI; α columns ``alpha_k``.
+        """Tidy table: one row per (α, quantity) with a float ``estimate`` and its CI; α columns
+        ``alpha_<label>`` (``alpha_<k>`` without :attr:`label_names`).
 
         ``estimate`` is always numeric (float64), so ``pivot_table(values="estimate")`` works.
         Theorem 3.1's flags are per α, not quantities: they sit in their own columns on every
@@ -69,7 +72,7 @@ class Decomposition:
         rows = []
         g1, g0 = (self.group_names[g] for g in self.groups)
         for p, a in enumerate(self.alphas):
-            base = {f"alpha_{k}": float(v) for k, v in enumerate(a)}
+            base = {f"alpha_{k}": float(v) for k, v in zip(self.label_names or range(len(a)), a, strict=True)}
             base.update(alpha_index=p, g1=g1, g0=g0)
             brow = self.bound.row(p)
             base.update({f"theorem31_{k}": brow[k] for k in _BOUND_FLAGS})

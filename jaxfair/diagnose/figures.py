@@ -17,8 +17,10 @@ from jaxfair.utils.atomic import atomic_write
 __all__ = [
     "attribution_figure",
     "overlap_figure",
+    "pair_counts_text",
     "place_marker_labels",
     "prefs_set_figure",
+    "sample_text",
     "terms_figure",
 ]
 
@@ -128,12 +130,19 @@ def terms_figure(d, path: Path, *, return_figure: bool = False):
         pos, neg = np.where(v >= 0, pos + v, pos), np.where(v < 0, neg + v, neg)
     ax1.plot(x, dec.terms[:, 3], color="k", lw=1.5, marker=".", ms=3, label="gap E1[U1] − E0[U0] (= sum of bars)")
     if np.isfinite(dec.ci[:, 3]).all():
-        ax1.fill_between(x, dec.ci[:, 3, 0], dec.ci[:, 3, 1], color="k", alpha=0.15, label=f"gap {dec.level:.0%} CI")
+        # The band sits behind the bars (it would grey them) and its edges are drawn on top:
+        # bars drawn over the band would hide its lower edge where the terms add up above it.
+        ci = f"gap {dec.level:.0%} CI"
+        ax1.fill_between(
+            x, dec.ci[:, 3, 0], dec.ci[:, 3, 1], color="k", alpha=0.12, lw=0, zorder=0.5, label=f"{ci} (band)"
+        )
+        for i, edge in enumerate(dec.ci[:, 3].T):
+            ax1.plot(x, edge, color="k", ls="--", lw=1.0, zorder=3, label=None if i else f"{ci} edges, over the bars")
     ax1.axhline(0, color="grey", lw=0.5)
     ax1.set_ylabel("utility gap")
     g1, g0 = (d.group_names[g] for g in d.groups)
     ax1.set_title(
-        f"{d.title}: gap {g1} (g1) − {g0} (g0) on {d.sample['text'] if d.sample else f'{d.n_users:,} users'}\n"
+        f"{d.title}: gap {g1} (g1) − {g0} (g0) on {sample_text(d)}\n{pair_counts_text(d)}\n"
         f"terms as diverging stacked bars (+ up, − down); {_prefs_line(d)}",
         fontsize=10,
         pad=30,
@@ -181,6 +190,16 @@ def terms_figure(d, path: Path, *, return_figure: bool = False):
     else:
         ax3.set_title("Theorem 3.1 does not apply: some scores are negative (it needs f >= 0)", fontsize=9)
     ax3.plot(x, np.abs(dec.terms[:, 1]), color=TERM_COLORS["term5"], lw=2, label="|term (5)|")
+    if b.applies and np.isfinite(b.term5_max) and (np.any(b.vacuous) or np.any(d.points.bound.vacuous)):
+        # "Vacuous" says the bound is at or above anything |term (5)| could be: show that ceiling.
+        ax3.plot(
+            x,
+            np.full(len(x), b.term5_max),
+            color="tab:red",
+            ls="--",
+            lw=1.5,
+            label=f"largest |term (5)| possible ({b.term5_max:.4f}): a bound above it is vacuous",
+        )
     ax3.set_ylabel("Theorem 3.1 bound and |term (5)|")
     ax3.set_xlabel(xlabel)
     markers = _alpha_markers(d)
@@ -198,8 +217,10 @@ def terms_figure(d, path: Path, *, return_figure: bool = False):
     return _savefig(fig, path)
 
 
-def overlap_figure(d, path: Path) -> Path:
-    """Histogram of S_X weights per group (log x), with the overlap diagnostics."""
+def overlap_figure(d, path: Path, *, return_figure: bool = False):
+    """Histogram of S_X weights per group (log x), with the overlap diagnostics; counts are
+    sessions (or simulated users), each group's legend entry names the real users behind them.
+    ``return_figure``: return the figure instead of saving it (for tests)."""
     import matplotlib.pyplot as plt
 
     w = d.weights
@@ -212,13 +233,14 @@ def overlap_figure(d, path: Path) -> Path:
         v = grp[(groups == g)]
         # Outlines, not filled bars: neither group hides the other. Weights below the first bin
         # edge (zeros included) are counted in the first bin instead of silently dropped.
+        name = d.group_names[g]
         ax.hist(
             np.maximum(v, lo_edge),
             bins=bins,
             histtype="step",
             lw=1.5,
             color=col,
-            label=f"{d.group_names[g]} (n = {len(v)})",
+            label=d.population.group_text(name) if d.population else f"{name}: {len(v):,} sessions",
         )
     ax.set_xscale("log")
     _readable_log_ticks(ax, lo_edge, max(pos.max(), lo_edge * 1.01) if len(pos) else 1.0)
@@ -226,13 +248,18 @@ def overlap_figure(d, path: Path) -> Path:
         f"S_X weight h(x) (mean 1 over both groups; first bin holds every weight < {lo_edge:.2g}, zeros included)",
         fontsize=9,
     )
-    ax.set_ylabel("users")
+    unit = _unit(d)
+    ax.set_ylabel(unit)
+    g1, g0 = (d.group_names[g] for g in d.groups)
     ax.set_title(
-        f"{d.title}: shared space S_X — overlap {w.overlap:.3f}, ESS {w.ess:.0f} "
-        f"({w.ess_fraction:.0%}), negligible {w.negligible_share:.1%}\n{_prefs_line(d)}",
+        f"{d.title}: shared space S_X of {g1} (g1) and {g0} (g0) on {sample_text(d)}\n"
+        f"overlap {w.overlap:.3f}, ESS {w.ess:,.0f} {unit} ({w.ess_fraction:.0%}), negligible "
+        f"{w.negligible_share:.1%} of {unit}\n{_prefs_line(d)}",
         fontsize=9,
     )
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    if return_figure:
+        return fig
     return _savefig(fig, path)
 
 
@@ -253,13 +280,16 @@ def _readable_log_ticks(ax, lo: float, hi: float) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.{digits}f}"))
 
 
-def attribution_figure(d, path: Path) -> Path:
+def attribution_figure(d, path: Path, *, return_figure: bool = False):
     """Shapley shares of the gap (and of the utility loss) with bootstrap CIs, at the α given and
-    the utility-optimal α; the verdict of each under its panel's legend (outside the bars)."""
+    the utility-optimal α; the verdict of each under its panel's legend (outside the bars).
+    ``return_figure``: return the figure instead of saving it (for tests)."""
     import matplotlib.pyplot as plt
 
     comps = ("retrieval", "scoring", "serving", "residual")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    # Constrained layout keeps the (three-line) suptitle, the panel titles and the legends below
+    # the panels apart; fixed margins let the suptitle run into the panel titles.
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained")
     width = 0.38
     xs = np.arange(len(comps))
     for j, (name, lab) in enumerate((("given", "α given"), ("best", "utility-optimal α"))):
@@ -299,10 +329,37 @@ def attribution_figure(d, path: Path) -> Path:
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), borderaxespad=0, frameon=False)
     axes[0].set_xticks(xs, comps)
     axes[1].set_xticks(xs[:3], comps[:3])
+    g1, g0 = (d.group_names[g] for g in d.groups)
     fig.suptitle(
-        f"{d.title}: component attribution (oracle retrieval / scoring / serving)\n{_prefs_line(d)}", fontsize=10
+        f"{d.title}: component attribution (oracle retrieval / scoring / serving), {g1} (g1) vs {g0} (g0)\n"
+        f"on {sample_text(d)}: {pair_counts_text(d)}\n{_prefs_line(d)}",
+        fontsize=10,
     )
+    if return_figure:
+        return fig
     return _savefig(fig, path)
+
+
+def sample_text(d) -> str:
+    """What the sample is: ``"20,000 sessions drawn from 943 logged users"`` (as
+    :meth:`~jaxfair.scenarios.base.Scenario.sample_size` says), or ``"2,000 simulated users"``
+    where each session is a generated user (its ``source_users`` is None)."""
+    if d.population is not None and d.population.simulated:
+        return f"{d.n_users:,} {d.population.unit}"
+    return d.sample["text"] if d.sample else f"{d.n_users:,} sessions"
+
+
+def _unit(d) -> str:
+    """What the histogram counts: ``"sessions"`` or ``"simulated users"``."""
+    return d.population.unit if d.population else "sessions"
+
+
+def pair_counts_text(d) -> str:
+    """``"tech: 4,020 sessions of 191 logged users; other: …"`` for g1 and g0."""
+    names = [d.group_names[g] for g in d.groups]
+    if d.population is None:
+        return "; ".join(f"{n}: {int(np.sum(d.group == g)):,} sessions" for n, g in zip(names, d.groups, strict=True))
+    return d.population.pair_text(names)
 
 
 def _prefs_line(d) -> str:

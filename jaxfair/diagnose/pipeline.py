@@ -36,7 +36,8 @@ import numpy as np
 
 from jaxfair.diagnose.attribution import _top_m_mask, attribute
 from jaxfair.diagnose.calibration import expected_calibration_error, lemma23_check, reliability_table
-from jaxfair.diagnose.decompose import Decomposition, decompose, default_pair_reason
+from jaxfair.diagnose.decompose import Decomposition, decompose, default_pair_reason, group_utilities
+from jaxfair.diagnose.population import Population, population
 from jaxfair.diagnose.retrieval import RetrievalDiagnosis, retrieval_diagnosis
 from jaxfair.diagnose.weights import CrossFitWarning, OverlapWarning, SharedSpaceWeights, shared_space_weights
 from jaxfair.engine.batch import Batch
@@ -220,8 +221,8 @@ class Diagnosis:
     lemma23: Any
     seconds: dict
     notes: list
-    n_users: int
-    group: np.ndarray  # int [N] group of each sampled user
+    n_users: int  # sessions (batch rows), not users: see population
+    group: np.ndarray  # int [N] group of each session
     sample: dict | None = None  # Scenario.sample_size: how many real users stand behind the numbers
     pair_reason: str = ""  # why these two groups (the default pair), or "chosen by the user"
     alpha_segment_best: np.ndarray | None = None  # K >= 3: best α on the segment α*(g0)–α*(g1)
@@ -229,6 +230,8 @@ class Diagnosis:
     utility_segment_best: float = float("nan")  # global utility at alpha_segment_best
     optimum_grid_size: int = 0  # α searched for the optimum
     prefs_set: Any = None  # PrefSetDiagnosis when a preference set was given
+    population: Population | None = None  # sessions and real users per group (what n_users counts)
+    group_utility: dict | None = None  # {group name: utility at alpha_given} for groups with sessions
 
     @property
     def group_names(self) -> tuple[str, ...]:
@@ -284,6 +287,8 @@ def diagnose_scenario(
     else:
         groups = resolve_pair(groups, names)
         reason = f"g1 = {names[groups[0]]}, g0 = {names[groups[1]]}: chosen by the user"
+    # Every group's utility at the α given: --groups pairs orders each pair by it (g1 = better served).
+    mu = group_utilities(batch, prefs, a_given)
     sec["sample"] = time.perf_counter() - t0
     t = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -315,7 +320,14 @@ def diagnose_scenario(
     t = time.perf_counter()
     # The grid and the two marked α share weights and bootstrap draws (same key).
     common = dict(
-        groups=groups, weights=w, n_boot=n_boot, key=k_boot, group_names=names, clusters=smp.clusters, mesh=mesh
+        groups=groups,
+        weights=w,
+        n_boot=n_boot,
+        key=k_boot,
+        group_names=names,
+        label_names=scenario.label_names,
+        clusters=smp.clusters,
+        mesh=mesh,
     )
     dec_grid = decompose(grid, batch, prefs, **common)
     dec_pts = decompose(np.vstack([a_given, a_best]), batch, prefs, **common)
@@ -391,4 +403,6 @@ def diagnose_scenario(
         utility_segment_best=float(np.asarray(ev.utility)[seg]),
         optimum_grid_size=int(len(opt_grid)),
         prefs_set=set_diag,
+        population=population(scenario, batch.group, smp.clusters, names),
+        group_utility={names[g]: float(u) for g, u in enumerate(mu) if np.isfinite(u)},
     )

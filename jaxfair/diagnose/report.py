@@ -13,15 +13,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxfair.diagnose.figures import attribution_figure, overlap_figure, prefs_set_figure, terms_figure
+from jaxfair.diagnose.figures import (
+    attribution_figure,
+    overlap_figure,
+    pair_counts_text,
+    prefs_set_figure,
+    sample_text,
+    terms_figure,
+)
 from jaxfair.named_prefs import prefs_lines, prefs_record
 from jaxfair.utils.atomic import atomic_write
 from jaxfair.utils.tables import markdown_table
 
 __all__ = [
+    "alpha_columns",
+    "by_label",
+    "calibration_lines",
     "report_markdown",
     "verdicts",
-    "write_pairs_table",
     "write_report",
 ]
 
@@ -45,22 +54,65 @@ def verdicts(d) -> dict:
     return out
 
 
+def calibration_lines(d) -> list[str]:
+    """One sentence per label: its ECE over all users and the worst group's, or why there is none
+    (:data:`~jaxfair.diagnose.calibration.NOT_A_PROBABILITY`)."""
+    out = []
+    for label, sub in d.calibration.groupby("label", sort=False):
+        if sub["ece"].isna().any():
+            out.append(f"{label}: {sub['calibration'].iloc[0]}")
+            continue
+        every = sub[sub["group"] == "all"]["ece"]
+        worst = sub.loc[sub["ece"].idxmax()]
+        out.append(
+            f"{label}: ECE {float(every.iloc[0]):.4f} over all users, at most {worst['ece']:.4f} ({worst['group']})"
+        )
+    return out
+
+
+def by_label(d, alpha) -> dict[str, float]:
+    """``[K]`` weights as ``{label: weight}``: every α in ``summary.json`` names its labels."""
+    return {str(n): float(v) for n, v in zip(d.scenario.label_names, alpha, strict=True)}
+
+
+def alpha_columns(d, alpha, prefix: str = "alpha") -> dict[str, float]:
+    """``[K]`` weights as CSV columns ``<prefix>_<label>`` (as ``bo``'s rows.csv)."""
+    return {f"{prefix}_{n}": v for n, v in by_label(d, alpha).items()}
+
+
+def _point_summary(d, p: int) -> dict:
+    """:meth:`Decomposition.summary` of row p with α by label and its ``n_users`` (batch rows of
+    g1 and g0) said as what they are: ``n_sessions`` and ``logged_users`` per group."""
+    out = d.points.summary(p)
+    names = out.pop("groups")
+    rows = out.pop("n_users")
+    pop = d.population
+    counts = {
+        "groups": names,
+        "n_sessions": dict(zip(names, rows, strict=True)),
+        "logged_users": None if pop is None or pop.users is None else {n: pop.users[n] for n in names},
+    }
+    return {"alpha": by_label(d, d.points.alphas[p]), **counts, **{k: v for k, v in out.items() if k != "alpha"}}
+
+
 def summary_dict(d) -> dict:
     g1, g0 = (d.group_names[g] for g in d.groups)
     return {
         "scenario": d.scenario.describe() if hasattr(d.scenario, "describe") else str(d.scenario),
         "title": d.title,
         "standin": bool(getattr(d.scenario, "is_standin", False)),
-        "n_users": d.n_users,
+        # Sessions, not users (a pool draws sessions with replacement, a replay has several per
+        # user): n_sessions, group_sessions and group_logged_users (the real users behind them).
+        **(d.population.summary() if d.population else {"n_sessions": d.n_users}),
         "sample": d.sample,
         "groups": {"g1": g1, "g0": g0, "ids": list(d.groups), "why": d.pair_reason},
         "utility_optimal": {
-            "alpha": d.alpha_best.tolist(),
+            "alpha": by_label(d, d.alpha_best),
             "utility": d.utility_best,
             "searched": f"{d.optimum_grid_size} α on the simplex grid over all {len(d.alpha_best)} labels",
             **(
                 {
-                    "segment_best_alpha": d.alpha_segment_best.tolist(),
+                    "segment_best_alpha": by_label(d, d.alpha_segment_best),
                     "segment_best_utility": d.utility_segment_best,
                     "segment": f"α*({g0})–α*({g1}), the figures' x axis",
                 }
@@ -71,15 +123,20 @@ def summary_dict(d) -> dict:
         # Which preference row went to which group (SPEC §9): every term and verdict rests on it.
         "prefs": prefs_record(d.group_names, d.scenario.label_names, d.scenario.prefs),
         "verdicts": verdicts(d),
-        "alpha_given": d.points.summary(0),
-        "alpha_utility_optimal": d.points.summary(1),
+        "alpha_given": _point_summary(d, 0),
+        "alpha_utility_optimal": _point_summary(d, 1),
         "shared_space": d.weights.summary(),
         "retrieval": d.retrieval.summary(),
         "attribution": {
-            k: {kk: vv for kk, vv in v.summary().items() if kk != "pipelines"} for k, v in d.attribution.items()
+            k: {kk: by_label(d, vv) if kk == "alpha" else vv for kk, vv in v.summary().items() if kk != "pipelines"}
+            for k, v in d.attribution.items()
         },
-        "lemma23": d.lemma23.to_dict(orient="records"),
-        "ece": d.calibration.to_dict(orient="records"),
+        "lemma23": [
+            dict(r, alpha_star=by_label(d, r["alpha_star"]), best_alpha=by_label(d, r["best_alpha"]))
+            for r in d.lemma23.to_dict(orient="records")
+        ],
+        # NaN (no ECE: the score is not a probability) as null: json.dump would write invalid NaN
+        "ece": d.calibration.astype(object).where(d.calibration.notna(), None).to_dict(orient="records"),
         "seconds": {k: round(v, 3) for k, v in d.seconds.items()},
         "notes": d.notes,
         **({"prefs_set": d.prefs_set.summary()} if d.prefs_set is not None else {}),
@@ -93,7 +150,7 @@ def report_markdown(d) -> str:
     lines = [
         f"# Diagnosis: {d.title}",
         "",
-        f"{g1} (g1) vs {g0} (g0), {d.sample['text'] if d.sample else f'{d.n_users} users'}, "
+        f"{g1} (g1) vs {g0} (g0), {sample_text(d)} ({pair_counts_text(d)}), "
         f"{d.points.level:.0%} bootstrap CIs ({d.points.n_boot} resamples"
         f"{' of the real users' if d.sample and d.sample['source_users'] else ''}).",
         "",
@@ -129,6 +186,7 @@ def report_markdown(d) -> str:
                 ]
             lines += [""]
     lines += ["## Retrieval and calibration", "", f"- Theorem 3.3: {v['theorem33']}"]
+    lines += [f"- Calibration: {line}" for line in calibration_lines(d)]
     lines += [f"- Lemma 2.3 at α*({g}): {s}" for g, s in v["lemma23"].items()]
     lines += [
         "",
@@ -158,6 +216,18 @@ def report_markdown(d) -> str:
     return "\n".join(lines)
 
 
+def _lemma23_table(d) -> pd.DataFrame:
+    """Lemma 2.3's rows with α*(g) and the best α as columns ``alpha_star_<label>`` / ``best_alpha_<label>``."""
+    rows = []
+    for r in d.lemma23.to_dict(orient="records"):
+        star, best = r.pop("alpha_star"), r.pop("best_alpha")
+        group = r.pop("group")
+        rows.append(
+            {"group": group, **alpha_columns(d, star, "alpha_star"), **alpha_columns(d, best, "best_alpha"), **r}
+        )
+    return pd.DataFrame(rows)
+
+
 def write_report(d, out) -> dict[str, Path]:
     """Write figures, tables and ``summary.json`` to ``out``; returns ``{name: path}``."""
     out = Path(out)
@@ -173,9 +243,7 @@ def write_report(d, out) -> dict[str, Path]:
         "attribution_pipelines": pd.concat([v.pipelines.assign(point=k) for k, v in d.attribution.items()]),
         "attribution_shares": pd.concat([v.shares_frame().assign(point=k) for k, v in d.attribution.items()]),
         "calibration_ece": d.calibration,
-        "lemma23": d.lemma23.assign(
-            alpha_star=lambda f: f["alpha_star"].astype(str), best_alpha=lambda f: f["best_alpha"].astype(str)
-        ),
+        "lemma23": _lemma23_table(d),
     }
     for name, df in tables.items():
         paths[f"{name}.csv"] = atomic_write(out / f"{name}.csv", lambda fh, df=df: df.to_csv(fh, index=False))
@@ -191,29 +259,3 @@ def write_report(d, out) -> dict[str, Path]:
     paths["report.md"] = atomic_write(out / "report.md", lambda fh: fh.write(report_markdown(d)))
     paths["summary.json"] = atomic_write(out / "summary.json", lambda fh: json.dump(summary, fh, indent=1, default=str))
     return paths
-
-
-def write_pairs_table(runs, out) -> Path:
-    """``pairs.csv`` of ``--groups all``: one row per (pair, α, term) with estimate, CI and Thm 3.1 verdict."""
-    rows = []
-    for d in runs:
-        g1, g0 = (d.group_names[g] for g in d.groups)
-        for p, point in enumerate(("given", "utility-optimal")):
-            row = d.points.summary(p)
-            for t in ("term4", "term5", "term6", "gap"):
-                lo, hi = row[t]["ci"]
-                rows.append(
-                    dict(
-                        g1=g1,
-                        g0=g0,
-                        point=point,
-                        alpha=str(np.round(d.points.alphas[p], 4).tolist()),
-                        term=t,
-                        estimate=row[t]["estimate"],
-                        ci_low=np.nan if lo is None else lo,
-                        ci_high=np.nan if hi is None else hi,
-                        attribution=d.attribution["given" if p == 0 else "best"].verdict[1],
-                    )
-                )
-    df = pd.DataFrame(rows)
-    return atomic_write(Path(out) / "pairs.csv", lambda fh: df.to_csv(fh, index=False))

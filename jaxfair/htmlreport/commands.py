@@ -8,6 +8,7 @@ environment from there) and the commands' finishing step do not import each othe
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from jaxfair.htmlreport.page import write_html_report
@@ -26,17 +27,24 @@ def add_html_argument(parser) -> None:
     )
 
 
-def finish_outputs(out_dir: str | os.PathLike, args) -> dict[str, Path]:
+def finish_outputs(out_dir: str | os.PathLike, args, *, parts: Iterable[str | os.PathLike] = ()) -> dict[str, Path]:
     """The last step of a command: record its command line; with ``--html`` write ``report.html``.
 
     ``args`` is the command's ``argparse`` namespace; ``args.argv`` is set by :func:`jaxfair.cli.main`
     (a namespace built elsewhere, e.g. by a test's own parser, has none: then no command is
-    recorded, rather than the hosting program's ``sys.argv``). Returns ``{"report.html": path}``
-    with ``--html``, else ``{}``, for the command's "wrote" lines (the record amends a file already listed).
+    recorded, rather than the hosting program's ``sys.argv``). ``parts``: subdirectories that
+    hold reports of their own (``diagnose --groups all|pairs``: one per pair): each gets the same
+    record and, with ``--html``, its own ``report.html`` — the top page also embeds them.
+    Returns ``{"report.html": path, ...}`` with ``--html``, else ``{}``, for the command's "wrote"
+    lines (the record amends files already listed).
     """
     argv = getattr(args, "argv", None)
     command = None if argv is None else command_line(argv)
+    parts = [Path(p) for p in parts]
+    for part in parts:
+        record_command(part, command)
     record_command(out_dir, command)
     if not getattr(args, "html", False):
         return {}
-    return {"report.html": write_html_report(out_dir, command=command)}
+    written = {f"{p.name}/report.html": write_html_report(p, command=command) for p in parts}
+    return {**written, "report.html": write_html_report(out_dir, command=command)}

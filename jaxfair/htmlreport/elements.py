@@ -148,10 +148,11 @@ def _plain(v: Any) -> str:
     return str(v)
 
 
-def figure_html(path: Path) -> str:
-    """``<figure>`` with the PNG at ``path`` embedded as a base64 ``data:`` URI, captioned by its name."""
+def figure_html(path: Path, *, caption: str | None = None) -> str:
+    """``<figure>`` with the PNG at ``path`` embedded as a base64 ``data:`` URI, captioned by
+    ``caption`` (default: its name)."""
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    name = escape(Path(path).name)
+    name = escape(caption or Path(path).name)
     return f'<figure><img src="data:image/png;base64,{data}" alt="{name}"><figcaption>{name}</figcaption></figure>'
 
 

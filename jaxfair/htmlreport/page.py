@@ -4,7 +4,10 @@
 command itself, so it works on any output directory, old ones included) and lays them out as:
 the command line, notes (``notes.md``/``report.md``), the preference mapping (which α* row went
 to which group), every figure, the key numbers of ``summary.json`` (and any other JSON there),
-every table, the software versions, and a list of what the page does not show. The page has
+every table, every *part* (a subdirectory with its own ``summary.json``, e.g. one pair of
+groups of ``diagnose --groups all|pairs``: its notes, figures, key numbers and tables, embedded
+in this page rather than linked, so the page stays one self-contained file), the software
+versions, and a list of what the page does not show. The page has
 inline CSS only, no script, and no reference outside itself (figures are ``data:`` URIs), so it
 opens from disk in any browser and can be mailed as one file.
 """
@@ -15,6 +18,7 @@ import csv
 import datetime as _dt
 import json
 import os
+import re
 import shlex
 from collections import deque
 from collections.abc import Iterable
@@ -230,6 +234,7 @@ def write_html_report(
         if p.parent / "command.json" != command_log:
             runs = _runs(p.parent / "command.json") + runs
     configs = {p: _read_json(p) for p in jsons}
+    parts = [p for p in files if p.is_dir() and (p / "summary.json").is_file()]
     title = title or _default_title(summary, runs, out_dir)
     shown: set[Path] = {summary_path, command_log, *jsons}
 
@@ -246,6 +251,8 @@ def write_html_report(
     prefs = _find_prefs(summary, "summary.json")
     for p, data in configs.items():
         prefs = prefs or _find_prefs(data, p.name)
+    for part in parts:  # a directory of parts may record its mapping only in them
+        prefs = prefs or _find_prefs(_read_json(part / "summary.json"), f"{part.name}/summary.json")
     if prefs:
         labels, rows, where = prefs
         body = (
@@ -271,20 +278,14 @@ def write_html_report(
     if body:
         sections.append(("summary", "Key numbers and configuration", body))
 
-    csvs = [p for p in files if p.suffix == ".csv" and p.is_file()]
-    tables = []
-    for p in csvs:
-        twin = p.with_suffix(".md")
-        also = f' <span class="muted">(also as {escape(twin.name)})</span>' if twin.is_file() else ""
-        tables.append(f'<h3 id="table-{escape(p.stem)}">{escape(p.name)}{also}</h3>' + _csv_section(p))
-        shown.update({p, twin})
-    for p in files:  # Markdown that is neither a note nor the twin of a CSV
-        if p.suffix == ".md" and p not in shown and p.is_file():
-            tables.append(f"<h3>{escape(p.name)}</h3>" + markdown_html(p.read_text(encoding="utf-8"), top_level=4))
-            shown.add(p)
+    n_tables, tables = _tables(files, shown)
     if tables:
-        note = f'<p class="note">numbers to {DIGITS} significant digits; the files hold full precision</p>'
-        sections.append(("tables", f"Tables ({len(csvs)})", note + "".join(tables)))
+        sections.append(("tables", f"Tables ({n_tables})", tables))
+
+    for part in parts:
+        anchor = "part-" + re.sub(r"[^A-Za-z0-9_-]", "-", part.name)
+        sections.append((anchor, f"{part.name}/", _part(part, anchor)))
+        shown.add(part)
 
     if env is None:
         env_note = (
@@ -318,6 +319,65 @@ def write_html_report(
         f'<nav class="toc">{toc}</nav>' + "".join(_section(a, h, b) for a, h, b in sections) + "</main></body></html>\n"
     )
     return atomic_write_text(out_dir / "report.html", page)
+
+
+def _tables(files: list[Path], shown: set[Path], prefix: str = "") -> tuple[int, str]:
+    """``(number of CSVs, HTML)``: every CSV as a table (its Markdown twin noted), then any Markdown
+    that is neither a note nor a twin; adds what it shows to ``shown``. ``prefix``: the folder
+    the files are in, for headings and anchors of a part."""
+    csvs = [p for p in files if p.suffix == ".csv" and p.is_file()]
+    tables = []
+    for p in csvs:
+        twin = p.with_suffix(".md")
+        also = f' <span class="muted">(also as {escape(twin.name)})</span>' if twin.is_file() else ""
+        anchor = escape(f"table-{prefix}{p.stem}".replace("/", "-"))
+        tables.append(f'<h3 id="{anchor}">{escape(prefix + p.name)}{also}</h3>' + _csv_section(p))
+        shown.update({p, twin})
+    for p in files:
+        if p.suffix == ".md" and p not in shown and p.is_file():
+            tables.append(
+                f"<h3>{escape(prefix + p.name)}</h3>" + markdown_html(p.read_text(encoding="utf-8"), top_level=4)
+            )
+            shown.add(p)
+    if not tables:
+        return 0, ""
+    note = f'<p class="note">numbers to {DIGITS} significant digits; the files hold full precision</p>'
+    return len(csvs), note + "".join(tables)
+
+
+def _part(part: Path, anchor: str) -> str:
+    """One part (a subdirectory with its own ``summary.json``) embedded whole: notes, figures, key
+    numbers (without what the top of the page already shows: scenario, command, versions) and
+    tables, then what it holds that is not shown. Its own ``report.html``, if any, is the same
+    content and is not repeated."""
+    prefix = f"{part.name}/"
+    files = sorted(
+        p for p in part.iterdir() if p.name not in ("report.html", "summary.json") and not p.name.endswith(".tmp")
+    )
+    shown: set[Path] = set()
+    body = []
+    notes = [part / n for n in _NOTES if (part / n).is_file()]
+    for p in notes:
+        body.append(f'<div class="box">{markdown_html(p.read_text(encoding="utf-8"), top_level=4)}</div>')
+    shown.update(notes)
+    figures = [p for p in files if p.suffix.lower() == ".png" and p.is_file()]
+    if figures:
+        body.append("<h3>Figures</h3>" + "".join(figure_html(p, caption=prefix + p.name) for p in figures))
+        shown.update(figures)
+    summary = _read_json(part / "summary.json")
+    numbers = (
+        summary
+        if not isinstance(summary, dict)
+        else {k: v for k, v in summary.items() if k not in ("scenario", "command", "environment")}
+    )
+    body.append(f'<h3 id="{anchor}-numbers">{escape(prefix)}summary.json</h3>' + json_html(numbers))
+    _, tables = _tables(files, shown, prefix)
+    body.append(tables)
+    others = [p for p in files if p not in shown]
+    if others:
+        items = "".join(f"<li><code>{escape(prefix + p.name)}</code> ({_describe(p)})</li>" for p in others)
+        body.append(f'<p class="note">not shown:</p><ul>{items}</ul>')
+    return "".join(body)
 
 
 def _default_title(summary: dict, runs: list[dict], out_dir: Path) -> str:
