@@ -304,6 +304,44 @@ def test_data_dir_flag_and_message(tmp_path, capsys, monkeypatch):
     assert code == 2 and "--data-dir: scenario 'toy' reads no data files" in err, err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("surface", "--scenario", "synthetic"),
+        ("diagnose", "--scenario", "synthetic"),
+        ("dynamics", "--scenario", "synthetic"),
+        ("bo", "--scenario", "synthetic"),
+        ("surface", "--scenario", "electronics-standin"),
+        ("surface",),  # the default scenario (toy)
+        ("scenarios", "--describe", "toy"),
+        ("scenarios", "--auc", "synthetic"),
+    ],
+)
+def test_data_dir_refused_alike_by_every_command(tmp_path, capsys, monkeypatch, argv):
+    """One check where the scenario is built from the flags: a scenario that reads no files
+    refuses --data-dir in every command, with the same line (surface and diagnose let it through)."""
+    monkeypatch.chdir(tmp_path)
+    name = argv[2] if len(argv) > 2 else "toy"
+    code, _, err = _cli(capsys, *argv, "--data-dir", str(tmp_path))
+    assert (code, err) == (2, f"jaxfair: error: --data-dir: scenario {name!r} reads no data files\n")
+    assert not (tmp_path / "results").exists()  # refused before anything is written
+
+
+def test_reads_data_files_is_declared_for_every_builtin():
+    from jaxfair import scenarios
+
+    declared = {n: scenarios.reads_data_files(n) for n in scenarios.available()}
+    assert declared == {
+        "toy": False,
+        "synthetic": False,
+        "movielens": True,
+        "modcloth": True,
+        "electronics": True,
+        "modcloth-standin": False,
+        "electronics-standin": False,
+    }
+
+
 def test_pool_and_replay_default_to_different_directories():
     from jaxfair.cli import build_parser
     from jaxfair.utils.cliargs import scenario_label

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 __all__ = ["add_subcommands"]
 
-#: Registered scenarios that read no data files (``--data-dir`` would be silently ignored).
-_NO_DATA_SCENARIOS = ("toy", "synthetic", "modcloth-standin", "electronics-standin")
-
 
 def _run_bo(args) -> int:
     from jaxfair.bo.study import run_study
@@ -34,12 +31,8 @@ def _run_bo(args) -> int:
     # another path resumes.
     from jaxfair.utils.preflight import check_out_dir, warn_ignored_by_replay
 
-    if (
-        args.data_dir is not None
-        and args.data is None
-        and (args.scenario or args._default_scenario) in _NO_DATA_SCENARIOS
-    ):
-        raise UsageError(f"--data-dir: scenario {args.scenario or args._default_scenario!r} reads no data files")
+    if args.data is None:  # a registered scenario: checked (name, --data-dir) before anything else
+        scenario_name(args)
     out = check_out_dir(args.out or f"results/bo-{scenario_label(args)}")
     options = scenario_options(args)
     exact_users = 100_000 if args.exact_users is None else args.exact_users
