@@ -326,6 +326,29 @@ def test_cli_writes_everything(tmp_path):
     assert "amplification_minority_lo" in (out / "horizon.csv").read_text()
 
 
+def test_cli_default_policies_fit_k3(tmp_path, capsys):
+    """No --policies on a K = 3 scenario: the default's fixed policy has one weight per label
+    (fixed:0.5 has one, which only K = 2 reads); a one-weight fixed policy says the K-weight form."""
+    from jaxfair.dynamics.policies import default_policies
+
+    assert default_policies(2) == "fixed:0.5,retune,retune_fair:0.9"
+    assert default_policies(3) == "fixed:1/1/1,retune,retune_fair:0.9"
+    k3 = ["dynamics", "--option", "n_labels=3", "--periods", "2", "--slots", "32", "--bank-users", "16"]
+    k3 += ["--sessions-per-user", "2", "--grid", "3"]
+    out = tmp_path / "d3"
+    assert main([*k3, "--out", str(out)]) == 0
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert [p["name"] for p in summary["policies"]] == ["fixed:1/1/1", "retune", "retune_fair:0.9"]
+    assert summary["policies"][0]["alpha"] == [1.0, 1.0, 1.0]
+    capsys.readouterr()
+    assert main([*k3, "--policies", "fixed:0.5,retune", "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'fixed:0.5' gives 1 weight, the scenario has K=3 labels" in err[0], err
+    assert "fixed:a/b/c" in err[0] and not (tmp_path / "e").exists()
+
+
 def test_killed_run_leaves_no_partial_files(tmp_path):
     out = tmp_path / "killed"
     env = dict(
