@@ -137,6 +137,23 @@ def test_duplicated_rows_warn_and_can_be_allowed(tmp_path):
         scenarios.from_frame(doubled, **COLS, candidate="item")  # distinct candidates: genuine
 
 
+@pytest.mark.parametrize("session", [True, False])
+def test_duplicated_rows_in_replay_speak_of_sessions(session):
+    """A replay has no pool: a repeated row is a second candidate in the same logged session."""
+    df = _logs()
+    doubled = pd.concat([df, df], ignore_index=True)
+    doubled["sess"] = doubled[COLS["user"]]
+    kw = dict(COLS, replay=True, **({"session": "sess"} if session else {}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scenarios.from_frame(doubled, **kw)
+    text = " ".join(str(c.message) for c in caught if issubclass(c.category, DuplicateRowsWarning))
+    assert "a repeated row becomes a second candidate in the same session" in text, text
+    assert "doubles every session" in text and "pool holds" not in text, text
+    with pytest.warns(DuplicateRowsWarning, match="the user's pool holds it twice"):
+        scenarios.from_frame(doubled, **COLS)  # a pool: the pool wording stays
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.data())
 def test_duplicate_warning_iff_pandas_finds_repeated_rows_property(data):
