@@ -427,6 +427,35 @@ def test_pool_and_replay_banks_draw_each_users_own_sessions():
     assert res.counts.sum() == 3 * 32
 
 
+def test_summary_says_which_real_users_stand_behind_the_bank(tmp_path, toy):
+    """summary.json of a run on logs records the logged users (and, in a replay, the logged
+    sessions) behind the bank, as a surface's ``sample`` does; generated users say so."""
+    import json
+
+    from jaxfair.dynamics.report import write_dynamics
+
+    replay, _ = _example_logs(True)
+    res = simulate(replay, [[0.5, 0.5]], periods=3, slots=32, sessions_per_user=4)
+    write_dynamics([res], tmp_path / "r")
+    sample = json.loads((tmp_path / "r" / "summary.json").read_text())["sample"]
+    users = replay.n_logged_users
+    assert sample == {
+        "bank_users": users,
+        "sessions_per_user": 4,
+        "source_users": users,
+        "logged_sessions": replay.n_sessions,
+        "resampled": True,
+        "text": f"all {users:,} logged users ({replay.n_sessions:,} logged sessions), 4 sessions each drawn with "
+        "replacement from the user's own logged sessions",
+    }
+    pool, _ = _example_logs(False)
+    part = simulate(pool, [[0.5, 0.5]], periods=3, slots=32, bank_users=5, sessions_per_user=4).config["sample"]
+    assert (part["bank_users"], part["source_users"], part["logged_sessions"]) == (5, pool.n_pool_users, None)
+    assert part["text"].startswith(f"5 of {pool.n_pool_users:,} ")
+    gen = simulate(toy, [[0.5, 0.5]], **KW).config["sample"]
+    assert gen["source_users"] is None and gen["text"] == "128 generated users, 4 sessions each"
+
+
 def test_horizon_evaluator_is_the_simulated_horizon(toy):
     import torch
 

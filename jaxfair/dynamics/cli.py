@@ -105,7 +105,10 @@ def _run_dynamics(args) -> int:
     cols = ["policy", "utility", "der", "worst_best_ratio"] + [
         c for c in table.columns if c.startswith("amplification_") and not c.endswith(("_lo", "_hi"))
     ]
-    print(f"{sc.title}: {args.periods} periods x {args.slots} slots, {args.seeds} seed(s)")
+    print(
+        f"{sc.title}: {args.periods} periods x {args.slots} slots, {args.seeds} seed(s); "
+        f"bank: {results[0].config['sample']['text']}"
+    )
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if set_record is not None:
         _print_set(set_record)

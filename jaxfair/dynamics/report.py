@@ -117,6 +117,8 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
     q_all = len(r0.names)
     prefs = r0.config.get("prefs")
     line = f"\n{prefs_title(list(prefs), [list(v.values()) for v in prefs.values()])}" if prefs else ""
+    if r0.config.get("sample"):  # how many real users stand behind the curves
+        line += f"\nbank: {r0.config['sample']['text']}"
     figs = []
     for what in ("share", "utility"):
         data = np.stack([r.share if what == "share" else r.group_utility for r in results])  # [S, T, Q, G]
