@@ -165,10 +165,22 @@ def plot_frontier(surface: Surface):
         ax.scatter([r.der], [r.utility], color="tab:red", s=30, zorder=4)
         ax.annotate(str(i), (r.der, r.utility), textcoords="offset points", xytext=(4, 4), fontsize=8)
         level = first if first == last else f"{first} … {last}"
-        lines.append(f"{i}: {level}:\n   α = {alpha_text(a, labels)}\n   utility {r.utility:.4f}, DER {r.der:.4f}")
+        lines.append(f"{i}: {level}:\n   α = {alpha_text(a, labels)}\n   utility {r.utility:.4f}, DER {r.der:.5f}")
+    _zoom(ax, t, f, runs)
     ax.set_xlabel("DER (1 = equal utility)")
     ax.set_ylabel("global utility")
+    ax.ticklabel_format(useOffset=False)  # DER near 1: full tick values, not an offset
     ax.legend(loc="lower left", fontsize=8)
+    fl = s.get("frontier_levels")
+    if fl:  # how the levels were chosen: from this grid's own DER range
+        rule = (
+            f"DER levels: {len(fl['levels'])} evenly spaced between the best-utility α's DER "
+            f"{fl['der_at_best_utility']:.5f} and the largest DER {fl['der_max']:.5f}\n"
+            f"(grid DER range {fl['der_min']:.5f} … {fl['der_max']:.5f}; lower floors choose the best-utility α)"
+            if fl["kind"] == "grid range"
+            else fl["rule"]
+        )
+        ax.set_title(rule, fontsize=8)
     tax.text(0.0, 1.0, "\n".join(lines), fontsize=8, va="top", ha="left", family="monospace", transform=tax.transAxes)
     fig.suptitle(
         f"{surface.title}: the best-utility α per DER level (K = {len(labels)}; {sample_text(s)})\n"
@@ -176,6 +188,30 @@ def plot_frontier(surface: Surface):
         fontsize=10,
     )
     return fig
+
+
+def _zoom(ax, t, f, runs) -> None:
+    """An inset on the frontier when it spans under a quarter of the grid's DER range (the
+    levels crowd into a corner of the scatter, their numbers on top of each other)."""
+    der = t["der"].to_numpy(np.float64)
+    span_g = float(np.nanmax(der) - np.nanmin(der))
+    lo, hi = float(f["der"].min()), float(f["der"].max())
+    if not span_g or hi - lo >= 0.25 * span_g or len(runs) < 3:
+        return
+    ulo, uhi = float(f["utility"].min()), float(f["utility"].max())
+    pad_x, pad_u = 0.08 * (hi - lo), 0.08 * max(uhi - ulo, 1e-12)
+    ins = ax.inset_axes([0.04, 0.5, 0.46, 0.44])
+    ins.scatter(t["der"], t["utility"], s=6, color="0.7")
+    ins.plot(f["der"], f["utility"], color="tab:red", lw=1, zorder=3)
+    for i, (_a, _first, _last, r) in enumerate(runs, start=1):
+        ins.scatter([r.der], [r.utility], color="tab:red", s=24, zorder=4)
+        ins.annotate(str(i), (r.der, r.utility), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    ins.set_xlim(lo - pad_x, hi + pad_x)
+    ins.set_ylim(ulo - pad_u, uhi + pad_u)
+    ins.ticklabel_format(useOffset=False)
+    ins.tick_params(labelsize=6)
+    ins.set_title("zoom on the frontier", fontsize=7)
+    ax.indicate_inset_zoom(ins, edgecolor="0.4")
 
 
 def plot_marginals(surface: Surface):
