@@ -31,8 +31,6 @@ def _run_bo(args) -> int:
     # another path resumes.
     from jaxfair.utils.preflight import check_out_dir, warn_ignored_by_replay
 
-    if args.data is None:  # a registered scenario: checked (name, --data-dir) before anything else
-        scenario_name(args)
     out = check_out_dir(args.out or f"results/bo-{scenario_label(args)}")
     options = scenario_options(args)
     exact_users = 100_000 if args.exact_users is None else args.exact_users
