@@ -326,6 +326,29 @@ def test_cli_writes_everything(tmp_path):
     assert "amplification_minority_lo" in (out / "horizon.csv").read_text()
 
 
+def test_cli_default_policies_fit_k3(tmp_path, capsys):
+    """No --policies on a K = 3 scenario: the default's fixed policy has one weight per label
+    (fixed:0.5 has one, which only K = 2 reads); a one-weight fixed policy says the K-weight form."""
+    from jaxfair.dynamics.policies import default_policies
+
+    assert default_policies(2) == "fixed:0.5,retune,retune_fair:0.9"
+    assert default_policies(3) == "fixed:1/1/1,retune,retune_fair:0.9"
+    k3 = ["dynamics", "--option", "n_labels=3", "--periods", "2", "--slots", "32", "--bank-users", "16"]
+    k3 += ["--sessions-per-user", "2", "--grid", "3"]
+    out = tmp_path / "d3"
+    assert main([*k3, "--out", str(out)]) == 0
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert [p["name"] for p in summary["policies"]] == ["fixed:1/1/1", "retune", "retune_fair:0.9"]
+    assert summary["policies"][0]["alpha"] == [1.0, 1.0, 1.0]
+    capsys.readouterr()
+    assert main([*k3, "--policies", "fixed:0.5,retune", "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'fixed:0.5' gives 1 weight, the scenario has K=3 labels" in err[0], err
+    assert "fixed:a/b/c" in err[0] and not (tmp_path / "e").exists()
+
+
 def test_killed_run_leaves_no_partial_files(tmp_path):
     out = tmp_path / "killed"
     env = dict(
@@ -402,6 +425,35 @@ def test_pool_and_replay_banks_draw_each_users_own_sessions():
             assert any(np.array_equal(s, m) for m in mine)  # one of that user's logged sessions
     res = simulate(replay, [[0.5, 0.5]], periods=3, slots=32, sessions_per_user=4)
     assert res.counts.sum() == 3 * 32
+
+
+def test_summary_says_which_real_users_stand_behind_the_bank(tmp_path, toy):
+    """summary.json of a run on logs records the logged users (and, in a replay, the logged
+    sessions) behind the bank, as a surface's ``sample`` does; generated users say so."""
+    import json
+
+    from jaxfair.dynamics.report import write_dynamics
+
+    replay, _ = _example_logs(True)
+    res = simulate(replay, [[0.5, 0.5]], periods=3, slots=32, sessions_per_user=4)
+    write_dynamics([res], tmp_path / "r")
+    sample = json.loads((tmp_path / "r" / "summary.json").read_text())["sample"]
+    users = replay.n_logged_users
+    assert sample == {
+        "bank_users": users,
+        "sessions_per_user": 4,
+        "source_users": users,
+        "logged_sessions": replay.n_sessions,
+        "resampled": True,
+        "text": f"all {users:,} logged users ({replay.n_sessions:,} logged sessions), 4 sessions each drawn with "
+        "replacement from the user's own logged sessions",
+    }
+    pool, _ = _example_logs(False)
+    part = simulate(pool, [[0.5, 0.5]], periods=3, slots=32, bank_users=5, sessions_per_user=4).config["sample"]
+    assert (part["bank_users"], part["source_users"], part["logged_sessions"]) == (5, pool.n_pool_users, None)
+    assert part["text"].startswith(f"5 of {pool.n_pool_users:,} ")
+    gen = simulate(toy, [[0.5, 0.5]], **KW).config["sample"]
+    assert gen["source_users"] is None and gen["text"] == "128 generated users, 4 sessions each"
 
 
 def test_horizon_evaluator_is_the_simulated_horizon(toy):

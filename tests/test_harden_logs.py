@@ -137,6 +137,23 @@ def test_duplicated_rows_warn_and_can_be_allowed(tmp_path):
         scenarios.from_frame(doubled, **COLS, candidate="item")  # distinct candidates: genuine
 
 
+@pytest.mark.parametrize("session", [True, False])
+def test_duplicated_rows_in_replay_speak_of_sessions(session):
+    """A replay has no pool: a repeated row is a second candidate in the same logged session."""
+    df = _logs()
+    doubled = pd.concat([df, df], ignore_index=True)
+    doubled["sess"] = doubled[COLS["user"]]
+    kw = dict(COLS, replay=True, **({"session": "sess"} if session else {}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scenarios.from_frame(doubled, **kw)
+    text = " ".join(str(c.message) for c in caught if issubclass(c.category, DuplicateRowsWarning))
+    assert "a repeated row becomes a second candidate in the same session" in text, text
+    assert "doubles every session" in text and "pool holds" not in text, text
+    with pytest.warns(DuplicateRowsWarning, match="the user's pool holds it twice"):
+        scenarios.from_frame(doubled, **COLS)  # a pool: the pool wording stays
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.data())
 def test_duplicate_warning_iff_pandas_finds_repeated_rows_property(data):
@@ -302,6 +319,45 @@ def test_data_dir_flag_and_message(tmp_path, capsys, monkeypatch):
     assert code == 2 and "--data-dir DIR" in err and str(tmp_path / "none") in err, err
     code, _, err = _cli(capsys, "surface", "--scenario", "toy", "--data-dir", str(tmp_path))
     assert code == 2 and "--data-dir: scenario 'toy' reads no data files" in err, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("surface", "--scenario", "synthetic"),
+        ("diagnose", "--scenario", "synthetic"),
+        ("dynamics", "--scenario", "synthetic"),
+        ("bo", "--scenario", "synthetic"),
+        ("surface", "--scenario", "electronics-standin"),
+        ("surface",),  # the default scenario (toy)
+        ("scenarios", "--describe", "toy"),
+        ("scenarios", "--auc", "synthetic"),
+    ],
+)
+def test_data_dir_refused_alike_by_every_command(tmp_path, capsys, monkeypatch, argv):
+    """One check where the scenario is built from the flags: a scenario that reads no files
+    refuses --data-dir in every command, with the same line (surface and diagnose let it through)."""
+    monkeypatch.chdir(tmp_path)
+    name = argv[2] if len(argv) > 2 else "toy"
+    code, _, err = _cli(capsys, *argv, "--data-dir", str(tmp_path))
+    errors = [line for line in err.splitlines() if line.startswith("jaxfair: error")]
+    assert (code, errors) == (2, [f"jaxfair: error: --data-dir: scenario {name!r} reads no data files"]), err
+    assert not (tmp_path / "results").exists()  # refused before anything is written
+
+
+def test_reads_data_files_is_declared_for_every_builtin():
+    from jaxfair import scenarios
+
+    declared = {n: scenarios.reads_data_files(n) for n in scenarios.available()}
+    assert declared == {
+        "toy": False,
+        "synthetic": False,
+        "movielens": True,
+        "modcloth": True,
+        "electronics": True,
+        "modcloth-standin": False,
+        "electronics-standin": False,
+    }
 
 
 def test_pool_and_replay_default_to_different_directories():

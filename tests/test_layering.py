@@ -17,7 +17,7 @@ Layers, lowest first (an import may stay in its layer or go down, never up):
 2. scenarios — ``jaxfair.scenarios`` (sources of batches; its registry, its CLI argument helpers).
 3. analyses — ``jaxfair.diagnose``, ``jaxfair.bo``, ``jaxfair.surface``, ``jaxfair.dynamics``,
    ``jaxfair.preferences``.
-4. entry points — ``jaxfair.cli``, every ``*.cli`` module, the ``jaxfair`` façade
+4. entry points — ``jaxfair.cli``, ``jaxfair.console`` (the script), every ``*.cli`` module, the ``jaxfair`` façade
    (``__init__``, which re-exports scenarios) and ``jaxfair.distributed`` (a ``python -m`` program).
 """
 
@@ -77,7 +77,7 @@ def import_graph() -> dict[str, set[str]]:
 
 def layer(mod: str) -> int:
     parts = mod.split(".")
-    if mod in ("jaxfair", "jaxfair.cli", "jaxfair.distributed") or parts[-1] == "cli":
+    if mod in ("jaxfair", "jaxfair.cli", "jaxfair.console", "jaxfair.distributed") or parts[-1] == "cli":
         return 4
     if parts[1] in ("diagnose", "bo", "surface", "dynamics", "preferences"):
         return 3

@@ -70,3 +70,61 @@ def test_sweep2_refuses_slates_and_surface_uses_the_grid():
     b = jf.make_batch(rng.random((20, 4, 2)), rng.integers(0, 2, (20, 4, 2)), group=np.arange(20) % 2)
     with pytest.raises(ValueError, match="slate"):
         jf.sweep2(b, np.eye(2), slate=3)
+
+
+def _texts(fig) -> list[str]:
+    """Every text of a figure: its title, the axes' titles and texts, the legends."""
+    out = [fig._suptitle.get_text()] if fig._suptitle else []
+    for ax in fig.axes:
+        out += [ax.get_title()] + [t.get_text() for t in ax.texts]
+    out += [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    return out
+
+
+@pytest.fixture(scope="module")
+def k3_slate():
+    """A K = 3 toy surface served as slates of 5 (the toy has provider groups)."""
+    from jaxfair.surface import compute_surface
+
+    sc = jf.scenarios.load("toy", n_labels=3)
+    return compute_surface(sc, n_users=300, n_grid=6, slate=5)
+
+
+def test_k3_slate_simplex_names_the_slate_and_adds_the_provider_panel(k3_slate):
+    """K = 3 with slates: the title says k, the position weights and what a utility is (up to
+    Σ v, not 1), and provider DER gets a panel, as in the K = 2 slate surface."""
+    import matplotlib.pyplot as plt
+
+    from jaxfair.surface.simplex_figures import plot_simplex
+
+    fig = plot_simplex(k3_slate)
+    title = fig._suptitle.get_text()
+    w = k3_slate.summary["position_weights"]
+    assert "slate of 5, DCG 1/log2(1+r) position weights v = (1, 0.631, 0.5, 0.431, 0.387)" in title, title
+    assert f"utility = Σ_r v_r α*(g)·Y of the item at rank r, from 0 up to Σ v = {sum(w):.3g}" in title, title
+    panels = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert "provider DER (1 = exposure ∝ merit)" in panels and "viewer DER (1 = equal utility)" in panels, panels
+    assert all("provider DER" in t for t in _texts(fig) if t.startswith(("best utility α", "DER-best α")))
+    plt.close(fig)
+
+
+def test_simplex_edges_carry_tick_values_and_ders_are_told_apart(k3_slate):
+    """Each edge measures one α_k: tick values 0.2 … 0.8 and the label's name along it; two DERs
+    that read 1.000 at 3 decimals (0.99981 vs 0.99992) are printed so they differ."""
+    import copy
+
+    import matplotlib.pyplot as plt
+
+    from jaxfair.surface.simplex_figures import plot_simplex
+
+    surf = copy.deepcopy(k3_slate)
+    surf.summary["best_utility"]["der"], surf.summary["best_der"]["der"] = 0.99981, 0.99992
+    fig = plot_simplex(surf)
+    heat = [ax for ax in fig.axes if ax.get_title() == "global utility"][0]
+    texts = [t.get_text() for t in heat.texts]
+    for tick in ("0.2", "0.4", "0.6", "0.8"):
+        assert texts.count(tick) == 3, texts  # one per edge
+    assert {"α (label1) →", "← α (label2)", "← α (label0)"} <= set(texts), texts
+    legend = [t for t in _texts(fig) if t.startswith(("best utility α", "DER-best α"))]
+    assert "DER 0.9998," in legend[0] and "DER 0.9999," in legend[1], legend
+    plt.close(fig)

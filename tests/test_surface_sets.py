@@ -85,6 +85,10 @@ def test_surface_cli_four_labels_writes_the_frontier_table(tmp_path):
     f = pd.read_csv(out / "frontier.csv")
     t = pd.read_csv(out / "simplex.csv")
     assert f["der_level"].iloc[0] == "none" and f["der_level"].iloc[-1] == "max"
+    levels = f["der_level"].iloc[1:-1].astype(float)
+    rec = json.loads((out / "summary.json").read_text())["frontier_levels"]
+    assert list(levels) == rec["levels"] and rec["der_min"] == pytest.approx(t["der"].min())
+    assert (levels > rec["der_at_best_utility"]).all() and (levels < t["der"].max()).all()
     assert f["utility"].iloc[0] == pytest.approx(t["utility"].max())
     assert f["der"].iloc[-1] == pytest.approx(t["der"].max())
     for _, row in f.iloc[1:-1].iterrows():  # each level's α is the best utility among DER >= level
@@ -95,6 +99,35 @@ def test_surface_cli_four_labels_writes_the_frontier_table(tmp_path):
     assert set(m["label"]) == {f"label{k}" for k in range(4)} and m["max_utility"].max() == pytest.approx(
         t["utility"].max()
     )
+
+
+def test_frontier_levels_come_from_the_grids_der_range():
+    """Real logs: every DER was > 0.989, so fixed levels 0.5 … 0.999 all chose one α. The levels
+    now lie evenly between the best-utility α's DER and the largest DER the grid attains."""
+    from jaxfair.surface.simplex import best_per_der_level, der_levels
+
+    rng = np.random.default_rng(0)
+    a = jf.simplex_grid(4, 11)
+    der = 0.989 + 0.0107 * rng.random(len(a))  # the audit's range, 0.989 … 0.9997
+    utility = 0.7 + 0.1 * rng.random(len(a)) - 5.0 * (der - 0.989)  # fairer costs utility
+    table = pd.DataFrame({f"alpha_l{k}": a[:, k] for k in range(4)})
+    table["utility"], table["der"], table["worst_best_ratio"] = utility, der, 0.9
+    d0 = der[np.argmax(utility)]
+    levels = der_levels(der, d0)
+    assert len(levels) == 9 and np.all(np.diff(levels) > 0)
+    assert d0 < levels[0] and levels[-1] < der.max()  # inside the observed range, above the unconstrained α
+    gap = (der.max() - d0) / 10
+    np.testing.assert_allclose(levels, d0 + gap * np.arange(1, 10), atol=gap / 10)  # evenly spaced, span it
+    f, rec = best_per_der_level(table, [f"l{k}" for k in range(4)])
+    assert list(f["der_level"][1:-1].astype(float)) == list(levels)  # the written level is the floor applied
+    assert rec["kind"] == "grid range" and rec["levels"] == list(levels)
+    assert (rec["der_min"], rec["der_max"], rec["der_at_best_utility"]) == (der.min(), der.max(), d0)
+    assert "evenly spaced between the best-utility α's DER" in rec["rule"]
+    assert f["level_rule"].iloc[1] == "level 1 of 9 between the best-utility α's DER and the largest DER"
+    assert f[["alpha_l0", "alpha_l1", "alpha_l2", "alpha_l3"]].drop_duplicates().shape[0] > 3  # not one α
+    for lv, (_, row) in zip(levels, f.iloc[1:-1].iterrows(), strict=True):
+        assert row["der"] >= lv and row["utility"] == pytest.approx(utility[der >= lv].max())
+    assert len(der_levels(der, der.max())) == 0  # the best-utility α is the DER-best: no floor binds
 
 
 def test_surface_cli_three_label_logs(tmp_path):

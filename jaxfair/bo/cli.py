@@ -4,9 +4,6 @@ from __future__ import annotations
 
 __all__ = ["add_subcommands"]
 
-#: Registered scenarios that read no data files (``--data-dir`` would be silently ignored).
-_NO_DATA_SCENARIOS = ("toy", "synthetic", "modcloth-standin", "electronics-standin")
-
 
 def _run_bo(args) -> int:
     from jaxfair.bo.study import run_study
@@ -34,12 +31,6 @@ def _run_bo(args) -> int:
     # another path resumes.
     from jaxfair.utils.preflight import check_out_dir, warn_ignored_by_replay
 
-    if (
-        args.data_dir is not None
-        and args.data is None
-        and (args.scenario or args._default_scenario) in _NO_DATA_SCENARIOS
-    ):
-        raise UsageError(f"--data-dir: scenario {args.scenario or args._default_scenario!r} reads no data files")
     out = check_out_dir(args.out or f"results/bo-{scenario_label(args)}")
     options = scenario_options(args)
     exact_users = 100_000 if args.exact_users is None else args.exact_users
@@ -81,7 +72,7 @@ def _run_bo(args) -> int:
         prefs_set=args.prefs_set,
         **_slate_args(args),
     )
-    _print_outcomes(rows, worst_best_ratio)
+    _print_outcomes(rows, worst_best_ratio, _exact_text(scenario, args, exact_users))
     t = rows[rows["phase"] == "bo"].groupby("method")[["t_fit", "t_acq", "t_eval"]].mean()
     for m, r in t.iterrows():
         print(
@@ -93,8 +84,22 @@ def _run_bo(args) -> int:
     return 0
 
 
-def _print_outcomes(rows, worst_best_ratio) -> None:
-    """Per method, two α and what each number is: the last α a trial tested, and the α it recommends."""
+def _exact_text(scenario, args, exact_users: int) -> str:
+    """What the exact values are evaluated on, in this run's mode (a replay has no held-out users)."""
+    from jaxfair.bo.legend import exact_values_text
+
+    replay = bool(getattr(scenario, "fixed_sessions", False))
+    config = {"exact_batch": "logged sessions, each once"} if replay else {"exact_users": exact_users}
+    if args.horizon is not None:
+        config["horizon"] = args.horizon
+    sessions = f"{scenario.n_sessions:,} logged sessions of {scenario.n_logged_users:,} users" if replay else None
+    return exact_values_text(config, sessions=sessions)
+
+
+def _print_outcomes(rows, worst_best_ratio, exact: str) -> None:
+    """Per method, two α and what each number is: the last α a trial tested, and the α it recommends.
+
+    ``exact``: what the exact values are evaluated on (:func:`jaxfair.bo.legend.exact_values_text`)."""
     from jaxfair.bo.rows import group_utility_columns
     from jaxfair.bo.statistics import objective_columns, recommended_alpha
 
@@ -113,15 +118,18 @@ def _print_outcomes(rows, worst_best_ratio) -> None:
     last["worst_best_ratio"] = worst_best_ratio(last[mu].to_numpy(float)) if mu else float("nan")
     n = last.groupby("method").size()
     print(
-        "exact values (held-out users, point prefs unless named), median over trials; 'last' = the α a trial "
-        "evaluated last, 'recommended' = its BO evaluation with the best sum of min-max normalised objectives"
+        f"exact values on {exact}, under the point prefs unless named; median over trials; 'last' = the α a trial "
+        "evaluated last (the report's median_final_* columns), 'recommended' = its BO evaluation with the "
+        "best sum of min-max normalised objectives"
     )
     med = last.groupby("method")[point + ["worst_best_ratio"] + extra].median()
     per, _ = recommended_alpha(rows)
-    rec_cols = [c for c in point + extra if c in rows.columns]
     # recommended_alpha keeps the objective columns; the point ones come from the rows themselves.
     chosen = per[["scenario", "method", "trial", "eval"]].merge(rows, on=["scenario", "method", "trial", "eval"])
-    rec = chosen.groupby("method")[rec_cols].median()
+    # The recommended α's worst/best group utility ratio, as for the last α (DER alone misleads).
+    mu = group_utility_columns(chosen, exact=True)
+    chosen["worst_best_ratio"] = worst_best_ratio(chosen[mu].to_numpy(float)) if mu else float("nan")
+    rec = chosen.groupby("method")[point + ["worst_best_ratio"] + extra].median()
     for m, r in med.iterrows():
         print(f"  {m:10s} last        ({n[m]} trials): {values(r)}")
         print(f"  {m:10s} recommended ({n[m]} trials): {values(rec.loc[m])}")
@@ -159,6 +167,9 @@ def _run_report(args) -> int:
     for note in res["notes"]:  # an unfinished study: say so before any number
         print(f"note: {note}")
     print(res["summary"].to_string(index=False))
+    print("what the columns are:")  # median_final_* is not the recommended α's value: say which is which
+    for line in res["legend"]:
+        print("  " + line.removeprefix("* ").replace("`", "").replace("**", ""))
     if len(res["wilcoxon"]):
         cols = ["scenario", "comparison", "metric", "n_trials", "median_diff", "p_value", "note"]
         print(res["wilcoxon"][cols + (["n_unfinished"] if res["partial"] else [])].to_string(index=False))

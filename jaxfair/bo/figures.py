@@ -11,6 +11,7 @@ import pandas as pd
 from jaxfair.bo.objectives import objective_label
 from jaxfair.bo.pareto import pareto_front, pareto_mask
 from jaxfair.bo.statistics import bo_rows, objective_columns
+from jaxfair.utils.curves import same_as, same_curve_label, staggered_style
 
 __all__ = ["scalarised_ylabel", "study_figures"]
 
@@ -90,12 +91,22 @@ def study_figures(rows, hv, front, metrics, out: Path, titles: dict, prefs: dict
         # hypervolume per evaluation: every trial (thin) and the mean (thick). No ± sd band: over a
         # handful of trials it reaches below 0, which a hypervolume cannot.
         fig, ax = plt.subplots(figsize=(6.5, 4))
-        for m in methods:
-            sub = hv[(hv["scenario"] == sc) & (hv["method"] == m)]
+        subs = {m: hv[(hv["scenario"] == sc) & (hv["method"] == m)] for m in methods}
+        means = {m: sub.groupby("eval")["hv"].mean() for m, sub in subs.items()}
+        # Methods that found the same hypervolumes draw one line over the other: each mean gets
+        # its own dash and staggered markers, and the legend names the curve it lies on.
+        # Hypervolumes can be ~1e-6: "the same" is relative to the largest one.
+        scale = max((float(np.abs(mu.to_numpy()).max()) for mu in means.values() if len(mu)), default=0.0)
+        curves = [np.column_stack([mu.index, mu.to_numpy() / (scale or 1.0)]) for mu in means.values()]
+        twins = same_as(curves, methods)
+        for i, m in enumerate(methods):
+            sub, mu = subs[m], means[m]
             for _, g in sub.groupby("trial"):
                 ax.plot(g["eval"], g["hv"], color=colors[m], lw=0.6, alpha=0.35)
-            mu = sub.groupby("eval")["hv"].mean()
-            ax.plot(mu.index, mu.values, color=colors[m], lw=2, label=f"{m}: mean of {sub['trial'].nunique()} trials")
+            style = dict(staggered_style(i, len(methods), len(mu), color=colors[m]), lw=2)
+            n = sub["trial"].nunique()
+            name = f"{m}: mean of {n} trial{'s' if n != 1 else ''}"
+            ax.plot(mu.index, mu.values, label=same_curve_label(name, twins[i]), **style)
         n_init = int(srows.loc[srows["iteration"] == 0, "eval"].max()) if (srows["iteration"] == 0).any() else None
         if n_init is not None:
             ax.axvline(n_init + 0.5, color="grey", ls=":", lw=1, label="end of the shared initial design")

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from jaxfair.bo.figures import study_figures
+from jaxfair.bo.legend import summary_legend
 from jaxfair.bo.rows import load_rows
 from jaxfair.bo.statistics import (
     completeness,
@@ -58,7 +59,9 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     Returns:
       dict with DataFrames ``metrics``, ``summary``, ``wilcoxon``, ``hypervolume``,
       ``frontier``, ``paths`` (files written), ``partial`` (some planned trial is unfinished
-      or missing) and ``notes`` (what is unfinished; empty when complete).
+      or missing), ``notes`` (what is unfinished; empty when complete) and ``legend`` (Markdown
+      bullets saying what each summary column is, also below the table in ``summary.md`` and in
+      ``report.md``, which ``report.html`` shows as a note).
     """
     titles = {}
     prefs = {}  # scenario → "prefs: group=(w,w) ...", the preference rows every number rests on
@@ -109,11 +112,11 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
         summary["prefs"] = [prefs.get(sc, "") for sc in summary["scenario"]]
     # What utility / DER mean in this table: the point values, or the robust ones over a set.
     summary.insert(2, "objectives", ", ".join(c[: -len("_exact")] for c in objective_columns(rows)))
+    three = len(objective_columns(rows)) == 3
     unfinished = (~metrics["finished"]).groupby([metrics["scenario"], metrics["method"]]).sum()
     summary["unfinished_trials"] = [
         int(unfinished.get((sc, m), 0)) for sc, m in zip(summary["scenario"], summary["method"], strict=True)
     ]
-    three = len(objective_columns(rows)) == 3
     wil = wilcoxon_table(
         metrics,
         columns=("mean_der", "final_der", "hv", "final_utility")
@@ -128,8 +131,14 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
             for sc in wil["scenario"]
         ]
     notes = partial_notes(status, missing)
+    legend = "\n".join(summary_legend(summary.columns, config, recommended=three)) + "\n"
     paths: list[Path] = []
     paths += _write_table(summary, out / "summary")
+    # The table alone puts median_final_utility beside the recommended α's value with nothing to
+    # tell them apart: summary.md says what each column is, report.md (a note of report.html) too.
+    atomic_write_text(out / "summary.md", to_markdown(summary) + "\n\n## What the columns are\n\n" + legend)
+    paths.append(out / "report.md")
+    atomic_write_text(paths[-1], "# What the numbers are\n\n" + legend)
     paths += _write_table(wil, out / "wilcoxon")
     paths += _write_table(metrics, out / "trials")
     hv_it = hv.groupby(["scenario", "method", "eval", "iteration"])["hv"].agg(["mean", "std", "median"]).reset_index()
@@ -157,6 +166,7 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
         paths=paths,
         partial=bool(notes),
         notes=notes,
+        legend=legend.splitlines(),
     )
     if rec is not None:
         out_dict["recommended"] = rec

@@ -19,7 +19,7 @@ def _floats(text: str | None, flag: str):
 def _run_dynamics(args) -> int:
     import numpy as np
 
-    from jaxfair.dynamics.policies import parse_policy
+    from jaxfair.dynamics.policies import default_policies, parse_policy
     from jaxfair.dynamics.report import horizon_table, write_dynamics
     from jaxfair.dynamics.retention import Retention
     from jaxfair.dynamics.simulate import simulate
@@ -53,7 +53,9 @@ def _run_dynamics(args) -> int:
     check_acquisition(acquisition, sc)
     k = sc.n_labels
     grid = grids.direction_grid(args.grid) if k == 2 else grids.simplex_grid(k, args.grid)
-    policies = [parse_policy(p, k, grid, args.every) for p in args.policies.split(",") if p.strip()]
+    # No --policies: a default that fits K (fixed:0.5 has one weight, which only K = 2 reads).
+    text = default_policies(k) if args.policies is None else args.policies
+    policies = [parse_policy(p, k, grid, args.every) for p in text.split(",") if p.strip()]
     if not policies:
         raise ValueError(f"--policies: expected at least one policy, got {args.policies!r}")
     prefs_set = None
@@ -103,7 +105,10 @@ def _run_dynamics(args) -> int:
     cols = ["policy", "utility", "der", "worst_best_ratio"] + [
         c for c in table.columns if c.startswith("amplification_") and not c.endswith(("_lo", "_hi"))
     ]
-    print(f"{sc.title}: {args.periods} periods x {args.slots} slots, {args.seeds} seed(s)")
+    print(
+        f"{sc.title}: {args.periods} periods x {args.slots} slots, {args.seeds} seed(s); "
+        f"bank: {results[0].config['sample']['text']}"
+    )
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if set_record is not None:
         _print_set(set_record)
@@ -143,9 +148,10 @@ def add_subcommands(subparsers) -> None:
     add_scenario_arguments(p, seed_flag="--scenario-seed")
     p.add_argument(
         "--policies",
-        default="fixed:0.5,retune,retune_fair:0.9",
-        help="comma-separated: fixed:W (K=2, alpha=(W,1-W)) or fixed:a/b/c, retune, retune_fair:TAU "
-        "(default fixed:0.5,retune,retune_fair:0.9)",
+        default=None,
+        help="comma-separated: fixed:W (K=2, alpha=(W,1-W)) or fixed:a/b/c (one weight per label), retune, "
+        "retune_fair:TAU (default fixed:0.5,retune,retune_fair:0.9 for K=2; equal weights fixed:1/1/1,... "
+        "for K>=3)",
     )
     p.add_argument("--periods", type=int, default=200, help="periods T (default 200)")
     p.add_argument("--slots", type=int, default=10_000, help="user slots N (default 10000)")

@@ -25,7 +25,17 @@ import numpy as np
 from jaxfair.engine import kernels
 from jaxfair.validation import check_alphas
 
-__all__ = ["Custom", "Fixed", "Policy", "Retune", "RetuneFair", "choose_fair", "choose_utility", "parse_policy"]
+__all__ = [
+    "Custom",
+    "Fixed",
+    "Policy",
+    "Retune",
+    "RetuneFair",
+    "choose_fair",
+    "choose_utility",
+    "default_policies",
+    "parse_policy",
+]
 
 
 def _check_every(every) -> int:
@@ -166,6 +176,16 @@ def _fair_chooser(tau: float):
     return functools.partial(choose_fair, tau=tau)
 
 
+def default_policies(n_labels: int) -> str:
+    """The command line's ``--policies`` when none is given: equal weights, ``retune`` and
+    ``retune_fair:0.9``. Equal weights are ``fixed:0.5`` for K = 2 and ``fixed:1/1/…/1`` (α = 1/K
+    each: serving depends on α's direction only) for K ≥ 3, so the default fits every K."""
+    if isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer)) or n_labels < 2:
+        raise ValueError(f"n_labels: expected an int >= 2, got {n_labels!r}")
+    equal = "fixed:0.5" if n_labels == 2 else "fixed:" + "/".join(["1"] * int(n_labels))
+    return f"{equal},retune,retune_fair:0.9"
+
+
 def parse_policy(text: str, n_labels: int, grid: np.ndarray, every: int) -> Policy:
     """``fixed:W`` (K = 2: α = (W, 1 − W)) or ``fixed:a/b/c`` (any K), ``retune``, ``retune_fair:TAU``."""
     kind, _, arg = text.strip().partition(":")
@@ -179,7 +199,12 @@ def parse_policy(text: str, n_labels: int, grid: np.ndarray, every: int) -> Poli
                 raise ValueError(f"policies: fixed:W needs 0 <= W <= 1, got {text!r}")
             vals = [vals[0], 1.0 - vals[0]]
         if len(vals) != n_labels:
-            raise ValueError(f"policies: {text!r} gives {len(vals)} weights, the scenario has K={n_labels} labels")
+            form = "fixed:" + "/".join("abcdefghij"[k] if k < 10 else f"w{k}" for k in range(n_labels))
+            raise ValueError(
+                f"policies: {text!r} gives {len(vals)} weight{'s' if len(vals) != 1 else ''}, the scenario has "
+                f"K={n_labels} labels: give one weight per label, {form} (e.g. fixed:{'/'.join(['1'] * n_labels)})"
+                + (", or fixed:W for K = 2" if n_labels == 2 else "")
+            )
         return Fixed(np.asarray(vals), name=text.strip())
     if kind == "retune" and not arg:
         return Retune(grid, every=every)

@@ -18,7 +18,16 @@ import numpy as np
 from jaxfair.dynamics import rng
 from jaxfair.engine.batch import Batch
 
-__all__ = ["Bank", "acquisition_cdf", "check_acquisition", "make_bank", "newcomers", "return_uniform", "session_index"]
+__all__ = [
+    "Bank",
+    "acquisition_cdf",
+    "bank_sample",
+    "check_acquisition",
+    "make_bank",
+    "newcomers",
+    "return_uniform",
+    "session_index",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +66,44 @@ def make_bank(scenario, key, n_users: int | None = None, n_sessions: int | None 
     count = np.bincount(user_group, minlength=g).astype(np.int32)
     start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int32)
     return Bank(batch=batch, user_group=user_group, n_sessions=b, members=members, group_start=start, group_count=count)
+
+
+def bank_sample(scenario, bank: Bank) -> dict:
+    """What stands behind a run's bank (the dynamics' ``sample``, as ``summary["sample"]`` of a
+    surface): how many real users and logged sessions the bank's users and sessions come from.
+
+    Returns ``{"bank_users": U, "sessions_per_user": B, "source_users": real users or None
+    (generated users), "logged_sessions": logged sessions (replay) or None, "resampled": True,
+    "text": a phrase for titles}``. Every bank session is drawn with replacement, hence
+    ``resampled``.
+    """
+    u, b = bank.n_users, bank.n_sessions
+    # sample_size's "source_users" is the scenario's own count of the real users behind it
+    # (None for generated users); a replay also names its logged sessions.
+    size = scenario.sample_size(u)
+    source = size.get("source_users")
+    replay = bool(getattr(scenario, "fixed_sessions", False))
+    logged = int(size["sessions"]) if replay else None
+    if source is None:
+        text = f"{u:,} generated users, {b} sessions each"
+    elif replay:
+        who = f"all {source:,}" if u == source else f"{u:,} of {source:,}"
+        text = (
+            f"{who} logged users ({logged:,} logged sessions), {b} sessions each drawn with replacement "
+            "from the user's own logged sessions"
+        )
+    else:
+        noun = getattr(scenario, "user_noun", "pool users")
+        who = f"all {source:,}" if u == source else f"{u:,} of {source:,}"
+        text = f"{who} {noun}, {b} sessions each drawn from the user's own rows"
+    return {
+        "bank_users": u,
+        "sessions_per_user": b,
+        "source_users": None if source is None else int(source),
+        "logged_sessions": logged,
+        "resampled": True,
+        "text": text,
+    }
 
 
 def check_acquisition(acquisition, scenario, bank: Bank | None = None) -> np.ndarray:

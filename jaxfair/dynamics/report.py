@@ -12,6 +12,7 @@ import pandas as pd
 from jaxfair.dynamics.result import DynamicsResult
 from jaxfair.named_prefs import prefs_title
 from jaxfair.utils.atomic import atomic_write, atomic_write_text
+from jaxfair.utils.curves import same_as, same_curve_label, staggered_style
 from jaxfair.utils.tables import markdown_table
 
 __all__ = ["horizon_table", "plot_dynamics", "t_interval", "write_dynamics"]
@@ -58,37 +59,6 @@ def horizon_table(results: Sequence[DynamicsResult]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
-
-
-def _same_as(mean: np.ndarray, names: Sequence[str]) -> list[str | None]:
-    """For each policy (axis 1 of ``mean [T, Q, ...]``), the first earlier policy with the same curve, or None."""
-    out: list[str | None] = []
-    for qi in range(mean.shape[1]):
-        twin = next(
-            (names[qj] for qj in range(qi) if np.allclose(mean[:, qi], mean[:, qj], rtol=0, atol=1e-9, equal_nan=True)),
-            None,
-        )
-        out.append(twin)
-    return out
-
-
-def _line_style(qi: int, n_policies: int, periods: int) -> dict:
-    """Colour, dash and markers of policy ``qi``; markers sit at staggered periods so that a
-    policy whose curve coincides with another's stays visible (its markers fall between)."""
-    import matplotlib.pyplot as plt
-
-    step = max(1, periods // 8)
-    return dict(
-        color=plt.get_cmap("tab10")(qi % 10),
-        ls=("-", "--", "-.", ":")[qi % 4],
-        marker=_MARKERS[qi % len(_MARKERS)],
-        markevery=(min(periods - 1, (qi * step) // max(1, n_policies)), step),
-        ms=4,
-        lw=1.5,
-    )
-
-
 def _legend(ax, n_seeds: int) -> None:
     """The policy legend, plus what the shaded bands are (with several seeds)."""
     from matplotlib.patches import Patch
@@ -117,18 +87,20 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
     q_all = len(r0.names)
     prefs = r0.config.get("prefs")
     line = f"\n{prefs_title(list(prefs), [list(v.values()) for v in prefs.values()])}" if prefs else ""
+    if r0.config.get("sample"):  # how many real users stand behind the curves
+        line += f"\nbank: {r0.config['sample']['text']}"
     figs = []
     for what in ("share", "utility"):
         data = np.stack([r.share if what == "share" else r.group_utility for r in results])  # [S, T, Q, G]
         mean, lo, hi = t_interval(data, axis=0)
-        twins = _same_as(mean, r0.names)
         g = len(r0.group_names)
         fig, axes = plt.subplots(1, g, figsize=(4.2 * g + 2.6, 3.6), squeeze=False)
+        # A policy is the "same curve" as another only if it is in every group's panel.
+        twins = same_as([mean[:, qi] for qi in range(q_all)], r0.names)
         for gi, ax in enumerate(axes[0]):
             for qi, name in enumerate(r0.names):
-                style = _line_style(qi, q_all, r0.periods)
-                label = name if twins[qi] is None else f"{name} (same curve as {twins[qi]})"
-                ax.plot(t, mean[:, qi, gi], label=label, **style)
+                style = staggered_style(qi, q_all, r0.periods)
+                ax.plot(t, mean[:, qi, gi], label=same_curve_label(name, twins[qi]), **style)
                 if len(results) > 1:
                     ax.fill_between(
                         t, np.clip(lo[:, qi, gi], 0, None), hi[:, qi, gi], color=style["color"], alpha=0.2, lw=0
@@ -151,11 +123,10 @@ def plot_dynamics(results: Sequence[DynamicsResult], title: str = ""):
         (axes[1], "worst_best_ratio", "worst / best group utility"),
     ):
         mean, lo, hi = t_interval(np.stack([getattr(r, attr) for r in results]), axis=0)  # [T, Q]
-        twins = _same_as(mean, r0.names)
+        twins = same_as([mean[:, qi] for qi in range(q_all)], r0.names)
         for qi, name in enumerate(r0.names):
-            style = _line_style(qi, q_all, r0.periods)
-            label = name if twins[qi] is None else f"{name} (same curve as {twins[qi]})"
-            ax.plot(t, mean[:, qi], label=label, **style)
+            style = staggered_style(qi, q_all, r0.periods)
+            ax.plot(t, mean[:, qi], label=same_curve_label(name, twins[qi]), **style)
             if len(results) > 1:
                 ax.fill_between(
                     t, np.clip(lo[:, qi], 0, 1), np.clip(hi[:, qi], 0, 1), color=style["color"], alpha=0.2, lw=0

@@ -26,6 +26,7 @@ from jaxfair.dynamics.policies import Fixed, Policy
 from jaxfair.dynamics.population import (
     Bank,
     acquisition_cdf,
+    bank_sample,
     check_acquisition,
     make_bank,
     newcomers,
@@ -301,6 +302,7 @@ def simulate(
             slate=slate.to_dict(),
             bank_users=bank.n_users,
             sessions_per_user=bank.n_sessions,
+            sample=bank_sample(scenario, bank),  # the real users (and logged sessions) behind the bank
             policies=[_describe(p) for p in pols],
         ),
     )

@@ -29,6 +29,7 @@ __all__ = [
     "from_file",
     "from_frame",
     "load",
+    "reads_data_files",
     "register",
     "summary",
 ]
@@ -61,6 +62,12 @@ def summary() -> dict[str, str]:
     """Name → one-line description of every registered scenario."""
     _load_builtins()
     return _registry.summary()
+
+
+def reads_data_files(name: str) -> bool | None:
+    """Whether the registered scenario ``name`` reads raw data files (:func:`jaxfair.scenarios.registry.register`)."""
+    _load_builtins()
+    return _registry.reads_data_files(name)
 
 
 def load(name: str, *, seed: int = 0, prefs: Any = None, **options: Any) -> Scenario:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from jaxfair.scenarios.cliargs import allow_unnormalised_arg, echo_prefs, logs_from_args
+from jaxfair.scenarios.cliargs import allow_unnormalised_arg, check_data_dir, echo_prefs, logs_from_args
 from jaxfair.utils.cliargs import (
     UsageError,
     add_log_arguments,
@@ -96,6 +96,7 @@ def run(args) -> int:
             )
     extra = {}
     for name in filter(None, dict.fromkeys((args.describe, args.auc))):
+        check_data_dir(name, args.data_dir)  # the one --data-dir check of every command
         if name != "toy":
             extra = dict(data_dir=args.data_dir, cache_dir=args.cache_dir)
         # Errors: one line from jaxfair.cli.main.

@@ -20,7 +20,14 @@ from jaxfair.utils.cliargs import (
     scenario_options,
 )
 
-__all__ = ["allow_unnormalised_arg", "echo_prefs", "logs_from_args", "scenario_from_args", "scenario_name"]
+__all__ = [
+    "allow_unnormalised_arg",
+    "check_data_dir",
+    "echo_prefs",
+    "logs_from_args",
+    "scenario_from_args",
+    "scenario_name",
+]
 
 
 def echo_prefs(scenario) -> None:
@@ -35,13 +42,25 @@ def echo_prefs(scenario) -> None:
 
 
 def scenario_name(args: argparse.Namespace) -> str:
-    """The registered scenario ``--scenario`` names (or the default), checked against the registry."""
+    """The registered scenario ``--scenario`` names (or the default), checked against the registry
+    and against ``--data-dir`` (:func:`check_data_dir`)."""
     from jaxfair import scenarios
 
     name = args.scenario or args._default_scenario
     if name not in scenarios.available():
         raise UsageError(f"--scenario: unknown scenario {name!r}; expected one of {', '.join(scenarios.available())}")
+    check_data_dir(name, getattr(args, "data_dir", None))
     return name
+
+
+def check_data_dir(name: str, data_dir) -> None:
+    """Refuse ``--data-dir`` for a registered scenario that reads no data files (one line, the
+    same in every command): a factory that accepts and ignores ``data_dir`` would otherwise
+    let a user believe their directory was used."""
+    from jaxfair import scenarios
+
+    if data_dir is not None and scenarios.reads_data_files(name) is False:
+        raise UsageError(f"--data-dir: scenario {name!r} reads no data files")
 
 
 def scenario_from_args(args: argparse.Namespace):

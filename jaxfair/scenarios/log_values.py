@@ -227,11 +227,19 @@ def warn_duplicates(
         advice = _ONE_ROW_PER_CANDIDATE[replay].format(user=user, candidate="<candidate id column>")
         advice += "; or pass allow_duplicates=True (--allow-duplicates) if the "
         advice += "repeats are distinct candidates"
+    # What a repeat does depends on what is served: a pool draws sessions from the user's pool
+    # of rows, a replay serves each logged session as it is (no pool).
+    if replay:
+        effect = (
+            "a repeated row becomes a second candidate in the same session, so the replayed session offers "
+            "it twice (a file appended to itself doubles every session)"
+        )
+    else:
+        effect = "the user's pool holds it twice (a file appended to itself doubles every pool)"
     warnings.warn(
         f"rows: {int(dup.sum())} of {n_rows} rows repeat an earlier row exactly (same user"
         f"{', session' if by_session else ''}, scores, labels and retrieval flag; data row {row} repeats "
-        f"data row {original}); without a candidate column every repeat is another candidate, so the "
-        f"user's pool holds it twice (a file appended to itself doubles every pool). {advice}",
+        f"data row {original}); without a candidate column every repeat is another candidate: {effect}. {advice}",
         DuplicateRowsWarning,
         stacklevel=3,
     )

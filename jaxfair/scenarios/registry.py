@@ -12,16 +12,35 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # only for annotations: importing base would start JAX (see jaxfair --help)
     from jaxfair.scenarios.base import Scenario
 
-__all__ = ["available", "load", "register", "summary"]
+__all__ = ["available", "load", "reads_data_files", "register", "summary"]
 
 _REGISTRY: dict[str, tuple[Callable[..., Scenario], str]] = {}
+# name → whether the scenario reads raw data files (its ``data_dir`` option means something);
+# None: not declared, the factory's signature decides.
+_READS_FILES: dict[str, bool | None] = {}
 
 
-def register(name: str, factory: Callable[..., Scenario], description: str) -> None:
-    """Register ``factory(seed=..., **options) -> Scenario`` under ``name``."""
+def register(name: str, factory: Callable[..., Scenario], description: str, *, reads_files: bool | None = None) -> None:
+    """Register ``factory(seed=..., **options) -> Scenario`` under ``name``.
+
+    ``reads_files``: True when the scenario reads raw data files (``data_dir=`` points to them),
+    False when it reads none (the command line then refuses ``--data-dir`` for it, whatever
+    options the factory swallows); None leaves it to the factory (an unknown ``data_dir``
+    option is refused by :func:`load`).
+    """
     if name in _REGISTRY:
         raise ValueError(f"name: scenario {name!r} is already registered")
+    if reads_files is not None and not isinstance(reads_files, bool):
+        raise ValueError(f"reads_files: expected True, False or None, got {reads_files!r}")
     _REGISTRY[name] = (factory, description)
+    _READS_FILES[name] = reads_files
+
+
+def reads_data_files(name: str) -> bool | None:
+    """Whether the registered scenario ``name`` reads raw data files (None: not declared)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"name: unknown scenario {name!r}; available: {', '.join(available())}")
+    return _READS_FILES[name]
 
 
 def available() -> list[str]:

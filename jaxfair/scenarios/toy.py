@@ -344,4 +344,5 @@ register(
     "toy",
     lambda seed=0, **opts: ToyScenario(seed=seed, **opts),
     "built-in pure-JAX scenario: calibrated scores, Bernoulli labels, 80/20 groups (no data needed)",
+    reads_files=False,
 )

@@ -46,8 +46,9 @@ class Surface:
       over_set: with a preference set: per α of the direction (K = 2) or simplex grid (K ≥ 3),
         utility / DER / ratio min, median, max over the set and robust DER.
       optima: with a preference set: per member, its best-utility α and its DER-best α.
-      frontier: K ≥ 3: the best-utility α per DER level; marginals: K ≥ 3: the largest utility
-        over the grid as a function of each α_k.
+      frontier: K ≥ 3: the best-utility α per DER level, the levels chosen from the grid's own
+        DER range (``summary["frontier_levels"]`` says how); marginals: K ≥ 3: the largest
+        utility over the grid as a function of each α_k.
     """
 
     box: pd.DataFrame | None
@@ -170,7 +171,7 @@ def compute_surface(
         n_breakpoints = None
         table = ev.to_frame()
         tables["simplex"] = table
-        tables["frontier"] = best_per_der_level(table, scenario.label_names)
+        tables["frontier"], frontier_levels = best_per_der_level(table, scenario.label_names)
         tables["marginals"] = marginal_curves(table, scenario.label_names)
         n_alpha = len(grid)
     t_eval = time.perf_counter() - t0
@@ -222,6 +223,7 @@ def compute_surface(
         "scenario_options": scenario.describe()["options"],
     }
     if k_labels >= 3:
+        summary["frontier_levels"] = frontier_levels  # how the DER levels were chosen, and the DER range
         summary["frontier"] = tables["frontier"].to_dict(orient="records")
     if pset is not None:
         t0 = time.perf_counter()

@@ -8,13 +8,48 @@ import numpy as np
 from jaxfair.named_prefs import prefs_title
 from jaxfair.surface.compute import Surface
 
-__all__ = ["plot_bands", "plot_optimum_spread", "plot_surface", "prefs_line", "sample_text", "set_line"]
+__all__ = [
+    "plot_bands",
+    "plot_optimum_spread",
+    "plot_surface",
+    "prefs_line",
+    "sample_text",
+    "set_line",
+    "slate_line",
+]
 
 
 def sample_text(summary: dict) -> str:
     """What stands behind the figures (e.g. "20,000 sessions drawn from 943 logged users")."""
     sample = summary.get("sample")
     return sample["text"] if sample else f"{summary['n_users']:,} users"
+
+
+def slate_line(summary: dict) -> str:
+    """Slates (k > 1): what is served and what a utility is, for titles; "" for top-1.
+
+    A slate's utility is the position-weighted sum Σ_r v_r α*(g)·Y over its k items, so it runs
+    up to Σ_r v_r (2.95 for 5 DCG ranks), not up to 1 as a top-1 utility: a title must say so.
+    """
+    k = int(summary.get("slate", 1))
+    if k <= 1:
+        return ""
+    spec = summary.get("slate_spec") or {}
+    w = [float(v) for v in summary.get("position_weights", spec.get("weights", []))]
+    pw = spec.get("position_weights", "dcg")
+    model = (
+        {
+            "dcg": "DCG 1/log2(1+r)",
+            "uniform": "uniform",
+            "geometric": f"geometric γ^(r−1), γ = {spec.get('gamma', 0.8):g}",
+        }.get(pw, str(pw))
+        if isinstance(pw, str)
+        else "given"
+    )
+    return (
+        f"slate of {k}, {model} position weights v = ({', '.join(f'{v:.3g}' for v in w)}); "
+        f"utility = Σ_r v_r α*(g)·Y of the item at rank r, from 0 up to Σ v = {sum(w):.3g}"
+    )
 
 
 def prefs_line(surface: Surface) -> str:
@@ -59,7 +94,6 @@ def plot_surface(surface: Surface):
     extent = (0.0, 1.0, 0.0, 1.0)
     provider = _has_provider(surface)
     k = int(surface.summary.get("slate", 1))
-    what = f"slate of {k}, " if k > 1 else ""
     panels = [("utility", "viridis", "global utility"), ("der", "magma", "viewer DER (1 = equal utility)")]
     if provider:
         panels.append(("provider_der", "cividis", "provider DER (1 = exposure ∝ merit)"))
@@ -79,10 +113,10 @@ def plot_surface(surface: Surface):
     best = surface.summary["best_utility"]
     fig1.suptitle(
         f"{surface.title}: {'utility, viewer and provider DER' if provider else 'utility and DER'} "
-        f"over the α box ({what}{sample_text(surface.summary)}; "
+        f"over the α box ({sample_text(surface.summary)}; "
         "α = 0 at the origin serves nothing: left blank)\n"
         f"at the best-utility α: DER {best['der']:.3f}, worst/best group utility {best['worst_best_ratio']:.3f}; "
-        f"{prefs_line(surface)}"
+        f"{prefs_line(surface)}" + (f"\n{slate_line(surface.summary)}" if k > 1 else "")
     )
 
     d = surface.direction

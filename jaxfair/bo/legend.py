@@ -1,0 +1,104 @@
+"""What the numbers of a study's report are, in words: the exact values behind them and each
+column of ``summary`` (and ``recommended``), for ``summary.md``, ``report.md`` and the CLI.
+
+Two different "values of a method" sit side by side in a study's output and differ on purpose:
+``median_final_*`` is the median over trials of the exact value at the α each trial evaluated
+**last**; ``recommended``'s ``*_exact_median`` (and ``jaxfair bo``'s "recommended" line) is the
+median over trials of the exact value of the **one α each trial recommends** (its BO evaluation
+with the best normalised sum). Random search's last α is a random draw, so the two can be far apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["exact_values_text", "summary_legend"]
+
+
+def exact_values_text(config: dict | None, *, sessions: str | None = None) -> str:
+    """What an exact (``*_exact``) value is evaluated on, from ``study.json``'s ``config``.
+
+    Args:
+      config: the study's configuration (None: unknown, e.g. a report of a bare DataFrame).
+      sessions: for a replay, the logged sessions in words (e.g. "1,886 logged sessions of 943
+        users"), when the caller knows them (``study.json`` does not record the count).
+    Returns:
+      e.g. ``"100,000 held-out users"`` or ``"every logged session once (1,886 logged sessions of
+      943 users; a replay has no held-out users)"``, plus the horizon of a ``--horizon`` study.
+    """
+    if not config:
+        return "the study's fixed held-out batch"
+    if config.get("exact_batch"):  # a replay: every logged session, once each
+        text = f"every logged session once ({f'{sessions}; ' if sessions else ''}a replay has no held-out users)"
+    else:
+        text = f"{int(config.get('exact_users', 100_000)):,} held-out users"
+    if config.get("horizon"):
+        text += f", each α's long-run value over {int(config['horizon'])} periods of retention dynamics"
+    return text
+
+
+_METRICS = {
+    "der": "DER",
+    "worst_best_ratio": "worst/best group utility ratio (min_g μ_g / max_g μ_g, under the point prefs)",
+    "utility": "global utility",
+    "provider_der": "provider DER",
+}
+
+
+def summary_legend(columns: Iterable[str], config: dict | None = None, *, recommended: bool = False) -> list[str]:
+    """One Markdown bullet per kind of ``summary`` column present in ``columns`` (and the
+    ``recommended`` table when it is written), saying what the number is.
+
+    Every value is an exact value (:func:`exact_values_text`); in a robust study the utility and
+    DER columns are the robust objectives (the ``objectives`` column says which).
+    """
+    cols = set(columns)
+    exact = exact_values_text(config)
+    out = [
+        f"All values are exact (noise-free) values on {exact}; each is a median (or mean, sd) over "
+        "the method's trials, one value per trial."
+    ]
+    finals = [m for m in _METRICS if f"median_final_{m}" in cols]
+    if finals:
+        names = ", ".join(f"`median_final_{m}`" for m in finals)
+        out.append(
+            f"{names}: the median over trials of the exact value at the α each trial evaluated **last** "
+            "(its last evaluation, not its best: random search's last α is a random draw)."
+        )
+    means = [m for m in _METRICS if f"median_mean_{m}" in cols]
+    if means:
+        names = ", ".join(f"`median_mean_{m}`" for m in means)
+        out.append(f"{names}: the median over trials of the mean exact value over the trial's BO iterations.")
+    if {"median_hv", "mean_hv", "sd_hv"} & cols:
+        out.append(
+            "`median_hv`, `mean_hv`, `sd_hv`: the hypervolume of all the trial's exact evaluations (its "
+            "best-so-far front after the last evaluation) w.r.t. the trial's reference point; median, mean "
+            "and sd over trials."
+        )
+    if "median_scalarised" in cols:
+        out.append(
+            "`median_scalarised`: the median over trials of the best sum of min–max normalised objectives "
+            "among the trial's BO evaluations (the score of the α the trial recommends)."
+        )
+    rec = (
+        "`recommended.csv`'s `*_exact_median` columns"
+        if recommended
+        else '`jaxfair bo`\'s "recommended" line (and `recommended.csv` in a three-objective study)'
+    )
+    out.append(
+        f"Not to be confused with {rec}: the median over trials of the exact value of the **single α each "
+        "trial recommends**, its BO evaluation with the best normalised sum — usually not its last α, so "
+        "it differs from `median_final_*`."
+    )
+    for col, text in (
+        ("trials", "`trials`: how many trials of the method the row summarises."),
+        ("objectives", "`objectives`: what the utility and DER columns are (robust objectives over a set)."),
+        (
+            "unfinished_trials",
+            "`unfinished_trials`: trials cut short; their final values are from their last evaluation so far.",
+        ),
+        ("prefs", "`prefs`: the true preferences every value is computed under (which row went to which group)."),
+    ):
+        if col in cols:
+            out.append(text)
+    return [f"* {line}" for line in out]
