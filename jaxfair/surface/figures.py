@@ -130,11 +130,13 @@ def plot_surface(surface: Surface):
     ax.plot(d["w"], d["utility"], "k--", label="global utility")
     ax.set_ylabel("mean utility")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
+    # A slate's utility is a position-weighted sum, not a probability: say its scale (as the heat-map does).
+    slate = slate_line(surface.summary).replace("; utility =", ";\nutility =") if k > 1 else ""
     ax.set_title(
         f"{surface.title}: per-group utility along the direction of α"
-        + (f" (slate of {k})" if k > 1 else "")
-        + f"\n{prefs_line(surface)}",
-        fontsize=10,
+        + f"\n{prefs_line(surface)}"
+        + (f"\n{slate}" if slate else ""),
+        fontsize=10 if not slate else 9,
     )
     ax2.plot(d["w"], d["der"], color="tab:red", label="viewer DER" if provider else "DER")
     # DER is quadratic in the shares and stays near 1 for large gaps: the ratio shows the gap.
