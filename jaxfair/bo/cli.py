@@ -6,7 +6,6 @@ __all__ = ["add_subcommands"]
 
 
 def _run_bo(args) -> int:
-    from jaxfair.bo.study import run_study
     from jaxfair.htmlreport.commands import finish_outputs
     from jaxfair.ratio import worst_best_ratio
     from jaxfair.scenarios.cliargs import allow_unnormalised_arg, scenario_from_args, scenario_name
@@ -52,6 +51,10 @@ def _run_bo(args) -> int:
         check_log_flags_unused(args)
         allow_unnormalised_arg(args)  # refuses --allow-unnormalised-prefs without --prefs
         scenario = scenario_name(args)
+    # Imported once the arguments are known good: BoTorch's import (seconds, and a torch
+    # deprecation warning under some warning filters) must not come before a one-line usage error.
+    from jaxfair.bo.study import run_study
+
     rows = run_study(
         scenario,
         args.methods,
