@@ -20,7 +20,7 @@ def test_surface_cli_writes_figures_and_tables(tmp_path):
     box = pd.read_csv(out / "surface.csv")
     assert len(box) == 121 and {"utility", "der"} <= set(box)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["n_users"] == 400 and summary["scenario"] == "toy"
+    assert summary["n_sessions"] == 400 and summary["scenario"] == "toy"
 
 
 def test_surface_cli_grid_method_matches_sweep(tmp_path):

@@ -66,7 +66,7 @@ def test_surface_on_replay_is_every_logged_session_once(replay, logs):
     a = compute_surface(replay, n_users=2000, n_grid=3, seed=0)
     b = compute_surface(replay, n_users=50, n_grid=3, seed=1)
     assert a.summary["group_counts"] == _logged_counts(logs) == b.summary["group_counts"]
-    assert a.summary["n_users"] == n_sessions
+    assert a.summary["n_sessions"] == n_sessions
     assert a.summary["sample"] == {
         "sessions": n_sessions,
         "source_users": 80,
@@ -89,7 +89,7 @@ def test_pool_summary_says_how_many_real_users(logs):
         "resampled": True,
         "text": "20,000 sessions drawn from 80 logged users",
     }
-    assert _sample_text({"sample": size, "n_users": 20_000}) == size["text"]  # the figure titles' phrase
+    assert _sample_text({"sample": size, "n_sessions": 20_000}) == size["text"]  # the figure titles' phrase
     assert scenarios.load("toy").sample_size(300)["text"] == "300 users"
 
 
@@ -184,7 +184,7 @@ def test_cli_replay_users_is_ignored_with_a_warning(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 0 and "jaxfair: warning: --users 2000: ignored with --replay" in err
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
-    assert summary["n_users"] == summary["sample"]["sessions"] == len(_logs(30).drop_duplicates(["u", "s"]))
+    assert summary["n_sessions"] == summary["sample"]["sessions"] == len(_logs(30).drop_duplicates(["u", "s"]))
 
 
 @pytest.mark.parametrize(

@@ -186,7 +186,8 @@ def compute_surface(
         "prefs": prefs_record(scenario.group_names, scenario.label_names, prefs),
         "prefs_normalised": not isinstance(prefs, UnnormalisedPrefs),
         "standin": scenario.is_standin,
-        "n_users": int(batch.n_users),
+        # Sessions evaluated (a batch row is a session); the real users behind them are in `sample`.
+        "n_sessions": int(batch.n_users),
         "sample": sample,
         "n_candidates": scenario.n_candidates,
         "n_labels": k_labels,

@@ -22,7 +22,7 @@ __all__ = [
 def sample_text(summary: dict) -> str:
     """What stands behind the figures (e.g. "20,000 sessions drawn from 943 logged users")."""
     sample = summary.get("sample")
-    return sample["text"] if sample else f"{summary['n_users']:,} users"
+    return sample["text"] if sample else f"{summary['n_sessions']:,} sessions"
 
 
 def slate_line(summary: dict) -> str:
