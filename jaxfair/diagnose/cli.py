@@ -221,7 +221,7 @@ def _print_diagnosis(d) -> None:
 
     names = d.group_names
     g1, g0 = (names[g] for g in d.groups)
-    unit = d.population.unit if d.population else "sessions"
+    unit = d.population.unit
     print(
         f"{d.title}: {g1} (g1) vs {g0} (g0), {sample_text(d)} ({pair_counts_text(d)}); "
         f"S_X overlap {d.weights.overlap:.3f}, ESS {d.weights.ess:,.0f} {unit}"

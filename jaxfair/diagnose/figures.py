@@ -240,7 +240,7 @@ def overlap_figure(d, path: Path, *, return_figure: bool = False):
             histtype="step",
             lw=1.5,
             color=col,
-            label=d.population.group_text(name) if d.population else f"{name}: {len(v):,} sessions",
+            label=d.population.group_text(name),
         )
     ax.set_xscale("log")
     _readable_log_ticks(ax, lo_edge, max(pos.max(), lo_edge * 1.01) if len(pos) else 1.0)
@@ -248,7 +248,7 @@ def overlap_figure(d, path: Path, *, return_figure: bool = False):
         f"S_X weight h(x) (mean 1 over both groups; first bin holds every weight < {lo_edge:.2g}, zeros included)",
         fontsize=9,
     )
-    unit = _unit(d)
+    unit = d.population.unit
     ax.set_ylabel(unit)
     g1, g0 = (d.group_names[g] for g in d.groups)
     ax.set_title(
@@ -344,22 +344,14 @@ def sample_text(d) -> str:
     """What the sample is: ``"20,000 sessions drawn from 943 logged users"`` (as
     :meth:`~jaxfair.scenarios.base.Scenario.sample_size` says), or ``"2,000 simulated users"``
     where each session is a generated user (its ``source_users`` is None)."""
-    if d.population is not None and d.population.simulated:
+    if d.population.simulated:
         return f"{d.n_users:,} {d.population.unit}"
     return d.sample["text"] if d.sample else f"{d.n_users:,} sessions"
 
 
-def _unit(d) -> str:
-    """What the histogram counts: ``"sessions"`` or ``"simulated users"``."""
-    return d.population.unit if d.population else "sessions"
-
-
 def pair_counts_text(d) -> str:
     """``"tech: 4,020 sessions of 191 logged users; other: …"`` for g1 and g0."""
-    names = [d.group_names[g] for g in d.groups]
-    if d.population is None:
-        return "; ".join(f"{n}: {int(np.sum(d.group == g)):,} sessions" for n, g in zip(names, d.groups, strict=True))
-    return d.population.pair_text(names)
+    return d.population.pair_text([d.group_names[g] for g in d.groups])
 
 
 def _prefs_line(d) -> str:

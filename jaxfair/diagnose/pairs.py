@@ -135,8 +135,8 @@ def _pair_record(d) -> dict:
         "g0": g0,
         "folder": pair_folder(d),
         "why": d.pair_reason,
-        "n_sessions": {n: pop.sessions[n] for n in (g1, g0)} if pop else None,
-        "logged_users": {n: pop.users[n] for n in (g1, g0)} if pop and pop.users is not None else None,
+        "n_sessions": {n: pop.sessions[n] for n in (g1, g0)},
+        "logged_users": {n: pop.users[n] for n in (g1, g0)} if pop.users is not None else None,
     }
     for p, key in enumerate(("alpha_given", "alpha_utility_optimal")):
         row = d.points.summary(p)
@@ -163,10 +163,13 @@ def _markdown(runs, mode: str) -> str:
     for d in runs:
         g1, g0 = (d.group_names[g] for g in d.groups)
         v = verdicts(d)
-        lines += [f"## {g1} (g1) vs {g0} (g0)", "", f"Folder `{pair_folder(d)}/`. Why this pair: {d.pair_reason}."]
-        if d.population:
-            lines += [f"Sessions: {d.population.pair_text([g1, g0])}."]
-        lines += [""]
+        lines += [
+            f"## {g1} (g1) vs {g0} (g0)",
+            "",
+            f"Folder `{pair_folder(d)}/`. Why this pair: {d.pair_reason}.",
+            f"Sessions: {d.population.pair_text([g1, g0])}.",
+            "",
+        ]
         for p, key in enumerate(("given", "best")):
             row = d.points.summary(p)
             terms = ", ".join(
@@ -199,7 +202,7 @@ def write_pairs_overview(runs, out, mode: str) -> dict[str, Path]:
         "not_offered": POOLED_REST,
         "scenario": d0.scenario.describe() if hasattr(d0.scenario, "describe") else str(d0.scenario),
         "sample": d0.sample,
-        **(d0.population.summary() if d0.population else {}),
+        **d0.population.summary(),
         "prefs": prefs_record(d0.group_names, d0.scenario.label_names, d0.scenario.prefs),
         "group_utility_at_alpha_given": d0.group_utility,
         "pairs": [_pair_record(d) for d in runs],

@@ -223,6 +223,8 @@ class Diagnosis:
     notes: list
     n_users: int  # sessions (batch rows), not users: see population
     group: np.ndarray  # int [N] group of each session
+    population: Population  # sessions and real users per group (what n_users counts)
+    group_utility: dict  # {group name: utility at alpha_given} for groups with sessions
     sample: dict | None = None  # Scenario.sample_size: how many real users stand behind the numbers
     pair_reason: str = ""  # why these two groups (the default pair), or "chosen by the user"
     alpha_segment_best: np.ndarray | None = None  # K >= 3: best α on the segment α*(g0)–α*(g1)
@@ -230,8 +232,6 @@ class Diagnosis:
     utility_segment_best: float = float("nan")  # global utility at alpha_segment_best
     optimum_grid_size: int = 0  # α searched for the optimum
     prefs_set: Any = None  # PrefSetDiagnosis when a preference set was given
-    population: Population | None = None  # sessions and real users per group (what n_users counts)
-    group_utility: dict | None = None  # {group name: utility at alpha_given} for groups with sessions
 
     @property
     def group_names(self) -> tuple[str, ...]:

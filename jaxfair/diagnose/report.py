@@ -90,7 +90,7 @@ def _point_summary(d, p: int) -> dict:
     counts = {
         "groups": names,
         "n_sessions": dict(zip(names, rows, strict=True)),
-        "logged_users": None if pop is None or pop.users is None else {n: pop.users[n] for n in names},
+        "logged_users": None if pop.users is None else {n: pop.users[n] for n in names},
     }
     return {"alpha": by_label(d, d.points.alphas[p]), **counts, **{k: v for k, v in out.items() if k != "alpha"}}
 
@@ -103,7 +103,7 @@ def summary_dict(d) -> dict:
         "standin": bool(getattr(d.scenario, "is_standin", False)),
         # Sessions, not users (a pool draws sessions with replacement, a replay has several per
         # user): n_sessions, group_sessions and group_logged_users (the real users behind them).
-        **(d.population.summary() if d.population else {"n_sessions": d.n_users}),
+        **d.population.summary(),
         "sample": d.sample,
         "groups": {"g1": g1, "g0": g0, "ids": list(d.groups), "why": d.pair_reason},
         "utility_optimal": {

@@ -84,17 +84,16 @@ def bank_sample(scenario, bank: Bank) -> dict:
     source = size.get("source_users")
     replay = bool(getattr(scenario, "fixed_sessions", False))
     logged = int(size["sessions"]) if replay else None
+    who = None if source is None else f"all {source:,}" if u == source else f"{u:,} of {source:,}"
     if source is None:
         text = f"{u:,} generated users, {b} sessions each"
     elif replay:
-        who = f"all {source:,}" if u == source else f"{u:,} of {source:,}"
         text = (
             f"{who} logged users ({logged:,} logged sessions), {b} sessions each drawn with replacement "
             "from the user's own logged sessions"
         )
     else:
         noun = getattr(scenario, "user_noun", "pool users")
-        who = f"all {source:,}" if u == source else f"{u:,} of {source:,}"
         text = f"{who} {noun}, {b} sessions each drawn from the user's own rows"
     return {
         "bank_users": u,

@@ -16,6 +16,7 @@ __all__ = [
     "sample_text",
     "set_line",
     "slate_line",
+    "slate_title_lines",
 ]
 
 
@@ -52,6 +53,15 @@ def slate_line(summary: dict) -> str:
     )
 
 
+def slate_title_lines(summary: dict, *, wrap: bool = False) -> str:
+    """:func:`slate_line` as the last line(s) of a title: ``"\n" + line`` for a slate, ``""`` for
+    top-1. ``wrap``: break the line before "utility =" (narrow figures)."""
+    line = slate_line(summary)
+    if wrap:
+        line = line.replace("; utility =", ";\nutility =")
+    return f"\n{line}" if line else ""
+
+
 def prefs_line(surface: Surface) -> str:
     record = surface.summary["prefs"]
     return prefs_title(list(record), [list(row.values()) for row in record.values()])
@@ -79,8 +89,9 @@ def _mpl():
     return plt
 
 
-def _has_provider(surface: Surface) -> bool:
-    return "provider_der" in surface.direction.columns and bool(np.isfinite(surface.direction["provider_der"]).any())
+def _has_provider(table) -> bool:
+    """Whether a surface table (``direction`` for K = 2, ``simplex`` for K = 3) has provider DER."""
+    return "provider_der" in table.columns and bool(np.isfinite(table["provider_der"]).any())
 
 
 def plot_surface(surface: Surface):
@@ -92,7 +103,7 @@ def plot_surface(surface: Surface):
     n = surface.n_grid
     box = surface.box.sort_values([f"alpha_{l0}", f"alpha_{l1}"])
     extent = (0.0, 1.0, 0.0, 1.0)
-    provider = _has_provider(surface)
+    provider = _has_provider(surface.direction)
     k = int(surface.summary.get("slate", 1))
     panels = [("utility", "viridis", "global utility"), ("der", "magma", "viewer DER (1 = equal utility)")]
     if provider:
@@ -116,7 +127,7 @@ def plot_surface(surface: Surface):
         f"over the α box ({sample_text(surface.summary)}; "
         "α = 0 at the origin serves nothing: left blank)\n"
         f"at the best-utility α: DER {best['der']:.3f}, worst/best group utility {best['worst_best_ratio']:.3f}; "
-        f"{prefs_line(surface)}" + (f"\n{slate_line(surface.summary)}" if k > 1 else "")
+        f"{prefs_line(surface)}{slate_title_lines(surface.summary)}"
     )
 
     d = surface.direction
@@ -131,12 +142,10 @@ def plot_surface(surface: Surface):
     ax.set_ylabel("mean utility")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
     # A slate's utility is a position-weighted sum, not a probability: say its scale (as the heat-map does).
-    slate = slate_line(surface.summary).replace("; utility =", ";\nutility =") if k > 1 else ""
+    slate = slate_title_lines(surface.summary, wrap=True)
     ax.set_title(
-        f"{surface.title}: per-group utility along the direction of α"
-        + f"\n{prefs_line(surface)}"
-        + (f"\n{slate}" if slate else ""),
-        fontsize=10 if not slate else 9,
+        f"{surface.title}: per-group utility along the direction of α\n{prefs_line(surface)}{slate}",
+        fontsize=9 if slate else 10,
     )
     ax2.plot(d["w"], d["der"], color="tab:red", label="viewer DER" if provider else "DER")
     # DER is quadratic in the shares and stays near 1 for large gaps: the ratio shows the gap.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxfair.surface.compute import Surface
-from jaxfair.surface.figures import _mpl, prefs_line, sample_text, set_line, slate_line
+from jaxfair.surface.figures import _has_provider, _mpl, prefs_line, sample_text, set_line, slate_title_lines
 from jaxfair.surface.sensitivity import alpha_text
 
 __all__ = ["plot_frontier", "plot_marginals", "plot_simplex", "plot_simplex_set"]
@@ -112,10 +112,6 @@ def _decimals(a: float, b: float, least: int = 4, most: int = 8) -> int:
     return least
 
 
-def _has_provider(table) -> bool:
-    return "provider_der" in table.columns and bool(np.isfinite(table["provider_der"]).any())
-
-
 def plot_simplex(surface: Surface):
     """K = 3: utility, DER and worst/best group utility over the simplex (and provider DER with
     provider groups, as the K = 2 surface), best α's marked; a slate's title says k, the
@@ -123,12 +119,13 @@ def plot_simplex(surface: Surface):
     plt = _mpl()
     s, t, labels = surface.summary, surface.simplex, surface.label_names
     alphas = t[[f"alpha_{n}" for n in labels]].to_numpy()
+    provider = _has_provider(t)
     panels = [
         ("utility", "viridis", "global utility"),
-        ("der", "magma", "viewer DER (1 = equal utility)" if _has_provider(t) else "DER (1 = equal utility)"),
+        ("der", "magma", "viewer DER (1 = equal utility)" if provider else "DER (1 = equal utility)"),
         ("worst_best_ratio", "cividis", "worst/best group utility"),
     ]
-    if _has_provider(t):
+    if provider:
         panels.append(("provider_der", "plasma", "provider DER (1 = exposure ∝ merit)"))
         fig, axes = plt.subplots(2, 2, figsize=(13.5, 11.0), layout="constrained")
         axes = axes.ravel()
@@ -143,7 +140,7 @@ def plot_simplex(surface: Surface):
     dd = _decimals(bu["der"], bd["der"])
     dr = _decimals(bu["worst_best_ratio"], bd["worst_best_ratio"], least=3)
     prov = {}
-    if _has_provider(t):
+    if provider:
         iu, idd = int(np.nanargmax(t["utility"])), int(np.nanargmax(t["der"]))  # the marked α's rows
         pv = t["provider_der"].to_numpy()
         dp = _decimals(pv[iu], pv[idd])
@@ -160,11 +157,9 @@ def plot_simplex(surface: Surface):
         fontsize=9,
         ncols=1,
     )
-    slate = slate_line(s)
     fig.suptitle(
         f"{surface.title}: utility and fairness over the simplex of α ({sample_text(s)}; "
-        f"{s['grid']['n_alpha']:,} α, step {s['grid']['step']:.3g})\n{prefs_line(surface)}"
-        + (f"\n{slate}" if slate else ""),
+        f"{s['grid']['n_alpha']:,} α, step {s['grid']['step']:.3g})\n{prefs_line(surface)}{slate_title_lines(s)}",
         fontsize=11,
     )
     return fig
@@ -208,7 +203,7 @@ def plot_simplex_set(surface: Surface):
     fig.legend([h for h, _ in handles], [n for _, n in handles], loc="outside lower center", fontsize=8, ncols=2)
     fig.suptitle(
         f"{surface.title}: over the preference set ({sample_text(s)})\n{set_line(s)}; {prefs_line(surface)}"
-        + (f"\n{slate_line(s)}" if slate_line(s) else ""),
+        + slate_title_lines(s),
         fontsize=10,
     )
     return fig
@@ -256,7 +251,7 @@ def plot_frontier(surface: Surface):
     tax.text(0.0, 1.0, "\n".join(lines), fontsize=8, va="top", ha="left", family="monospace", transform=tax.transAxes)
     fig.suptitle(
         f"{surface.title}: the best-utility α per DER level (K = {len(labels)}; {sample_text(s)})\n"
-        f"{prefs_line(surface)}" + (f"\n{slate_line(s)}" if slate_line(s) else ""),
+        f"{prefs_line(surface)}{slate_title_lines(s)}",
         fontsize=10,
     )
     return fig
@@ -300,7 +295,7 @@ def plot_marginals(surface: Surface):
     # A figure title (not the axes'): constrained layout fits it to the figure with the legend.
     fig.suptitle(
         f"{surface.title}: per-label marginal curves ({sample_text(s)})\n{prefs_line(surface)}"
-        + (f"\n{slate_line(s)}".replace("; utility =", ";\nutility =") if slate_line(s) else ""),
+        + slate_title_lines(s, wrap=True),
         fontsize=10,
     )
     return fig
