@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxfair.named_prefs import prefs_title
+from jaxfair.preferences.prefset import point_name
 from jaxfair.surface.compute import Surface
 
 __all__ = [
@@ -72,7 +73,10 @@ def set_line(summary: dict) -> str:
     d = summary["prefs_set"]
     params = {k: v for k, v in d["params"].items() if k in ("concentration", "d", "path")}
     what = ", ".join(f"{k} {v}" for k, v in params.items())
-    return f"preference set: {d['kind']}{f' ({what})' if what else ''}, {d['n_members']} members"
+    m0 = d["params"].get("member_0", "")
+    # Say it when member 0 was added to (or moved within) the user's set: it is not the file's member 0.
+    note = f" (member 0: {m0})" if "added" in m0 or "moved" in m0 else ""
+    return f"preference set: {d['kind']}{f' ({what})' if what else ''}, {d['n_members']} members{note}"
 
 
 def _robust_w(surface: Surface) -> float | None:
@@ -222,7 +226,7 @@ def plot_bands(surface: Surface):
     band = f"min–max over the preference set ({qn} members)"
     ax.fill_between(w, t["utility_min"], t["utility_max"], color="tab:blue", alpha=0.25, lw=0, label=f"utility: {band}")
     ax.plot(w, t["utility_median"], color="tab:blue", label="utility: median over the preference set")
-    ax.plot(d["w"], d["utility"], color="k", ls=(0, (2, 2)), lw=0.9, label="utility at the given prefs")
+    ax.plot(d["w"], d["utility"], color="k", ls=(0, (2, 2)), lw=0.9, label=f"utility at {point_name(s['prefs_set'])}")
     ax.set_ylabel("global utility")
     for m, color, name in (("der", "tab:red", "DER"), ("worst_best_ratio", "tab:green", "worst/best group utility")):
         ax2.fill_between(w, t[f"{m}_min"], t[f"{m}_max"], color=color, alpha=0.2, lw=0, label=f"{name}: {band}")
@@ -272,7 +276,7 @@ def plot_optimum_spread(surface: Surface):
     ):
         what = "best-utility" if key == "best_utility" else "DER-best"
         _hist(ax, o[f"{key}_alpha_{l0}"].to_numpy(), step, color, f"members' own {what} w ({qn} members)")
-        ax.axvline(point, color="k", ls="--", lw=1.2, label=f"{what} w at the given prefs ({point:.3f})")
+        ax.axvline(point, color="k", ls="--", lw=1.2, label=f"{what} w at {point_name(s['prefs_set'])} ({point:.3f})")
         ax.axvline(rc, color="0.3", ls=":", lw=1.2, label=f"robust choice (w = {rc:.3f})")
         ax.set_ylabel("members")
         ax.set_title(f"{stmt['statement']}: {stmt['label']}", fontsize=9)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxfair.preferences.prefset import point_name
 from jaxfair.surface.compute import Surface
 from jaxfair.surface.figures import _has_provider, _mpl, prefs_line, sample_text, set_line, slate_title_lines
 from jaxfair.surface.sensitivity import alpha_text
@@ -190,8 +191,13 @@ def plot_simplex_set(surface: Surface):
         h2 = _mark(ax, _alpha_of(s[key], labels), "*" if key == "best_utility" else "D", "k", 160)
         h3 = _mark(ax, rc["alpha"], "X", "tab:orange", 140)
         stmt = s["statements"][0 if key == "best_utility" else 1]
-        ax.text(0.5, -0.17, f"{what} α at the given prefs: {stmt['label']}", ha="center", va="top", fontsize=8)
-        handles += [(h1, f"members' own {what} α (size: how many of {qn})"), (h2, f"{what} α at the given prefs")]
+        ax.text(
+            0.5, -0.17, f"{what} α at {point_name(s['prefs_set'])}: {stmt['label']}", ha="center", va="top", fontsize=8
+        )
+        handles += [
+            (h1, f"members' own {what} α (size: how many of {qn})"),
+            (h2, f"{what} α at {point_name(s['prefs_set'])}"),
+        ]
     handles.append(
         (
             h3,
