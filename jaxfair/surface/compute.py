@@ -115,9 +115,10 @@ def compute_surface(
       slate, position_weights, gamma: slate size k and position weights (SPEC §7; see
         :func:`jaxfair.evaluate`).
       prefs_set: a :class:`jaxfair.preferences.PrefSet` or a spec ``dirichlet:C[:Q]``,
-        ``box:D[:Q]``, ``file:PATH`` around the scenario's prefs: adds the evaluation over the
-        set (always with the grid kernel, one prefs-free pass), its statements' shares and the
-        robust choice.
+        ``box:D[:Q]``, ``file:PATH`` around the scenario's prefs (member 0 is the scenario's
+        prefs: :meth:`PrefSet.with_point`): adds the evaluation over the set (one prefs-free
+        pass on the point's serving, the sweep or the grid kernel, so a member equal to the
+        prefs reproduces the point's tables), its statements' shares and the robust choice.
       robust_q, robust_tau: the robust choice's utility quantile and robust-DER floor
         (:func:`jaxfair.preferences.robust_alpha`).
     """
@@ -228,7 +229,8 @@ def compute_surface(
         summary["frontier"] = tables["frontier"].to_dict(orient="records")
     if pset is not None:
         t0 = time.perf_counter()
-        res = evaluate_set(grid, batch, pset, slate=sl, progress=progress, **names)
+        # The set is served as the point was (the sweep or the grid kernel): one serving, one rule.
+        res = evaluate_set(grid, batch, pset, slate=sl, progress=progress, method=method, **names)
         part, over_set, optima = analyse_set(
             res, best_utility=i_u, best_der=i_d, step=step, q=robust_q, tau=robust_tau, w_axis=k_labels == 2
         )
