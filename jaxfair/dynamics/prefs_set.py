@@ -69,7 +69,11 @@ def parse_dynamics_set(spec: str, scenario, *, max_members: int = DEFAULT_SET_ME
             ps.group_names,
             ps.label_names,
             ps.kind,
-            dict(ps.params, members_used=int(max_members), members_in_file=ps.n_members),
+            dict(
+                ps.params,
+                members_used=int(max_members),
+                members_in_file=ps.n_members - int(bool(ps.params.get("point_added"))),
+            ),
         )
     return ps
 

@@ -366,6 +366,7 @@ class PrefSet:
 
             params["member_0"] = f"{origin}, added: not in {source}"
             params["q"] = self.n_members + 1
+            params["point_added"] = True  # the other members are the source's, in its order
             rest = self.values
             warnings.warn(
                 f"preference set: {origin} are not in {source}"
