@@ -9,6 +9,7 @@ parsers they use stay in the base module :mod:`jaxfair.utils.cliargs`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from jaxfair.utils.cliargs import (
     LOG_RESERVED,
@@ -97,7 +98,7 @@ def scenario_from_args(args: argparse.Namespace):
             prefs = _member_0(set_file, None, parse_columns(args.labels, "--labels"))
         scenario = logs_from_args(args, seed=seed, prefs=prefs, options=options)
     if set_file is not None:
-        scenario.prefs_origin = f"member 0 of {set_file} (no --prefs given)"
+        scenario.prefs_origin = f"member 0 of {Path(set_file).name} (no --prefs given)"
     # The binding the user has to check: their --prefs rows, or member 0 of their set's file
     # (a registered scenario's documented default is recorded in every output, not echoed).
     if prefs is not None or set_file is not None or args.data is not None:
