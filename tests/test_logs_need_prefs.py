@@ -5,6 +5,7 @@ scenarios keep their documented defaults, and ``jaxfair prefs`` (estimation) nee
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +68,18 @@ def test_with_prefs_the_logs_work(tmp_path, capsys):
     argv = ["surface", *FLAGS, "--prefs", "majority=0.7,0.3;minority=0.3,0.7", "--users", "300", "--grid", "5"]
     assert main([*argv, "--out", str(out)]) == 0
     assert "prefs: majority = (0.7, 0.3)" in capsys.readouterr().err
+
+
+def test_a_set_file_gives_logs_their_prefs_without_prefs_flag(tmp_path, capsys):
+    """Without --prefs, --prefs-set file:PATH supplies them (member 0, bound by name), said so."""
+    from jaxfair.preferences.prefset import PrefSet
+
+    members = np.array([[[0.3, 0.7], [0.6, 0.4]], [[0.5, 0.5], [0.5, 0.5]]])  # groups minority, majority
+    path = PrefSet(members, ("minority", "majority"), ("like", "click")).to_file(tmp_path / "set.csv")
+    out = tmp_path / "s"
+    argv = ["surface", *FLAGS, "--prefs-set", f"file:{path}", "--users", "300", "--grid", "5", "--out", str(out)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "prefs: majority = (0.4, 0.6)  [click, like]  (member 0 of set.csv (no --prefs given))" in err
+    s = json.loads((out / "summary.json").read_text())
+    assert s["prefs"]["minority"] == pytest.approx({"click": 0.7, "like": 0.3}, abs=1e-12)
