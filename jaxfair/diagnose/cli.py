@@ -150,7 +150,6 @@ def load_scenario(args):
 
 
 def run(args) -> int:
-
     from jaxfair.diagnose.pairs import against_reference, every_pair, pair_folder, write_pairs_overview
     from jaxfair.diagnose.pipeline import diagnose_scenario
     from jaxfair.diagnose.report import write_report
