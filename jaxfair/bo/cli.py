@@ -165,9 +165,11 @@ def _run_report(args) -> int:
     from jaxfair.utils.outdir import staged_dir
     from jaxfair.utils.preflight import check_out_dir
 
+    out = Path(args.out) if args.out is not None else Path(args.dir) / "report"
+    if args.out is not None or Path(args.dir).is_dir():  # a missing DIR: its own error, next
+        check_out_dir(out)
     if not _is_study(args.dir):  # before anything is written (the report directory lies in DIR by default)
         raise UsageError(f"DIR: no study rows under {args.dir!r} (expected a directory written by `jaxfair bo`)")
-    out = check_out_dir(args.out if args.out is not None else Path(args.dir) / "report")
     # The study's rows stay as they are; the report directory is complete or untouched (jaxfair.utils.outdir).
     with staged_dir(out) as stage:
         res = report(args.dir, stage.path, figures=not args.no_figures)
