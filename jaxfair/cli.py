@@ -106,6 +106,7 @@ def _add_surface(subparsers) -> None:
 def _run_surface(args) -> int:
     from jaxfair.engine.slate import slate_from_args
     from jaxfair.surface import compute_surface, write_surface
+    from jaxfair.utils.outdir import staged_dir
     from jaxfair.utils.progress import progress_bar as tqdm
 
     label = scenario_label(args)
@@ -148,8 +149,10 @@ def _run_surface(args) -> int:
         )
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")
-        paths = write_surface(surf, out)
-        paths |= finish_outputs(out, args)
+        with staged_dir(out) as stage:  # OUT complete or untouched (jaxfair.utils.outdir)
+            paths = write_surface(surf, stage.path)
+            paths |= finish_outputs(stage.path, args)
+        paths = stage.final(paths)
         bar.update(1)
     _print_surface(sc, surf.summary, size)
     for p in paths.values():

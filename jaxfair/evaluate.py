@@ -25,7 +25,6 @@ from jaxfair.engine.planning import (
     plan_chunks,
     use_pruning,
 )
-from jaxfair.engine.planning import pruning_pays as _pruning_pays  # noqa: F401 (tests reach it here)
 from jaxfair.engine.provider import provider_metrics
 from jaxfair.engine.results import Evaluation, GroupReport, GroupSums
 from jaxfair.engine.slate import Slate, slate_spec_for

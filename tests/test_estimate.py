@@ -241,7 +241,8 @@ def test_cli_unidentified_group_writes_no_set(log, tmp_path, capsys):
     _with_group(log, "tech", share=lambda d: d.click).to_csv(data, index=False)
     out = tmp_path / "out"
     (out).mkdir()
-    (out / "prefset.csv").write_text("stale")
+    (out / "prefset.csv").write_text("stale")  # an earlier run's output, which the new one replaces whole
+    (out / "summary.json").write_text("{}")
     base = ["prefs", "--data", str(data), "--user", "user", "--group", "group", "--satisfaction", "satisfied",
             "--n-boot", "20", "--out", str(out)]  # fmt: skip
     assert main([*base, "--labels", "click,like,share"]) == 0

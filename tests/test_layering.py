@@ -8,17 +8,22 @@ package ``__init__`` re-exports) is an edge to the façade ``jaxfair`` itself.
 
 Layers, lowest first (an import may stay in its layer or go down, never up):
 
-0. plumbing — ``jaxfair.utils`` (lazy imports, atomic writes, tables, CLI argument helpers,
-   pre-flight output checks, progress) and ``htmlreport``: files, tables, argument helpers,
-   the HTML page; they know nothing of arrays.
-1. engine — ``jaxfair.engine`` (batch, kernels, executors, sums, results, metrics, sweep, …)
-   and the top-level modules beside it (``validation``, ``auc``, the ``evaluate`` façade):
-   arrays, kernels, checks; they know nothing of scenarios.
-2. scenarios — ``jaxfair.scenarios`` (sources of batches; its registry, its CLI argument helpers).
-3. analyses — ``jaxfair.diagnose``, ``jaxfair.bo``, ``jaxfair.surface``, ``jaxfair.dynamics``,
+0. plumbing — ``jaxfair.utils`` (lazy imports, atomic writes, output directories, tables, CLI
+   argument helpers, pre-flight output checks, progress) and ``htmlreport``: files, tables,
+   argument helpers, the HTML page; they know nothing of arrays.
+1. engine — ``jaxfair.engine`` (batch, checks, kernels, executors, sums, results, metrics,
+   sweep, …) and ``jaxfair.ratio`` (a plain function of group utilities that results use):
+   arrays, kernels, checks; they know nothing of scenarios, nor of the façades above them.
+2. façades beside the engine — ``jaxfair.evaluate`` and ``jaxfair.validation`` (the public
+   names, kept where users import them), ``named_prefs``, ``auc``: built on the engine; the
+   engine imports none of them.
+3. scenarios — ``jaxfair.scenarios`` (sources of batches; its registry, its CLI argument helpers).
+4. analyses — ``jaxfair.diagnose``, ``jaxfair.bo``, ``jaxfair.surface``, ``jaxfair.dynamics``,
    ``jaxfair.preferences``.
-4. entry points — ``jaxfair.cli``, ``jaxfair.console`` (the script), every ``*.cli`` module, the ``jaxfair`` façade
+5. entry points — ``jaxfair.cli``, ``jaxfair.console`` (the script), every ``*.cli`` module, the ``jaxfair`` façade
    (``__init__``, which re-exports scenarios) and ``jaxfair.distributed`` (a ``python -m`` program).
+
+No exception list: every import that runs up a layer fails the test.
 """
 
 from __future__ import annotations
@@ -35,11 +40,13 @@ PACKAGE = ROOT / "jaxfair"
 LAYERS = {
     0: "plumbing",
     1: "engine",
-    2: "scenarios",
-    3: "diagnose/bo/surface/dynamics/preferences",
-    4: "cli / entry points",
+    2: "façades beside the engine",
+    3: "scenarios",
+    4: "diagnose/bo/surface/dynamics/preferences",
+    5: "cli / entry points",
 }
 PLUMBING = ("utils", "htmlreport")
+ENGINE = ("engine", "ratio")
 
 
 def module_name(path: Path) -> str:
@@ -78,14 +85,16 @@ def import_graph() -> dict[str, set[str]]:
 def layer(mod: str) -> int:
     parts = mod.split(".")
     if mod in ("jaxfair", "jaxfair.cli", "jaxfair.console", "jaxfair.distributed") or parts[-1] == "cli":
-        return 4
+        return 5
     if parts[1] in ("diagnose", "bo", "surface", "dynamics", "preferences"):
-        return 3
+        return 4
     if parts[1] == "scenarios":
-        return 2
+        return 3
     if parts[1] in PLUMBING:
         return 0
-    return 1  # jaxfair.engine.* and the top-level array modules beside it
+    if parts[1] in ENGINE:
+        return 1
+    return 2  # the top-level modules beside the engine: evaluate, validation, named_prefs, auc
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -120,8 +129,9 @@ def test_graph_sees_known_edges():
     assert "jaxfair.engine.kernels" in g["jaxfair.engine.api"]  # from jaxfair.engine import kernels
     assert "jaxfair.evaluate" in g["jaxfair.diagnose.decompose"]  # a function-level import counts
     assert "jaxfair.engine.batch" in g["jaxfair"]
-    assert [layer(m) for m in ("jaxfair.utils.atomic", "jaxfair.engine.kernels", "jaxfair.validation")] == [0, 1, 1]
-    assert [layer(m) for m in ("jaxfair.htmlreport.page", "jaxfair.scenarios.toy", "jaxfair.bo.cli")] == [0, 2, 4]
+    assert [layer(m) for m in ("jaxfair.utils.atomic", "jaxfair.engine.kernels", "jaxfair.validation")] == [0, 1, 2]
+    assert [layer(m) for m in ("jaxfair.ratio", "jaxfair.evaluate", "jaxfair.engine.checks")] == [1, 2, 1]
+    assert [layer(m) for m in ("jaxfair.htmlreport.page", "jaxfair.scenarios.toy", "jaxfair.bo.cli")] == [0, 3, 5]
 
 
 def test_no_import_cycle():
@@ -144,3 +154,12 @@ def test_no_import_runs_up_a_layer():
 )
 def test_find_cycle(graph, expected):
     assert find_cycle(graph) == expected
+
+
+def test_facades_keep_the_public_names():
+    """The checks moved into the engine; ``jaxfair.validation`` still offers every public name."""
+    from jaxfair import validation
+    from jaxfair.engine import checks
+
+    assert validation.__all__ == checks.__all__
+    assert all(getattr(validation, name) is getattr(checks, name) for name in checks.__all__)

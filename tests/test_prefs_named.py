@@ -260,7 +260,7 @@ def test_unnormalised_mark_survives_pickling():
     """Scenario caches and Ray workers pickle prefs: the opt-out mark must travel, values exactly."""
     import pickle
 
-    from jaxfair.validation import UnnormalisedPrefs, _unnormalised
+    from jaxfair.engine.checks import UnnormalisedPrefs, _unnormalised
 
     marked = _unnormalised(np.array([[0.5, 0.6], [0.2, 0.8]]))
     back = pickle.loads(pickle.dumps(marked))

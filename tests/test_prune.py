@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import warnings
 
 import jax
@@ -14,9 +13,7 @@ from reference import keep_ref, serve_ref
 from strategies import batches, lattice_alphas
 
 import jaxfair as jf
-from jaxfair.engine import prune
-
-evaluate_mod = importlib.import_module("jaxfair.evaluate")
+from jaxfair.engine import planning, prune, pruned
 
 
 def _evaluate_both(alphas, batch, prefs):
@@ -107,8 +104,8 @@ def test_tiny_alpha_entries_disable_the_margin_rule():
 def test_many_blocks_tiles_and_super_chunks(monkeypatch, k, g):
     # Small tiles and super-chunks so that one batch spans several of each, with blocks of
     # different widths sorted out of order, a ragged last block and unserved users.
-    monkeypatch.setattr(evaluate_mod, "PRUNE_TILE", 512)
-    monkeypatch.setattr(evaluate_mod, "PRUNE_SUPER_CHUNK", 1024)
+    monkeypatch.setattr(pruned, "PRUNE_TILE", 512)  # where the pruned executor reads them
+    monkeypatch.setattr(pruned, "PRUNE_SUPER_CHUNK", 1024)
     rng = np.random.default_rng(k * 7 + g)
     n, m = 2900, 12
     scores = rng.random((n, m, k)).astype(np.float32)
@@ -134,9 +131,9 @@ def test_scenario_batch_identical_and_auto_mode():
     a, b = _evaluate_both(grid, batch, sc.prefs)
     _assert_identical(a, b)
     _assert_identical(a, jf.evaluate(grid, batch, sc.prefs))  # auto
-    assert evaluate_mod.use_pruning(None, 10_201, 20) and not evaluate_mod.use_pruning(None, 257, 20)
-    assert not evaluate_mod.use_pruning(None, 10_201, 2)
-    assert evaluate_mod._pruning_pays(batch)  # toy: blocks shrink to about half of m
+    assert planning.use_pruning(None, 10_201, 20) and not planning.use_pruning(None, 257, 20)
+    assert not planning.use_pruning(None, 10_201, 2)
+    assert planning.pruning_pays(batch)  # toy: blocks shrink to about half of m
     with pytest.raises(ValueError, match="prune"):
         jf.evaluate(grid, batch, sc.prefs, prune="yes")
 

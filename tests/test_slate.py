@@ -364,11 +364,10 @@ def test_pruned_slates_are_bit_identical(data, arrs, lattice):
 
 
 def test_pruned_slates_one_ulp_near_ties_and_many_tiles(monkeypatch):
-    import importlib
+    from jaxfair.engine import pruned
 
-    evaluate_mod = importlib.import_module("jaxfair.evaluate")
-    monkeypatch.setattr(evaluate_mod, "PRUNE_TILE", 512)
-    monkeypatch.setattr(evaluate_mod, "PRUNE_SUPER_CHUNK", 1024)
+    monkeypatch.setattr(pruned, "PRUNE_TILE", 512)  # where the pruned executor reads them
+    monkeypatch.setattr(pruned, "PRUNE_SUPER_CHUNK", 1024)
     eps = np.float32(2.0**-23)
     rng = np.random.default_rng(7)
     n, m = 1800, 10

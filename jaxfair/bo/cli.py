@@ -30,7 +30,8 @@ def _run_bo(args) -> int:
     # another path resumes.
     from jaxfair.utils.preflight import check_out_dir, warn_ignored_by_replay
 
-    out = check_out_dir(args.out or f"results/bo-{scenario_label(args)}")
+    # A study directory is written into incrementally and resumed, never replaced as a whole.
+    out = check_out_dir(args.out or f"results/bo-{scenario_label(args)}", replace=False)
     options = scenario_options(args)
     exact_users = 100_000 if args.exact_users is None else args.exact_users
     if args.data is not None or args.prefs is not None:
@@ -160,13 +161,21 @@ def _run_report(args) -> int:
         return _html_only(args)
 
     from jaxfair.bo.report import report
+    from jaxfair.utils.cliargs import UsageError
+    from jaxfair.utils.outdir import staged_dir
     from jaxfair.utils.preflight import check_out_dir
 
-    if args.out is not None or Path(args.dir).is_dir():  # DIR itself is checked by report()
-        check_out_dir(args.out if args.out is not None else Path(args.dir) / "report")
-    res = report(args.dir, args.out, figures=not args.no_figures)
-    if args.html:
-        res["paths"].append(_html_of_study(args))
+    out = Path(args.out) if args.out is not None else Path(args.dir) / "report"
+    if args.out is not None or Path(args.dir).is_dir():  # a missing DIR: its own error, next
+        check_out_dir(out)
+    if not _is_study(args.dir):  # before anything is written (the report directory lies in DIR by default)
+        raise UsageError(f"DIR: no study rows under {args.dir!r} (expected a directory written by `jaxfair bo`)")
+    # The study's rows stay as they are; the report directory is complete or untouched (jaxfair.utils.outdir).
+    with staged_dir(out) as stage:
+        res = report(args.dir, stage.path, figures=not args.no_figures)
+        if args.html:
+            res["paths"].append(_html_of_study(args, stage.path))
+    res["paths"] = stage.final(res["paths"])
     for note in res["notes"]:  # an unfinished study: say so before any number
         print(f"note: {note}")
     print(res["summary"].to_string(index=False))
@@ -200,14 +209,13 @@ def _html_only(args) -> int:
     return 0
 
 
-def _html_of_study(args):
-    """``report.html`` in the study report's directory, with the study's configuration."""
+def _html_of_study(args, out):
+    """``report.html`` in the study report's directory ``out``, with the study's configuration."""
     from pathlib import Path
 
     from jaxfair.htmlreport import command_line, write_html_report
 
     study = Path(args.dir)
-    out = Path(args.out) if args.out else study / "report"
     argv = getattr(args, "argv", None)  # set by jaxfair.cli.main
     command = None if argv is None else command_line(argv)
     return write_html_report(

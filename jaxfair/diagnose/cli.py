@@ -150,11 +150,10 @@ def load_scenario(args):
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from jaxfair.diagnose.pairs import against_reference, every_pair, pair_folder, write_pairs_overview
     from jaxfair.diagnose.pipeline import diagnose_scenario
     from jaxfair.diagnose.report import write_report
+    from jaxfair.utils.outdir import staged_dir
     from jaxfair.utils.preflight import check_out_dir, warn_ignored_by_replay
     from jaxfair.utils.progress import progress_bar as tqdm
 
@@ -201,11 +200,13 @@ def run(args) -> int:
         bar.update(1)
         bar.set_postfix_str("writing figures and tables")
         several = mode in ("all", "pairs")
-        all_paths = [write_report(d, Path(out) / pair_folder(d) if several else Path(out)) for d in runs]
-        if several:
-            all_paths.append(write_pairs_overview(runs, Path(out), mode))
-        parts = [Path(out) / pair_folder(d) for d in runs] if several else []
-        all_paths.append(finish_outputs(out, args, parts=parts))
+        with staged_dir(out) as stage:  # OUT complete or untouched, pair folders included (jaxfair.utils.outdir)
+            all_paths = [write_report(d, stage.path / pair_folder(d) if several else stage.path) for d in runs]
+            if several:
+                all_paths.append(write_pairs_overview(runs, stage.path, mode))
+            parts = [stage.path / pair_folder(d) for d in runs] if several else []
+            all_paths.append(finish_outputs(stage.path, args, parts=parts))
+        all_paths = stage.final(all_paths)
         bar.update(1)
     for d in runs:
         _print_diagnosis(d)

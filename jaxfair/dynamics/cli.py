@@ -27,6 +27,7 @@ def _run_dynamics(args) -> int:
     from jaxfair.htmlreport.commands import finish_outputs
     from jaxfair.scenarios.cliargs import scenario_from_args
     from jaxfair.utils.cliargs import scenario_label
+    from jaxfair.utils.outdir import staged_dir
     from jaxfair.utils.preflight import check_out_dir
 
     label = scenario_label(args)
@@ -93,14 +94,16 @@ def _run_dynamics(args) -> int:
         )
     extra = {"title": sc.title}
     set_paths, set_record = {}, None
-    if runs is not None:
-        from jaxfair.dynamics.set_report import write_set_outputs
+    with staged_dir(out) as stage:  # OUT complete or untouched (jaxfair.utils.outdir)
+        if runs is not None:
+            from jaxfair.dynamics.set_report import write_set_outputs
 
-        set_paths, set_record = write_set_outputs(runs, out, title=sc.title, set_record=prefs_set.describe())
-        extra["prefs_set"] = set_record
-    paths = write_dynamics(results, out, title=sc.title, extra=extra)
-    paths |= set_paths
-    paths |= finish_outputs(out, args)
+            set_paths, set_record = write_set_outputs(runs, stage.path, title=sc.title, set_record=prefs_set.describe())
+            extra["prefs_set"] = set_record
+        paths = write_dynamics(results, stage.path, title=sc.title, extra=extra)
+        paths |= set_paths
+        paths |= finish_outputs(stage.path, args)
+    paths = stage.final(paths)
     table = horizon_table(results)
     cols = ["policy", "utility", "der", "worst_best_ratio"] + [
         c for c in table.columns if c.startswith("amplification_") and not c.endswith(("_lo", "_hi"))

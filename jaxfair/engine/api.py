@@ -20,13 +20,13 @@ import numpy as np
 
 from jaxfair.engine import kernels
 from jaxfair.engine.batch import Batch
+from jaxfair.engine.checks import check_alphas, check_batch, check_batch_prefs, warn_empty_groups
 from jaxfair.engine.dispatch import group_sums
 from jaxfair.engine.kernels import LABELS, TOP1, Payload, SlateSpec
 from jaxfair.engine.planning import DEFAULT_MEMORY_BUDGET, balanced, plan_chunks
 from jaxfair.engine.provider import provider_metrics
 from jaxfair.engine.results import Evaluation, GroupSums, group_utility_from_label_means
 from jaxfair.engine.slate import Slate, slate_spec_for
-from jaxfair.validation import check_alphas, check_batch, check_batch_prefs, warn_empty_groups
 
 __all__ = ["evaluate", "finish_evaluation", "group_utility_from_label_means", "label_means", "run_group_sums"]
 

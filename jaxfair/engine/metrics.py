@@ -15,9 +15,9 @@ import numpy as np
 
 from jaxfair.engine import kernels
 from jaxfair.engine.batch import Batch
+from jaxfair.engine.checks import check_alpha, check_batch, check_batch_prefs, warn_empty_groups
 from jaxfair.engine.dispatch import group_sums as _group_sums
 from jaxfair.engine.slate import as_slate, slate_spec_for
-from jaxfair.validation import check_alpha, check_batch, check_batch_prefs, warn_empty_groups
 
 __all__ = ["der", "der_raw", "group_utility", "oracle_utility", "retrieval_quality", "serve", "user_utility"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxfair.engine import kernels
-from jaxfair.validation import warn_provider_groups
+from jaxfair.engine.checks import warn_provider_groups
 
 __all__ = ["provider_metrics"]
 

@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.engine import kernels
+from jaxfair.engine.api import finish_evaluation
 from jaxfair.engine.batch import Batch
-from jaxfair.evaluate import Evaluation, finish_evaluation
-from jaxfair.validation import check_alphas, check_batch, check_batch_prefs
+from jaxfair.engine.checks import check_alphas, check_batch, check_batch_prefs
+from jaxfair.engine.results import Evaluation
 
 __all__ = ["Sweep", "sweep2", "sweep2_label_means", "user_envelopes"]
 

@@ -29,6 +29,7 @@ from typing import Any
 from jaxfair.htmlreport.elements import DIGITS, figure_html, json_html, markdown_html, table_html
 from jaxfair.htmlreport.provenance import environment
 from jaxfair.utils.atomic import atomic_write_text
+from jaxfair.utils.outdir import final_path
 
 __all__ = ["write_html_report"]
 
@@ -314,7 +315,7 @@ def write_html_report(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)} · jaxfair</title><style>{_CSS}</style></head><body><main>"
         f"<h1>{escape(title)}</h1>"
-        f'<p class="sub">jaxfair output directory <code>{escape(str(out_dir.resolve()))}</code> · '
+        f'<p class="sub">jaxfair output directory <code>{escape(str(final_path(out_dir).resolve()))}</code> · '
         f"page written {written}</p>"
         f'<nav class="toc">{toc}</nav>' + "".join(_section(a, h, b) for a, h, b in sections) + "</main></body></html>\n"
     )

@@ -13,6 +13,7 @@ def _run_prefs(args) -> int:
 
     from jaxfair.htmlreport.commands import finish_outputs
     from jaxfair.preferences.estimate import estimate
+    from jaxfair.utils.outdir import staged_dir
     from jaxfair.utils.preflight import check_out_dir
 
     out = check_out_dir(args.out or "results/prefs")  # before the fit, as every command does
@@ -38,25 +39,26 @@ def _run_prefs(args) -> int:
         group_names=group_names,
         interval=args.interval,
     )
-    out.mkdir(parents=True, exist_ok=True)
     table = est.to_frame()
-    paths = {"prefs": out / "prefs.csv", "summary": out / "summary.json", "coefficients": out / "coefficients.csv"}
-    table.to_csv(paths["prefs"], index=False)
-    est.coefficients().to_csv(paths["coefficients"], index=False)
     summary = {"data": str(path), **est.summary()}
     missing = [f.group for f in est.fits if not f.identified]
-    if missing:
-        # The draws exist only for identified groups: a set that silently filled the others in
-        # would be an assumption dressed up as an estimate.
-        summary["prefset"] = f"not written: group(s) {missing} not identified"
-        (out / "prefset.csv").unlink(
-            missing_ok=True
-        )  # a stale set from an earlier run must not be mistaken for this one
-    else:
-        paths["prefset"] = est.prefset().to_file(out / "prefset.csv")
-        summary["prefset"] = {"path": str(paths["prefset"]), **est.prefset().describe()}
-    paths["summary"].write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    paths |= finish_outputs(out, args)
+    # A new OUT replaces the old one whole (jaxfair.utils.outdir): a stale prefset.csv from an
+    # earlier run cannot be mistaken for this one.
+    with staged_dir(out) as stage:
+        names = {"prefs": "prefs.csv", "summary": "summary.json", "coefficients": "coefficients.csv"}
+        paths = {key: stage.path / name for key, name in names.items()}
+        table.to_csv(paths["prefs"], index=False)
+        est.coefficients().to_csv(paths["coefficients"], index=False)
+        if missing:
+            # The draws exist only for identified groups: a set that silently filled the others in
+            # would be an assumption dressed up as an estimate.
+            summary["prefset"] = f"not written: group(s) {missing} not identified"
+        else:
+            paths["prefset"] = est.prefset().to_file(stage.path / "prefset.csv")
+            summary["prefset"] = {"path": str(out / "prefset.csv"), **est.prefset().describe()}
+        paths["summary"].write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        paths |= finish_outputs(stage.path, args)
+    paths = stage.final(paths)
 
     print(f"preferences from {path}: {len(frame)} sessions, satisfaction = {args.satisfaction!r}, labels {labels}")
     print(f"bootstrap by user: {args.n_boot} resamples, {100 * args.level:g} % {args.interval} intervals")

@@ -6,8 +6,11 @@ and the run goes on to exit 0; raised elsewhere, the interpreter's shutdown with
 still busy segfaulted (exit 139). So a real SIGINT ends the process at once (``os._exit(130)``)
 after printing one line. Ending at once is safe because every result file is written atomically
 and incrementally (:mod:`jaxfair.utils.atomic`; a killed writer leaves at most a ``*.tmp`` file
-that later runs ignore), the study lock is an flock the OS releases, and a Ray driver's
-processes are reaped by its watchdog: a rerun resumes exactly as after a kill.
+that later runs ignore), every output directory is written aside and moved into place last
+(:mod:`jaxfair.utils.outdir`: its clean-up hook removes the half-written copy), the study lock
+is an flock the OS releases, and a Ray driver's processes are reaped by its watchdog: a rerun
+resumes exactly as after a kill. The few renames that move a directory into place run under
+:func:`sigint_deferred`, so that a Ctrl-C cannot cut them in half.
 
 ``os._exit`` runs no ``finally`` blocks and no ``atexit`` hooks. A held resource that wants to
 say it was let go on purpose — a study's lock file, left naming a live pid, would make the
@@ -28,7 +31,15 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-__all__ = ["exit_on_sigint", "forget", "interrupt_message", "on_interrupt", "run_interrupt_hooks", "sigint_handler"]
+__all__ = [
+    "exit_on_sigint",
+    "forget",
+    "interrupt_message",
+    "on_interrupt",
+    "run_interrupt_hooks",
+    "sigint_deferred",
+    "sigint_handler",
+]
 
 _HOOKS: dict[int, Callable[[], None]] = {}
 
@@ -98,3 +109,28 @@ def exit_on_sigint(message: str, *, enabled: bool = True, restore: bool = True):
     finally:
         if restore:
             signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def sigint_deferred():
+    """While the block runs, a Ctrl-C waits; it takes effect (as the handler in place says) right after.
+
+    For a step that must not be cut in half and takes milliseconds (the renames that move an
+    output directory into place). A handler swap, not a signal mask: a mask on the main thread
+    does not stop the signal reaching JAX's threads, whose delivery runs the handler anyway.
+    Off the main thread (where handlers cannot be set) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending:
+            if callable(previous):  # ours (exit 130) or Python's (KeyboardInterrupt)
+                previous(signal.SIGINT, None)
+            elif previous == signal.SIG_DFL:
+                os.kill(os.getpid(), signal.SIGINT)

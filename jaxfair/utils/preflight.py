@@ -1,8 +1,8 @@
 """Checks every command makes before it computes anything: output paths and flags a replay ignores.
 
 A mistake found after minutes of work wastes the minutes, so ``surface``, ``diagnose``,
-``dynamics``, ``bo`` and ``report`` call :func:`check_out_dir` on their output directory first;
-a problem is one :class:`~jaxfair.utils.cliargs.UsageError` line (exit status 2).
+``dynamics``, ``prefs``, ``bo`` and ``report`` call :func:`check_out_dir` on their output directory
+first; a problem is one :class:`~jaxfair.utils.cliargs.UsageError` line (exit status 2).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxfair.utils.cliargs import UsageError
+from jaxfair.utils.outdir import check_replaceable
 
 __all__ = ["ReplayFlagWarning", "check_out_dir", "warn_ignored_by_replay"]
 
@@ -21,11 +22,16 @@ class ReplayFlagWarning(UserWarning):
     """A sample-size flag given with ``--replay``, which evaluates the logged sessions instead."""
 
 
-def check_out_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+def check_out_dir(path: str | os.PathLike, flag: str = "--out", *, replace: bool = True) -> Path:
     """``path`` as a :class:`Path`, after checking it can be (or become) a directory.
 
+    ``replace``: the command replaces the directory as a whole when it has finished
+    (:func:`jaxfair.utils.outdir.staged_dir`), so an existing one must be a jaxfair output or
+    empty; False for a directory written into incrementally (a BO study, which resumes).
+
     Raises:
-      UsageError: ``path`` is an existing file, or lies under one (``file.txt/sub``).
+      UsageError: ``path`` is an existing file, or lies under one (``file.txt/sub``); with
+        ``replace``, an existing directory that is neither empty nor a jaxfair output.
     """
     out = Path(path)
     for p in (out, *out.parents):
@@ -34,6 +40,8 @@ def check_out_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
         if p.exists() or p.is_symlink():  # a file, or a link to nothing or to a file
             where = "is an existing file" if p == out else f"lies under {str(p)!r}, an existing file"
             raise UsageError(f"{flag}: {str(out)!r} {where} (expected a directory to write the results into)")
+    if replace:
+        check_replaceable(out, flag)
     return out
 
 
