@@ -34,6 +34,7 @@ COLUMNS = dict(
     candidate="item_id",
     retrieved="retrieved",
     features=["activity"],
+    prefs={"majority": [0.8, 0.2], "minority": [0.2, 0.8]},  # logs carry no prefs: stated here
 )
 
 

@@ -169,14 +169,21 @@ def _print_surface(sc, s: dict, size: dict) -> None:
     def where(rec: dict) -> str:
         return f"w={rec['w']:.3f}" if k2 else f"α={alpha_text(list(rec['alpha'].values()), s['labels'])}"
 
-    bu, bd = s["best_utility"], s["best_der"]
-    print(
-        f"{sc.title}: best utility {bu['utility']:.4f} at {where(bu)} "
-        f"(DER {bu['der']:.4f}, worst/best group utility {bu['worst_best_ratio']:.3f}); "
-        f"best DER {bd['der']:.4f} at {where(bd)} (utility "
-        f"{bd['utility']:.4f}, worst/best {bd['worst_best_ratio']:.3f}); "
-        f"evaluate {s['seconds']['evaluate']:.3f}s"
-    )
+    bu, bd, flat = s["best_utility"], s["best_der"], s["flat"]
+    if flat is not None:  # nothing is best: say so, and why
+        print(
+            f"{sc.title}: the surface is flat: every α gives utility {flat['utility']:.4f} (DER {flat['der']:.4f}, "
+            f"worst/best group utility {flat['worst_best_ratio']:.3f}), because {flat['reason']}; no α is "
+            f"recommended; evaluate {s['seconds']['evaluate']:.3f}s"
+        )
+    else:
+        print(
+            f"{sc.title}: best utility {bu['utility']:.4f} at {where(bu)} "
+            f"(DER {bu['der']:.4f}, worst/best group utility {bu['worst_best_ratio']:.3f}); "
+            f"best DER {bd['der']:.4f} at {where(bd)} (utility "
+            f"{bd['utility']:.4f}, worst/best {bd['worst_best_ratio']:.3f}); "
+            f"evaluate {s['seconds']['evaluate']:.3f}s"
+        )
     print(f"  on {size['text']}" + ("" if k2 else f"; {s['grid']['n_alpha']:,} α on the simplex"))
     if s.get("provider"):
         bp = s["provider"]["best_provider_der"]
@@ -191,7 +198,17 @@ def _print_surface(sc, s: dict, size: dict) -> None:
         for st in s["statements"]:
             print(f"    {st['statement']}: {st['label']}")
         rc = s["robust_choice"]
-        print(f"    {rc['message']}")
+        if rc is None:
+            o = s["over_set_flat"]
+            if o["every_member_flat"]:
+                print(
+                    f"    flat for every member: utility {o['utility_min']:.4f} to {o['utility_max']:.4f}, DER "
+                    f"{o['der_min']:.4f} to {o['der_max']:.4f} at every α; no α to choose"
+                )
+            else:
+                print("    flat at the given prefs, not for every member (over_set.csv); no robust choice is made")
+        else:
+            print(f"    {rc['message']}")
 
 
 def _module_exists(dotted: str) -> bool:

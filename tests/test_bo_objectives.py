@@ -112,7 +112,10 @@ def test_provider_objective_needs_provider_groups():
             "y1": 0,
         }
     )
-    sc = scenarios.from_frame(df, user="u", group="g", scores=["f0", "f1"], labels=["y0", "y1"], n_candidates=3)
+    prefs = [[0.8, 0.2], [0.2, 0.8]]
+    sc = scenarios.from_frame(
+        df, user="u", group="g", scores=["f0", "f1"], labels=["y0", "y1"], prefs=prefs, n_candidates=3
+    )
     with pytest.raises(ValueError, match="objectives.*provider"):
         Evaluator(sc, objectives=OBJ3)
     assert parse_objectives(" utility , der ") == ("utility", "der")

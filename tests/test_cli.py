@@ -45,6 +45,7 @@ def test_help_lists_commands():
 # --- user mistakes: one line on stderr, exit status 2, no traceback ------------------------
 
 LOGS = ["--scores", "f_click,f_like", "--labels", "click,like", "--group", "group", "--user", "user_id"]
+EX_PREFS = ["--prefs", "majority=0.8,0.2;minority=0.2,0.8"]  # the example logs' groups: logs carry no prefs
 
 
 def _logs(tmp_path, change=None, name="logs.csv"):
@@ -152,6 +153,7 @@ def test_surface_on_example_logs(tmp_path):
                 "--data",
                 str(logs),
                 *LOGS,
+                *EX_PREFS,
                 "--retrieved",
                 "retrieved",
                 "--prefs",
@@ -177,6 +179,7 @@ def test_surface_on_example_logs(tmp_path):
                 "--data",
                 str(logs),
                 *LOGS,
+                *EX_PREFS,
                 "--replay",
                 "--session",
                 "session",
@@ -196,7 +199,7 @@ def test_scenarios_checks_a_log_file(capsys):
     from pathlib import Path
 
     logs = Path(__file__).resolve().parents[1] / "examples" / "logs.csv"
-    assert main(["scenarios", "--data", str(logs), *LOGS, "--retrieved", "retrieved"]) == 0
+    assert main(["scenarios", "--data", str(logs), *LOGS, *EX_PREFS, "--retrieved", "retrieved"]) == 0
     out = capsys.readouterr().out
     assert '"rows_not_retrieved": 367' in out and "auc_click" in out and "minority" in out
 
@@ -213,6 +216,7 @@ def test_bo_runs_on_example_logs_and_records_them(tmp_path):
                 "--data",
                 str(logs),
                 *LOGS,
+                *EX_PREFS,
                 "--retrieved",
                 "retrieved",
                 "--option",

@@ -399,6 +399,7 @@ def _example_logs(replay):
 
     df = pd.read_csv(Path(__file__).resolve().parents[1] / "examples" / "logs.csv")
     kw = dict(user="user_id", group="group", scores=["f_click", "f_like"], labels=["click", "like"])
+    kw["prefs"] = {"majority": [0.8, 0.2], "minority": [0.2, 0.8]}  # logs carry no prefs
     if replay:
         return scenarios.from_frame(df, replay=True, session="session", **kw), df
     return scenarios.from_frame(df, retrieved="retrieved", n_candidates=5, **kw), df

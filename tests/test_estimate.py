@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from jaxfair.cli import main
 from jaxfair.preferences import PrefSet, estimate, served_sessions
 from jaxfair.preferences.logistic import fit_logistic_many
+from jaxfair.preferences.prefset import PointNotInSetWarning
 
 TRUTH = np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])
 LABELS = ["click", "like", "share"]
@@ -221,8 +222,12 @@ def test_cli_writes_the_table_the_set_and_the_summary(log, tmp_path, capsys):
     assert "students" in printed and "wrote" in printed
     table = pd.read_csv(out / "prefs.csv")
     assert list(table.columns)[:7] == ["group", "label", "estimate", "ci_low", "ci_high", "identified", "n_sessions"]
-    ps = PrefSet.parse(f"file:{out / 'prefset.csv'}", TRUTH, group_names=["students", "tech"], label_names=LABELS)
-    assert ps.n_members == 31
+    names = dict(group_names=["students", "tech"], label_names=LABELS)
+    assert PrefSet.parse(f"file:{out / 'prefset.csv'}", **names).n_members == 31  # the point estimate + 30 draws
+    # Read for prefs that are not in it (the truth), the set gets them as member 0 (issue #28.1).
+    with pytest.warns(PointNotInSetWarning):
+        ps = PrefSet.parse(f"file:{out / 'prefset.csv'}", TRUTH, **names)
+    assert ps.n_members == 32 and np.array_equal(ps.values[0], TRUTH)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["groups"]["tech"]["identified"] and summary["n_boot"] == 30
     assert summary["bootstrap"] == "by user within group, normal intervals" and "95 % normal intervals" in printed

@@ -171,6 +171,7 @@ def test_diagnose_logs_without_features_and_n_folds(tmp_path, capsys, monkeypatc
         }
     ).to_csv("l.csv", index=False)
     flags = ["diagnose", "--data", "l.csv", "--scores", "s0,s1", "--labels", "y0,y1", "--group", "g", "--user", "u"]
+    flags += ["--prefs", "0.8,0.2;0.2,0.8"]
     assert main(flags) == 2
     assert "--features: diagnose needs user covariates" in capsys.readouterr().err
     assert main(flags + ["--features", "is_female", "--n-folds", "1"]) == 2

@@ -21,6 +21,9 @@ from jaxfair.scenarios.logs import DuplicateRowsWarning, GroupCodesWarning
 
 COLS = dict(user="u", group="g", scores=["s0", "s1"], labels=["y0", "y1"])
 FLAGS = ["--scores", "s0,s1", "--labels", "y0,y1", "--group", "g", "--user", "u"]
+# Logs carry no preferences (issue #28.2): rows for the integer groups 0/1 (or 1/2), by position.
+PCOLS = dict(COLS, prefs=[[0.8, 0.2], [0.2, 0.8]])
+PFLAGS = [*FLAGS, "--prefs", "0.8,0.2;0.2,0.8"]
 TINY_BO = [
     "--methods",
     "random",
@@ -69,7 +72,7 @@ def test_study_resumes_same_file_under_another_path_and_refuses_an_edited_file(t
     monkeypatch.chdir(tmp_path)
     _logs().to_parquet("logs.parquet")
     out = tmp_path / "study"
-    argv = ["bo", "--data", "logs.parquet", *FLAGS, *TINY_BO, "--out", str(out)]
+    argv = ["bo", "--data", "logs.parquet", *PFLAGS, *TINY_BO, "--out", str(out)]
     code, _, err = _cli(capsys, *argv)
     assert code == 0, err
     cfg = json.loads((out / "study.json").read_text())
@@ -105,16 +108,16 @@ def test_study_of_an_older_jaxfair_is_refused_with_a_reason(tmp_path, capsys):
     out = tmp_path / "old"
     out.mkdir()
     (out / "study.json").write_text(json.dumps({"scenario": "logs-l", "scenario_options": {"data": "l.csv"}}))
-    code, _, err = _cli(capsys, "bo", "--data", str(tmp_path / "l.csv"), *FLAGS, *TINY_BO, "--out", str(out))
+    code, _, err = _cli(capsys, "bo", "--data", str(tmp_path / "l.csv"), *PFLAGS, *TINY_BO, "--out", str(out))
     assert code == 2 and "older jaxfair" in err and err.count("\n") == 1, err
 
 
 def test_study_from_frame_is_bound_to_the_frame(tmp_path):
     kw = dict(trials=1, iterations=0, n_init=2, users_per_eval=50, exact_users=100, progress=False)
-    run_study(scenarios.from_frame(_logs(), **COLS), ["random"], out=tmp_path, **kw)
-    run_study(scenarios.from_frame(_logs(), **COLS), ["random"], out=tmp_path, **kw)  # same values: resumes
+    run_study(scenarios.from_frame(_logs(), **PCOLS), ["random"], out=tmp_path, **kw)
+    run_study(scenarios.from_frame(_logs(), **PCOLS), ["random"], out=tmp_path, **kw)  # same values: resumes
     with pytest.raises(ValueError, match="logged data differs"):
-        run_study(scenarios.from_frame(_logs(seed=1), **COLS), ["random"], out=tmp_path, **kw)
+        run_study(scenarios.from_frame(_logs(seed=1), **PCOLS), ["random"], out=tmp_path, **kw)
 
 
 # 2. repeated identical rows
@@ -128,13 +131,13 @@ def test_duplicated_rows_warn_and_can_be_allowed(tmp_path):
         match=r"48 of 96 rows repeat.*data row 49 repeats data row 1.*"
         r"allow_duplicates=True",
     ):
-        scenarios.from_frame(doubled, **COLS)
+        scenarios.from_frame(doubled, **PCOLS)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        scenarios.from_frame(doubled, **COLS, allow_duplicates=True)
-        scenarios.from_frame(df, **COLS)  # no repeats: no warning
+        scenarios.from_frame(doubled, **PCOLS, allow_duplicates=True)
+        scenarios.from_frame(df, **PCOLS)  # no repeats: no warning
         doubled["item"] = np.arange(len(doubled))
-        scenarios.from_frame(doubled, **COLS, candidate="item")  # distinct candidates: genuine
+        scenarios.from_frame(doubled, **PCOLS, candidate="item")  # distinct candidates: genuine
 
 
 @pytest.mark.parametrize("session", [True, False])
@@ -143,7 +146,7 @@ def test_duplicated_rows_in_replay_speak_of_sessions(session):
     df = _logs()
     doubled = pd.concat([df, df], ignore_index=True)
     doubled["sess"] = doubled[COLS["user"]]
-    kw = dict(COLS, replay=True, **({"session": "sess"} if session else {}))
+    kw = dict(PCOLS, replay=True, **({"session": "sess"} if session else {}))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scenarios.from_frame(doubled, **kw)
@@ -151,7 +154,7 @@ def test_duplicated_rows_in_replay_speak_of_sessions(session):
     assert "a repeated row becomes a second candidate in the same session" in text, text
     assert "doubles every session" in text and "pool holds" not in text, text
     with pytest.warns(DuplicateRowsWarning, match="the user's pool holds it twice"):
-        scenarios.from_frame(doubled, **COLS)  # a pool: the pool wording stays
+        scenarios.from_frame(doubled, **PCOLS)  # a pool: the pool wording stays
 
 
 @settings(max_examples=25, deadline=None)
@@ -173,17 +176,17 @@ def test_duplicate_warning_iff_pandas_finds_repeated_rows_property(data):
     expected = (df[["u", "s0", "s1", "y0", "y1"]] + 0.0).duplicated().any()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        scenarios.from_frame(df, **COLS)
+        scenarios.from_frame(df, **PCOLS)
     assert any(issubclass(c.category, DuplicateRowsWarning) for c in caught) == expected
 
 
 def test_duplicated_rows_cli_warns_in_one_line(tmp_path, capsys):
     df = _logs()
     pd.concat([df, df]).to_csv(tmp_path / "twice.csv", index=False)
-    code, _, err = _cli(capsys, "scenarios", "--data", str(tmp_path / "twice.csv"), *FLAGS)
+    code, _, err = _cli(capsys, "scenarios", "--data", str(tmp_path / "twice.csv"), *PFLAGS)
     assert code == 0
     assert [line for line in err.splitlines() if "repeat" in line][0].startswith("jaxfair: warning: rows: 48 of 96")
-    code, _, err = _cli(capsys, "scenarios", "--data", str(tmp_path / "twice.csv"), *FLAGS, "--allow-duplicates")
+    code, _, err = _cli(capsys, "scenarios", "--data", str(tmp_path / "twice.csv"), *PFLAGS, "--allow-duplicates")
     assert code == 0 and "repeat" not in err
 
 
@@ -194,25 +197,25 @@ def test_text_and_decimal_score_columns(tmp_path, capsys):
     df = _logs()
     text = df.assign(s1=df["s1"].map(repr))
     with pytest.raises(ValueError, match=r"column 's1' is not numeric: it holds text such as '.*' \(data row 1\)"):
-        scenarios.from_frame(text, **COLS)
+        scenarios.from_frame(text, **PCOLS)
     text.to_parquet(tmp_path / "text.parquet")
     code, _, err = _cli(capsys, "surface", "--data", str(tmp_path / "text.parquet"), *FLAGS)
     assert code == 2 and err.count("\n") == 1 and "column 's1' is not numeric" in err
     # Decimal columns (Parquet decimal128) are converted: they are numbers.
     dec = df.assign(s0=[decimal.Decimal(f"{v:.3f}") for v in df["s0"]])
     dec.to_parquet(tmp_path / "dec.parquet")
-    sc = scenarios.from_file(tmp_path / "dec.parquet", **COLS)
+    sc = scenarios.from_file(tmp_path / "dec.parquet", **PCOLS)
     np.testing.assert_allclose(np.sort(sc.arrays["scores"][:, 0]), np.sort(df["s0"].round(3)), atol=1e-6)
     bad = df.assign(s0=["x"] + [1.0] * (len(df) - 1))
     with pytest.raises(ValueError, match=r"column 's0' is not numeric \(data row 1 has 'x'\)"):
-        scenarios.from_frame(bad, **COLS)
+        scenarios.from_frame(bad, **PCOLS)
 
 
 def test_score_beyond_float32_is_rejected_naming_column_and_row(tmp_path, capsys):
     df = _logs()
     df.loc[2, "s1"] = 1e39
     with pytest.raises(ValueError, match=r"scores: column 's1' has 1e\+39 at data row 3, beyond float32's range"):
-        scenarios.from_frame(df, **COLS)
+        scenarios.from_frame(df, **PCOLS)
     df.to_csv(tmp_path / "big.csv", index=False)
     code, _, err = _cli(capsys, "scenarios", "--data", str(tmp_path / "big.csv"), *FLAGS)
     assert code == 2 and err.count("\n") == 1 and "data row 3" in err
@@ -249,14 +252,14 @@ def test_groups_coded_1_2_are_mapped_and_said(capsys, tmp_path):
         match=r"codes \[1, 2\] are not 0..1; mapped them in sorted order "
         r"\(1 → 0, 2 → 1\)",
     ):
-        sc = scenarios.from_frame(df, **COLS)
+        sc = scenarios.from_frame(df, **PCOLS)
     assert sc.group_names == ("1", "2")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        sc = scenarios.from_frame(df, **COLS, group_names=[2, 1])  # the given order, no warning
+        sc = scenarios.from_frame(df, **PCOLS, group_names=[2, 1])  # the given order, no warning
     assert sc.group_names == ("2", "1")
     df.to_csv(tmp_path / "g12.csv", index=False)
-    code, _, err = _cli(capsys, "scenarios", "--data", str(tmp_path / "g12.csv"), *FLAGS, "--group-names", "2,1")
+    code, _, err = _cli(capsys, "scenarios", "--data", str(tmp_path / "g12.csv"), *PFLAGS, "--group-names", "2,1")
     assert code == 0 and "mapped" not in err, err
 
 
@@ -276,7 +279,7 @@ def test_a_group_with_no_retrieved_rows_is_named_as_dropped():
         match=r"dropped group\(s\) \['c'\]: every row of their 4 user\(s\) has "
         r"retrieved = 0",
     ):
-        sc = scenarios.from_frame(df3, **COLS, retrieved="r")
+        sc = scenarios.from_frame(df3, **COLS, retrieved="r", prefs={"a": [0.8, 0.2], "b": [0.2, 0.8]})
     assert sc.group_names == ("a", "b") and sc.info["groups_dropped"] == ["c"]
 
 
@@ -284,14 +287,14 @@ def test_messages_show_plain_values_and_rows():
     df = _logs()
     df.loc[5, "g"] = 1 - df.loc[5, "g"]  # user 1 (rows 4-7) in two groups, from data row 6
     with pytest.raises(ValueError) as info:
-        scenarios.from_frame(df, **COLS)
+        scenarios.from_frame(df, **PCOLS)
     msg = str(info.value)
     assert "user 1 appears in more than one group" in msg and "data row 5" in msg and "data row 6" in msg, msg
     assert "np.int64" not in msg
     df = _logs()
     df["item"] = 7
     with pytest.raises(ValueError, match=r"user 0 has candidate 7 twice"):
-        scenarios.from_frame(df, **COLS, candidate="item")
+        scenarios.from_frame(df, **PCOLS, candidate="item")
 
 
 # 4. --option for keys that have their own flag; 14. --data-dir, distinct default directories

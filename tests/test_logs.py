@@ -18,6 +18,8 @@ from jaxfair.scenarios.pool import PoolScenario
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 COLS = dict(user="user_id", group="group", scores=["f_click", "f_like"], labels=["click", "like"])
+EX_PREFS = {"majority": [0.8, 0.2], "minority": [0.2, 0.8]}  # the example logs' groups (logs carry no prefs)
+AB_PREFS = {"a": [0.8, 0.2], "b": [0.2, 0.8]}  # _frame()'s groups
 
 
 def _frame() -> pd.DataFrame:
@@ -45,7 +47,7 @@ def _user_rows(sc: PoolScenario, u: int) -> set:
 
 def test_pool_keeps_each_users_retrieved_rows():
     df = _frame()
-    sc = scenarios.from_frame(df, **COLS, retrieved="retrieved", features=["x"], candidate="item")
+    sc = scenarios.from_frame(df, **COLS, retrieved="retrieved", features=["x"], candidate="item", prefs=AB_PREFS)
     assert isinstance(sc, PoolScenario) and sc.group_names == ("a", "b")
     assert sc.n_pool_users == 4 and sc.n_pool_rows == 7  # u1's second row was not retrieved
     users = sorted(df["user_id"].unique())
@@ -63,7 +65,7 @@ def test_pool_keeps_each_users_retrieved_rows():
 
 
 def test_example_csv_and_parquet_give_the_same_scenario():
-    kw = dict(COLS, candidate="item_id", retrieved="retrieved", features=["activity", "tenure"])
+    kw = dict(COLS, candidate="item_id", retrieved="retrieved", features=["activity", "tenure"], prefs=EX_PREFS)
     a = scenarios.from_file(EXAMPLES / "logs.csv", **kw)
     b = scenarios.from_file(EXAMPLES / "logs.parquet", **kw)
     assert a.name == "logs-logs" and a.group_names == ("majority", "minority")
@@ -74,7 +76,7 @@ def test_example_csv_and_parquet_give_the_same_scenario():
 
 def test_replay_serves_the_logged_sessions_as_they_were():
     df = _frame()
-    sc = scenarios.from_frame(df, **COLS, retrieved="retrieved", features=["x"], replay=True)
+    sc = scenarios.from_frame(df, **COLS, retrieved="retrieved", features=["x"], replay=True, prefs=AB_PREFS)
     assert isinstance(sc, ReplayScenario) and sc.n_sessions == 4 and sc.n_candidates == 3
     batch = sc.sessions()
     # Sessions in user order; candidates in logged order; padding and not-retrieved rows masked.
@@ -101,7 +103,7 @@ def test_replay_serves_the_logged_sessions_as_they_were():
 
 
 def test_replay_sessions_column_splits_users():
-    sc = scenarios.from_file(EXAMPLES / "logs.csv", **COLS, session="session", replay=True)
+    sc = scenarios.from_file(EXAMPLES / "logs.csv", **COLS, session="session", replay=True, prefs=EX_PREFS)
     assert sc.n_sessions == 480 and sc.n_candidates == 8
     assert bool(np.asarray(sc.sessions().mask).all())  # no --retrieved: every logged row retrieved
 
@@ -125,6 +127,7 @@ def test_pool_rows_are_a_permutation_of_the_input_property(data):
         labels=["y0", "y1"],
         seed=data.draw(st.integers(0, 3)),
         allow_duplicates=True,
+        prefs=[[0.8, 0.2], [0.2, 0.8]],
     )
     got = sorted(map(tuple, np.concatenate([sc.arrays["scores"], sc.arrays["labels"]], 1).tolist()))
     assert got == sorted(map(tuple, v.astype(np.float32).tolist()))
@@ -255,6 +258,7 @@ def test_replay_reproduces_every_logged_row_property(data):
         session="s",
         replay=True,
         allow_duplicates=True,
+        prefs=[[0.8, 0.2], [0.2, 0.8]],
     )
     batch = sc.sessions()
     keys = sorted(set(zip(users, sessions, strict=False)))

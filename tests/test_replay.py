@@ -24,7 +24,8 @@ from jaxfair import scenarios
 from jaxfair.cli import main
 from jaxfair.scenarios.logs import GroupCodesWarning, ReplaySessionWarning
 
-KW = dict(user="u", group="g", scores=["f0", "f1"], labels=["y0", "y1"], features=["x"])
+# Logs carry no preferences (issue #28.2): rows for the integer groups 0/1.
+KW = dict(user="u", group="g", scores=["f0", "f1"], labels=["y0", "y1"], features=["x"], prefs=[[0.8, 0.2], [0.2, 0.8]])
 
 
 def _logs(n_users: int = 80, seed: int = 0) -> pd.DataFrame:
@@ -166,6 +167,7 @@ def test_cli_replay_users_is_ignored_with_a_warning(tmp_path, capsys):
     data = tmp_path / "logs.csv"
     _logs(30).to_csv(data, index=False)
     flags = ["--data", str(data), "--scores", "f0,f1", "--labels", "y0,y1", "--group", "g", "--user", "u"]
+    flags += ["--prefs", "0.8,0.2;0.2,0.8"]
     rc = main(
         [
             "surface",

@@ -133,7 +133,7 @@ def test_logs_item_group_column(tmp_path):
             "prov": np.where(rng.random(n_users * per) < 0.3, "indie", "studio"),
         }
     )
-    kw = dict(user="u", group="g", scores=["f0", "f1"], labels=["y0", "y1"])
+    kw = dict(user="u", group="g", scores=["f0", "f1"], labels=["y0", "y1"], prefs=[[0.8, 0.2], [0.2, 0.8]])
     pool = scenarios.from_frame(df, item_group="prov", n_candidates=4, **kw)
     assert pool.item_group_names == ("indie", "studio")
     b = pool.sample(jax.random.PRNGKey(0), 20)

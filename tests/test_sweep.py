@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from reference import evaluate_ref
+from reference import evaluate_ref, serve_ref
 from strategies import batches
 
 import jaxfair as jf
@@ -89,7 +89,6 @@ def test_compiled_envelope_walk_matches_brute_force_served_candidates(arrs):
     # At random directions (not breakpoints) the served candidate implied by the events
     # equals brute-force serving in float64.
     scores, labels, mask, group, prefs = arrs
-    from reference import serve_ref
 
     from jaxfair.engine.sweep import user_envelopes
 
@@ -121,3 +120,45 @@ def test_sweep_event_sort_handles_many_equal_positions():
     np.testing.assert_allclose(
         sw.evaluate(grid).group_utility, jf.evaluate(grid, batch, prefs).group_utility, atol=1e-9
     )
+
+
+def _label_means_ref(alphas, scores, labels, mask, group, n_groups):
+    """Float64 reference of L [P, G, K]: the served candidate's labels, averaged per group (unserved: 0)."""
+    out = np.full((len(alphas), n_groups, labels.shape[2]), np.nan)
+    for p, a in enumerate(alphas):
+        idx = serve_ref(a, scores, mask)
+        y = np.array([labels[i, j] if j >= 0 else np.zeros(labels.shape[2]) for i, j in enumerate(idx)])
+        for g in range(n_groups):
+            if np.any(group == g):
+                out[p, g] = y[group == g].mean(axis=0)
+    return out
+
+
+@given(arrs=batches(k=2, max_users=15))
+def test_sweep_label_means_match_the_reference_and_give_the_sweeps_utility(arrs):
+    """The sweep's prefs-free statistic (issue #28.3): L from its serving equals the float64
+    reference on a dyadic grid (ties included), and α*(g)·L_g is sweep2's group utility."""
+    from jaxfair.engine.sweep import sweep2_label_means
+
+    scores, labels, mask, group, prefs = arrs
+    batch = jf.make_batch(scores, labels, mask, group=group)
+    grid = _dyadic_grid()
+    g = prefs.shape[0]
+    lm, counts = sweep2_label_means(batch, grid, g)
+    np.testing.assert_array_equal(counts, np.bincount(group, minlength=g))
+    np.testing.assert_allclose(lm, _label_means_ref(grid, scores, labels, mask, group, g), atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jf.EmptyGroupWarning)
+        mu = jf.sweep2(batch, prefs).evaluate(grid).group_utility
+    np.testing.assert_allclose(np.einsum("pgk,gk->pg", lm, prefs), mu, atol=1e-6)
+
+
+def test_sweep_label_means_refuse_bad_input():
+    from jaxfair.engine.sweep import sweep2_label_means
+
+    batch = jf.make_batch(np.zeros((2, 3, 2)), np.zeros((2, 3, 2)), np.ones((2, 3), bool), group=np.array([0, 2]))
+    with pytest.raises(ValueError, match="n_groups"):
+        sweep2_label_means(batch, [[0.5, 0.5]], 2)
+    k3 = jf.make_batch(np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), np.ones((2, 3), bool), group=np.array([0, 0]))
+    with pytest.raises(ValueError, match="K = 2"):
+        sweep2_label_means(k3, [[0.5, 0.2, 0.3]], 1)

@@ -86,7 +86,7 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
                 prefs[c["scenario"]] = (
                     prefs.get(c["scenario"], "")
                     + f"; preference set: {ps.get('kind')} ("
-                    + ", ".join(f"{k} {v}" for k, v in ps.get("params", {}).items() if k != "member_0")
+                    + ", ".join(f"{k} {v}" for k, v in ps.get("params", {}).items() if k not in ("member_0", "point"))
                     + ")"
                 ).lstrip("; ")
             config = c

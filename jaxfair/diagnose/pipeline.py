@@ -263,9 +263,10 @@ def diagnose_scenario(
     segment α*(g0)–α*(g1), and its best point
     is reported separately as ``alpha_segment_best``. ``groups``: ``(g1, g0)`` as ids or names
     (:func:`resolve_pair`); default: g1 = the best-served group at ``alpha``, g0 the worst
-    (``pair_reason`` says so). ``prefs_set``: a :class:`~jaxfair.preferences.PrefSet` (member 0
-    = the scenario's prefs): every term, bound, attribution and verdict is re-computed per
-    member (:mod:`~jaxfair.diagnose.prefset`).
+    (``pair_reason`` says so). ``prefs_set``: a :class:`~jaxfair.preferences.PrefSet` or a spec
+    (:meth:`~jaxfair.preferences.PrefSet.for_scenario`: member 0 is made the scenario's prefs):
+    every term, bound, attribution and verdict is re-computed per member
+    (:mod:`~jaxfair.diagnose.prefset`).
     ``mesh``: devices for the α-grid evaluation and the decompositions (see
     :func:`~jaxfair.diagnose.decompose.decompose`; default all local devices when several).
     """
@@ -273,6 +274,10 @@ def diagnose_scenario(
 
     if isinstance(n_users, bool) or not isinstance(n_users, (int, np.integer)) or n_users < 2:
         raise ValueError(f"users: expected an int >= 2, got {n_users!r}")
+    if prefs_set is not None:  # member 0 is the scenario's prefs: the point's verdicts are theirs
+        from jaxfair.preferences.prefset import PrefSet
+
+        prefs_set = PrefSet.for_scenario(prefs_set, scenario, seed=seed, name="prefs_set")
     t0 = time.perf_counter()
     sec = {}
     key = jax.random.PRNGKey(seed)

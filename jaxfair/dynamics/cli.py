@@ -17,7 +17,6 @@ def _floats(text: str | None, flag: str):
 
 
 def _run_dynamics(args) -> int:
-    import numpy as np
 
     from jaxfair.dynamics.policies import default_policies, parse_policy
     from jaxfair.dynamics.report import horizon_table, write_dynamics
@@ -80,8 +79,9 @@ def _run_dynamics(args) -> int:
 
         runs = simulate_over_set(sc, policies, prefs_set, seeds=seeds, progress=True, **common)
     results = []
-    if runs is not None and np.array_equal(prefs_set.values[0], np.asarray(sc.prefs, np.float64)):
-        results = list(runs[0])  # member 0 is the given prefs: its runs are the point run
+    if runs is not None:
+        # Member 0 is the scenario's prefs (PrefSet.with_point): its runs are the point run.
+        results = list(runs[0])
     for s in [] if results else seeds:
         results.append(
             simulate(

@@ -36,9 +36,10 @@ DEFAULT_SET_MEMBERS = 16
 def parse_dynamics_set(spec: str, scenario, *, max_members: int = DEFAULT_SET_MEMBERS, seed: int = 0):
     """A :class:`~jaxfair.preferences.PrefSet` for ``dynamics --prefs-set SPEC`` around the scenario's prefs.
 
-    ``dirichlet:C`` / ``box:D`` without ``:Q`` get ``max_members`` members (member 0 = the
-    scenario's prefs); a ``file:`` set keeps its first ``max_members`` members (member 0 of a
-    ``jaxfair prefs`` file is the point estimate). Group and label names are bound by name.
+    ``dirichlet:C`` / ``box:D`` without ``:Q`` get ``max_members`` members; a ``file:`` set keeps
+    its first ``max_members`` members. Either way member 0 is the scenario's prefs
+    (:meth:`~jaxfair.preferences.PrefSet.with_point`: moved first, or added when the file does
+    not hold them). Group and label names are bound by name.
     """
     from jaxfair.preferences import PrefSet
 
@@ -50,7 +51,12 @@ def parse_dynamics_set(spec: str, scenario, *, max_members: int = DEFAULT_SET_ME
         text = f"{text}:{int(max_members)}"  # the dynamics' default size (module docstring)
     point = np.asarray(scenario.prefs, np.float64)
     ps = PrefSet.parse(
-        text, point, seed=seed, group_names=list(scenario.group_names), label_names=list(scenario.label_names)
+        text,
+        point,
+        seed=seed,
+        group_names=list(scenario.group_names),
+        label_names=list(scenario.label_names),
+        origin=getattr(scenario, "prefs_origin", None) or "the given prefs",
     )
     if tuple(ps.group_names) != tuple(scenario.group_names) or tuple(ps.label_names) != tuple(scenario.label_names):
         raise ValueError(
@@ -63,7 +69,11 @@ def parse_dynamics_set(spec: str, scenario, *, max_members: int = DEFAULT_SET_ME
             ps.group_names,
             ps.label_names,
             ps.kind,
-            dict(ps.params, members_used=int(max_members), members_in_file=ps.n_members),
+            dict(
+                ps.params,
+                members_used=int(max_members),
+                members_in_file=ps.n_members - int(bool(ps.params.get("point_added"))),
+            ),
         )
     return ps
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from jaxfair.dynamics.report import t_interval
 from jaxfair.dynamics.result import DynamicsResult
+from jaxfair.preferences.prefset import point_name
 from jaxfair.utils.atomic import atomic_write, atomic_write_text
 from jaxfair.utils.tables import markdown_table
 
@@ -39,7 +40,7 @@ def set_arrays(runs: Sequence[Sequence[DynamicsResult]]) -> dict[str, np.ndarray
 
 
 def set_table(runs: Sequence[Sequence[DynamicsResult]]) -> pd.DataFrame:
-    """One row per (policy, group): amplification share_g(T)/share_g(0) at the given prefs (member 0)
+    """One row per (policy, group): amplification share_g(T)/share_g(0) at member 0 (the given prefs)
     and min / median / max over the set, beside the policy's horizon utility, DER and worst/best
     ratio (min / median / max). Member values are means over the seeds."""
     r0 = runs[0][0]
@@ -114,9 +115,9 @@ def amplification_statements(runs: Sequence[Sequence[DynamicsResult]]) -> list[d
     return out
 
 
-def plot_set_amplification(table: pd.DataFrame, title: str = "", set_label: str = ""):
+def plot_set_amplification(table: pd.DataFrame, title: str = "", set_label: str = "", point: str = "the given prefs"):
     """Amplification per policy, one panel per group: the median over the set as a dot, the range
-    over the preference set as error bars, the given prefs (member 0) as a cross; a line at 1."""
+    over the preference set as error bars, member 0 (``point``: the given prefs) as a cross; a line at 1."""
     import matplotlib.pyplot as plt
 
     groups = list(dict.fromkeys(table["group"]))
@@ -138,7 +139,7 @@ def plot_set_amplification(table: pd.DataFrame, title: str = "", set_label: str 
             lw=1.5,
             label="median; bars: range over the preference set",
         )
-        ax.plot(x, t["amplification_given"].to_numpy(), "x", color="C3", ms=8, label="the given prefs (member 0)")
+        ax.plot(x, t["amplification_given"].to_numpy(), "x", color="C3", ms=8, label=f"{point} (member 0)")
         ax.axhline(1.0, color="0.5", lw=0.8, ls="--", label="no amplification (share(T) = share(0))")
         ax.set_xticks(x, policies, rotation=20, ha="right", fontsize=8)
         ax.set_title(group, fontsize=10)
@@ -164,7 +165,7 @@ def write_set_outputs(
     statements = amplification_statements(runs)
     rec = set_record or {}
     label = f"{rec.get('kind', 'set')}, {len(runs)} members"
-    fig = plot_set_amplification(table, title, label)
+    fig = plot_set_amplification(table, title, label, point_name(rec))
     record = {
         "set": rec,
         "members_run": len(runs),

@@ -26,10 +26,10 @@ import pandas as pd
 from jaxfair.engine import kernels
 from jaxfair.engine.api import finish_evaluation
 from jaxfair.engine.batch import Batch
-from jaxfair.engine.checks import check_alphas, check_batch_prefs
+from jaxfair.engine.checks import check_alphas, check_batch, check_batch_prefs
 from jaxfair.engine.results import Evaluation
 
-__all__ = ["Sweep", "sweep2", "user_envelopes"]
+__all__ = ["Sweep", "sweep2", "sweep2_label_means", "user_envelopes"]
 
 _true_value_jit = jax.jit(kernels.true_value)
 
@@ -224,12 +224,9 @@ class Sweep:
     def evaluate(self, alphas: Any) -> Evaluation:
         """Exact metrics for ``alphas [P, 2]`` (any scale; only the direction matters)."""
         a = check_alphas(alphas, 2)
-        # The grid kernel sees α in float32; use the same rounded α so both see the same ties.
-        a32 = a.astype(np.float32).astype(np.float64)
-        w = a32[:, 0] / (a32[:, 0] + a32[:, 1])
         return finish_evaluation(
             a,
-            self.sums_at(w),
+            self.sums_at(_direction(a)),
             self.group_counts.astype(np.float64),
             self.n_unserved,
             self.group_names,
@@ -269,6 +266,13 @@ class Sweep:
         ev_in = ev_in[keep]
         out = pd.concat([ev_pt, ev_in]).sort_values(["w", "kind"], kind="stable", ascending=[True, False])
         return out.drop(columns=[c for c in out.columns if c.startswith("alpha_")]).reset_index(drop=True)
+
+
+def _direction(a: np.ndarray) -> np.ndarray:
+    """``w [P]`` = α₀/(α₀+α₁) of checked ``a [P, 2]``. The grid kernel sees α in float32; the
+    same rounded α is used so both see the same ties."""
+    a32 = a.astype(np.float32).astype(np.float64)
+    return a32[:, 0] / (a32[:, 0] + a32[:, 1])
 
 
 @numba.njit(cache=True)
@@ -390,3 +394,42 @@ def sweep2(
         group_names=tuple(group_names) if group_names is not None else None,
         label_names=tuple(label_names) if label_names is not None else None,
     )
+
+
+def sweep2_label_means(batch: Batch, alphas: Any, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """The prefs-free statistic of SPEC §9 on the exact sweep's serving: ``(L [P, G, 2], counts [G])``.
+
+    ``L[p, g, k]`` is the mean over group g's users of ``Y[n, ĵ_n(α_p), k]`` with ĵ the served
+    candidate of :func:`sweep2` (top-1, exact ties), so ``α*(g) · L_g(α)`` is the group utility
+    :func:`sweep2` gives for any preferences (up to the float32 rounding of its per-row values).
+    A preference set evaluated on it serves exactly what the sweep serves; the grid kernel's
+    :func:`jaxfair.label_means` may differ where two scores are within float32 rounding. One
+    envelope walk per label; NaN rows for an empty group.
+
+    Args:
+      batch: N users × m candidates × K = 2 labels; group ids < ``n_groups``.
+      alphas: ``[P, 2]`` (any scale; only the direction matters).
+      n_groups: G.
+    """
+    check_batch(batch)
+    if batch.n_labels != 2:
+        raise ValueError(f"batch: the sweep needs K = 2 labels, got K = {batch.n_labels}")
+    a = check_alphas(alphas, 2)
+    g = int(n_groups)
+    group = np.asarray(batch.group)
+    if batch.n_users and int(group.max()) >= g:
+        raise ValueError(f"n_groups: the batch has group id {int(group.max())}, expected ids < {g}")
+    mask = np.asarray(batch.mask)
+    scores = np.asarray(batch.scores)
+    labels = np.asarray(batch.labels, np.float32)
+    w = _direction(a)
+    counts = np.bincount(group, minlength=g).astype(np.int64)
+    sums = np.empty((len(a), g, 2))
+    for k in range(2):
+        _, _, _, rows, at0 = _envelope_events(scores, mask, np.ascontiguousarray(labels[..., k]), group, g)
+        bp, point_sums, interval_sums = _aggregate_events(rows, g, at0)
+        sweep = Sweep(bp, point_sums, interval_sums, counts, 0)
+        sums[:, :, k] = sweep.sums_at(w)
+    c = counts[None, :, None].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(c > 0, sums / np.maximum(c, 1.0), np.nan), counts

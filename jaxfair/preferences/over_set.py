@@ -21,6 +21,8 @@ import pandas as pd
 from jaxfair.engine.api import run_group_sums
 from jaxfair.engine.batch import Batch
 from jaxfair.engine.planning import DEFAULT_MEMORY_BUDGET
+from jaxfair.engine.slate import as_slate
+from jaxfair.engine.sweep import sweep2_label_means
 from jaxfair.preferences.prefset import PrefSet
 from jaxfair.validation import check_batch, warn_empty_groups
 
@@ -283,6 +285,7 @@ def evaluate_set(
     progress: bool = False,
     group_names: Sequence[str] | None = None,
     label_names: Sequence[str] | None = None,
+    method: str = "grid",
 ) -> SetEvaluation:
     """Evaluate P weight vectors under every member of a preference set with one kernel pass.
 
@@ -295,6 +298,11 @@ def evaluate_set(
       group_names, label_names: the batch's group / label order. A :class:`PrefSet` with names
         is bound **by name** to them (reordered when its order differs; refused when the names
         differ); an array is taken in this order.
+      method: the serving the label means come from, the same as the point evaluation's so the
+        two agree (a member equal to the prefs reproduces the point's numbers): ``"grid"`` (the
+        compiled kernel, :func:`jaxfair.label_means`) or ``"sweep"`` (K = 2, top-1: the exact
+        sweep's serving, :func:`jaxfair.engine.sweep.sweep2_label_means`; the two differ only where
+        two scores are within float32 rounding).
     Returns:
       :class:`SetEvaluation`. Each member's numbers equal ``jaxfair.evaluate`` with that member's
       preferences up to float64 rounding (the global mean is summed in another order).
@@ -306,6 +314,14 @@ def evaluate_set(
     gmax = int(np.asarray(batch.group).max()) if batch.n_users else -1
     if ps.n_groups <= gmax:
         raise ValueError(f"prefset: the batch has group id {gmax}, the set only G = {ps.n_groups} groups")
+    if method not in ("grid", "sweep"):
+        raise ValueError(f"method: expected 'grid' or 'sweep', got {method!r}")
+    if method == "sweep":
+        if as_slate(slate, position_weights, gamma, batch.n_candidates).k != 1:
+            raise ValueError("method: the exact sweep serves top-1 only; a slate's set uses method='grid'")
+        lm, counts = sweep2_label_means(batch, alphas, ps.n_groups)
+        warn_empty_groups(counts, ps.group_names)
+        return set_evaluation_from_label_means(np.asarray(alphas, np.float64), lm, counts, ps)
     # One prefs-free pass (what jaxfair.label_means runs); counts come with it for the global mean.
     a_arr, _, _, sums = run_group_sums(
         alphas,

@@ -8,6 +8,10 @@ read back from a file. Each row (one group's α*) lies on the simplex: finite, >
 
 Member 0 is the point (the user's prefs) for the Dirichlet and box sets, and the point
 estimate for an estimate's draws, so "the point" and "the set" are reported from one object.
+A set read for a scenario (:meth:`for_scenario`, :meth:`parse` with a point) gets the same rule
+from :meth:`with_point`: member 0 is the given prefs themselves — moved first when the set holds
+them (within :data:`POINT_TOL`), else added in front with a :class:`PointNotInSetWarning` — so
+every consumer that says "the given prefs" evaluates them, never another member.
 The set knows nothing of the engine: the kernels are linear in α*, so callers apply
 ``values`` after one prefs-free pass.
 """
@@ -23,13 +27,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PrefSet", "ROW_SUM_TOL", "BOX_MAX_VERTICES"]
+__all__ = ["BOX_MAX_VERTICES", "POINT_TOL", "PointNotInSetWarning", "PrefSet", "ROW_SUM_TOL", "point_name"]
 
 ROW_SUM_TOL = 1e-6
+#: A member is the point when no entry differs by more than this (a CSV round trip is exact;
+#: this only forgives a point typed with fewer digits than the file holds).
+POINT_TOL = 1e-9
 # The box's corners in G·K dimensions number 2^(G·K): at most this many (and at most half the
 # members) are kept, chosen at random when there are more, so a set is never all corners.
 BOX_MAX_VERTICES = 128
 _FILE_COLUMNS = ("member", "group", "label", "value")
+
+
+class PointNotInSetWarning(UserWarning):
+    """The given prefs are not a member of the preference set: they were added as member 0."""
 
 
 def _names(names: Sequence[Any] | None, n: int, what: str, default: str) -> tuple[str, ...]:
@@ -248,10 +259,18 @@ class PrefSet:
 
     @classmethod
     def for_scenario(cls, spec: Any, scenario: Any, *, seed: int = 0, name: str = "--prefs-set") -> PrefSet:
-        """A set for ``scenario``: a :class:`PrefSet` as given, or a spec string (:meth:`parse`)
-        around the scenario's prefs, bound to its group and label names."""
+        """A set for ``scenario`` whose member 0 is the scenario's prefs (:meth:`with_point`): a
+        :class:`PrefSet` as given, or a spec string (:meth:`parse`) around the scenario's prefs,
+        bound to its group and label names. A scenario whose prefs came from the set's file
+        (``scenario.prefs_origin``, set by the command line without ``--prefs``) names them so."""
+        origin = getattr(scenario, "prefs_origin", None) or "the given prefs"
         if isinstance(spec, PrefSet):
-            return spec
+            if spec.values.shape[1:] != np.shape(scenario.prefs):
+                raise ValueError(
+                    f"{name}: the set holds [G, K] = {list(spec.values.shape[1:])} matrices, the prefs are "
+                    f"{list(np.shape(scenario.prefs))}"
+                )
+            return spec.with_point(np.asarray(scenario.prefs, np.float64), origin=origin, source="the set")
         if not isinstance(spec, str):
             raise ValueError(f"{name}: expected a PrefSet or a spec such as 'dirichlet:50', got {spec!r}")
         return cls.parse(
@@ -261,15 +280,27 @@ class PrefSet:
             group_names=list(scenario.group_names),
             label_names=list(scenario.label_names),
             name=name,
+            origin=origin,
         )
 
     @classmethod
-    def parse(cls, spec: str, point=None, *, seed: int = 0, group_names=None, label_names=None, name="--prefs-set"):
+    def parse(
+        cls,
+        spec: str,
+        point=None,
+        *,
+        seed: int = 0,
+        group_names=None,
+        label_names=None,
+        name="--prefs-set",
+        origin: str = "the given prefs",
+    ):
         """A set from a command-line spec: ``dirichlet:C[:Q]``, ``box:D[:Q]`` or ``file:PATH``.
 
         ``dirichlet`` and ``box`` are built around ``point`` [G, K] (the user's prefs, member 0).
         ``file`` reads :meth:`from_file`, binding its groups and labels to ``group_names`` /
-        ``label_names`` by name when given, and checks its shape against ``point`` when given.
+        ``label_names`` by name when given; with ``point`` its shape is checked and the point
+        becomes member 0 (:meth:`with_point`; ``origin`` names it in ``params["member_0"]``).
         ``name`` is the flag named in errors.
         """
         text = str(spec).strip()
@@ -285,6 +316,7 @@ class PrefSet:
                         f"{name}: {rest} holds [G, K] = {list(ps.values.shape[1:])} matrices, the prefs are "
                         f"{list(shape)}"
                     )
+                ps = ps.with_point(point, origin=origin)
             return ps
         if kind not in ("dirichlet", "box"):
             raise ValueError(f"{name}: expected dirichlet:C[:Q], box:D[:Q] or file:PATH, got {spec!r}")
@@ -303,6 +335,48 @@ class PrefSet:
             return make(point, size, q=q, seed=seed, group_names=group_names, label_names=label_names)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
+
+    def with_point(self, point, *, origin: str = "the given prefs", source: str = "the file") -> PrefSet:
+        """This set with ``point [G, K]`` as member 0 (the one rule of the module docstring).
+
+        Member 0 already the point (within :data:`POINT_TOL`): the set as it is. Another member
+        the point: that member moves first (replaced by the point's exact values), the others keep
+        their order. No member the point: the point is prepended (Q + 1 members) and a
+        :class:`PointNotInSetWarning` says so. ``params["member_0"]`` records which case it was,
+        naming the point by ``origin``; ``source`` names where the members came from.
+        """
+        p = np.asarray(point, dtype=np.float64)
+        if p.shape != self.values.shape[1:]:
+            raise ValueError(f"point: expected a {list(self.values.shape[1:])} matrix, got shape {list(p.shape)}")
+        close = np.abs(self.values - p).max(axis=(1, 2)) <= POINT_TOL
+        params = dict(self.params, point=origin)
+        if close[0]:
+            params.setdefault("member_0", origin)  # a Dirichlet / box set's "point" says it already
+            if params == self.params and np.array_equal(self.values[0], p):
+                return self
+            return PrefSet(
+                np.concatenate([p[None], self.values[1:]]), self.group_names, self.label_names, self.kind, params
+            )
+        if close.any():
+            j = int(np.argmax(close))
+            params["member_0"] = f"{origin} (member {j} of {source}, moved first)"
+            rest = np.delete(self.values, j, axis=0)
+        else:
+            import warnings
+
+            params["member_0"] = f"{origin}, added: not in {source}"
+            params["q"] = self.n_members + 1
+            params["point_added"] = True  # the other members are the source's, in its order
+            rest = self.values
+            warnings.warn(
+                f"preference set: {origin} are not in {source}"
+                + (f" {self.params['path']}" if "path" in self.params else "")
+                + f" ({self.n_members} members): they were added as member 0, so the set has {self.n_members + 1} "
+                "members",
+                PointNotInSetWarning,
+                stacklevel=2,
+            )
+        return PrefSet(np.concatenate([p[None], rest]), self.group_names, self.label_names, self.kind, params)
 
     # ---- reporting ---------------------------------------------------------------------------
     def describe(self) -> dict:
@@ -335,6 +409,12 @@ class PrefSet:
         if arr.ndim != 2:
             raise ValueError(f"point: expected a [G, K] matrix, got shape {arr.shape}")
         return PrefSet(arr[None], group_names or (), label_names or (), "explicit")
+
+
+def point_name(record: Mapping[str, Any]) -> str:
+    """What member 0 of a set is, from its :meth:`PrefSet.describe` record: "the given prefs", or
+    what :meth:`PrefSet.with_point` named it (e.g. "member 0 of prefset.csv (no --prefs given)")."""
+    return str(record.get("params", {}).get("point") or "the given prefs")
 
 
 def _bind(found: list[str], wanted, what: str) -> list[str]:

@@ -140,6 +140,7 @@ class Scenario(abc.ABC):
         import copy
 
         new = copy.copy(self)
+        new.__dict__.pop("prefs_origin", None)  # the new prefs are the caller's, not a file's member 0
         new.prefs = bind_prefs(prefs, self.group_names, self.n_labels, allow_unnormalised=allow_unnormalised)
         return new
 

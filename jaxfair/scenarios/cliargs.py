@@ -9,6 +9,7 @@ parsers they use stay in the base module :mod:`jaxfair.utils.cliargs`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from jaxfair.utils.cliargs import (
     LOG_RESERVED,
@@ -31,14 +32,16 @@ __all__ = [
 
 
 def echo_prefs(scenario) -> None:
-    """Print which preference row went to which group, one line per group, on stderr (SPEC §9)."""
+    """Print which preference row went to which group, one line per group, on stderr (SPEC §9),
+    and where they came from when that is not ``--prefs`` (``scenario.prefs_origin``)."""
     import sys
 
     from jaxfair.named_prefs import prefs_lines
 
     labels = ", ".join(scenario.label_names)
+    origin = getattr(scenario, "prefs_origin", None)
     for line in prefs_lines(scenario.group_names, scenario.prefs):
-        print(f"{line}  [{labels}]", file=sys.stderr)
+        print(f"{line}  [{labels}]" + (f"  ({origin})" if origin else ""), file=sys.stderr)
 
 
 def scenario_name(args: argparse.Namespace) -> str:
@@ -64,10 +67,16 @@ def check_data_dir(name: str, data_dir) -> None:
 
 
 def scenario_from_args(args: argparse.Namespace):
-    """The :class:`~jaxfair.scenarios.Scenario` that the arguments of :func:`add_scenario_arguments` name."""
+    """The :class:`~jaxfair.scenarios.Scenario` that the arguments of :func:`add_scenario_arguments` name.
+
+    Without ``--prefs`` but with ``--prefs-set file:PATH`` the prefs are member 0 of that file
+    (a ``jaxfair prefs`` file's point estimate), bound by name; ``scenario.prefs_origin`` then
+    names them so ("member 0 of PATH"), never "the given prefs" (:meth:`PrefSet.for_scenario`).
+    """
     from jaxfair import scenarios
 
     prefs = parse_prefs(args.prefs) if args.prefs is not None else None
+    set_file = _prefs_set_file(args) if prefs is None else None
     allow = allow_unnormalised_arg(args)
     options = scenario_options(args)
     seed = getattr(args, args._scenario_seed_dest)
@@ -80,15 +89,57 @@ def scenario_from_args(args: argparse.Namespace):
             if getattr(args, "data_dir", None) is not None and "unknown option" in str(exc) and "data_dir" in str(exc):
                 raise UsageError(f"--data-dir: scenario {name!r} reads no data files") from None
             raise
+        if set_file is not None:
+            scenario = scenario.with_prefs(_member_0(set_file, scenario.group_names, scenario.label_names))
     else:
         if args.scenario is not None:
             raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
+        if set_file is not None and args.labels is not None:
+            prefs = _member_0(set_file, None, parse_columns(args.labels, "--labels"))
         scenario = logs_from_args(args, seed=seed, prefs=prefs, options=options)
-    # The binding the user has to check: their --prefs rows, or the default on their own logs
+    if set_file is not None:
+        scenario.prefs_origin = f"member 0 of {Path(set_file).name} (no --prefs given)"
+    # The binding the user has to check: their --prefs rows, or member 0 of their set's file
     # (a registered scenario's documented default is recorded in every output, not echoed).
-    if prefs is not None or args.data is not None:
+    if prefs is not None or set_file is not None or args.data is not None:
         echo_prefs(scenario)
     return scenario
+
+
+def _prefs_set_file(args: argparse.Namespace) -> str | None:
+    """PATH of ``--prefs-set file:PATH`` (None for another spec, or a command without the flag)."""
+    spec = getattr(args, "prefs_set", None)
+    if not isinstance(spec, str):
+        return None
+    kind, _, rest = spec.strip().partition(":")
+    return rest if kind == "file" and rest else None
+
+
+def _member_0(path: str, group_names, label_names) -> dict:
+    """Member 0 (the smallest ``member`` id) of the preference-set file ``path`` (the long format
+    ``member, group, label, value`` of ``PrefSet.to_file``) as ``{group: row}``, the row in
+    ``label_names`` order. Only what binding needs is read here (this layer sits below
+    :mod:`jaxfair.preferences`); the command reads and checks the whole set with ``PrefSet.parse``.
+    ``group_names`` is unused: the prefs bind to groups by name where they are bound."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, dtype={"group": str, "label": str})
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--prefs-set: {path} cannot be read as a preference set ({exc})") from None
+    missing = [c for c in ("member", "group", "label", "value") if c not in df.columns]
+    if missing or df.empty:
+        raise UsageError(f"--prefs-set: {path}: expected rows of member, group, label, value (missing {missing})")
+    first = df[df["member"] == df["member"].min()]
+    values = {(g, lab): v for g, lab, v in zip(first["group"], first["label"], first["value"], strict=True)}
+    labels = [str(x) for x in label_names]
+    out = {}
+    for g in dict.fromkeys(first["group"]):
+        lost = [lab for lab in labels if (g, lab) not in values]
+        if lost:
+            raise UsageError(f"--prefs-set: {path}: member 0 has no value for group {g!r}, label(s) {lost}")
+        out[g] = [float(values[(g, lab)]) for lab in labels]
+    return out
 
 
 def allow_unnormalised_arg(args: argparse.Namespace) -> bool:

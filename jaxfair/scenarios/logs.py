@@ -75,7 +75,7 @@ from jaxfair.scenarios.log_checks import (
     warn_one_session_per_user,
 )
 from jaxfair.scenarios.log_values import DuplicateRowsWarning, GroupCodesWarning, item_group_codes, warn_duplicates
-from jaxfair.scenarios.pool import PoolScenario, default_prefs, pool_arrays
+from jaxfair.scenarios.pool import PoolScenario, pool_arrays
 from jaxfair.scenarios.replay import ReplayScenario, ReplaySessionWarning
 
 __all__ = [
@@ -152,8 +152,8 @@ def from_frame(
         ``{group value: row of K weights}`` (every group once), or G rows in the order of
         ``group_names``. Rows by position are refused for text groups without ``group_names``
         (their order, by number of users, is not one the user wrote). Each row finite, >= 0, not
-        all zero, summing to 1. Default (0.8, 0.2) / (0.2, 0.8) when G = K = 2 (group 0, the
-        majority, weights label 0), required otherwise.
+        all zero, summing to 1. Required: a log carries no preferences, and no default is
+        bound to its groups (the built-in scenarios' documented defaults are theirs alone).
       group_names: order of the group values (group 0 first), matched as text; default as in the
         module docstring.
       allow_unnormalised: let preference rows that do not sum to 1 through, with a warning.
@@ -314,15 +314,18 @@ def _bind_log_prefs(
     allow: bool,
 ) -> np.ndarray:
     """The ``prefs`` of :func:`from_frame` bound to the groups ``names`` by name (SPEC §9)."""
-    n_groups, n_labels = len(names), len(label_cols)
+    n_labels = len(label_cols)
     if prefs is None:
-        if (n_groups, n_labels) != (2, 2):
-            raise ValueError(
-                f"prefs: required when the data has G={n_groups} groups and K={n_labels} labels "
-                "(the default (0.8, 0.2) / (0.2, 0.8) is for G = K = 2); give a mapping "
-                f"{{group: row}} for the groups {names} (or rows in the order of group_names)"
-            )
-        return bind_prefs(default_prefs(), names, n_labels)
+        # Refused for every G and K, text or integer groups: a default bound to the user's groups
+        # would be an assumption nobody made (the built-in scenarios document theirs, SPEC §3).
+        row = ",".join(f"w{k + 1}" for k in range(n_labels))
+        example = ";".join(f"{n}={row}" for n in names)
+        raise ValueError(
+            f"prefs: required: logs carry no preferences and none is assumed for you; give each of the groups "
+            f"{names} a row of weights on the labels {list(label_cols)} summing to 1, by name: e.g. "
+            f"--prefs '{example}' (Python: prefs={{{', '.join(f'{n!r}: [...]' for n in names)}}}); or "
+            "--prefs-set file:PATH, whose member 0 is then the prefs"
+        )
     by_position = None
     text_groups = not (pd.api.types.is_integer_dtype(user_group) or pd.api.types.is_bool_dtype(user_group))
     if group_names is None and text_groups:

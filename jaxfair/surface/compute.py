@@ -25,7 +25,7 @@ from jaxfair.preferences.over_set import evaluate_set
 from jaxfair.preferences.prefset import PrefSet
 from jaxfair.ratio import worst_best_ratio
 from jaxfair.scenarios.base import Scenario
-from jaxfair.surface.sensitivity import analyse_set
+from jaxfair.surface.sensitivity import analyse_set, flat_set_part
 from jaxfair.surface.simplex import best_per_der_level, marginal_curves
 from jaxfair.validation import UnnormalisedPrefs, check_prefs
 
@@ -42,6 +42,9 @@ class Surface:
       direction: K = 2: table along w ∈ [0, 1], α = (w, 1 − w); None for K ≥ 3.
       summary: best-utility α, best-DER α, oracle and retrieval quality per group, sizes; with
         a preference set also the set, the robust numbers and each statement with its share.
+        A flat surface (every α gives every group the same utility) has ``best_utility`` and
+        ``best_der`` None, no frontier, statements or robust choice, and ``flat``: why, and what
+        every α gives (None otherwise).
       simplex: K ≥ 3: table over the simplex grid (``alpha_<label>``, utility, DER, ratio, groups).
       over_set: with a preference set: per α of the direction (K = 2) or simplex grid (K ≥ 3),
         utility / DER / ratio min, median, max over the set and robust DER.
@@ -115,9 +118,10 @@ def compute_surface(
       slate, position_weights, gamma: slate size k and position weights (SPEC §7; see
         :func:`jaxfair.evaluate`).
       prefs_set: a :class:`jaxfair.preferences.PrefSet` or a spec ``dirichlet:C[:Q]``,
-        ``box:D[:Q]``, ``file:PATH`` around the scenario's prefs: adds the evaluation over the
-        set (always with the grid kernel, one prefs-free pass), its statements' shares and the
-        robust choice.
+        ``box:D[:Q]``, ``file:PATH`` around the scenario's prefs (member 0 is the scenario's
+        prefs: :meth:`PrefSet.with_point`): adds the evaluation over the set (one prefs-free
+        pass on the point's serving, the sweep or the grid kernel, so a member equal to the
+        prefs reproduces the point's tables), its statements' shares and the robust choice.
       robust_q, robust_tau: the robust choice's utility quantile and robust-DER floor
         (:func:`jaxfair.preferences.robust_alpha`).
     """
@@ -179,6 +183,9 @@ def compute_surface(
     oracle = oracle_utility(batch, prefs, slate=sl)
     oracle_full = oracle_utility(batch, prefs, full_information=True, slate=sl)
     best_u = _best_record(ev, i_u, scenario.label_names)
+    flat = _flat_record(ev, batch, scenario.label_names)
+    if flat is not None:  # every α serves alike: nothing is best, and no α, frontier or choice is named
+        tables.pop("frontier", None)
     summary = {
         "scenario": scenario.name,
         "title": scenario.title,
@@ -204,8 +211,10 @@ def compute_surface(
         "n_breakpoints": n_breakpoints,
         "n_unserved": int(ev.n_unserved),
         "group_counts": ev.group_counts.tolist(),
-        "best_utility": best_u,
-        "best_der": _best_record(ev, i_d, scenario.label_names),
+        # A flat surface (every α gives every group the same utility) names no best α: "flat" says why.
+        "flat": flat,
+        "best_utility": None if flat else best_u,
+        "best_der": None if flat else _best_record(ev, i_d, scenario.label_names),
         "slate": sl.k,
         "position_weights": sl.weights.tolist(),
         "slate_spec": sl.to_dict(),
@@ -216,22 +225,28 @@ def compute_surface(
             g: {"own_alpha": float(o - best_u["by_group"][g]), "full_information": float(f - best_u["by_group"][g])}
             for g, o, f in zip(scenario.group_names, oracle, oracle_full, strict=True)
         },
-        "provider": _provider_summary(ev, k_labels),
+        "provider": None if flat else _provider_summary(ev, k_labels),
         "retrieval_quality_by_group": dict(
             zip(scenario.group_names, retrieval_quality(batch, scenario.n_groups).tolist(), strict=True)
         ),
         "seconds": {"sample": t_sample, "evaluate": t_eval},
         "scenario_options": scenario.describe()["options"],
     }
-    if k_labels >= 3:
+    if k_labels >= 3 and flat is None:
         summary["frontier_levels"] = frontier_levels  # how the DER levels were chosen, and the DER range
         summary["frontier"] = tables["frontier"].to_dict(orient="records")
     if pset is not None:
         t0 = time.perf_counter()
-        res = evaluate_set(grid, batch, pset, slate=sl, progress=progress, **names)
-        part, over_set, optima = analyse_set(
-            res, best_utility=i_u, best_der=i_d, step=step, q=robust_q, tau=robust_tau, w_axis=k_labels == 2
-        )
+        # The set is served as the point was (the sweep or the grid kernel): one serving, one rule.
+        res = evaluate_set(grid, batch, pset, slate=sl, progress=progress, method=method, **names)
+        if flat is None:
+            part, over_set, optima = analyse_set(
+                res, best_utility=i_u, best_der=i_d, step=step, q=robust_q, tau=robust_tau, w_axis=k_labels == 2
+            )
+        else:  # the set's numbers are written; statements about a best α and a robust choice are not
+            part, over_set, optima = flat_set_part(res), res.to_frame(), None
+            if k_labels == 2:
+                over_set.insert(0, "w", grid[:, 0])
         summary["seconds"]["evaluate_set"] = time.perf_counter() - t0
         summary.update(part)
         tables["over_set"], tables["optima"] = over_set, optima
@@ -259,6 +274,43 @@ def _best_record(ev: Evaluation, i: int, label_names) -> dict:
         "by_group": r.by_group.to_dict(),
     }
     return rec
+
+
+#: Largest spread over the grid (of global and every group's utility, DER, provider DER) still
+#: called flat: float64 sums of the same served candidates agree far below this.
+FLAT_TOL = 1e-12
+
+
+def _flat_record(ev: Evaluation, batch, label_names) -> dict | None:
+    """None, or what every α gives and why, when the surface is flat (:data:`FLAT_TOL`)."""
+    cols = [ev.utility, ev.der, *np.asarray(ev.group_utility).T]
+    if ev.n_item_groups:
+        cols.append(ev.provider_der)
+    for c in cols:
+        c = np.asarray(c, np.float64)
+        ok = c[np.isfinite(c)]
+        if np.isfinite(c).any() != np.isfinite(c).all() or (ok.size and np.ptp(ok) > FLAT_TOL):
+            return None
+    mask = np.asarray(batch.mask)
+    n = int(mask.shape[0])
+    n_choice = int((mask.sum(axis=1) >= 2).sum())
+    if n_choice == 0:
+        why = f"every one of the {n:,} sessions has at most one retrieved candidate, so every α serves the same item"
+    else:
+        why = (
+            f"{n_choice:,} of {n:,} sessions have two or more retrieved candidates, but the one served at each α has "
+            "the same outcomes for every group (e.g. one candidate leads on every score)"
+        )
+    rec = _best_record(ev, 0, label_names)
+    rec.pop("alpha")
+    rec.pop("w", None)
+    return {
+        "flat": "every α on the grid gives each group the same utility",
+        "reason": why,
+        "recommendation": None,  # no α is better than another here
+        "n_sessions_with_a_choice": n_choice,
+        **rec,
+    }
 
 
 def _provider_summary(ev: Evaluation, k_labels: int) -> dict | None:

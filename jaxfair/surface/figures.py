@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxfair.named_prefs import prefs_title
+from jaxfair.preferences.prefset import point_name
 from jaxfair.surface.compute import Surface
 
 __all__ = [
@@ -72,7 +73,19 @@ def set_line(summary: dict) -> str:
     d = summary["prefs_set"]
     params = {k: v for k, v in d["params"].items() if k in ("concentration", "d", "path")}
     what = ", ".join(f"{k} {v}" for k, v in params.items())
-    return f"preference set: {d['kind']}{f' ({what})' if what else ''}, {d['n_members']} members"
+    m0 = d["params"].get("member_0", "")
+    # Say it when member 0 was added to (or moved within) the user's set: it is not the file's member 0.
+    note = f",\nmember 0: {m0}" if "added" in m0 or "moved" in m0 else ""  # own line: titles stay narrow
+    return f"preference set: {d['kind']}{f' ({what})' if what else ''}, {d['n_members']} members{note}"
+
+
+def flat_line(summary: dict) -> str:
+    """A flat surface's title line: what every α gives and why nothing is recommended."""
+    f = summary["flat"]
+    return (
+        f"flat surface: every α gives utility {f['utility']:.4f}, DER {f['der']:.4f}, worst/best group utility "
+        f"{f['worst_best_ratio']:.3f}; no α is recommended\n(because {f['reason']})"
+    )
 
 
 def _robust_w(surface: Surface) -> float | None:
@@ -121,13 +134,17 @@ def plot_surface(surface: Surface):
             top = max(rw, 1 - rw)
             ax.plot([0, rw / top], [0, (1 - rw) / top], color="w", ls="--", lw=1.2, label="robust choice (ray)")
             ax.legend(loc="upper right", fontsize=7, framealpha=0.6)
-    best = surface.summary["best_utility"]
+    best, flat = surface.summary["best_utility"], surface.summary["flat"]
+    at_best = (
+        f"{flat_line(surface.summary)}\n"
+        if flat
+        else f"at the best-utility α: DER {best['der']:.3f}, worst/best group utility {best['worst_best_ratio']:.3f}; "
+    )
     fig1.suptitle(
         f"{surface.title}: {'utility, viewer and provider DER' if provider else 'utility and DER'} "
         f"over the α box ({sample_text(surface.summary)}; "
         "α = 0 at the origin serves nothing: left blank)\n"
-        f"at the best-utility α: DER {best['der']:.3f}, worst/best group utility {best['worst_best_ratio']:.3f}; "
-        f"{prefs_line(surface)}{slate_title_lines(surface.summary)}"
+        f"{at_best}{prefs_line(surface)}{slate_title_lines(surface.summary)}"
     )
 
     d = surface.direction
@@ -144,8 +161,9 @@ def plot_surface(surface: Surface):
     # A slate's utility is a position-weighted sum, not a probability: say its scale (as the heat-map does).
     slate = slate_title_lines(surface.summary, wrap=True)
     ax.set_title(
-        f"{surface.title}: per-group utility along the direction of α\n{prefs_line(surface)}{slate}",
-        fontsize=9 if slate else 10,
+        f"{surface.title}: per-group utility along the direction of α\n{prefs_line(surface)}{slate}"
+        + (f"\n{flat_line(surface.summary)}" if flat else ""),
+        fontsize=9 if slate or flat else 10,
     )
     ax2.plot(d["w"], d["der"], color="tab:red", label="viewer DER" if provider else "DER")
     # DER is quadratic in the shares and stays near 1 for large gaps: the ratio shows the gap.
@@ -174,14 +192,15 @@ def plot_surface(surface: Surface):
         label="Pareto-optimal (viewer DER, provider DER)",
     )
     iu = int(np.nanargmax(d["utility"].to_numpy()))
-    ax.scatter(
-        [d["der"].iloc[iu]],
-        [d["provider_der"].iloc[iu]],
-        marker="*",
-        s=160,
-        color="k",
-        label=f"best utility (w = {d['w'].iloc[iu]:.3f})",
-    )
+    if not flat:  # a flat surface has no best α to mark
+        ax.scatter(
+            [d["der"].iloc[iu]],
+            [d["provider_der"].iloc[iu]],
+            marker="*",
+            s=160,
+            color="k",
+            label=f"best utility (w = {d['w'].iloc[iu]:.3f})",
+        )
     ax.ticklabel_format(useOffset=False)
     ax.set_xlabel("viewer DER (user groups' utility)")
     ax.set_ylabel("provider DER (exposure vs merit)")
@@ -190,8 +209,13 @@ def plot_surface(surface: Surface):
     ax.set_title(
         f"{surface.title}: viewer × provider fairness along α"
         + (f" (slate of {k})" if k > 1 else "")
-        + f"\nbest utility: viewer DER {d['der'].iloc[iu]:.3f}, worst/best group utility "
-        f"{d['worst_best_ratio'].iloc[iu]:.3f}; {prefs_line(surface)}",
+        + (
+            f"\n{flat_line(surface.summary)}"
+            if flat
+            else f"\nbest utility: viewer DER {d['der'].iloc[iu]:.3f}, worst/best group utility "
+            f"{d['worst_best_ratio'].iloc[iu]:.3f}"
+        )
+        + f"; {prefs_line(surface)}",
         fontsize=10,
     )
     return fig1, fig2, fig3
@@ -222,24 +246,29 @@ def plot_bands(surface: Surface):
     band = f"min–max over the preference set ({qn} members)"
     ax.fill_between(w, t["utility_min"], t["utility_max"], color="tab:blue", alpha=0.25, lw=0, label=f"utility: {band}")
     ax.plot(w, t["utility_median"], color="tab:blue", label="utility: median over the preference set")
-    ax.plot(d["w"], d["utility"], color="k", ls=(0, (2, 2)), lw=0.9, label="utility at the given prefs")
+    ax.plot(d["w"], d["utility"], color="k", ls=(0, (2, 2)), lw=0.9, label=f"utility at {point_name(s['prefs_set'])}")
     ax.set_ylabel("global utility")
     for m, color, name in (("der", "tab:red", "DER"), ("worst_best_ratio", "tab:green", "worst/best group utility")):
         ax2.fill_between(w, t[f"{m}_min"], t[f"{m}_max"], color=color, alpha=0.2, lw=0, label=f"{name}: {band}")
         ax2.plot(w, t[f"{m}_median"], color=color, label=f"{name}: median over the set")
     rc = s["robust_choice"]
-    for a in (ax, ax2):
+    for a in (ax, ax2) if rc is not None else ():  # a flat surface has no robust choice
         a.axvline(rc["alpha"][0], color="0.3", ls=":", lw=1.2, label="robust choice" if a is ax else None)
     ax2.set_ylabel("DER, worst/best ratio (1 = equal)")
     ax2.set_xlabel(f"w  (α = (w, 1 − w) on ({l0}, {l1}))")
     for a in (ax, ax2):
         a.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
-    stmt = s["statements"][0]
+    if rc is None:
+        verdict = flat_line(s)
+    else:
+        stmt = s["statements"][0]
+        verdict = (
+            f"{stmt['statement']}: {stmt['label']}; robust choice w = {rc['alpha'][0]:.3f} "
+            f"({'' if rc['feasible'] else 'infeasible: '}q = {rc['q']:g}, τ = {rc['tau']:g})"
+        )
     fig.suptitle(
         f"{surface.title}: utility and fairness along α over the preference set ({sample_text(s)})\n"
-        f"{set_line(s)}; {prefs_line(surface)}\n"
-        f"{stmt['statement']}: {stmt['label']}; robust choice w = {rc['alpha'][0]:.3f} "
-        f"({'' if rc['feasible'] else 'infeasible: '}q = {rc['q']:g}, τ = {rc['tau']:g})",
+        f"{set_line(s)}; {prefs_line(surface)}\n{verdict}",
         fontsize=9,
     )
     return fig
@@ -272,7 +301,7 @@ def plot_optimum_spread(surface: Surface):
     ):
         what = "best-utility" if key == "best_utility" else "DER-best"
         _hist(ax, o[f"{key}_alpha_{l0}"].to_numpy(), step, color, f"members' own {what} w ({qn} members)")
-        ax.axvline(point, color="k", ls="--", lw=1.2, label=f"{what} w at the given prefs ({point:.3f})")
+        ax.axvline(point, color="k", ls="--", lw=1.2, label=f"{what} w at {point_name(s['prefs_set'])} ({point:.3f})")
         ax.axvline(rc, color="0.3", ls=":", lw=1.2, label=f"robust choice (w = {rc:.3f})")
         ax.set_ylabel("members")
         ax.set_title(f"{stmt['statement']}: {stmt['label']}", fontsize=9)

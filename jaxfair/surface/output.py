@@ -14,18 +14,21 @@ __all__ = ["write_surface"]
 
 
 def _figures(surface: Surface) -> dict:
+    # A flat surface has no per-member optima and no frontier (nothing is best): their figures are not drawn.
     if surface.n_labels == 2:
         figs = dict(zip(("surface.png", "groups.png", "tradeoff.png"), plot_surface(surface), strict=False))
         if surface.over_set is not None:
             figs["bands.png"] = plot_bands(surface)
+        if surface.optima is not None:
             figs["optimum_spread.png"] = plot_optimum_spread(surface)
         return figs
     if surface.n_labels == 3:
         figs = {"simplex.png": plot_simplex(surface)}
-        if surface.over_set is not None:
+        if surface.optima is not None:
             figs["simplex_set.png"] = plot_simplex_set(surface)
         return figs
-    return {"frontier.png": plot_frontier(surface), "marginals.png": plot_marginals(surface)}
+    figs = {"frontier.png": plot_frontier(surface)} if surface.frontier is not None else {}
+    return figs | {"marginals.png": plot_marginals(surface)}
 
 
 def write_surface(surface: Surface, out: str | Path) -> dict[str, Path]:

@@ -15,7 +15,7 @@ import pandas as pd
 from jaxfair.preferences.over_set import SetEvaluation
 from jaxfair.preferences.robust import holds_text, robust_alpha, share_near
 
-__all__ = ["alpha_text", "analyse_set"]
+__all__ = ["alpha_text", "analyse_set", "flat_set_part"]
 
 
 def alpha_text(alpha, label_names, *, w_axis: bool = False) -> str:
@@ -117,3 +117,25 @@ def analyse_set(
         optima[f"{key}_utility"] = res.utility[np.arange(qn), idx]
         optima[f"{key}_der"] = res.der[np.arange(qn), idx]
     return part, over_set, optima
+
+
+def flat_set_part(res: SetEvaluation) -> dict:
+    """The set's part of a flat surface's summary: the set and its spread, no statement about a
+    best α and no robust choice (every α serves alike; the members differ only in how they value it)."""
+    return {
+        "prefs_set": res.prefset.describe(),
+        "over_set_note": f"min / median / max over the preference set ({res.n_members} members): a spread over "
+        "assumed preferences, not a confidence interval",
+        "over_set_flat": {
+            # Whether every member is flat too (always, when no session has a choice; the
+            # numbers below are then every α's) or only the given prefs are (then they are α 0's).
+            "every_member_flat": bool(np.all(np.nan_to_num(np.ptp(res.group_utility, axis=1), nan=np.inf) <= 1e-12)),
+            **{
+                f"{m}_{s}": float(v[0])
+                for m in ("utility", "der", "worst_best_ratio")
+                for s, v in res.summary(m).items()
+            },
+        },
+        "statements": [],
+        "robust_choice": None,
+    }

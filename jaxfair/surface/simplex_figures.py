@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxfair.preferences.prefset import point_name
 from jaxfair.surface.compute import Surface
-from jaxfair.surface.figures import _has_provider, _mpl, prefs_line, sample_text, set_line, slate_title_lines
+from jaxfair.surface.figures import (
+    _has_provider,
+    _mpl,
+    flat_line,
+    prefs_line,
+    sample_text,
+    set_line,
+    slate_title_lines,
+)
 from jaxfair.surface.sensitivity import alpha_text
 
 __all__ = ["plot_frontier", "plot_marginals", "plot_simplex", "plot_simplex_set"]
@@ -134,8 +143,17 @@ def plot_simplex(surface: Surface):
     bu, bd = s["best_utility"], s["best_der"]
     for ax, (col, cmap, title) in zip(axes, panels, strict=True):
         _heat(fig, ax, alphas, t[col], cmap, title, labels)
-        hu = _mark(ax, _alpha_of(bu, labels), "*", "w", 260)
-        hd = _mark(ax, _alpha_of(bd, labels), "D", "tab:red", 80)
+        if s["flat"] is None:  # a flat surface has no best α to mark
+            hu = _mark(ax, _alpha_of(bu, labels), "*", "w", 260)
+            hd = _mark(ax, _alpha_of(bd, labels), "D", "tab:red", 80)
+    if s["flat"] is not None:
+        fig.text(0.5, 0.0, flat_line(s), ha="center", va="bottom", fontsize=9)
+        fig.suptitle(
+            f"{surface.title}: utility and fairness over the simplex of α ({sample_text(s)}; "
+            f"{s['grid']['n_alpha']:,} α, step {s['grid']['step']:.3g})\n{prefs_line(surface)}{slate_title_lines(s)}",
+            fontsize=11,
+        )
+        return fig
     # Enough decimals to tell the two α's DER (and ratio) apart: 0.9998 vs 0.9999, not 1.000 twice.
     dd = _decimals(bu["der"], bd["der"])
     dr = _decimals(bu["worst_best_ratio"], bd["worst_best_ratio"], least=3)
@@ -190,8 +208,13 @@ def plot_simplex_set(surface: Surface):
         h2 = _mark(ax, _alpha_of(s[key], labels), "*" if key == "best_utility" else "D", "k", 160)
         h3 = _mark(ax, rc["alpha"], "X", "tab:orange", 140)
         stmt = s["statements"][0 if key == "best_utility" else 1]
-        ax.text(0.5, -0.17, f"{what} α at the given prefs: {stmt['label']}", ha="center", va="top", fontsize=8)
-        handles += [(h1, f"members' own {what} α (size: how many of {qn})"), (h2, f"{what} α at the given prefs")]
+        ax.text(
+            0.5, -0.17, f"{what} α at {point_name(s['prefs_set'])}: {stmt['label']}", ha="center", va="top", fontsize=8
+        )
+        handles += [
+            (h1, f"members' own {what} α (size: how many of {qn})"),
+            (h2, f"{what} α at {point_name(s['prefs_set'])}"),
+        ]
     handles.append(
         (
             h3,
@@ -288,7 +311,8 @@ def plot_marginals(surface: Surface):
     fig, ax = plt.subplots(figsize=(8.5, 5.2), layout="constrained")
     for name, part in m.groupby("label", sort=False):
         ax.plot(part["alpha"], part["max_utility"], marker="o", ms=3, label=f"α ({name})")
-    ax.axhline(s["best_utility"]["utility"], color="k", ls="--", lw=1, label="best utility over the grid")
+    if s["flat"] is None:
+        ax.axhline(s["best_utility"]["utility"], color="k", ls="--", lw=1, label="best utility over the grid")
     ax.set_xlabel("α_k, the weight of one label (the other weights free, Σα = 1)")
     ax.set_ylabel("largest global utility over the grid")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
