@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from jaxfair.preferences.over_set import SetEvaluation
+from jaxfair.utils.percent import percent
 
 __all__ = ["RobustChoice", "holds_text", "robust_alpha", "share_near"]
 
@@ -131,8 +132,7 @@ def share_near(alphas: np.ndarray, member_index: np.ndarray, target: int, step: 
 
 def holds_text(share: float) -> str:
     """``"robust (holds for every member of the set)"`` when ``share == 1``, else
-    ``"holds for X % of the set"`` (never rounded up to 100 %)."""
+    ``"holds for X % of the set"`` (:func:`~jaxfair.utils.percent.percent`: never 100 % unless exact)."""
     if share >= 1.0:
         return "robust (holds for every member of the set)"
-    pct = np.floor(1000 * share) / 10  # floor: 99.96 % must not print as 100 %
-    return f"holds for {pct:g} % of the set"
+    return f"holds for {percent(share)} of the set"
