@@ -327,7 +327,9 @@ def _theorem33_rows(smp, members, groups, weights, n_boot, key, calibrated, base
     eps_ok = bool(n_boot) and base.epsilon_ci[0] > 0
     out = []
     for q in range(members.shape[0]):
-        if not (eps_ok and calibrated):
+        if not n_boot:  # as the point's retrieval diagnosis says it: no CI to judge ε by
+            verdict = "not checked"
+        elif not (eps_ok and calibrated):
             verdict = "does not apply"
         else:
             r = retrieval_diagnosis(

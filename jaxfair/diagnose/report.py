@@ -29,14 +29,45 @@ __all__ = [
     "alpha_columns",
     "by_label",
     "calibration_lines",
+    "over_set",
     "report_markdown",
+    "set_label",
     "verdicts",
     "write_report",
 ]
 
 
+def over_set(d, point: str, term: str, shown: str) -> str:
+    """What follows the verdict ``shown`` on a page: how many members of the preference set give
+    it, ``" — holds for 48.0 % (12/25) of the preference set"`` or ``" — robust (25/25 members)"``;
+    ``""`` when the diagnosis has no preference set.
+
+    A member gives the verdict when its own verdict for ``(point, term)`` (a row of
+    :attr:`~jaxfair.diagnose.prefset.PrefSetDiagnosis.table`) equals the head of ``shown`` (the
+    words before its first " (", where the numbers behind it begin). Every page that prints a
+    verdict of a diagnosis over a set prints it through here, so none prints it bare.
+    """
+    return "" if d.prefs_set is None else f" — {set_label(d, point, term, shown)}"
+
+
+def set_label(d, point: str, term: str, shown: str) -> str:
+    """How many members of the diagnosis' preference set give the verdict ``shown`` for
+    ``(point, term)``: :func:`~jaxfair.diagnose.prefset.robustness_label` (:func:`over_set`)."""
+    from jaxfair.diagnose.prefset import robustness_label
+
+    if d.prefs_set is None:
+        raise ValueError("d: the diagnosis has no preference set")
+    t = d.prefs_set.table
+    sub = t[(t["point"] == point) & (t["term"] == term)]
+    if sub.empty:
+        raise ValueError(f"point, term: the preference set has no verdict for {point!r}, {term!r}")
+    n_hold = int((sub["verdict"] == shown.split(" (")[0]).sum())
+    return robustness_label(n_hold, len(sub))
+
+
 def verdicts(d) -> dict:
-    """Every verdict sentence of the diagnosis, by the rules of the modules that make them.
+    """Every verdict sentence of the diagnosis, by the rules of the modules that make them; with
+    a preference set each carries the share of members that give it (:func:`over_set`).
 
     Attribution: :data:`~jaxfair.diagnose.attribution.VERDICT_RULE`. Theorem 3.1: holds
     exactly on the sample where it applies (f >= 0); "vacuous" when the bound is at or above
@@ -47,10 +78,16 @@ def verdicts(d) -> dict:
 
     out = {"attribution_rule": VERDICT_RULE}
     for key, name in (("given", "α given"), ("best", "utility-optimal α")):
-        out[f"attribution_{key}"] = f"{name}: {d.attribution[key].verdict[1]}"
-        out[f"theorem31_{key}"] = f"{name}: {d.points.bound.verdict(0 if key == 'given' else 1)}"
-    out["theorem33"] = d.retrieval.verdict
-    out["lemma23"] = {row.group: row.verdict for row in d.lemma23.itertuples()}
+        p = 0 if key == "given" else 1
+        at, bound = d.attribution[key].verdict[1], d.points.bound.verdict(p)
+        out[f"attribution_{key}"] = f"{name}: {at}{over_set(d, key, 'attribution', at)}"
+        out[f"theorem31_{key}"] = f"{name}: {bound}{over_set(d, key, 'theorem31', bound)}"
+    r = d.retrieval.verdict
+    out["theorem33"] = f"{r}{over_set(d, 'alpha_star_g1', 'theorem33', r)}"
+    out["lemma23"] = {
+        row.group: f"{row.verdict}{over_set(d, 'alpha_star', f'lemma23_{row.group}', row.verdict)}"
+        for row in d.lemma23.itertuples()
+    }
     return out
 
 
@@ -173,7 +210,8 @@ def report_markdown(d) -> str:
             lo, hi = at.gap_share_ci.get(c, (np.nan, np.nan))
             cis = f" [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(lo) else ""
             lines.append(f"- share of the gap, {c}: {est:+.4f}{cis}")
-        lines += [f"- attribution: **{at.verdict[1]}**", f"- Theorem 3.1: {v['theorem31_' + key]}", ""]
+        set_share = over_set(d, key, "attribution", at.verdict[1])
+        lines += [f"- attribution: **{at.verdict[1]}**{set_share}", f"- Theorem 3.1: {v['theorem31_' + key]}", ""]
         if key == "best":
             lines += [
                 f"(Best of {d.optimum_grid_size:,} α on the simplex grid over all labels: "

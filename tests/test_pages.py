@@ -1,0 +1,56 @@
+"""Issue #28, "what the pages say": every verdict over a preference set carries its share on
+every page (5), the held-out phrase counts what was drawn from what (8), and the pages' words,
+markers and names (9)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+from test_diagnose_outputs import SMALL, _data_flags, _log
+
+from jaxfair.cli import main
+
+# ---- #28.5: diagnose --groups pairs --prefs-set: every verdict on every page carries its share ----
+
+SHARE = re.compile(r" — (robust \(\d+/\d+ members\)|holds for [<>]?[\d.]+ % \(\d+/\d+\) of the preference set)")
+
+
+@pytest.fixture(scope="module")
+def pairs_over_set(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pairs_set")
+    _log(90).to_csv(d / "logs.csv", index=False)
+    out = d / "o"
+    argv = ["diagnose", *_data_flags(d / "logs.csv"), "--users", "400", *SMALL, "--groups", "pairs"]
+    return d, out, [*argv, "--prefs-set", "dirichlet:5:5", "--html", "--out", str(out)]
+
+
+def test_pairs_over_a_set_say_each_verdicts_share_on_every_page(pairs_over_set, capsys):
+    _, out, argv = pairs_over_set
+    assert main(argv) == 0
+    console = capsys.readouterr().out
+    for line in console.splitlines():
+        if re.match(r"\s+(Thm 3\.1|attribution of the gap|retrieval Q_m|Lemma 2\.3)", line):
+            assert SHARE.search(line), line
+    report = (out / "report.md").read_text()
+    verdict_lines = [ln for ln in report.splitlines() if re.match(r"\s*- (attribution|Theorem 3\.[13]):", ln)]
+    assert len(verdict_lines) == 3 * 5  # 3 pairs x (2 attributions, 2 bounds, Theorem 3.3)
+    assert all(SHARE.search(ln) for ln in verdict_lines), verdict_lines
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["prefs_set"]["n_members"] == 5
+    for pair in summary["pairs"]:
+        v = pair["verdicts"]
+        texts = [v[k] for k in ("attribution_given", "attribution_best", "theorem31_given", "theorem31_best")]
+        texts += [v["theorem33"], *v["lemma23"].values()]
+        assert all(SHARE.search(t) for t in texts), texts
+    table = pd.read_csv(out / "pairs.csv")
+    assert table["attribution_over_set"].str.match(SHARE.pattern.removeprefix(" — ")).all()
+    html = (out / "report.html").read_text()
+    assert html.count("members)") + html.count("of the preference set") >= len(verdict_lines)
+    # a pair's own page too
+    pair = summary["pairs"][0]["folder"]
+    own = (out / pair / "report.md").read_text().split("## Rules")[0]
+    own_lines = [ln for ln in own.splitlines() if re.match(r"- (attribution|Theorem 3\.[13]|Lemma 2\.3 at)", ln)]
+    assert len(own_lines) == 5 + 3 and all(SHARE.search(ln) for ln in own_lines), own_lines
