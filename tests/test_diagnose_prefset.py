@@ -181,7 +181,11 @@ def test_max_abs_term5_hand_computed_and_vacuous_verdict(toy_set_diagnosis):
         assert b.vacuous[p] == (b.optimal[p] >= b.term5_max)
         assert b.verdict(p).startswith("vacuous" if b.vacuous[p] else "holds")
     s = json.loads((out / "summary.json").read_text())
-    assert s["verdicts"]["theorem31_given"] == f"α given: {b.verdict(0)}"
+    # over a preference set every verdict carries its share of the set (issue #28.5)
+    from jaxfair.diagnose.report import set_label
+
+    share = set_label(d, "given", "theorem31", b.verdict(0))
+    assert s["verdicts"]["theorem31_given"] == f"α given: {b.verdict(0)} — {share}" and "/6" in share
 
 
 def test_crossfit_warning_recorded_in_summary_and_report(toy_set_diagnosis):

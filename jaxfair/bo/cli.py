@@ -92,7 +92,11 @@ def _exact_text(scenario, args, exact_users: int) -> str:
     from jaxfair.bo.legend import exact_values_text
 
     replay = bool(getattr(scenario, "fixed_sessions", False))
-    config = {"exact_batch": "logged sessions, each once"} if replay else {"exact_users": exact_users}
+    config = (
+        {"exact_batch": "logged sessions, each once"}
+        if replay
+        else {"exact_users": exact_users, "exact_sample": scenario.sample_size(exact_users)}
+    )
     if args.horizon is not None:
         config["horizon"] = args.horizon
     sessions = f"{scenario.n_sessions:,} logged sessions of {scenario.n_logged_users:,} users" if replay else None
@@ -104,7 +108,8 @@ def _print_outcomes(rows, worst_best_ratio, exact: str) -> None:
 
     ``exact``: what the exact values are evaluated on (:func:`jaxfair.bo.legend.exact_values_text`)."""
     from jaxfair.bo.rows import group_utility_columns
-    from jaxfair.bo.statistics import objective_columns, recommended_alpha
+    from jaxfair.bo.legend import recommendation_lines
+    from jaxfair.bo.statistics import method_recommendations, objective_columns, recommended_alpha
 
     objs = objective_columns(rows)
     point = ["utility_exact", "der_exact"]
@@ -136,6 +141,9 @@ def _print_outcomes(rows, worst_best_ratio, exact: str) -> None:
     for m, r in med.iterrows():
         print(f"  {m:10s} last        ({n[m]} trials): {values(r)}")
         print(f"  {m:10s} recommended ({n[m]} trials): {values(rec.loc[m])}")
+    print("recommended α per method (one α a trial found, not a median of α's):")
+    for line in recommendation_lines(method_recommendations(rows), exact):
+        print("  " + line.removeprefix("* ").replace("**", ""))
 
 
 def _slate_args(args) -> dict:
@@ -170,6 +178,9 @@ def _run_report(args) -> int:
     for note in res["notes"]:  # an unfinished study: say so before any number
         print(f"note: {note}")
     print(res["summary"].to_string(index=False))
+    print("recommended α per method:")  # the α a reader would deploy, with its exact utility and DER
+    for line in res["recommendation"]:
+        print("  " + line.removeprefix("* ").replace("**", ""))
     print("what the columns are:")  # median_final_* is not the recommended α's value: say which is which
     for line in res["legend"]:
         print("  " + line.removeprefix("* ").replace("`", "").replace("**", ""))
@@ -246,8 +257,9 @@ def add_subcommands(subparsers) -> None:
         "--exact-users",
         type=int,
         default=None,
-        help="held-out users for exact values (default 100000); ignored with --replay, whose exact values are "
-        "every logged session once",
+        help="size of the batch the exact values are evaluated on, drawn once apart from the online tests "
+        "(default 100000): new users of a generated scenario, sessions resampled from the real users of a pool "
+        "or a log; ignored with --replay, whose exact values are every logged session once",
     )
     p.add_argument(
         "--space", choices=("direction", "box"), default="direction", help="search space (default direction)"

@@ -201,6 +201,9 @@ def run_study(
         **hz,
     )
     config.update(scenario_identity(scenario))
+    if hasattr(scenario, "sample_size") and not getattr(scenario, "fixed_sessions", False):
+        # what the exact batch is drawn from, for the pages (exact_values_text); not compared on resume
+        config["exact_sample"] = scenario.sample_size(exact_users)
     if getattr(scenario, "fixed_sessions", False):
         # A replay's exact value is the logged sessions once each (exact_users is ignored); studies
         # whose exact values came from a resample of the logs do not resume into this one.
