@@ -107,8 +107,8 @@ def _print_outcomes(rows, worst_best_ratio, exact: str) -> None:
     """Per method, two α and what each number is: the last α a trial tested, and the α it recommends.
 
     ``exact``: what the exact values are evaluated on (:func:`jaxfair.bo.legend.exact_values_text`)."""
-    from jaxfair.bo.rows import group_utility_columns
     from jaxfair.bo.legend import recommendation_lines
+    from jaxfair.bo.rows import group_utility_columns
     from jaxfair.bo.statistics import method_recommendations, objective_columns, recommended_alpha
 
     objs = objective_columns(rows)
