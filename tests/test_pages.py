@@ -48,9 +48,43 @@ def test_pairs_over_a_set_say_each_verdicts_share_on_every_page(pairs_over_set, 
     table = pd.read_csv(out / "pairs.csv")
     assert table["attribution_over_set"].str.match(SHARE.pattern.removeprefix(" — ")).all()
     html = (out / "report.html").read_text()
+    assert "!terms" not in html and "(figure: terms over the preference set" in html  # #28.9: an image, not "!"
     assert html.count("members)") + html.count("of the preference set") >= len(verdict_lines)
     # a pair's own page too
     pair = summary["pairs"][0]["folder"]
     own = (out / pair / "report.md").read_text().split("## Rules")[0]
     own_lines = [ln for ln in own.splitlines() if re.match(r"- (attribution|Theorem 3\.[13]|Lemma 2\.3 at)", ln)]
     assert len(own_lines) == 5 + 3 and all(SHARE.search(ln) for ln in own_lines), own_lines
+
+
+# ---- #28.9: the pages' words, markers and names -------------------------------------------------
+
+
+def test_markdown_images_are_pointed_to_not_shown_as_a_bang():
+    from jaxfair.htmlreport.elements import markdown_html
+
+    html = markdown_html("text\n\n![terms over the preference set](prefs_set_terms.png)\n\nsee [the docs](x.md)")
+    assert "!" not in html
+    assert "(figure: terms over the preference set — prefs_set_terms.png, with the figures)" in html
+    assert "the docs (x.md)" in html
+
+
+def test_prefs_html_shows_the_estimated_mapping(tmp_path):
+    from test_estimate import LABELS, TRUTH
+
+    from jaxfair.preferences import served_sessions
+
+    log = served_sessions(TRUTH, users_per_group=150, sessions_per_user=8, label_names=LABELS,
+                          group_names=["students", "tech"], seed=0)  # fmt: skip
+    log.to_csv(tmp_path / "served.csv", index=False)
+    out = tmp_path / "out"
+    argv = ["prefs", "--data", str(tmp_path / "served.csv"), "--user", "user", "--group", "group", "--labels"]
+    argv += [",".join(LABELS), "--satisfaction", "satisfied", "--n-boot", "20", "--html", "--out", str(out)]
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    est = summary["estimated_prefs_by_group"]
+    assert set(est) == {"students", "tech"} and list(est["tech"]) == LABELS
+    assert est["tech"]["share"] == pytest.approx(summary["groups"]["tech"]["alpha"][2])
+    html = (out / "report.html").read_text()
+    assert "No preference mapping is recorded" not in html
+    assert "the preferences estimated from the log" in html and "true preferences α*(g) each group was" not in html

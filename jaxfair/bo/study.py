@@ -104,7 +104,8 @@ def run_study(
       out: directory for incremental, resumable results (None: keep in memory only).
       method_options: ``{method: {option: value}}`` for :class:`MethodConfig`.
       space: ``"direction"`` (default) or ``"box"``.
-      exact_users: held-out users for the noise-free ``*_exact`` columns (a replay of logged
+      exact_users: size of the exact-value batch (new users of a generated scenario, sessions resampled
+        from a pool or a log) for the noise-free ``*_exact`` columns (a replay of logged
         sessions ignores it: its exact value is every logged session once, while each online
         test draws ``users_per_eval`` logged sessions with replacement, a resample of the logs).
       scenario_seed, scenario_options: passed to ``scenarios.load`` when ``scenario`` is a name.

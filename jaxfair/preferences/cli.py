@@ -44,6 +44,11 @@ def _run_prefs(args) -> int:
     table.to_csv(paths["prefs"], index=False)
     est.coefficients().to_csv(paths["coefficients"], index=False)
     summary = {"data": str(path), **est.summary()}
+    # The estimated mapping, keyed by group and label as every command records its prefs (the
+    # HTML page's preference table reads it); unidentified groups have no estimate to show.
+    summary["estimated_prefs_by_group"] = {
+        f.group: dict(zip(est.labels, (float(a) for a in f.alpha), strict=True)) for f in est.fits if f.identified
+    }
     missing = [f.group for f in est.fits if not f.identified]
     if missing:
         # The draws exist only for identified groups: a set that silently filled the others in
