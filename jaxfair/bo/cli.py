@@ -75,7 +75,7 @@ def _run_bo(args) -> int:
         prefs_set=args.prefs_set,
         **_slate_args(args),
     )
-    _print_outcomes(rows, worst_best_ratio, _exact_text(scenario, args, exact_users))
+    _print_outcomes(rows, worst_best_ratio, _exact_text(scenario, args, exact_users, out))
     t = rows[rows["phase"] == "bo"].groupby("method")[["t_fit", "t_acq", "t_eval"]].mean()
     for m, r in t.iterrows():
         print(
@@ -87,16 +87,21 @@ def _run_bo(args) -> int:
     return 0
 
 
-def _exact_text(scenario, args, exact_users: int) -> str:
-    """What the exact values are evaluated on, in this run's mode (a replay has no held-out users)."""
+def _exact_text(scenario, args, exact_users: int, out) -> str:
+    """What the exact values are evaluated on, in this run's mode (a replay has no held-out users);
+    ``scenario`` may be a registered name, whose draw study.json in ``out`` records."""
+    import json
+    from pathlib import Path
+
     from jaxfair.bo.legend import exact_values_text
 
     replay = bool(getattr(scenario, "fixed_sessions", False))
-    config = (
-        {"exact_batch": "logged sessions, each once"}
-        if replay
-        else {"exact_users": exact_users, "exact_sample": scenario.sample_size(exact_users)}
-    )
+    if replay:
+        config = {"exact_batch": "logged sessions, each once"}
+    else:
+        recorded = json.loads((Path(out) / "study.json").read_text()) if out is not None else {}
+        sample = scenario.sample_size(exact_users) if hasattr(scenario, "sample_size") else None
+        config = {"exact_users": exact_users, "exact_sample": sample or recorded.get("exact_sample")}
     if args.horizon is not None:
         config["horizon"] = args.horizon
     sessions = f"{scenario.n_sessions:,} logged sessions of {scenario.n_logged_users:,} users" if replay else None
