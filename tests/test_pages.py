@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -88,3 +89,69 @@ def test_prefs_html_shows_the_estimated_mapping(tmp_path):
     html = (out / "report.html").read_text()
     assert "No preference mapping is recorded" not in html
     assert "the preferences estimated from the log" in html and "true preferences α*(g) each group was" not in html
+
+
+def _inside(fig) -> list[str]:
+    """Texts of ``fig`` (suptitle, axes titles, labels) that reach outside the figure."""
+    fig.canvas.draw()
+    box = fig.bbox
+    out = []
+    texts = [fig._suptitle] if fig._suptitle is not None else []
+    for ax in fig.axes:
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label]
+    for t in texts:
+        if not t.get_text():
+            continue
+        bb = t.get_window_extent()
+        if bb.x0 < box.x0 - 1 or bb.x1 > box.x1 + 1 or bb.y1 > box.y1 + 1:
+            out.append(t.get_text())
+    return out
+
+
+@pytest.fixture(scope="module")
+def log_surface():
+    from jaxfair import scenarios
+    from jaxfair.surface.compute import compute_surface
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "logs.csv"  # the docs' example log
+    cols = dict(user="user_id", group="group", scores=["f_click", "f_like"], labels=["click", "like"])
+    sc = scenarios.from_file(path, **cols)
+    return compute_surface(sc, n_users=2000, n_grid=11)
+
+
+def test_log_surface_titles_fit_in_their_figures(log_surface):
+    import matplotlib.pyplot as plt
+
+    from jaxfair.surface.figures import plot_surface
+
+    figs = plot_surface(log_surface)
+    try:
+        for fig in figs:
+            assert _inside(fig) == []
+    finally:
+        for fig in figs:
+            plt.close(fig)
+
+
+def test_simplex_set_gives_each_meaning_its_own_marker():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from jaxfair import scenarios
+    from jaxfair.surface.compute import compute_surface
+    from jaxfair.surface.simplex_figures import plot_simplex_set
+
+    sc = scenarios.load("toy", n_labels=3)
+    fig = plot_simplex_set(compute_surface(sc, n_users=300, n_grid=7, prefs_set="dirichlet:30:6"))
+    try:
+        leg = fig.legends[0]
+        seen = {}
+        for h, text in zip(leg.legend_handles, [t.get_text() for t in leg.get_texts()], strict=True):
+            path = h.get_paths()[0].vertices.round(3).tobytes()
+            edge, face = (tuple(np.round(c, 3).ravel()) for c in (h.get_edgecolor(), h.get_facecolor()))
+            look = (path, edge, face)
+            assert look not in seen, f"{text!r} looks like {seen.get(look)!r}"
+            seen[look] = text
+        assert _inside(fig) == []
+    finally:
+        plt.close(fig)

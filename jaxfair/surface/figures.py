@@ -122,12 +122,16 @@ def plot_surface(surface: Surface):
             ax.plot([0, rw / top], [0, (1 - rw) / top], color="w", ls="--", lw=1.2, label="robust choice (ray)")
             ax.legend(loc="upper right", fontsize=7, framealpha=0.6)
     best = surface.summary["best_utility"]
+    # One fact per line: a log's sample phrase ("2,000 sessions drawn from 240 logged users") on
+    # the first line ran past both edges of a two-panel figure.
+    at_best = f"at the best-utility α: DER {best['der']:.3f}, worst/best group utility {best['worst_best_ratio']:.3f}"
+    prefs = prefs_line(surface)
     fig1.suptitle(
-        f"{surface.title}: {'utility, viewer and provider DER' if provider else 'utility and DER'} "
-        f"over the α box ({sample_text(surface.summary)}; "
-        "α = 0 at the origin serves nothing: left blank)\n"
-        f"at the best-utility α: DER {best['der']:.3f}, worst/best group utility {best['worst_best_ratio']:.3f}; "
-        f"{prefs_line(surface)}{slate_title_lines(surface.summary)}"
+        f"{surface.title}: {'utility, viewer and provider DER' if provider else 'utility and DER'} over the α box\n"
+        f"{sample_text(surface.summary)}; α = 0 at the origin serves nothing: left blank\n"
+        # ~11 characters of a 12-pt title per inch of figure width: the prefs go on their own line beyond
+        + (f"{at_best}; {prefs}" if len(at_best) + len(prefs) + 2 <= 11 * 5.5 * len(panels) else f"{at_best}\n{prefs}")
+        + slate_title_lines(surface.summary)
     )
 
     d = surface.direction

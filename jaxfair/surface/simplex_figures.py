@@ -184,8 +184,11 @@ def plot_simplex_set(surface: Surface):
         u, c = np.unique(pts.round(9), axis=0, return_counts=True)
         x, y = _xy(u)
         what = "best-utility" if key == "best_utility" else "DER-best"
+        # One marker per meaning: the members' best-utility α (cyan circles) and their DER-best
+        # α (green squares) are different points, so they never share a legend symbol.
+        marker, edge = ("o", "tab:cyan") if key == "best_utility" else ("s", "tab:green")
         h1 = ax.scatter(
-            x, y, s=20 + 200 * c / c.max(), facecolors="none", edgecolors="tab:cyan", linewidths=1.5, zorder=4
+            x, y, s=20 + 200 * c / c.max(), marker=marker, facecolors="none", edgecolors=edge, linewidths=1.5, zorder=4
         )
         h2 = _mark(ax, _alpha_of(s[key], labels), "*" if key == "best_utility" else "D", "k", 160)
         h3 = _mark(ax, rc["alpha"], "X", "tab:orange", 140)
