@@ -155,3 +155,43 @@ def test_simplex_set_gives_each_meaning_its_own_marker():
         assert _inside(fig) == []
     finally:
         plt.close(fig)
+
+
+def test_alpha_is_named_by_the_scores_it_weights(log_surface, tmp_path):
+    """#28.9: α weights the scores, so its columns, records and axes carry the score columns'
+    names (f_click, f_like), while the prefs keep the labels' (click, like)."""
+    import matplotlib.pyplot as plt
+
+    from jaxfair import scenarios
+    from jaxfair.alpha_names import alpha_axis, alpha_columns, alpha_record
+    from jaxfair.bo.study import run_study
+    from jaxfair.surface.figures import plot_surface
+
+    assert alpha_columns(["f_click", "f_like"]) == ["alpha_f_click", "alpha_f_like"]
+    assert alpha_record(["f_click", "f_like"], [0.25, 0.75]) == {"f_click": 0.25, "f_like": 0.75}
+    assert alpha_axis("f_click") == "α (f_click)"
+    with pytest.raises(ValueError, match="alpha: expected 2 weights"):
+        alpha_columns(["a", "b"], [1.0])
+    s = log_surface
+    assert s.score_names == ("f_click", "f_like") and s.label_names == ("click", "like")
+    assert list(s.direction.columns[1:3]) == ["alpha_f_click", "alpha_f_like"]
+    assert {"alpha_f_click", "alpha_f_like"} <= set(s.box.columns) and "alpha_click" not in s.box.columns
+    assert list(s.summary["best_utility"]["alpha"]) == ["f_click", "f_like"]
+    assert list(next(iter(s.summary["prefs"].values()))) == ["click", "like"]
+    figs = plot_surface(s)
+    try:
+        ax = figs[0].axes[0]
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("α (f_click)", "α (f_like)")
+        assert "(f_click, f_like)" in figs[1].axes[-1].get_xlabel()
+    finally:
+        for fig in figs:
+            plt.close(fig)
+    # a built-in scenario's score k is its model's prediction of label k: same names as before
+    toy = scenarios.load("toy")
+    assert toy.score_names == toy.label_names
+    # bo rows of a log
+    path = Path(__file__).resolve().parents[1] / "examples" / "logs.csv"
+    cols = dict(user="user_id", group="group", scores=["f_click", "f_like"], labels=["click", "like"])
+    rows = run_study(scenarios.from_file(path, **cols), ["random"], out=tmp_path, trials=1, iterations=1, n_init=2,
+                     users_per_eval=100, exact_users=300, progress=False)  # fmt: skip
+    assert {"alpha_f_click", "alpha_f_like"} <= set(rows.columns) and "alpha_click" not in rows.columns

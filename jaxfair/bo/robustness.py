@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from jaxfair.alpha_names import alpha_columns
 from jaxfair.bo.evaluator import Evaluator
 from jaxfair.bo.objectives import parse_objectives, quantile_of
 from jaxfair.bo.statistics import recommended_alpha
@@ -109,7 +110,7 @@ def price_of_robustness(
                     study=study,
                     trial=int(r.trial),
                     eval=int(r.eval),
-                    **{f"alpha_{n}": float(a) for n, a in zip(scenario.label_names, ex.alphas[i], strict=True)},
+                    **alpha_columns(scenario.score_names, ex.alphas[i]),
                     utility=float(ex.utility[i]),
                     der=float(ex.der[i]),
                     worst_best_ratio=float(worst_best_ratio(ex.group_utility[i : i + 1])[0]),

@@ -237,7 +237,7 @@ def run_study(
                 )
                 if prev is not None:
                     done[(m, t)] = prev
-        names = RowNames.build(scenario.label_names, scenario.group_names, done.values())
+        names = RowNames.build(scenario.score_names, scenario.group_names, done.values(), scenario.label_names)
         common = dict(
             scenario_name=scenario_name, iterations=iterations, n_init=n_init, seed=seed, out_dir=out_dir, names=names
         )
@@ -288,7 +288,9 @@ def run_unit(
     """Run (or finish) one independent (method, trial) unit; its rows."""
     X_init = initial_design(ev, seed, trial, n_init)
     if names is None:
-        names = RowNames.build(ev.scenario.label_names, ev.scenario.group_names, [] if prev is None else [prev])
+        names = RowNames.build(
+            ev.scenario.score_names, ev.scenario.group_names, [] if prev is None else [prev], ev.scenario.label_names
+        )
     return _run_one(
         ev,
         cfg,

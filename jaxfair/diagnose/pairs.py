@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.diagnose.figures import sample_text
-from jaxfair.diagnose.report import alpha_columns, by_label, over_set, set_label, verdicts
+from jaxfair.diagnose.report import alpha_columns, by_score, over_set, set_label, verdicts
 from jaxfair.named_prefs import prefs_lines, prefs_record
 from jaxfair.utils.atomic import atomic_write
 
@@ -145,7 +145,7 @@ def _pair_record(d) -> dict:
     }
     for p, key in enumerate(("alpha_given", "alpha_utility_optimal")):
         row = d.points.summary(p)
-        out[key] = {"alpha": by_label(d, d.points.alphas[p])} | {t: row[t] for t in ("term4", "term5", "term6", "gap")}
+        out[key] = {"alpha": by_score(d, d.points.alphas[p])} | {t: row[t] for t in ("term4", "term5", "term6", "gap")}
     out["verdicts"] = {k: v for k, v in verdicts(d).items() if k != "attribution_rule"}
     return out
 

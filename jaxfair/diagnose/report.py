@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from jaxfair.alpha_names import alpha_columns as named_alpha_columns
+from jaxfair.alpha_names import alpha_record
 from jaxfair.diagnose.figures import (
     attribution_figure,
     overlap_figure,
@@ -28,6 +30,7 @@ from jaxfair.utils.tables import markdown_table
 __all__ = [
     "alpha_columns",
     "by_label",
+    "by_score",
     "calibration_lines",
     "over_set",
     "report_markdown",
@@ -107,14 +110,20 @@ def calibration_lines(d) -> list[str]:
     return out
 
 
-def by_label(d, alpha) -> dict[str, float]:
-    """``[K]`` weights as ``{label: weight}``: every α in ``summary.json`` names its labels."""
-    return {str(n): float(v) for n, v in zip(d.scenario.label_names, alpha, strict=True)}
+def by_label(d, prefs_row) -> dict[str, float]:
+    """True preferences α*(g) ``[K]`` as ``{label: weight}``: they weight the labels."""
+    return {str(n): float(v) for n, v in zip(d.scenario.label_names, prefs_row, strict=True)}
+
+
+def by_score(d, alpha) -> dict[str, float]:
+    """α ``[K]`` as ``{score: weight}``: every α in ``summary.json`` names the scores it weights
+    (:func:`jaxfair.alpha_names.alpha_record`)."""
+    return alpha_record(d.scenario.score_names, alpha)
 
 
 def alpha_columns(d, alpha, prefix: str = "alpha") -> dict[str, float]:
-    """``[K]`` weights as CSV columns ``<prefix>_<label>`` (as ``bo``'s rows.csv)."""
-    return {f"{prefix}_{n}": v for n, v in by_label(d, alpha).items()}
+    """α ``[K]`` as CSV columns ``<prefix>_<score>`` (as ``bo``'s rows.csv; :mod:`jaxfair.alpha_names`)."""
+    return named_alpha_columns(d.scenario.score_names, alpha, prefix)
 
 
 def _point_summary(d, p: int) -> dict:
@@ -129,7 +138,7 @@ def _point_summary(d, p: int) -> dict:
         "n_sessions": dict(zip(names, rows, strict=True)),
         "logged_users": None if pop.users is None else {n: pop.users[n] for n in names},
     }
-    return {"alpha": by_label(d, d.points.alphas[p]), **counts, **{k: v for k, v in out.items() if k != "alpha"}}
+    return {"alpha": by_score(d, d.points.alphas[p]), **counts, **{k: v for k, v in out.items() if k != "alpha"}}
 
 
 def summary_dict(d) -> dict:
@@ -144,12 +153,12 @@ def summary_dict(d) -> dict:
         "sample": d.sample,
         "groups": {"g1": g1, "g0": g0, "ids": list(d.groups), "why": d.pair_reason},
         "utility_optimal": {
-            "alpha": by_label(d, d.alpha_best),
+            "alpha": by_score(d, d.alpha_best),
             "utility": d.utility_best,
             "searched": f"{d.optimum_grid_size} α on the simplex grid over all {len(d.alpha_best)} labels",
             **(
                 {
-                    "segment_best_alpha": by_label(d, d.alpha_segment_best),
+                    "segment_best_alpha": by_score(d, d.alpha_segment_best),
                     "segment_best_utility": d.utility_segment_best,
                     "segment": f"α*({g0})–α*({g1}), the figures' x axis",
                 }
@@ -165,11 +174,11 @@ def summary_dict(d) -> dict:
         "shared_space": d.weights.summary(),
         "retrieval": d.retrieval.summary(),
         "attribution": {
-            k: {kk: by_label(d, vv) if kk == "alpha" else vv for kk, vv in v.summary().items() if kk != "pipelines"}
+            k: {kk: by_score(d, vv) if kk == "alpha" else vv for kk, vv in v.summary().items() if kk != "pipelines"}
             for k, v in d.attribution.items()
         },
         "lemma23": [
-            dict(r, alpha_star=by_label(d, r["alpha_star"]), best_alpha=by_label(d, r["best_alpha"]))
+            dict(r, alpha_star=by_label(d, r["alpha_star"]), best_alpha=by_score(d, r["best_alpha"]))
             for r in d.lemma23.to_dict(orient="records")
         ],
         # NaN (no ECE: the score is not a probability) as null: json.dump would write invalid NaN
@@ -255,13 +264,19 @@ def report_markdown(d) -> str:
 
 
 def _lemma23_table(d) -> pd.DataFrame:
-    """Lemma 2.3's rows with α*(g) and the best α as columns ``alpha_star_<label>`` / ``best_alpha_<label>``."""
+    """Lemma 2.3's rows with α*(g) and the best α as columns ``alpha_star_<label>`` (α* weights the
+    labels) / ``best_alpha_<score>`` (α weights the scores)."""
     rows = []
     for r in d.lemma23.to_dict(orient="records"):
         star, best = r.pop("alpha_star"), r.pop("best_alpha")
         group = r.pop("group")
         rows.append(
-            {"group": group, **alpha_columns(d, star, "alpha_star"), **alpha_columns(d, best, "best_alpha"), **r}
+            {
+                "group": group,
+                **{f"alpha_star_{n}": v for n, v in by_label(d, star).items()},
+                **alpha_columns(d, best, "best_alpha"),
+                **r,
+            }
         )
     return pd.DataFrame(rows)
 

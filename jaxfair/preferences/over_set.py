@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jaxfair.alpha_names import alpha_columns
 from jaxfair.engine.api import run_group_sums
 from jaxfair.engine.batch import Batch
 from jaxfair.engine.planning import DEFAULT_MEMORY_BUDGET
@@ -75,6 +76,13 @@ class SetEvaluation:
     label_means: np.ndarray
     group_counts: np.ndarray
     _cache: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    #: the names of the scores α weights (:mod:`jaxfair.alpha_names`); empty: the set's label names
+    score_names: tuple[str, ...] = ()
+
+    @property
+    def alpha_names(self) -> tuple[str, ...]:
+        """What α's columns and records are named by: the score names, else the label names."""
+        return tuple(self.score_names) or tuple(self.prefset.label_names)
 
     utility_min = _stat("utility", "min")
     utility_median = _stat("utility", "median")
@@ -120,9 +128,9 @@ class SetEvaluation:
         return _argmax_rows(self.der, "der")
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per α: ``alpha_<label>``, ``utility_{min,median,max}``, ``der_{min,median,max}``,
+        """One row per α: ``alpha_<score>``, ``utility_{min,median,max}``, ``der_{min,median,max}``,
         ``robust_der`` (= ``der_min``), ``worst_best_ratio_{min,median,max}``."""
-        cols: dict[str, Any] = {f"alpha_{n}": self.alphas[:, i] for i, n in enumerate(self.prefset.label_names)}
+        cols: dict[str, Any] = dict(zip(alpha_columns(self.alpha_names), self.alphas.T, strict=True))
         for metric in ("utility", "der", "worst_best_ratio"):
             for s, v in self.summary(metric).items():
                 cols[f"{metric}_{s}"] = v
@@ -283,6 +291,7 @@ def evaluate_set(
     progress: bool = False,
     group_names: Sequence[str] | None = None,
     label_names: Sequence[str] | None = None,
+    score_names: Sequence[str] | None = None,
 ) -> SetEvaluation:
     """Evaluate P weight vectors under every member of a preference set with one kernel pass.
 
@@ -295,6 +304,7 @@ def evaluate_set(
       group_names, label_names: the batch's group / label order. A :class:`PrefSet` with names
         is bound **by name** to them (reordered when its order differs; refused when the names
         differ); an array is taken in this order.
+      score_names: the names of the scores α weights, for its columns (default: the label names).
     Returns:
       :class:`SetEvaluation`. Each member's numbers equal ``jaxfair.evaluate`` with that member's
       preferences up to float64 rounding (the global mean is summed in another order).
@@ -321,4 +331,5 @@ def evaluate_set(
         mesh=mesh,
     )
     warn_empty_groups(sums.counts, ps.group_names)
-    return set_evaluation_from_label_means(a_arr, sums.label_means(), sums.counts, ps)
+    res = set_evaluation_from_label_means(a_arr, sums.label_means(), sums.counts, ps)
+    return res if score_names is None else dataclasses.replace(res, score_names=tuple(str(n) for n in score_names))

@@ -57,8 +57,8 @@ class RobustChoice:
         }
 
 
-def _alpha_text(alpha: np.ndarray, label_names) -> str:
-    return "(" + ", ".join(f"{n}={a:.3f}" for n, a in zip(label_names, alpha, strict=True)) + ")"
+def _alpha_text(alpha: np.ndarray, score_names) -> str:
+    return "(" + ", ".join(f"{n}={a:.3f}" for n, a in zip(score_names, alpha, strict=True)) + ")"
 
 
 def robust_alpha(result: SetEvaluation, q: float = 0.1, tau: float = 0.9) -> RobustChoice:
@@ -87,7 +87,7 @@ def robust_alpha(result: SetEvaluation, q: float = 0.1, tau: float = 0.9) -> Rob
         raise ValueError("result: robust DER is undefined (NaN) at every α (a group has no users)")
     uq = result.utility_quantile(q)
     ok = np.nan_to_num(rder, nan=-np.inf) >= tau
-    labels = result.prefset.label_names
+    labels = result.alpha_names  # α weights the scores: its components carry their names
     pct = f"{100 * q:g} %"
     if ok.any():
         i = int(np.nanargmax(np.where(ok, uq, -np.inf)))

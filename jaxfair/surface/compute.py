@@ -15,6 +15,7 @@ import jax
 import numpy as np
 import pandas as pd
 
+from jaxfair.alpha_names import alpha_columns, alpha_record
 from jaxfair.engine.grids import box_grid, direction_grid, simplex_grid
 from jaxfair.engine.metrics import oracle_utility, retrieval_quality
 from jaxfair.engine.slate import as_slate
@@ -63,10 +64,16 @@ class Surface:
     optima: pd.DataFrame | None = None
     frontier: pd.DataFrame | None = None
     marginals: pd.DataFrame | None = None
+    score_names: tuple[str, ...] = ()
 
     @property
     def n_labels(self) -> int:
         return len(self.label_names)
+
+    @property
+    def alpha_names(self) -> tuple[str, ...]:
+        """What α's columns and axes are named by (:mod:`jaxfair.alpha_names`): the scores it weights."""
+        return tuple(self.score_names) or tuple(self.label_names)
 
 
 def default_grid(n_labels: int) -> int:
@@ -140,7 +147,9 @@ def compute_surface(
     pset = _resolve_set(prefs_set, scenario, seed)
     if sl.k > 1:
         method = "grid"
-    names = dict(group_names=scenario.group_names, label_names=scenario.label_names)
+    scores = scenario.score_names
+    # The engine's label_names only name α's table columns: α weights the scores, so their names.
+    names = dict(group_names=scenario.group_names, label_names=scores)
     t0 = time.perf_counter()
     batch = scenario.evaluation_batch(jax.random.PRNGKey(seed), n_users)
     sample = scenario.sample_size(n_users)
@@ -171,14 +180,14 @@ def compute_surface(
         n_breakpoints = None
         table = ev.to_frame()
         tables["simplex"] = table
-        tables["frontier"], frontier_levels = best_per_der_level(table, scenario.label_names)
-        tables["marginals"] = marginal_curves(table, scenario.label_names)
+        tables["frontier"], frontier_levels = best_per_der_level(table, scores)
+        tables["marginals"] = marginal_curves(table, scores)
         n_alpha = len(grid)
     t_eval = time.perf_counter() - t0
     i_u, i_d = int(np.nanargmax(ev.utility)), int(np.nanargmax(ev.der))
     oracle = oracle_utility(batch, prefs, slate=sl)
     oracle_full = oracle_utility(batch, prefs, full_information=True, slate=sl)
-    best_u = _best_record(ev, i_u, scenario.label_names)
+    best_u = _best_record(ev, i_u, scores)
     summary = {
         "scenario": scenario.name,
         "title": scenario.title,
@@ -192,6 +201,7 @@ def compute_surface(
         "n_candidates": scenario.n_candidates,
         "n_labels": k_labels,
         "labels": list(scenario.label_names),
+        "scores": list(scores),  # what α weights: its records and columns are named by these
         "seed": int(seed),
         "method": method,
         "grid": {
@@ -205,7 +215,7 @@ def compute_surface(
         "n_unserved": int(ev.n_unserved),
         "group_counts": ev.group_counts.tolist(),
         "best_utility": best_u,
-        "best_der": _best_record(ev, i_d, scenario.label_names),
+        "best_der": _best_record(ev, i_d, scores),
         "slate": sl.k,
         "position_weights": sl.weights.tolist(),
         "slate_spec": sl.to_dict(),
@@ -228,7 +238,16 @@ def compute_surface(
         summary["frontier"] = tables["frontier"].to_dict(orient="records")
     if pset is not None:
         t0 = time.perf_counter()
-        res = evaluate_set(grid, batch, pset, slate=sl, progress=progress, **names)
+        res = evaluate_set(
+            grid,
+            batch,
+            pset,
+            slate=sl,
+            progress=progress,
+            group_names=scenario.group_names,
+            label_names=scenario.label_names,
+            score_names=scores,
+        )
         part, over_set, optima = analyse_set(
             res, best_utility=i_u, best_der=i_d, step=step, q=robust_q, tau=robust_tau, w_axis=k_labels == 2
         )
@@ -241,18 +260,19 @@ def compute_surface(
         label_names=tuple(scenario.label_names),
         group_names=tuple(scenario.group_names),
         n_grid=n_grid,
+        score_names=tuple(scores),
         box=tables.pop("box", None),
         direction=tables.pop("direction", None),
         **tables,
     )
 
 
-def _best_record(ev: Evaluation, i: int, label_names) -> dict:
+def _best_record(ev: Evaluation, i: int, score_names) -> dict:
     r = ev.report(i)
-    k_labels = len(label_names)
+    k_labels = len(score_names)
     rec = {"w": float(r.alpha[0])} if k_labels == 2 else {}
     rec |= {
-        "alpha": dict(zip(label_names, (float(a) for a in r.alpha), strict=True)),
+        "alpha": alpha_record(score_names, r.alpha),
         "utility": r.overall,
         "der": r.der,
         "worst_best_ratio": worst_best_ratio(r.by_group.to_numpy()),
@@ -283,7 +303,7 @@ def _provider_summary(ev: Evaluation, k_labels: int) -> dict | None:
 def _with_origin(ev: Evaluation, scenario: Scenario) -> pd.DataFrame:
     df = ev.to_frame()
     origin = {c: np.nan for c in df.columns}
-    origin.update({f"alpha_{n}": 0.0 for n in scenario.label_names})
+    origin.update(alpha_columns(scenario.score_names, np.zeros(len(scenario.score_names))))
     return pd.concat([pd.DataFrame([origin]), df], ignore_index=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxfair.alpha_names import alpha_axis, alpha_column, alpha_columns
 from jaxfair.named_prefs import prefs_title
 from jaxfair.surface.compute import Surface
 
@@ -99,9 +100,9 @@ def plot_surface(surface: Surface):
     groups); (2) per-group utility along w; with provider groups (3) the viewer-DER ×
     provider-DER trade-off along w (returned only then)."""
     plt = _mpl()
-    l0, l1 = surface.label_names
+    l0, l1 = surface.alpha_names  # α weights the scores: its axes carry their names
     n = surface.n_grid
-    box = surface.box.sort_values([f"alpha_{l0}", f"alpha_{l1}"])
+    box = surface.box.sort_values(alpha_columns([l0, l1]))
     extent = (0.0, 1.0, 0.0, 1.0)
     provider = _has_provider(surface.direction)
     k = int(surface.summary.get("slate", 1))
@@ -112,8 +113,8 @@ def plot_surface(surface: Surface):
     for ax, (col, cmap, title) in zip(axes, panels, strict=True):
         z = box[col].to_numpy().reshape(n, n)  # rows: α_{l0}, columns: α_{l1}
         im = ax.imshow(z.T, origin="lower", extent=extent, aspect="equal", cmap=cmap)
-        ax.set_xlabel(f"α ({l0})")
-        ax.set_ylabel(f"α ({l1})")
+        ax.set_xlabel(alpha_axis(l0))
+        ax.set_ylabel(alpha_axis(l1))
         ax.set_title(title)
         fig1.colorbar(im, ax=ax, shrink=0.85)
         rw = _robust_w(surface)
@@ -219,7 +220,7 @@ def plot_bands(surface: Surface):
     qn = s["prefs_set"]["n_members"]
     w = t["w"].to_numpy()
     d = surface.direction
-    l0, l1 = surface.label_names
+    l0, l1 = surface.alpha_names
     fig, (ax, ax2) = plt.subplots(
         2, 1, figsize=(9.0, 6.8), sharex=True, constrained_layout=True, gridspec_kw={"height_ratios": [3, 2]}
     )
@@ -265,7 +266,7 @@ def plot_optimum_spread(surface: Surface):
     """Where each member's best-utility α (top) and DER-best α (bottom) lands on w."""
     plt = _mpl()
     s, o = surface.summary, surface.optima
-    l0, l1 = surface.label_names
+    l0, l1 = surface.alpha_names
     step = s["grid"]["step"]
     qn = s["prefs_set"]["n_members"]
     fig, axes = plt.subplots(2, 1, figsize=(8.5, 6.4), constrained_layout=True)
@@ -275,7 +276,13 @@ def plot_optimum_spread(surface: Surface):
         (axes[1], "best_der", s["best_der"]["w"], "tab:red", s["statements"][1]),
     ):
         what = "best-utility" if key == "best_utility" else "DER-best"
-        _hist(ax, o[f"{key}_alpha_{l0}"].to_numpy(), step, color, f"members' own {what} w ({qn} members)")
+        _hist(
+            ax,
+            o[alpha_column(l0, prefix=f"{key}_alpha")].to_numpy(),
+            step,
+            color,
+            f"members' own {what} w ({qn} members)",
+        )
         ax.axvline(point, color="k", ls="--", lw=1.2, label=f"{what} w at the given prefs ({point:.3f})")
         ax.axvline(rc, color="0.3", ls=":", lw=1.2, label=f"robust choice (w = {rc:.3f})")
         ax.set_ylabel("members")
