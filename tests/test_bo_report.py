@@ -147,8 +147,9 @@ def test_each_methods_recommended_alpha_is_stated_with_its_exact_values(tmp_path
             r = rec.loc[m]
             line = next(ln for ln in text.splitlines() if ln.startswith(f"* **{m}** recommends α = "))
             assert f"a {r['alpha_a']:.3f}, b {r['alpha_b']:.3f}" in line
-            assert f"utility {r['utility_exact']:.4f}, DER {r['der_exact']:.4f}" in line
-    assert (tmp_path / "recommended_alpha.csv").is_file() and len(res["recommendation"]) == 3
+            assert f"exact utility {r['utility_exact']:.4f}, DER {r['der_exact']:.4f}" in line
+    assert (tmp_path / "recommended_alpha.csv").is_file()
+    assert sum(line.startswith("* **") for line in res["recommendation"]) == 3
     _print_outcomes(rows, worst_best_ratio, "5,000 held-out users")
     out = capsys.readouterr().out
     assert out.count(" recommends α = (a ") == 3

@@ -147,7 +147,7 @@ def _print_outcomes(rows, worst_best_ratio, exact: str) -> None:
         print(f"  {m:10s} last        ({n[m]} trials): {values(r)}")
         print(f"  {m:10s} recommended ({n[m]} trials): {values(rec.loc[m])}")
     print("recommended α per method (one α a trial found, not a median of α's):")
-    for line in recommendation_lines(method_recommendations(rows), exact):
+    for line in recommendation_lines(method_recommendations(rows)):
         print("  " + line.removeprefix("* ").replace("**", ""))
 
 
@@ -185,7 +185,8 @@ def _run_report(args) -> int:
     print(res["summary"].to_string(index=False))
     print("recommended α per method:")  # the α a reader would deploy, with its exact utility and DER
     for line in res["recommendation"]:
-        print("  " + line.removeprefix("* ").replace("**", ""))
+        if line:
+            print("  " + line.removeprefix("* ").replace("**", ""))
     print("what the columns are:")  # median_final_* is not the recommended α's value: say which is which
     for line in res["legend"]:
         print("  " + line.removeprefix("* ").replace("`", "").replace("**", ""))

@@ -117,12 +117,11 @@ def summary_legend(columns: Iterable[str], config: dict | None = None, *, recomm
     return [f"* {line}" for line in out]
 
 
-def recommendation_lines(rec, exact: str) -> list[str]:
+def recommendation_lines(rec) -> list[str]:
     """One Markdown bullet per (scenario, method) of
     :func:`~jaxfair.bo.statistics.method_recommendations`: the α the method recommends, its
-    exact utility and DER, where it comes from, and how far the trials' recommendations spread.
-
-    ``exact``: what the exact values are evaluated on (:func:`exact_values_text`).
+    exact utility and DER (what they are evaluated on is said once beside them:
+    :func:`exact_values_text`), where it comes from, and how far the trials' recommendations spread.
     """
     acols = [c for c in rec.columns if c.startswith("alpha_") and f"{c}_min" in rec.columns]  # not the ranges
     several = rec["scenario"].nunique() > 1
@@ -136,10 +135,10 @@ def recommendation_lines(rec, exact: str) -> list[str]:
             "its one trial's recommendation"
             if n == 1
             else f"trial {r['trial']}'s recommendation, the median of its {n} trials' by the normalised sum"
-            f"{' (the lower middle of an even count)' if n % 2 == 0 else ''}; over the trials α spans {spread}"
+            f"{' (the lower of the middle two)' if n % 2 == 0 else ''}; over the trials α spans {spread}"
         )
         out.append(
-            f"* {where}**{r['method']}** recommends α = ({alpha}): utility {r['utility_exact']:.4f}, "
-            f"DER {r['der_exact']:.4f} (exact, on {exact}) — {which}."
+            f"* {where}**{r['method']}** recommends α = ({alpha}): exact utility {r['utility_exact']:.4f}, "
+            f"DER {r['der_exact']:.4f} — {which}."
         )
     return out

@@ -139,7 +139,9 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     legend = "\n".join(summary_legend(summary.columns, config, recommended=three)) + "\n"
     # Which α each method recommends, with its exact utility and DER: what a reader would deploy.
     chosen = method_recommendations(rows)
-    recommendation = "\n".join(recommendation_lines(chosen, exact_values_text(config))) + "\n"
+    recommendation = (
+        f"Exact values on {exact_values_text(config)}.\n\n" + "\n".join(recommendation_lines(chosen)) + "\n"
+    )
     paths: list[Path] = []
     paths += _write_table(summary, out / "summary")
     paths += _write_table(chosen, out / "recommended_alpha")
