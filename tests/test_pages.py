@@ -195,3 +195,18 @@ def test_alpha_is_named_by_the_scores_it_weights(log_surface, tmp_path):
     rows = run_study(scenarios.from_file(path, **cols), ["random"], out=tmp_path, trials=1, iterations=1, n_init=2,
                      users_per_eval=100, exact_users=300, progress=False)  # fmt: skip
     assert {"alpha_f_click", "alpha_f_like"} <= set(rows.columns) and "alpha_click" not in rows.columns
+
+
+def test_a_resumed_log_study_keeps_its_label_named_alpha_columns():
+    import pandas as pd
+
+    from jaxfair.bo.rows import RowNames
+
+    assert RowNames.build(["f_a", "f_b"], ["g0", "g1"], label_names=["a", "b"]).alphas == ("alpha_f_a", "alpha_f_b")
+    old = pd.DataFrame({"alpha_a": [0.5], "alpha_b": [0.5]})  # written when α's columns carried the labels
+    assert RowNames.build(["f_a", "f_b"], ["g0", "g1"], [old], label_names=["a", "b"]).alphas == ("alpha_a", "alpha_b")
+    new = pd.DataFrame({"alpha_f_a": [0.5], "alpha_f_b": [0.5]})
+    assert RowNames.build(["f_a", "f_b"], ["g0", "g1"], [new], label_names=["a", "b"]).alphas == (
+        "alpha_f_a",
+        "alpha_f_b",
+    )
