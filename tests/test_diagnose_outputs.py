@@ -113,14 +113,15 @@ def replay_run(logged, tmp_path_factory):
     return out
 
 
-def test_tables_and_summary_name_the_labels(replay_run):
+def test_tables_and_summary_name_the_scores_and_the_labels(replay_run):
+    """α weights the scores (f_liked, f_loved), α*(g) the labels (liked, loved): each is named by its own."""
     import pandas as pd
 
     for name in ("decomposition_grid.csv", "decomposition_points.csv"):
         cols = list(pd.read_csv(replay_run / name).columns)
-        assert cols[:2] == ["alpha_liked", "alpha_loved"] and "alpha_0" not in cols, cols
+        assert cols[:2] == ["alpha_f_liked", "alpha_f_loved"] and "alpha_0" not in cols, cols
     lem = pd.read_csv(replay_run / "lemma23.csv")
-    want = {"alpha_star_liked", "alpha_star_loved", "best_alpha_liked", "best_alpha_loved"}
+    want = {"alpha_star_liked", "alpha_star_loved", "best_alpha_f_liked", "best_alpha_f_loved"}
     assert want <= set(lem.columns) and not {"alpha_star", "best_alpha"} & set(lem.columns)
     row = lem.set_index("group").loc["tech"]
     assert (row["alpha_star_liked"], row["alpha_star_loved"]) == pytest.approx((0.6, 0.4))
@@ -131,11 +132,11 @@ def test_tables_and_summary_name_the_labels(replay_run):
         s["utility_optimal"]["alpha"],
         s["attribution"]["given"]["alpha"],
         s["attribution"]["best"]["alpha"],
-        s["lemma23"][0]["alpha_star"],
         s["lemma23"][0]["best_alpha"],
     ):
-        assert list(alpha) == ["liked", "loved"], alpha
-    assert s["alpha_given"]["alpha"] == {"liked": 0.5, "loved": 0.5}
+        assert list(alpha) == ["f_liked", "f_loved"], alpha
+    assert list(s["lemma23"][0]["alpha_star"]) == ["liked", "loved"]  # a true preference weights labels
+    assert s["alpha_given"]["alpha"] == {"f_liked": 0.5, "f_loved": 0.5}
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +320,7 @@ def test_groups_pairs_gives_every_unordered_pair_and_all_keeps_its_reference(sev
         assert (pair["groups"]["g1"], pair["groups"]["g0"]) == (g1, g0)
         assert pair["command"] == s["command"]  # every part records the command
     table = pd.read_csv(out / "pairs.csv")
-    assert len(table) == len(pairs) * 2 * 4 and {"alpha_liked", "alpha_loved"} <= set(table.columns)
+    assert len(table) == len(pairs) * 2 * 4 and {"alpha_f_liked", "alpha_f_loved"} <= set(table.columns)
     assert "alpha" not in table.columns
 
 

@@ -208,7 +208,8 @@ def test_cli_prefs_named_checked_echoed_and_recorded(log_csv, tmp_path, capsys):
     assert best["worst_best_ratio"] == pytest.approx(worst_best_ratio(list(best["by_group"].values())))
     assert "worst/best group utility" in stdout
     direction = pd.read_csv(out / "direction.csv")
-    assert list(direction.columns[:6]) == ["w", "alpha_click", "alpha_like", "utility", "der", "worst_best_ratio"]
+    # α weights the scores (s_click, s_like), the prefs the labels (click, like): each named by its own
+    assert list(direction.columns[:6]) == ["w", "alpha_s_click", "alpha_s_like", "utility", "der", "worst_best_ratio"]
 
 
 def test_dynamics_result_ratio_and_prefs_recorded():

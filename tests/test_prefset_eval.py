@@ -150,8 +150,8 @@ def test_share_near_and_holds_text():
     assert share_near(grid, np.array([5, 5, 6, 4]), 5, 0.1) == 1.0
     assert share_near(grid, np.array([5, 7, 6, 4]), 5, 0.1) == 0.75
     assert holds_text(1.0).startswith("robust")
-    assert holds_text(0.75) == "holds for 75 % of the set"
-    assert holds_text(0.9999) == "holds for 99.9 % of the set"  # never rounded up to 100 %
+    assert holds_text(0.75) == "holds for 75.0 % of the set"
+    assert holds_text(0.9999) == "holds for >99.9 % of the set"  # never rounded up to 100 %
 
 
 def set_metrics_ref(lm, values, counts):

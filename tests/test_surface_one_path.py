@@ -13,6 +13,7 @@ import pytest
 from jaxfair import scenarios
 from jaxfair.preferences.prefset import PrefSet
 from jaxfair.surface import compute_surface
+from jaxfair.utils.alpha_names import alpha_columns
 
 LOGS = Path(__file__).resolve().parents[1] / "examples" / "logs.csv"
 LOG_COLUMNS = dict(
@@ -53,7 +54,7 @@ def test_point_table_and_over_set_agree_for_a_set_of_the_prefs(name, kw):
     surf = compute_surface(sc, n_users=20_000, prefs_set=ps, **kw)
     point = surf.direction if sc.n_labels == 2 else surf.simplex
     over = surf.over_set
-    acols = [f"alpha_{n}" for n in sc.label_names]
+    acols = alpha_columns(sc.score_names)  # α is named by the scores it weights
     np.testing.assert_array_equal(point[acols].to_numpy(), over[acols].to_numpy())
     for metric in ("utility", "der", "worst_best_ratio"):
         for stat in ("min", "median", "max"):

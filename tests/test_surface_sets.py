@@ -96,7 +96,7 @@ def test_surface_cli_four_labels_writes_the_frontier_table(tmp_path):
         assert row["utility"] == pytest.approx(t.loc[ok, "utility"].max()) and row["der"] >= float(row["der_level"])
     assert (out / "frontier.png").exists() and (out / "marginals.png").exists()
     m = pd.read_csv(out / "marginals.csv")
-    assert set(m["label"]) == {f"label{k}" for k in range(4)} and m["max_utility"].max() == pytest.approx(
+    assert set(m["score"]) == {f"label{k}" for k in range(4)} and m["max_utility"].max() == pytest.approx(
         t["utility"].max()
     )
 

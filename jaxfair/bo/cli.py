@@ -76,7 +76,7 @@ def _run_bo(args) -> int:
         prefs_set=args.prefs_set,
         **_slate_args(args),
     )
-    _print_outcomes(rows, worst_best_ratio, _exact_text(scenario, args, exact_users))
+    _print_outcomes(rows, worst_best_ratio, _exact_text(scenario, args, exact_users, out))
     t = rows[rows["phase"] == "bo"].groupby("method")[["t_fit", "t_acq", "t_eval"]].mean()
     for m, r in t.iterrows():
         print(
@@ -88,12 +88,21 @@ def _run_bo(args) -> int:
     return 0
 
 
-def _exact_text(scenario, args, exact_users: int) -> str:
-    """What the exact values are evaluated on, in this run's mode (a replay has no held-out users)."""
+def _exact_text(scenario, args, exact_users: int, out) -> str:
+    """What the exact values are evaluated on, in this run's mode (a replay has no held-out users);
+    ``scenario`` may be a registered name, whose draw study.json in ``out`` records."""
+    import json
+    from pathlib import Path
+
     from jaxfair.bo.legend import exact_values_text
 
     replay = bool(getattr(scenario, "fixed_sessions", False))
-    config = {"exact_batch": "logged sessions, each once"} if replay else {"exact_users": exact_users}
+    if replay:
+        config = {"exact_batch": "logged sessions, each once"}
+    else:
+        recorded = json.loads((Path(out) / "study.json").read_text()) if out is not None else {}
+        sample = scenario.sample_size(exact_users) if hasattr(scenario, "sample_size") else None
+        config = {"exact_users": exact_users, "exact_sample": sample or recorded.get("exact_sample")}
     if args.horizon is not None:
         config["horizon"] = args.horizon
     sessions = f"{scenario.n_sessions:,} logged sessions of {scenario.n_logged_users:,} users" if replay else None
@@ -104,8 +113,9 @@ def _print_outcomes(rows, worst_best_ratio, exact: str) -> None:
     """Per method, two α and what each number is: the last α a trial tested, and the α it recommends.
 
     ``exact``: what the exact values are evaluated on (:func:`jaxfair.bo.legend.exact_values_text`)."""
+    from jaxfair.bo.legend import recommendation_lines
     from jaxfair.bo.rows import group_utility_columns
-    from jaxfair.bo.statistics import objective_columns, recommended_alpha
+    from jaxfair.bo.statistics import method_recommendations, objective_columns, recommended_alpha
 
     objs = objective_columns(rows)
     point = ["utility_exact", "der_exact"]
@@ -137,6 +147,9 @@ def _print_outcomes(rows, worst_best_ratio, exact: str) -> None:
     for m, r in med.iterrows():
         print(f"  {m:10s} last        ({n[m]} trials): {values(r)}")
         print(f"  {m:10s} recommended ({n[m]} trials): {values(rec.loc[m])}")
+    print("recommended α per method (one α a trial found, not a median of α's):")
+    for line in recommendation_lines(method_recommendations(rows)):
+        print("  " + line.removeprefix("* ").replace("**", ""))
 
 
 def _slate_args(args) -> dict:
@@ -179,6 +192,10 @@ def _run_report(args) -> int:
     for note in res["notes"]:  # an unfinished study: say so before any number
         print(f"note: {note}")
     print(res["summary"].to_string(index=False))
+    print("recommended α per method:")  # the α a reader would deploy, with its exact utility and DER
+    for line in res["recommendation"]:
+        if line:
+            print("  " + line.removeprefix("* ").replace("**", ""))
     print("what the columns are:")  # median_final_* is not the recommended α's value: say which is which
     for line in res["legend"]:
         print("  " + line.removeprefix("* ").replace("`", "").replace("**", ""))
@@ -254,8 +271,9 @@ def add_subcommands(subparsers) -> None:
         "--exact-users",
         type=int,
         default=None,
-        help="held-out users for exact values (default 100000); ignored with --replay, whose exact values are "
-        "every logged session once",
+        help="size of the batch the exact values are evaluated on, drawn once apart from the online tests "
+        "(default 100000): new users of a generated scenario, sessions resampled from the real users of a pool "
+        "or a log; ignored with --replay, whose exact values are every logged session once",
     )
     p.add_argument(
         "--space", choices=("direction", "box"), default="direction", help="search space (default direction)"

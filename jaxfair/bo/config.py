@@ -56,8 +56,9 @@ def scenario_identity(scenario: Any) -> dict:
 
 def _comparable(config: dict) -> dict:
     # Extending a finished study with more trials is allowed; the data file's name may differ.
-    # prefs_by_group restates prefs + group_names + label_names (compared): older studies lack it.
-    out = {k: v for k, v in config.items() if k not in ("trials", "prefs_by_group")}
+    # prefs_by_group restates prefs + group_names + label_names (compared), exact_sample restates
+    # exact_users and the data (compared): older studies lack them.
+    out = {k: v for k, v in config.items() if k not in ("trials", "prefs_by_group", "exact_sample")}
     if isinstance(out.get("data"), dict):
         out["data"] = {k: v for k, v in out["data"].items() if k != "name"}
     return out

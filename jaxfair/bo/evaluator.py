@@ -300,10 +300,10 @@ class Evaluator:
         res = self._evaluate_batch(alphas, self._exact_batch, chunk=chunk)
         if not np.all(res.group_counts > 0):
             empty = [self._group_name(g) for g in np.flatnonzero(res.group_counts == 0)]
-            raise EmptyGroupError(f"exact_users: the held-out batch has no users of group(s) {empty}")
+            raise EmptyGroupError(f"exact_users: the exact-value batch has no sessions of group(s) {empty}")
         if not self._provider_ok(res):
             raise UndefinedProviderDERError(
-                f"exact_users: provider DER is undefined on the held-out batch ({self._provider_problem(res)})"
+                f"exact_users: provider DER is undefined on the exact-value batch ({self._provider_problem(res)})"
             )
         return res
 

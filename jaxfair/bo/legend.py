@@ -12,26 +12,39 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["exact_values_text", "summary_legend"]
+__all__ = ["exact_values_text", "recommendation_lines", "summary_legend"]
 
 
 def exact_values_text(config: dict | None, *, sessions: str | None = None) -> str:
-    """What an exact (``*_exact``) value is evaluated on, from ``study.json``'s ``config``.
+    """What an exact (``*_exact``) value is evaluated on, from ``study.json``'s ``config``: what
+    was drawn from what.
 
     Args:
-      config: the study's configuration (None: unknown, e.g. a report of a bare DataFrame).
+      config: the study's configuration (None: unknown, e.g. a report of a bare DataFrame). Its
+        ``exact_sample`` (:meth:`~jaxfair.scenarios.base.Scenario.sample_size` of the exact batch,
+        recorded since issue #28) says whether real users stand behind the sessions.
       sessions: for a replay, the logged sessions in words (e.g. "1,886 logged sessions of 943
         users"), when the caller knows them (``study.json`` does not record the count).
     Returns:
-      e.g. ``"100,000 held-out users"`` or ``"every logged session once (1,886 logged sessions of
-      943 users; a replay has no held-out users)"``, plus the horizon of a ``--horizon`` study.
+      ``"100,000 held-out users"`` where each session is a newly generated user (toy, synthetic);
+      ``"100,000 sessions drawn from 943 logged users (a draw of its own, apart from the online
+      tests' draws)"`` where the sessions are resampled from real users (a pool, a log: the same
+      users as the online tests, so not held out); ``"every logged session once (1,886 logged
+      sessions of 943 users; a replay has no held-out users)"``; plus the horizon of a
+      ``--horizon`` study.
     """
     if not config:
-        return "the study's fixed held-out batch"
+        return "the study's fixed exact-value batch"
+    n = int(config.get("exact_users", 100_000))
+    sample = config.get("exact_sample")
     if config.get("exact_batch"):  # a replay: every logged session, once each
         text = f"every logged session once ({f'{sessions}; ' if sessions else ''}a replay has no held-out users)"
+    elif isinstance(sample, dict) and sample.get("source_users") is not None:
+        text = f"{sample['text']} (a draw of its own, apart from the online tests' draws)"
+    elif isinstance(config.get("data"), dict) and sample is None:  # a log's study written before exact_sample
+        text = f"{n:,} sessions drawn from the logged users (a draw of its own, apart from the online tests' draws)"
     else:
-        text = f"{int(config.get('exact_users', 100_000)):,} held-out users"
+        text = f"{n:,} held-out users"
     if config.get("horizon"):
         text += f", each α's long-run value over {int(config['horizon'])} periods of retention dynamics"
     return text
@@ -102,3 +115,30 @@ def summary_legend(columns: Iterable[str], config: dict | None = None, *, recomm
         if col in cols:
             out.append(text)
     return [f"* {line}" for line in out]
+
+
+def recommendation_lines(rec) -> list[str]:
+    """One Markdown bullet per (scenario, method) of
+    :func:`~jaxfair.bo.statistics.method_recommendations`: the α the method recommends, its
+    exact utility and DER (what they are evaluated on is said once beside them:
+    :func:`exact_values_text`), where it comes from, and how far the trials' recommendations spread.
+    """
+    acols = [c for c in rec.columns if c.startswith("alpha_") and f"{c}_min" in rec.columns]  # not the ranges
+    several = rec["scenario"].nunique() > 1
+    out = []
+    for r in rec.to_dict(orient="records"):
+        alpha = ", ".join(f"{c.removeprefix('alpha_')} {r[c]:.3f}" for c in acols)
+        spread = ", ".join(f"{c.removeprefix('alpha_')} {r[c + '_min']:.3f}–{r[c + '_max']:.3f}" for c in acols)
+        where = f"{r['scenario']}, " if several else ""
+        n = int(r["trials"])
+        which = (
+            "its one trial's recommendation"
+            if n == 1
+            else f"trial {r['trial']}'s recommendation, the median of its {n} trials' by the normalised sum"
+            f"{' (the lower of the middle two)' if n % 2 == 0 else ''}; over the trials α spans {spread}"
+        )
+        out.append(
+            f"* {where}**{r['method']}** recommends α = ({alpha}): exact utility {r['utility_exact']:.4f}, "
+            f"DER {r['der_exact']:.4f} — {which}."
+        )
+    return out

@@ -14,12 +14,13 @@ from typing import Any
 import pandas as pd
 
 from jaxfair.bo.figures import study_figures
-from jaxfair.bo.legend import summary_legend
+from jaxfair.bo.legend import exact_values_text, recommendation_lines, summary_legend
 from jaxfair.bo.rows import load_rows
 from jaxfair.bo.statistics import (
     completeness,
     hypervolume_trace,
     mean_frontier,
+    method_recommendations,
     objective_columns,
     partial_notes,
     recommended_alpha,
@@ -61,7 +62,11 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
       ``frontier``, ``paths`` (files written), ``partial`` (some planned trial is unfinished
       or missing), ``notes`` (what is unfinished; empty when complete) and ``legend`` (Markdown
       bullets saying what each summary column is, also below the table in ``summary.md`` and in
-      ``report.md``, which ``report.html`` shows as a note).
+      ``report.md``, which ``report.html`` shows as a note), ``recommended_alpha`` (per method
+      the α it recommends with its exact utility and DER:
+      :func:`~jaxfair.bo.statistics.method_recommendations`, also ``recommended_alpha.csv``)
+      and ``recommendation`` (the same in Markdown bullets, at the top of ``summary.md`` and
+      ``report.md``).
     """
     titles = {}
     prefs = {}  # scenario → "prefs: group=(w,w) ...", the preference rows every number rests on
@@ -132,13 +137,28 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
         ]
     notes = partial_notes(status, missing)
     legend = "\n".join(summary_legend(summary.columns, config, recommended=three)) + "\n"
+    # Which α each method recommends, with its exact utility and DER: what a reader would deploy.
+    chosen = method_recommendations(rows)
+    recommendation = (
+        f"Exact values on {exact_values_text(config)}.\n\n" + "\n".join(recommendation_lines(chosen)) + "\n"
+    )
     paths: list[Path] = []
     paths += _write_table(summary, out / "summary")
+    paths += _write_table(chosen, out / "recommended_alpha")
     # The table alone puts median_final_utility beside the recommended α's value with nothing to
     # tell them apart: summary.md says what each column is, report.md (a note of report.html) too.
-    atomic_write_text(out / "summary.md", to_markdown(summary) + "\n\n## What the columns are\n\n" + legend)
+    atomic_write_text(
+        out / "summary.md",
+        to_markdown(summary)
+        + "\n\n## Recommended α per method\n\n"
+        + recommendation
+        + "\n## What the columns are\n\n"
+        + legend,
+    )
     paths.append(out / "report.md")
-    atomic_write_text(paths[-1], "# What the numbers are\n\n" + legend)
+    atomic_write_text(
+        paths[-1], "# Recommended α per method\n\n" + recommendation + "\n# What the numbers are\n\n" + legend
+    )
     paths += _write_table(wil, out / "wilcoxon")
     paths += _write_table(metrics, out / "trials")
     hv_it = hv.groupby(["scenario", "method", "eval", "iteration"])["hv"].agg(["mean", "std", "median"]).reset_index()
@@ -167,6 +187,8 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
         partial=bool(notes),
         notes=notes,
         legend=legend.splitlines(),
+        recommended_alpha=chosen,
+        recommendation=recommendation.splitlines(),
     )
     if rec is not None:
         out_dict["recommended"] = rec

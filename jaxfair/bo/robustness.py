@@ -33,6 +33,8 @@ from jaxfair.bo.objectives import parse_objectives, quantile_of
 from jaxfair.bo.statistics import recommended_alpha
 from jaxfair.bo.study import run_study
 from jaxfair.ratio import worst_best_ratio
+from jaxfair.utils.alpha_names import alpha_columns
+from jaxfair.utils.percent import percent
 
 __all__ = ["price_of_robustness"]
 
@@ -108,7 +110,7 @@ def price_of_robustness(
                     study=study,
                     trial=int(r.trial),
                     eval=int(r.eval),
-                    **{f"alpha_{n}": float(a) for n, a in zip(scenario.label_names, ex.alphas[i], strict=True)},
+                    **alpha_columns(scenario.score_names, ex.alphas[i]),
                     utility=float(ex.utility[i]),
                     der=float(ex.der[i]),
                     worst_best_ratio=float(worst_best_ratio(ex.group_utility[i : i + 1])[0]),
@@ -153,7 +155,7 @@ def price_of_robustness(
         f"robust: in every trial the point α reaches the robust α's minimum DER (less {der_tolerance}) under "
         "every member"
         if bool((share == 1.0).all())
-        else f"holds for {100 * share.median():.0f} % of the set's members (median over trials): the point α "
+        else f"holds for {percent(float(share.median()))} of the set's members (median over trials): the point α "
         f"falls more than {der_tolerance} below the robust α's minimum DER under the rest"
     )
     paths = []

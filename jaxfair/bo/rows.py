@@ -10,7 +10,7 @@ Layout of ``out/``:
 A damaged per-trial file did not come from a killed study (writes are atomic): it is moved
 aside and its unit run again (:func:`load_unit_rows`).
 
-Per-label and per-group columns carry the scenario's names: ``alpha_<label>``,
+Per-score and per-group columns carry the scenario's names: ``alpha_<score>``,
 ``group_utility_<group>``, ``group_utility_exact_<group>`` (:class:`RowNames`). Studies written
 before names were used have ``alpha0..``, ``group_utility_0..``: a resumed old study keeps its
 columns, and the readers (:func:`alpha_columns`, :func:`group_utility_columns`) take either.
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from jaxfair.utils.alpha_names import alpha_columns as alpha_columns_of
 from jaxfair.utils.atomic import atomic_write
 
 __all__ = [
@@ -46,7 +47,7 @@ __all__ = [
 class RowNames:
     """Column names of a study's per-label and per-group values.
 
-    Attributes: alphas ``[K]`` (``alpha_<label>``), group_utility and group_utility_exact
+    Attributes: alphas ``[K]`` (``alpha_<score>``), group_utility and group_utility_exact
     ``[G]`` (``group_utility_<group>``, ``group_utility_exact_<group>``).
     """
 
@@ -55,11 +56,20 @@ class RowNames:
     group_utility_exact: tuple[str, ...]
 
     @classmethod
-    def build(cls, label_names, group_names, done: Iterable[pd.DataFrame] = ()) -> RowNames:
-        """Named columns, or the positional ones (``alpha0``, ``group_utility_0``) when a row file of
-        this study already uses them (a resumed old study keeps one set of columns) or when the
-        names cannot make distinct, unambiguous columns (a group name starting with ``exact_``)."""
-        labels, groups = [str(x) for x in label_names], [str(x) for x in group_names]
+    def build(cls, score_names, group_names, done: Iterable[pd.DataFrame] = (), label_names=None) -> RowNames:
+        """Named columns (α by the scores it weights, :mod:`jaxfair.utils.alpha_names`), or the positional
+        ones (``alpha0``, ``group_utility_0``) when a row file of this study already uses them (a
+        resumed old study keeps one set of columns) or when the names cannot make distinct,
+        unambiguous columns (a group name starting with ``exact_``). A log's study written when α's
+        columns carried the ``label_names`` keeps them on resume, for the same reason."""
+        done = list(done)
+        labels, groups = [str(x) for x in score_names], [str(x) for x in group_names]
+        if label_names is not None and any(
+            all(c in df.columns for c in alpha_columns_of(label_names))
+            and alpha_columns_of(labels)[0] not in df.columns
+            for df in done
+        ):
+            labels = [str(x) for x in label_names]
         old = any("alpha0" in df.columns for df in done)
         named_ok = (
             len(set(labels)) == len(labels)
@@ -75,7 +85,7 @@ class RowNames:
                 tuple(f"group_utility_exact_{g}" for g in groups),
             )
         return cls(
-            tuple(f"alpha_{k}" for k in labels),
+            tuple(alpha_columns_of(labels)),
             tuple(f"group_utility_{g}" for g in groups),
             tuple(f"group_utility_exact_{g}" for g in groups),
         )

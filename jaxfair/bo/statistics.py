@@ -53,6 +53,7 @@ __all__ = [
     "completeness",
     "hypervolume_trace",
     "mean_frontier",
+    "method_recommendations",
     "objective_columns",
     "partial_notes",
     "recommended_alpha",
@@ -191,6 +192,42 @@ def recommended_alpha(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             )
         agg.append(rec)
     return per, pd.DataFrame(agg)
+
+
+def method_recommendations(rows: pd.DataFrame) -> pd.DataFrame:
+    """The α each method recommends, one row per (scenario, method), from the study's own rows.
+
+    Each trial recommends one α (:func:`recommended_alpha`: its BO evaluation with the best sum
+    of min–max normalised exact objectives). The method's recommendation is the trial
+    recommendation with the **median** score over its trials (an even count: the lower of the
+    two middle ones), so it is an α a run of the method actually found, not a mix of several;
+    the α's range over the trials says how much the trials agree.
+
+    Returns:
+      columns ``scenario, method, trials, trial, eval``, the α columns, ``utility_exact``,
+      ``der_exact`` (under the point prefs), the study's other objectives, ``scalarised``, and
+      ``<α column>_min`` / ``_max`` over the method's trials.
+    """
+    per, _ = recommended_alpha(rows)
+    acols = alpha_columns(rows)
+    point = [c for c in ("utility_exact", "der_exact") if c not in per.columns]
+    if point:  # robust objectives: the point values come from the rows themselves
+        per = per.merge(
+            rows[["scenario", "method", "trial", "eval", *point]], on=["scenario", "method", "trial", "eval"]
+        )
+    out = []
+    for (sc, m), g in per.groupby(["scenario", "method"], sort=False):
+        g = g.sort_values(["scalarised", "trial"], kind="stable")
+        pick = g.iloc[(len(g) - 1) // 2]
+        rec = dict(scenario=sc, method=m, trials=len(g), trial=int(pick["trial"]), eval=int(pick["eval"]))
+        rec.update({c: float(pick[c]) for c in acols})
+        rec.update({c: float(pick[c]) for c in ("utility_exact", "der_exact")})
+        rec.update({c: float(pick[c]) for c in objective_columns(rows) if c not in rec})
+        rec["scalarised"] = float(pick["scalarised"])
+        for c in acols:
+            rec.update({f"{c}_min": float(g[c].min()), f"{c}_max": float(g[c].max())})
+        out.append(rec)
+    return pd.DataFrame(out)
 
 
 def mean_frontier(rows: pd.DataFrame, levels: int = 50) -> pd.DataFrame:

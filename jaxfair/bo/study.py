@@ -104,7 +104,8 @@ def run_study(
       out: directory for incremental, resumable results (None: keep in memory only).
       method_options: ``{method: {option: value}}`` for :class:`MethodConfig`.
       space: ``"direction"`` (default) or ``"box"``.
-      exact_users: held-out users for the noise-free ``*_exact`` columns (a replay of logged
+      exact_users: size of the exact-value batch (new users of a generated scenario, sessions resampled
+        from a pool or a log) for the noise-free ``*_exact`` columns (a replay of logged
         sessions ignores it: its exact value is every logged session once, while each online
         test draws ``users_per_eval`` logged sessions with replacement, a resample of the logs).
       scenario_seed, scenario_options: passed to ``scenarios.load`` when ``scenario`` is a name.
@@ -201,6 +202,9 @@ def run_study(
         **hz,
     )
     config.update(scenario_identity(scenario))
+    if hasattr(scenario, "sample_size") and not getattr(scenario, "fixed_sessions", False):
+        # what the exact batch is drawn from, for the pages (exact_values_text); not compared on resume
+        config["exact_sample"] = scenario.sample_size(exact_users)
     if getattr(scenario, "fixed_sessions", False):
         # A replay's exact value is the logged sessions once each (exact_users is ignored); studies
         # whose exact values came from a resample of the logs do not resume into this one.
@@ -233,7 +237,7 @@ def run_study(
                 )
                 if prev is not None:
                     done[(m, t)] = prev
-        names = RowNames.build(scenario.label_names, scenario.group_names, done.values())
+        names = RowNames.build(scenario.score_names, scenario.group_names, done.values(), scenario.label_names)
         common = dict(
             scenario_name=scenario_name, iterations=iterations, n_init=n_init, seed=seed, out_dir=out_dir, names=names
         )
@@ -284,7 +288,9 @@ def run_unit(
     """Run (or finish) one independent (method, trial) unit; its rows."""
     X_init = initial_design(ev, seed, trial, n_init)
     if names is None:
-        names = RowNames.build(ev.scenario.label_names, ev.scenario.group_names, [] if prev is None else [prev])
+        names = RowNames.build(
+            ev.scenario.score_names, ev.scenario.group_names, [] if prev is None else [prev], ev.scenario.label_names
+        )
     return _run_one(
         ev,
         cfg,

@@ -39,6 +39,7 @@ import pandas as pd
 
 from jaxfair.engine.batch import Batch
 from jaxfair.engine.kernels import served_value
+from jaxfair.utils.percent import percent
 from jaxfair.validation import check_batch_prefs
 
 __all__ = [
@@ -125,7 +126,7 @@ def expected_calibration_error(table: pd.DataFrame) -> pd.DataFrame:
         n_all, n_out = overall.loc[lab, "n"], overall.loc[lab, "n_outside"]
         if n_out:
             ece = float("nan")
-            calibration = f"{NOT_A_PROBABILITY} ({n_out / n_all:.1%} of {lab}'s scores outside [0, 1])"
+            calibration = f"{NOT_A_PROBABILITY} ({percent(int(n_out), of=int(n_all))} of {lab}'s scores outside [0, 1])"
         else:
             ece = float(np.sum(sub["n"] / n * np.abs(sub["mean_label"] - sub["mean_score"])))
             calibration = "measured"

@@ -218,7 +218,7 @@ def run(args) -> int:
 
 def _print_diagnosis(d) -> None:
     from jaxfair.diagnose.figures import pair_counts_text, sample_text
-    from jaxfair.diagnose.report import calibration_lines
+    from jaxfair.diagnose.report import calibration_lines, over_set
 
     names = d.group_names
     g1, g0 = (names[g] for g in d.groups)
@@ -240,14 +240,17 @@ def _print_diagnosis(d) -> None:
             "" if p == 0 else f" (best of {d.optimum_grid_size:,} α on the simplex grid, utility {d.utility_best:.4f})"
         )
         print(f"  {name} {np.round(d.points.alphas[p], 3).tolist()}{where}: {terms}")
-        print(f"    Thm 3.1: {d.points.bound.verdict(p)}")
-        at = d.attribution["given" if p == 0 else "best"]
+        key = "given" if p == 0 else "best"
+        bound = d.points.bound.verdict(p)
+        print(f"    Thm 3.1: {bound}{over_set(d, key, 'theorem31', bound)}")
+        at = d.attribution[key]
         shares = ", ".join(
             f"{c} {v:+.4f}" + (f" [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(lo) else "")
             for c, v in at.gap_shares.items()
             for lo, hi in [at.gap_share_ci.get(c, (np.nan, np.nan))]
         )
-        print(f"    attribution of the gap ({at.level:.0%} CIs): {shares} → {at.verdict[1]}")
+        blame = at.verdict[1] + over_set(d, key, "attribution", at.verdict[1])
+        print(f"    attribution of the gap ({at.level:.0%} CIs): {shares} → {blame}")
     if d.alpha_segment_best is not None:
         print(
             f"  best on the segment α*({g0})–α*({g1}): {np.round(d.alpha_segment_best, 3).tolist()} "
@@ -259,11 +262,13 @@ def _print_diagnosis(d) -> None:
     print(
         f"  retrieval Q_m: g1 {r.q_g1:.4f}, S_X {r.q_sx:.4f}, g0 {r.q_g0:.4f}; ε = {r.epsilon:+.4f}{eps_ci}; "
         f"term (4) at α*(g1) {r.term4:+.4f} vs ε·min α*(g1) {r.theorem_rhs:+.4f}: Thm 3.3 {r.verdict}"
+        f"{over_set(d, 'alpha_star_g1', 'theorem33', r.verdict)}"
     )
     for line in calibration_lines(d):
         print(f"  calibration, {line}")
     for row in d.lemma23.itertuples():
-        print(f"  Lemma 2.3, α*({row.group}): {row.verdict}")
+        share = over_set(d, "alpha_star", f"lemma23_{row.group}", row.verdict)
+        print(f"  Lemma 2.3, α*({row.group}): {row.verdict}{share}")
     if d.prefs_set is not None:
         ps = d.prefs_set.prefs_set
         print(f"  over the preference set ({ps.kind}, {ps.n_members} members; member 0 = the prefs above):")

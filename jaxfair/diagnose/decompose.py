@@ -285,7 +285,8 @@ def decompose(
       key: PRNG key of the bootstrap (default ``PRNGKey(0)``).
       level: CI level in (0, 1).
       group_names: names of the G groups (default ``group 0`` ...).
-      label_names: names of the K labels, for the table's ``alpha_<label>`` columns.
+      label_names: names of α's K components, for the table's ``alpha_<name>`` columns: the
+        scores α weights (:attr:`~jaxfair.scenarios.base.Scenario.score_names`).
       clusters: optional int ``[N]``: resample these units instead of single users (e.g. the
         pool user each session came from — sessions of one pool user are not independent);
         each cluster must lie in one group.

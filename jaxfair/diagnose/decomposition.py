@@ -14,6 +14,7 @@ import pandas as pd
 
 from jaxfair.diagnose.bound import Theorem31Bound
 from jaxfair.diagnose.weights import SharedSpaceWeights
+from jaxfair.utils.alpha_names import alpha_columns
 
 __all__ = ["EXPECTATIONS", "TERMS", "Decomposition"]
 
@@ -39,7 +40,8 @@ class Decomposition:
       bound: Theorem 3.1's bound on term (5) (:class:`~jaxfair.diagnose.bound.Theorem31Bound`).
       weights: the S_X weights used.
       n_users: batch rows (sessions) of g1 and of g0.
-      label_names: names of the K labels (None: the table's α columns are ``alpha_0`` ...).
+      label_names: names of α's K components for the table's α columns — the scores α weights
+        (:mod:`jaxfair.utils.alpha_names`; None: ``alpha_0`` ...).
     """
 
     alphas: np.ndarray
@@ -62,7 +64,7 @@ class Decomposition:
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table: one row per (α, quantity) with a float ``estimate`` and its CI; α columns
-        ``alpha_<label>`` (``alpha_<k>`` without :attr:`label_names`).
+        ``alpha_<score>`` (``alpha_<k>`` without :attr:`label_names`).
 
         ``estimate`` is always numeric (float64), so ``pivot_table(values="estimate")`` works.
         Theorem 3.1's flags are per α, not quantities: they sit in their own columns on every
@@ -72,7 +74,7 @@ class Decomposition:
         rows = []
         g1, g0 = (self.group_names[g] for g in self.groups)
         for p, a in enumerate(self.alphas):
-            base = {f"alpha_{k}": float(v) for k, v in zip(self.label_names or range(len(a)), a, strict=True)}
+            base = alpha_columns(self.label_names or [str(k) for k in range(len(a))], a)
             base.update(alpha_index=p, g1=g1, g0=g0)
             brow = self.bound.row(p)
             base.update({f"theorem31_{k}": brow[k] for k in _BOUND_FLAGS})

@@ -13,6 +13,7 @@ import numpy as np
 
 from jaxfair.named_prefs import prefs_title
 from jaxfair.utils.atomic import atomic_write
+from jaxfair.utils.percent import percent
 
 __all__ = [
     "attribution_figure",
@@ -253,8 +254,8 @@ def overlap_figure(d, path: Path, *, return_figure: bool = False):
     g1, g0 = (d.group_names[g] for g in d.groups)
     ax.set_title(
         f"{d.title}: shared space S_X of {g1} (g1) and {g0} (g0) on {sample_text(d)}\n"
-        f"overlap {w.overlap:.3f}, ESS {w.ess:,.0f} {unit} ({w.ess_fraction:.0%}), negligible "
-        f"{w.negligible_share:.1%} of {unit}\n{_prefs_line(d)}",
+        f"overlap {w.overlap:.3f}, ESS {w.ess:,.0f} {unit} ({percent(float(w.ess_fraction))}), negligible "
+        f"{percent(float(w.negligible_share))} of {unit}\n{_prefs_line(d)}",
         fontsize=9,
     )
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)

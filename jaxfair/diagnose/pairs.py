@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.diagnose.figures import sample_text
-from jaxfair.diagnose.report import alpha_columns, by_label, verdicts
+from jaxfair.diagnose.report import alpha_columns, by_score, over_set, set_label, verdicts
 from jaxfair.named_prefs import prefs_lines, prefs_record
 from jaxfair.utils.atomic import atomic_write
 
@@ -106,7 +106,7 @@ def _pairs_table(runs) -> pd.DataFrame:
     rows = []
     for d in runs:
         g1, g0 = (d.group_names[g] for g in d.groups)
-        for p, point in enumerate(("given", "utility-optimal")):
+        for p, (point, key) in enumerate((("given", "given"), ("utility-optimal", "best"))):
             row = d.points.summary(p)
             for t in ("term4", "term5", "term6", "gap"):
                 lo, hi = row[t]["ci"]
@@ -120,7 +120,12 @@ def _pairs_table(runs) -> pd.DataFrame:
                         estimate=row[t]["estimate"],
                         ci_low=np.nan if lo is None else lo,
                         ci_high=np.nan if hi is None else hi,
-                        attribution=d.attribution["given" if p == 0 else "best"].verdict[1],
+                        attribution=d.attribution[key].verdict[1],
+                        **(
+                            {"attribution_over_set": set_label(d, key, "attribution", d.attribution[key].verdict[1])}
+                            if d.prefs_set is not None
+                            else {}
+                        ),
                     )
                 )
     return pd.DataFrame(rows)
@@ -140,7 +145,7 @@ def _pair_record(d) -> dict:
     }
     for p, key in enumerate(("alpha_given", "alpha_utility_optimal")):
         row = d.points.summary(p)
-        out[key] = {"alpha": by_label(d, d.points.alphas[p])} | {t: row[t] for t in ("term4", "term5", "term6", "gap")}
+        out[key] = {"alpha": by_score(d, d.points.alphas[p])} | {t: row[t] for t in ("term4", "term5", "term6", "gap")}
     out["verdicts"] = {k: v for k, v in verdicts(d).items() if k != "attribution_rule"}
     return out
 
@@ -160,6 +165,13 @@ def _markdown(runs, mode: str) -> str:
         f"Not offered: {POOLED_REST}.",
         "",
     ]
+    if d0.prefs_set is not None:
+        ps = d0.prefs_set.prefs_set
+        lines += [
+            f"Over a preference set ({ps.kind}, {ps.n_members} members): each verdict below says how many members "
+            "give it ('robust' only when every member does); the pair's folder has every statement.",
+            "",
+        ]
     for d in runs:
         g1, g0 = (d.group_names[g] for g in d.groups)
         v = verdicts(d)
@@ -178,10 +190,11 @@ def _markdown(runs, mode: str) -> str:
                 for t in ("term4", "term5", "term6", "gap")
             )
             name = "α given" if p == 0 else "utility-optimal α"
+            at = d.attribution[key].verdict[1]
             lines += [
                 f"- {name} {np.round(d.points.alphas[p], 3).tolist()}: {terms}",
-                f"  - attribution: **{d.attribution[key].verdict[1]}**",
-                f"  - Theorem 3.1: {d.points.bound.verdict(p)}",
+                f"  - attribution: **{at}**{over_set(d, key, 'attribution', at)}",
+                f"  - Theorem 3.1: {v['theorem31_' + key].split(': ', 1)[1]}",
             ]
         lines += [f"- Theorem 3.3: {v['theorem33']}", ""]
     return "\n".join(lines)
@@ -207,6 +220,8 @@ def write_pairs_overview(runs, out, mode: str) -> dict[str, Path]:
         "group_utility_at_alpha_given": d0.group_utility,
         "pairs": [_pair_record(d) for d in runs],
     }
+    if d0.prefs_set is not None:  # each pair's verdicts carry their share of it
+        summary["prefs_set"] = d0.prefs_set.prefs_set.describe()
     table = _pairs_table(runs)
     return {
         "pairs.csv": atomic_write(out / "pairs.csv", lambda fh: table.to_csv(fh, index=False)),

@@ -330,7 +330,7 @@ def diagnose_scenario(
         n_boot=n_boot,
         key=k_boot,
         group_names=names,
-        label_names=scenario.label_names,
+        label_names=scenario.score_names,  # names the table's α columns: α weights the scores
         clusters=smp.clusters,
         mesh=mesh,
     )

@@ -48,6 +48,7 @@ from jaxfair.diagnose.bound import bound_from_sums, label_range, max_abs_term5
 from jaxfair.diagnose.decompose import _terms, bootstrap_counts
 from jaxfair.diagnose.decomposition import TERMS
 from jaxfair.engine.kernels import slate_serve_kernel
+from jaxfair.utils.percent import percent
 
 __all__ = ["PrefSetDiagnosis", "diagnose_prefs_set", "robustness_label", "served_labels", "set_terms"]
 
@@ -142,10 +143,11 @@ def term_verdict(lo: float, hi: float) -> str:
 
 
 def robustness_label(n_hold: int, n: int) -> str:
-    """``"robust (64/64)"`` when every member agrees, else ``"holds for 61 % (39/64) of the preference set"``."""
+    """``"robust (64/64 members)"`` when every member agrees, else ``"holds for 60.9 % (39/64) of the
+    preference set"`` (:func:`~jaxfair.utils.percent.percent`)."""
     if n_hold == n:
         return f"robust ({n}/{n} members)"
-    return f"holds for {100 * n_hold / n:.0f} % ({n_hold}/{n}) of the preference set"
+    return f"holds for {percent(n_hold, of=n)} ({n_hold}/{n}) of the preference set"
 
 
 @dataclasses.dataclass
@@ -325,7 +327,9 @@ def _theorem33_rows(smp, members, groups, weights, n_boot, key, calibrated, base
     eps_ok = bool(n_boot) and base.epsilon_ci[0] > 0
     out = []
     for q in range(members.shape[0]):
-        if not (eps_ok and calibrated):
+        if not n_boot:  # as the point's retrieval diagnosis says it: no CI to judge ε by
+            verdict = "not checked"
+        elif not (eps_ok and calibrated):
             verdict = "does not apply"
         else:
             r = retrieval_diagnosis(

@@ -22,21 +22,55 @@ from jaxfair.diagnose.figures import (
     terms_figure,
 )
 from jaxfair.named_prefs import prefs_lines, prefs_record
+from jaxfair.utils.alpha_names import alpha_columns as named_alpha_columns
+from jaxfair.utils.alpha_names import alpha_record
 from jaxfair.utils.atomic import atomic_write
 from jaxfair.utils.tables import markdown_table
 
 __all__ = [
     "alpha_columns",
     "by_label",
+    "by_score",
     "calibration_lines",
+    "over_set",
     "report_markdown",
+    "set_label",
     "verdicts",
     "write_report",
 ]
 
 
+def over_set(d, point: str, term: str, shown: str) -> str:
+    """What follows the verdict ``shown`` on a page: how many members of the preference set give
+    it, ``" — holds for 48.0 % (12/25) of the preference set"`` or ``" — robust (25/25 members)"``;
+    ``""`` when the diagnosis has no preference set.
+
+    A member gives the verdict when its own verdict for ``(point, term)`` (a row of
+    :attr:`~jaxfair.diagnose.prefset.PrefSetDiagnosis.table`) equals the head of ``shown`` (the
+    words before its first " (", where the numbers behind it begin). Every page that prints a
+    verdict of a diagnosis over a set prints it through here, so none prints it bare.
+    """
+    return "" if d.prefs_set is None else f" — {set_label(d, point, term, shown)}"
+
+
+def set_label(d, point: str, term: str, shown: str) -> str:
+    """How many members of the diagnosis' preference set give the verdict ``shown`` for
+    ``(point, term)``: :func:`~jaxfair.diagnose.prefset.robustness_label` (:func:`over_set`)."""
+    from jaxfair.diagnose.prefset import robustness_label
+
+    if d.prefs_set is None:
+        raise ValueError("d: the diagnosis has no preference set")
+    t = d.prefs_set.table
+    sub = t[(t["point"] == point) & (t["term"] == term)]
+    if sub.empty:
+        raise ValueError(f"point, term: the preference set has no verdict for {point!r}, {term!r}")
+    n_hold = int((sub["verdict"] == shown.split(" (")[0]).sum())
+    return robustness_label(n_hold, len(sub))
+
+
 def verdicts(d) -> dict:
-    """Every verdict sentence of the diagnosis, by the rules of the modules that make them.
+    """Every verdict sentence of the diagnosis, by the rules of the modules that make them; with
+    a preference set each carries the share of members that give it (:func:`over_set`).
 
     Attribution: :data:`~jaxfair.diagnose.attribution.VERDICT_RULE`. Theorem 3.1: holds
     exactly on the sample where it applies (f >= 0); "vacuous" when the bound is at or above
@@ -47,10 +81,16 @@ def verdicts(d) -> dict:
 
     out = {"attribution_rule": VERDICT_RULE}
     for key, name in (("given", "α given"), ("best", "utility-optimal α")):
-        out[f"attribution_{key}"] = f"{name}: {d.attribution[key].verdict[1]}"
-        out[f"theorem31_{key}"] = f"{name}: {d.points.bound.verdict(0 if key == 'given' else 1)}"
-    out["theorem33"] = d.retrieval.verdict
-    out["lemma23"] = {row.group: row.verdict for row in d.lemma23.itertuples()}
+        p = 0 if key == "given" else 1
+        at, bound = d.attribution[key].verdict[1], d.points.bound.verdict(p)
+        out[f"attribution_{key}"] = f"{name}: {at}{over_set(d, key, 'attribution', at)}"
+        out[f"theorem31_{key}"] = f"{name}: {bound}{over_set(d, key, 'theorem31', bound)}"
+    r = d.retrieval.verdict
+    out["theorem33"] = f"{r}{over_set(d, 'alpha_star_g1', 'theorem33', r)}"
+    out["lemma23"] = {
+        row.group: f"{row.verdict}{over_set(d, 'alpha_star', f'lemma23_{row.group}', row.verdict)}"
+        for row in d.lemma23.itertuples()
+    }
     return out
 
 
@@ -70,14 +110,20 @@ def calibration_lines(d) -> list[str]:
     return out
 
 
-def by_label(d, alpha) -> dict[str, float]:
-    """``[K]`` weights as ``{label: weight}``: every α in ``summary.json`` names its labels."""
-    return {str(n): float(v) for n, v in zip(d.scenario.label_names, alpha, strict=True)}
+def by_label(d, prefs_row) -> dict[str, float]:
+    """True preferences α*(g) ``[K]`` as ``{label: weight}``: they weight the labels."""
+    return {str(n): float(v) for n, v in zip(d.scenario.label_names, prefs_row, strict=True)}
+
+
+def by_score(d, alpha) -> dict[str, float]:
+    """α ``[K]`` as ``{score: weight}``: every α in ``summary.json`` names the scores it weights
+    (:func:`jaxfair.utils.alpha_names.alpha_record`)."""
+    return alpha_record(d.scenario.score_names, alpha)
 
 
 def alpha_columns(d, alpha, prefix: str = "alpha") -> dict[str, float]:
-    """``[K]`` weights as CSV columns ``<prefix>_<label>`` (as ``bo``'s rows.csv)."""
-    return {f"{prefix}_{n}": v for n, v in by_label(d, alpha).items()}
+    """α ``[K]`` as CSV columns ``<prefix>_<score>`` (as ``bo``'s rows.csv; :mod:`jaxfair.utils.alpha_names`)."""
+    return named_alpha_columns(d.scenario.score_names, alpha, prefix)
 
 
 def _point_summary(d, p: int) -> dict:
@@ -92,7 +138,7 @@ def _point_summary(d, p: int) -> dict:
         "n_sessions": dict(zip(names, rows, strict=True)),
         "logged_users": None if pop.users is None else {n: pop.users[n] for n in names},
     }
-    return {"alpha": by_label(d, d.points.alphas[p]), **counts, **{k: v for k, v in out.items() if k != "alpha"}}
+    return {"alpha": by_score(d, d.points.alphas[p]), **counts, **{k: v for k, v in out.items() if k != "alpha"}}
 
 
 def summary_dict(d) -> dict:
@@ -107,12 +153,12 @@ def summary_dict(d) -> dict:
         "sample": d.sample,
         "groups": {"g1": g1, "g0": g0, "ids": list(d.groups), "why": d.pair_reason},
         "utility_optimal": {
-            "alpha": by_label(d, d.alpha_best),
+            "alpha": by_score(d, d.alpha_best),
             "utility": d.utility_best,
             "searched": f"{d.optimum_grid_size} α on the simplex grid over all {len(d.alpha_best)} labels",
             **(
                 {
-                    "segment_best_alpha": by_label(d, d.alpha_segment_best),
+                    "segment_best_alpha": by_score(d, d.alpha_segment_best),
                     "segment_best_utility": d.utility_segment_best,
                     "segment": f"α*({g0})–α*({g1}), the figures' x axis",
                 }
@@ -128,11 +174,11 @@ def summary_dict(d) -> dict:
         "shared_space": d.weights.summary(),
         "retrieval": d.retrieval.summary(),
         "attribution": {
-            k: {kk: by_label(d, vv) if kk == "alpha" else vv for kk, vv in v.summary().items() if kk != "pipelines"}
+            k: {kk: by_score(d, vv) if kk == "alpha" else vv for kk, vv in v.summary().items() if kk != "pipelines"}
             for k, v in d.attribution.items()
         },
         "lemma23": [
-            dict(r, alpha_star=by_label(d, r["alpha_star"]), best_alpha=by_label(d, r["best_alpha"]))
+            dict(r, alpha_star=by_label(d, r["alpha_star"]), best_alpha=by_score(d, r["best_alpha"]))
             for r in d.lemma23.to_dict(orient="records")
         ],
         # NaN (no ECE: the score is not a probability) as null: json.dump would write invalid NaN
@@ -173,7 +219,8 @@ def report_markdown(d) -> str:
             lo, hi = at.gap_share_ci.get(c, (np.nan, np.nan))
             cis = f" [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(lo) else ""
             lines.append(f"- share of the gap, {c}: {est:+.4f}{cis}")
-        lines += [f"- attribution: **{at.verdict[1]}**", f"- Theorem 3.1: {v['theorem31_' + key]}", ""]
+        set_share = over_set(d, key, "attribution", at.verdict[1])
+        lines += [f"- attribution: **{at.verdict[1]}**{set_share}", f"- Theorem 3.1: {v['theorem31_' + key]}", ""]
         if key == "best":
             lines += [
                 f"(Best of {d.optimum_grid_size:,} α on the simplex grid over all labels: "
@@ -217,13 +264,19 @@ def report_markdown(d) -> str:
 
 
 def _lemma23_table(d) -> pd.DataFrame:
-    """Lemma 2.3's rows with α*(g) and the best α as columns ``alpha_star_<label>`` / ``best_alpha_<label>``."""
+    """Lemma 2.3's rows with α*(g) and the best α as columns ``alpha_star_<label>`` (α* weights the
+    labels) / ``best_alpha_<score>`` (α weights the scores)."""
     rows = []
     for r in d.lemma23.to_dict(orient="records"):
         star, best = r.pop("alpha_star"), r.pop("best_alpha")
         group = r.pop("group")
         rows.append(
-            {"group": group, **alpha_columns(d, star, "alpha_star"), **alpha_columns(d, best, "best_alpha"), **r}
+            {
+                "group": group,
+                **{f"alpha_star_{n}": v for n, v in by_label(d, star).items()},
+                **alpha_columns(d, best, "best_alpha"),
+                **r,
+            }
         )
     return pd.DataFrame(rows)
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from jaxfair.engine.batch import Batch
+from jaxfair.utils.percent import percent
 
 __all__ = [
     "CrossFitWarning",
@@ -141,7 +142,8 @@ def _diagnostics(h: np.ndarray, in_pair: np.ndarray, is_g1: np.ndarray) -> tuple
 
     e = ess(w)
     by = (ess(h[in_pair & is_g1]), ess(h[in_pair & ~is_g1]))
-    return e, e / max(in_pair.sum(), 1), float(np.mean(w < NEGLIGIBLE_WEIGHT)), by
+    # ESS <= n (Cauchy-Schwarz); equal weights can overshoot by an ulp, which is not a share above 1
+    return e, min(e / max(in_pair.sum(), 1), 1.0), float(np.mean(w < NEGLIGIBLE_WEIGHT)), by
 
 
 def _finish(
@@ -174,8 +176,8 @@ def _finish(
     if frac < POOR_ESS_FRACTION or overlap < POOR_OVERLAP:
         warnings.warn(
             f"poor overlap between groups {g1} and {g0}: overlap coefficient {overlap:.3g}, the S_X "
-            f"weights' effective sample size is {ess:.0f} of {int(in_pair.sum())} users ({frac:.1%}); "
-            f"{negl:.1%} of users have negligible weight — E_SX rests on few users",
+            f"weights' effective sample size is {ess:.0f} of {int(in_pair.sum())} users ({percent(float(frac))}); "
+            f"{percent(float(negl))} of users have negligible weight — E_SX rests on few users",
             OverlapWarning,
             stacklevel=3,
         )

@@ -10,6 +10,7 @@ import pandas as pd
 
 from jaxfair.engine import kernels
 from jaxfair.ratio import worst_best_ratio
+from jaxfair.utils.alpha_names import alpha_columns
 
 __all__ = ["DynamicsResult"]
 
@@ -31,7 +32,8 @@ class DynamicsResult:
       sums: ``[T, Q, G]`` utility summed over each group's occupants (float64).
       churn: ``[T, Q, G]`` occupants who did not return after the period (int).
       final_counts: ``[Q, G]`` the composition entering period T (after the last churn).
-      n_slots: N; group_names, label_names; sessions: ``[T, Q, N]`` bank rows (or None);
+      n_slots: N; group_names, label_names (the names of α's components, for its ``alpha_<score>``
+        columns: the scores α weights, :mod:`jaxfair.utils.alpha_names`); sessions: ``[T, Q, N]`` bank rows (or None);
       config: what was simulated (for ``summary.json``).
     """
 
@@ -137,8 +139,8 @@ class DynamicsResult:
             "worst_best_ratio": self.worst_best_ratio[idx[0], idx[1]],
             "global_utility": self.utility[idx[0], idx[1]],
         }
-        for k, name in enumerate(self.label_names):
-            cols[f"alpha_{name}"] = self.alphas[idx[0], idx[1], k]
+        for k, col in enumerate(alpha_columns(self.label_names)):
+            cols[col] = self.alphas[idx[0], idx[1], k]
         return pd.DataFrame(cols)
 
     def summary_frame(self) -> pd.DataFrame:

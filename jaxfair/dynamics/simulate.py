@@ -289,7 +289,7 @@ def simulate(
         final_counts=final,
         n_slots=slots,
         group_names=tuple(scenario.group_names),
-        label_names=tuple(scenario.label_names),
+        label_names=tuple(scenario.score_names),  # names α's columns: α weights the scores
         sessions=sessions,
         config=dict(
             scenario=getattr(scenario, "name", "?"),

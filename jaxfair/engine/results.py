@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from jaxfair.ratio import worst_best_ratio
+from jaxfair.utils.alpha_names import alpha_columns
 
 __all__ = ["Evaluation", "GroupReport", "GroupSums", "group_utility_from_label_means"]
 
@@ -219,7 +220,7 @@ class Evaluation:
     def to_frame(self) -> pd.DataFrame:
         """Tidy table: one row per α with ``alpha_<label>``, ``utility``, ``der``, ``worst_best_ratio``,
         ``utility_<group>``."""
-        cols: dict[str, Any] = {f"alpha_{n}": self.alphas[:, i] for i, n in enumerate(self._lnames())}
+        cols: dict[str, Any] = dict(zip(alpha_columns(self._lnames()), self.alphas.T, strict=True))
         cols["utility"] = self.utility
         cols["der"] = self.der
         if self.n_item_groups:  # provider DER stays next to DER (its established place)

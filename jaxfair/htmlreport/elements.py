@@ -159,16 +159,20 @@ def figure_html(path: Path, *, caption: str | None = None) -> str:
 _INLINE_CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 
 
 def _inline(text: str) -> str:
-    """Escaped text with `code` and **bold**; a link ``[t](u)`` becomes ``t (u)`` in plain text."""
+    """Escaped text with `code` and **bold**; a link ``[t](u)`` becomes ``t (u)`` in plain text, an
+    image ``![t](f.png)`` ``(figure: t — f.png, with the figures)``: the page embeds every figure
+    of the directory in its figures section, so the note points there rather than showing a "!"."""
     parts = _INLINE_CODE.split(text)
     out = []
     for i, part in enumerate(parts):
         if i % 2:
             out.append(f"<code>{escape(part)}</code>")
         else:
+            part = _IMAGE.sub(lambda m: f"(figure: {m.group(1) or m.group(2)} — {m.group(2)}, with the figures)", part)
             part = _LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", part)
             out.append(_BOLD.sub(r"<strong>\1</strong>", escape(part)))
     return "".join(out)

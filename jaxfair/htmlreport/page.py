@@ -36,6 +36,8 @@ __all__ = ["write_html_report"]
 # A CSV with more rows than MAX_ROWS is shown as its first HEAD_ROWS and last TAIL_ROWS rows,
 # with a line saying how many were left out (never cut silently).
 MAX_ROWS, HEAD_ROWS, TAIL_ROWS = 40, 20, 10
+# jaxfair prefs' summary.json: the estimated mapping (not a true α* anything was evaluated with).
+ESTIMATED = "estimated_prefs_by_group"
 # Markdown documents shown as prose (not as the twin of a CSV table), in this order.
 _NOTES = ("notes.md", "report.md")
 
@@ -129,8 +131,9 @@ def _csv_section(path: Path) -> str:
 def _find_prefs(data: Any, where: str) -> tuple[list[str], list[list[Any]], str] | None:
     """The first preference mapping in a JSON tree, as (label columns, rows [group, w...], where).
 
-    Recognised: ``prefs_by_group``/``prefs`` = ``{group: {label: w}}``, ``{group: [w, ...]}``,
-    or ``[[w, ...], ...]`` named by a sibling ``group_names`` (and ``label_names``).
+    Recognised: ``prefs_by_group``/``prefs``/``estimated_prefs_by_group`` (``jaxfair prefs``) =
+    ``{group: {label: w}}``, ``{group: [w, ...]}``, or ``[[w, ...], ...]`` named by a sibling
+    ``group_names`` (and ``label_names``).
     """
     if isinstance(data, list):
         for i, v in enumerate(data):
@@ -144,7 +147,7 @@ def _find_prefs(data: Any, where: str) -> tuple[list[str], list[list[Any]], str]
     # group_names/label_names, a scenario's record groups/labels).
     group_hint = _names(data.get("group_names", data.get("groups")))
     labels_hint = _names(data.get("label_names", data.get("labels")))
-    for key in ("prefs_by_group", "prefs"):
+    for key in ("prefs_by_group", "prefs", ESTIMATED):
         v = data.get(key)
         if isinstance(v, dict) and v and all(isinstance(r, dict) for r in v.values()):
             labels = list(dict.fromkeys(str(lab) for r in v.values() for lab in r))
@@ -256,10 +259,13 @@ def write_html_report(
         prefs = prefs or _find_prefs(_read_json(part / "summary.json"), f"{part.name}/summary.json")
     if prefs:
         labels, rows, where = prefs
-        body = (
-            '<p class="note">the true preferences α*(g) each group was evaluated with: one row per group '
-            f"(from {escape(where)})</p>"
-            + table_html(["group", *labels], [[str(c) for c in r] for r in rows], row_names=True)
+        what = (
+            "the preferences estimated from the log (point estimates; their CIs are in prefs.csv)"
+            if where.endswith(f".{ESTIMATED}")
+            else "the true preferences α*(g) each group was evaluated with"
+        )
+        body = f'<p class="note">{what}: one row per group (from {escape(where)})</p>' + table_html(
+            ["group", *labels], [[str(c) for c in r] for r in rows], row_names=True
         )
     else:
         body = '<p class="note">No preference mapping is recorded in this directory.</p>'

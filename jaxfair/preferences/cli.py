@@ -41,6 +41,11 @@ def _run_prefs(args) -> int:
     )
     table = est.to_frame()
     summary = {"data": str(path), **est.summary()}
+    # The estimated mapping, keyed by group and label as every command records its prefs (the
+    # HTML page's preference table reads it); unidentified groups have no estimate to show.
+    summary["estimated_prefs_by_group"] = {
+        f.group: dict(zip(est.labels, (float(a) for a in f.alpha), strict=True)) for f in est.fits if f.identified
+    }
     missing = [f.group for f in est.fits if not f.identified]
     # A new OUT replaces the old one whole (jaxfair.utils.outdir): a stale prefset.csv from an
     # earlier run cannot be mistaken for this one.

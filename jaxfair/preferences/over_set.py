@@ -24,6 +24,7 @@ from jaxfair.engine.planning import DEFAULT_MEMORY_BUDGET
 from jaxfair.engine.slate import as_slate
 from jaxfair.engine.sweep import sweep2_label_means
 from jaxfair.preferences.prefset import PrefSet
+from jaxfair.utils.alpha_names import alpha_columns
 from jaxfair.validation import check_batch, warn_empty_groups
 
 __all__ = ["SetEvaluation", "evaluate_set", "set_evaluation_from_label_means"]
@@ -77,6 +78,13 @@ class SetEvaluation:
     label_means: np.ndarray
     group_counts: np.ndarray
     _cache: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    #: the names of the scores α weights (:mod:`jaxfair.utils.alpha_names`); empty: the set's label names
+    score_names: tuple[str, ...] = ()
+
+    @property
+    def alpha_names(self) -> tuple[str, ...]:
+        """What α's columns and records are named by: the score names, else the label names."""
+        return tuple(self.score_names) or tuple(self.prefset.label_names)
 
     utility_min = _stat("utility", "min")
     utility_median = _stat("utility", "median")
@@ -122,9 +130,9 @@ class SetEvaluation:
         return _argmax_rows(self.der, "der")
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per α: ``alpha_<label>``, ``utility_{min,median,max}``, ``der_{min,median,max}``,
+        """One row per α: ``alpha_<score>``, ``utility_{min,median,max}``, ``der_{min,median,max}``,
         ``robust_der`` (= ``der_min``), ``worst_best_ratio_{min,median,max}``."""
-        cols: dict[str, Any] = {f"alpha_{n}": self.alphas[:, i] for i, n in enumerate(self.prefset.label_names)}
+        cols: dict[str, Any] = dict(zip(alpha_columns(self.alpha_names), self.alphas.T, strict=True))
         for metric in ("utility", "der", "worst_best_ratio"):
             for s, v in self.summary(metric).items():
                 cols[f"{metric}_{s}"] = v
@@ -286,6 +294,7 @@ def evaluate_set(
     group_names: Sequence[str] | None = None,
     label_names: Sequence[str] | None = None,
     method: str = "grid",
+    score_names: Sequence[str] | None = None,
 ) -> SetEvaluation:
     """Evaluate P weight vectors under every member of a preference set with one kernel pass.
 
@@ -303,6 +312,7 @@ def evaluate_set(
         compiled kernel, :func:`jaxfair.label_means`) or ``"sweep"`` (K = 2, top-1: the exact
         sweep's serving, :func:`jaxfair.engine.sweep.sweep2_label_means`; the two differ only where
         two scores are within float32 rounding).
+      score_names: the names of the scores α weights, for its columns (default: the label names).
     Returns:
       :class:`SetEvaluation`. Each member's numbers equal ``jaxfair.evaluate`` with that member's
       preferences up to float64 rounding (the global mean is summed in another order).
@@ -321,7 +331,7 @@ def evaluate_set(
             raise ValueError("method: the exact sweep serves top-1 only; a slate's set uses method='grid'")
         lm, counts = sweep2_label_means(batch, alphas, ps.n_groups)
         warn_empty_groups(counts, ps.group_names)
-        return set_evaluation_from_label_means(np.asarray(alphas, np.float64), lm, counts, ps)
+        return _named(set_evaluation_from_label_means(np.asarray(alphas, np.float64), lm, counts, ps), score_names)
     # One prefs-free pass (what jaxfair.label_means runs); counts come with it for the global mean.
     a_arr, _, _, sums = run_group_sums(
         alphas,
@@ -337,4 +347,9 @@ def evaluate_set(
         mesh=mesh,
     )
     warn_empty_groups(sums.counts, ps.group_names)
-    return set_evaluation_from_label_means(a_arr, sums.label_means(), sums.counts, ps)
+    return _named(set_evaluation_from_label_means(a_arr, sums.label_means(), sums.counts, ps), score_names)
+
+
+def _named(res: SetEvaluation, score_names: Sequence[str] | None) -> SetEvaluation:
+    """``res`` with α's columns named by ``score_names`` (unchanged when None)."""
+    return res if score_names is None else dataclasses.replace(res, score_names=tuple(str(n) for n in score_names))

@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from jaxfair.preferences.over_set import SetEvaluation
+from jaxfair.utils.percent import percent
 
 __all__ = ["RobustChoice", "holds_text", "robust_alpha", "share_near"]
 
@@ -56,8 +57,8 @@ class RobustChoice:
         }
 
 
-def _alpha_text(alpha: np.ndarray, label_names) -> str:
-    return "(" + ", ".join(f"{n}={a:.3f}" for n, a in zip(label_names, alpha, strict=True)) + ")"
+def _alpha_text(alpha: np.ndarray, score_names) -> str:
+    return "(" + ", ".join(f"{n}={a:.3f}" for n, a in zip(score_names, alpha, strict=True)) + ")"
 
 
 def robust_alpha(result: SetEvaluation, q: float = 0.1, tau: float = 0.9) -> RobustChoice:
@@ -86,7 +87,7 @@ def robust_alpha(result: SetEvaluation, q: float = 0.1, tau: float = 0.9) -> Rob
         raise ValueError("result: robust DER is undefined (NaN) at every α (a group has no users)")
     uq = result.utility_quantile(q)
     ok = np.nan_to_num(rder, nan=-np.inf) >= tau
-    labels = result.prefset.label_names
+    labels = result.alpha_names  # α weights the scores: its components carry their names
     pct = f"{100 * q:g} %"
     if ok.any():
         i = int(np.nanargmax(np.where(ok, uq, -np.inf)))
@@ -131,8 +132,7 @@ def share_near(alphas: np.ndarray, member_index: np.ndarray, target: int, step: 
 
 def holds_text(share: float) -> str:
     """``"robust (holds for every member of the set)"`` when ``share == 1``, else
-    ``"holds for X % of the set"`` (never rounded up to 100 %)."""
+    ``"holds for X % of the set"`` (:func:`~jaxfair.utils.percent.percent`: never 100 % unless exact)."""
     if share >= 1.0:
         return "robust (holds for every member of the set)"
-    pct = np.floor(1000 * share) / 10  # floor: 99.96 % must not print as 100 %
-    return f"holds for {pct:g} % of the set"
+    return f"holds for {percent(share)} of the set"

@@ -62,6 +62,17 @@ class Scenario(abc.ABC):
         """H, the number of provider groups (0 when the scenario has none)."""
         return len(self.item_group_names)
 
+    #: The scores' own names where they differ from the labels' (a log's ``--scores`` columns);
+    #: empty: :attr:`score_names` are the label names.
+    score_columns: tuple[str, ...] = ()
+
+    @property
+    def score_names(self) -> tuple[str, ...]:
+        """K names of the scores α weights, for α's columns, records and axes
+        (:mod:`jaxfair.utils.alpha_names`): a log's score columns (``f_click``); by default the label
+        names — a built-in scenario's score k is its model's prediction of label k."""
+        return tuple(str(n) for n in (self.score_columns or self.label_names))
+
     @property
     def title(self) -> str:
         """Name for figure titles; a stand-in always says so."""
@@ -115,6 +126,7 @@ class Scenario(abc.ABC):
             "name": self.name,
             "standin": self.is_standin,
             "labels": list(self.label_names),
+            **({"scores": list(self.score_columns)} if self.score_columns else {}),
             "groups": list(self.group_names),
             "prevalence": [round(float(p), 4) for p in self.prevalence],
             "prefs": np.asarray(self.prefs).round(4).tolist(),

@@ -252,7 +252,7 @@ def from_frame(
     )
     options = dict(source=name, replay=bool(replay))
     if replay:
-        return ReplayScenario(
+        replayed = ReplayScenario(
             name=name,
             label_names=label_cols,
             group_names=kept.names,
@@ -271,6 +271,8 @@ def from_frame(
             item_group=igroup,
             item_group_names=igroup_names,
         )
+        replayed.score_columns = tuple(score_cols)  # α weights these columns: its names follow them
+        return replayed
     rows = np.flatnonzero(keep_mask)
     # Re-index kept users 0..U'-1 so pool_arrays sees a dense range.
     dense = np.full(len(users.values), -1, np.int64)
@@ -300,6 +302,7 @@ def from_frame(
         description=f"logged sessions ({info['rows']} rows, {info['users']} users)",
     )
     pool.user_noun = "logged users"  # titles say how many real users stand behind a sample
+    pool.score_columns = tuple(score_cols)  # α weights these columns: its names follow them
     return pool
 
 

@@ -27,6 +27,7 @@ from jaxfair.ratio import worst_best_ratio
 from jaxfair.scenarios.base import Scenario
 from jaxfair.surface.sensitivity import analyse_set, flat_set_part
 from jaxfair.surface.simplex import best_per_der_level, marginal_curves
+from jaxfair.utils.alpha_names import alpha_columns, alpha_record
 from jaxfair.validation import UnnormalisedPrefs, check_prefs
 
 __all__ = ["Surface", "compute_surface", "default_grid"]
@@ -66,10 +67,16 @@ class Surface:
     optima: pd.DataFrame | None = None
     frontier: pd.DataFrame | None = None
     marginals: pd.DataFrame | None = None
+    score_names: tuple[str, ...] = ()
 
     @property
     def n_labels(self) -> int:
         return len(self.label_names)
+
+    @property
+    def alpha_names(self) -> tuple[str, ...]:
+        """What α's columns and axes are named by (:mod:`jaxfair.utils.alpha_names`): the scores it weights."""
+        return tuple(self.score_names) or tuple(self.label_names)
 
 
 def default_grid(n_labels: int) -> int:
@@ -144,7 +151,9 @@ def compute_surface(
     pset = _resolve_set(prefs_set, scenario, seed)
     if sl.k > 1:
         method = "grid"
-    names = dict(group_names=scenario.group_names, label_names=scenario.label_names)
+    scores = scenario.score_names
+    # The engine's label_names only name α's table columns: α weights the scores, so their names.
+    names = dict(group_names=scenario.group_names, label_names=scores)
     t0 = time.perf_counter()
     batch = scenario.evaluation_batch(jax.random.PRNGKey(seed), n_users)
     sample = scenario.sample_size(n_users)
@@ -175,15 +184,15 @@ def compute_surface(
         n_breakpoints = None
         table = ev.to_frame()
         tables["simplex"] = table
-        tables["frontier"], frontier_levels = best_per_der_level(table, scenario.label_names)
-        tables["marginals"] = marginal_curves(table, scenario.label_names)
+        tables["frontier"], frontier_levels = best_per_der_level(table, scores)
+        tables["marginals"] = marginal_curves(table, scores)
         n_alpha = len(grid)
     t_eval = time.perf_counter() - t0
     i_u, i_d = int(np.nanargmax(ev.utility)), int(np.nanargmax(ev.der))
     oracle = oracle_utility(batch, prefs, slate=sl)
     oracle_full = oracle_utility(batch, prefs, full_information=True, slate=sl)
-    best_u = _best_record(ev, i_u, scenario.label_names)
-    flat = _flat_record(ev, batch, scenario.label_names)
+    best_u = _best_record(ev, i_u, scores)
+    flat = _flat_record(ev, batch, scores)
     if flat is not None:  # every α serves alike: nothing is best, and no α, frontier or choice is named
         tables.pop("frontier", None)
     summary = {
@@ -199,6 +208,7 @@ def compute_surface(
         "n_candidates": scenario.n_candidates,
         "n_labels": k_labels,
         "labels": list(scenario.label_names),
+        "scores": list(scores),  # what α weights: its records and columns are named by these
         "seed": int(seed),
         "method": method,
         "grid": {
@@ -214,7 +224,7 @@ def compute_surface(
         # A flat surface (every α gives every group the same utility) names no best α: "flat" says why.
         "flat": flat,
         "best_utility": None if flat else best_u,
-        "best_der": None if flat else _best_record(ev, i_d, scenario.label_names),
+        "best_der": None if flat else _best_record(ev, i_d, scores),
         "slate": sl.k,
         "position_weights": sl.weights.tolist(),
         "slate_spec": sl.to_dict(),
@@ -238,7 +248,17 @@ def compute_surface(
     if pset is not None:
         t0 = time.perf_counter()
         # The set is served as the point was (the sweep or the grid kernel): one serving, one rule.
-        res = evaluate_set(grid, batch, pset, slate=sl, progress=progress, method=method, **names)
+        res = evaluate_set(
+            grid,
+            batch,
+            pset,
+            slate=sl,
+            progress=progress,
+            method=method,
+            group_names=scenario.group_names,
+            label_names=scenario.label_names,
+            score_names=scores,
+        )
         if flat is None:
             part, over_set, optima = analyse_set(
                 res, best_utility=i_u, best_der=i_d, step=step, q=robust_q, tau=robust_tau, w_axis=k_labels == 2
@@ -256,18 +276,19 @@ def compute_surface(
         label_names=tuple(scenario.label_names),
         group_names=tuple(scenario.group_names),
         n_grid=n_grid,
+        score_names=tuple(scores),
         box=tables.pop("box", None),
         direction=tables.pop("direction", None),
         **tables,
     )
 
 
-def _best_record(ev: Evaluation, i: int, label_names) -> dict:
+def _best_record(ev: Evaluation, i: int, score_names) -> dict:
     r = ev.report(i)
-    k_labels = len(label_names)
+    k_labels = len(score_names)
     rec = {"w": float(r.alpha[0])} if k_labels == 2 else {}
     rec |= {
-        "alpha": dict(zip(label_names, (float(a) for a in r.alpha), strict=True)),
+        "alpha": alpha_record(score_names, r.alpha),
         "utility": r.overall,
         "der": r.der,
         "worst_best_ratio": worst_best_ratio(r.by_group.to_numpy()),
@@ -281,7 +302,7 @@ def _best_record(ev: Evaluation, i: int, label_names) -> dict:
 FLAT_TOL = 1e-12
 
 
-def _flat_record(ev: Evaluation, batch, label_names) -> dict | None:
+def _flat_record(ev: Evaluation, batch, score_names) -> dict | None:
     """None, or what every α gives and why, when the surface is flat (:data:`FLAT_TOL`)."""
     cols = [ev.utility, ev.der, *np.asarray(ev.group_utility).T]
     if ev.n_item_groups:
@@ -301,7 +322,7 @@ def _flat_record(ev: Evaluation, batch, label_names) -> dict | None:
             f"{n_choice:,} of {n:,} sessions have two or more retrieved candidates, but the one served at each α has "
             "the same outcomes for every group (e.g. one candidate leads on every score)"
         )
-    rec = _best_record(ev, 0, label_names)
+    rec = _best_record(ev, 0, score_names)
     rec.pop("alpha")
     rec.pop("w", None)
     return {
@@ -335,7 +356,7 @@ def _provider_summary(ev: Evaluation, k_labels: int) -> dict | None:
 def _with_origin(ev: Evaluation, scenario: Scenario) -> pd.DataFrame:
     df = ev.to_frame()
     origin = {c: np.nan for c in df.columns}
-    origin.update({f"alpha_{n}": 0.0 for n in scenario.label_names})
+    origin.update(alpha_columns(scenario.score_names, np.zeros(len(scenario.score_names))))
     return pd.concat([pd.DataFrame([origin]), df], ignore_index=True)
 
 

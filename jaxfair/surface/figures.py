@@ -8,6 +8,7 @@ import numpy as np
 from jaxfair.named_prefs import prefs_title
 from jaxfair.preferences.prefset import point_name
 from jaxfair.surface.compute import Surface
+from jaxfair.utils.alpha_names import alpha_axis, alpha_column, alpha_columns
 
 __all__ = [
     "plot_bands",
@@ -112,9 +113,9 @@ def plot_surface(surface: Surface):
     groups); (2) per-group utility along w; with provider groups (3) the viewer-DER ×
     provider-DER trade-off along w (returned only then)."""
     plt = _mpl()
-    l0, l1 = surface.label_names
+    l0, l1 = surface.alpha_names  # α weights the scores: its axes carry their names
     n = surface.n_grid
-    box = surface.box.sort_values([f"alpha_{l0}", f"alpha_{l1}"])
+    box = surface.box.sort_values(alpha_columns([l0, l1]))
     extent = (0.0, 1.0, 0.0, 1.0)
     provider = _has_provider(surface.direction)
     k = int(surface.summary.get("slate", 1))
@@ -125,8 +126,8 @@ def plot_surface(surface: Surface):
     for ax, (col, cmap, title) in zip(axes, panels, strict=True):
         z = box[col].to_numpy().reshape(n, n)  # rows: α_{l0}, columns: α_{l1}
         im = ax.imshow(z.T, origin="lower", extent=extent, aspect="equal", cmap=cmap)
-        ax.set_xlabel(f"α ({l0})")
-        ax.set_ylabel(f"α ({l1})")
+        ax.set_xlabel(alpha_axis(l0))
+        ax.set_ylabel(alpha_axis(l1))
         ax.set_title(title)
         fig1.colorbar(im, ax=ax, shrink=0.85)
         rw = _robust_w(surface)
@@ -135,16 +136,20 @@ def plot_surface(surface: Surface):
             ax.plot([0, rw / top], [0, (1 - rw) / top], color="w", ls="--", lw=1.2, label="robust choice (ray)")
             ax.legend(loc="upper right", fontsize=7, framealpha=0.6)
     best, flat = surface.summary["best_utility"], surface.summary["flat"]
+    # One fact per line: a log's sample phrase ("2,000 sessions drawn from 240 logged users") on
+    # the first line ran past both edges of a two-panel figure.
     at_best = (
-        f"{flat_line(surface.summary)}\n"
+        flat_line(surface.summary).rstrip("\n")
         if flat
-        else f"at the best-utility α: DER {best['der']:.3f}, worst/best group utility {best['worst_best_ratio']:.3f}; "
+        else f"at the best-utility α: DER {best['der']:.3f}, worst/best group utility {best['worst_best_ratio']:.3f}"
     )
+    prefs = prefs_line(surface)
     fig1.suptitle(
-        f"{surface.title}: {'utility, viewer and provider DER' if provider else 'utility and DER'} "
-        f"over the α box ({sample_text(surface.summary)}; "
-        "α = 0 at the origin serves nothing: left blank)\n"
-        f"{at_best}{prefs_line(surface)}{slate_title_lines(surface.summary)}"
+        f"{surface.title}: {'utility, viewer and provider DER' if provider else 'utility and DER'} over the α box\n"
+        f"{sample_text(surface.summary)}; α = 0 at the origin serves nothing: left blank\n"
+        # ~11 characters of a 12-pt title per inch of figure width: the prefs go on their own line beyond
+        + (f"{at_best}; {prefs}" if len(at_best) + len(prefs) + 2 <= 11 * 5.5 * len(panels) else f"{at_best}\n{prefs}")
+        + slate_title_lines(surface.summary)
     )
 
     d = surface.direction
@@ -239,7 +244,7 @@ def plot_bands(surface: Surface):
     qn = s["prefs_set"]["n_members"]
     w = t["w"].to_numpy()
     d = surface.direction
-    l0, l1 = surface.label_names
+    l0, l1 = surface.alpha_names
     fig, (ax, ax2) = plt.subplots(
         2, 1, figsize=(9.0, 6.8), sharex=True, constrained_layout=True, gridspec_kw={"height_ratios": [3, 2]}
     )
@@ -290,7 +295,7 @@ def plot_optimum_spread(surface: Surface):
     """Where each member's best-utility α (top) and DER-best α (bottom) lands on w."""
     plt = _mpl()
     s, o = surface.summary, surface.optima
-    l0, l1 = surface.label_names
+    l0, l1 = surface.alpha_names
     step = s["grid"]["step"]
     qn = s["prefs_set"]["n_members"]
     fig, axes = plt.subplots(2, 1, figsize=(8.5, 6.4), constrained_layout=True)
@@ -300,7 +305,13 @@ def plot_optimum_spread(surface: Surface):
         (axes[1], "best_der", s["best_der"]["w"], "tab:red", s["statements"][1]),
     ):
         what = "best-utility" if key == "best_utility" else "DER-best"
-        _hist(ax, o[f"{key}_alpha_{l0}"].to_numpy(), step, color, f"members' own {what} w ({qn} members)")
+        _hist(
+            ax,
+            o[alpha_column(l0, prefix=f"{key}_alpha")].to_numpy(),
+            step,
+            color,
+            f"members' own {what} w ({qn} members)",
+        )
         ax.axvline(point, color="k", ls="--", lw=1.2, label=f"{what} w at {point_name(s['prefs_set'])} ({point:.3f})")
         ax.axvline(rc, color="0.3", ls=":", lw=1.2, label=f"robust choice (w = {rc:.3f})")
         ax.set_ylabel("members")

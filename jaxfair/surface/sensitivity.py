@@ -14,16 +14,19 @@ import pandas as pd
 
 from jaxfair.preferences.over_set import SetEvaluation
 from jaxfair.preferences.robust import holds_text, robust_alpha, share_near
+from jaxfair.utils.alpha_names import alpha_columns, alpha_record
+from jaxfair.utils.alpha_names import alpha_text as named_alpha_text
 
 __all__ = ["alpha_text", "analyse_set", "flat_set_part"]
 
 
-def alpha_text(alpha, label_names, *, w_axis: bool = False) -> str:
-    """``"w = 0.412"`` on the K = 2 direction, else ``"(click 0.72, like 0.28, share 0.00)"``."""
+def alpha_text(alpha, score_names, *, w_axis: bool = False) -> str:
+    """``"w = 0.412"`` on the K = 2 direction, else ``"(f_click 0.72, f_like 0.28, f_share 0.00)"``
+    (:func:`jaxfair.utils.alpha_names.alpha_text`)."""
     a = np.asarray(alpha, np.float64)
     if w_axis:
         return f"(w = {a[0]:.3f})"
-    return "(" + ", ".join(f"{n} {x:.2f}" for n, x in zip(label_names, a, strict=True)) + ")"
+    return named_alpha_text(a, score_names)
 
 
 def _statement(text: str, share: float, why: str) -> dict:
@@ -51,7 +54,7 @@ def analyse_set(
     Returns:
       ``(summary part, over_set [P rows], optima [Q rows])``.
     """
-    labels = res.prefset.label_names
+    labels = res.alpha_names  # α's components are named by the scores they weight
     qn = res.n_members
     a = res.alphas
     iu_q, id_q = res.best_utility_index(), res.best_der_index()
@@ -81,7 +84,7 @@ def analyse_set(
 
     def at(i: int) -> dict:
         return {
-            "alpha": dict(zip(labels, (float(x) for x in a[i]), strict=True)),
+            "alpha": alpha_record(labels, a[i]),
             **{
                 f"{m}_{s}": float(v[i])
                 for m in ("utility", "der", "worst_best_ratio")
@@ -112,8 +115,8 @@ def analyse_set(
         over_set.insert(0, "w", a[:, 0])
     optima = pd.DataFrame({"member": np.arange(qn)})
     for key, idx in (("best_utility", iu_q), ("best_der", id_q)):
-        for i, n in enumerate(labels):
-            optima[f"{key}_alpha_{n}"] = a[idx, i]
+        for i, c in enumerate(alpha_columns(labels, prefix=f"{key}_alpha")):
+            optima[c] = a[idx, i]
         optima[f"{key}_utility"] = res.utility[np.arange(qn), idx]
         optima[f"{key}_der"] = res.der[np.arange(qn), idx]
     return part, over_set, optima

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from jaxfair.utils.alpha_names import alpha_columns
+
 __all__ = ["N_DER_LEVELS", "best_per_der_level", "der_levels", "marginal_curves"]
 
 #: DER floors between the best-utility α's DER and the grid's largest DER.
@@ -49,11 +51,11 @@ def der_levels(der: np.ndarray, best_utility_der: float, n: int = N_DER_LEVELS) 
     return levels[(levels > lo) & (levels < hi)]
 
 
-def best_per_der_level(table: pd.DataFrame, label_names: Sequence[str], levels: Sequence[float] | None = None):
+def best_per_der_level(table: pd.DataFrame, score_names: Sequence[str], levels: Sequence[float] | None = None):
     """For each DER level, the grid α with the highest utility among those with DER ≥ level.
 
     Args:
-      table: one row per α with ``alpha_<label>``, ``utility``, ``der``, ``worst_best_ratio``.
+      table: one row per α with ``alpha_<score>``, ``utility``, ``der``, ``worst_best_ratio``.
       levels: DER floors (default :func:`der_levels`: from the grid's own DER range); levels
         above the grid's largest DER are left out. The first row (``"none"``) is the
         unconstrained best-utility α, the last (``"max"``) the DER-best α itself.
@@ -66,7 +68,7 @@ def best_per_der_level(table: pd.DataFrame, label_names: Sequence[str], levels: 
     """
     u = table["utility"].to_numpy()
     der = table["der"].to_numpy()
-    cols = [f"alpha_{n}" for n in label_names] + ["utility", "der", "worst_best_ratio"]
+    cols = alpha_columns(score_names) + ["utility", "der", "worst_best_ratio"]
     top = float(np.nanmax(der))
     best_u = float(np.nanmax(u))
     d0 = float(der[int(np.nanargmax(u))])
@@ -116,21 +118,21 @@ def _decimals(levels: np.ndarray) -> int:
     return 12
 
 
-def marginal_curves(table: pd.DataFrame, label_names: Sequence[str], value_column: str = "utility") -> pd.DataFrame:
+def marginal_curves(table: pd.DataFrame, score_names: Sequence[str], value_column: str = "utility") -> pd.DataFrame:
     """Per label k and grid value v of α_k: the largest ``value_column`` over the grid α with α_k = v.
 
-    Returns a long table ``label``, ``alpha`` (v), ``max_<value_column>``, ``der`` and
+    Returns a long table ``score`` (the α component), ``alpha`` (v), ``max_<value_column>``, ``der`` and
     ``worst_best_ratio`` at that maximiser, and the maximiser's α columns.
     """
-    acols = [f"alpha_{n}" for n in label_names]
+    acols = alpha_columns(score_names)
     vals = table[value_column].to_numpy()
     out = []
-    for n, c in zip(label_names, acols, strict=True):
+    for n, c in zip(score_names, acols, strict=True):
         a = table[c].to_numpy().round(12)  # lattice values: exact up to the division's rounding
         for v in np.unique(a):
             rows = np.flatnonzero(a == v)
             i = rows[int(np.nanargmax(vals[rows]))]
-            rec = {"label": n, "alpha": float(v), f"max_{value_column}": float(vals[i])}
+            rec = {"score": n, "alpha": float(v), f"max_{value_column}": float(vals[i])}
             rec |= {k: float(table[k].iloc[i]) for k in ("der", "worst_best_ratio")}
             rec |= {f"at_{k}": float(table[k].iloc[i]) for k in acols}
             out.append(rec)

@@ -17,6 +17,7 @@ from jaxfair.surface.figures import (
     slate_title_lines,
 )
 from jaxfair.surface.sensitivity import alpha_text
+from jaxfair.utils.alpha_names import alpha_axis, alpha_columns
 
 __all__ = ["plot_frontier", "plot_marginals", "plot_simplex", "plot_simplex_set"]
 
@@ -84,7 +85,7 @@ def _edge_ticks(ax, k: int, name: str) -> None:
         x[0] + 3.6 * dx,
         y[0] + 3.6 * dy,
         # Rotated text reads along the edge; the arrow points the way α_k grows (to corner k).
-        f"α ({name}) →" if k == 1 else f"← α ({name})",
+        f"{alpha_axis(name)} →" if k == 1 else f"← {alpha_axis(name)}",
         ha="center",
         va="center",
         rotation=rot,
@@ -126,8 +127,8 @@ def plot_simplex(surface: Surface):
     provider groups, as the K = 2 surface), best α's marked; a slate's title says k, the
     position weights and what a utility is."""
     plt = _mpl()
-    s, t, labels = surface.summary, surface.simplex, surface.label_names
-    alphas = t[[f"alpha_{n}" for n in labels]].to_numpy()
+    s, t, labels = surface.summary, surface.simplex, surface.alpha_names
+    alphas = t[alpha_columns(labels)].to_numpy()
     provider = _has_provider(t)
     panels = [
         ("utility", "viridis", "global utility"),
@@ -187,8 +188,8 @@ def plot_simplex_set(surface: Surface):
     """K = 3 over a preference set: median utility and robust DER over the simplex, with where
     each member's optimum lands (circles sized by the number of members) and the robust choice."""
     plt = _mpl()
-    s, t, o, labels = surface.summary, surface.over_set, surface.optima, surface.label_names
-    alphas = t[[f"alpha_{n}" for n in labels]].to_numpy()
+    s, t, o, labels = surface.summary, surface.over_set, surface.optima, surface.alpha_names
+    alphas = t[alpha_columns(labels)].to_numpy()
     qn = s["prefs_set"]["n_members"]
     fig, axes = plt.subplots(1, 2, figsize=(12.5, 6.2), layout="constrained")
     rc = s["robust_choice"]
@@ -198,12 +199,15 @@ def plot_simplex_set(surface: Surface):
         (axes[1], "robust_der", "magma", "robust DER (min over the preference set)", "best_der"),
     ):
         _heat(fig, ax, alphas, t[col], cmap, title, labels)
-        pts = o[[f"{key}_alpha_{n}" for n in labels]].to_numpy()
+        pts = o[alpha_columns(labels, prefix=f"{key}_alpha")].to_numpy()
         u, c = np.unique(pts.round(9), axis=0, return_counts=True)
         x, y = _xy(u)
         what = "best-utility" if key == "best_utility" else "DER-best"
+        # One marker per meaning: the members' best-utility α (cyan circles) and their DER-best
+        # α (green squares) are different points, so they never share a legend symbol.
+        marker, edge = ("o", "tab:cyan") if key == "best_utility" else ("s", "tab:green")
         h1 = ax.scatter(
-            x, y, s=20 + 200 * c / c.max(), facecolors="none", edgecolors="tab:cyan", linewidths=1.5, zorder=4
+            x, y, s=20 + 200 * c / c.max(), marker=marker, facecolors="none", edgecolors=edge, linewidths=1.5, zorder=4
         )
         h2 = _mark(ax, _alpha_of(s[key], labels), "*" if key == "best_utility" else "D", "k", 160)
         h3 = _mark(ax, rc["alpha"], "X", "tab:orange", 140)
@@ -235,13 +239,13 @@ def plot_simplex_set(surface: Surface):
 def plot_frontier(surface: Surface):
     """K ≥ 4: every grid α as (DER, utility), the best-utility α per DER level numbered and listed."""
     plt = _mpl()
-    s, t, f, labels = surface.summary, surface.simplex, surface.frontier, surface.label_names
+    s, t, f, labels = surface.summary, surface.simplex, surface.frontier, surface.alpha_names
     fig, (ax, tax) = plt.subplots(1, 2, figsize=(12.5, 6.2), layout="constrained", width_ratios=[2.2, 1])
     tax.axis("off")
     ax.scatter(t["der"], t["utility"], s=6, color="0.7", label=f"grid α ({len(t):,}, step {s['grid']['step']:.3g})")
     ax.plot(f["der"], f["utility"], color="tab:red", lw=1, zorder=3)
     # Consecutive levels that choose the same α are one point ("no floor … DER ≥ 0.99").
-    acols = [f"alpha_{n}" for n in labels]
+    acols = alpha_columns(labels)
     runs: list[list] = []
     for r in f.itertuples(index=False):
         level = {"none": "no floor", "max": "DER-best"}.get(r.der_level, f"DER ≥ {r.der_level}")
@@ -305,20 +309,20 @@ def _zoom(ax, t, f, runs) -> None:
 
 
 def plot_marginals(surface: Surface):
-    """K ≥ 4: per label, the largest utility over the grid with α_k fixed, as α_k goes 0 → 1."""
+    """K ≥ 4: per score, the largest utility over the grid with α_k fixed, as α_k goes 0 → 1."""
     plt = _mpl()
     s, m = surface.summary, surface.marginals
     fig, ax = plt.subplots(figsize=(8.5, 5.2), layout="constrained")
-    for name, part in m.groupby("label", sort=False):
-        ax.plot(part["alpha"], part["max_utility"], marker="o", ms=3, label=f"α ({name})")
+    for name, part in m.groupby("score", sort=False):
+        ax.plot(part["alpha"], part["max_utility"], marker="o", ms=3, label=alpha_axis(name))
     if s["flat"] is None:
         ax.axhline(s["best_utility"]["utility"], color="k", ls="--", lw=1, label="best utility over the grid")
-    ax.set_xlabel("α_k, the weight of one label (the other weights free, Σα = 1)")
+    ax.set_xlabel("α_k, the weight of one score (the other weights free, Σα = 1)")
     ax.set_ylabel("largest global utility over the grid")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
     # A figure title (not the axes'): constrained layout fits it to the figure with the legend.
     fig.suptitle(
-        f"{surface.title}: per-label marginal curves ({sample_text(s)})\n{prefs_line(surface)}"
+        f"{surface.title}: per-score marginal curves ({sample_text(s)})\n{prefs_line(surface)}"
         + slate_title_lines(s, wrap=True),
         fontsize=10,
     )
