@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from jaxfair.utils.cliargs import (
+    IMPRESSION_FLAGS,
     LOG_RESERVED,
     UsageError,
     check_log_flags_unused,
@@ -125,5 +126,30 @@ def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, optio
         allow_unnormalised=allow_unnormalised_arg(args),
         replay=args.replay,
         seed=seed,
+        **impression_arguments(args),
         **options,
     )
+
+
+def impression_arguments(args: argparse.Namespace) -> dict:
+    """The impression-log keywords of :func:`~jaxfair.scenarios.logs.from_frame` (SPEC §10) from
+    ``--shown/--position/--propensity/--logging`` (and a slate's ``--position-weights``)."""
+    out = {f: getattr(args, f, None) for f in IMPRESSION_FLAGS}
+    if out["logging"] is not None:
+        from jaxfair.offpolicy import LoggingPolicy
+
+        labels = parse_columns(args.labels, "--labels")
+        out["logging"] = LoggingPolicy.parse(out["logging"], len(labels), name="--logging")
+    if out["position"] is not None and getattr(args, "position_weights", None) is not None:
+        from jaxfair.engine.position import POSITION_MODELS
+
+        pw = args.position_weights
+        if pw not in POSITION_MODELS:
+            try:
+                pw = tuple(float(x) for x in pw.split(","))
+            except ValueError:
+                raise UsageError(
+                    f"--position-weights: expected one of {', '.join(POSITION_MODELS)} or numbers"
+                ) from None
+        out["position_weights"] = pw
+    return out
