@@ -208,7 +208,7 @@ class ImpressionScenario(Scenario):
         if (per_session == 0).any():
             empty = np.flatnonzero(per_session == 0)
             raise ValueError(
-                f"{arg}: {len(empty)} of {n_sessions} sessions show no item (first: {where(empty[0])}); every "
+                f"{arg}: {len(empty)} of {n_sessions} sessions show no item (the first: {where(empty[0])}); every "
                 "session of an impression log shows one (its outcome is what the log holds): drop those sessions "
                 f"from the table{where.hint}; see {DOCS}"
             )
@@ -225,7 +225,7 @@ class ImpressionScenario(Scenario):
                     f"has {int(per_session[s])} shown rows (data rows {first + 1} and {row + 1}); a top-1 log shows "
                     "one item per session (slates: --position COL)"
                 )
-            raise ValueError(f"{arg}: {where(s)} {what}{where.hint}")
+            raise ValueError(f"{arg}: {where.name(s)} {what}{where.hint}")
         mask = np.asarray(replay.arrays["mask"])
         hidden = on & ~mask[sid, cand]
         if hidden.any():
@@ -316,15 +316,15 @@ class ImpressionScenario(Scenario):
 
     def sample(self, key, n_users: int) -> Batch:
         """Refused: drawing sessions with every label needs full information."""
-        self._refuse("sampling sessions")
+        self._refuse("sample()")
 
     def evaluation_batch(self, key, n_users: int) -> Batch:
         """Refused: a full-information evaluation of an impression log would read unobserved labels as 0."""
-        self._refuse("a full-information evaluation")
+        self._refuse("evaluation_batch() (every candidate's labels)")
 
     def session_bank(self, key, n_users=None, n_sessions: int = 64):
         """Refused (:mod:`jaxfair.dynamics` needs full information)."""
-        self._refuse("retention dynamics")
+        self._refuse("session_bank() (retention dynamics)")
 
     def describe(self) -> dict:
         out = super().describe()
@@ -361,12 +361,15 @@ class _SessionNamer:
         sessions = self.df[self.session_col].to_numpy()[self.first]
         return [f"{u}/{v}" for u, v in zip(users, sessions, strict=True)]
 
-    def __call__(self, s: int) -> str:
+    def name(self, s: int) -> str:
         r = int(self.first[s])
         text = f"user {show_value(self.df[self.user_col].iloc[r])}"
         if self.session_col is not None:
             text += f" session {show_value(self.df[self.session_col].iloc[r])}"
-        return f"{text} (first data row {r + 1})"
+        return text
+
+    def __call__(self, s: int) -> str:
+        return f"{self.name(s)}, first data row {int(self.first[s]) + 1}"
 
 
 def _hash(base: str, position: np.ndarray, propensity: np.ndarray | None, policy: str) -> str:

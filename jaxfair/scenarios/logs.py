@@ -185,6 +185,11 @@ def from_frame(
     Raises:
       ValueError: naming the argument, column and first bad data row (1-based, header excluded).
     """
+    impressions = shown is not None or position is not None
+    replay = True if impressions else replay  # an impression log is its logged sessions, each once
+    if not impressions and isinstance(df, pd.DataFrame):  # gaps in the labels: say what they call for
+        named = [labels] if isinstance(labels, str) else list(labels or [])
+        check_no_gaps(df, [c for c in named if c in df.columns], propensity=propensity, logging=logging)
     score_cols, label_cols, feature_cols = check_arguments(
         df,
         scores=scores,
@@ -200,7 +205,7 @@ def from_frame(
         user=user, group=group, candidate=candidate, retrieved=retrieved, session=session, item_group=item_group
     )
     check_columns_exist(df, columns, score_cols, label_cols, feature_cols)
-    if shown is not None or position is not None:  # the off-policy path (SPEC §10)
+    if impressions:  # the off-policy path (SPEC §10)
         rows = impression_rows(df, label_cols, shown=shown, position=position, propensity=propensity, logging=logging)
         logged = {k: v for k, v in columns.items() if k not in ("session", "item_group")}
         replay_sc = from_frame(
@@ -211,7 +216,6 @@ def from_frame(
         return ImpressionScenario.from_replay(
             replay_sc, rows, user_col=user, session_col=session, logging=logging, position_weights=position_weights
         )
-    check_no_gaps(df, label_cols, propensity=propensity, logging=logging)
     df = df.reset_index(drop=True)
     f, y = scores_and_labels(df, score_cols, label_cols)
     users = user_groups(df, user, group)
