@@ -128,7 +128,8 @@ def compute_offpolicy_surface(
         progress=progress,
     )
     t_est = time.perf_counter() - t0
-    table = est.metrics(scenario.prefs)
+    # The worst/best group ratio is named as in every other surface table.
+    table = est.metrics(scenario.prefs).rename(columns=lambda c: "worst_best_" + c if c.startswith("ratio") else c)
     if k_labels == 2:
         table.insert(0, "w", np.asarray(grid)[:, 0])
     identified = table["identified"].to_numpy(bool)

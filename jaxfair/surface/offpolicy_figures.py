@@ -75,6 +75,11 @@ def plot_offpolicy_direction(surface: OffPolicySurface):
     lines = [_band(a, w, t, f"utility_{g}", f"C{i}", f"{g}") for i, g in enumerate(groups)]
     a.set_ylabel("group utility (estimate, CI band)")
     _band(b, w, t, "global_utility", "k", "global utility")
+    if surface.over_set is not None:  # how the estimate moves over the preference set (not a CI)
+        o = surface.over_set
+        b.plot(w, o["utility_min"], color="tab:blue", ls="--", lw=1, label="min / max over the preference set")
+        b.plot(w, o["utility_max"], color="tab:blue", ls="--", lw=1)
+        b.legend(fontsize=8, loc="lower center")
     b.set_ylabel("global utility (population-weighted)")
     _band(c, w, t, "der", "tab:purple", "DER")
     _band(c, w, t, "worst_best_ratio", "tab:olive", "worst/best group utility")
@@ -105,8 +110,11 @@ def plot_offpolicy_direction(surface: OffPolicySurface):
         )
     if hatch is not None:
         handles.append(hatch)
-        names.append("not identified (no estimate): ESS below the threshold or support-deficient")
-    a.legend(handles, names, fontsize=8, loc="best")
+        names.append(
+            "not identified for every group (no global estimate; a group's curve breaks where it is not "
+            "identified): ESS below the threshold or support-deficient"
+        )
+    fig.legend(handles, names, fontsize=8.5, loc="outside lower center", ncols=2)
     if best is None:
         a.text(0.5, 0.5, "no α is identified for every group:\nnothing is recommended", transform=a.transAxes,
                ha="center", va="center", fontsize=10, color="tab:red")  # fmt: skip
@@ -132,7 +140,7 @@ def plot_offpolicy_simplex(surface: OffPolicySurface):
     panels = [
         ("global_utility", "viridis", "global utility (identified cells)"),
         ("der", "magma", "DER (identified cells)"),
-        (None, "Greys", "smallest group ESS (log10), every cell"),
+        (None, "cividis", "smallest group ESS (log10), every cell"),
     ]
     best = s["best_utility"]
     hatch = None
