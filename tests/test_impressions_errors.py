@@ -114,7 +114,11 @@ CASES = {
         ["--logging has K=3", "K=2"],
     ),
     "no logging policy": (lambda df: df, ["--shown", "shown"], ["--propensity", "--logging"]),
-    "--shown and --position": (lambda df: df, ["--shown", "shown", "--position", "shown", "--propensity", "p"], ["give one"]),
+    "--shown and --position": (
+        lambda df: df,
+        ["--shown", "shown", "--position", "shown", "--propensity", "p"],
+        ["give one"],
+    ),
     "estimator flags on a full-information log": (
         lambda df: df.assign(y1=df["y1"].fillna(0.0), y2=df["y2"].fillna(0.0)),
         ["--estimator", "ips"],
