@@ -16,7 +16,7 @@ Layers, lowest first (an import may stay in its layer or go down, never up):
    arrays, kernels, checks; they know nothing of scenarios.
 2. scenarios — ``jaxfair.scenarios`` (sources of batches; its registry, its CLI argument helpers).
 3. analyses — ``jaxfair.diagnose``, ``jaxfair.bo``, ``jaxfair.surface``, ``jaxfair.dynamics``,
-   ``jaxfair.preferences``.
+   ``jaxfair.preferences``, ``jaxfair.offpolicy``.
 4. entry points — ``jaxfair.cli``, ``jaxfair.console`` (the script), every ``*.cli`` module, the ``jaxfair`` façade
    (``__init__``, which re-exports scenarios) and ``jaxfair.distributed`` (a ``python -m`` program).
 """
@@ -36,7 +36,7 @@ LAYERS = {
     0: "plumbing",
     1: "engine",
     2: "scenarios",
-    3: "diagnose/bo/surface/dynamics/preferences",
+    3: "diagnose/bo/surface/dynamics/preferences/offpolicy",
     4: "cli / entry points",
 }
 PLUMBING = ("utils", "htmlreport")
@@ -79,7 +79,7 @@ def layer(mod: str) -> int:
     parts = mod.split(".")
     if mod in ("jaxfair", "jaxfair.cli", "jaxfair.console", "jaxfair.distributed") or parts[-1] == "cli":
         return 4
-    if parts[1] in ("diagnose", "bo", "surface", "dynamics", "preferences"):
+    if parts[1] in ("diagnose", "bo", "surface", "dynamics", "preferences", "offpolicy"):
         return 3
     if parts[1] == "scenarios":
         return 2
