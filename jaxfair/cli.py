@@ -129,8 +129,10 @@ def _run_surface(args) -> int:
         check_estimator_flags_unused(args)
     # The scenario is built before the progress bar opens, so a bad argument or file is the
     # only thing printed.
-    sc = scenario_from_args(args)
-    if getattr(sc, "log", None) is not None:  # an impression log (SPEC §10): estimated off-policy
+    sc = scenario_from_args(args, check=_impression_check(args))
+    from jaxfair.scenarios.impressions import ImpressionScenario
+
+    if isinstance(sc, ImpressionScenario):  # an impression log (SPEC §10): estimated off-policy
         return _run_offpolicy_surface(args, sc, out, label)
     slate = slate_from_args(args, sc.n_candidates)  # a bad k, vector or gamma: one line, exit 2
     warn_ignored_by_replay(sc, **{"--users": args.users})
@@ -169,6 +171,20 @@ def _run_surface(args) -> int:
     for p in paths.values():
         print(f"  wrote {p}")
     return 0
+
+
+def _impression_check(args):
+    """For an impression log: build its off-policy log (the --logging spec and K, a propensity column
+    against the declared D0) before anything is printed; None otherwise."""
+    if args.shown is None and args.position is None:
+        return None
+
+    def check(sc) -> None:
+        from jaxfair.surface.offpolicy import impression_log
+
+        impression_log(sc, flag="--logging", mc=estimator_options(args)["mc"], seed=args.seed)
+
+    return check
 
 
 def _run_offpolicy_surface(args, sc, out, label: str) -> int:

@@ -175,9 +175,10 @@ def test_impression_scenario_refuses_full_information_uses():
         impression_frame(), **COLUMNS, shown="shown", propensity="p", prefs={"a": [0.8, 0.2], "b": [0.2, 0.8]}
     )
     assert isinstance(sc, ImpressionScenario)
-    log = sc.log
-    assert log.n_sessions == 24 and log.slate_k == 1 and log.observed.sum() == 24
-    np.testing.assert_allclose(log.propensity[:, 0], 1.0 / M)
+    assert sc.n_sessions == 24 and sc.slate_k == 1 and sc.observed.sum() == 24 and sc.n_logged_users == 12
+    np.testing.assert_allclose(sc.propensity[:, 0], 1.0 / M)
+    shown_rows = np.take_along_axis(sc.observed, sc.shown, axis=1)
+    assert shown_rows.all()
     for call in (lambda: sc.sample(None, 5), lambda: sc.evaluation_batch(None, 5), lambda: sc.session_bank(None)):
         with pytest.raises(ValueError, match="needs full information: an impression log holds outcomes only"):
             call()

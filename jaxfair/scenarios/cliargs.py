@@ -64,8 +64,11 @@ def check_data_dir(name: str, data_dir) -> None:
         raise UsageError(f"--data-dir: scenario {name!r} reads no data files")
 
 
-def scenario_from_args(args: argparse.Namespace):
-    """The :class:`~jaxfair.scenarios.Scenario` that the arguments of :func:`add_scenario_arguments` name."""
+def scenario_from_args(args: argparse.Namespace, check=None):
+    """The :class:`~jaxfair.scenarios.Scenario` that the arguments of :func:`add_scenario_arguments` name.
+
+    ``check``: called with the scenario before the prefs are echoed, so that a mistake it finds
+    (an impression log's logging policy, checked one layer up) is still the only line printed."""
     from jaxfair import scenarios
 
     prefs = parse_prefs(args.prefs) if args.prefs is not None else None
@@ -85,6 +88,8 @@ def scenario_from_args(args: argparse.Namespace):
         if args.scenario is not None:
             raise UsageError("--scenario and --data: give one (a registered scenario or your own logs), not both")
         scenario = logs_from_args(args, seed=seed, prefs=prefs, options=options)
+    if check is not None:
+        check(scenario)
     # The binding the user has to check: their --prefs rows, or the default on their own logs
     # (a registered scenario's documented default is recorded in every output, not echoed).
     if prefs is not None or args.data is not None:
@@ -134,12 +139,8 @@ def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, optio
 def impression_arguments(args: argparse.Namespace) -> dict:
     """The impression-log keywords of :func:`~jaxfair.scenarios.logs.from_frame` (SPEC §10) from
     ``--shown/--position/--propensity/--logging`` (and a slate's ``--position-weights``)."""
+    # --logging stays a spec here: it is parsed (and its K checked) where the log is estimated.
     out = {f: getattr(args, f, None) for f in IMPRESSION_FLAGS}
-    if out["logging"] is not None:
-        from jaxfair.offpolicy import LoggingPolicy
-
-        labels = parse_columns(args.labels, "--labels")
-        out["logging"] = LoggingPolicy.parse(out["logging"], len(labels), name="--logging")
     if out["position"] is not None and getattr(args, "position_weights", None) is not None:
         from jaxfair.engine.position import POSITION_MODELS
 

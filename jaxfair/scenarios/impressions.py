@@ -11,7 +11,9 @@ evaluated off-policy instead (:mod:`jaxfair.offpolicy`).
 ``position=`` is given (a log whose labels cover every candidate and names neither stays on the
 full-information path): :func:`impression_rows` checks the impression columns row by row, the
 rest of the table is checked as for a replay, and :meth:`ImpressionScenario.from_replay` lays
-the columns out per session and checks them per session. Every malformed log is one
+the columns out per session and checks them per session. (The :class:`jaxfair.offpolicy.ImpressionLog`
+is built one layer up, by :func:`jaxfair.surface.offpolicy.impression_log`: ``jaxfair.offpolicy``
+is an analysis and scenarios do not import analyses.) Every malformed log is one
 ``ValueError`` naming the argument (its flag), the session or data row and what is wrong.
 
 Choices (docs/impressions.md): a session in which nothing was shown is **refused** (it holds no
@@ -31,7 +33,6 @@ import pandas as pd
 
 from jaxfair.engine.batch import Batch
 from jaxfair.engine.slate import as_slate
-from jaxfair.offpolicy import ImpressionLog, LoggingPolicy, check_propensity_column, propensities
 from jaxfair.scenarios.base import Scenario
 from jaxfair.scenarios.log_values import first_bad_row, show_value
 
@@ -159,8 +160,13 @@ def impression_rows(
 
 
 class ImpressionScenario(Scenario):
-    """An impression log as a scenario: :attr:`log` (:class:`jaxfair.offpolicy.ImpressionLog`),
-    the groups, labels and true preferences α*(g) bound as for any log.
+    """An impression log as a scenario: the logged sessions (``batch``, labels 0 where not
+    observed), ``shown i32[S, k]`` (-1 = no item at that position), ``observed bool[S, m]``,
+    ``user i64[S]``, ``propensity f64[S, k]`` or None, the declared ``logging`` D0 (a spec or a
+    policy) or None, ``position_weights [k]``; the groups, labels and true preferences α*(g)
+    bound as for any log. The analyses layer turns these into a :class:`jaxfair.offpolicy.ImpressionLog`
+    (:func:`jaxfair.surface.offpolicy.impression_log`, which validates the rest: the logging spec,
+    a propensity column against the declared D0) and keeps it in :attr:`log`.
 
     Replay semantics: every logged session once. Everything that needs full information
     (:meth:`sample`, :meth:`evaluation_batch`, :meth:`session_bank`) is refused; ``surface``
@@ -169,19 +175,64 @@ class ImpressionScenario(Scenario):
 
     fixed_sessions = True
 
-    def __init__(self, *, log: ImpressionLog, name, prefs, seed, options, info, n_candidates, item_group_names=()):
-        self.log = log
+    def __init__(
+        self,
+        *,
+        batch: Batch,
+        shown: np.ndarray,
+        observed: np.ndarray,
+        user: np.ndarray,
+        propensity: np.ndarray | None,
+        logging: Any,
+        position_weights: np.ndarray,
+        session_ids: list[str] | None,
+        name: str,
+        label_names,
+        group_names,
+        prefs,
+        seed: int,
+        options: dict,
+        info: dict,
+        item_group_names=(),
+    ):
+        self.batch, self.shown, self.observed, self.user = batch, shown, observed, user
+        self.propensity, self.logging, self.position_weights = propensity, logging, position_weights
+        self.session_ids = session_ids
         self.name = name
-        self.label_names = tuple(log.label_names)
-        self.group_names = tuple(log.group_names)
+        self.label_names = tuple(label_names)
+        self.group_names = tuple(group_names)
         self.prefs = prefs
         self.seed = seed
         self.options = dict(options)
         self.info = dict(info)
-        self.n_candidates = int(n_candidates)
+        self.n_candidates = int(batch.n_candidates)
         self.item_group_names = tuple(item_group_names)
-        group = np.asarray(log.batch.group)
+        group = np.asarray(batch.group)
         self.prevalence = np.bincount(group, minlength=len(self.group_names)) / len(group)
+        self.log = None  # the jaxfair.offpolicy.ImpressionLog, built by jaxfair.surface.offpolicy.impression_log
+
+    @classmethod
+    def from_log(cls, log: Any, *, name: str, prefs, seed: int = 0, options: dict | None = None, info=None):
+        """An impression scenario around an already validated ``jaxfair.offpolicy.ImpressionLog`` (``simulate_log``)."""
+        sc = cls(
+            batch=log.batch,
+            shown=log.shown,
+            observed=log.observed,
+            user=log.user,
+            propensity=log.propensity,
+            logging=log.logging,
+            position_weights=log.position_weights,
+            session_ids=None,
+            name=name,
+            label_names=log.label_names,
+            group_names=log.group_names,
+            prefs=prefs,
+            seed=seed,
+            options=dict(options or {}),
+            info=dict(info or {}, impressions={"propensity": None, "slate": log.slate_k}),
+        )
+        sc.log = log
+        return sc
 
     @classmethod
     def from_replay(
@@ -239,57 +290,42 @@ class ImpressionScenario(Scenario):
         if rows.propensity is not None:
             prop = np.ones((n_sessions, k), np.float64)
             prop[sid[on], rows.position[on] - 1] = rows.propensity[on]
-        policy = None
-        if logging is not None:
-            policy = (
-                logging
-                if isinstance(logging, LoggingPolicy)
-                else LoggingPolicy.parse(logging, replay.n_labels, name="logging")
-            )
         weights = np.ones(1) if k == 1 else np.asarray(as_slate(k, position_weights or "dcg").weights, np.float64)
-        batch: Batch = replay.sessions()
         info = dict(
             replay.info,
-            impressions=dict(rows.columns, slate=k, logging=None if policy is None else policy.describe()),
-            content_sha256=_hash(replay.info["content_sha256"], rows.position, rows.propensity, str(policy)),
+            impressions=dict(rows.columns, slate=k),
+            content_sha256=_hash(replay.info["content_sha256"], rows.position, rows.propensity, str(logging)),
         )
-        log = ImpressionLog(
-            batch=batch,
+        return cls(
+            batch=replay.sessions(),
             shown=shown,
             observed=observed,
             user=np.asarray(replay.session_user, np.int64),
             propensity=prop,
-            logging=policy,
-            group_names=tuple(replay.group_names),
-            label_names=tuple(replay.label_names),
+            logging=logging,
             position_weights=weights,
-            info=dict(info, session_ids=where.ids()),  # the log's own errors name sessions as the table does
-        )
-        if prop is not None and policy is not None:
-            # Both given: the column must be the declared D0's (ValueError names the worst session).
-            check_propensity_column(log, propensities(log, policy, slate=k))
-        return cls(
-            log=log,
+            session_ids=where.ids(),
             name=replay.name,
+            label_names=replay.label_names,
+            group_names=replay.group_names,
             prefs=replay.prefs,
             seed=replay.seed,
             options=dict(replay.options, impressions=True),
             info=info,
-            n_candidates=m,
             item_group_names=getattr(replay, "item_group_names", ()),
         )
 
     @property
     def n_sessions(self) -> int:
-        return int(self.log.n_sessions)
+        return int(self.shown.shape[0])
 
     @property
     def n_logged_users(self) -> int:
-        return int(self.log.n_users)
+        return int(np.unique(self.user).size)
 
     @property
     def slate_k(self) -> int:
-        return int(self.log.slate_k)
+        return int(self.shown.shape[1])
 
     def logging_text(self) -> str:
         """The logging policy in words: the propensity column, the declared D0, or both."""
@@ -297,8 +333,8 @@ class ImpressionScenario(Scenario):
         parts = []
         if cols.get("propensity"):
             parts.append(f"propensity column {cols['propensity']!r}")
-        if self.log.logging is not None:
-            parts.append(f"declared {self.log.logging}")
+        if self.logging is not None:
+            parts.append(f"declared {self.logging}")
         return " and ".join(parts)
 
     def sample_size(self, n_users: int | None = None) -> dict:

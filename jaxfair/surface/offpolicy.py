@@ -26,12 +26,12 @@ import pandas as pd
 
 from jaxfair.engine.grids import direction_grid, simplex_grid
 from jaxfair.named_prefs import prefs_record
-from jaxfair.offpolicy import estimate
+from jaxfair.offpolicy import ImpressionLog, LoggingPolicy, check_propensity_column, estimate, propensities
 from jaxfair.preferences.over_set import set_evaluation_from_label_means
 from jaxfair.preferences.prefset import PrefSet
 from jaxfair.surface.compute import default_grid
 
-__all__ = ["SLATE_ASSUMPTION", "OffPolicySurface", "compute_offpolicy_surface"]
+__all__ = ["SLATE_ASSUMPTION", "OffPolicySurface", "compute_offpolicy_surface", "impression_log"]
 
 SLATE_ASSUMPTION = (
     "independent-position IPS: assumes an item's outcome depends only on the item and its position "
@@ -72,6 +72,36 @@ class OffPolicySurface:
         return self.table if self.n_labels == 2 else None
 
 
+def impression_log(scenario: Any, *, flag: str = "logging", mc: int = 4096, seed: int = 0) -> Any:
+    """The :class:`jaxfair.offpolicy.ImpressionLog` of an impression scenario, built once and kept
+    in ``scenario.log``. Parses the declared logging (its K against the scores; ``flag`` names it
+    in errors) and, when the log has both a propensity column and a declared D0, checks the
+    column against the propensities D0 gives (ValueError naming the worst session and both values)."""
+    if scenario.log is not None:
+        return scenario.log
+    policy = scenario.logging
+    if policy is not None and not isinstance(policy, LoggingPolicy):
+        policy = LoggingPolicy.parse(str(policy), scenario.n_labels, name=flag)
+    log = ImpressionLog(
+        batch=scenario.batch,
+        shown=scenario.shown,
+        observed=scenario.observed,
+        user=scenario.user,
+        propensity=scenario.propensity,
+        logging=policy,
+        group_names=scenario.group_names,
+        label_names=scenario.label_names,
+        position_weights=scenario.position_weights,
+        info=dict(scenario.info, session_ids=scenario.session_ids),
+    )
+    if log.propensity is not None and policy is not None:
+        computed = propensities(log, policy, slate=log.slate_k, mc=mc, key=jax.random.PRNGKey(seed))
+        check_propensity_column(log, computed)
+    scenario.info.setdefault("impressions", {})["logging"] = None if policy is None else policy.describe()
+    scenario.log = log
+    return log
+
+
 def compute_offpolicy_surface(
     scenario: Any,
     *,
@@ -100,9 +130,9 @@ def compute_offpolicy_surface(
       estimator_default: the estimator was not chosen by the user (the summary says "default").
       prefs_set: a :class:`~jaxfair.preferences.PrefSet` or a spec (``dirichlet:C[:Q]``, ...).
     """
-    log = getattr(scenario, "log", None)
-    if log is None:
+    if not hasattr(scenario, "observed"):
         raise ValueError(f"scenario: expected an impression log (ImpressionScenario), got {type(scenario).__name__}")
+    log = impression_log(scenario, mc=mc, seed=seed)
     k_labels = scenario.n_labels
     if k_labels < 2:
         raise ValueError(f"scenario: a surface compares labels and needs K >= 2, got K = {k_labels}")

@@ -87,14 +87,8 @@ def simulate_log_outputs(
     i_best = int(np.nanargmax(table["global_utility"].to_numpy()))
     best = table.iloc[i_best]
     cost = float(best["global_utility"]) - served_global
-    sim = ImpressionScenario(
-        log=log,
-        name=f"{scenario.name}-log",
-        prefs=scenario.prefs,
-        seed=seed,
-        options={"simulated_from": scenario.name},
-        info={"impressions": {"logging": policy.describe(), "propensity": None}},
-        n_candidates=scenario.n_candidates,
+    sim = ImpressionScenario.from_log(
+        log, name=f"{scenario.name}-log", prefs=scenario.prefs, seed=seed, options={"simulated_from": scenario.name}
     )
     surf = compute_offpolicy_surface(
         sim, n_grid=n_grid, seed=seed, estimator=estimator, n_boot=n_boot, min_ess=min_ess, p_min=p_min,
