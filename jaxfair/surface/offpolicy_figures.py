@@ -9,6 +9,7 @@ states the independent-position assumption beside it.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from jaxfair.surface.figures import _mpl, prefs_line
 from jaxfair.surface.offpolicy import OffPolicySurface
@@ -25,8 +26,9 @@ def _title(surface: OffPolicySurface, what: str) -> str:
     clip = "" if s.get("clip") is None else f", weights clipped at {s['clip']:g}"
     lines = [
         f"{surface.title}: {what} — off-policy {est}{clip}",
-        f"logging: {s['logging']['text']}; {s['sample']['text']}; {100 * s['level']:.0f} % CIs (bootstrap over "
-        f"users, {s['n_boot']} resamples); identified: {100 * s['identified_share']:.0f} % of {s['grid']['n_alpha']} α",
+        f"logging: {s['logging']['text']}; {s['sample']['text']}",
+        f"{100 * s['level']:.0f} % CIs (bootstrap over users, {s['n_boot']} resamples); identified for every group: "
+        f"{100 * s['identified_share']:.0f} % of {s['grid']['n_alpha']} α",
         prefs_line(surface),
     ]
     if s.get("slate", 1) > 1:
@@ -89,6 +91,9 @@ def plot_offpolicy_direction(surface: OffPolicySurface):
         d.plot(w, np.maximum(t[f"ess_{g}"].to_numpy(np.float64), 1e-1), color=f"C{i}", lw=1.4, label=f"ESS {g}")
     d.axhline(s["thresholds"]["min_ess"], color="k", ls=":", lw=1, label=f"min ESS {s['thresholds']['min_ess']:g}")
     d.set_yscale("log")
+    d.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    d.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    d.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     d.set_ylabel("effective sample size (ESS)")
     d.legend(fontsize=8, loc="best")
     hatch = None

@@ -70,10 +70,18 @@ def offpolicy_lines(surface: OffPolicySurface) -> list[str]:
         f"clip: {clip}; {100 * s['level']:.0f} % CIs by bootstrap over users ({s['n_boot']} resamples)"
     ]
     om = s.get("outcome_model")
-    if om:
-        ece = om.get("ece") or {}
-        ece_text = ", ".join(f"{k} {v:.3f}" for k, v in ece.items())
-        lines.append(f"  outcome model: {om.get('kind')}" + (f" (ECE on shown rows: {ece_text})" if ece_text else ""))
+    if om:  # DM/DR: which Ŷ, and the calibration it rests on (ECE on shown rows)
+        ece = ", ".join(f"{k} {v:.3f}" for k, v in (om.get("ece") or {}).items())
+        if om.get("kind") == "calibrated":
+            model = ", ".join(f"{k} {v:.3f}" for k, v in (om.get("ece_model") or {}).items())
+            methods = sorted(set((om.get("method") or {}).values()))
+            lines.append(
+                f"  outcome model: the scores are not calibrated (ECE on shown rows: {ece}; > {om.get('ece_max')}), "
+                f"so a per-label {'/'.join(methods)} calibration fitted on shown rows, cross-fitted by user "
+                f"({om.get('folds')} folds; its out-of-fold ECE: {model})"
+            )
+        else:
+            lines.append(f"  outcome model: {om.get('kind')} (ECE on shown rows: {ece})")
     ni = s["not_identified"]
     why = "; ".join(
         f"{g}: {r['not_identified']} not identified ({r['ess_below_min']} with ESS < {s['thresholds']['min_ess']:g}"
