@@ -32,7 +32,11 @@ def _title(surface: OffPolicySurface, what: str) -> str:
         prefs_line(surface),
     ]
     if s.get("slate", 1) > 1:
-        lines.append(f"slate of {s['slate']}: {s['slate_assumption']}")
+        v = s["position_weights"]
+        lines.append(
+            f"slate of {s['slate']}, position weights v = ({', '.join(f'{x:.3g}' for x in v)}): utility = Σ_r v_r "
+            f"α*(g)·Y, up to {sum(v):.3g}; {s['slate_assumption']}"
+        )
     return "\n".join(lines)
 
 

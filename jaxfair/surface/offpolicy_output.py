@@ -70,18 +70,17 @@ def offpolicy_lines(surface: OffPolicySurface) -> list[str]:
         f"clip: {clip}; {100 * s['level']:.0f} % CIs by bootstrap over users ({s['n_boot']} resamples)"
     ]
     om = s.get("outcome_model")
-    if om:  # DM/DR: which Ŷ, and the calibration it rests on (ECE on shown rows)
-        ece = ", ".join(f"{k} {v:.3f}" for k, v in (om.get("ece") or {}).items())
-        if om.get("kind") == "calibrated":
-            model = ", ".join(f"{k} {v:.3f}" for k, v in (om.get("ece_model") or {}).items())
-            methods = sorted(set((om.get("method") or {}).values()))
-            lines.append(
-                f"  outcome model: the scores are not calibrated (ECE on shown rows: {ece}; > {om.get('ece_max')}), "
-                f"so a per-label {'/'.join(methods)} calibration fitted on shown rows, cross-fitted by user "
-                f"({om.get('folds')} folds; its out-of-fold ECE: {model})"
-            )
-        else:
-            lines.append(f"  outcome model: {om.get('kind')} (ECE on shown rows: {ece})")
+    if om:  # DM/DR: which Ŷ per label, and the calibration it rests on (ECE on shown rows)
+        ece, model, method = om.get("ece") or {}, om.get("ece_model") or {}, om.get("method") or {}
+        per = ", ".join(
+            f"{k} {method.get(k, om.get('kind'))} (ECE {v:.3f}"
+            + (f" → {model[k]:.3f} out of fold)" if k in model and method.get(k) not in (None, "scores") else ")")
+            for k, v in ece.items()
+        )
+        lines.append(
+            f"  outcome model: per label the scores where calibrated (ECE on shown rows <= {om.get('ece_max')}), else "
+            f"a calibration fitted on shown rows, cross-fitted by user ({om.get('folds')} folds): {per}"
+        )
     ni = s["not_identified"]
     why = "; ".join(
         f"{g}: {r['not_identified']} not identified ({r['ess_below_min']} with ESS < {s['thresholds']['min_ess']:g}"
