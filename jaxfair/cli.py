@@ -129,7 +129,9 @@ def _run_surface(args) -> int:
         check_estimator_flags_unused(args)
     # The scenario is built before the progress bar opens, so a bad argument or file is the
     # only thing printed.
-    sc = scenario_from_args(args, check=_impression_check(args))
+    from jaxfair.surface.offpolicy import impression_check
+
+    sc = scenario_from_args(args, check=impression_check(args))
     from jaxfair.scenarios.impressions import ImpressionScenario
 
     if isinstance(sc, ImpressionScenario):  # an impression log (SPEC §10): estimated off-policy
@@ -171,20 +173,6 @@ def _run_surface(args) -> int:
     for p in paths.values():
         print(f"  wrote {p}")
     return 0
-
-
-def _impression_check(args):
-    """For an impression log: build its off-policy log (the --logging spec and K, a propensity column
-    against the declared D0) before anything is printed; None otherwise."""
-    if args.shown is None and args.position is None:
-        return None
-
-    def check(sc) -> None:
-        from jaxfair.surface.offpolicy import impression_log
-
-        impression_log(sc, flag="--logging", mc=estimator_options(args)["mc"], seed=args.seed)
-
-    return check
 
 
 def _run_offpolicy_surface(args, sc, out, label: str) -> int:

@@ -149,7 +149,7 @@ def test_malformed_impression_log_is_one_line_exit_2_nothing_written(name, tmp_p
     assert not out.exists()
 
 
-@pytest.mark.parametrize("command", ["diagnose", "dynamics", "bo"])
+@pytest.mark.parametrize("command", ["diagnose", "dynamics"])
 def test_commands_needing_full_information_refuse_an_impression_log(command, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "log.csv"
@@ -158,7 +158,7 @@ def test_commands_needing_full_information_refuse_an_impression_log(command, tmp
     assert main(argv(path, out, "--shown", "shown", "--propensity", "p", command=command)) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("jaxfair: error: "), lines
-    assert ("needs full information" if command != "bo" else "not available yet") in lines[0]
+    assert f"{command} needs full information" in lines[0]
     assert not out.exists()
 
 

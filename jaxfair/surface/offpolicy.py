@@ -31,7 +31,7 @@ from jaxfair.preferences.over_set import set_evaluation_from_label_means
 from jaxfair.preferences.prefset import PrefSet
 from jaxfair.surface.compute import default_grid
 
-__all__ = ["SLATE_ASSUMPTION", "OffPolicySurface", "compute_offpolicy_surface", "impression_log"]
+__all__ = ["SLATE_ASSUMPTION", "OffPolicySurface", "compute_offpolicy_surface", "impression_check", "impression_log"]
 
 SLATE_ASSUMPTION = (
     "independent-position IPS: assumes an item's outcome depends only on the item and its position "
@@ -100,6 +100,20 @@ def impression_log(scenario: Any, *, flag: str = "logging", mc: int = 4096, seed
     scenario.info.setdefault("impressions", {})["logging"] = None if policy is None else policy.describe()
     scenario.log = log
     return log
+
+
+def impression_check(args: Any, flag: str = "--logging"):
+    """For the command line: a ``check`` for :func:`jaxfair.scenarios.cliargs.scenario_from_args` that
+    builds an impression log's :func:`impression_log` (the ``--logging`` spec and its K, a propensity
+    column against the declared D0) before anything is printed; None without ``--shown``/``--position``."""
+    if getattr(args, "shown", None) is None and getattr(args, "position", None) is None:
+        return None
+    from jaxfair.utils.cliargs import estimator_options
+
+    def check(scenario) -> None:
+        impression_log(scenario, flag=flag, mc=estimator_options(args)["mc"], seed=getattr(args, "seed", 0))
+
+    return check
 
 
 def compute_offpolicy_surface(
