@@ -26,7 +26,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxfair.engine.batch import Batch
-from jaxfair.engine.executors import map_user_chunks
 from jaxfair.engine.kernels import serve_kernel, slate_serve_kernel
 from jaxfair.offpolicy.policy import LoggingPolicy
 
@@ -254,6 +253,42 @@ def count_served(alphas, scores, mask, k: int = 1):
     return out
 
 
+def _pruned_counts(scores, mask, alphas, draws, k: int, chunk) -> np.ndarray:
+    """float64 ``[S, m, k]`` serve counts over the α chunks ``alphas [C, P, K]``.
+
+    Candidates that no α >= 0 can serve (:mod:`jaxfair.engine.prune`, exact: the same float32 serving
+    on the survivors in their original order) are dropped first; sessions are taken in order of their
+    survivor count, so each call holds W (a multiple of 4) columns instead of m.
+    """
+    from jaxfair.engine.prune import alphas_allow_strict, compact_order, keep_mask
+
+    s, m, _ = scores.shape
+    keep = keep_mask(jnp.asarray(scores), jnp.asarray(mask), alphas_allow_strict(draws), k)
+    surv = keep.sum(axis=1)
+    perm = np.argsort(surv, kind="stable")
+    cols = compact_order(keep)
+    counts = np.zeros((s, m, k), np.float64)
+    pc = alphas.shape[1]
+    a_dev = jnp.asarray(alphas)
+    u0 = 0
+    while u0 < s:
+        w_max = min(m, max(k, -(-int(surv[perm[min(s, u0 + 1) - 1]]) // 4) * 4, 4))
+        nc = int(chunk) if chunk is not None else max(256, min(s, MC_BUDGET // max(1, pc * w_max * k)))
+        idx = perm[u0 : u0 + nc]
+        w = min(m, max(k, -(-int(surv[idx].max()) // 4) * 4))
+        sub_cols = cols[idx, :w]
+        sc = np.take_along_axis(scores[idx], sub_cols[..., None], axis=1)
+        mk = np.take_along_axis(keep[idx], sub_cols, axis=1)
+        n_real = len(idx)
+        if n_real < nc:  # one shape per (chunk, W): few compiles
+            sc = np.concatenate([sc, np.zeros((nc - n_real,) + sc.shape[1:], sc.dtype)])
+            mk = np.concatenate([mk, np.zeros((nc - n_real, w), bool)])
+        out = np.asarray(count_served(a_dev, jnp.asarray(sc), jnp.asarray(mk), k))[:n_real]
+        counts[idx[:, None], sub_cols] = out
+        u0 += nc
+    return counts
+
+
 def monte_carlo(scores, mask, policy: LoggingPolicy, mc: int, key, k: int, shown, chunk) -> Propensities:
     """Propensities from ONE set of ``mc`` draws of D₀ for every session (common random numbers)."""
     s, m, n_lab = scores.shape
@@ -263,14 +298,7 @@ def monte_carlo(scores, mask, policy: LoggingPolicy, mc: int, key, k: int, shown
     # Pad to whole chunks with a copy of the first draw, whose hits are subtracted again below.
     pad = n_chunks * pc - mc
     alphas = np.concatenate([draws, np.repeat(draws[:1], pad, axis=0)]).reshape(n_chunks, pc, n_lab)
-    if chunk is None:
-        chunk = max(256, min(s, MC_BUDGET // max(1, pc * m * k)))
-    counts = np.zeros((s, m, k), np.float64)
-    a_dev = jnp.asarray(alphas)
-    for u0, n_real, out in map_user_chunks(
-        lambda sub: count_served(a_dev, sub[0], sub[1], k), (scores, mask), int(chunk), (0.0, False)
-    ):
-        counts[u0 : u0 + n_real] = np.asarray(out)[:n_real]
+    counts = _pruned_counts(scores, mask, alphas, draws, k, chunk)
     if pad:
         counts -= pad * deterministic(scores, mask, draws[0], k).reshape(s, m, k)
     total = float(mc)
