@@ -12,7 +12,7 @@ from strategies import batches
 
 from jaxfair.engine.batch import make_batch
 from jaxfair.offpolicy import ImpressionLog, LoggingPolicy, check_propensity_column, propensities
-from jaxfair.offpolicy.propensity_compute import monte_carlo
+from jaxfair.offpolicy.propensity import monte_carlo
 
 
 def _batch(s=600, m=6, k=2, seed=0, p_mask=0.8):

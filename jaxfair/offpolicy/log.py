@@ -204,8 +204,8 @@ class ImpressionLog:
         return np.where((self.shown >= 0)[..., None], y, 0.0)
 
     def to_frame(self, propensity: Any = None):
-        """The log in the CLI's long format (one row per session and candidate), see :mod:`.simulate`."""
-        from jaxfair.offpolicy.simulate import log_frame
+        """The log in the CLI's long format (one row per session and candidate), see :func:`.frame.log_frame`."""
+        from jaxfair.offpolicy.frame import log_frame
 
         return log_frame(self, propensity)
 
