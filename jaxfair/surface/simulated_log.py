@@ -119,13 +119,13 @@ def simulate_log_outputs(
         },
         "read_back": read_back_command(frame, scenario, policy, log.slate_k),
     }
-    summary["answer"] = _answer(summary, rec, table, k_labels)
     if rec is not None:
         j = _row_of(table, rec, scenario.label_names)
         summary["estimate"]["truth_at_recommended"] = float(table["global_utility"].iloc[j])
         u = rec["utility"]
         summary["estimate"]["ci_width"] = float(u["ci_high"] - u["ci_low"])
         summary["estimate"]["covers_truth"] = bool(u["ci_low"] <= table["global_utility"].iloc[j] <= u["ci_high"])
+    summary["answer"] = _answer(summary, rec, table, k_labels)
     return SimulatedLog(frame=frame, truth=table, summary=summary, log=log)
 
 
@@ -161,7 +161,9 @@ def _answer(summary: dict, rec: dict | None, table: pd.DataFrame, k_labels: int)
     u = rec["utility"]
     return (
         head + f"; with {n:,} sessions the {summary['estimate']['estimator'].upper()} {100 * 0.95:.0f} % CI at the "
-        f"recommended {where(rec)} is {u['ci_high'] - u['ci_low']:.4f} wide ([{u['ci_low']:.4f}, {u['ci_high']:.4f}])"
+        f"recommended {where(rec)} is {u['ci_high'] - u['ci_low']:.4f} wide ([{u['ci_low']:.4f}, {u['ci_high']:.4f}]; "
+        f"the truth there {summary['estimate']['truth_at_recommended']:.4f}, "
+        f"{'inside' if summary['estimate']['covers_truth'] else 'OUTSIDE'} the CI)"
     )
 
 
