@@ -77,14 +77,16 @@ def test_surface_reads_the_simulated_log_back_off_policy(simulated, tmp_path, ca
     assert (out / "groups.png").stat().st_size > 0
 
 
-def test_surface_on_a_log_with_a_preference_set_and_ips(simulated, tmp_path, capsys):
+def test_surface_on_a_log_with_a_preference_set_ips_and_html(simulated, tmp_path, capsys):
     out = tmp_path / "surface-set"
-    assert _surface(simulated, out, "--estimator", "ips", "--prefs-set", "dirichlet:50:8") == 0
+    assert _surface(simulated, out, "--estimator", "ips", "--prefs-set", "dirichlet:50:8", "--html") == 0
     printed = capsys.readouterr().out
     assert "estimator: ips;" in printed and "over the preference set" in printed
     o = pd.read_csv(out / "over_set.csv")
     assert {"utility_min", "utility_median", "utility_max", "der_min"} <= set(o.columns)
     assert o.loc[~o["identified"].astype(bool), "utility_median"].isna().all()
+    html = (out / "report.html").read_text()
+    assert "groups.png" in html and "identified_share" in html and "direction.csv" in html
 
 
 def test_nothing_identified_recommends_nothing(simulated, tmp_path, capsys):

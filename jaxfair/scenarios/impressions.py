@@ -362,6 +362,17 @@ class ImpressionScenario(Scenario):
         """Refused (:mod:`jaxfair.dynamics` needs full information)."""
         self._refuse("session_bank() (retention dynamics)")
 
+    def auc_table(self) -> pd.DataFrame:
+        """AUC per label over the **shown** rows (the only rows with outcomes), for All and each group."""
+        from jaxfair.auc import auc_table
+
+        obs = np.asarray(self.observed, bool)
+        group = np.broadcast_to(np.asarray(self.batch.group)[:, None], obs.shape)[obs]
+        scores, labels = np.asarray(self.batch.scores)[obs], np.asarray(self.batch.labels)[obs]
+        table = auc_table(scores, labels, group, self.label_names, self.group_names)
+        table["prevalence"] = [1.0] + [float(p) for p in self.prevalence]
+        return table
+
     def describe(self) -> dict:
         out = super().describe()
         out.update(
