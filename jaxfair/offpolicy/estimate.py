@@ -26,8 +26,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfair.engine.executors import map_user_chunks, pad_rows
-from jaxfair.engine.kernels import group_onehot
 from jaxfair.offpolicy.channels import BOOT_CHANNELS, session_sums
 from jaxfair.offpolicy.log import ImpressionLog
 from jaxfair.offpolicy.result import OffPolicyEstimate
@@ -86,16 +84,27 @@ def logging_propensities(log: ImpressionLog, *, mc: int, key) -> tuple[np.ndarra
 
 
 def bootstrap_multiplicities(key, log: ImpressionLog, n_boot: int) -> np.ndarray:
-    """float32 ``[B, S]``: how often each session's user is drawn, users resampled within their group."""
-    from jaxfair.diagnose.decompose import stratified_counts
-
+    """float32 ``[B, S]``: how often each session's user is drawn, users resampled with replacement within
+    their group (all of a user's sessions together) — the semantics of
+    :func:`jaxfair.diagnose.decompose.bootstrap_counts`, drawn on the host by a NumPy generator seeded
+    from ``key`` and counted with ``np.bincount``: its JAX draws and XLA CPU scatter took ~1.5 s for
+    200 × 48k users, this ~0.05 s."""
+    s = log.n_sessions
     if n_boot == 0:
-        return np.zeros((0, log.n_sessions), np.float32)
+        return np.zeros((0, s), np.float32)
     uniq, inv = np.unique(log.user, return_inverse=True)
+    inv = inv.ravel()
     ugroup = np.zeros(len(uniq), np.int64)
-    ugroup[inv.ravel()] = np.asarray(log.batch.group)
-    per_user = stratified_counts(key, jnp.asarray(ugroup), int(n_boot))  # [B, U]
-    return np.asarray(per_user)[:, inv.ravel()]
+    ugroup[inv] = np.asarray(log.batch.group)
+    per_user = np.zeros((n_boot, len(uniq)), np.float32)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    for g in np.unique(ugroup):
+        members = np.flatnonzero(ugroup == g)
+        u = len(members)
+        draws = rng.integers(0, u, (n_boot, u))
+        flat = (draws + np.arange(n_boot)[:, None] * u).ravel()
+        per_user[:, members] = np.bincount(flat, minlength=n_boot * u).reshape(n_boot, u)
+    return per_user[:, inv]
 
 
 def estimate(
@@ -188,64 +197,112 @@ def estimate(
 
 
 def _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, with_def, progress) -> dict:
-    """Float64 sums of every channel over all sessions, α chunk by α chunk (module :mod:`.channels`)."""
+    """Float64 sums of every channel over all sessions, and the bootstrap sums of the estimator's own
+    channels (``boot_<name>`` ``[B, P, G, ...]``), chunk by chunk (:mod:`.channels`).
+
+    Candidates no α >= 0 can serve are dropped first (:mod:`jaxfair.engine.prune`, exact), and sessions
+    are taken in order of their survivor count so each call holds W columns (a multiple of 4), not m."""
+    from jaxfair.engine.prune import alphas_allow_strict, compact_order, keep_mask
+
     batch = log.batch
     s, m, n_lab = batch.shape
     k, g = log.slate_k, log.n_groups
     p = a.shape[0]
     pc = min(ALPHA_CHUNK, p)
-    width = max(m, k * n_lab + 3 * k + 2 * n_lab + 1) + boot.shape[0] * g // 8
-    nc = int(max(256, min(s, SESSION_BUDGET // (pc * width))))
-    tree = (
-        batch.scores,
-        batch.mask,
-        jnp.asarray(log.shown),
-        jnp.asarray(rho, jnp.float32),
-        jnp.asarray(log.shown_labels(), jnp.float32),
-        jnp.asarray(yhat, jnp.float32),
-        jnp.asarray(yhat_shown, jnp.float32),
-        jnp.asarray(low_p),
-        group_onehot(batch.group, g),
-        jnp.asarray(boot.T),
-    )
-    fill = (0.0, False, -1, 0.0, 0.0, 0.0, 0.0, False, 0.0, 0.0)
-    a32 = jnp.asarray(a, jnp.float32)
+    a32 = np.asarray(a, np.float32)
+    scores, mask = np.asarray(batch.scores), np.asarray(batch.mask)
+    keep = keep_mask(jnp.asarray(scores), jnp.asarray(mask), alphas_allow_strict(a32), k)
+    surv = keep.sum(axis=1)
+    perm = np.argsort(surv, kind="stable")
+    cols = compact_order(keep)
+    group = np.asarray(batch.group)
+    onehot = np.eye(g, dtype=np.float32)[group]
+    y_shown = log.shown_labels().astype(np.float32)
+    rho32 = np.asarray(rho, np.float32)
     starts = list(range(0, p, pc))
-    chunks = [pad_rows(a32[a0 : a0 + pc], pc, 1.0) for a0 in starts]
+    chunks = [
+        jnp.asarray(
+            np.concatenate([a32[a0 : a0 + pc], np.ones((pc - len(a32[a0 : a0 + pc]), a32.shape[1]), np.float32)])
+        )
+        for a0 in starts
+    ]
     opts = dict(
         weights=tuple(float(v) for v in log.position_weights),
         estimator=estimator,
         with_outcome=with_outcome,
         with_deficiency=with_def,
     )
+    n_boot = boot.shape[0]
     total: dict[str, np.ndarray] = {}
+    boot_sum = None
     bar = None
     if progress:
         from jaxfair.utils.progress import progress_bar
 
-        bar = progress_bar(total=-(-s // nc) * len(starts), desc="off-policy", unit="chunk", leave=False)
+        bar = progress_bar(total=len(starts) * -(-s // 4096), desc="off-policy", unit="chunk", leave=False)
+    u0 = 0
+    while u0 < s:
+        w_first = min(m, max(4, -(-int(surv[perm[u0]]) // 4) * 4))
+        nc = int(max(256, min(s, SESSION_BUDGET // (pc * max(w_first, k * n_lab + 3 * k + 2 * n_lab + 1)))))
+        idx = perm[u0 : u0 + nc]
+        n_real = len(idx)
+        w = min(m, max(k, 4, -(-int(surv[idx].max()) // 4) * 4))
+        cl = cols[idx, :w]
 
-    def serve(sub):
-        sc, mk, sh, r, y, yh, yhs, lp, oh, bt = sub
-        return [session_sums(c, sc, mk, sh, r, y, yh, yhs, lp, oh, bt.T, **opts) for c in chunks]
+        def take(x, cl=cl, idx=idx):
+            return np.take_along_axis(x[idx], cl.reshape(cl.shape + (1,) * (x.ndim - 2)), axis=1)
 
-    for _, _, outs in map_user_chunks(serve, tree, nc, fill):
-        for a0, out in zip(starts, outs, strict=True):
-            take = min(pc, p - a0)
-            for name, val in out.items():
-                arr = np.asarray(val, np.float64)
-                arr = arr[:, :take] if name.startswith("boot_") else arr[:take]
+        parts = [
+            take(scores),
+            take(keep),
+            cl.astype(np.int32),
+            log.shown[idx],
+            rho32[idx],
+            y_shown[idx],
+            take(yhat),
+            yhat_shown[idx],
+            take(low_p),
+            onehot[idx],
+        ]
+        if n_real < nc:  # one shape per (chunk, W): few compiles
+            parts = [
+                np.concatenate([x, np.full((nc - n_real,) + x.shape[1:], -1 if i == 3 else 0, x.dtype)])
+                for i, x in enumerate(parts)
+            ]
+        dev = [jnp.asarray(x) for x in parts]
+        outs = [session_sums(c, *dev, **opts) for c in chunks]  # dispatched asynchronously
+        grp = group[idx]
+        for a0, (sums, per_session) in zip(starts, outs, strict=True):
+            take_p = min(pc, p - a0)
+            for name, val in sums.items():
+                arr = np.asarray(val, np.float64)[:take_p]
                 if name not in total:
-                    shape = (arr.shape[0], p) + arr.shape[2:] if name.startswith("boot_") else (p,) + arr.shape[1:]
-                    total[name] = np.zeros(shape)
-                if name.startswith("boot_"):
-                    total[name][:, a0 : a0 + take] += arr
-                else:
-                    total[name][a0 : a0 + take] += arr
+                    total[name] = np.zeros((p,) + arr.shape[1:])
+                total[name][a0 : a0 + take_p] += arr
+            if n_boot:
+                x = np.asarray(per_session)[:take_p, :n_real]  # [P, N, C_b]
+                cb = x.shape[-1]
+                if boot_sum is None:
+                    boot_sum = np.zeros((n_boot, p, g, cb))
+                x2 = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(n_real, take_p * cb)
+                bsub = boot[:, idx]
+                for gid in np.unique(grp):
+                    sel = grp == gid
+                    prod = bsub[:, sel] @ x2[sel]  # float32 BLAS: [B, P·C_b]
+                    boot_sum[:, a0 : a0 + take_p, gid, :] += prod.reshape(n_boot, take_p, cb)
             if bar is not None:
                 bar.update(1)
+        u0 += nc
     if bar is not None:
         bar.close()
+    if boot_sum is not None:
+        names = BOOT_CHANNELS[estimator]
+        shapes = {"num": (k, n_lab), "w": (k,), "ips": (n_lab,), "dm": (n_lab,), "dr": (n_lab,)}
+        c0 = 0
+        for name in names:
+            size = int(np.prod(shapes[name]))
+            total["boot_" + name] = boot_sum[..., c0 : c0 + size].reshape(boot_sum.shape[:3] + shapes[name])
+            c0 += size
     return total
 
 
