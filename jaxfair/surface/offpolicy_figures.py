@@ -35,8 +35,9 @@ def _title(surface: OffPolicySurface, what: str) -> str:
         v = s["position_weights"]
         lines.append(
             f"slate of {s['slate']}, position weights v = ({', '.join(f'{x:.3g}' for x in v)}): utility = Σ_r v_r "
-            f"α*(g)·Y, up to {sum(v):.3g}; {s['slate_assumption']}"
+            f"α*(g)·Y, up to {sum(v):.3g}"
         )
+        lines.append(s["slate_assumption"])
     return "\n".join(lines)
 
 

@@ -117,7 +117,7 @@ def simulate_log_outputs(
             "identified_share": surf.summary["identified_share"],
             "recommended": rec,
         },
-        "read_back": read_back_command(frame, scenario, policy, log.slate_k),
+        "read_back": read_back_command(frame, scenario, policy, log.slate_k, log.position_weights),
     }
     if rec is not None:
         j = _row_of(table, rec, scenario.label_names)
@@ -167,14 +167,16 @@ def _answer(summary: dict, rec: dict | None, table: pd.DataFrame, k_labels: int)
     )
 
 
-def read_back_command(frame: pd.DataFrame, scenario: Any, policy: Any, slate_k: int) -> str:
+def read_back_command(frame: pd.DataFrame, scenario: Any, policy: Any, slate_k: int, weights: Any = None) -> str:
     """The ``jaxfair surface`` command that reads ``DIR/log.csv`` back (``DIR`` left as a placeholder)."""
     labels = list(scenario.label_names)
     score_cols = [c for c in frame.columns if c.startswith("score_")]
     label_cols = [c for c in frame.columns if c.startswith("label_")]
     if len(score_cols) != len(labels) or len(label_cols) != len(labels):
         score_cols, label_cols = [f"score_{n}" for n in labels], [f"label_{n}" for n in labels]
-    which = "--shown shown" if slate_k == 1 else "--position position"
+    which = "--shown shown"
+    if slate_k > 1:  # the slate's position weights, stated (the estimate's utility is weighted by them)
+        which = "--position position --position-weights " + ",".join(f"{v:.6g}" for v in np.asarray(weights))
     prefs = ";".join(
         f"{g}=" + ",".join(f"{v:g}" for v in row)
         for g, row in zip(scenario.group_names, np.asarray(scenario.prefs), strict=True)
