@@ -362,7 +362,9 @@ def scenario_label(args: argparse.Namespace) -> str:
     if getattr(args, "data", None):
         from pathlib import Path
 
-        # Pool and replay scenarios of one file are different scenarios: different directories.
+        # Pool, replay and impression-log scenarios of one file are different scenarios: different directories.
+        if getattr(args, "shown", None) is not None or getattr(args, "position", None) is not None:
+            return f"logs-{Path(args.data).stem}-impressions"
         return f"logs-{Path(args.data).stem}" + ("-replay" if getattr(args, "replay", False) else "")
     return args.scenario or args._default_scenario
 
