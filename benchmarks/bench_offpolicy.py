@@ -343,12 +343,13 @@ def draw_coverage(df, summ, path, seeds, n_sessions, pol):
             if i == len(show) - 1:
                 ax.set_xlabel("seed (first 100 shown)")
             if i == 0 and j == 0:
-                ax.legend(fontsize=7, loc="lower left")
+                handles, labels = ax.get_legend_handles_labels()
     fig.suptitle(
         f"95 % CIs against the truth at w = {w_far} (logging {pol}, {n_sessions:,} sessions per log, toy, m = 10)",
         fontsize=10,
     )
-    fig.tight_layout()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -414,8 +415,20 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--figures", default="docs/figures")
+    ap.add_argument("--redraw", action="store_true", help="coverage: redraw its figures from the saved CSVs only")
     args = ap.parse_args()
     out_dir, figures = Path(args.out), Path(args.figures)
+    if args.redraw:
+        df = pd.read_csv(out_dir / "offpolicy_coverage_runs.csv", keep_default_na=False, na_values=[""])
+        df["outcome_model"] = df["outcome_model"].fillna("")
+        summ = pd.read_csv(out_dir / "offpolicy_coverage.csv", keep_default_na=False, na_values=[""])
+        summ["outcome_model"] = summ["outcome_model"].fillna("")
+        meta = json.loads((out_dir / "offpolicy_coverage.json").read_text())["coverage"]
+        draw_coverage(
+            df, summ, figures / "impressions-coverage.png", meta["seeds"], meta["sessions_per_log"], meta["logging"]
+        )
+        draw_dm_bias(summ, figures / "impressions-dm-bias.png", meta["seeds"], meta["sessions_per_log"])
+        return
     out_dir.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
     result = {"machine": machine(), "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}
