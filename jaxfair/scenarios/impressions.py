@@ -44,17 +44,10 @@ __all__ = [
     "check_no_gaps",
     "impression_rows",
     "refuse_impression_args",
-    "refuse_impression_log",
 ]
 
 DOCS = "docs/impressions.md"
 NEEDS_FULL_INFORMATION = "needs full information: an impression log holds outcomes only for shown items; see " + DOCS
-
-
-def refuse_impression_log(scenario: Any, what: str) -> None:
-    """Raise ``ValueError("<what> needs full information ...")`` when ``scenario`` is an impression log."""
-    if isinstance(scenario, ImpressionScenario):
-        raise ValueError(f"{what} {NEEDS_FULL_INFORMATION} (surface and bo estimate off-policy)")
 
 
 def refuse_impression_args(args: Any, command: str) -> None:
