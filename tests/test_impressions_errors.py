@@ -124,6 +124,11 @@ CASES = {
         ["--estimator", "ips"],
         ["--estimator", "only meaningful on an impression log"],
     ),
+    "a shown item the declared logging never serves": (
+        lambda df: df,
+        ["--shown", "shown", "--logging", "dirichlet:30@0.5,0.5"],
+        ["--logging:", "never serves (propensity 0)", "sessions show an item"],
+    ),
     "propensity column without --shown": (lambda df: df, ["--propensity", "p"], ["--shown", "docs/impressions.md"]),
     "propensity column against the declared logging": (
         _propensity(0.5),

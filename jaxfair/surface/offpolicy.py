@@ -97,9 +97,27 @@ def impression_log(scenario: Any, *, flag: str = "logging", mc: int = 4096, seed
     if log.propensity is not None and policy is not None:
         computed = propensities(log, policy, slate=log.slate_k, mc=mc, key=jax.random.PRNGKey(seed))
         check_propensity_column(log, computed)
+    elif policy is not None and policy.kind == "dirichlet" and log.slate_k == 1 and scenario.n_labels == 2:
+        # Exact propensities: a shown item the declared D0 can never serve (p0 = 0) means the log was not
+        # logged under it; its weight would be infinite. (Monte Carlo counts the logged draw: never 0.)
+        _check_shown_possible(log, propensities(log, policy, slate=1), policy, flag)
     scenario.info.setdefault("impressions", {})["logging"] = None if policy is None else policy.describe()
     scenario.log = log
     return log
+
+
+def _check_shown_possible(log: Any, computed: Any, policy: Any, flag: str) -> None:
+    p = computed.at_shown(log.shown)
+    zero = (log.shown >= 0) & ~(p > 0)
+    if zero.any():
+        n = int(np.flatnonzero(zero.any(axis=1))[0])
+        ids = log.info.get("session_ids")
+        name = f"session {ids[n]!r}" if ids is not None else f"session {n}"
+        raise ValueError(
+            f"{flag}: {int(zero.any(axis=1).sum())} of {log.n_sessions} sessions show an item that the declared "
+            f"{policy} never serves (propensity 0), e.g. {name} shows candidate {int(log.shown[n, 0])}: the log was "
+            "not logged under this D0 (check --logging, or give the logging policy's --propensity column)"
+        )
 
 
 def impression_check(args: Any, flag: str = "--logging"):
