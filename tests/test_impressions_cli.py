@@ -35,7 +35,11 @@ def test_simulate_log_writes_log_truth_and_the_randomisation_answer(simulated, c
     truth = pd.read_csv(simulated / "truth.csv")
     assert len(truth) == 11 and {"w", "global_utility", "der", "worst_best_ratio"} <= set(truth.columns)
     s = json.loads((simulated / "summary.json").read_text())
-    assert s["randomisation_cost"] >= 0 and "randomising costs" in s["answer"]
+    # cost = utility of serving D0's centre minus that of the randomised logging (exact; either sign)
+    assert s["randomisation_cost"] == pytest.approx(
+        s["center_served"]["global_utility"] - s["logging_served"]["global_utility"]
+    )
+    assert s["gap_logging_to_best"] >= s["randomisation_cost"] - 1e-12 and "costs" in s["answer"]
     assert s["logging"]["spec"] == LOGGING and s["n_sessions"] == 1500
     assert "--shown shown" in s["read_back"] and str(simulated) in s["read_back"]
 

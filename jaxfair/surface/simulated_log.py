@@ -3,8 +3,9 @@
 :func:`jaxfair.offpolicy.simulate_log` serves every session with weights α_n ~ D₀ and keeps the
 outcomes of the shown item(s) only; the full labels stay aside, so the exact group utilities
 over a grid of α (``truth.csv``) are known. The summary answers the question a platform asks
-before it logs — how much to randomise: the utility the randomisation costs (exact: the best
-α's global utility minus what the randomised logging itself served) against the CI width that
+before it logs — how much to randomise: the utility the randomisation costs (exact: the global
+utility of serving the logging's centre a deterministically minus what the randomised logging
+served; the gap from the logging to the best α is reported beside it) against the CI width that
 this many sessions give at the recommended α (the off-policy surface of the drawn log).
 """
 
@@ -86,7 +87,11 @@ def simulate_log_outputs(
     served_global = float(served @ (counts / counts.sum()))
     i_best = int(np.nanargmax(table["global_utility"].to_numpy()))
     best = table.iloc[i_best]
-    cost = float(best["global_utility"]) - served_global
+    center = np.asarray(policy.center, np.float64)[None]  # what the platform serves when it does not randomise
+    center_global = float(
+        truth_table(truth, center, prefs, scenario.group_names, scenario.label_names)["global_utility"][0]
+    )
+    cost = center_global - served_global
     sim = ImpressionScenario.from_log(
         log, name=f"{scenario.name}-log", prefs=scenario.prefs, seed=seed, options={"simulated_from": scenario.name}
     )
@@ -110,7 +115,11 @@ def simulate_log_outputs(
             "global_utility": served_global,
             **dict(zip(scenario.group_names, served.tolist(), strict=True)),
         },
+        "center_served": {"alpha": center[0].tolist(), "global_utility": center_global},
         "randomisation_cost": cost,
+        "randomisation_cost_means": "global utility of serving the centre a of D0 deterministically minus that of "
+        "the randomised logging (exact, full labels)",
+        "gap_logging_to_best": float(best["global_utility"]) - served_global,
         "estimate": {
             "estimator": surf.summary["estimator"],
             "n_boot": int(n_boot),
@@ -150,10 +159,11 @@ def _answer(summary: dict, rec: dict | None, table: pd.DataFrame, k_labels: int)
         if k_labels == 2
         else (lambda r: "α=(" + ", ".join(f"{v:.2f}" for v in r["alpha"].values()) + ")")
     )
+    a = ", ".join(f"{v:g}" for v in summary["center_served"]["alpha"])
     head = (
-        f"logging with {d0} serves global utility {summary['logging_served']['global_utility']:.4f} against "
-        f"{tb['global_utility']:.4f} at the best {where(tb)}: randomising costs {summary['randomisation_cost']:.4f} "
-        "(exact)"
+        f"randomising as {d0} costs {summary['randomisation_cost']:.4f} global utility (exact: serving its centre "
+        f"({a}) gives {summary['center_served']['global_utility']:.4f}, the randomised logging "
+        f"{summary['logging_served']['global_utility']:.4f}; the best {where(tb)} gives {tb['global_utility']:.4f})"
     )
     n = summary["n_sessions"]
     if rec is None:
