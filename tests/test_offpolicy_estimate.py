@@ -177,6 +177,17 @@ def test_column_disagreeing_with_declared_logging_is_refused():
         estimate(np.array([[1.0, 1.0]]), wrong, estimator="ips", n_boot=0)
 
 
+def test_shown_item_the_declared_logging_never_serves_is_refused():
+    # K = 2 Dirichlet with one zero weight: α ∝ (1, 0) in every draw, so only the argmax of label 0 is served.
+    log = _log(**HAND)
+    declared = ImpressionLog(
+        log.batch, log.shown, log.observed, log.user, logging=LoggingPolicy.parse("dirichlet:3@1,0"),
+        group_names=log.group_names,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"^logging: 2 of 4 sessions show an item that the declared dirichlet:3@1,0 "):
+        estimate(ALPHAS, declared, estimator="ips")
+
+
 def test_unexplored_alpha_is_not_identified():
     # Epsilon logging with tiny E around (1, 0): α = (0, 1) serves items the logging almost never shows.
     log = _served_log(LoggingPolicy.parse("epsilon:0.001@1,0"), s=3000)

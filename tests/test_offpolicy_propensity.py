@@ -59,7 +59,8 @@ def test_epsilon_matches_reference(arrs, eps, k):
     scores, labels, mask, group, _ = arrs
     k = min(k, scores.shape[1])
     b = make_batch(scores, labels, mask, group)
-    center = np.arange(1, scores.shape[2] + 1, dtype=np.float64)
+    center = np.ones(scores.shape[2])  # dyadic weights (sum a power of 2): exact in float32, ties stay ties
+    center[-1] += 2 ** (int(np.ceil(np.log2(scores.shape[2]))) + 1) - scores.shape[2]
     pol = LoggingPolicy("epsilon", eps, center)
     p = propensities(b, pol, slate=k).p
     ref = epsilon_ref(scores, mask, pol.center, eps, k)

@@ -76,11 +76,19 @@ def logging_propensities(log: ImpressionLog, *, mc: int, key) -> tuple[np.ndarra
             "log: has neither a propensity column nor a declared logging policy (--propensity COL or "
             "--logging dirichlet:C@a_1,...,a_K / epsilon:E@a_1,...,a_K): off-policy estimates need one"
         )
-    return (
-        declared.at_shown(log.shown),
-        declared,
-        {"source": "declared", "declared": str(log.logging), **declared.info()},
-    )
+    p_shown = declared.at_shown(log.shown)
+    zero = (log.shown >= 0) & ~(p_shown > 0)
+    if zero.any():  # exact propensities only: Monte Carlo counts the logged draw (never 0)
+        n, r = (int(i) for i in np.argwhere(zero)[0])
+        ids = log.info.get("session_ids")
+        name = f"session {ids[n]!r}" if ids is not None else f"session {n}"
+        raise ValueError(
+            f"logging: {int(zero.any(axis=1).sum())} of {log.n_sessions} sessions show an item that the declared "
+            f"{log.logging} never serves (propensity 0), e.g. {name} shows candidate {int(log.shown[n, r])}: the "
+            "log was not logged under this D0 (check the declared logging, or give the logging policy's propensity "
+            "column)"
+        )
+    return p_shown, declared, {"source": "declared", "declared": str(log.logging), **declared.info()}
 
 
 def bootstrap_multiplicities(key, log: ImpressionLog, n_boot: int) -> np.ndarray:
