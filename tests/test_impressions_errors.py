@@ -127,7 +127,7 @@ CASES = {
     "a shown item the declared logging never serves": (
         lambda df: df,
         ["--shown", "shown", "--logging", "dirichlet:30@0.5,0.5"],
-        ["--logging:", "never serves (propensity 0)", "sessions show an item"],
+        ["never serves (propensity 0)", "sessions show an item", "dirichlet:30@0.5,0.5"],
     ),
     "propensity column without --shown": (lambda df: df, ["--propensity", "p"], ["--shown", "docs/impressions.md"]),
     "propensity column against the declared logging": (

@@ -26,7 +26,8 @@ import pandas as pd
 
 from jaxfair.engine.grids import direction_grid, simplex_grid
 from jaxfair.named_prefs import prefs_record
-from jaxfair.offpolicy import ImpressionLog, LoggingPolicy, check_propensity_column, estimate, propensities
+from jaxfair.offpolicy import ImpressionLog, LoggingPolicy, estimate
+from jaxfair.offpolicy.estimate import logging_propensities
 from jaxfair.preferences.over_set import set_evaluation_from_label_means
 from jaxfair.preferences.prefset import PrefSet
 from jaxfair.surface.compute import default_grid
@@ -75,8 +76,8 @@ class OffPolicySurface:
 def impression_log(scenario: Any, *, flag: str = "logging", mc: int = 4096, seed: int = 0) -> Any:
     """The :class:`jaxfair.offpolicy.ImpressionLog` of an impression scenario, built once and kept
     in ``scenario.log``. Parses the declared logging (its K against the scores; ``flag`` names it
-    in errors) and, when the log has both a propensity column and a declared D0, checks the
-    column against the propensities D0 gives (ValueError naming the worst session and both values)."""
+    in errors) and, with a declared D0, checks a propensity column against the propensities D0 gives
+    (ValueError naming the worst session and both values) and refuses shown items D0 never serves."""
     if scenario.log is not None:
         return scenario.log
     policy = scenario.logging
@@ -94,30 +95,15 @@ def impression_log(scenario: Any, *, flag: str = "logging", mc: int = 4096, seed
         position_weights=scenario.position_weights,
         info=dict(scenario.info, session_ids=scenario.session_ids),
     )
-    if log.propensity is not None and policy is not None:
-        computed = propensities(log, policy, slate=log.slate_k, mc=mc, key=jax.random.PRNGKey(seed))
-        check_propensity_column(log, computed)
-    elif policy is not None and policy.kind == "dirichlet" and log.slate_k == 1 and scenario.n_labels == 2:
-        # Exact propensities: a shown item the declared D0 can never serve (p0 = 0) means the log was not
-        # logged under it; its weight would be infinite. (Monte Carlo counts the logged draw: never 0.)
-        _check_shown_possible(log, propensities(log, policy, slate=1), policy, flag)
+    exact = policy is not None and policy.kind == "dirichlet" and log.slate_k == 1 and scenario.n_labels == 2
+    if policy is not None and (log.propensity is not None or exact):
+        # Checked here, before anything is printed (estimate checks again): a propensity column must agree
+        # with the declared D0, and a shown item that D0 never serves (exact propensity 0; Monte Carlo counts
+        # the logged draw, never 0) means the log was not logged under it.
+        logging_propensities(log, mc=mc, key=jax.random.PRNGKey(seed))
     scenario.info.setdefault("impressions", {})["logging"] = None if policy is None else policy.describe()
     scenario.log = log
     return log
-
-
-def _check_shown_possible(log: Any, computed: Any, policy: Any, flag: str) -> None:
-    p = computed.at_shown(log.shown)
-    zero = (log.shown >= 0) & ~(p > 0)
-    if zero.any():
-        n = int(np.flatnonzero(zero.any(axis=1))[0])
-        ids = log.info.get("session_ids")
-        name = f"session {ids[n]!r}" if ids is not None else f"session {n}"
-        raise ValueError(
-            f"{flag}: {int(zero.any(axis=1).sum())} of {log.n_sessions} sessions show an item that the declared "
-            f"{policy} never serves (propensity 0), e.g. {name} shows candidate {int(log.shown[n, 0])}: the log was "
-            "not logged under this D0 (check --logging, or give the logging policy's --propensity column)"
-        )
 
 
 def impression_check(args: Any, flag: str = "--logging"):
