@@ -21,7 +21,16 @@ import warnings
 
 from jaxfair.htmlreport.commands import add_html_argument, finish_outputs
 from jaxfair.scenarios.cliargs import scenario_from_args
-from jaxfair.utils.cliargs import UsageError, add_scenario_arguments, int_at_least, positive_int, scenario_label
+from jaxfair.utils.cliargs import (
+    UsageError,
+    add_estimator_arguments,
+    add_scenario_arguments,
+    check_estimator_flags_unused,
+    estimator_options,
+    int_at_least,
+    positive_int,
+    scenario_label,
+)
 from jaxfair.utils.interrupt import exit_on_sigint, interrupt_message
 from jaxfair.utils.progress import set_quiet
 
@@ -77,6 +86,7 @@ def _add_surface(subparsers) -> None:
     from jaxfair.engine.slate import add_slate_arguments
 
     add_slate_arguments(p)  # k > 1 uses the grid kernel and, with provider groups, adds provider DER
+    add_estimator_arguments(p)  # an impression log (--shown/--position): off-policy estimates
     s = p.add_argument_group("preference set (how conclusions move with the assumed α*(g), SPEC §9)")
     s.add_argument(
         "--prefs-set",
@@ -116,9 +126,17 @@ def _run_surface(args) -> int:
     for flag, v in (("--robust-q", args.robust_q), ("--robust-tau", args.robust_tau)):
         if not 0.0 <= v <= 1.0:
             raise UsageError(f"{flag}: expected a number in [0, 1], got {v}")
+    if args.shown is None and args.position is None:
+        check_estimator_flags_unused(args)
     # The scenario is built before the progress bar opens, so a bad argument or file is the
     # only thing printed.
-    sc = scenario_from_args(args)
+    from jaxfair.surface.offpolicy import impression_check
+
+    sc = scenario_from_args(args, check=impression_check(args))
+    from jaxfair.scenarios.impressions import ImpressionScenario
+
+    if isinstance(sc, ImpressionScenario):  # an impression log (SPEC §10): estimated off-policy
+        return _run_offpolicy_surface(args, sc, out, label)
     slate = slate_from_args(args, sc.n_candidates)  # a bad k, vector or gamma: one line, exit 2
     warn_ignored_by_replay(sc, **{"--users": args.users})
     if sc.n_labels == 2 and args.grid is not None and args.grid < 3:
@@ -155,6 +173,59 @@ def _run_surface(args) -> int:
         paths = stage.final(paths)
         bar.update(1)
     _print_surface(sc, surf.summary, size)
+    for p in paths.values():
+        print(f"  wrote {p}")
+    return 0
+
+
+def _run_offpolicy_surface(args, sc, out, label: str) -> int:
+    """``surface`` on an impression log: off-policy estimates with CIs and what the log identifies."""
+    from jaxfair.surface.offpolicy import compute_offpolicy_surface
+    from jaxfair.surface.offpolicy_output import offpolicy_lines, write_offpolicy_surface
+    from jaxfair.utils.outdir import staged_dir
+    from jaxfair.utils.preflight import warn_ignored_by_replay
+    from jaxfair.utils.progress import progress_bar as tqdm
+
+    opts = estimator_options(args)
+    if args.method is not None:
+        raise UsageError("--method: an impression log is estimated off-policy on the grid of α (no exact sweep)")
+    if args.slate not in (1, sc.slate_k):
+        raise UsageError(
+            f"--slate: the log's slates have k = {sc.slate_k} (its --position column), got --slate {args.slate}"
+        )
+    if sc.n_labels == 2 and args.grid is not None and args.grid < 3:
+        raise UsageError(f"--grid: expected an integer >= 3 for K = 2 labels, got {args.grid}")
+    warn_ignored_by_replay(sc, **{"--users": args.users})
+    prefs_set = None
+    if args.prefs_set is not None:
+        from jaxfair.preferences.prefset import PrefSet
+
+        prefs_set = PrefSet.for_scenario(args.prefs_set, sc, seed=args.seed)
+    with tqdm(total=2, desc=f"surface {label}", unit="step") as bar:
+        bar.set_postfix_str(f"estimating the α grid off-policy on {sc.sample_size()['text']}")
+        surf = compute_offpolicy_surface(
+            sc,
+            n_grid=args.grid,
+            seed=args.seed,
+            estimator=opts["estimator"],
+            estimator_default=opts["estimator_default"],
+            clip=opts["clip"],
+            n_boot=opts["n_boot"],
+            min_ess=opts["min_ess"],
+            p_min=opts["p_min"],
+            mc=opts["mc"],
+            prefs_set=prefs_set,
+            progress=True,
+        )
+        bar.update(1)
+        bar.set_postfix_str("writing figures and tables")
+        with staged_dir(out) as stage:  # OUT complete or untouched (jaxfair.utils.outdir)
+            paths = write_offpolicy_surface(surf, stage.path)
+            paths |= finish_outputs(stage.path, args)
+        paths = stage.final(paths)
+        bar.update(1)
+    for line in offpolicy_lines(surf):
+        print(line)
     for p in paths.values():
         print(f"  wrote {p}")
     return 0

@@ -19,7 +19,7 @@ Layers, lowest first (an import may stay in its layer or go down, never up):
    engine imports none of them.
 3. scenarios — ``jaxfair.scenarios`` (sources of batches; its registry, its CLI argument helpers).
 4. analyses — ``jaxfair.diagnose``, ``jaxfair.bo``, ``jaxfair.surface``, ``jaxfair.dynamics``,
-   ``jaxfair.preferences``.
+   ``jaxfair.preferences``, ``jaxfair.offpolicy``.
 5. entry points — ``jaxfair.cli``, ``jaxfair.console`` (the script), every ``*.cli`` module, the ``jaxfair`` façade
    (``__init__``, which re-exports scenarios) and ``jaxfair.distributed`` (a ``python -m`` program).
 
@@ -42,7 +42,7 @@ LAYERS = {
     1: "engine",
     2: "façades beside the engine",
     3: "scenarios",
-    4: "diagnose/bo/surface/dynamics/preferences",
+    4: "diagnose/bo/surface/dynamics/preferences/offpolicy",
     5: "cli / entry points",
 }
 PLUMBING = ("utils", "htmlreport")
@@ -86,7 +86,7 @@ def layer(mod: str) -> int:
     parts = mod.split(".")
     if mod in ("jaxfair", "jaxfair.cli", "jaxfair.console", "jaxfair.distributed") or parts[-1] == "cli":
         return 5
-    if parts[1] in ("diagnose", "bo", "surface", "dynamics", "preferences"):
+    if parts[1] in ("diagnose", "bo", "surface", "dynamics", "preferences", "offpolicy"):
         return 4
     if parts[1] == "scenarios":
         return 3

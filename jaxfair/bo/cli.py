@@ -10,9 +10,12 @@ def _run_bo(args) -> int:
     from jaxfair.ratio import worst_best_ratio
     from jaxfair.scenarios.cliargs import allow_unnormalised_arg, scenario_from_args, scenario_name
     from jaxfair.utils.cliargs import (
+        IMPRESSION_FLAGS,
         LOG_FLAGS,
         UsageError,
+        check_estimator_flags_unused,
         check_log_flags_unused,
+        estimator_options,
         parse_options,
         scenario_label,
         scenario_options,
@@ -32,10 +35,23 @@ def _run_bo(args) -> int:
 
     # A study directory is written into incrementally and resumed, never replaced as a whole.
     out = check_out_dir(args.out or f"results/bo-{scenario_label(args)}", replace=False)
+    impressions = args.shown is not None or args.position is not None
+    offpolicy = None
+    if impressions:
+        if args.position is not None:
+            raise UsageError("--position: a study on an impression log optimises top-1 serving; slate logs: `surface`")
+        opts = estimator_options(args)
+        offpolicy = {k: opts[k] for k in ("estimator", "clip", "min_ess", "p_min", "mc")}
+        if getattr(args, "n_boot", None) is not None:
+            raise UsageError("--n-boot: a study's online test on a log is one resample of its users; no --n-boot")
+    else:
+        check_estimator_flags_unused(args)
     options = scenario_options(args)
     exact_users = 100_000 if args.exact_users is None else args.exact_users
     if args.data is not None or args.prefs is not None:
-        scenario = scenario_from_args(args)
+        from jaxfair.surface.offpolicy import impression_check
+
+        scenario = scenario_from_args(args, check=impression_check(args))
         warn_ignored_by_replay(scenario, **{"--exact-users": args.exact_users})
         if args.replay:
             s, u = scenario.n_sessions, scenario.n_logged_users
@@ -46,7 +62,9 @@ def _run_bo(args) -> int:
             )
         if args.data is not None:
             options = dict(
-                options, **{f: getattr(args, f) for f in LOG_FLAGS if getattr(args, f) is not None}, replay=args.replay
+                options,
+                **{f: getattr(args, f) for f in LOG_FLAGS + IMPRESSION_FLAGS if getattr(args, f) is not None},
+                replay=args.replay,
             )
     else:
         check_log_flags_unused(args)
@@ -74,9 +92,16 @@ def _run_bo(args) -> int:
         ray_address=args.ray_address,
         horizon=args.horizon,
         prefs_set=args.prefs_set,
+        **({"offpolicy": offpolicy} if offpolicy is not None else {}),
         **_slate_args(args),
     )
-    _print_outcomes(rows, worst_best_ratio, _exact_text(scenario, args, exact_users, out))
+    if offpolicy is not None:
+        from jaxfair.bo.legend import exact_values_text
+
+        exact = exact_values_text(_print_offpolicy_study(out, scenario))
+    else:
+        exact = _exact_text(scenario, args, exact_users, out)
+    _print_outcomes(rows, worst_best_ratio, exact)
     t = rows[rows["phase"] == "bo"].groupby("method")[["t_fit", "t_acq", "t_eval"]].mean()
     for m, r in t.iterrows():
         print(
@@ -86,6 +111,30 @@ def _run_bo(args) -> int:
     finish_outputs(out, args)  # the command line, in OUT/command.json (one entry per run)
     print(f"wrote {out}/rows.csv; next: jaxfair report {out}")
     return 0
+
+
+def _print_offpolicy_study(out, scenario) -> dict:
+    """What a study on an impression log measured, and where its search stayed (study.json)."""
+    import json
+    from pathlib import Path
+
+    from jaxfair.utils.percent import percent
+
+    config = json.loads((Path(out) / "study.json").read_text())
+    rec = config["offpolicy"]
+    region = rec["identified_region"]
+    where = (
+        " ∪ ".join(f"[{a:.3f}, {b:.3f}]" for a, b in region["w_intervals"])
+        if "w_intervals" in region
+        else f"{percent(region['identified_share'])} of a {region['grid']}-point simplex grid"
+    )
+    print(
+        f"impression log ({scenario.logging_text()}): each online test is the off-policy {rec['estimator']} estimate "
+        f"on one resample of its {scenario.n_logged_users:,} logged users, the exact values its point estimate on "
+        f"the whole log; the search stays inside the identified region (w in {where}): a proposal outside it is "
+        "evaluated, and recorded, at the nearest identified α (rows' note)"
+    )
+    return config
 
 
 def _exact_text(scenario, args, exact_users: int, out) -> str:
@@ -242,7 +291,7 @@ def _html_of_study(args, out):
 
 def add_subcommands(subparsers) -> None:
     """Register ``bo`` and ``report`` on an ``argparse`` subparsers object."""
-    from jaxfair.utils.cliargs import add_scenario_arguments, int_at_least
+    from jaxfair.utils.cliargs import add_estimator_arguments, add_scenario_arguments, int_at_least
 
     p = subparsers.add_parser(
         "bo",
@@ -311,6 +360,7 @@ def add_subcommands(subparsers) -> None:
     from jaxfair.engine.slate import add_slate_arguments
 
     add_slate_arguments(p)
+    add_estimator_arguments(p)  # an impression log (--shown/--position): off-policy objectives
     p.add_argument(
         "--workers",
         type=int,

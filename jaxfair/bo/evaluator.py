@@ -82,7 +82,9 @@ class EvalResult:
       ``[b, H]``, merit_share ``[H]``: None unless computed (``provider_der`` objective);
       set_utility, set_der ``[Q, b]``: global utility and DER under each member of the
       evaluator's preference set, and robust ``{name: [b]}`` the robust objectives
-      (``utility_q{q}``, ``der_min``) — None without ``prefs_set``.
+      (``utility_q{q}``, ``der_min``) — None without ``prefs_set``; x_evaluated ``[b, d]``: the
+      inputs actually evaluated when the evaluator moved a proposal (an impression log keeps the
+      search inside its identified region, :mod:`jaxfair.bo.offpolicy`), else None, and note says why.
     """
 
     alphas: np.ndarray
@@ -99,6 +101,8 @@ class EvalResult:
     set_utility: np.ndarray | None = None
     set_der: np.ndarray | None = None
     robust: dict | None = None
+    x_evaluated: torch.Tensor | None = None
+    note: str = ""
 
     def value(self, objective: str) -> np.ndarray:
         """``[b]`` float64: the named objective (a point one or a robust one)."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from jaxfair.utils.percent import percent
+
 __all__ = ["exact_values_text", "recommendation_lines", "summary_legend"]
 
 
@@ -37,6 +39,19 @@ def exact_values_text(config: dict | None, *, sessions: str | None = None) -> st
         return "the study's fixed exact-value batch"
     n = int(config.get("exact_users", 100_000))
     sample = config.get("exact_sample")
+    if config.get("offpolicy"):  # an impression log: the log's own best answer, not the truth
+        off = config["offpolicy"]
+        region = off.get("identified_region", {})
+        where = (
+            "w in " + " ∪ ".join(f"[{a:.3f}, {b:.3f}]" for a, b in region["w_intervals"])
+            if region.get("w_intervals")
+            else f"{percent(region.get('identified_share', 0))} of the simplex grid"
+        )
+        return (
+            f"the whole impression log (off-policy {off.get('estimator', 'dr')} point estimates, logging "
+            f"{off.get('logging', '?')}; every evaluated α identified: the search stayed inside the identified "
+            f"region, {where})"
+        )
     if config.get("exact_batch"):  # a replay: every logged session, once each
         text = f"every logged session once ({f'{sessions}; ' if sessions else ''}a replay has no held-out users)"
     elif isinstance(sample, dict) and sample.get("source_users") is not None:
@@ -67,9 +82,15 @@ def summary_legend(columns: Iterable[str], config: dict | None = None, *, recomm
     """
     cols = set(columns)
     exact = exact_values_text(config)
+    kind = (
+        "off-policy point estimates (the log's best answer, not noise-free: they carry its sampling error; "
+        "`jaxfair surface` on the log gives their CIs)"
+        if config and config.get("offpolicy")
+        else "exact (noise-free) values"
+    )
     out = [
-        f"All values are exact (noise-free) values on {exact}; each is a median (or mean, sd) over "
-        "the method's trials, one value per trial."
+        f"All values are {kind} on {exact}; each is a median (or mean, sd) over the method's trials, "
+        "one value per trial."
     ]
     finals = [m for m in _METRICS if f"median_final_{m}" in cols]
     if finals:

@@ -83,5 +83,21 @@ class SearchSpace:
         alpha[:, k - 1] = rest
         return alpha
 
+    def from_alpha(self, alpha) -> np.ndarray:
+        """``α [b, K]`` (rows >= 0, not all zero) → ``X [b, d]``: the inverse of :meth:`to_alpha`
+        up to the scale of α (the direction space normalises it; the box keeps α / max α)."""
+        a = np.asarray(alpha, dtype=np.float64)
+        if self.kind == "box":
+            return a / a.max(axis=1, keepdims=True)
+        a = a / a.sum(axis=1, keepdims=True)
+        k = self.n_labels
+        x = np.empty((a.shape[0], k - 1))
+        rest = np.ones(a.shape[0])
+        for j in range(k - 1):
+            b = np.divide(a[:, j], rest, out=np.ones_like(rest), where=rest > 0)
+            x[:, j] = 1.0 - (1.0 - np.clip(b, 0.0, 1.0)) ** (k - 1 - j)
+            rest = rest - a[:, j]
+        return np.clip(x, 0.0, 1.0)
+
     def __repr__(self) -> str:
         return f"SearchSpace(kind={self.kind!r}, K={self.n_labels}, d={self.dim})"

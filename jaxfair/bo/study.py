@@ -91,11 +91,15 @@ def run_study(
     position_weights: Any = "dcg",
     horizon: int | None = None,
     prefs_set: Any = None,
+    offpolicy: dict | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) a BO study; return the tidy rows (one per evaluation).
 
     Args:
-      scenario: a registered scenario name or a :class:`~jaxfair.scenarios.Scenario`.
+      scenario: a registered scenario name or a :class:`~jaxfair.scenarios.Scenario`; an impression
+        log (:class:`~jaxfair.scenarios.impressions.ImpressionScenario`) is studied off-policy
+        (:class:`~jaxfair.bo.offpolicy.OffPolicyEvaluator`; ``offpolicy``: its estimator options
+        ``estimator``, ``clip``, ``min_ess``, ``p_min``, ``mc``), its search kept inside the identified region.
       methods: names from :data:`jaxfair.bo.methods.METHODS` (list or comma-separated).
       trials, iterations: paper protocol 20 × 20; each trial has ``n_init`` initial
         evaluations (uniform random, shared by all methods) then ``iterations`` proposals.
@@ -173,9 +177,20 @@ def run_study(
 
         prefs_set = PrefSet.for_scenario(prefs_set, scenario, name="prefs_set")
     ps = {} if prefs_set is None else {"prefs_set": prefs_set}
-    ev = Evaluator(
-        scenario, users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz, **ps
-    )
+    from jaxfair.scenarios.impressions import ImpressionScenario
+
+    if isinstance(scenario, ImpressionScenario):  # SPEC §10: off-policy objectives (jaxfair.bo.offpolicy)
+        from jaxfair.bo.offpolicy import OffPolicyEvaluator
+
+        if workers != 1 or ray_address is not None:
+            raise ValueError("workers: a study on an impression log runs in one process (workers=1)")
+        ev = OffPolicyEvaluator(scenario, seed=seed, space=space, **(offpolicy or {}), **slate_kw, **hz, **ps)
+    elif offpolicy is not None:
+        raise ValueError("offpolicy: only for a scenario that is an impression log")
+    else:
+        ev = Evaluator(
+            scenario, users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz, **ps
+        )
     if ev.prefs_set is not None:
         ps = {"prefs_set": ev.prefs_set}  # bound to the scenario's order: what the Ray workers get too
 
@@ -209,6 +224,9 @@ def run_study(
         # A replay's exact value is the logged sessions once each (exact_users is ignored); studies
         # whose exact values came from a resample of the logs do not resume into this one.
         config["exact_batch"] = "logged sessions, each once"
+    if hasattr(ev, "region"):  # an impression log: what the objectives are, and where the search stays
+        config["exact_batch"] = "the whole impression log (off-policy point estimate)"
+        config["offpolicy"] = dict(ev.options, identified_region=ev.region(), logging=scenario.logging_text())
     if objectives != ("utility", "der"):
         config["objectives"] = list(objectives)
     if ev.prefs_set is not None:  # absent from studies without a set: they stay resumable
@@ -386,6 +404,8 @@ def _run_one(
         t0 = time.perf_counter()
         res = ev.evaluate(x_next, key=ev.key_for(trial, e))
         t_eval = time.perf_counter() - t0
+        if res.x_evaluated is not None:  # moved into an impression log's identified region: record what was evaluated
+            x_next = res.x_evaluated.reshape(x_next.shape)
         t0 = time.perf_counter()
         ckey = x_next.numpy().tobytes()
         if ckey not in exact_cache:
@@ -430,7 +450,7 @@ def _run_one(
             gamma=float(gamma) if gamma is not None else float("nan"),
             acq_value=prop.acq_value if prop else float("nan"),
             n_batch=prop.n_batch if prop else 0,
-            note=prop.note if prop else "",
+            note="; ".join(n for n in (prop.note if prop else "", res.note) if n),
             t_fit=prop.t_fit if prop else 0.0,
             t_acq=prop.t_acq if prop else 0.0,
             t_eval=t_eval,

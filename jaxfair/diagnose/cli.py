@@ -158,6 +158,9 @@ def run(args) -> int:
     from jaxfair.utils.progress import progress_bar as tqdm
 
     out = check_out_dir(args.out or f"results/diagnose-{scenario_label(args)}")
+    from jaxfair.scenarios.impressions import refuse_impression_args
+
+    refuse_impression_args(args, "diagnose")  # SPEC §10: an impression log has no full labels
     # Arguments and the scenario are checked before the progress bar opens, so a mistake prints
     # only its one `jaxfair: error:` line.
     if args.data is not None and args.features is None and not args.exact:

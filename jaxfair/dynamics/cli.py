@@ -32,6 +32,9 @@ def _run_dynamics(args) -> int:
 
     label = scenario_label(args)
     out = check_out_dir(args.out or f"results/dynamics-{label}")
+    from jaxfair.scenarios.impressions import refuse_impression_args
+
+    refuse_impression_args(args, "dynamics")  # SPEC §10: an impression log has no full labels
     # Everything the user can get wrong is checked before any work starts.
     for flag, v, lo in (
         ("--periods", args.periods, 1),

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from jaxfair.utils.cliargs import (
+    IMPRESSION_FLAGS,
     LOG_RESERVED,
     UsageError,
     check_log_flags_unused,
@@ -66,12 +67,14 @@ def check_data_dir(name: str, data_dir) -> None:
         raise UsageError(f"--data-dir: scenario {name!r} reads no data files")
 
 
-def scenario_from_args(args: argparse.Namespace):
+def scenario_from_args(args: argparse.Namespace, check=None):
     """The :class:`~jaxfair.scenarios.Scenario` that the arguments of :func:`add_scenario_arguments` name.
 
     Without ``--prefs`` but with ``--prefs-set file:PATH`` the prefs are member 0 of that file
     (a ``jaxfair prefs`` file's point estimate), bound by name; ``scenario.prefs_origin`` then
     names them so ("member 0 of PATH"), never "the given prefs" (:meth:`PrefSet.for_scenario`).
+    ``check``: called with the scenario before the prefs are echoed, so that a mistake it finds
+    (an impression log's logging policy, checked one layer up) is still the only line printed.
     """
     from jaxfair import scenarios
 
@@ -99,6 +102,8 @@ def scenario_from_args(args: argparse.Namespace):
         scenario = logs_from_args(args, seed=seed, prefs=prefs, options=options)
     if set_file is not None:
         scenario.prefs_origin = f"member 0 of {Path(set_file).name} (no --prefs given)"
+    if check is not None:
+        check(scenario)
     # The binding the user has to check: their --prefs rows, or member 0 of their set's file
     # (a registered scenario's documented default is recorded in every output, not echoed).
     if prefs is not None or set_file is not None or args.data is not None:
@@ -176,5 +181,26 @@ def logs_from_args(args: argparse.Namespace, *, seed: int = 0, prefs=None, optio
         allow_unnormalised=allow_unnormalised_arg(args),
         replay=args.replay,
         seed=seed,
+        **impression_arguments(args),
         **options,
     )
+
+
+def impression_arguments(args: argparse.Namespace) -> dict:
+    """The impression-log keywords of :func:`~jaxfair.scenarios.logs.from_frame` (SPEC §10) from
+    ``--shown/--position/--propensity/--logging`` (and a slate's ``--position-weights``)."""
+    # --logging stays a spec here: it is parsed (and its K checked) where the log is estimated.
+    out = {f: getattr(args, f, None) for f in IMPRESSION_FLAGS}
+    if out["position"] is not None and getattr(args, "position_weights", None) is not None:
+        from jaxfair.engine.position import POSITION_MODELS
+
+        pw = args.position_weights
+        if pw not in POSITION_MODELS:
+            try:
+                pw = tuple(float(x) for x in pw.split(","))
+            except ValueError:
+                raise UsageError(
+                    f"--position-weights: expected one of {', '.join(POSITION_MODELS)} or numbers"
+                ) from None
+        out["position_weights"] = pw
+    return out

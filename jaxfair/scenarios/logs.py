@@ -62,6 +62,7 @@ import pandas as pd
 
 from jaxfair.named_prefs import bind_prefs
 from jaxfair.scenarios.base import Scenario
+from jaxfair.scenarios.impressions import ImpressionScenario, check_no_gaps, impression_rows
 from jaxfair.scenarios.log_checks import (
     check_arguments,
     check_candidates,
@@ -130,6 +131,11 @@ def from_frame(
     allow_duplicates: bool = False,
     item_group: str | None = None,
     allow_unnormalised: bool = False,
+    shown: str | None = None,
+    position: str | None = None,
+    propensity: str | None = None,
+    logging: Any = None,
+    position_weights: Any = None,
     **sampling: Any,
 ) -> Scenario:
     """A scenario from logged (user, candidate) rows (see the module docstring).
@@ -165,6 +171,13 @@ def from_frame(
         session, scores, labels, retrieval flag) raise a :class:`DuplicateRowsWarning` (each
         repeat becomes another candidate, e.g. a file appended to itself doubles every pool);
         True says the repeats are genuine and silences it.
+      shown, position, propensity, logging, position_weights: an impression log (SPEC §10,
+        :mod:`jaxfair.scenarios.impressions`): ``shown`` (0/1, top-1) or ``position`` (1..k, 0 = not
+        shown) names the shown items, whose rows alone need labels; the logging policy is a
+        ``propensity`` column and/or the declared ``logging`` D0 (a spec or a
+        :class:`jaxfair.offpolicy.LoggingPolicy`); ``position_weights`` of a slate (default "dcg").
+        Returns an :class:`~jaxfair.scenarios.impressions.ImpressionScenario` (always a replay).
+        Without ``shown``/``position``, labels with gaps are refused, naming them.
       **sampling: pool sampling options ``n_candidates``, ``retrieval``, ``retrieval_label``,
         ``retrieval_pool`` (not with ``replay``).
     Returns:
@@ -172,6 +185,11 @@ def from_frame(
     Raises:
       ValueError: naming the argument, column and first bad data row (1-based, header excluded).
     """
+    impressions = shown is not None or position is not None
+    replay = True if impressions else replay  # an impression log is its logged sessions, each once
+    if not impressions and isinstance(df, pd.DataFrame):  # gaps in the labels: say what they call for
+        named = [labels] if isinstance(labels, str) else list(labels or [])
+        check_no_gaps(df, [c for c in named if c in df.columns], propensity=propensity, logging=logging)
     score_cols, label_cols, feature_cols = check_arguments(
         df,
         scores=scores,
@@ -187,6 +205,17 @@ def from_frame(
         user=user, group=group, candidate=candidate, retrieved=retrieved, session=session, item_group=item_group
     )
     check_columns_exist(df, columns, score_cols, label_cols, feature_cols)
+    if impressions:  # the off-policy path (SPEC §10)
+        rows = impression_rows(df, label_cols, shown=shown, position=position, propensity=propensity, logging=logging)
+        logged = {k: v for k, v in columns.items() if k not in ("session", "item_group")}
+        replay_sc = from_frame(
+            rows.frame, **logged, scores=score_cols, labels=label_cols, features=features, session=session,
+            item_group=item_group, prefs=prefs, group_names=group_names, replay=True, name=name, seed=seed,
+            allow_duplicates=allow_duplicates, allow_unnormalised=allow_unnormalised, **sampling,
+        )  # fmt: skip
+        return ImpressionScenario.from_replay(
+            replay_sc, rows, user_col=user, session_col=session, logging=logging, position_weights=position_weights
+        )
     df = df.reset_index(drop=True)
     f, y = scores_and_labels(df, score_cols, label_cols)
     users = user_groups(df, user, group)

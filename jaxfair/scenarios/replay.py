@@ -18,7 +18,16 @@ import pandas as pd
 from jaxfair.engine.batch import Batch
 from jaxfair.scenarios.base import Scenario
 
-__all__ = ["ReplayScenario", "ReplaySessionWarning"]
+__all__ = ["ReplayScenario", "ReplaySessionWarning", "session_layout"]
+
+
+def session_layout(user: np.ndarray, session: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each data row's session ``i64[R]`` (sessions in (user, session) order) and its position
+    ``i64[R]`` within the session (logged order): the layout of :class:`ReplayScenario`'s arrays."""
+    keys = pd.DataFrame({"u": user, "s": session})
+    sid = keys.groupby(["u", "s"], sort=True).ngroup().to_numpy()
+    pos = pd.Series(np.arange(len(sid))).groupby(sid).cumcount().to_numpy()
+    return sid, pos
 
 
 class ReplaySessionWarning(UserWarning):
@@ -74,11 +83,10 @@ class ReplayScenario(Scenario):
         self.feature_names = tuple(feature_names)
         self.seed = seed
         self.prefs = prefs
-        keys = pd.DataFrame({"u": user, "s": session})
-        sid = keys.groupby(["u", "s"], sort=True).ngroup().to_numpy()
-        n_sessions = int(sid.max()) + 1
-        pos = pd.Series(np.arange(len(sid))).groupby(sid).cumcount().to_numpy()
-        m = int(pos.max()) + 1
+        sid, pos = session_layout(user, session)
+        n_sessions, m = int(sid.max()) + 1, int(pos.max()) + 1
+        # Where each data row landed (an impression log maps its shown/position columns with it).
+        self.row_session, self.row_position = sid, pos
         k = scores.shape[1]
         sc = np.zeros((n_sessions, m, k), np.float32)
         lb = np.zeros((n_sessions, m, k), np.float32)

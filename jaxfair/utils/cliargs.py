@@ -16,13 +16,19 @@ import math
 from typing import Any
 
 __all__ = [
+    "ESTIMATORS",
+    "ESTIMATOR_DEFAULTS",
+    "IMPRESSION_FLAGS",
     "LOG_FLAGS",
     "LOG_RESERVED",
     "UsageError",
+    "add_estimator_arguments",
     "add_log_arguments",
     "add_prefs_argument",
     "add_scenario_arguments",
+    "check_estimator_flags_unused",
     "check_log_flags_unused",
+    "estimator_options",
     "check_reserved_options",
     "int_at_least",
     "nonnegative_int",
@@ -164,6 +170,35 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="COL",
         help="provider (item) group column of each candidate (optional; provider exposure, SPEC §7)",
     )
+    i = parser.add_argument_group(
+        "impression log (outcomes only where an item was shown; SPEC §10, docs/impressions.md)"
+    )
+    i.add_argument(
+        "--shown",
+        default=None,
+        metavar="COL",
+        help="0/1 column: the item shown in its session (top-1: one per session); labels may be empty "
+        "elsewhere, and every number is then estimated off-policy",
+    )
+    i.add_argument(
+        "--position",
+        default=None,
+        metavar="COL",
+        help="slates: the position 1..k the item was shown at, 0 = not shown (independent-position IPS)",
+    )
+    i.add_argument(
+        "--propensity",
+        default=None,
+        metavar="COL",
+        help="the logging policy's probability of the shown item (at its position for slates)",
+    )
+    i.add_argument(
+        "--logging",
+        default=None,
+        metavar="D0",
+        help="the declared weight randomisation of the log: dirichlet:C@a_1,...,a_K (α_n ~ Dir(C·a)) or "
+        "epsilon:E@a_1,...,a_K; jaxfair then computes every candidate's propensity itself",
+    )
 
 
 def add_scenario_arguments(
@@ -231,6 +266,74 @@ def add_prefs_argument(parser) -> None:
     )
 
 
+# The impression-log flags of add_log_arguments (SPEC §10): any of them makes --data an impression log.
+IMPRESSION_FLAGS = ("shown", "position", "propensity", "logging")
+ESTIMATORS = ("ips", "snips", "dm", "dr")
+
+
+def add_estimator_arguments(parser: argparse.ArgumentParser) -> None:
+    """The off-policy estimator's flags (``surface``/``bo`` on an impression log; SPEC §10).
+
+    Every default is None here so a flag given without an impression log is refused
+    (:func:`check_estimator_flags_unused`); :func:`estimator_options` fills the defaults."""
+    e = parser.add_argument_group("off-policy estimation (with --shown/--position; docs/impressions.md)")
+    e.add_argument(
+        "--estimator",
+        choices=ESTIMATORS,
+        default=None,
+        help="ips, snips, dm (outcome model only) or dr (doubly robust; default)",
+    )
+    e.add_argument("--clip", type=float, default=None, metavar="λ", help="clip importance weights at λ (recorded)")
+    e.add_argument(
+        "--mc",
+        type=positive_int,
+        default=None,
+        metavar="M",
+        help="Monte Carlo draws for declared propensities at K >= 3 (default 4096; K = 2 is exact)",
+    )
+    e.add_argument(
+        "--min-ess",
+        type=float,
+        default=None,
+        help="a cell is identified only with effective sample size >= this (default 30)",
+    )
+    e.add_argument(
+        "--p-min",
+        type=float,
+        default=None,
+        help="support deficiency: target items with logging propensity below this (default 1e-3)",
+    )
+    e.add_argument(
+        "--n-boot", type=positive_int, default=None, help="bootstrap resamples over users for the CIs (default 200)"
+    )
+
+
+ESTIMATOR_DEFAULTS = {"estimator": "dr", "clip": None, "mc": 4096, "min_ess": 30.0, "p_min": 1e-3, "n_boot": 200}
+
+
+def estimator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The estimator flags with their defaults filled in, checked (one-line errors)."""
+    out = {k: (v if getattr(args, k, None) is None else getattr(args, k)) for k, v in ESTIMATOR_DEFAULTS.items()}
+    if out["clip"] is not None and not (math.isfinite(out["clip"]) and out["clip"] > 0):
+        raise UsageError(f"--clip: expected a positive number, got {out['clip']}")
+    if not (math.isfinite(out["min_ess"]) and out["min_ess"] >= 1):
+        raise UsageError(f"--min-ess: expected a number >= 1, got {out['min_ess']}")
+    if not (math.isfinite(out["p_min"]) and 0 <= out["p_min"] < 1):
+        raise UsageError(f"--p-min: expected a number in [0, 1), got {out['p_min']}")
+    out["estimator_default"] = getattr(args, "estimator", None) is None
+    return out
+
+
+def check_estimator_flags_unused(args: argparse.Namespace) -> None:
+    """The estimator flags mean something only on an impression log (--shown/--position)."""
+    given = [f"--{k.replace('_', '-')}" for k in ESTIMATOR_DEFAULTS if getattr(args, k, None) is not None]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)}: only meaningful on an impression log (--data FILE with --shown COL or "
+            "--position COL; see docs/impressions.md)"
+        )
+
+
 # The column flags of add_log_arguments (besides --data and --replay).
 LOG_FLAGS = (
     "scores",
@@ -246,7 +349,7 @@ LOG_FLAGS = (
 )
 # from_file's keyword arguments that have their own flag: `--option KEY=...` for them is refused.
 LOG_RESERVED = {
-    **{f: f"--{f.replace('_', '-')}" for f in LOG_FLAGS},
+    **{f: f"--{f.replace('_', '-')}" for f in LOG_FLAGS + IMPRESSION_FLAGS},
     "replay": "--replay",
     "allow_duplicates": "--allow-duplicates",
     "prefs": "--prefs",
@@ -259,7 +362,9 @@ def scenario_label(args: argparse.Namespace) -> str:
     if getattr(args, "data", None):
         from pathlib import Path
 
-        # Pool and replay scenarios of one file are different scenarios: different directories.
+        # Pool, replay and impression-log scenarios of one file are different scenarios: different directories.
+        if getattr(args, "shown", None) is not None or getattr(args, "position", None) is not None:
+            return f"logs-{Path(args.data).stem}-impressions"
         return f"logs-{Path(args.data).stem}" + ("-replay" if getattr(args, "replay", False) else "")
     return args.scenario or args._default_scenario
 
@@ -283,7 +388,7 @@ def scenario_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_log_flags_unused(args: argparse.Namespace) -> None:
     """Without ``--data``, the column flags mean nothing: say so instead of ignoring them."""
-    given = [f"--{f.replace('_', '-')}" for f in LOG_FLAGS if getattr(args, f) is not None]
+    given = [f"--{f.replace('_', '-')}" for f in LOG_FLAGS + IMPRESSION_FLAGS if getattr(args, f, None) is not None]
     given += [flag for flag, on in (("--replay", args.replay), ("--allow-duplicates", args.allow_duplicates)) if on]
     if given:
         raise UsageError(f"{', '.join(given)}: only meaningful with --data FILE (your own logs)")

@@ -54,7 +54,12 @@ def warn_ignored_by_replay(scenario: Any, **given: Any) -> None:
     for flag, value in given.items():
         if value is not None:
             warnings.warn(
-                f"{flag} {value}: ignored with --replay, which evaluates the {size['text']} (no resampling)",
+                f"{flag} {value}: ignored "
+                + (
+                    f"on an impression log, which is estimated from its {size['text']}"
+                    if getattr(scenario, "shown", None) is not None
+                    else f"with --replay, which evaluates the {size['text']} (no resampling)"
+                ),
                 ReplayFlagWarning,
                 stacklevel=2,
             )

@@ -1,0 +1,196 @@
+"""Figures of an impression log's off-policy surface (:mod:`jaxfair.surface.offpolicy`).
+
+What the log cannot tell is drawn as such: a not-identified α has no point estimate, so curves
+break there (no line across it) and the region is hatched; CIs are bands; the title names the
+estimator, the logging policy, the sessions and the CI's level and resampling; a slate's figure
+states the independent-position assumption beside it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.ticker import FuncFormatter, LogLocator
+
+from jaxfair.surface.figures import _mpl, prefs_line
+from jaxfair.surface.offpolicy import OffPolicySurface
+from jaxfair.surface.simplex_figures import _mark, _triangle, _xy
+
+__all__ = ["plot_offpolicy_direction", "plot_offpolicy_simplex"]
+
+_HATCH = dict(hatch="///", facecolor="none", edgecolor="0.55", linewidth=0.0)
+
+
+def _title(surface: OffPolicySurface, what: str) -> str:
+    s = surface.summary
+    est = s["estimator"].upper() + (" (default)" if s.get("estimator_chosen") == "default" else "")
+    clip = "" if s.get("clip") is None else f", weights clipped at {s['clip']:g}"
+    lines = [
+        f"{surface.title}: {what} — off-policy {est}{clip}",
+        f"logging: {s['logging']['text']}; {s['sample']['text']}",
+        f"{100 * s['level']:.0f} % CIs (bootstrap over users, {s['n_boot']} resamples); identified for every group: "
+        f"{100 * s['identified_share']:.0f} % of {s['grid']['n_alpha']} α",
+        prefs_line(surface),
+    ]
+    if s.get("slate", 1) > 1:
+        v = s["position_weights"]
+        lines.append(
+            f"slate of {s['slate']}, position weights v = ({', '.join(f'{x:.3g}' for x in v)}): utility = Σ_r v_r "
+            f"α*(g)·Y, up to {sum(v):.3g}"
+        )
+        lines.append(s["slate_assumption"])
+    return "\n".join(lines)
+
+
+def _runs(bad: np.ndarray) -> list[tuple[int, int]]:
+    """``[(start, end)]`` index runs where ``bad`` is True (inclusive)."""
+    runs, start = [], None
+    for i, b in enumerate(bad):
+        if b and start is None:
+            start = i
+        if not b and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    if start is not None:
+        runs.append((start, len(bad) - 1))
+    return runs
+
+
+def _hatch_w(ax, w: np.ndarray, bad: np.ndarray):
+    step = (w[1] - w[0]) if len(w) > 1 else 1.0
+    handle = None
+    for a, b in _runs(bad):
+        handle = ax.axvspan(w[a] - step / 2, w[b] + step / 2, **_HATCH)
+    return handle
+
+
+def _band(ax, w, t, col: str, color, label: str):
+    ax.fill_between(w, t[f"{col}_ci_low"], t[f"{col}_ci_high"], color=color, alpha=0.2, linewidth=0)
+    (line,) = ax.plot(w, t[col], color=color, lw=1.6, label=label)
+    return line
+
+
+def plot_offpolicy_direction(surface: OffPolicySurface):
+    """K = 2: along w, (a) each group's utility, (b) global utility, (c) DER and the worst/best
+    ratio, each with its CI band, and (d) each group's ESS against the threshold; the
+    not-identified region hatched in every panel, the best identified w marked."""
+    plt = _mpl()
+    t, s, groups = surface.table, surface.summary, surface.group_names
+    w = t["w"].to_numpy(np.float64)
+    bad = ~t["identified"].to_numpy(bool)
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9.2), layout="constrained", sharex=True)
+    (a, b), (c, d) = axes
+    lines = [_band(a, w, t, f"utility_{g}", f"C{i}", f"{g}") for i, g in enumerate(groups)]
+    a.set_ylabel("group utility (estimate, CI band)")
+    _band(b, w, t, "global_utility", "k", "global utility")
+    if surface.over_set is not None:  # how the estimate moves over the preference set (not a CI)
+        o = surface.over_set
+        b.plot(w, o["utility_min"], color="tab:blue", ls="--", lw=1, label="min / max over the preference set")
+        b.plot(w, o["utility_max"], color="tab:blue", ls="--", lw=1)
+        b.legend(fontsize=8, loc="lower center")
+    b.set_ylabel("global utility (population-weighted)")
+    _band(c, w, t, "der", "tab:purple", "DER")
+    _band(c, w, t, "worst_best_ratio", "tab:olive", "worst/best group utility")
+    c.set_ylabel("DER  /  worst/best ratio")
+    c.legend(fontsize=8, loc="lower left")
+    for i, g in enumerate(groups):
+        d.plot(w, np.maximum(t[f"ess_{g}"].to_numpy(np.float64), 1e-1), color=f"C{i}", lw=1.4, label=f"ESS {g}")
+    d.axhline(s["thresholds"]["min_ess"], color="k", ls=":", lw=1, label=f"min ESS {s['thresholds']['min_ess']:g}")
+    d.set_yscale("log")
+    d.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    d.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    d.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    d.set_ylabel("effective sample size (ESS)")
+    d.legend(fontsize=8, loc="best")
+    hatch = None
+    for ax in axes.ravel():
+        hatch = _hatch_w(ax, w, bad) or hatch
+        ax.grid(alpha=0.3)
+    for ax in (c, d):
+        ax.set_xlabel(f"w = weight of {surface.label_names[0]} (α = (w, 1 − w))")
+    handles, names = list(lines), list(groups)
+    best = s["best_utility"]
+    if best is not None:
+        for ax in axes.ravel():
+            ax.axvline(best["w"], color="tab:red", ls="--", lw=1)
+        handles.append(plt.Line2D([], [], color="tab:red", ls="--"))
+        u = best["utility"]
+        names.append(
+            f"best identified w = {best['w']:.3f}: utility {u['estimate']:.4f} "
+            f"[{u.get('ci_low', np.nan):.4f}, {u.get('ci_high', np.nan):.4f}]"
+        )
+    if hatch is not None:
+        handles.append(hatch)
+        names.append(
+            "not identified for every group (no global estimate; a group's curve breaks where it is not "
+            "identified): ESS below the threshold or support-deficient"
+        )
+    fig.legend(handles, names, fontsize=8.5, loc="outside lower center", ncols=2)
+    if best is None:
+        a.text(0.5, 0.5, "no α is identified for every group:\nnothing is recommended", transform=a.transAxes,
+               ha="center", va="center", fontsize=10, color="tab:red")  # fmt: skip
+    fig.suptitle(_title(surface, "utility and fairness along w"), fontsize=10)
+    return fig
+
+
+def plot_offpolicy_simplex(surface: OffPolicySurface):
+    """K = 3: global utility, DER and the smallest group ESS over the simplex; not-identified
+    cells hatched (no colour: no estimate there), the best identified α marked."""
+    import matplotlib.tri as mtri
+    from matplotlib.collections import PolyCollection
+
+    plt = _mpl()
+    t, s, labels = surface.table, surface.summary, surface.label_names
+    alphas = t[[f"alpha_{n}" for n in labels]].to_numpy(np.float64)
+    x, y = _xy(alphas)
+    tri = mtri.Triangulation(x, y)
+    ok = t["identified"].to_numpy(bool)
+    tri_bad = ~ok[tri.triangles].all(axis=1)  # a cell with a not-identified corner has no estimate
+    ess_min = np.min(np.stack([t[f"ess_{g}"].to_numpy(np.float64) for g in surface.group_names]), axis=0)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 6.2), layout="constrained")
+    panels = [
+        ("global_utility", "viridis", "global utility (identified cells)"),
+        ("der", "magma", "DER (identified cells)"),
+        (None, "cividis", "smallest group ESS (log10), every cell"),
+    ]
+    best = s["best_utility"]
+    hatch = None
+    for ax, (col, cmap, title) in zip(axes, panels, strict=True):
+        if col is None:
+            z = np.log10(np.maximum(ess_min, 1e-1))
+            im = ax.tripcolor(tri, z, shading="gouraud", cmap=cmap)
+            level = np.log10(s["thresholds"]["min_ess"])
+            if z.min() < level < z.max():
+                ax.tricontour(tri, z, levels=[level], colors="tab:red", linewidths=1)
+        else:
+            z = t[col].to_numpy(np.float64)
+            fine = np.isfinite(z) & ok
+            if fine.any():
+                filled = np.where(fine, z, np.nanmean(z[fine]))
+                sub = mtri.Triangulation(x, y, tri.triangles, mask=tri_bad)
+                im = ax.tripcolor(sub, filled, shading="gouraud", cmap=cmap, vmin=z[fine].min(), vmax=z[fine].max())
+            else:
+                im = None
+            verts = np.stack([x[tri.triangles], y[tri.triangles]], axis=-1)[tri_bad]
+            if len(verts):
+                hatch = ax.add_collection(PolyCollection(verts, **_HATCH))
+        _triangle(ax, labels)
+        ax.set_title(title, fontsize=10)
+        if im is not None:
+            fig.colorbar(im, ax=ax, shrink=0.7, pad=0.02)
+        if best is not None:
+            mark = _mark(ax, np.array([best["alpha"][n] for n in labels]), "*", "w", 240)
+    handles, names = [], []
+    if best is not None:
+        u = best["utility"]
+        handles.append(mark)
+        names.append(
+            f"best identified α: utility {u['estimate']:.4f} [{u.get('ci_low', np.nan):.4f}, "
+            f"{u.get('ci_high', np.nan):.4f}], DER {best['der']['estimate']:.4f}"
+        )
+    if hatch is not None:
+        handles.append(hatch)
+        names.append("not identified (no estimate): ESS below the threshold (red line) or support-deficient")
+    if handles:
+        fig.legend(handles, names, loc="outside lower center", fontsize=9, ncols=1)
+    fig.suptitle(_title(surface, "utility and fairness over the simplex of α"), fontsize=10)
+    return fig
