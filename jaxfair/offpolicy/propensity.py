@@ -243,6 +243,10 @@ def dirichlet_k2(f0, f1, mask, a0: float, a1: float) -> np.ndarray:
     return np.bincount(user * m + right, weights=mass, minlength=s * m).reshape(s, m)
 
 
+#: Sessions per task of the exact slate walk (threads, one per core).
+SLATE_CHUNK = 1 << 14
+
+
 @numba.njit(cache=True, nogil=True)
 def _slate_segments(f0, f1, mask, k):  # pragma: no cover - compiled; tested through dirichlet_k2_slate
     """Per session, the w-segments of [0, 1] on which its slate of k is constant: rows
@@ -326,12 +330,27 @@ def dirichlet_k2_slate(f0, f1, mask, a0: float, a1: float, k: int) -> np.ndarray
     The ranking changes only where two retrieved lines cross, so each session's [0, 1] splits into
     pieces with one slate each (:func:`_slate_segments`); a piece's probability is its Beta mass. Breakpoints
     have probability 0, so ties only decide the slate inside a piece (SPEC §7's order)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     from scipy.special import betainc
 
     s, m = mask.shape
-    sess, bounds, slates = _slate_segments(
-        np.ascontiguousarray(f0, np.float32), np.ascontiguousarray(f1, np.float32), np.ascontiguousarray(mask), k
-    )
+    f0, f1 = np.ascontiguousarray(f0, np.float32), np.ascontiguousarray(f1, np.float32)
+    mask = np.ascontiguousarray(mask)
+    starts = list(range(0, s, SLATE_CHUNK)) or [0]
+
+    def one(u0):
+        sl = slice(u0, u0 + SLATE_CHUNK)
+        n, b, r = _slate_segments(f0[sl], f1[sl], mask[sl], k)
+        return n + u0, b, r
+
+    # The compiled walk releases the GIL: chunks run on threads, one per core (as the sweep's walk).
+    with ThreadPoolExecutor(max_workers=max(1, min(len(starts), os.cpu_count() or 1))) as pool:
+        parts = list(pool.map(one, starts))
+    sess = np.concatenate([x[0] for x in parts])
+    bounds = np.concatenate([x[1] for x in parts])
+    slates = np.concatenate([x[2] for x in parts])
     mass = betainc(a0, a1, bounds[:, 1]) - betainc(a0, a1, bounds[:, 0])
     out = np.zeros(s * m * k)
     for r in range(k):
