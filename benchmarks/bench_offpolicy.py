@@ -79,6 +79,11 @@ def bench_speed(repeats: int) -> dict:
         r, sessions=100_000, candidates=20, policy=str(pol2), goal_s=1.0, ratio_to_goal=r["median_s"] / 1.0
     )
     print(f"exact K=2 propensities, 100k x 20: {r['median_s']:.3f} s (goal 1 s; load {r['load_avg_1m']:.1f})")
+    r = timed(lambda: propensities(b2, pol2, slate=3), repeats)
+    out["exact_k2_slate3"] = dict(r, sessions=100_000, candidates=20, slate=3, policy=str(pol2))
+    print(
+        f"exact K=2 slate (k=3) propensities, 100k x 20: {r['median_s']:.2f} s (no goal; load {r['load_avg_1m']:.1f})"
+    )
     sc3 = load("toy", seed=0, n_candidates=20, n_labels=3)
     b3 = sc3.sample(jax.random.PRNGKey(1), 100_000)
     pol3 = LoggingPolicy.parse("dirichlet:5@1,1,1")

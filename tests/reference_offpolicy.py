@@ -57,6 +57,33 @@ def dirichlet_k2_ref(scores, mask, a0, a1):
     return out
 
 
+def dirichlet_k2_slate_ref(scores, mask, a0, a1, k):
+    """Exact slate propensities ``[N, m, k]`` under w ~ Beta(a0, a1): the slate at each piece's midpoint
+    between consecutive pairwise crossings owns the piece's Beta mass."""
+    n, m, _ = scores.shape
+    out = np.zeros((n, m, k))
+    for i in range(n):
+        if not mask[i].any():
+            continue
+        f = scores[i].astype(np.float64)
+        cuts = {0.0, 1.0}
+        for j in range(m):
+            for i2 in range(m):
+                d = (f[j, 0] - f[j, 1]) - (f[i2, 0] - f[i2, 1])
+                if d != 0 and mask[i, j] and mask[i, i2]:
+                    w = (f[i2, 1] - f[j, 1]) / d
+                    if 0 < w < 1:
+                        cuts.add(w)
+        cuts = sorted(cuts)
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+            mid = (lo + hi) / 2
+            sl = slate_ref(np.array([mid, 1 - mid]), scores[i : i + 1], mask[i : i + 1], k)[0]
+            for r, j in enumerate(sl):
+                if j >= 0:
+                    out[i, j, r] += betainc(a0, a1, hi) - betainc(a0, a1, lo)
+    return out
+
+
 def estimate_ref(alpha, scores, mask, group, n_groups, shown, prop, y_shown, v, estimator, yhat=None, clip=None):
     """Per-label group means ``[G, K]`` of one α (SPEC §10 verbatim, module docstring of
     ``jaxfair.offpolicy.estimate``): shown ``[N, k]``, prop ``[N, k]``, y_shown ``[N, k, K]``, v ``[k]``."""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference_offpolicy import dirichlet_k2_ref, epsilon_ref
+from reference_offpolicy import dirichlet_k2_ref, dirichlet_k2_slate_ref, epsilon_ref
 from strategies import batches
 
 from jaxfair.engine.batch import make_batch
@@ -51,6 +51,30 @@ def test_exact_k2_matches_reference(arrs, conc):
     p = propensities(b, pol).p
     np.testing.assert_allclose(p, dirichlet_k2_ref(scores, mask, *conc), atol=1e-9)
     _rows_sum_to_one(p, mask)
+
+
+@settings(max_examples=25, deadline=None)
+@given(arrs=batches(k=2, max_users=6), conc=st.sampled_from([(0.5, 0.5), (2.0, 1.0)]), k=st.sampled_from([2, 3]))
+def test_exact_k2_slates_match_reference(arrs, conc, k):
+    scores, labels, mask, group, _ = arrs
+    k = min(k, scores.shape[1])
+    b = make_batch(scores, labels, mask, group)
+    pol = LoggingPolicy("dirichlet", sum(conc), np.array(conc))
+    p = propensities(b, pol, slate=k)
+    assert p.method == "exact"
+    np.testing.assert_allclose(
+        p.p.reshape(-1, scores.shape[1], k), dirichlet_k2_slate_ref(scores, mask, *conc, k), atol=1e-9
+    )
+
+
+def test_exact_k2_slates_within_3_se_of_monte_carlo():
+    b = _batch(s=400, m=7)
+    pol = LoggingPolicy.parse("dirichlet:3@0.3,0.7")
+    ex = propensities(b, pol, slate=3)
+    np.testing.assert_allclose(ex.p[..., 0], propensities(b, pol).p, atol=1e-12)  # position 1 is the top-1 item
+    mc = monte_carlo(np.asarray(b.scores), np.asarray(b.mask), pol, 8192, jax.random.PRNGKey(2), 3, None, None)
+    se = np.sqrt(ex.p * (1 - ex.p) / 8192)
+    assert np.all(np.abs(mc.p - ex.p) <= 3 * se + 1e-12 + (se == 0))
 
 
 @settings(max_examples=25, deadline=None)

@@ -247,7 +247,7 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, wi
     if progress:
         from jaxfair.utils.progress import progress_bar
 
-        bar = progress_bar(total=len(starts) * -(-s // 4096), desc="off-policy", unit="chunk", leave=False)
+        bar = progress_bar(total=len(starts) * s, desc="off-policy", unit="session", leave=False)
     u0 = 0
     while u0 < s:
         w_first = min(m, max(4, -(-int(surv[perm[u0]]) // 4) * 4))
@@ -299,7 +299,7 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, wi
                     prod = bsub[:, sel] @ x2[sel]  # float32 BLAS: [B, P·C_b]
                     boot_sum[:, a0 : a0 + take_p, gid, :] += prod.reshape(n_boot, take_p, cb)
             if bar is not None:
-                bar.update(1)
+                bar.update(n_real)
         u0 += nc
     if bar is not None:
         bar.close()

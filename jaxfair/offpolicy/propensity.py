@@ -8,7 +8,9 @@
 * **Exact, epsilon.** p₀(j) = E/|R_n| + (1 − E)·1[j = ĵ_n(a)] over the retrieved set R_n (the argmax
   from the engine's serving kernel, lowest index on ties); for slates P(j at r) = E/|R_n| for
   r < min(k, |R_n|) + (1 − E)·1[j = j_r(a)].
-* **Monte Carlo** (Dirichlet K >= 3, and Dirichlet slates): ONE set of M draws α ~ D₀ for all sessions
+* **Exact, K = 2 Dirichlet slates.** The ranking changes only where two retrieved lines cross: each
+  session's [0, 1] splits into pieces with one slate each, weighed by their Beta mass.
+* **Monte Carlo** (Dirichlet with three or more positive weights): ONE set of M draws α ~ D₀ for all sessions
   (common random numbers), each served with the engine's kernel; p̂ = count / M with standard error
   √(p̂(1 − p̂)/M). Given a log, its logged draw is counted as draw M + 1 for the shown item(s):
   p̂ = (count + 1[j = a_n]) / (M + 1) (rows still sum to 1), so a shown item never gets p̂ = 0, and IPS
@@ -25,6 +27,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numba
 import numpy as np
 
 from jaxfair.engine.batch import Batch
@@ -185,10 +188,12 @@ def _compute(log_or_batch, policy, *, slate=1, mc=4096, key=None, chunk=None) ->
         return Propensities(epsilon_propensities(scores, mask, policy.center, policy.strength, k), None, "exact")
     if positive.size == 1:  # Dir with one positive weight: α ∝ e_k in every draw
         return Propensities(deterministic(scores, mask, policy.center, k), None, "exact")
-    if positive.size == 2 and k == 1:
+    if positive.size == 2:
         conc = policy.strength * policy.center[positive]
-        p = dirichlet_k2(scores[..., positive[0]], scores[..., positive[1]], mask, conc[0], conc[1])
-        return Propensities(p, None, "exact")
+        f0, f1 = scores[..., positive[0]], scores[..., positive[1]]
+        if k == 1:
+            return Propensities(dirichlet_k2(f0, f1, mask, conc[0], conc[1]), None, "exact")
+        return Propensities(dirichlet_k2_slate(f0, f1, mask, conc[0], conc[1], k), None, "exact")
     key = jax.random.PRNGKey(0) if key is None else key
     return monte_carlo(scores, mask, policy, int(mc), key, k, shown, chunk)
 
@@ -236,6 +241,122 @@ def dirichlet_k2(f0, f1, mask, a0: float, a1: float) -> np.ndarray:
     cdf = betainc(a0, a1, np.concatenate([w, w_next]))
     mass = cdf[len(w) :] - cdf[: len(w)]
     return np.bincount(user * m + right, weights=mass, minlength=s * m).reshape(s, m)
+
+
+#: Sessions per task of the exact slate walk (threads, one per core).
+SLATE_CHUNK = 1 << 14
+
+
+@numba.njit(cache=True, nogil=True)
+def _slate_segments(f0, f1, mask, k):  # pragma: no cover - compiled; tested through dirichlet_k2_slate
+    """Per session, the w-segments of [0, 1] on which its slate of k is constant: rows
+    ``(session, lo, hi)`` and the slate ``[E, k]`` (−1 for empty ranks). Every pairwise crossing of the
+    lines w·f0 + (1 − w)·f1 is a candidate breakpoint; the slate of each piece is taken at its midpoint
+    (score descending, index ascending), and neighbouring pieces with the same slate are merged."""
+    s, m = mask.shape
+    cap = s * 4 + 16
+    sess = np.empty(cap, np.int64)
+    bounds = np.empty((cap, 2), np.float64)
+    slates = np.empty((cap, k), np.int64)
+    e = 0
+    ws = np.empty(m * (m - 1) // 2 + 2, np.float64)
+    score = np.empty(m, np.float64)
+    cur = np.empty(k, np.int64)
+    for n in range(s):
+        nw = 0
+        ws[nw] = 0.0
+        nw += 1
+        ws[nw] = 1.0
+        nw += 1
+        any_ret = False
+        for i in range(m):
+            if not mask[n, i]:
+                continue
+            any_ret = True
+            for j in range(i + 1, m):
+                if not mask[n, j]:
+                    continue
+                d = (np.float64(f0[n, i]) - np.float64(f1[n, i])) - (np.float64(f0[n, j]) - np.float64(f1[n, j]))
+                if d != 0.0:
+                    w = (np.float64(f1[n, j]) - np.float64(f1[n, i])) / d
+                    if 0.0 < w < 1.0:
+                        ws[nw] = w
+                        nw += 1
+        if not any_ret:
+            continue
+        cuts = np.unique(ws[:nw])
+        for c in range(cuts.size - 1):
+            lo, hi = cuts[c], cuts[c + 1]
+            mid = 0.5 * (lo + hi)
+            for j in range(m):
+                score[j] = mid * np.float64(f0[n, j]) + (1.0 - mid) * np.float64(f1[n, j]) if mask[n, j] else -np.inf
+            for r in range(k):  # selection: largest score, lowest index on ties, not already taken
+                best = -1
+                for j in range(m):
+                    if not mask[n, j]:
+                        continue
+                    taken = False
+                    for q in range(r):
+                        if cur[q] == j:
+                            taken = True
+                    if taken:
+                        continue
+                    if best < 0 or score[j] > score[best]:
+                        best = j
+                cur[r] = best
+            same = e > 0 and sess[e - 1] == n
+            if same:
+                for r in range(k):
+                    if slates[e - 1, r] != cur[r]:
+                        same = False
+            if same:
+                bounds[e - 1, 1] = hi
+                continue
+            if e >= cap:  # grow
+                cap2 = cap * 2
+                sess2, bounds2, slates2 = np.empty(cap2, np.int64), np.empty((cap2, 2)), np.empty((cap2, k), np.int64)
+                sess2[:e], bounds2[:e], slates2[:e] = sess[:e], bounds[:e], slates[:e]
+                sess, bounds, slates, cap = sess2, bounds2, slates2, cap2
+            sess[e] = n
+            bounds[e, 0], bounds[e, 1] = lo, hi
+            slates[e] = cur
+            e += 1
+    return sess[:e], bounds[:e], slates[:e]
+
+
+def dirichlet_k2_slate(f0, f1, mask, a0: float, a1: float, k: int) -> np.ndarray:
+    """Exact slate propensities ``[S, m, k]`` (P(candidate j at position r)) under w ~ Beta(a0, a1).
+
+    The ranking changes only where two retrieved lines cross, so each session's [0, 1] splits into
+    pieces with one slate each (:func:`_slate_segments`); a piece's probability is its Beta mass. Breakpoints
+    have probability 0, so ties only decide the slate inside a piece (SPEC §7's order)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scipy.special import betainc
+
+    s, m = mask.shape
+    f0, f1 = np.ascontiguousarray(f0, np.float32), np.ascontiguousarray(f1, np.float32)
+    mask = np.ascontiguousarray(mask)
+    starts = list(range(0, s, SLATE_CHUNK)) or [0]
+
+    def one(u0):
+        sl = slice(u0, u0 + SLATE_CHUNK)
+        n, b, r = _slate_segments(f0[sl], f1[sl], mask[sl], k)
+        return n + u0, b, r
+
+    # The compiled walk releases the GIL: chunks run on threads, one per core (as the sweep's walk).
+    with ThreadPoolExecutor(max_workers=max(1, min(len(starts), os.cpu_count() or 1))) as pool:
+        parts = list(pool.map(one, starts))
+    sess = np.concatenate([x[0] for x in parts])
+    bounds = np.concatenate([x[1] for x in parts])
+    slates = np.concatenate([x[2] for x in parts])
+    mass = betainc(a0, a1, bounds[:, 1]) - betainc(a0, a1, bounds[:, 0])
+    out = np.zeros(s * m * k)
+    for r in range(k):
+        ok = slates[:, r] >= 0
+        np.add.at(out, (sess[ok] * m + slates[ok, r]) * k + r, mass[ok])
+    return out.reshape(s, m, k)
 
 
 @partial(jax.jit, static_argnames=("k",))
