@@ -69,6 +69,12 @@ def offpolicy_lines(surface: OffPolicySurface) -> list[str]:
         f"{surface.title}: impression log, {s['sample']['text']}; estimator: {est}; logging: {s['logging']['text']}; "
         f"clip: {clip}; {100 * s['level']:.0f} % CIs by bootstrap over users ({s['n_boot']} resamples)"
     ]
+    prop = s.get("propensity") or {}
+    if prop.get("method") == "monte-carlo":  # its noise is not in the bootstrap CIs: say how large it is
+        lines.append(
+            f"  propensities: Monte Carlo over {prop.get('mc'):,} draws of the logging (common to every session), "
+            f"largest standard error {prop.get('max_se', float('nan')):.2g} (not in the CIs; --mc to shrink it)"
+        )
     om = s.get("outcome_model")
     if om:  # DM/DR: which Ŷ per label, and the calibration it rests on (ECE on shown rows)
         ece, model, method = om.get("ece") or {}, om.get("ece_model") or {}, om.get("method") or {}
