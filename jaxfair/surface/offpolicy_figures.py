@@ -14,6 +14,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator
 from jaxfair.surface.figures import _mpl, prefs_line
 from jaxfair.surface.offpolicy import OffPolicySurface
 from jaxfair.surface.simplex_figures import _mark, _triangle, _xy
+from jaxfair.utils.alpha_names import alpha_columns
+from jaxfair.utils.percent import percent
 
 __all__ = ["plot_offpolicy_direction", "plot_offpolicy_simplex"]
 
@@ -28,7 +30,8 @@ def _title(surface: OffPolicySurface, what: str) -> str:
         f"{surface.title}: {what} — off-policy {est}{clip}",
         f"logging: {s['logging']['text']}; {s['sample']['text']}",
         f"{100 * s['level']:.0f} % CIs (bootstrap over users, {s['n_boot']} resamples); identified for every group: "
-        f"{100 * s['identified_share']:.0f} % of {s['grid']['n_alpha']} α",
+        f"{percent(s['grid']['n_alpha'] - s['not_identified']['n_not_identified'], s['grid']['n_alpha'])} of "
+        f"{s['grid']['n_alpha']} α",
         prefs_line(surface),
     ]
     if s.get("slate", 1) > 1:
@@ -39,6 +42,17 @@ def _title(surface: OffPolicySurface, what: str) -> str:
         )
         lines.append(s["slate_assumption"])
     return "\n".join(lines)
+
+
+def _tie_text(best: dict) -> str:
+    """How far "best" is backed: the identified α the log cannot tell from it (paired bootstrap)."""
+    tie = best.get("indistinguishable")
+    if not tie:
+        return ""
+    if tie["n"] <= 1:
+        return "; ahead of every other identified α"
+    span = f", w {tie['w_range'][0]:.2f} to {tie['w_range'][1]:.2f}" if "w_range" in tie else ""
+    return f";\nthe log cannot tell it from {tie['n'] - 1} other identified α{span}"
 
 
 def _runs(bad: np.ndarray) -> list[tuple[int, int]]:
@@ -106,7 +120,7 @@ def plot_offpolicy_direction(surface: OffPolicySurface):
         hatch = _hatch_w(ax, w, bad) or hatch
         ax.grid(alpha=0.3)
     for ax in (c, d):
-        ax.set_xlabel(f"w = weight of {surface.label_names[0]} (α = (w, 1 − w))")
+        ax.set_xlabel(f"w  (α = (w, 1 − w) on ({', '.join(surface.alpha_names)}))")
     handles, names = list(lines), list(groups)
     best = s["best_utility"]
     if best is not None:
@@ -116,7 +130,7 @@ def plot_offpolicy_direction(surface: OffPolicySurface):
         u = best["utility"]
         names.append(
             f"best identified w = {best['w']:.3f}: utility {u['estimate']:.4f} "
-            f"[{u.get('ci_low', np.nan):.4f}, {u.get('ci_high', np.nan):.4f}]"
+            f"[{u.get('ci_low', np.nan):.4f}, {u.get('ci_high', np.nan):.4f}]" + _tie_text(best)
         )
     if hatch is not None:
         handles.append(hatch)
@@ -139,8 +153,8 @@ def plot_offpolicy_simplex(surface: OffPolicySurface):
     from matplotlib.collections import PolyCollection
 
     plt = _mpl()
-    t, s, labels = surface.table, surface.summary, surface.label_names
-    alphas = t[[f"alpha_{n}" for n in labels]].to_numpy(np.float64)
+    t, s, names = surface.table, surface.summary, surface.alpha_names
+    alphas = t[alpha_columns(names)].to_numpy(np.float64)
     x, y = _xy(alphas)
     tri = mtri.Triangulation(x, y)
     ok = t["identified"].to_numpy(bool)
@@ -173,12 +187,12 @@ def plot_offpolicy_simplex(surface: OffPolicySurface):
             verts = np.stack([x[tri.triangles], y[tri.triangles]], axis=-1)[tri_bad]
             if len(verts):
                 hatch = ax.add_collection(PolyCollection(verts, **_HATCH))
-        _triangle(ax, labels)
+        _triangle(ax, names)
         ax.set_title(title, fontsize=10)
         if im is not None:
             fig.colorbar(im, ax=ax, shrink=0.7, pad=0.02)
         if best is not None:
-            mark = _mark(ax, np.array([best["alpha"][n] for n in labels]), "*", "w", 240)
+            mark = _mark(ax, np.array([best["alpha"][n] for n in names]), "*", "w", 240)
     handles, names = [], []
     if best is not None:
         u = best["utility"]
