@@ -130,3 +130,20 @@ def test_dm_says_its_cis_leave_out_the_outcome_model(tmp_path, capsys):
     args = ("--shown", "shown", "--propensity", "p", "--grid", "11", "--n-boot", "50", "--estimator", "dm")
     assert _run(tmp_path, impression_frame(), *args) == 0
     assert "DM: the CIs resample users with the outcome model held fixed" in capsys.readouterr().out
+
+
+def test_best_at_the_edge_of_the_identified_region_is_flagged():
+    from jaxfair.engine.grids import direction_grid, simplex_grid
+    from jaxfair.surface.offpolicy import _at_edge
+
+    grid = np.asarray(direction_grid(5), np.float64)
+    ok = np.array([False, True, True, True, False])
+    for u, edge in (([0, 1, 3, 2, 0], False), ([0, 3, 1, 2, 0], True), ([0, 1, 2, 3, 0], True)):
+        assert _at_edge(grid, ok, pd.DataFrame({"global_utility": np.array(u, float)}), 5) is edge
+    assert _at_edge(grid, np.ones(5, bool), pd.DataFrame({"global_utility": np.arange(5.0)}), 5) is False  # grid end
+    tri = np.asarray(simplex_grid(3, 5), np.float64)  # 15 points, step 0.25
+    centre = int(np.argmin(np.abs(tri - [0.5, 0.25, 0.25]).sum(axis=1)))
+    u = pd.DataFrame({"global_utility": -np.abs(tri - tri[centre]).sum(axis=1)})
+    assert _at_edge(tri, np.ones(len(tri), bool), u, 5) is False
+    near = np.isclose(np.abs(tri - tri[centre]).sum(axis=1), 0.5)
+    assert _at_edge(tri, ~(near & (tri[:, 0] > 0.5)), u, 5) is True

@@ -233,6 +233,7 @@ def compute_offpolicy_surface(
     }
     if summary["best_utility"] is not None:
         summary["best_utility"]["indistinguishable"] = _indistinguishable(est, scenario.prefs, table, identified)
+        summary["best_utility"]["at_edge"] = _at_edge(np.asarray(grid, np.float64), identified, table, n_grid)
     if summary["best_utility"] is None:
         summary["best_utility_note"] = (
             "no α of the grid is identified for every group, so none is recommended: the log cannot tell "
@@ -329,6 +330,19 @@ def _indistinguishable(est, prefs, table: pd.DataFrame, identified: np.ndarray) 
         w = table["w"].to_numpy(np.float64)[tied]
         rec["w_range"] = [float(w.min()), float(w.max())]
     return rec
+
+
+def _at_edge(grid: np.ndarray, identified: np.ndarray, table: pd.DataFrame, n_grid: int) -> bool:
+    """Whether the best identified α has a not-identified grid neighbour (one grid step away): the
+    best may then lie beyond the identified region, where the log cannot tell."""
+    u = table["global_utility"].to_numpy(np.float64)
+    i = int(np.nanargmax(np.where(identified, u, np.nan)))
+    if grid.shape[1] == 2:  # along w: the points before and after
+        near = np.zeros(len(grid), bool)
+        near[[j for j in (i - 1, i + 1) if 0 <= j < len(grid)]] = True
+    else:  # on the simplex: one step moves 1/(n-1) from one component to another (L1 distance 2/(n-1))
+        near = np.isclose(np.abs(grid - grid[i]).sum(axis=1), 2.0 / (n_grid - 1))
+    return bool((near & ~identified).any())
 
 
 def _with_ci(row, name: str) -> dict:

@@ -50,9 +50,12 @@ def _tie_text(best: dict) -> str:
     if not tie:
         return ""
     if tie["n"] <= 1:
-        return "; ahead of every other identified α"
+        return "; ahead of every other identified α" + (
+            "; at the edge of the identified region" if best.get("at_edge") else ""
+        )
     span = f", w {tie['w_range'][0]:.2f} to {tie['w_range'][1]:.2f}" if "w_range" in tie else ""
-    return f";\nthe log cannot tell it from {tie['n'] - 1} other identified α{span}"
+    edge = "; at the edge of the identified region" if best.get("at_edge") else ""
+    return f";\nthe log cannot tell it from {tie['n'] - 1} other identified α{span}{edge}"
 
 
 def _runs(bad: np.ndarray) -> list[tuple[int, int]]:
@@ -184,6 +187,12 @@ def plot_offpolicy_simplex(surface: OffPolicySurface):
                 im = ax.tripcolor(sub, filled, shading="gouraud", cmap=cmap, vmin=z[fine].min(), vmax=z[fine].max())
             else:
                 im = None
+            # An identified α that is no corner of a coloured cell would vanish under the hatching: a dot in its colour.
+            orphan = fine.copy()
+            orphan[tri.triangles[~tri_bad].ravel()] = False
+            if orphan.any() and im is not None:
+                ax.scatter(x[orphan], y[orphan], c=z[orphan], cmap=cmap, norm=im.norm, s=14, edgecolors="0.3",
+                           linewidths=0.4, zorder=4)  # fmt: skip
             verts = np.stack([x[tri.triangles], y[tri.triangles]], axis=-1)[tri_bad]
             if len(verts):
                 hatch = ax.add_collection(PolyCollection(verts, **_HATCH))
@@ -199,11 +208,14 @@ def plot_offpolicy_simplex(surface: OffPolicySurface):
         handles.append(mark)
         names.append(
             f"best identified α: utility {u['estimate']:.4f} [{u.get('ci_low', np.nan):.4f}, "
-            f"{u.get('ci_high', np.nan):.4f}], DER {best['der']['estimate']:.4f}"
+            f"{u.get('ci_high', np.nan):.4f}], DER {best['der']['estimate']:.4f}" + _tie_text(best)
         )
     if hatch is not None:
         handles.append(hatch)
-        names.append("not identified (no estimate): ESS below the threshold (red line) or support-deficient")
+        names.append(
+            "not identified (no estimate): ESS below the threshold (red line) or support-deficient; "
+            "dots: identified α with no identified cell around them"
+        )
     if handles:
         fig.legend(handles, names, loc="outside lower center", fontsize=9, ncols=1)
     fig.suptitle(_title(surface, "utility and fairness over the simplex of α"), fontsize=10)

@@ -122,6 +122,11 @@ def offpolicy_lines(surface: OffPolicySurface) -> list[str]:
             f"  best identified utility {_ci(b['utility'])} at {where} (DER {_ci(b['der'])}, worst/best "
             f"{_ci(b['worst_best_ratio'], 3)}); by group: {groups}"
         )
+        if b.get("at_edge"):
+            lines.append(
+                "  it lies at the edge of the identified region (a grid neighbour is not identified): the best α "
+                "may be beyond it, where this log cannot tell"
+            )
         tie = b.get("indistinguishable")
         if tie and tie["n"] > 1:
             span = f" (w {tie['w_range'][0]:.3f} to {tie['w_range'][1]:.3f})" if "w_range" in tie else ""
