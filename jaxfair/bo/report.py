@@ -140,7 +140,9 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     # Which α each method recommends, with its exact utility and DER: what a reader would deploy.
     chosen = method_recommendations(rows)
     recommendation = (
-        f"Exact values on {exact_values_text(config)}.\n\n" + "\n".join(recommendation_lines(chosen)) + "\n"
+        f"{'Estimated values' if config.get('offpolicy') else 'Exact values'} on {exact_values_text(config)}.\n\n"
+        + "\n".join(recommendation_lines(chosen, "estimated" if config.get("offpolicy") else "exact"))
+        + "\n"
     )
     paths: list[Path] = []
     paths += _write_table(summary, out / "summary")
@@ -170,6 +172,15 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
         paths += _write_table(rec_trials, out / "recommended_trials")
         paths += _write_table(rec, out / "recommended")
     if figures:
+        if config and config.get("offpolicy"):  # the axes say "(exact)": on a log that is the log's point estimate
+            off = config["offpolicy"]
+            region = off.get("identified_region", {}).get("w_intervals")
+            where = (
+                "w in " + " ∪ ".join(f"[{a:.3f}, {b:.3f}]" for a, b in region) if region else "its identified region"
+            )
+            est = off.get("estimator", "dr")
+            say = f"'exact' = off-policy {est} point estimates on the whole log; searched in {where}"
+            titles = {sc: f"{say}\n{titles.get(sc, sc)}" for sc in rows["scenario"].unique()}
         paths += study_figures(rows, hv, front, metrics, out, titles, prefs)
     notes_path = out / "notes.md"
     if notes:
