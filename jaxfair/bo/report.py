@@ -139,9 +139,10 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     legend = "\n".join(summary_legend(summary.columns, config, recommended=three)) + "\n"
     # Which α each method recommends, with its exact utility and DER: what a reader would deploy.
     chosen = method_recommendations(rows)
+    offpolicy = bool(config and config.get("offpolicy"))  # an impression log: its values are estimates
     recommendation = (
-        f"{'Estimated values' if config.get('offpolicy') else 'Exact values'} on {exact_values_text(config)}.\n\n"
-        + "\n".join(recommendation_lines(chosen, "estimated" if config.get("offpolicy") else "exact"))
+        f"{'Estimated values' if offpolicy else 'Exact values'} on {exact_values_text(config)}.\n\n"
+        + "\n".join(recommendation_lines(chosen, "estimated" if offpolicy else "exact"))
         + "\n"
     )
     paths: list[Path] = []
@@ -172,7 +173,7 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
         paths += _write_table(rec_trials, out / "recommended_trials")
         paths += _write_table(rec, out / "recommended")
     if figures:
-        if config and config.get("offpolicy"):  # the axes say "(exact)": on a log that is the log's point estimate
+        if offpolicy:  # the axes say "(exact)": on a log that is the log's point estimate
             off = config["offpolicy"]
             region = off.get("identified_region", {}).get("w_intervals")
             where = (
