@@ -99,11 +99,11 @@ def plot_offpolicy_direction(surface: OffPolicySurface):
     lines = [_band(a, w, t, f"utility_{g}", f"C{i}", f"{g}") for i, g in enumerate(groups)]
     a.set_ylabel("group utility (estimate, CI band)")
     _band(b, w, t, "global_utility", "k", "global utility")
+    set_line = None
     if surface.over_set is not None:  # how the estimate moves over the preference set (not a CI)
         o = surface.over_set
-        b.plot(w, o["utility_min"], color="tab:blue", ls="--", lw=1, label="min / max over the preference set")
+        (set_line,) = b.plot(w, o["utility_min"], color="tab:blue", ls="--", lw=1)
         b.plot(w, o["utility_max"], color="tab:blue", ls="--", lw=1)
-        b.legend(fontsize=8, loc="lower center")
     b.set_ylabel("global utility (population-weighted)")
     _band(c, w, t, "der", "tab:purple", "DER")
     _band(c, w, t, "worst_best_ratio", "tab:olive", "worst/best group utility")
@@ -135,10 +135,17 @@ def plot_offpolicy_direction(surface: OffPolicySurface):
             f"best identified w = {best['w']:.3f}: utility {u['estimate']:.4f} "
             f"[{u.get('ci_low', np.nan):.4f}, {u.get('ci_high', np.nan):.4f}]" + _tie_text(best)
         )
+    if set_line is not None:  # in the figure's legend: inside the panel it would cover the band
+        ps = s.get("prefs_set") or {}
+        handles.append(set_line)
+        names.append(
+            f"global utility: min / max over the preference set\n({ps.get('kind', '?')}, "
+            f"{ps.get('n_members', '?')} members; point estimates, not a CI)"
+        )
     if hatch is not None:
         handles.append(hatch)
         names.append(
-            "not identified for every group (no global estimate; a group's curve breaks where it is not "
+            "not identified for every group (no global estimate; a group's curve breaks where it is not\n"
             "identified): ESS below the threshold or support-deficient"
         )
     fig.legend(handles, names, fontsize=8.5, loc="outside lower center", ncols=2)

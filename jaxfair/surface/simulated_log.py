@@ -24,7 +24,7 @@ from jaxfair.named_prefs import prefs_record
 from jaxfair.offpolicy import simulate_log
 from jaxfair.ratio import worst_best_ratio
 from jaxfair.surface.compute import default_grid
-from jaxfair.surface.offpolicy import compute_offpolicy_surface
+from jaxfair.surface.offpolicy import SLATE_ASSUMPTION, compute_offpolicy_surface
 from jaxfair.utils.alpha_names import alpha_columns, alpha_record
 from jaxfair.utils.atomic import atomic_write_text
 from jaxfair.utils.outdir import final_path
@@ -177,6 +177,8 @@ def _answer(summary: dict, rec: dict | None, table: pd.DataFrame, k_labels: int)
     if rec is None:
         return head + f"; with {n:,} sessions no α is identified for every group: randomise more or log longer"
     u = rec["utility"]
+    if summary["slate"] > 1:  # the slate estimate rests on an assumption: say it with the number
+        head += f"; slates of {summary['slate']}, estimated by {SLATE_ASSUMPTION}"
     return (
         head + f"; with {n:,} sessions the {summary['estimate']['estimator'].upper()} {100 * 0.95:.0f} % CI at the "
         f"recommended {where(rec)} is {u['ci_high'] - u['ci_low']:.4f} wide ([{u['ci_low']:.4f}, {u['ci_high']:.4f}]; "
