@@ -61,6 +61,7 @@ def test_bo_on_an_impression_log_stays_inside_the_identified_region(tmp_path, ca
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "the search stays inside the identified region" in printed and "off-policy dr estimate" in printed
+    assert "recommends α = (f0 " in printed and "estimated utility" in printed and "exact utility" not in printed
     config = json.loads((out / "study.json").read_text())
     region = config["offpolicy"]["identified_region"]
     assert 0 < region["identified_share"] < 1  # the log identifies a band, not the whole axis
@@ -73,3 +74,5 @@ def test_bo_on_an_impression_log_stays_inside_the_identified_region(tmp_path, ca
     assert moved.any()  # random search proposed outside the band and was moved, with a note saying so
     assert main(["report", str(out), "--no-figures", "--quiet"]) == 0
     assert "identified region" in (out / "report" / "summary.md").read_text()
+    report_md = (out / "report" / "summary.md").read_text()
+    assert "Estimated values on the whole impression log" in report_md and "exact utility" not in report_md

@@ -166,7 +166,7 @@ def test_k3_log_gives_a_simplex_with_not_identified_cells_empty(tmp_path, capsys
         == 0
     )
     t = pd.read_csv(tmp_path / "out" / "simplex.csv")
-    assert len(t) == 21 and {"alpha_y0", "alpha_y1", "alpha_y2", "identified_b", "ess_b"} <= set(t.columns)
+    assert len(t) == 21 and {"alpha_f0", "alpha_f1", "alpha_f2", "identified_b", "ess_b"} <= set(t.columns)
     bad = ~t["identified"].astype(bool)
     assert t.loc[bad, "global_utility"].isna().all() and t.loc[~bad, "global_utility"].notna().all()
     assert (tmp_path / "out" / "simplex.png").stat().st_size > 0

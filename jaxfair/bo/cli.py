@@ -101,7 +101,7 @@ def _run_bo(args) -> int:
         exact = exact_values_text(_print_offpolicy_study(out, scenario))
     else:
         exact = _exact_text(scenario, args, exact_users, out)
-    _print_outcomes(rows, worst_best_ratio, exact)
+    _print_outcomes(rows, worst_best_ratio, exact, value_word="estimated" if offpolicy is not None else "exact")
     t = rows[rows["phase"] == "bo"].groupby("method")[["t_fit", "t_acq", "t_eval"]].mean()
     for m, r in t.iterrows():
         print(
@@ -158,10 +158,11 @@ def _exact_text(scenario, args, exact_users: int, out) -> str:
     return exact_values_text(config, sessions=sessions)
 
 
-def _print_outcomes(rows, worst_best_ratio, exact: str) -> None:
+def _print_outcomes(rows, worst_best_ratio, exact: str, value_word: str = "exact") -> None:
     """Per method, two α and what each number is: the last α a trial tested, and the α it recommends.
 
-    ``exact``: what the exact values are evaluated on (:func:`jaxfair.bo.legend.exact_values_text`)."""
+    ``exact``: what the exact values are evaluated on (:func:`jaxfair.bo.legend.exact_values_text`);
+    ``value_word`` names them beside each recommendation (an impression log's: "estimated")."""
     from jaxfair.bo.legend import recommendation_lines
     from jaxfair.bo.rows import group_utility_columns
     from jaxfair.bo.statistics import method_recommendations, objective_columns, recommended_alpha
@@ -197,7 +198,7 @@ def _print_outcomes(rows, worst_best_ratio, exact: str) -> None:
         print(f"  {m:10s} last        ({n[m]} trials): {values(r)}")
         print(f"  {m:10s} recommended ({n[m]} trials): {values(rec.loc[m])}")
     print("recommended α per method (one α a trial found, not a median of α's):")
-    for line in recommendation_lines(method_recommendations(rows)):
+    for line in recommendation_lines(method_recommendations(rows), value_word):
         print("  " + line.removeprefix("* ").replace("**", ""))
 
 

@@ -138,11 +138,12 @@ def summary_legend(columns: Iterable[str], config: dict | None = None, *, recomm
     return [f"* {line}" for line in out]
 
 
-def recommendation_lines(rec) -> list[str]:
+def recommendation_lines(rec, value_word: str = "exact") -> list[str]:
     """One Markdown bullet per (scenario, method) of
     :func:`~jaxfair.bo.statistics.method_recommendations`: the α the method recommends, its
     exact utility and DER (what they are evaluated on is said once beside them:
     :func:`exact_values_text`), where it comes from, and how far the trials' recommendations spread.
+    ``value_word`` names those values (an impression log's are estimates, not exact: "estimated").
     """
     acols = [c for c in rec.columns if c.startswith("alpha_") and f"{c}_min" in rec.columns]  # not the ranges
     several = rec["scenario"].nunique() > 1
@@ -159,7 +160,7 @@ def recommendation_lines(rec) -> list[str]:
             f"{' (the lower of the middle two)' if n % 2 == 0 else ''}; over the trials α spans {spread}"
         )
         out.append(
-            f"* {where}**{r['method']}** recommends α = ({alpha}): exact utility {r['utility_exact']:.4f}, "
+            f"* {where}**{r['method']}** recommends α = ({alpha}): {value_word} utility {r['utility_exact']:.4f}, "
             f"DER {r['der_exact']:.4f} — {which}."
         )
     return out

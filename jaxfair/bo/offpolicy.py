@@ -26,6 +26,7 @@ from jaxfair.bo.evaluator import EvalResult, Evaluator, der_np
 from jaxfair.engine.grids import direction_grid, simplex_grid
 from jaxfair.offpolicy import estimate, fit_outcome_model
 from jaxfair.surface.offpolicy import impression_log
+from jaxfair.utils.percent import percent
 
 __all__ = ["OffPolicyEvaluator", "identified_intervals"]
 
@@ -167,5 +168,5 @@ class OffPolicyEvaluator(Evaluator):
     def __repr__(self) -> str:
         return (
             f"OffPolicyEvaluator({self.scenario.name!r}, estimator={self.options['estimator']!r}, "
-            f"identified {100 * self.region_ok.mean():.0f} % of the grid, seed={self.seed})"
+            f"identified {percent(int(self.region_ok.sum()), int(self.region_ok.size))} of the grid, seed={self.seed})"
         )

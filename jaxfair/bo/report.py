@@ -139,8 +139,11 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     legend = "\n".join(summary_legend(summary.columns, config, recommended=three)) + "\n"
     # Which α each method recommends, with its exact utility and DER: what a reader would deploy.
     chosen = method_recommendations(rows)
+    offpolicy = bool(config and config.get("offpolicy"))  # an impression log: its values are estimates
     recommendation = (
-        f"Exact values on {exact_values_text(config)}.\n\n" + "\n".join(recommendation_lines(chosen)) + "\n"
+        f"{'Estimated values' if offpolicy else 'Exact values'} on {exact_values_text(config)}.\n\n"
+        + "\n".join(recommendation_lines(chosen, "estimated" if offpolicy else "exact"))
+        + "\n"
     )
     paths: list[Path] = []
     paths += _write_table(summary, out / "summary")
@@ -170,6 +173,15 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
         paths += _write_table(rec_trials, out / "recommended_trials")
         paths += _write_table(rec, out / "recommended")
     if figures:
+        if offpolicy:  # the axes say "(exact)": on a log that is the log's point estimate
+            off = config["offpolicy"]
+            region = off.get("identified_region", {}).get("w_intervals")
+            where = (
+                "w in " + " ∪ ".join(f"[{a:.3f}, {b:.3f}]" for a, b in region) if region else "its identified region"
+            )
+            est = off.get("estimator", "dr")
+            say = f"'exact' = off-policy {est} point estimates on the whole log; searched in {where}"
+            titles = {sc: f"{say}\n{titles.get(sc, sc)}" for sc in rows["scenario"].unique()}
         paths += study_figures(rows, hv, front, metrics, out, titles, prefs)
     notes_path = out / "notes.md"
     if notes:

@@ -15,6 +15,7 @@ import numpy as np
 
 from jaxfair.engine.kernels import der_kernel
 from jaxfair.ratio import worst_best_ratio
+from jaxfair.utils.alpha_names import alpha_columns
 
 __all__ = ["OffPolicyEstimate", "interval"]
 
@@ -111,10 +112,12 @@ class OffPolicyEstimate:
         out = np.einsum("pgk,qgk->qpg", self.label_means, v)
         return np.where(self.identified[None], out, np.nan)
 
-    def metrics(self, prefs: Any):
-        """One row per α (pandas DataFrame): ``alpha_<label>``, ``utility_<g>`` with ``_ci_low`` /
-        ``_ci_high``, ``global_utility``, ``der``, ``ratio`` (each with CI), ``ess_<g>``, ``matched_<g>``,
-        ``mean_weight_<g>``, ``deficient_share_<g>`` (declared D₀ only), ``identified_<g>``, ``identified``.
+    def metrics(self, prefs: Any, score_names: Any = None):
+        """One row per α (pandas DataFrame): ``alpha_<score>`` (α is named by the scores it weights,
+        :mod:`jaxfair.utils.alpha_names`; ``score_names`` default to the label names), ``utility_<g>``
+        with ``_ci_low`` / ``_ci_high``, ``global_utility``, ``der``, ``ratio`` (each with CI), ``ess_<g>``,
+        ``matched_<g>``, ``mean_weight_<g>``, ``deficient_share_<g>`` (declared D₀ only), ``identified_<g>``,
+        ``identified``.
 
         Point estimates and CIs are NaN where the cell is not identified (a group's utility) or where
         any group is not identified (global utility, DER, ratio): never a number for such a cell.
@@ -131,8 +134,10 @@ class OffPolicyEstimate:
         ratio, ratio_b = worst_best_ratio(mu), worst_best_ratio(boot)
         all_ok = self.identified.all(axis=1)
         cols: dict[str, Any] = {}
-        for i, name in enumerate(self.label_names):
-            cols[f"alpha_{name}"] = self.alphas[:, i]
+        names = self.label_names if score_names is None else tuple(score_names)
+        if len(names) != self.alphas.shape[1]:
+            raise ValueError(f"score_names: expected {self.alphas.shape[1]} names (one per score), got {list(names)}")
+        cols |= dict(zip(alpha_columns(names), self.alphas.T, strict=True))
         for g, gname in enumerate(self.group_names):
             ok = self.identified[:, g]
             cols[f"utility_{gname}"] = np.where(ok, mu[:, g], np.nan)

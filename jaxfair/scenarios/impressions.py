@@ -26,6 +26,7 @@ line saying so, so no tool can evaluate it as if the unobserved labels were 0.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -41,9 +42,11 @@ __all__ = [
     "NEEDS_FULL_INFORMATION",
     "ImpressionRows",
     "ImpressionScenario",
+    "ZeroFilledLabelsWarning",
     "check_no_gaps",
     "impression_rows",
     "refuse_impression_args",
+    "warn_zero_filled",
 ]
 
 DOCS = "docs/impressions.md"
@@ -77,6 +80,39 @@ def check_no_gaps(df: pd.DataFrame, label_cols: list[str], *, propensity: Any, l
                 "which rows were shown; an impression log holds outcomes only for shown items (never fill them "
                 f"with 0: every number would lean toward the logging policy); see {DOCS}"
             )
+
+
+class ZeroFilledLabelsWarning(UserWarning):
+    """A full-information log whose labels look like an impression log's filled with 0 (:func:`warn_zero_filled`)."""
+
+
+# Fewer sessions than this with two or more candidates: too few to call the pattern a signature.
+ZERO_FILLED_MIN_SESSIONS = 20
+
+
+def warn_zero_filled(labels: np.ndarray, session: np.ndarray, retrieved: np.ndarray) -> None:
+    """:class:`ZeroFilledLabelsWarning` when a log without ``shown``/``position`` has non-zero labels on
+    at most one row of **every** session (of >= 2 retrieved candidates; at least
+    ``ZERO_FILLED_MIN_SESSIONS`` of them) — the signature of an impression log whose unshown outcomes
+    were filled with 0, which replayed would lean every number toward the logging policy. A warning,
+    not a refusal: a full-information log whose labels are truly that sparse (one purchase among the
+    candidates) is legitimate. ``labels f64[R, K]``, ``session i64[R]`` (the session key of each row),
+    ``retrieved bool[R]``."""
+    sid = session[retrieved]
+    n_sessions = int(sid.max()) + 1 if sid.size else 0
+    rows = np.bincount(sid, minlength=n_sessions)
+    hot = np.bincount(sid, weights=(labels[retrieved] != 0).any(axis=1), minlength=n_sessions)
+    multi = rows >= 2
+    if multi.sum() < ZERO_FILLED_MIN_SESSIONS or hot.sum() == 0 or (hot[multi] > 1).any():
+        return
+    warnings.warn(
+        f"labels: in every one of the {int(multi.sum()):,} sessions with 2 or more candidates at most one row has "
+        "a non-zero label: this looks like an impression log whose unshown outcomes were filled with 0, and "
+        "replaying it leans every number toward the logging policy; name the shown rows with shown= (--shown COL) "
+        f"and leave the other rows' labels empty (see {DOCS}); ignore this if the zeros are real outcomes",
+        ZeroFilledLabelsWarning,
+        stacklevel=3,
+    )
 
 
 class ImpressionRows(NamedTuple):
@@ -205,8 +241,11 @@ class ImpressionScenario(Scenario):
         self.log = None  # the jaxfair.offpolicy.ImpressionLog, built by jaxfair.surface.offpolicy.impression_log
 
     @classmethod
-    def from_log(cls, log: Any, *, name: str, prefs, seed: int = 0, options: dict | None = None, info=None):
-        """An impression scenario around an already validated ``jaxfair.offpolicy.ImpressionLog`` (``simulate_log``)."""
+    def from_log(
+        cls, log: Any, *, name: str, prefs, seed: int = 0, options: dict | None = None, info=None, score_names=()
+    ):
+        """An impression scenario around an already validated ``jaxfair.offpolicy.ImpressionLog`` (``simulate_log``);
+        ``score_names`` name α's components (:attr:`Scenario.score_names`; default the label names)."""
         sc = cls(
             batch=log.batch,
             shown=log.shown,
@@ -225,6 +264,7 @@ class ImpressionScenario(Scenario):
             info=dict(info or {}, impressions={"propensity": None, "slate": log.slate_k}),
         )
         sc.log = log
+        sc.score_columns = tuple(str(n) for n in score_names)
         return sc
 
     @classmethod
@@ -289,7 +329,7 @@ class ImpressionScenario(Scenario):
             impressions=dict(rows.columns, slate=k),
             content_sha256=_hash(replay.info["content_sha256"], rows.position, rows.propensity, str(logging)),
         )
-        return cls(
+        sc = cls(
             batch=replay.sessions(),
             shown=shown,
             observed=observed,
@@ -307,6 +347,8 @@ class ImpressionScenario(Scenario):
             info=info,
             item_group_names=getattr(replay, "item_group_names", ()),
         )
+        sc.score_columns = tuple(replay.score_columns)  # α weights the --scores columns: its names follow them
+        return sc
 
     @property
     def n_sessions(self) -> int:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,13 @@ import pandas as pd
 
 from jaxfair.named_prefs import bind_prefs
 from jaxfair.scenarios.base import Scenario
-from jaxfair.scenarios.impressions import ImpressionScenario, check_no_gaps, impression_rows
+from jaxfair.scenarios.impressions import (
+    ImpressionScenario,
+    ZeroFilledLabelsWarning,
+    check_no_gaps,
+    impression_rows,
+    warn_zero_filled,
+)
 from jaxfair.scenarios.log_checks import (
     check_arguments,
     check_candidates,
@@ -208,11 +215,13 @@ def from_frame(
     if impressions:  # the off-policy path (SPEC §10)
         rows = impression_rows(df, label_cols, shown=shown, position=position, propensity=propensity, logging=logging)
         logged = {k: v for k, v in columns.items() if k not in ("session", "item_group")}
-        replay_sc = from_frame(
-            rows.frame, **logged, scores=score_cols, labels=label_cols, features=features, session=session,
-            item_group=item_group, prefs=prefs, group_names=group_names, replay=True, name=name, seed=seed,
-            allow_duplicates=allow_duplicates, allow_unnormalised=allow_unnormalised, **sampling,
-        )  # fmt: skip
+        with warnings.catch_warnings():  # its unshown labels are 0 by construction (never read): no zero-fill warning
+            warnings.filterwarnings("ignore", category=ZeroFilledLabelsWarning)
+            replay_sc = from_frame(
+                rows.frame, **logged, scores=score_cols, labels=label_cols, features=features, session=session,
+                item_group=item_group, prefs=prefs, group_names=group_names, replay=True, name=name, seed=seed,
+                allow_duplicates=allow_duplicates, allow_unnormalised=allow_unnormalised, **sampling,
+            )  # fmt: skip
         return ImpressionScenario.from_replay(
             replay_sc, rows, user_col=user, session_col=session, logging=logging, position_weights=position_weights
         )
@@ -221,6 +230,7 @@ def from_frame(
     users = user_groups(df, user, group)
     keep_mask = retrieval_mask(df, retrieved)
     sessions = session_codes(df, session)
+    warn_zero_filled(y, pd.factorize(pd.MultiIndex.from_arrays([users.codes, sessions]))[0], keep_mask)
     if candidate is not None:
         check_candidates(df, candidate, users, sessions, by_session=session is not None, replay=replay, user_col=user)
     elif not allow_duplicates:

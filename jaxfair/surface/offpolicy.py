@@ -31,6 +31,7 @@ from jaxfair.offpolicy.estimate import logging_propensities
 from jaxfair.preferences.over_set import set_evaluation_from_label_means
 from jaxfair.preferences.prefset import PrefSet
 from jaxfair.surface.compute import default_grid
+from jaxfair.utils.alpha_names import alpha_columns, alpha_record
 
 __all__ = ["SLATE_ASSUMPTION", "OffPolicySurface", "compute_offpolicy_surface", "impression_check", "impression_log"]
 
@@ -63,10 +64,16 @@ class OffPolicySurface:
     n_grid: int
     over_set: pd.DataFrame | None = None
     estimate: Any = None
+    score_names: tuple[str, ...] = ()
 
     @property
     def n_labels(self) -> int:
         return len(self.label_names)
+
+    @property
+    def alpha_names(self) -> tuple[str, ...]:
+        """What α's columns and axes are named by (:mod:`jaxfair.utils.alpha_names`): the scores it weights."""
+        return tuple(self.score_names) or tuple(self.label_names)
 
     @property
     def direction(self) -> pd.DataFrame | None:
@@ -177,7 +184,10 @@ def compute_offpolicy_surface(
     )
     t_est = time.perf_counter() - t0
     # The worst/best group ratio is named as in every other surface table.
-    table = est.metrics(scenario.prefs).rename(columns=lambda c: "worst_best_" + c if c.startswith("ratio") else c)
+    scores = tuple(scenario.score_names)
+    table = est.metrics(scenario.prefs, scores).rename(
+        columns=lambda c: "worst_best_" + c if c.startswith("ratio") else c
+    )
     if k_labels == 2:
         table.insert(0, "w", np.asarray(grid)[:, 0])
     identified = table["identified"].to_numpy(bool)
@@ -202,6 +212,7 @@ def compute_offpolicy_surface(
         "n_candidates": scenario.n_candidates,
         "n_labels": k_labels,
         "labels": list(scenario.label_names),
+        "scores": list(scores),
         "seed": int(seed),
         "grid": {
             "n": n_grid,
@@ -217,9 +228,12 @@ def compute_offpolicy_surface(
             g: float(np.mean(np.asarray(est.identified)[:, i])) for i, g in enumerate(scenario.group_names)
         },
         "not_identified": _why_not(est, scenario.group_names, min_ess),
-        "best_utility": _best(table, identified, scenario.label_names, scenario.group_names),
+        "best_utility": _best(table, identified, scores, scenario.group_names),
         "seconds": {"estimate": t_est},
     }
+    if summary["best_utility"] is not None:
+        summary["best_utility"]["indistinguishable"] = _indistinguishable(est, scenario.prefs, table, identified)
+        summary["best_utility"]["at_edge"] = _at_edge(np.asarray(grid, np.float64), identified, table, n_grid)
     if summary["best_utility"] is None:
         summary["best_utility_note"] = (
             "no α of the grid is identified for every group, so none is recommended: the log cannot tell "
@@ -228,7 +242,7 @@ def compute_offpolicy_surface(
     over_set = None
     if pset is not None:
         res = set_evaluation_from_label_means(grid, est.label_means, est.group_sessions, pset)
-        over_set = _over_set_table(res, table, identified, scenario.label_names, k_labels)
+        over_set = _over_set_table(res, table, identified, scores, k_labels)
         summary["prefs_set"] = pset.describe()
         summary["over_set"] = _set_summary(over_set, identified)
     return OffPolicySurface(
@@ -240,6 +254,7 @@ def compute_offpolicy_surface(
         n_grid=n_grid,
         over_set=over_set,
         estimate=est,
+        score_names=scores,
     )
 
 
@@ -275,15 +290,15 @@ def _why_not(est, group_names, min_ess: float) -> dict:
     }
 
 
-def _best(table: pd.DataFrame, identified: np.ndarray, labels, groups) -> dict | None:
+def _best(table: pd.DataFrame, identified: np.ndarray, scores, groups) -> dict | None:
     """The best global-utility α among the identified rows (None when no row is identified)."""
     u = table["global_utility"].to_numpy(np.float64)
     if not identified.any() or not np.isfinite(u[identified]).any():
         return None
     i = int(np.nanargmax(np.where(identified, u, np.nan)))
     r = table.iloc[i]
-    rec = {"w": float(r["w"])} if len(labels) == 2 else {}
-    rec["alpha"] = {n: float(r[f"alpha_{n}"]) for n in labels}
+    rec = {"w": float(r["w"])} if len(scores) == 2 else {}
+    rec["alpha"] = alpha_record(scores, r[alpha_columns(scores)].to_numpy(np.float64))
     for name in ("global_utility", "der", "worst_best_ratio"):
         key = "utility" if name == "global_utility" else name
         rec[key] = _with_ci(r, name)
@@ -291,6 +306,43 @@ def _best(table: pd.DataFrame, identified: np.ndarray, labels, groups) -> dict |
     rec["ess_by_group"] = {g: float(r[f"ess_{g}"]) for g in groups}
     rec["chosen_among"] = "identified α only"
     return rec
+
+
+def _indistinguishable(est, prefs, table: pd.DataFrame, identified: np.ndarray) -> dict:
+    """How many identified α the log cannot tell apart from the best: those whose paired bootstrap
+    CI of (global utility at the best − at α) reaches 0 — "best" is a point estimate, this is its backing."""
+    from jaxfair.offpolicy.result import interval
+
+    mu, boot = est.group_utility(prefs)  # [P, G], [B, P, G]
+    counts = np.asarray(est.group_sessions, np.float64)
+    share = counts / counts.sum()
+    glob, glob_b = mu @ share, boot @ share  # [P], [B, P]
+    i = int(np.nanargmax(np.where(identified, glob, np.nan)))
+    lo, _ = interval(glob_b[:, [i]] - glob_b, glob[i] - glob, est.level, int(np.sum(est.group_users)))
+    tied = identified & ~(lo > 0)  # NaN (too few resamples) counts as "cannot tell"
+    rec = {
+        "n": int(tied.sum()),
+        "of": int(identified.sum()),
+        "means": f"identified α whose paired {100 * est.level:g} % bootstrap CI of (global utility at the best "
+        "minus at α) includes 0: the log cannot tell them from the best",
+    }
+    if "w" in table.columns:
+        w = table["w"].to_numpy(np.float64)[tied]
+        rec["w_range"] = [float(w.min()), float(w.max())]
+    return rec
+
+
+def _at_edge(grid: np.ndarray, identified: np.ndarray, table: pd.DataFrame, n_grid: int) -> bool:
+    """Whether the best identified α has a not-identified grid neighbour (one grid step away): the
+    best may then lie beyond the identified region, where the log cannot tell."""
+    u = table["global_utility"].to_numpy(np.float64)
+    i = int(np.nanargmax(np.where(identified, u, np.nan)))
+    if grid.shape[1] == 2:  # along w: the points before and after
+        near = np.zeros(len(grid), bool)
+        near[[j for j in (i - 1, i + 1) if 0 <= j < len(grid)]] = True
+    else:  # on the simplex: one step moves 1/(n-1) from one component to another (L1 distance 2/(n-1))
+        near = np.isclose(np.abs(grid - grid[i]).sum(axis=1), 2.0 / (n_grid - 1))
+    return bool((near & ~identified).any())
 
 
 def _with_ci(row, name: str) -> dict:
@@ -301,9 +353,9 @@ def _with_ci(row, name: str) -> dict:
     return out
 
 
-def _over_set_table(res, table: pd.DataFrame, identified: np.ndarray, labels, k_labels: int) -> pd.DataFrame:
+def _over_set_table(res, table: pd.DataFrame, identified: np.ndarray, scores, k_labels: int) -> pd.DataFrame:
     cols = {"w": table["w"].to_numpy()} if k_labels == 2 else {}
-    cols |= {f"alpha_{n}": table[f"alpha_{n}"].to_numpy() for n in labels}
+    cols |= {c: table[c].to_numpy() for c in alpha_columns(scores)}
     for metric in ("utility", "der", "worst_best_ratio"):
         for stat, values in res.summary(metric).items():
             cols[f"{metric}_{stat}"] = np.where(identified, values, np.nan)

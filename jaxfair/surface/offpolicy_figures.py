@@ -14,6 +14,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator
 from jaxfair.surface.figures import _mpl, prefs_line
 from jaxfair.surface.offpolicy import OffPolicySurface
 from jaxfair.surface.simplex_figures import _mark, _triangle, _xy
+from jaxfair.utils.alpha_names import alpha_columns
+from jaxfair.utils.percent import percent
 
 __all__ = ["plot_offpolicy_direction", "plot_offpolicy_simplex"]
 
@@ -28,7 +30,8 @@ def _title(surface: OffPolicySurface, what: str) -> str:
         f"{surface.title}: {what} — off-policy {est}{clip}",
         f"logging: {s['logging']['text']}; {s['sample']['text']}",
         f"{100 * s['level']:.0f} % CIs (bootstrap over users, {s['n_boot']} resamples); identified for every group: "
-        f"{100 * s['identified_share']:.0f} % of {s['grid']['n_alpha']} α",
+        f"{percent(s['grid']['n_alpha'] - s['not_identified']['n_not_identified'], s['grid']['n_alpha'])} of "
+        f"{s['grid']['n_alpha']} α",
         prefs_line(surface),
     ]
     if s.get("slate", 1) > 1:
@@ -39,6 +42,20 @@ def _title(surface: OffPolicySurface, what: str) -> str:
         )
         lines.append(s["slate_assumption"])
     return "\n".join(lines)
+
+
+def _tie_text(best: dict) -> str:
+    """How far "best" is backed: the identified α the log cannot tell from it (paired bootstrap)."""
+    tie = best.get("indistinguishable")
+    if not tie:
+        return ""
+    if tie["n"] <= 1:
+        return "; ahead of every other identified α" + (
+            "; at the edge of the identified region" if best.get("at_edge") else ""
+        )
+    span = f", w {tie['w_range'][0]:.2f} to {tie['w_range'][1]:.2f}" if "w_range" in tie else ""
+    edge = "; at the edge of the identified region" if best.get("at_edge") else ""
+    return f";\nthe log cannot tell it from {tie['n'] - 1} other identified α{span}{edge}"
 
 
 def _runs(bad: np.ndarray) -> list[tuple[int, int]]:
@@ -82,11 +99,11 @@ def plot_offpolicy_direction(surface: OffPolicySurface):
     lines = [_band(a, w, t, f"utility_{g}", f"C{i}", f"{g}") for i, g in enumerate(groups)]
     a.set_ylabel("group utility (estimate, CI band)")
     _band(b, w, t, "global_utility", "k", "global utility")
+    set_line = None
     if surface.over_set is not None:  # how the estimate moves over the preference set (not a CI)
         o = surface.over_set
-        b.plot(w, o["utility_min"], color="tab:blue", ls="--", lw=1, label="min / max over the preference set")
+        (set_line,) = b.plot(w, o["utility_min"], color="tab:blue", ls="--", lw=1)
         b.plot(w, o["utility_max"], color="tab:blue", ls="--", lw=1)
-        b.legend(fontsize=8, loc="lower center")
     b.set_ylabel("global utility (population-weighted)")
     _band(c, w, t, "der", "tab:purple", "DER")
     _band(c, w, t, "worst_best_ratio", "tab:olive", "worst/best group utility")
@@ -106,7 +123,7 @@ def plot_offpolicy_direction(surface: OffPolicySurface):
         hatch = _hatch_w(ax, w, bad) or hatch
         ax.grid(alpha=0.3)
     for ax in (c, d):
-        ax.set_xlabel(f"w = weight of {surface.label_names[0]} (α = (w, 1 − w))")
+        ax.set_xlabel(f"w  (α = (w, 1 − w) on ({', '.join(surface.alpha_names)}))")
     handles, names = list(lines), list(groups)
     best = s["best_utility"]
     if best is not None:
@@ -116,12 +133,19 @@ def plot_offpolicy_direction(surface: OffPolicySurface):
         u = best["utility"]
         names.append(
             f"best identified w = {best['w']:.3f}: utility {u['estimate']:.4f} "
-            f"[{u.get('ci_low', np.nan):.4f}, {u.get('ci_high', np.nan):.4f}]"
+            f"[{u.get('ci_low', np.nan):.4f}, {u.get('ci_high', np.nan):.4f}]" + _tie_text(best)
+        )
+    if set_line is not None:  # in the figure's legend: inside the panel it would cover the band
+        ps = s.get("prefs_set") or {}
+        handles.append(set_line)
+        names.append(
+            f"global utility: min / max over the preference set\n({ps.get('kind', '?')}, "
+            f"{ps.get('n_members', '?')} members; point estimates, not a CI)"
         )
     if hatch is not None:
         handles.append(hatch)
         names.append(
-            "not identified for every group (no global estimate; a group's curve breaks where it is not "
+            "not identified for every group (no global estimate; a group's curve breaks where it is not\n"
             "identified): ESS below the threshold or support-deficient"
         )
     fig.legend(handles, names, fontsize=8.5, loc="outside lower center", ncols=2)
@@ -139,8 +163,8 @@ def plot_offpolicy_simplex(surface: OffPolicySurface):
     from matplotlib.collections import PolyCollection
 
     plt = _mpl()
-    t, s, labels = surface.table, surface.summary, surface.label_names
-    alphas = t[[f"alpha_{n}" for n in labels]].to_numpy(np.float64)
+    t, s, names = surface.table, surface.summary, surface.alpha_names
+    alphas = t[alpha_columns(names)].to_numpy(np.float64)
     x, y = _xy(alphas)
     tri = mtri.Triangulation(x, y)
     ok = t["identified"].to_numpy(bool)
@@ -170,26 +194,35 @@ def plot_offpolicy_simplex(surface: OffPolicySurface):
                 im = ax.tripcolor(sub, filled, shading="gouraud", cmap=cmap, vmin=z[fine].min(), vmax=z[fine].max())
             else:
                 im = None
+            # An identified α that is no corner of a coloured cell would vanish under the hatching: a dot in its colour.
+            orphan = fine.copy()
+            orphan[tri.triangles[~tri_bad].ravel()] = False
+            if orphan.any() and im is not None:
+                ax.scatter(x[orphan], y[orphan], c=z[orphan], cmap=cmap, norm=im.norm, s=14, edgecolors="0.3",
+                           linewidths=0.4, zorder=4)  # fmt: skip
             verts = np.stack([x[tri.triangles], y[tri.triangles]], axis=-1)[tri_bad]
             if len(verts):
                 hatch = ax.add_collection(PolyCollection(verts, **_HATCH))
-        _triangle(ax, labels)
+        _triangle(ax, names)
         ax.set_title(title, fontsize=10)
         if im is not None:
             fig.colorbar(im, ax=ax, shrink=0.7, pad=0.02)
         if best is not None:
-            mark = _mark(ax, np.array([best["alpha"][n] for n in labels]), "*", "w", 240)
+            mark = _mark(ax, np.array([best["alpha"][n] for n in names]), "*", "w", 240)
     handles, names = [], []
     if best is not None:
         u = best["utility"]
         handles.append(mark)
         names.append(
             f"best identified α: utility {u['estimate']:.4f} [{u.get('ci_low', np.nan):.4f}, "
-            f"{u.get('ci_high', np.nan):.4f}], DER {best['der']['estimate']:.4f}"
+            f"{u.get('ci_high', np.nan):.4f}], DER {best['der']['estimate']:.4f}" + _tie_text(best)
         )
     if hatch is not None:
         handles.append(hatch)
-        names.append("not identified (no estimate): ESS below the threshold (red line) or support-deficient")
+        names.append(
+            "not identified (no estimate): ESS below the threshold (red line) or support-deficient; "
+            "dots: identified α with no identified cell around them"
+        )
     if handles:
         fig.legend(handles, names, loc="outside lower center", fontsize=9, ncols=1)
     fig.suptitle(_title(surface, "utility and fairness over the simplex of α"), fontsize=10)

@@ -9,7 +9,9 @@ import numpy as np
 
 from jaxfair.surface.offpolicy import OffPolicySurface
 from jaxfair.surface.offpolicy_figures import plot_offpolicy_direction, plot_offpolicy_simplex
+from jaxfair.utils.alpha_names import alpha_text
 from jaxfair.utils.atomic import atomic_write, atomic_write_text
+from jaxfair.utils.percent import percent
 
 __all__ = ["offpolicy_lines", "write_offpolicy_surface"]
 
@@ -66,7 +68,7 @@ def offpolicy_lines(surface: OffPolicySurface) -> list[str]:
     est = s["estimator"] + (" (default)" if s["estimator_chosen"] == "default" else "")
     clip = "none" if s["clip"] is None else f"{s['clip']:g}"
     lines = [
-        f"{surface.title}: impression log, {s['sample']['text']}; estimator: {est}; logging: {s['logging']['text']}; "
+        f"{surface.title}: {s['sample']['text']}; estimator: {est}; logging: {s['logging']['text']}; "
         f"clip: {clip}; {100 * s['level']:.0f} % CIs by bootstrap over users ({s['n_boot']} resamples)"
     ]
     prop = s.get("propensity") or {}
@@ -94,7 +96,18 @@ def offpolicy_lines(surface: OffPolicySurface) -> list[str]:
         + ")"
         for g, r in ni["by_group"].items()
     )
-    lines.append(f"  identified: {100 * s['identified_share']:.1f} % of {ni['n_alpha']} α (every group); {why}")
+    n_ok = ni["n_alpha"] - ni["n_not_identified"]
+    lines.append(f"  identified: {percent(n_ok, ni['n_alpha'])} of {ni['n_alpha']} α (every group); {why}")
+    if not any("support_deficient" in r for r in ni["by_group"].values()):
+        lines.append(
+            "  support deficiency not checked: a propensity column gives only the shown items' propensities "
+            "(--logging D0 as well lets jaxfair compute every candidate's and check it)"
+        )
+    if s["estimator"] == "dm":
+        lines.append(
+            "  DM: the CIs resample users with the outcome model held fixed, so they leave out its error "
+            "(DR does not rest on it; see docs/impressions.md)"
+        )
     b = s["best_utility"]
     if b is None:
         lines.append(f"  no recommendation: {s['best_utility_note']}")
@@ -102,13 +115,30 @@ def offpolicy_lines(surface: OffPolicySurface) -> list[str]:
         where = (
             f"w={b['w']:.3f}"
             if s["n_labels"] == 2
-            else "α=(" + ", ".join(f"{v:.3f}" for v in b["alpha"].values()) + ")"
+            else "α=" + alpha_text(list(b["alpha"].values()), list(b["alpha"]), 3)
         )
         groups = ", ".join(f"{g} {_ci(r)}" for g, r in b["by_group"].items())
         lines.append(
             f"  best identified utility {_ci(b['utility'])} at {where} (DER {_ci(b['der'])}, worst/best "
             f"{_ci(b['worst_best_ratio'], 3)}); by group: {groups}"
         )
+        if b.get("at_edge"):
+            lines.append(
+                "  it lies at the edge of the identified region (a grid neighbour is not identified): the best α "
+                "may be beyond it, where this log cannot tell"
+            )
+        tie = b.get("indistinguishable")
+        if tie and tie["n"] > 1:
+            span = f" (w {tie['w_range'][0]:.3f} to {tie['w_range'][1]:.3f})" if "w_range" in tie else ""
+            lines.append(
+                f"  the log cannot tell this best from {tie['n'] - 1} other identified α{span}: their paired "
+                f"{100 * s['level']:g} % bootstrap CIs of the utility difference include 0"
+            )
+        elif tie:
+            lines.append(
+                f"  the best is ahead of every other identified α (paired {100 * s['level']:g} % bootstrap CIs of the "
+                "utility difference exclude 0)"
+            )
     if s.get("slate", 1) > 1:
         lines.append(f"  slate of {s['slate']}: {s['slate_assumption']}")
     if s.get("over_set"):

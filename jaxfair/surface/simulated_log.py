@@ -24,7 +24,8 @@ from jaxfair.named_prefs import prefs_record
 from jaxfair.offpolicy import simulate_log
 from jaxfair.ratio import worst_best_ratio
 from jaxfair.surface.compute import default_grid
-from jaxfair.surface.offpolicy import compute_offpolicy_surface
+from jaxfair.surface.offpolicy import SLATE_ASSUMPTION, compute_offpolicy_surface
+from jaxfair.utils.alpha_names import alpha_columns, alpha_record
 from jaxfair.utils.atomic import atomic_write_text
 from jaxfair.utils.outdir import final_path
 
@@ -41,15 +42,16 @@ class SimulatedLog:
     log: Any = None
 
 
-def truth_table(truth: Any, alphas: np.ndarray, prefs: np.ndarray, group_names, label_names) -> pd.DataFrame:
+def truth_table(truth: Any, alphas: np.ndarray, prefs: np.ndarray, group_names, score_names) -> pd.DataFrame:
     """Exact per-group utility, global utility (population-weighted), DER and the worst/best
-    ratio over ``alphas [P, K]`` from the full-information sessions of a simulated log."""
+    ratio over ``alphas [P, K]`` from the full-information sessions of a simulated log; α's
+    columns named by ``score_names`` (:mod:`jaxfair.utils.alpha_names`)."""
     mu = np.asarray(truth.truth(alphas, prefs), np.float64)  # [P, G]
     counts = np.bincount(np.asarray(truth.batch.group), minlength=len(group_names)).astype(np.float64)
     cols: dict = {}
-    if len(label_names) == 2:
+    if len(score_names) == 2:
         cols["w"] = alphas[:, 0]
-    cols |= {f"alpha_{n}": alphas[:, k] for k, n in enumerate(label_names)}
+    cols |= dict(zip(alpha_columns(score_names), alphas.T, strict=True))
     cols |= {f"utility_{g}": mu[:, i] for i, g in enumerate(group_names)}
     cols["global_utility"] = mu @ (counts / counts.sum())
     cols["der"] = np.asarray(der_kernel(mu, np), np.float64)
@@ -82,26 +84,31 @@ def simulate_log_outputs(
     k_labels = scenario.n_labels
     n_grid = default_grid(k_labels) if n_grid is None else int(n_grid)
     grid = np.asarray(direction_grid(n_grid) if k_labels == 2 else simplex_grid(k_labels, n_grid), np.float64)
-    table = truth_table(truth, grid, prefs, scenario.group_names, scenario.label_names)
+    # α is named by the log's score columns (score_<label>), as when log.csv is read back.
+    frame = log.to_frame()
+    scores = tuple(c for c in frame.columns if c.startswith("score_"))
+    table = truth_table(truth, grid, prefs, scenario.group_names, scores)
     counts = np.bincount(np.asarray(truth.batch.group), minlength=scenario.n_groups).astype(np.float64)
     served = np.asarray(truth.logging_value(prefs), np.float64)  # [G] what the randomised logging served
     served_global = float(served @ (counts / counts.sum()))
     i_best = int(np.nanargmax(table["global_utility"].to_numpy()))
     best = table.iloc[i_best]
     center = np.asarray(policy.center, np.float64)[None]  # what the platform serves when it does not randomise
-    center_global = float(
-        truth_table(truth, center, prefs, scenario.group_names, scenario.label_names)["global_utility"][0]
-    )
+    center_global = float(truth_table(truth, center, prefs, scenario.group_names, scores)["global_utility"][0])
     cost = center_global - served_global
     sim = ImpressionScenario.from_log(
-        log, name=f"{scenario.name}-log", prefs=scenario.prefs, seed=seed, options={"simulated_from": scenario.name}
+        log,
+        name=f"{scenario.name}-log",
+        prefs=scenario.prefs,
+        seed=seed,
+        options={"simulated_from": scenario.name},
+        score_names=scores,
     )
     surf = compute_offpolicy_surface(
         sim, n_grid=n_grid, seed=seed, estimator=estimator, n_boot=n_boot, min_ess=min_ess, p_min=p_min,
         progress=progress,
     )  # fmt: skip
     rec = surf.summary["best_utility"]
-    frame = log.to_frame()
     summary = {
         "scenario": scenario.name,
         "prefs": prefs_record(scenario.group_names, scenario.label_names, prefs),
@@ -111,7 +118,7 @@ def simulate_log_outputs(
         "slate": int(log.slate_k),
         "seed": int(seed),
         "grid": {"n": n_grid, "n_alpha": int(len(grid)), "kind": "direction" if k_labels == 2 else "simplex"},
-        "truth_best": _point(best, scenario.label_names, scenario.group_names),
+        "truth_best": _point(best, scores, scenario.group_names),
         "logging_served": {
             "global_utility": served_global,
             **dict(zip(scenario.group_names, served.tolist(), strict=True)),
@@ -130,7 +137,7 @@ def simulate_log_outputs(
         "read_back": read_back_command(frame, scenario, policy, log.slate_k, log.position_weights),
     }
     if rec is not None:
-        j = _row_of(table, rec, scenario.label_names)
+        j = _row_of(table, rec, scores)
         summary["estimate"]["truth_at_recommended"] = float(table["global_utility"].iloc[j])
         u = rec["utility"]
         summary["estimate"]["ci_width"] = float(u["ci_high"] - u["ci_low"])
@@ -139,17 +146,17 @@ def simulate_log_outputs(
     return SimulatedLog(frame=frame, truth=table, summary=summary, log=log)
 
 
-def _point(row, labels, groups) -> dict:
+def _point(row, scores, groups) -> dict:
     rec = {"w": float(row["w"])} if "w" in row.index else {}
-    rec["alpha"] = {n: float(row[f"alpha_{n}"]) for n in labels}
+    rec["alpha"] = alpha_record(scores, row[alpha_columns(scores)].to_numpy(np.float64))
     rec |= {c: float(row[c]) for c in ("global_utility", "der", "worst_best_ratio")}
     rec["by_group"] = {g: float(row[f"utility_{g}"]) for g in groups}
     return rec
 
 
-def _row_of(table: pd.DataFrame, rec: dict, labels) -> int:
-    a = np.array([rec["alpha"][n] for n in labels])
-    grid = table[[f"alpha_{n}" for n in labels]].to_numpy()
+def _row_of(table: pd.DataFrame, rec: dict, scores) -> int:
+    a = np.array([rec["alpha"][n] for n in scores])
+    grid = table[alpha_columns(scores)].to_numpy()
     return int(np.argmin(np.abs(grid - a).sum(axis=1)))
 
 
@@ -170,6 +177,8 @@ def _answer(summary: dict, rec: dict | None, table: pd.DataFrame, k_labels: int)
     if rec is None:
         return head + f"; with {n:,} sessions no α is identified for every group: randomise more or log longer"
     u = rec["utility"]
+    if summary["slate"] > 1:  # the slate estimate rests on an assumption: say it with the number
+        head += f"; slates of {summary['slate']}, estimated by {SLATE_ASSUMPTION}"
     return (
         head + f"; with {n:,} sessions the {summary['estimate']['estimator'].upper()} {100 * 0.95:.0f} % CI at the "
         f"recommended {where(rec)} is {u['ci_high'] - u['ci_low']:.4f} wide ([{u['ci_low']:.4f}, {u['ci_high']:.4f}]; "
