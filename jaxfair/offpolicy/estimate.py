@@ -94,25 +94,41 @@ def logging_propensities(log: ImpressionLog, *, mc: int, key) -> tuple[np.ndarra
 def bootstrap_multiplicities(key, log: ImpressionLog, n_boot: int) -> np.ndarray:
     """float32 ``[B, S]``: how often each session's user is drawn, users resampled with replacement within
     their group (all of a user's sessions together) — the semantics of
-    :func:`jaxfair.diagnose.decompose.bootstrap_counts`, drawn on the host by a NumPy generator seeded
-    from ``key`` and counted with ``np.bincount``: its JAX draws and XLA CPU scatter took ~1.5 s for
-    200 × 48k users, this ~0.05 s."""
-    s = log.n_sessions
-    if n_boot == 0:
-        return np.zeros((0, s), np.float32)
+    :func:`jaxfair.diagnose.decompose.bootstrap_counts`. The estimate itself never builds this ``[B, S]``
+    matrix: it multiplies :func:`user_multiplicities` (the same draws) block by block."""
+    user_pos, counts = user_multiplicities(key, log, n_boot)
+    group = np.asarray(log.batch.group)
+    out = np.zeros((n_boot, log.n_sessions), np.float32)
+    for g, c in counts.items():
+        sel = np.flatnonzero(group == g)
+        out[:, sel] = c[:, user_pos[sel]]
+    return out
+
+
+def user_multiplicities(key, log: ImpressionLog, n_boot: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """The bootstrap's resampling counts per user: ``(user_pos [S], {group: float32 [B, U_g]})`` — session s's
+    user is column ``user_pos[s]`` of its group's matrix, which says how often each of the group's U_g users
+    is drawn (with replacement, U_g draws) in each of B replicates. Drawn on the host by a NumPy generator
+    seeded from ``key`` and counted one replicate at a time with ``np.bincount`` (JAX draws and an XLA CPU
+    scatter took ~1.5 s for 200 × 48k users; one flat bincount over B·U_g bins ~0.1 s, row by row ~0.02 s)."""
     uniq, inv = np.unique(log.user, return_inverse=True)
     inv = inv.ravel()
     ugroup = np.zeros(len(uniq), np.int64)
     ugroup[inv] = np.asarray(log.batch.group)
-    per_user = np.zeros((n_boot, len(uniq)), np.float32)
+    pos_of_user = np.zeros(len(uniq), np.int64)
+    counts = {}
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
     for g in np.unique(ugroup):
         members = np.flatnonzero(ugroup == g)
         u = len(members)
-        draws = rng.integers(0, u, (n_boot, u))
-        flat = (draws + np.arange(n_boot)[:, None] * u).ravel()
-        per_user[:, members] = np.bincount(flat, minlength=n_boot * u).reshape(n_boot, u)
-    return per_user[:, inv]
+        pos_of_user[members] = np.arange(u)
+        c = np.zeros((n_boot, u), np.float32)
+        if n_boot:
+            draws = rng.integers(0, u, (n_boot, u))
+            for b in range(n_boot):
+                c[b] = np.bincount(draws[b], minlength=u)
+        counts[int(g)] = c
+    return pos_of_user[inv], counts
 
 
 def estimate(
@@ -186,8 +202,8 @@ def estimate(
         yhat_shown = np.zeros((s, k, n_lab), np.float32)
     with_def = declared is not None
     low_p = (declared.p.reshape(s, m, k) < p_min) if with_def else np.zeros((s, m, k), bool)
-    boot = bootstrap_multiplicities(k_boot, log, int(n_boot))
-    sums = _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, with_def, progress)
+    boot = user_multiplicities(k_boot, log, int(n_boot))
+    sums = _run(a, log, rho, yhat, yhat_shown, low_p, boot, int(n_boot), estimator, with_outcome, with_def, progress)
     return _finish(
         a,
         log,
@@ -204,12 +220,14 @@ def estimate(
     )
 
 
-def _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, with_def, progress) -> dict:
+def _run(a, log, rho, yhat, yhat_shown, low_p, boot, n_boot, estimator, with_outcome, with_def, progress) -> dict:
     """Float64 sums of every channel over all sessions, and the bootstrap sums of the estimator's own
     channels (``boot_<name>`` ``[B, P, G, ...]``), chunk by chunk (:mod:`.channels`).
 
     Candidates no α >= 0 can serve are dropped first (:mod:`jaxfair.engine.prune`, exact), and sessions
-    are taken in order of their survivor count so each call holds W columns (a multiple of 4), not m."""
+    are taken in order of their survivor count so each call holds W columns (a multiple of 4), not m.
+    ``boot``: :func:`user_multiplicities`; each chunk's per-group block of it is gathered once, whatever
+    the number of α chunks, and multiplied by the chunk's per-session channels (float32 BLAS)."""
     from jaxfair.engine.prune import alphas_allow_strict, compact_order, keep_mask
 
     batch = log.batch
@@ -240,7 +258,7 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, wi
         with_outcome=with_outcome,
         with_deficiency=with_def,
     )
-    n_boot = boot.shape[0]
+    user_pos, counts = boot
     total: dict[str, np.ndarray] = {}
     boot_sum = None
     bar = None
@@ -280,6 +298,11 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, wi
         dev = [jnp.asarray(x) for x in parts]
         outs = [session_sums(c, *dev, **opts) for c in chunks]  # dispatched asynchronously
         grp = group[idx]
+        blocks = []  # (rows of the chunk, their users' resampling counts [B, n_g]) per group present
+        if n_boot:
+            for gid in np.unique(grp):
+                sel = np.flatnonzero(grp == gid)
+                blocks.append((gid, sel, counts[int(gid)][:, user_pos[idx[sel]]]))
         for a0, (sums, per_session) in zip(starts, outs, strict=True):
             take_p = min(pc, p - a0)
             for name, val in sums.items():
@@ -293,10 +316,8 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, wi
                 if boot_sum is None:
                     boot_sum = np.zeros((n_boot, p, g, cb))
                 x2 = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(n_real, take_p * cb)
-                bsub = boot[:, idx]
-                for gid in np.unique(grp):
-                    sel = grp == gid
-                    prod = bsub[:, sel] @ x2[sel]  # float32 BLAS: [B, P·C_b]
+                for gid, sel, c_sel in blocks:
+                    prod = c_sel @ x2[sel]  # float32 BLAS: [B, P·C_b]
                     boot_sum[:, a0 : a0 + take_p, gid, :] += prod.reshape(n_boot, take_p, cb)
             if bar is not None:
                 bar.update(n_real)
