@@ -266,8 +266,9 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, n_boot, estimator, with_out
         from jaxfair.utils.progress import progress_bar
 
         bar = progress_bar(total=len(starts) * s, desc="off-policy", unit="session", leave=False)
-    u0 = 0
-    while u0 < s:
+
+    def dispatch(u0):
+        """Gather chunk ``u0``'s sessions and dispatch its kernel calls (asynchronous)."""
         w_first = min(m, max(4, -(-int(surv[perm[u0]]) // 4) * 4))
         nc = int(max(256, min(s, SESSION_BUDGET // (pc * max(w_first, k * n_lab + 3 * k + 2 * n_lab + 1)))))
         idx = perm[u0 : u0 + nc]
@@ -275,7 +276,7 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, n_boot, estimator, with_out
         w = min(m, max(k, 4, -(-int(surv[idx].max()) // 4) * 4))
         cl = cols[idx, :w]
 
-        def take(x, cl=cl, idx=idx):
+        def take(x):
             return np.take_along_axis(x[idx], cl.reshape(cl.shape + (1,) * (x.ndim - 2)), axis=1)
 
         parts = [
@@ -296,9 +297,16 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, n_boot, estimator, with_out
                 for i, x in enumerate(parts)
             ]
         dev = [jnp.asarray(x) for x in parts]
-        outs = [session_sums(c, *dev, **opts) for c in chunks]  # dispatched asynchronously
+        outs = [session_sums(c, *dev, **opts) for c in chunks]
+        return nc, (idx, outs)
+
+    def collect(job):
+        """Add a dispatched chunk's sums and bootstrap products (float32 BLAS, on the host) to the totals."""
+        nonlocal boot_sum
+        idx, outs = job
+        n_real = len(idx)
         grp = group[idx]
-        blocks = []  # (rows of the chunk, their users' resampling counts [B, n_g]) per group present
+        blocks = []  # (group, rows of the chunk, their users' resampling counts [B, n_g]) per group present
         if n_boot:
             for gid in np.unique(grp):
                 sel = np.flatnonzero(grp == gid)
@@ -311,17 +319,28 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, n_boot, estimator, with_out
                     total[name] = np.zeros((p,) + arr.shape[1:])
                 total[name][a0 : a0 + take_p] += arr
             if n_boot:
-                x = np.asarray(per_session)[:take_p, :n_real]  # [P, N, C_b]
+                x = np.asarray(per_session)[:n_real, :take_p]  # [N, P, C_b]
                 cb = x.shape[-1]
                 if boot_sum is None:
                     boot_sum = np.zeros((n_boot, p, g, cb))
-                x2 = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(n_real, take_p * cb)
+                x2 = x.reshape(n_real, take_p * cb) if take_p == pc else np.ascontiguousarray(x).reshape(n_real, -1)
                 for gid, sel, c_sel in blocks:
                     prod = c_sel @ x2[sel]  # float32 BLAS: [B, P·C_b]
                     boot_sum[:, a0 : a0 + take_p, gid, :] += prod.reshape(n_boot, take_p, cb)
             if bar is not None:
                 bar.update(n_real)
+
+    # The next chunk's kernels are dispatched before this chunk's host work (its bootstrap products), so
+    # XLA and BLAS overlap; chunks are still added in order, so the sums are those of a sequential loop.
+    u0, pending = 0, None
+    while u0 < s:
+        nc, job = dispatch(u0)
         u0 += nc
+        if pending is not None:
+            collect(pending)
+        pending = job
+    if pending is not None:
+        collect(pending)
     if bar is not None:
         bar.close()
     if boot_sum is not None:
