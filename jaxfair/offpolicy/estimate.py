@@ -20,6 +20,7 @@ channels inside the kernel (:mod:`jaxfair.offpolicy.channels`).
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import jax
@@ -60,11 +61,11 @@ def _check_number(name: str, value: Any, lo: float, hi: float = np.inf, *, lo_op
 def logging_propensities(log: ImpressionLog, *, mc: int, key) -> tuple[np.ndarray, Any, dict]:
     """``(p at the shown items [S, k], declared Propensities or None, info)``: the column when present
     (checked against a declared D₀ when both are), else the declared D₀'s computed propensities."""
-    from jaxfair.offpolicy.propensity import check_propensity_column, propensities
+    from jaxfair.offpolicy.propensity import check_propensity_column
 
     declared = None
     if log.logging is not None:
-        declared = propensities(log, log.logging, mc=mc, key=key)
+        declared = _declared_propensities(log, mc, key)
     if log.propensity is not None:
         if declared is not None:
             check_propensity_column(log, declared)
@@ -89,6 +90,29 @@ def logging_propensities(log: ImpressionLog, *, mc: int, key) -> tuple[np.ndarra
             "column)"
         )
     return p_shown, declared, {"source": "declared", "declared": str(log.logging), **declared.info()}
+
+
+#: Each log's declared-D₀ propensities, kept while the log lives: the command line checks them when it
+#: reads the log and the estimate needs them again (exact ones do not depend on the key or M).
+_PROPENSITY_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _declared_propensities(log: ImpressionLog, mc: int, key):
+    """:func:`jaxfair.offpolicy.propensity.propensities` of ``log.logging``, computed once per log (exact)
+    or once per (log, M, key) (Monte Carlo: other draws are other numbers)."""
+    from jaxfair.offpolicy.propensity import propensities
+
+    store = _PROPENSITY_CACHE.setdefault(log, {})
+    if "exact" in store:
+        return store["exact"]
+    draws = (int(mc), np.asarray(jax.random.key_data(key)).tobytes())
+    if draws not in store:
+        prop = propensities(log, log.logging, mc=mc, key=key)
+        if prop.method == "exact":
+            store["exact"] = prop
+            return prop
+        store[draws] = prop
+    return store[draws]
 
 
 def bootstrap_multiplicities(key, log: ImpressionLog, n_boot: int) -> np.ndarray:
