@@ -301,8 +301,10 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, n_boot, estimator, with_out
         w = min(m, max(k, 4, -(-int(surv[idx].max()) // 4) * 4))
         cl = cols[idx, :w]
 
-        def take(x):
-            return np.take_along_axis(x[idx], cl.reshape(cl.shape + (1,) * (x.ndim - 2)), axis=1)
+        rows = idx[:, None]
+
+        def take(x):  # one fancy-index gather: [nc, W, ...]
+            return x[rows, cl]
 
         parts = [
             take(scores),
