@@ -33,6 +33,7 @@ Usage: ``python benchmarks/bench_offpolicy.py [--only speed surface randomise co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -46,6 +47,7 @@ import pandas as pd
 
 import jaxfair as jf
 from jaxfair.offpolicy import LoggingPolicy, OutcomeModel, estimate, fit_outcome_model, propensities, simulate_log
+from jaxfair.offpolicy.estimate import user_multiplicities
 from jaxfair.scenarios import load
 from jaxfair.utils.atomic import atomic_write_text
 
@@ -143,6 +145,14 @@ def bench_surface(repeats: int, n_sessions: int = 48_000) -> dict:
     w = np.linspace(0.0, 1.0, n_dir)
     grid = np.stack([w, 1.0 - w], axis=1)
 
+    def fresh(n):
+        # A new ImpressionLog object per call (same arrays): the declared D0's propensities are kept per log,
+        # so a bare estimate on one log object would skip them after its first call.
+        logs = iter([dataclasses.replace(log) for _ in range(n)])
+        return lambda: next(logs)
+
+    fresh_boot, fresh_plain = fresh(repeats + 1), fresh(repeats + 1)
+
     def offpolicy(n_grid):
         # As the command line reads a log: the ImpressionLog is built (and the declared D0's propensities
         # computed for its check) inside the timed call, then the estimate and the tables.
@@ -157,8 +167,12 @@ def bench_surface(repeats: int, n_sessions: int = 48_000) -> dict:
         "offpolicy_surface_dr_boot200_51": lambda: offpolicy(n_dir),
         "offpolicy_surface_dr_boot200_53": lambda: offpolicy(53),  # the replay's own direction grid
         "label_means_full_information": lambda: jax.block_until_ready(jf.label_means(grid, truth.batch)),
-        "estimate_dr_boot200": lambda: estimate(grid, log, estimator="dr", n_boot=200),
-        "estimate_dr_no_bootstrap": lambda: estimate(grid, log, estimator="dr", n_boot=0),
+        "estimate_dr_boot200": lambda: estimate(grid, fresh_boot(), estimator="dr", n_boot=200),
+        "estimate_dr_no_bootstrap": lambda: estimate(grid, fresh_plain(), estimator="dr", n_boot=0),
+        # stages of the estimate, each on its own
+        "stage_propensities_exact_k2": lambda: propensities(log, pol),
+        "stage_outcome_model_fit": lambda: fit_outcome_model(log, key=jax.random.PRNGKey(0)),
+        "stage_bootstrap_counts": lambda: user_multiplicities(jax.random.PRNGKey(0), log, 200),
     }
     first, times = {}, {name: [] for name in runs}
     for name, fn in runs.items():  # warm-up: compiles
@@ -194,8 +208,19 @@ def bench_surface(repeats: int, n_sessions: int = 48_000) -> dict:
         / res["label_means_full_information"]["median_s"],
         "goal_ratio": 2.0,
     }
+    med = {n: r["median_s"] for n, r in res.items()}
+    out["where_the_time_goes_s"] = {  # medians; differences of separately timed calls, so approximate
+        "propensities": med["stage_propensities_exact_k2"],
+        "outcome_model": med["stage_outcome_model_fit"],
+        "serving_kernel_channels_and_gathers": med["estimate_dr_no_bootstrap"]
+        - med["stage_propensities_exact_k2"]
+        - med["stage_outcome_model_fit"],
+        "bootstrap_counts_and_products": med["estimate_dr_boot200"] - med["estimate_dr_no_bootstrap"],
+        "log_build_check_and_tables": med["offpolicy_surface_dr_boot200_51"] - med["estimate_dr_boot200"],
+    }
     for name, r in res.items():
         print(f"{name}: {r['median_s']:.3f} s (min {r['min_s']:.3f}, first {r['first_s']:.1f} s)")
+    print("where the time goes:", {n: round(v, 3) for n, v in out["where_the_time_goes_s"].items()})
     print(
         f"off-policy DR surface (200 resamples, 51 α) / full-information replay surface: "
         f"{out['ratio_offpolicy_surface_to_replay_surface']:.2f}x (goal 2x; load {statistics.mean(loads):.1f})"
