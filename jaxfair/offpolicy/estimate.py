@@ -14,8 +14,10 @@ min(k, retrieved) items), per label:
 
 Slates (k > 1) use the independent-position estimators: an item's outcome depends only on it and
 its position, and positions are matched one by one (SPEC §10). Bootstrap: logged users resampled
-within their group (all of a user's sessions together), as per-session multiplicities times the
-channels inside the kernel (:mod:`jaxfair.offpolicy.channels`).
+within their group (all of a user's sessions together): each replicate's sums are the users' resampling
+counts times the per-session channels of the kernel (:mod:`jaxfair.offpolicy.channels`), one float32 BLAS
+product per group on the host. Speed (``benchmarks/bench_offpolicy.py``, section ``surface``): see
+``docs/impressions.md#speed``.
 """
 
 from __future__ import annotations
