@@ -254,13 +254,3 @@ def test_estimators_match_reference(data, k_slate, estimator):
     assert np.isfinite(est.label_means).all()
     empty = np.bincount(group, minlength=g) == 0
     assert not est.identified[:, empty].any()
-
-
-def test_outcome_model_must_be_finite():
-    """Ŷ is read by a one-hot product over the candidates (channels._gather): a non-finite prediction, even on
-    a candidate never served, is refused rather than spread into every estimate."""
-    log = _log(**HAND)
-    pred = np.full((4, 3, 2), 0.5, np.float32)
-    pred[2, 1, 0] = np.nan
-    with pytest.raises(ValueError, match=r"outcome_model: predictions are not finite in 1 session"):
-        estimate(ALPHAS, log, estimator="dr", n_boot=0, outcome_model=OutcomeModel(pred, {"kind": "given"}))

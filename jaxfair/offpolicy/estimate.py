@@ -224,9 +224,6 @@ def estimate(
         yhat = np.asarray(outcome_model.predictions, np.float32)
         if yhat.shape != (s, m, n_lab):
             raise ValueError(f"outcome_model: predictions have shape {yhat.shape}, the log needs {(s, m, n_lab)}")
-        if not np.isfinite(yhat).all():
-            n_bad = int((~np.isfinite(yhat)).any(axis=(1, 2)).sum())
-            raise ValueError(f"outcome_model: predictions are not finite in {n_bad} session(s); Ŷ must be finite")
         yhat_shown = np.where(filled[..., None], np.take_along_axis(yhat, np.maximum(log.shown, 0)[..., None], 1), 0)
     else:
         yhat = np.zeros((s, m, n_lab), np.float32)
