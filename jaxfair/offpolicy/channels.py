@@ -12,7 +12,9 @@ the served candidate(s) ``j_r(α)``; each session then contributes, with ``m_r =
 * ``dm``   ``[K]``: Σ_r v_r Ŷ[j_r(α)];  ``dr`` ``[K]``: dm + Σ_r v_r m_r ρ_r (Y[a_r] − Ŷ[a_r])
 * ``deficient`` ``[1]``: 1[some position's target item has p₀(j_r(α), r) < p_min] (declared D₀ only)
 
-Sums are per group (``[P, G, C]``); the estimator's own channels also come back per session, and the
+Sums are per group (``[P, G, C]``), of the channels the estimate reads only (:data:`SUMMED`: ``w``, ``w2``,
+``match``, ``deficient`` and the estimator's own: summing the rest cost a third of the kernel's time);
+the estimator's own channels also come back per session, and the
 caller forms the bootstrap replicates ``[B, P, G, C]`` as the resampling counts times them (one float32
 matrix product per group on the host: BLAS, not an XLA CPU scatter). Shapes: N sessions, W compacted
 candidates, K labels, k positions, G groups, P weight vectors.
@@ -27,12 +29,14 @@ import jax.numpy as jnp
 
 from jaxfair.engine.kernels import serve_kernel, slate_serve_kernel
 
-__all__ = ["BOOT_CHANNELS", "session_sums"]
+__all__ = ["BOOT_CHANNELS", "SUMMED", "session_sums"]
 
 _EXACT = jax.lax.Precision.HIGHEST
 
 #: The channels each estimator bootstraps.
 BOOT_CHANNELS = {"ips": ("ips",), "snips": ("num", "w"), "dm": ("dm",), "dr": ("dr",)}
+#: The channels each estimator's group sums are taken of (its own, and the honesty columns').
+SUMMED = {e: tuple(dict.fromkeys(own + ("w", "w2", "match", "deficient"))) for e, own in BOOT_CHANNELS.items()}
 
 
 def _gather(values, idx):
@@ -78,8 +82,10 @@ def session_sums(
       onehot: float32 ``[N, G]`` group membership (padding sessions: 0).
       weights: position weights v (static tuple of k); estimator: whose channels to return per session.
     Returns:
-      ``(sums, per_session)``: dict of float32 group sums ``[P, G, ...]`` per channel, and float32
-      ``[P, N, C_b]`` the estimator's channels (:data:`BOOT_CHANNELS`, flattened and concatenated).
+      ``(sums, per_session)``: dict of float32 group sums ``[P, G, ...]`` per channel of :data:`SUMMED`
+      (``deficient`` only ``with_deficiency``), and float32 ``[N, P, C_b]`` the estimator's channels
+      (:data:`BOOT_CHANNELS`, flattened and concatenated; session-major, as the bootstrap's matrix product
+      takes them).
     """
     k = len(weights)
     col = serve_kernel(alphas, scores, keep)[..., None] if k == 1 else slate_serve_kernel(alphas, scores, keep, k)
@@ -94,7 +100,8 @@ def session_sums(
         "w2": mr * rho[None],
         "match": match,
     }
-    ch["ips"] = jnp.einsum("pnrk,r->pnk", ch["num"], v, precision=_EXACT)
+    if estimator == "ips":
+        ch["ips"] = jnp.einsum("pnrk,r->pnk", ch["num"], v, precision=_EXACT)
     if with_outcome:
         dm = sum(v[r] * _gather(yhat, col[..., r]) for r in range(k))
         corr = jnp.einsum("pnr,nrk,r->pnk", mr, y_shown - yhat_shown, v, precision=_EXACT)
@@ -104,10 +111,13 @@ def session_sums(
         low = [jnp.where(col[..., r] >= 0, low_p[r1, jnp.maximum(col[..., r], 0), r], False) for r in range(k)]
         ch["deficient"] = jnp.any(jnp.stack(low, axis=-1), axis=-1).astype(jnp.float32)[..., None]
     sums = {}
-    for name, x in ch.items():
+    for name in SUMMED[estimator]:
+        if name not in ch:  # deficient without a declared D0
+            continue
+        x = ch[name]
         flat = x.reshape(x.shape[:2] + (-1,))
         sums[name] = jnp.einsum("pnc,ng->pgc", flat, onehot, precision=_EXACT).reshape(
             (x.shape[0], onehot.shape[1]) + x.shape[2:]
         )
     per_session = jnp.concatenate([ch[n].reshape(ch[n].shape[:2] + (-1,)) for n in BOOT_CHANNELS[estimator]], -1)
-    return sums, per_session
+    return sums, jnp.swapaxes(per_session, 0, 1)

@@ -14,12 +14,15 @@ min(k, retrieved) items), per label:
 
 Slates (k > 1) use the independent-position estimators: an item's outcome depends only on it and
 its position, and positions are matched one by one (SPEC §10). Bootstrap: logged users resampled
-within their group (all of a user's sessions together), as per-session multiplicities times the
-channels inside the kernel (:mod:`jaxfair.offpolicy.channels`).
+within their group (all of a user's sessions together): each replicate's sums are the users' resampling
+counts times the per-session channels of the kernel (:mod:`jaxfair.offpolicy.channels`), one float32 BLAS
+product per group on the host. Speed (``benchmarks/bench_offpolicy.py``, section ``surface``): see
+``docs/impressions.md#speed``.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import jax
@@ -39,6 +42,8 @@ ESTIMATORS = ("ips", "snips", "dm", "dr")
 ALPHA_CHUNK = 64
 #: Floats per ``[P_chunk, N_chunk, ·]`` intermediate; sessions per call follow from it.
 SESSION_BUDGET = 2**22
+#: Floats of the bootstrap's buffered per-session channels (and their resampling counts) per product.
+BOOT_BUFFER = 2**24
 #: Largest share of sessions whose target item may have p₀ < p_min in an identified cell (SPEC §10).
 DEFICIENT_MAX = 0.01
 
@@ -60,11 +65,11 @@ def _check_number(name: str, value: Any, lo: float, hi: float = np.inf, *, lo_op
 def logging_propensities(log: ImpressionLog, *, mc: int, key) -> tuple[np.ndarray, Any, dict]:
     """``(p at the shown items [S, k], declared Propensities or None, info)``: the column when present
     (checked against a declared D₀ when both are), else the declared D₀'s computed propensities."""
-    from jaxfair.offpolicy.propensity import check_propensity_column, propensities
+    from jaxfair.offpolicy.propensity import check_propensity_column
 
     declared = None
     if log.logging is not None:
-        declared = propensities(log, log.logging, mc=mc, key=key)
+        declared = _declared_propensities(log, mc, key)
     if log.propensity is not None:
         if declared is not None:
             check_propensity_column(log, declared)
@@ -91,28 +96,67 @@ def logging_propensities(log: ImpressionLog, *, mc: int, key) -> tuple[np.ndarra
     return p_shown, declared, {"source": "declared", "declared": str(log.logging), **declared.info()}
 
 
+#: Each log's declared-D₀ propensities, kept while the log lives: the command line checks them when it
+#: reads the log and the estimate needs them again (exact ones do not depend on the key or M).
+_PROPENSITY_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _declared_propensities(log: ImpressionLog, mc: int, key):
+    """:func:`jaxfair.offpolicy.propensity.propensities` of ``log.logging``, computed once per log (exact)
+    or once per (log, M, key) (Monte Carlo: other draws are other numbers)."""
+    from jaxfair.offpolicy.propensity import propensities
+
+    store = _PROPENSITY_CACHE.setdefault(log, {})
+    if "exact" in store:
+        return store["exact"]
+    draws = (int(mc), np.asarray(jax.random.key_data(key)).tobytes())
+    if draws not in store:
+        prop = propensities(log, log.logging, mc=mc, key=key)
+        if prop.method == "exact":
+            store["exact"] = prop
+            return prop
+        store[draws] = prop
+    return store[draws]
+
+
 def bootstrap_multiplicities(key, log: ImpressionLog, n_boot: int) -> np.ndarray:
     """float32 ``[B, S]``: how often each session's user is drawn, users resampled with replacement within
     their group (all of a user's sessions together) — the semantics of
-    :func:`jaxfair.diagnose.decompose.bootstrap_counts`, drawn on the host by a NumPy generator seeded
-    from ``key`` and counted with ``np.bincount``: its JAX draws and XLA CPU scatter took ~1.5 s for
-    200 × 48k users, this ~0.05 s."""
-    s = log.n_sessions
-    if n_boot == 0:
-        return np.zeros((0, s), np.float32)
+    :func:`jaxfair.diagnose.decompose.bootstrap_counts`. The estimate itself never builds this ``[B, S]``
+    matrix: it multiplies :func:`user_multiplicities` (the same draws) block by block."""
+    user_pos, counts = user_multiplicities(key, log, n_boot)
+    group = np.asarray(log.batch.group)
+    out = np.zeros((n_boot, log.n_sessions), np.float32)
+    for g, c in counts.items():
+        sel = np.flatnonzero(group == g)
+        out[:, sel] = c[:, user_pos[sel]]
+    return out
+
+
+def user_multiplicities(key, log: ImpressionLog, n_boot: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """The bootstrap's resampling counts per user: ``(user_pos [S], {group: float32 [B, U_g]})`` — session s's
+    user is column ``user_pos[s]`` of its group's matrix, which says how often each of the group's U_g users
+    is drawn (with replacement, U_g draws) in each of B replicates. Drawn on the host by a NumPy generator
+    seeded from ``key`` and counted one replicate at a time with ``np.bincount`` (JAX draws and an XLA CPU
+    scatter took ~1.5 s for 200 × 48k users; one flat bincount over B·U_g bins ~0.1 s, row by row ~0.02 s)."""
     uniq, inv = np.unique(log.user, return_inverse=True)
     inv = inv.ravel()
     ugroup = np.zeros(len(uniq), np.int64)
     ugroup[inv] = np.asarray(log.batch.group)
-    per_user = np.zeros((n_boot, len(uniq)), np.float32)
+    pos_of_user = np.zeros(len(uniq), np.int64)
+    counts = {}
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
     for g in np.unique(ugroup):
         members = np.flatnonzero(ugroup == g)
         u = len(members)
-        draws = rng.integers(0, u, (n_boot, u))
-        flat = (draws + np.arange(n_boot)[:, None] * u).ravel()
-        per_user[:, members] = np.bincount(flat, minlength=n_boot * u).reshape(n_boot, u)
-    return per_user[:, inv]
+        pos_of_user[members] = np.arange(u)
+        c = np.zeros((n_boot, u), np.float32)
+        if n_boot:
+            draws = rng.integers(0, u, (n_boot, u))
+            for b in range(n_boot):
+                c[b] = np.bincount(draws[b], minlength=u)
+        counts[int(g)] = c
+    return pos_of_user[inv], counts
 
 
 def estimate(
@@ -186,8 +230,8 @@ def estimate(
         yhat_shown = np.zeros((s, k, n_lab), np.float32)
     with_def = declared is not None
     low_p = (declared.p.reshape(s, m, k) < p_min) if with_def else np.zeros((s, m, k), bool)
-    boot = bootstrap_multiplicities(k_boot, log, int(n_boot))
-    sums = _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, with_def, progress)
+    boot = user_multiplicities(k_boot, log, int(n_boot))
+    sums = _run(a, log, rho, yhat, yhat_shown, low_p, boot, int(n_boot), estimator, with_outcome, with_def, progress)
     return _finish(
         a,
         log,
@@ -204,12 +248,14 @@ def estimate(
     )
 
 
-def _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, with_def, progress) -> dict:
+def _run(a, log, rho, yhat, yhat_shown, low_p, boot, n_boot, estimator, with_outcome, with_def, progress) -> dict:
     """Float64 sums of every channel over all sessions, and the bootstrap sums of the estimator's own
     channels (``boot_<name>`` ``[B, P, G, ...]``), chunk by chunk (:mod:`.channels`).
 
     Candidates no α >= 0 can serve are dropped first (:mod:`jaxfair.engine.prune`, exact), and sessions
-    are taken in order of their survivor count so each call holds W columns (a multiple of 4), not m."""
+    are taken in order of their survivor count so each call holds W columns (a multiple of 4), not m.
+    ``boot``: :func:`user_multiplicities`; each chunk's per-group block of it is gathered once, whatever
+    the number of α chunks, and multiplied by the chunk's per-session channels (float32 BLAS)."""
     from jaxfair.engine.prune import alphas_allow_strict, compact_order, keep_mask
 
     batch = log.batch
@@ -240,16 +286,19 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, wi
         with_outcome=with_outcome,
         with_deficiency=with_def,
     )
-    n_boot = boot.shape[0]
+    user_pos, counts = boot
     total: dict[str, np.ndarray] = {}
-    boot_sum = None
     bar = None
     if progress:
         from jaxfair.utils.progress import progress_bar
 
         bar = progress_bar(total=len(starts) * s, desc="off-policy", unit="session", leave=False)
-    u0 = 0
-    while u0 < s:
+
+    scores_flat, keep_flat = scores.reshape(s * m, n_lab), np.asarray(keep).reshape(s * m)
+    yhat_flat, low_p_flat = yhat.reshape(s * m, n_lab), low_p.reshape(s * m, k)
+
+    def dispatch(u0):
+        """Gather chunk ``u0``'s sessions and dispatch its kernel calls (asynchronous)."""
         w_first = min(m, max(4, -(-int(surv[perm[u0]]) // 4) * 4))
         nc = int(max(256, min(s, SESSION_BUDGET // (pc * max(w_first, k * n_lab + 3 * k + 2 * n_lab + 1)))))
         idx = perm[u0 : u0 + nc]
@@ -257,19 +306,21 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, wi
         w = min(m, max(k, 4, -(-int(surv[idx].max()) // 4) * 4))
         cl = cols[idx, :w]
 
-        def take(x, cl=cl, idx=idx):
-            return np.take_along_axis(x[idx], cl.reshape(cl.shape + (1,) * (x.ndim - 2)), axis=1)
+        flat = idx[:, None] * m + cl
+
+        def take(x):  # [S·m, ...] rows at (session, column): [nc, W, ...] (a 1-D take: faster than x[idx, cl])
+            return np.take(x, flat, axis=0)
 
         parts = [
-            take(scores),
-            take(keep),
+            take(scores_flat),
+            take(keep_flat),
             cl.astype(np.int32),
             log.shown[idx],
             rho32[idx],
             y_shown[idx],
-            take(yhat),
+            take(yhat_flat),
             yhat_shown[idx],
-            take(low_p),
+            take(low_p_flat),
             onehot[idx],
         ]
         if n_real < nc:  # one shape per (chunk, W): few compiles
@@ -278,8 +329,35 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, wi
                 for i, x in enumerate(parts)
             ]
         dev = [jnp.asarray(x) for x in parts]
-        outs = [session_sums(c, *dev, **opts) for c in chunks]  # dispatched asynchronously
+        outs = [session_sums(c, *dev, **opts) for c in chunks]
+        return nc, (idx, outs)
+
+    buffered: list = []  # (session indices, {a0: per-session channels [n, P_chunk·C_b]}) not yet multiplied
+    cb = int(sum(np.prod(shape) for shape in _boot_shape(estimator, k, n_lab)))  # C_b
+
+    def flush():
+        """The bootstrap sums of the buffered sessions: per group, its users' resampling counts ``[B, n_g]``
+        times their channels ``[n_g, P_chunk·C_b]`` — one float32 BLAS product per group and α chunk (one
+        product over 48k sessions took a quarter of the time of twelve over 4k-session blocks)."""
+        if not buffered:
+            return
+        idx = np.concatenate([i for i, _ in buffered])
         grp = group[idx]
+        xs = {a0: np.concatenate([x[a0] for _, x in buffered]) for a0 in starts}
+        for gid in np.unique(grp):
+            sel = np.flatnonzero(grp == gid)
+            c_sel = counts[int(gid)][:, user_pos[idx[sel]]]
+            for a0, x2 in xs.items():
+                take_p = min(pc, p - a0)
+                prod = c_sel @ x2[sel]  # float32 BLAS: [B, P·C_b]
+                boot_sum[:, a0 : a0 + take_p, gid, :] += prod.reshape(n_boot, take_p, cb)
+        buffered.clear()
+
+    def collect(job):
+        """Add a dispatched chunk's sums to the totals and its per-session channels to the bootstrap's buffer."""
+        idx, outs = job
+        n_real = len(idx)
+        xs = {}
         for a0, (sums, per_session) in zip(starts, outs, strict=True):
             take_p = min(pc, p - a0)
             for name, val in sums.items():
@@ -288,30 +366,43 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, estimator, with_outcome, wi
                     total[name] = np.zeros((p,) + arr.shape[1:])
                 total[name][a0 : a0 + take_p] += arr
             if n_boot:
-                x = np.asarray(per_session)[:take_p, :n_real]  # [P, N, C_b]
-                cb = x.shape[-1]
-                if boot_sum is None:
-                    boot_sum = np.zeros((n_boot, p, g, cb))
-                x2 = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(n_real, take_p * cb)
-                bsub = boot[:, idx]
-                for gid in np.unique(grp):
-                    sel = grp == gid
-                    prod = bsub[:, sel] @ x2[sel]  # float32 BLAS: [B, P·C_b]
-                    boot_sum[:, a0 : a0 + take_p, gid, :] += prod.reshape(n_boot, take_p, cb)
+                x = np.asarray(per_session)[:n_real, :take_p]  # [N, P, C_b]
+                xs[a0] = x.reshape(n_real, take_p * cb) if take_p == pc else np.ascontiguousarray(x).reshape(n_real, -1)
             if bar is not None:
                 bar.update(n_real)
+        if n_boot:
+            buffered.append((idx, xs))
+            if sum(len(i) for i, _ in buffered) * max(n_boot, p * cb) >= BOOT_BUFFER:
+                flush()
+
+    boot_sum = np.zeros((n_boot, p, g, cb)) if n_boot else None
+    # The next chunk's kernels are dispatched before this chunk's host work, so XLA and the host overlap;
+    # chunks are added in order.
+    u0, pending = 0, None
+    while u0 < s:
+        nc, job = dispatch(u0)
         u0 += nc
+        if pending is not None:
+            collect(pending)
+        pending = job
+    if pending is not None:
+        collect(pending)
+    flush()
     if bar is not None:
         bar.close()
     if boot_sum is not None:
-        names = BOOT_CHANNELS[estimator]
-        shapes = {"num": (k, n_lab), "w": (k,), "ips": (n_lab,), "dm": (n_lab,), "dr": (n_lab,)}
         c0 = 0
-        for name in names:
-            size = int(np.prod(shapes[name]))
-            total["boot_" + name] = boot_sum[..., c0 : c0 + size].reshape(boot_sum.shape[:3] + shapes[name])
+        for name, shape in zip(BOOT_CHANNELS[estimator], _boot_shape(estimator, k, n_lab), strict=True):
+            size = int(np.prod(shape))
+            total["boot_" + name] = boot_sum[..., c0 : c0 + size].reshape(boot_sum.shape[:3] + shape)
             c0 += size
     return total
+
+
+def _boot_shape(estimator: str, k: int, n_lab: int) -> list[tuple]:
+    """Shapes of the estimator's bootstrapped channels (:data:`BOOT_CHANNELS`), per session and α."""
+    shapes = {"num": (k, n_lab), "w": (k,), "ips": (n_lab,), "dm": (n_lab,), "dr": (n_lab,)}
+    return [shapes[name] for name in BOOT_CHANNELS[estimator]]
 
 
 def _ratio(num, den):

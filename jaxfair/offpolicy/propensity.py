@@ -235,11 +235,12 @@ def dirichlet_k2(f0, f1, mask, a0: float, a1: float) -> np.ndarray:
 
     s, m = mask.shape
     user, w, _, _, right = user_envelopes(f0, f1, mask)
-    w_next = np.ones_like(w)
     same = user[1:] == user[:-1]
-    w_next[:-1] = np.where(same, w[1:], 1.0)
-    cdf = betainc(a0, a1, np.concatenate([w, w_next]))
-    mass = cdf[len(w) :] - cdf[: len(w)]
+    cdf = betainc(a0, a1, w)
+    # The interval's upper end is the session's next event (its CDF is already computed) or 1.
+    cdf_next = np.full_like(cdf, betainc(a0, a1, 1.0))
+    cdf_next[:-1] = np.where(same, cdf[1:], cdf_next[:-1])
+    mass = cdf_next - cdf
     return np.bincount(user * m + right, weights=mass, minlength=s * m).reshape(s, m)
 
 
