@@ -32,6 +32,7 @@ import numpy as np
 from jaxfair.offpolicy.channels import BOOT_CHANNELS, session_sums
 from jaxfair.offpolicy.log import ImpressionLog
 from jaxfair.offpolicy.result import OffPolicyEstimate
+from jaxfair.utils.percent import percent
 from jaxfair.validation import check_alphas
 
 __all__ = ["ESTIMATORS", "estimate"]
@@ -457,8 +458,8 @@ def _finish(a, log, sums, estimator, clip, n_boot, level, min_ess, p_min, prop_i
                 why.append(f"group {name!r}: ESS {ess[i, gid]:.3g} < {min_ess:g}")
             if deficient is not None and deficient[i, gid] > DEFICIENT_MAX:
                 why.append(
-                    f"group {name!r}: {deficient[i, gid]:.1%} of sessions' target item has p0 < {p_min:g} "
-                    f"(> {DEFICIENT_MAX:.0%}: the logging did not explore it)"
+                    f"group {name!r}: {percent(deficient[i, gid])} of sessions' target item has p0 < {p_min:g} "
+                    f"(> {percent(DEFICIENT_MAX)}: the logging did not explore it)"
                 )
         reasons.append("; ".join(why))
     return OffPolicyEstimate(
