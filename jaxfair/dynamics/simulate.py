@@ -44,6 +44,7 @@ from jaxfair.dynamics.population import (
 from jaxfair.dynamics.result import DynamicsResult
 from jaxfair.dynamics.retention import Retention, return_probability, satisfaction
 from jaxfair.dynamics.serving import LabelSumTable, session_utilities, weigh_labels
+from jaxfair.engine.kernels import _tree  # the package's one pairwise tree
 from jaxfair.engine.slate import as_slate
 from jaxfair.named_prefs import prefs_record
 from jaxfair.validation import check_alphas, check_prefs
@@ -54,6 +55,8 @@ __all__ = ["DEFAULT_MEMORY_BUDGET", "bank_for", "simulate", "simulate_members"]
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 # Cap on populations · slots (the scan's per-period [N, Q] state and temporaries).
 _MAX_STATE = 2**23
+# Cap on members · slots · grid α of a re-tuning unit (its choice holds [M, N, A] float32 values).
+_MAX_PICK = 2**29
 _BANK_STREAM = 0x5EED
 
 
@@ -92,20 +95,22 @@ def _period(spec: _Spec, consts, carry, t):
             vals = weigh_labels(table[rows], w[g])  # [N, A]: every grid α on this period's sessions
             oh = jax.nn.one_hot(g, spec.n_groups, dtype=jnp.float32)
             counts = jnp.sum(oh, axis=0)
-            sums = jnp.einsum("na,ng->ag", vals, oh, precision=jax.lax.Precision.HIGHEST)
+            # [G, N] @ [N, A]; the barrier keeps the transpose out of the dot, which XLA would
+            # otherwise fold in as a dot contracting vals' leading axis (2x slower, measured).
+            sums = jax.lax.optimization_barrier(jnp.matmul(oh.T, vals, precision=jax.lax.Precision.HIGHEST)).T
             mu = jnp.where(counts > 0, sums / jnp.maximum(counts, 1.0), jnp.nan)
             return jnp.asarray(spec.choose(mu, counts), jnp.int32)
 
-        # One member after the other (lax.map): a member's choice has the same bits alone or
-        # in a set, and only one [N, A] table of values is live at a time.
-        row = jax.lax.cond(
-            t % spec.every == 0, lambda _: jax.lax.map(choose, (sess.T, group.T, weights)), lambda _: row, None
-        )
+        pick = jax.vmap(choose)  # members side by side: [M, N, A] values at once (bounded by the caller)
+        row = jax.lax.cond(t % spec.every == 0, lambda _: pick((sess.T, group.T, weights)), lambda _: row, None)
     u = weigh_labels(table[sess, :, row[None, :]][..., None], weights[owner[None, :], group])[..., 0]  # [N, Q]
     s = satisfaction(s, u, new, params[4])
     returns = return_uniform(base, arrival) < return_probability(s, params)
-    # float32 group sums (the exact block tree of jaxfair.evaluate: 8x slower in isolation, measured).
-    sums = jnp.sum(u[:, :, None] * onehot, axis=0)  # [Q, G]
+    # float32 group sums as a pairwise tree of elementwise adds over the slots (padded to a power
+    # of two): a reduce or a dot would let XLA pick the order from the shapes, so a population's
+    # sums would change bits with the number of populations beside it (measured at 10,000 slots).
+    contrib = u[:, :, None] * onehot  # [N, Q, G]
+    sums = _tree(jnp.pad(contrib, ((0, _pow2(spec.n_slots) - spec.n_slots), (0, 0), (0, 0))))  # [Q, G]
     counts = jnp.sum(onehot, axis=0).astype(jnp.int32)
     churn = jnp.sum(onehot * (~returns)[..., None], axis=0).astype(jnp.int32)
     out = (sums, counts, churn, row) + ((sess.T,) if spec.record else ())
@@ -126,6 +131,10 @@ def _final_counts(carry, t, consts, n_slots, n_groups):
     g_new, _ = newcomers(rng.slot_hash(seed, t, n_slots), cdf, members, gstart, gcount)
     g = jnp.where(new, g_new[:, None], user_group[user])
     return jnp.sum(jax.nn.one_hot(g, n_groups, dtype=jnp.int32), axis=0)
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, (int(n) - 1).bit_length())
 
 
 def _check_int(name: str, value, lo: int) -> int:
@@ -305,22 +314,27 @@ def simulate_members(
     else:
         channels, weights = k, jnp.asarray(prefs, jnp.float32)
 
-    # Units of work: chunks of members × chunks of the fixed α (vectorised), then each
-    # re-tuning policy alone (one population per member).
+    # Units of work: chunks of the fixed α (vectorised), then each re-tuning policy alone (one
+    # population per member); each unit runs its members in balanced chunks (usually one).
     n_mem = len(prefs)
-    mem_chunk = max(1, min(n_mem, _MAX_STATE // slots))
     fixed = [i for i, p in enumerate(pols) if isinstance(p, Fixed)]
-    chunk = max(1, min(len(fixed) or 1, memory_budget // (4 * ub * channels), _MAX_STATE // (slots * mem_chunk)))
+    cap = max(1, _MAX_STATE // slots)
+    chunk = max(1, min(len(fixed) or 1, memory_budget // (4 * ub * channels), _MAX_STATE // (slots * min(n_mem, cap))))
     units = [(fixed[i : i + chunk], None) for i in range(0, len(fixed), chunk)]
     units += [([i], pols[i]) for i, p in enumerate(pols) if not isinstance(p, Fixed)]
-    mem_slices = [slice(m0, min(m0 + mem_chunk, n_mem)) for m0 in range(0, n_mem, mem_chunk)]
+
+    def member_slices(policy) -> list[slice]:
+        most = cap if policy is None else max(1, min(cap, _MAX_PICK // (slots * len(policy.grid))))
+        n_chunks = -(-n_mem // most)
+        size = -(-n_mem // n_chunks)  # balanced: one compiled shape
+        return [slice(m0, min(m0 + size, n_mem)) for m0 in range(0, n_mem, size)]
 
     seg = periods if not progress else max(1, -(-periods // max(1, -(-periods // 25))))
     bar = None
     if progress:
         from jaxfair.utils.progress import progress_bar as tqdm
 
-        bar = tqdm(total=len(mem_slices) * len(units) * periods, desc="dynamics", unit="period")
+        bar = tqdm(total=sum(len(member_slices(pol)) for _, pol in units) * periods, desc="dynamics", unit="period")
     q_all = len(pols)
     counts = np.zeros((periods, n_mem, q_all, g), np.int64)
     churn = np.zeros((periods, n_mem, q_all, g), np.int64)
@@ -339,7 +353,7 @@ def simulate_members(
             table = session_utilities(alphas, bank.batch, prefs[0], slate).T[:, None, :]  # [U·B, 1, A]
         else:
             table = label_sums.label_sums(alphas)  # [U·B, K, A], shared by every member
-        for ms in mem_slices:
+        for ms in member_slices(policy):
             m, p = ms.stop - ms.start, len(idx)
             q = m * p  # populations, member-major: q = member · p + i
             consts = (table, weights[ms], jnp.repeat(jnp.arange(m, dtype=jnp.int32), p)) + shared
