@@ -17,7 +17,9 @@ checkout (``PYTHONPATH=<checkout> python benchmarks/bench_dynamics_set.py --memb
 --label before --warmup once``: the per-member loop compiles nothing new after the first
 member, one warm-up suffices).
 
-Writes ``benchmarks/results/dynamics_set[_LABEL].json`` (atomically).
+Writes ``benchmarks/results/dynamics_set[_LABEL].json`` (atomically). ``--plot PNG`` draws
+seconds against members from ``dynamics_set.json`` and, when present, ``dynamics_set_before.json``
+(and times nothing).
 
 Usage: ``python benchmarks/bench_dynamics_set.py [--members 1,2,4,8] [--periods 200] [--slots 10000]``.
 """
@@ -71,6 +73,50 @@ def _commit() -> str:
         return "?"
 
 
+def plot(results_dir: str, path: str) -> None:
+    """Seconds against members: this code (wall and CPU) and, when measured, the code before."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {}
+    for label, name in (
+        ("vectorised scan (this code)", "dynamics_set.json"),
+        ("per-member loop (before; Q = 1 and 8 measured)", "dynamics_set_before.json"),
+    ):
+        f = os.path.join(results_dir, name)
+        if os.path.exists(f):
+            with open(f) as fh:
+                runs[label] = json.load(fh)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for (label, run), colour in zip(runs.items(), ("tab:blue", "tab:red"), strict=False):
+        q = [r["members"] for r in run["results"]]
+        ax.plot(q, [r["wall_s"] for r in run["results"]], "o-", color=colour, label=f"{label}: wall")
+        ax.plot(q, [r["cpu_s"] for r in run["results"]], "s--", color=colour, alpha=0.6, label=f"{label}: CPU")
+    first = next(iter(runs.values()))
+    one = next(r for r in first["results"] if r["members"] == 1)
+    qs = [r["members"] for r in first["results"]]
+    ax.plot(qs, [3 * one["wall_s"]] * len(qs), ":", color="grey", label="goal: 3 × one member (wall)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(qs, [str(q) for q in qs])
+    ax.set_xlabel("members of the preference set (Q)")
+    ax.set_ylabel("seconds for one seed (log scale)")
+    cmd = first["command_equivalent"].split()
+    slots, periods = (int(cmd[cmd.index(flag) + 1]) for flag in ("--slots", "--periods"))
+    ax.set_title(
+        f"dynamics over a preference set: toy K = 3, {first['grid_alphas']:,} grid α,\n"
+        f"{slots:,} slots × {periods} periods, 1 seed (2-core VM shared with other jobs)",
+        fontsize=10,
+    )
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print("wrote", path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--members", default="1,2,4,8", help="set sizes Q to time (comma-separated)")
@@ -81,7 +127,11 @@ def main() -> None:
     ap.add_argument("--warmup", choices=("each", "once"), default="each", help="warm-up before each Q or the first")
     ap.add_argument("--label", default="", help="suffix of the JSON file (e.g. before)")
     ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--plot", default=None, metavar="PNG", help="only draw the figure from the JSON files in --out")
     args = ap.parse_args()
+    if args.plot:
+        plot(args.out, args.plot)
+        return
     sizes = [int(q) for q in args.members.split(",")]
     sc = scenarios.load("toy", n_labels=args.labels)
     grid = grids.simplex_grid(args.labels, args.grid)
