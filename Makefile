@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test docs bench clean
+.PHONY: venv demo test test-all docs bench clean
 
 # torch==2.13.0 first: a local CPU wheel exists; installing botorch without it would pull a
 # multi-GB CUDA build of torch from the registry.
@@ -23,8 +23,16 @@ demo: $(STAMP)
 	$(VENV)/bin/jaxfair report results/bo-toy
 
 # Lint and format (ruff, configured in pyproject.toml) first; the docs site is part of the tests:
-# a broken link, anchor or API page fails the build.
+# a broken link, anchor or API page fails the build. `make test` leaves out the tests marked
+# `slow` (each repeats a path a faster test of the default run covers; pyproject.toml's marker);
+# `make test-all` runs every test.
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -n 2 -m "not slow" tests
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+test-all: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -n 2 tests

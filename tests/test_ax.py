@@ -24,7 +24,7 @@ def _ax_block() -> str:
     return blocks[0]
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_ax_client_example_runs(tmp_path, monkeypatch):
     pytest.importorskip("ax.api", reason="Ax is the optional extra .[ax]")
     monkeypatch.chdir(tmp_path)

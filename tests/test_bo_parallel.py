@@ -9,7 +9,7 @@ from jaxfair.bo import run_study
 from jaxfair.bo.study import TIMING_COLUMNS
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 TINY = dict(trials=2, iterations=1, n_init=2, users_per_eval=200, exact_users=1000, seed=2, progress=False)
 OPTS = {"ei": {"grid_size": 21, "mc_samples": 16}}

@@ -10,7 +10,7 @@ import jaxfair.bo.study as study_mod
 from jaxfair.bo import report, run_study
 from jaxfair.bo.study import TIMING_COLUMNS, load_rows
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 TINY = dict(trials=1, iterations=2, n_init=3, users_per_eval=200, exact_users=2000, seed=3, progress=False)
 FAST = {"grid_size": 41, "mc_samples": 32}

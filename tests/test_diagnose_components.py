@@ -17,7 +17,7 @@ from jaxfair.diagnose.retrieval import retrieval_diagnosis, retrieval_quality_pe
 
 
 @given(data=batches(), st_data=st.data())
-@settings(max_examples=12)
+@settings(max_examples=6)  # an identity checked per example; 12 took 15 s of the suite's 8 min (issue #28)
 def test_attribution_shares_add_up_to_the_gap(data, st_data):
     scores, labels, mask, group, prefs = data
     assume(np.any(group == 0) and np.any(group == 1))

@@ -4,6 +4,7 @@ robust statements, the CLI, and the dynamics figures' labels (issue #21.8)."""
 from __future__ import annotations
 
 import json
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,9 +13,12 @@ import pytest
 from jaxfair import scenarios
 from jaxfair.cli import main
 from jaxfair.dynamics import bank_for, session_utilities, simulate
+from jaxfair.dynamics.policies import Fixed, Retune, RetuneFair
 from jaxfair.dynamics.prefs_set import DEFAULT_SET_MEMBERS, parse_dynamics_set, simulate_over_set
 from jaxfair.dynamics.serving import LabelSumTable
 from jaxfair.dynamics.set_report import amplification_statements, set_table
+from jaxfair.dynamics.simulate import simulate_members
+from jaxfair.engine import grids
 from jaxfair.engine.slate import as_slate
 from jaxfair.preferences import PrefSet
 
@@ -38,7 +42,62 @@ def test_label_sums_give_session_utilities_for_any_prefs(toy, k):
         direct = np.asarray(session_utilities(alphas, bank.batch, prefs, slate), np.float64)
         via = np.asarray(table.utilities(alphas, prefs), np.float64)
         np.testing.assert_allclose(via, direct, rtol=1e-5, atol=1e-6)  # float32 rounding only
-    assert len(table._sums) == 1  # one serving (K passes) for every preference matrix
+    assert len(table._sums) == 1  # one serving for every preference matrix
+    # The one pass carries every label as a channel: the bits of K passes with α*(g) = e_k.
+    sums = np.asarray(table.label_sums(alphas))  # [N, K, P]
+    for j in range(2):
+        basis = np.zeros((2, 2), np.float32)
+        basis[:, j] = 1.0
+        np.testing.assert_array_equal(sums[:, j, :], np.asarray(session_utilities(alphas, bank.batch, basis, slate)).T)
+
+
+@pytest.fixture(scope="module")
+def toy3():
+    return scenarios.load("toy", n_labels=3)
+
+
+@pytest.mark.parametrize("member_chunk", [None, 2])
+def test_members_at_once_equal_each_member_alone(toy3, monkeypatch, member_chunk):
+    """The vectorised scan over members (issue #28) has the bits of each member simulated alone."""
+    if member_chunk is not None:  # members split over two scans: nothing changes either
+        sim = sys.modules[simulate_members.__module__]  # the module (jaxfair.dynamics.simulate is the function)
+        monkeypatch.setattr(sim, "_MAX_STATE", KW["slots"] * member_chunk)
+    kw = dict(KW, periods=9)
+    bank = bank_for(toy3, 3, kw.pop("bank_users"), kw.pop("sessions_per_user"))
+    table = LabelSumTable(bank.batch, as_slate(2, None, None, toy3.n_candidates))
+    grid = grids.simplex_grid(3, 4)
+    pols = [Fixed([0.6, 0.2, 0.2]), Fixed([0.1, 0.1, 0.8]), Retune(grid, every=3), RetuneFair(grid, every=2, tau=0.95)]
+    members = np.random.default_rng(0).dirichlet(np.ones(3), size=(3, 2))  # [M, G, K]
+    together = simulate_members(
+        toy3, pols, members, seed=3, bank=bank, label_sums=table, slate=2, record_sessions=True, **kw
+    )
+    assert len(together) == 3
+    for m, run in enumerate(together):
+        alone = simulate(
+            toy3, pols, seed=3, bank=bank, label_sums=table, slate=2, record_sessions=True, prefs=members[m], **kw
+        )
+        for field in ("counts", "churn", "final_counts", "sums", "alphas", "sessions"):
+            np.testing.assert_array_equal(getattr(run, field), getattr(alone, field), err_msg=field)
+        assert run.config == alone.config and run.config["prefs"] == alone.config["prefs"]
+    # Different members really ran with their own prefs (and the re-tuning followed them).
+    assert not np.array_equal(together[0].sums, together[1].sums)
+    # The label-sum route equals the direct one (one table per prefs) up to float32 rounding.
+    direct = simulate(toy3, pols[:2], seed=3, bank=bank, slate=2, prefs=members[1], **kw)
+    np.testing.assert_array_equal(direct.counts, together[1].counts[:, :2])
+    np.testing.assert_allclose(direct.sums, together[1].sums[:, :2], rtol=1e-5)
+
+
+def test_members_are_validated(toy):
+    kw = {k: v for k, v in KW.items() if k in ("periods", "slots")}
+    with pytest.raises(ValueError, match="members"):
+        simulate_members(toy, [[0.5, 0.5]], [], **kw)
+    with pytest.raises(ValueError, match="prefs"):
+        simulate_members(toy, [[0.5, 0.5]], [[[0.5, 0.5]]], **kw)  # one group's row for two groups
+    with pytest.raises(ValueError, match="label_sums: requires bank"):
+        bank = bank_for(toy, 0, KW["bank_users"], KW["sessions_per_user"])
+        simulate_members(
+            toy, [[0.5, 0.5]], None, label_sums=LabelSumTable(bank.batch, as_slate(1, None, None, 20)), **kw
+        )
 
 
 def test_label_sums_of_another_bank_are_refused(toy):

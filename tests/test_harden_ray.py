@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("ray")
 from jaxfair.bo.parallel import _session_processes  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = """

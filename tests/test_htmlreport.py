@@ -256,7 +256,7 @@ def test_record_command_merges_into_summary_or_appends_command_json(tmp_path):
     assert set(environment()) >= {"jaxfair", "jax", "jaxlib", "numpy", "torch", "botorch", "python", "cpu"}
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_cli_surface_html_and_report_html(tmp_path, capsys):
     from jaxfair.cli import main
 
@@ -279,7 +279,7 @@ def test_cli_surface_html_and_report_html(tmp_path, capsys):
     assert "jaxfair: error: --out:" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_cli_bo_report_html(tmp_path):
     from jaxfair.cli import main
 

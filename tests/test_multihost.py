@@ -12,7 +12,7 @@ from processes import run_two_processes
 
 import jaxfair as jf
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 _WORKER = textwrap.dedent("""
     import sys

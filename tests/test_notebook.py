@@ -6,7 +6,12 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-pytestmark = pytest.mark.slow
+# make test-all only (issue #28: suite time): every call in the notebook is a path the default
+# run covers — sweep2/evaluate (test_sweep.py), Evaluator (test_bo_evaluator.py), run_study and
+# report (test_bo_study.py), diagnose_scenario and write_report (test_diagnose_cli.py), simulate
+# and plot_dynamics (test_dynamics.py, test_dynamics_prefs_set.py); what only this adds is the
+# Jupyter kernel executing the cells.
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
 

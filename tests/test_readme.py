@@ -38,8 +38,20 @@ def test_readme_has_examples():
     assert sum(len(python_blocks(p)) for p in PAGES) >= 6
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("page", [p for p in PAGES if runnable_blocks(p)], ids=lambda p: p.name)
+# `slow` (make test-all only): pages whose examples repeat paths the default run's tests cover,
+# at documentation sizes — bo.md (Evaluator: tests/test_bo_evaluator.py; the hand-written
+# qLogEHVI loop: tests/test_bo_study.py's fair-ehvi studies; a set objective:
+# tests/test_bo_robust.py) and diagnosis.md (shared_space_weights and diagnose_scenario:
+# tests/test_diagnose_components.py, tests/test_diagnose_cli.py). Issue #28: suite time.
+_SLOW_PAGES = {"bo.md", "diagnosis.md"}
+
+
+@pytest.mark.long
+@pytest.mark.parametrize(
+    "page",
+    [pytest.param(p, marks=pytest.mark.slow) if p.name in _SLOW_PAGES else p for p in PAGES if runnable_blocks(p)],
+    ids=lambda p: p.name,
+)
 def test_examples_run(page, tmp_path, monkeypatch):
     # Examples read the shipped example logs by their path in the checkout.
     shutil.copytree(ROOT / "examples", tmp_path / "examples")

@@ -16,7 +16,7 @@ def _ml_dir():
         return None
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.skipif(
     _ml_dir() is None,
     reason="MovieLens 100K (ml-100k/u.data, u.item) not found in $JAXFAIR_DATA, ../shared/data or the user cache dir",

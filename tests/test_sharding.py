@@ -46,7 +46,7 @@ _SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_sharded_evaluation_is_bit_identical_on_2_and_4_devices(tmp_path):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     path = tmp_path / "out.npz"

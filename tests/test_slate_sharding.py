@@ -15,7 +15,10 @@ from processes import run_two_processes
 
 import jaxfair as jf
 
-pytestmark = pytest.mark.slow
+# make test-all only (issue #28: suite time): the mesh and two-process executors are payload-
+# agnostic and covered by tests/test_sharding.py (2 and 4 devices) and tests/test_multihost.py
+# (two processes); slates on one device by tests/test_slate.py (bit-identical routes, reference).
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 _SETUP = textwrap.dedent("""
     import numpy as np, jax, jaxfair as jf

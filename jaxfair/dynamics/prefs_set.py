@@ -4,15 +4,18 @@ The dynamics are **not** linear in the preferences: utility drives satisfaction,
 drives who returns, and who returns decides whose sessions are served next period. So each
 member is its own simulation. What *is* shared is the serving: which candidates fill a slate
 does not depend on α*(g), so the position-weighted label sums of every α on every bank session
-are computed once per seed (:class:`~jaxfair.dynamics.serving.LabelSumTable`, K serving passes)
-and each member's utility table is a contraction of them; only the scan over periods runs per
-member. Every member uses the same seeds, bank and random draws (common random numbers), so
-members differ only through what their preferences did.
+are computed once per seed (:class:`~jaxfair.dynamics.serving.LabelSumTable`, one serving pass)
+and every member runs in one vectorised scan per seed
+(:func:`~jaxfair.dynamics.simulate.simulate_members`), contracting the label sums with its own
+α*(g) as it goes — the same bits as the member simulated alone. Every member uses the same
+seeds, bank and random draws (common random numbers), so members differ only through what
+their preferences did.
 
-Why a cap (:data:`DEFAULT_SET_MEMBERS` = 16 unless the spec says ``:Q``): each member costs one
-scan over ``periods × slots × policies`` per seed (a Q-fold cost, unlike ``surface``/``diagnose``
-where a set is nearly free), and min / median / max over 16 members already shows whether a
-conclusion moves with the preferences; ``dirichlet:C:Q`` asks for more.
+Why a cap (:data:`DEFAULT_SET_MEMBERS` = 16 unless the spec says ``:Q``): each member adds its
+populations to the scan over ``periods × slots`` per seed and, for a re-tuning policy, a pass
+over the grid at each re-tuning (unlike ``surface``/``diagnose``, where a set is nearly free);
+min / median / max over 16 members already shows whether a conclusion moves with the
+preferences; ``dirichlet:C:Q`` asks for more.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 
 from jaxfair.dynamics.result import DynamicsResult
 from jaxfair.dynamics.serving import LabelSumTable
-from jaxfair.dynamics.simulate import bank_for, simulate
+from jaxfair.dynamics.simulate import bank_for, simulate_members
 from jaxfair.engine.slate import as_slate
 
 __all__ = ["DEFAULT_SET_MEMBERS", "parse_dynamics_set", "simulate_over_set"]
@@ -90,16 +93,17 @@ def simulate_over_set(
     progress: bool = False,
     **kwargs: Any,
 ) -> list[list[DynamicsResult]]:
-    """:func:`~jaxfair.dynamics.simulate` once per (member, seed): ``runs[q][s]``.
+    """Every member of ``prefs_set`` under every seed: ``runs[q][s]``, one vectorised scan per seed.
 
     Args:
       scenario, policies: as for :func:`~jaxfair.dynamics.simulate`.
       prefs_set: a :class:`~jaxfair.preferences.PrefSet` ``[Q, G, K]`` over the scenario's
         groups and labels (same names, same order).
       seeds: simulation seeds; each seed draws one bank shared by every member.
-      slate, bank_users, sessions_per_user, **kwargs: passed to ``simulate`` (``periods``,
-        ``slots``, ``retention``, ``acquisition``, ...).
-      progress: one bar over (seed, member) runs.
+      slate, bank_users, sessions_per_user, **kwargs: passed to
+        :func:`~jaxfair.dynamics.simulate.simulate_members` (``periods``, ``slots``,
+        ``retention``, ``acquisition``, ...).
+      progress: a bar over periods per seed.
     """
     from jaxfair.preferences import PrefSet
 
@@ -117,31 +121,21 @@ def simulate_over_set(
     if not seeds:
         raise ValueError("seeds: expected at least one seed")
     slate = as_slate(slate, None, None, scenario.n_candidates)
-    q = prefs_set.n_members
-    runs: list[list[DynamicsResult | None]] = [[None] * len(seeds) for _ in range(q)]
-    bar = None
-    if progress:
-        from jaxfair.utils.progress import progress_bar
-
-        bar = progress_bar(total=q * len(seeds), desc="dynamics over the preference set (members x seeds)", unit="run")
-    try:
-        for si, seed in enumerate(seeds):
-            bank = bank_for(scenario, seed, bank_users, sessions_per_user)
-            table = LabelSumTable(bank.batch, slate)  # serving once per seed, shared by every member
-            for qi in range(q):
-                runs[qi][si] = simulate(
-                    scenario,
-                    policies,
-                    slate=slate,
-                    seed=seed,
-                    bank=bank,
-                    prefs=prefs_set.values[qi],
-                    label_sums=table,
-                    **kwargs,
-                )
-                if bar is not None:
-                    bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return runs  # type: ignore[return-value]
+    per_seed = []
+    for seed in seeds:
+        bank = bank_for(scenario, seed, bank_users, sessions_per_user)
+        table = LabelSumTable(bank.batch, slate)  # serving once per seed, shared by every member
+        per_seed.append(
+            simulate_members(
+                scenario,
+                policies,
+                prefs_set.values,
+                slate=slate,
+                seed=seed,
+                bank=bank,
+                label_sums=table,
+                progress=progress,
+                **kwargs,
+            )
+        )
+    return [[runs[q] for runs in per_seed] for q in range(prefs_set.n_members)]

@@ -1,7 +1,9 @@
-"""The one place where the dynamics serve sessions: ``session_utilities``.
+"""The one place where the dynamics serve sessions: ``session_utilities`` and ``LabelSumTable``.
 
-Every utility the dynamics use comes from :func:`session_utilities` (the table of each α on
-each bank session), served by the package's slate kernel (SPEC §7; top-1 is its k = 1 case).
+Every utility the dynamics use comes from the package's slate network (SPEC §7; top-1 is its
+k = 1 case): either :func:`session_utilities` (the table of each α on each bank session for one
+preference matrix) or a :class:`LabelSumTable` (each label's position-weighted sum, from which
+any preference matrix's utilities are a contraction, :func:`weigh_labels`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from jaxfair.engine import kernels
 from jaxfair.engine.batch import Batch
 from jaxfair.engine.executors import map_user_chunks, pad_rows
 from jaxfair.engine.slate import as_slate
+from jaxfair.engine.topk import slate_outputs
 
-__all__ = ["LabelSumTable", "session_utilities"]
+__all__ = ["LabelSumTable", "session_utilities", "weigh_labels"]
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
@@ -26,6 +29,33 @@ def _served(alphas, scores, mask, labels, group, prefs, spec):
     value = kernels.true_value(batch, prefs)  # [n, m]
     # The package's one serving machinery: top-k by Σ α_k f_k, Σ_r v_r · value (k = 1: top-1 bit for bit).
     return kernels.slate_value(alphas, scores, mask, value, spec).T  # [P, n]
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def _served_labels(alphas, scores, mask, labels, spec):
+    # Every label rides through one serving network as its own channel (selects move bits
+    # unchanged): the same bits as K passes with α*(g) = e_k, for a fraction of the work.
+    channels = tuple(labels[..., k] for k in range(labels.shape[-1]))
+    sums, _ = slate_outputs(alphas, scores, mask, channels, None, spec._replace(n_item_groups=0))
+    return jnp.stack(sums, axis=1)  # [n, K, P]
+
+
+@functools.partial(jax.jit, static_argnames=("n_rows", "n_cols"), donate_argnums=0)
+def _write_block(out, block, u0, a0, n_rows, n_cols):
+    return jax.lax.dynamic_update_slice(out, block[:n_rows, :, :n_cols], (u0, 0, a0))
+
+
+def weigh_labels(sums, weights):
+    """``Σ_k weights[..., k] · sums[..., k, :]``: utilities ``[..., P]`` from label sums ``[..., K, P]``.
+
+    A product per label, added in label order — elementwise, so a session's utility has the
+    same float32 bits in any batch (every member of a preference set, alone or together), and
+    with K = 1 and weight 1 it is ``sums`` itself, bit for bit.
+    """
+    out = sums[..., 0, :] * weights[..., 0, None]
+    for k in range(1, sums.shape[-2]):
+        out = out + sums[..., k, :] * weights[..., k, None]
+    return out
 
 
 def session_utilities(
@@ -76,9 +106,10 @@ class LabelSumTable:
 
     The serving (which candidates fill the slate) does not depend on α*(g): the utility of
     session n is ``α*(g_n) · L_n(α)`` with ``L_n(α) [K] = Σ_r v_r Y_r`` (SPEC §9). So a
-    preference set pays for K serving passes — :func:`session_utilities` with the basis
-    preferences ``e_k`` for every group — instead of one per member, and each member's
-    utility table is a contraction (:meth:`utilities`). It differs from
+    preference set pays for one serving pass that carries the K labels as channels — the same
+    bits as :func:`session_utilities` with the basis preferences ``e_k`` — instead of one per
+    member, and each member's utilities are a contraction (:func:`weigh_labels`, done inside
+    the dynamics' scan, so no member ever holds a table of its own). They differ from
     :func:`session_utilities` with the member's prefs by float32 rounding only.
 
     Args:
@@ -90,18 +121,35 @@ class LabelSumTable:
         self.slate = slate
         self._sums: dict[bytes, jnp.ndarray] = {}
 
-    def label_sums(self, alphas) -> jnp.ndarray:
-        """float32 ``[K, P, N]``: label k's position-weighted sum on each session under each α (cached)."""
+    def label_sums(self, alphas, *, session_chunk: int = 8192, alpha_chunk: int = 128) -> jnp.ndarray:
+        """float32 ``[N, K, P]``: label k's position-weighted sum on each session under each α (cached).
+
+        Session-major: a session's K × P sums are one contiguous row, what the scan gathers.
+        """
         alphas = np.asarray(alphas, np.float32)
         key = alphas.tobytes() + str(alphas.shape).encode()
         if key not in self._sums:
-            g, k = int(jnp.max(self.batch.group)) + 1, int(self.batch.n_labels)
-            basis = np.broadcast_to(np.eye(k, dtype=np.float32)[:, None, :], (k, g, k))  # [K, G, K]: α*(g) = e_k
-            self._sums[key] = jnp.stack([session_utilities(alphas, self.batch, b, self.slate) for b in basis])
+            spec = self.slate.spec(0)
+            p, n = int(alphas.shape[0]), self.batch.n_users
+            ac = min(alpha_chunk, p)
+            chunks = [pad_rows(jnp.asarray(alphas[a0 : a0 + ac]), ac, 1.0) for a0 in range(0, p, ac)]  # one compile
+            sessions = (self.batch.scores, self.batch.mask, self.batch.labels)
+            # Written in place (a donated buffer): the table is the largest array of a set run
+            # (N × K × P), so it is allocated once, not concatenated from copies.
+            out = jnp.zeros((n, int(self.batch.n_labels), p), jnp.float32)
+            for u0, n_real, rows in map_user_chunks(
+                lambda sub: [_served_labels(c, *sub, spec) for c in chunks],
+                sessions,
+                min(session_chunk, n),
+                (0.0, False, 0.0),
+            ):
+                for c, r in enumerate(rows):
+                    out = _write_block(out, r, u0, c * ac, n_real, min(ac, p - c * ac))
+            self._sums[key] = out
         return self._sums[key]
 
     def utilities(self, alphas, prefs) -> jnp.ndarray:
         """float32 ``[P, N]``: :func:`session_utilities` for ``prefs [G, K]``, from the cached label sums."""
-        sums = self.label_sums(alphas)  # [K, P, N]
+        sums = self.label_sums(alphas)  # [N, K, P]
         w = jnp.asarray(prefs, jnp.float32)[self.batch.group]  # [N, K]
-        return jnp.einsum("kpn,nk->pn", sums, w, precision=jax.lax.Precision.HIGHEST)
+        return weigh_labels(sums, w).T
