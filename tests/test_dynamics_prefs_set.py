@@ -157,7 +157,7 @@ def test_robust_only_when_every_member_agrees():
     amp[:2, 0, 0, 1] = 0.9  # two members now disagree: the statement weakens to "holds for 14/16"
     mino = amplification_statements(_fake_runs(amp))[1]
     assert not mino["robust"] and mino["holds"] == 14 and mino["against"] == 2
-    assert "holds for 14/16 members" in mino["text"]
+    assert "holds for 87.5 % of the set (14/16 members)" in mino["text"]  # the share by the one rule (#28.5)
 
 
 def test_several_seeds_need_a_ci_that_excludes_zero():

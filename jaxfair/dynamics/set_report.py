@@ -22,6 +22,7 @@ from jaxfair.dynamics.report import t_interval
 from jaxfair.dynamics.result import DynamicsResult
 from jaxfair.preferences.prefset import point_name
 from jaxfair.utils.atomic import atomic_write, atomic_write_text
+from jaxfair.utils.percent import percent
 from jaxfair.utils.tables import markdown_table
 
 __all__ = ["amplification_statements", "plot_set_amplification", "set_arrays", "set_table", "write_set_outputs"]
@@ -89,7 +90,7 @@ def amplification_statements(runs: Sequence[Sequence[DynamicsResult]]) -> list[d
                 undecided = q - holds - against
                 robust = holds == q
                 basis = f"95 % CI of the paired difference over {s} seeds" if s > 1 else "one seed: point values, no CI"
-                verdict = "robust" if robust else f"holds for {holds}/{q} members"
+                verdict = "robust" if robust else f"holds for {percent(holds, of=q)} of the set ({holds}/{q} members)"
                 extra = []
                 if against:
                     extra.append(f"{against} the other way")
