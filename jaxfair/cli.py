@@ -301,9 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jaxfair {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_surface(subparsers)
-    # Commands of the scenario, BO and diagnosis layers live beside their code.
+    # Commands of the scenario, surface, BO and diagnosis layers live beside their code.
     for module in (
         "jaxfair.scenarios.cli",
+        "jaxfair.surface.cli",
         "jaxfair.bo.cli",
         "jaxfair.diagnose.cli",
         "jaxfair.dynamics.cli",
