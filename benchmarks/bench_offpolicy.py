@@ -47,7 +47,7 @@ import pandas as pd
 
 import jaxfair as jf
 from jaxfair.offpolicy import LoggingPolicy, OutcomeModel, estimate, fit_outcome_model, propensities, simulate_log
-from jaxfair.offpolicy.estimate import user_multiplicities
+from jaxfair.offpolicy.bootstrap import user_multiplicities
 from jaxfair.scenarios import load
 from jaxfair.utils.atomic import atomic_write_text
 

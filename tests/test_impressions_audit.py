@@ -13,7 +13,7 @@ import pytest
 
 from jaxfair import scenarios
 from jaxfair.cli import main
-from jaxfair.scenarios.impressions import ZeroFilledLabelsWarning
+from jaxfair.scenarios.log_checks import ZeroFilledLabelsWarning
 
 PREFS = "a=0.8,0.2;b=0.2,0.8"
 

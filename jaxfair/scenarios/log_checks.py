@@ -33,6 +33,9 @@ from jaxfair.scenarios.replay import ReplaySessionWarning
 # Internal to from_frame (its public warnings are in log_values, re-exported by logs).
 __all__: list[str] = []
 
+#: Where the docs say what an impression log is (named by the checks that point a user there).
+IMPRESSIONS_DOCS = "docs/impressions.md"
+
 
 def check_arguments(
     df: Any,
@@ -240,3 +243,59 @@ def kept_groups(users: LoggedUsers, kept_users: np.ndarray, group_names: Sequenc
     if note is not None:
         warnings.warn(note, GroupCodesWarning, stacklevel=3)
     return KeptGroups(codes, names, dropped)
+
+
+# ---- a full-information log (no shown/position): what would make it an impression log in disguise ----
+
+
+def check_no_gaps(df: pd.DataFrame, label_cols: list[str], *, propensity: Any, logging: Any) -> None:
+    """A log without ``shown``/``position``: its labels must cover every row, and the logging
+    policy means nothing (the full-information path)."""
+    for arg, value in (("propensity", propensity), ("logging", logging)):
+        if value is not None:
+            raise ValueError(
+                f"{arg}: only meaningful on an impression log; name the shown item with shown= (--shown COL) "
+                f"or position= (--position COL); see {IMPRESSIONS_DOCS}"
+            )
+    for col in label_cols:
+        empty = df[col].isna().to_numpy()
+        if empty.any():
+            raise ValueError(
+                f"labels: column {col!r} is empty at data row {first_bad_row(empty)} ({int(empty.sum())} of "
+                f"{len(df)} rows) and no shown= (--shown COL, top-1) or position= (--position COL, slates) says "
+                "which rows were shown; an impression log holds outcomes only for shown items (never fill them "
+                f"with 0: every number would lean toward the logging policy); see {IMPRESSIONS_DOCS}"
+            )
+
+
+class ZeroFilledLabelsWarning(UserWarning):
+    """A full-information log whose labels look like an impression log's filled with 0 (:func:`warn_zero_filled`)."""
+
+
+# Fewer sessions than this with two or more candidates: too few to call the pattern a signature.
+ZERO_FILLED_MIN_SESSIONS = 20
+
+
+def warn_zero_filled(labels: np.ndarray, session: np.ndarray, retrieved: np.ndarray) -> None:
+    """:class:`ZeroFilledLabelsWarning` when a log without ``shown``/``position`` has non-zero labels on
+    at most one row of **every** session (of >= 2 retrieved candidates; at least
+    ``ZERO_FILLED_MIN_SESSIONS`` of them) — the signature of an impression log whose unshown outcomes
+    were filled with 0, which replayed would lean every number toward the logging policy. A warning,
+    not a refusal: a full-information log whose labels are truly that sparse (one purchase among the
+    candidates) is legitimate. ``labels f64[R, K]``, ``session i64[R]`` (the session key of each row),
+    ``retrieved bool[R]``."""
+    sid = session[retrieved]
+    n_sessions = int(sid.max()) + 1 if sid.size else 0
+    rows = np.bincount(sid, minlength=n_sessions)
+    hot = np.bincount(sid, weights=(labels[retrieved] != 0).any(axis=1), minlength=n_sessions)
+    multi = rows >= 2
+    if multi.sum() < ZERO_FILLED_MIN_SESSIONS or hot.sum() == 0 or (hot[multi] > 1).any():
+        return
+    warnings.warn(
+        f"labels: in every one of the {int(multi.sum()):,} sessions with 2 or more candidates at most one row has "
+        "a non-zero label: this looks like an impression log whose unshown outcomes were filled with 0, and "
+        "replaying it leans every number toward the logging policy; name the shown rows with shown= (--shown COL) "
+        f"and leave the other rows' labels empty (see {IMPRESSIONS_DOCS}); ignore this if the zeros are real outcomes",
+        ZeroFilledLabelsWarning,
+        stacklevel=3,
+    )

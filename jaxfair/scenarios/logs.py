@@ -63,17 +63,13 @@ import pandas as pd
 
 from jaxfair.named_prefs import bind_prefs
 from jaxfair.scenarios.base import Scenario
-from jaxfair.scenarios.impressions import (
-    ImpressionScenario,
-    ZeroFilledLabelsWarning,
-    check_no_gaps,
-    impression_rows,
-    warn_zero_filled,
-)
+from jaxfair.scenarios.impressions import ImpressionScenario, impression_rows
 from jaxfair.scenarios.log_checks import (
+    ZeroFilledLabelsWarning,
     check_arguments,
     check_candidates,
     check_columns_exist,
+    check_no_gaps,
     kept_groups,
     retrieval_mask,
     scores_and_labels,
@@ -81,6 +77,7 @@ from jaxfair.scenarios.log_checks import (
     user_features,
     user_groups,
     warn_one_session_per_user,
+    warn_zero_filled,
 )
 from jaxfair.scenarios.log_values import DuplicateRowsWarning, GroupCodesWarning, item_group_codes, warn_duplicates
 from jaxfair.scenarios.pool import PoolScenario, pool_arrays
