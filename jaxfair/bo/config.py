@@ -10,12 +10,13 @@ one line.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from jaxfair.utils.atomic import atomic_write_text
 
-__all__ = ["LOCATION_OPTIONS", "check_or_write_config", "prefs_set_record", "scenario_identity"]
+__all__ = ["LOCATION_OPTIONS", "check_or_write_config", "evaluation_record", "prefs_set_record", "scenario_identity"]
 
 
 def prefs_set_record(prefs_set: Any) -> dict:
@@ -109,3 +110,32 @@ def check_or_write_config(out_dir: Path, config: dict) -> None:
         if isinstance(old.get("data"), dict) and "name" in old["data"] and isinstance(config.get("data"), dict):
             config["data"]["name"] = old["data"]["name"]  # keep the name the study started with
     atomic_write_text(cfg_path, json.dumps(config, indent=2))
+
+
+def evaluation_record(
+    scenario: Any, ev: Any, exact_users: int, objectives: Sequence[str], position_weights: Any
+) -> dict:
+    """What ``study.json`` records of how the study evaluates: the exact batch, an impression log's
+    off-policy options and identified region, non-default objectives, the preference set, the slate.
+    Keys stay absent at their defaults, so studies written before them still resume."""
+    out: dict = {}
+    if hasattr(scenario, "sample_size") and not getattr(scenario, "fixed_sessions", False):
+        # what the exact batch is drawn from, for the pages (exact_values_text); not compared on resume
+        out["exact_sample"] = scenario.sample_size(exact_users)
+    if getattr(scenario, "fixed_sessions", False):
+        # A replay's exact value is the logged sessions once each (exact_users is ignored); studies
+        # whose exact values came from a resample of the logs do not resume into this one.
+        out["exact_batch"] = "logged sessions, each once"
+    if hasattr(ev, "region"):  # an impression log: what the objectives are, and where the search stays
+        out["exact_batch"] = "the whole impression log (off-policy point estimate)"
+        out["offpolicy"] = dict(ev.options, identified_region=ev.region(), logging=scenario.logging_text())
+    if objectives != ("utility", "der"):
+        out["objectives"] = list(objectives)
+    if ev.prefs_set is not None:  # absent from studies without a set: they stay resumable
+        out["prefs_set"] = prefs_set_record(ev.prefs_set)
+    if ev.slate != 1 or position_weights != "dcg":
+        out.update(
+            slate=ev.slate,
+            position_weights=ev.position_weights if isinstance(ev.position_weights, str) else list(ev.position_weights),
+        )
+    return out

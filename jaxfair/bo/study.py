@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from jaxfair.bo.config import LOCATION_OPTIONS, check_or_write_config, prefs_set_record, scenario_identity
+from jaxfair.bo.config import LOCATION_OPTIONS, check_or_write_config, evaluation_record, scenario_identity
 from jaxfair.bo.evaluator import Evaluator, parse_objectives
 from jaxfair.bo.lock import StudyLock
 from jaxfair.bo.methods import METHODS, MethodConfig, propose
@@ -217,25 +217,7 @@ def run_study(
         **hz,
     )
     config.update(scenario_identity(scenario))
-    if hasattr(scenario, "sample_size") and not getattr(scenario, "fixed_sessions", False):
-        # what the exact batch is drawn from, for the pages (exact_values_text); not compared on resume
-        config["exact_sample"] = scenario.sample_size(exact_users)
-    if getattr(scenario, "fixed_sessions", False):
-        # A replay's exact value is the logged sessions once each (exact_users is ignored); studies
-        # whose exact values came from a resample of the logs do not resume into this one.
-        config["exact_batch"] = "logged sessions, each once"
-    if hasattr(ev, "region"):  # an impression log: what the objectives are, and where the search stays
-        config["exact_batch"] = "the whole impression log (off-policy point estimate)"
-        config["offpolicy"] = dict(ev.options, identified_region=ev.region(), logging=scenario.logging_text())
-    if objectives != ("utility", "der"):
-        config["objectives"] = list(objectives)
-    if ev.prefs_set is not None:  # absent from studies without a set: they stay resumable
-        config["prefs_set"] = prefs_set_record(ev.prefs_set)
-    if ev.slate != 1 or position_weights != "dcg":
-        config.update(
-            slate=ev.slate,
-            position_weights=ev.position_weights if isinstance(ev.position_weights, str) else list(ev.position_weights),
-        )
+    config.update(evaluation_record(scenario, ev, exact_users, objectives, position_weights))
     out_dir = Path(out) if out is not None else None
     if torch_threads is not None:
         _check_int("torch_threads", torch_threads, 1)
