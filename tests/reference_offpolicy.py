@@ -32,6 +32,20 @@ def epsilon_ref(scores, mask, center, eps, k=1):
     return out
 
 
+def _crossings(f, keep):
+    """0, 1 and every w in (0, 1) where the lines w·f0 + (1 − w)·f1 of two kept candidates cross, sorted."""
+    m = len(f)
+    cuts = {0.0, 1.0}
+    for j in range(m):
+        for i2 in range(m):
+            d = (f[j, 0] - f[j, 1]) - (f[i2, 0] - f[i2, 1])
+            if d != 0 and keep[j] and keep[i2]:
+                w = (f[i2, 1] - f[j, 1]) / d
+                if 0 < w < 1:
+                    cuts.add(w)
+    return sorted(cuts)
+
+
 def dirichlet_k2_ref(scores, mask, a0, a1):
     """Exact top-1 propensities ``[N, m]`` under w ~ Beta(a0, a1): every pairwise crossing of the lines
     w·f0 + (1 − w)·f1 is a candidate breakpoint; the served item at each interval's midpoint owns it."""
@@ -40,16 +54,7 @@ def dirichlet_k2_ref(scores, mask, a0, a1):
     for i in range(n):
         if not mask[i].any():
             continue
-        f = scores[i].astype(np.float64)
-        cuts = {0.0, 1.0}
-        for j in range(m):
-            for i2 in range(m):
-                d = (f[j, 0] - f[j, 1]) - (f[i2, 0] - f[i2, 1])
-                if d != 0:
-                    w = (f[i2, 1] - f[j, 1]) / d
-                    if 0 < w < 1:
-                        cuts.add(w)
-        cuts = sorted(cuts)
+        cuts = _crossings(scores[i].astype(np.float64), np.ones(m, bool))
         for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
             mid = (lo + hi) / 2
             j = serve_ref(np.array([mid, 1 - mid]), scores[i : i + 1], mask[i : i + 1])[0]
@@ -65,16 +70,7 @@ def dirichlet_k2_slate_ref(scores, mask, a0, a1, k):
     for i in range(n):
         if not mask[i].any():
             continue
-        f = scores[i].astype(np.float64)
-        cuts = {0.0, 1.0}
-        for j in range(m):
-            for i2 in range(m):
-                d = (f[j, 0] - f[j, 1]) - (f[i2, 0] - f[i2, 1])
-                if d != 0 and mask[i, j] and mask[i, i2]:
-                    w = (f[i2, 1] - f[j, 1]) / d
-                    if 0 < w < 1:
-                        cuts.add(w)
-        cuts = sorted(cuts)
+        cuts = _crossings(scores[i].astype(np.float64), mask[i])
         for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
             mid = (lo + hi) / 2
             sl = slate_ref(np.array([mid, 1 - mid]), scores[i : i + 1], mask[i : i + 1], k)[0]
