@@ -118,21 +118,15 @@ def _print_offpolicy_study(out, scenario) -> dict:
     import json
     from pathlib import Path
 
-    from jaxfair.utils.percent import percent
+    from jaxfair.bo.legend import region_text
 
     config = json.loads((Path(out) / "study.json").read_text())
     rec = config["offpolicy"]
-    region = rec["identified_region"]
-    where = (
-        " ∪ ".join(f"[{a:.3f}, {b:.3f}]" for a, b in region["w_intervals"])
-        if "w_intervals" in region
-        else f"{percent(region['identified_share'])} of a {region['grid']}-point simplex grid"
-    )
     print(
         f"impression log ({scenario.logging_text()}): each online test is the off-policy {rec['estimator']} estimate "
         f"on one resample of its {scenario.n_logged_users:,} logged users, the exact values its point estimate on "
-        f"the whole log; the search stays inside the identified region (w in {where}): a proposal outside it is "
-        "evaluated, and recorded, at the nearest identified α (rows' note)"
+        f"the whole log; the search stays inside the identified region ({region_text(rec['identified_region'])}): "
+        "a proposal outside it is evaluated, and recorded, at the nearest identified α (rows' note)"
     )
     return config
 

@@ -17,6 +17,17 @@ from jaxfair.utils.percent import percent
 __all__ = ["exact_values_text", "recommendation_lines", "summary_legend"]
 
 
+def region_text(region: dict) -> str:
+    """An impression log's identified region (``study.json``'s ``identified_region``) in words:
+    ``"w in [0.185, 0.815]"`` (K = 2, its intervals) or ``"41.6 % of the 231-point simplex grid"``."""
+    if region.get("w_intervals"):
+        return "w in " + " ∪ ".join(f"[{a:.3f}, {b:.3f}]" for a, b in region["w_intervals"])
+    if "identified_share" in region:
+        grid = f"{region['grid']}-point " if "grid" in region else ""
+        return f"{percent(region['identified_share'])} of the {grid}simplex grid"
+    return "its identified region"
+
+
 def exact_values_text(config: dict | None, *, sessions: str | None = None) -> str:
     """What an exact (``*_exact``) value is evaluated on, from ``study.json``'s ``config``: what
     was drawn from what.
@@ -41,16 +52,10 @@ def exact_values_text(config: dict | None, *, sessions: str | None = None) -> st
     sample = config.get("exact_sample")
     if config.get("offpolicy"):  # an impression log: the log's own best answer, not the truth
         off = config["offpolicy"]
-        region = off.get("identified_region", {})
-        where = (
-            "w in " + " ∪ ".join(f"[{a:.3f}, {b:.3f}]" for a, b in region["w_intervals"])
-            if region.get("w_intervals")
-            else f"{percent(region.get('identified_share', 0))} of the simplex grid"
-        )
         return (
             f"the whole impression log (off-policy {off.get('estimator', 'dr')} point estimates, logging "
             f"{off.get('logging', '?')}; every evaluated α identified: the search stayed inside the identified "
-            f"region, {where})"
+            f"region, {region_text(off.get('identified_region', {}))})"
         )
     if config.get("exact_batch"):  # a replay: every logged session, once each
         text = f"every logged session once ({f'{sessions}; ' if sessions else ''}a replay has no held-out users)"

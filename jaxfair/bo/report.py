@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from jaxfair.bo.figures import study_figures
-from jaxfair.bo.legend import exact_values_text, recommendation_lines, summary_legend
+from jaxfair.bo.legend import exact_values_text, recommendation_lines, region_text, summary_legend
 from jaxfair.bo.rows import load_rows
 from jaxfair.bo.statistics import (
     completeness,
@@ -175,11 +175,8 @@ def report(results: Any, out: str | os.PathLike | None = None, *, figures: bool 
     if figures:
         if offpolicy:  # the axes say "(exact)": on a log that is the log's point estimate
             off = config["offpolicy"]
-            region = off.get("identified_region", {}).get("w_intervals")
-            where = (
-                "w in " + " ∪ ".join(f"[{a:.3f}, {b:.3f}]" for a, b in region) if region else "its identified region"
-            )
             est = off.get("estimator", "dr")
+            where = region_text(off.get("identified_region", {}))
             say = f"'exact' = off-policy {est} point estimates on the whole log; searched in {where}"
             titles = {sc: f"{say}\n{titles.get(sc, sc)}" for sc in rows["scenario"].unique()}
         paths += study_figures(rows, hv, front, metrics, out, titles, prefs)
