@@ -15,11 +15,26 @@ add provider DER and the viewer-DER × provider-DER trade-off along w, the K = 3
 provider-DER panel.
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-from jaxfair.surface.compute import Surface, compute_surface, default_grid
-from jaxfair.surface.figures import plot_surface
-from jaxfair.surface.figures import sample_text as _sample_text  # noqa: F401 - its old private name
-from jaxfair.surface.output import write_surface
+from jaxfair.utils.lazy import lazy_package
+
+if TYPE_CHECKING:  # for type checkers and the API docs
+    from jaxfair.surface.compute import Surface, compute_surface, default_grid
+    from jaxfair.surface.figures import plot_surface
+    from jaxfair.surface.output import write_surface
+
+# Imported on first use: `jaxfair --help` registers `simulate-log` (surface/cli.py) without importing JAX.
+__getattr__, __dir__ = lazy_package(
+    __name__,
+    {
+        "Surface": "jaxfair.surface.compute:Surface",
+        "compute_surface": "jaxfair.surface.compute:compute_surface",
+        "default_grid": "jaxfair.surface.compute:default_grid",
+        "plot_surface": "jaxfair.surface.figures:plot_surface",
+        "write_surface": "jaxfair.surface.output:write_surface",
+        "_sample_text": "jaxfair.surface.figures:sample_text",  # its old private name
+    },
+)
 
 __all__ = ["Surface", "compute_surface", "default_grid", "plot_surface", "write_surface"]
