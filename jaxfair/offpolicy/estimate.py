@@ -191,9 +191,13 @@ def estimate(
         yhat = np.zeros((s, m, n_lab), np.float32)
         yhat_shown = np.zeros((s, k, n_lab), np.float32)
     with_def = declared is not None
-    low_p = (declared.p.reshape(s, m, k) < p_min) if with_def else np.zeros((s, m, k), bool)
     boot = user_multiplicities(k_boot, log, int(n_boot))
-    sums = _run(a, log, rho, yhat, yhat_shown, low_p, boot, int(n_boot), estimator, with_outcome, with_def, progress)
+    if k == 1 and n_lab == 2:  # the exact envelope walk, as the full-information K = 2 surface serves
+        sums = _envelope_run(a, log, rho, yhat, yhat_shown, declared, p_min, boot, int(n_boot), estimator, progress)
+    else:
+        low_p = (declared.p.reshape(s, m, k) < p_min) if with_def else np.zeros((s, m, k), bool)
+        opts = (estimator, with_outcome, with_def, progress)
+        sums = _run(a, log, rho, yhat, yhat_shown, low_p, boot, int(n_boot), *opts)
     return _finish(
         a,
         log,
@@ -208,6 +212,26 @@ def estimate(
         with_def,
         None if not with_outcome else dict(outcome_model.info),
     )
+
+
+def _envelope_run(a, log, rho, yhat, yhat_shown, declared, p_min, boot, n_boot, estimator, progress) -> dict:
+    """:func:`jaxfair.offpolicy.envelope.envelope_sums` with this module's options (K = 2, top-1)."""
+    from jaxfair.offpolicy.envelope import envelope_sums
+
+    bar = None
+    if progress:
+        from jaxfair.utils.progress import progress_bar
+
+        bar = progress_bar(total=log.n_sessions, desc="off-policy", unit="session", leave=False)
+    support = None if declared is None else declared.p < p_min
+    with_outcome = estimator in ("dm", "dr")
+    try:
+        return envelope_sums(
+            a, log, rho, yhat if with_outcome else None, yhat_shown, support, boot, n_boot, estimator, bar
+        )
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _run(a, log, rho, yhat, yhat_shown, low_p, boot, n_boot, estimator, with_outcome, with_def, progress) -> dict:
@@ -248,7 +272,7 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, n_boot, estimator, with_out
         with_outcome=with_outcome,
         with_deficiency=with_def,
     )
-    user_pos, counts = boot
+    row, counts = boot
     total: dict[str, np.ndarray] = {}
     bar = None
     if progress:
@@ -308,7 +332,7 @@ def _run(a, log, rho, yhat, yhat_shown, low_p, boot, n_boot, estimator, with_out
         xs = {a0: np.concatenate([x[a0] for _, x in buffered]) for a0 in starts}
         for gid in np.unique(grp):
             sel = np.flatnonzero(grp == gid)
-            c_sel = counts[int(gid)][:, user_pos[idx[sel]]]
+            c_sel = counts[row[idx[sel]]].T  # [B, n_g]
             for a0, x2 in xs.items():
                 take_p = min(pc, p - a0)
                 prod = c_sel @ x2[sel]  # float32 BLAS: [B, P·C_b]
@@ -388,9 +412,10 @@ def _finish(a, log, sums, estimator, clip, n_boot, level, min_ess, p_min, prop_i
     n_g = np.bincount(group, minlength=g).astype(np.float64)
     onehot = np.eye(g)[group]
     s_rg = onehot.T @ (log.shown >= 0).astype(np.float64)  # [G, k]
-    users = np.zeros(g)
-    for gid in range(g):
-        users[gid] = np.unique(log.user[group == gid]).size
+    code, n_users = log.user_index
+    group_of_user = np.zeros(n_users, np.int64)
+    group_of_user[code] = group  # one group per user (the log checks it)
+    users = np.bincount(group_of_user, minlength=g)[:g].astype(np.float64)
     lm = _label_means(estimator, sums, "", n_g, s_rg, log.position_weights)
     boot_key = "boot_" + BOOT_CHANNELS[estimator][0]
     if boot_key in sums:

@@ -10,6 +10,7 @@ with ``batch``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
@@ -181,10 +182,17 @@ class ImpressionLog:
         """S, the logged sessions."""
         return self.batch.n_users
 
+    @functools.cached_property
+    def user_index(self) -> tuple[np.ndarray, int]:
+        """``(code [S], U)``: each session's logged user as 0..U−1 (users in sorted order), found once per log
+        (the bootstrap, the outcome model's folds and the tables all need it)."""
+        uniq, inv = np.unique(self.user, return_inverse=True)
+        return inv.ravel().astype(np.int64), int(uniq.size)
+
     @property
     def n_users(self) -> int:
         """Distinct logged users."""
-        return int(np.unique(self.user).size)
+        return self.user_index[1]
 
     @property
     def n_groups(self) -> int:

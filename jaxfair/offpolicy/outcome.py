@@ -46,16 +46,17 @@ def shown_ece(values: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> float
     return float(gap.sum() / cnt.sum())
 
 
-def _user_folds(user: np.ndarray, folds: int, key: Any) -> np.ndarray:
-    """Fold of each session ``[S]``: logged users dealt to ``folds`` folds in a random order."""
+def _user_folds(user_index: tuple[np.ndarray, int], folds: int, key: Any) -> np.ndarray:
+    """Fold of each session ``[S]``: logged users (``ImpressionLog.user_index``) dealt to ``folds`` folds in a
+    random order."""
     import jax
 
-    uniq, inv = np.unique(user, return_inverse=True)
+    inv, n_users = user_index
     seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
-    order = np.random.default_rng(seed).permutation(len(uniq))
-    fold_of_user = np.empty(len(uniq), np.int64)
-    fold_of_user[order] = np.arange(len(uniq)) % folds
-    return fold_of_user[inv.ravel()]
+    order = np.random.default_rng(seed).permutation(n_users)
+    fold_of_user = np.empty(n_users, np.int64)
+    fold_of_user[order] = np.arange(n_users) % folds
+    return fold_of_user[inv]
 
 
 def fit_outcome_model(log: Any, *, folds: int = 5, ece_max: float = 0.02, key: Any = None) -> OutcomeModel:
@@ -81,23 +82,23 @@ def fit_outcome_model(log: Any, *, folds: int = 5, ece_max: float = 0.02, key: A
     if isinstance(ece_max, bool) or not isinstance(ece_max, (int, float)) or not ece_max >= 0:
         raise ValueError(f"ece_max: expected a number >= 0, got {ece_max!r}")
     key = jax.random.PRNGKey(0) if key is None else key
-    scores = np.asarray(log.batch.scores, np.float64)
-    labels = np.asarray(log.batch.labels, np.float64)
+    scores = np.asarray(log.batch.scores)  # float32: only a calibrated label's slice is taken to float64
+    labels = np.asarray(log.batch.labels)
     mask = np.asarray(log.batch.mask)
     obs = log.observed
     s, m, n_lab = scores.shape
     n_users = log.n_users
     folds = int(min(folds, n_users))
-    fold = _user_folds(log.user, folds, key) if folds >= 2 else np.zeros(s, np.int64)
-    pred = np.zeros((s, m, n_lab), np.float64)
+    fold = None
+    pred = np.where(mask[..., None], scores, np.float32(0.0)).astype(np.float32)  # labels whose scores are used
     ece, ece_model, method = {}, {}, {}
     for kk, name in enumerate(log.label_names):
-        f_shown, y_shown = scores[..., kk][obs], labels[..., kk][obs]
-        in01 = bool(np.all((scores[..., kk][mask] >= 0) & (scores[..., kk][mask] <= 1)))
+        sk = scores[..., kk]
+        f_shown, y_shown = sk[obs].astype(np.float64), labels[..., kk][obs].astype(np.float64)
+        in01 = bool(np.min(sk, where=mask, initial=0.0) >= 0 and np.max(sk, where=mask, initial=1.0) <= 1)
         ece[name] = shown_ece(f_shown, y_shown) if in01 else float("nan")
         if in01 and ece[name] <= ece_max:
             method[name] = "scores"
-            pred[..., kk] = scores[..., kk]
             ece_model[name] = ece[name]
             continue
         if folds < 2:
@@ -106,15 +107,19 @@ def fit_outcome_model(log: Any, *, folds: int = 5, ece_max: float = 0.02, key: A
                 f"cross-fitted by user needs at least 2 logged users, got {n_users}"
             )
         method[name] = "isotonic"
+        if fold is None:
+            fold = _user_folds(log.user_index, folds, key)
+        pk = np.zeros((s, m), np.float64)
         for f in range(folds):
             train = obs & (fold != f)[:, None]
             iso = IsotonicRegression(out_of_bounds="clip")
             if not train.any():
                 raise ValueError(f"log: fold {f} of {folds} leaves no shown rows to calibrate {name!r} on")
-            iso.fit(scores[..., kk][train], labels[..., kk][train])
+            iso.fit(sk[train].astype(np.float64), labels[..., kk][train].astype(np.float64))
             rows = fold == f
-            pred[rows, :, kk] = iso.predict(scores[rows, :, kk].ravel()).reshape(-1, m)
-        ece_model[name] = shown_ece(pred[..., kk][obs], y_shown)
+            pk[rows] = iso.predict(sk[rows].astype(np.float64).ravel()).reshape(-1, m)
+        ece_model[name] = shown_ece(pk[obs], y_shown)
+        pred[..., kk] = np.where(mask, pk, 0.0)
     kind = "scores" if all(v == "scores" for v in method.values()) else "calibrated"
     info = {"kind": kind, "method": method, "ece": ece, "ece_model": ece_model, "folds": folds, "ece_max": ece_max}
-    return OutcomeModel(np.where(mask[..., None], pred, 0.0).astype(np.float32), info)
+    return OutcomeModel(pred, info)

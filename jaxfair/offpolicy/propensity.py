@@ -22,6 +22,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -40,6 +42,7 @@ __all__ = [
     "count_served",
     "deterministic",
     "dirichlet_k2",
+    "envelope_mass",
     "epsilon_propensities",
     "monte_carlo",
     "propensities",
@@ -191,6 +194,12 @@ def _compute(log_or_batch, policy, *, slate=1, mc=4096, key=None, chunk=None) ->
     if positive.size == 2:
         conc = policy.strength * policy.center[positive]
         f0, f1 = scores[..., positive[0]], scores[..., positive[1]]
+        if k == 1 and shown is not None and batch.n_labels == 2:
+            # an impression log's own envelopes: the estimate serves its α from the same walk
+            from jaxfair.offpolicy.envelope import log_envelopes
+
+            env = log_envelopes(log_or_batch)
+            return Propensities(envelope_mass(env.user, env.w, env.right, mask.shape, *conc), None, "exact")
         if k == 1:
             return Propensities(dirichlet_k2(f0, f1, mask, conc[0], conc[1]), None, "exact")
         return Propensities(dirichlet_k2_slate(f0, f1, mask, conc[0], conc[1], k), None, "exact")
@@ -229,14 +238,25 @@ def dirichlet_k2(f0, f1, mask, a0: float, a1: float) -> np.ndarray:
     the open w-interval up to the session's next event (or 1); the breakpoints themselves have
     probability 0 under a continuous Beta, so ties (SPEC §2) only decide who owns each interval.
     """
-    from scipy.special import betainc
-
     from jaxfair.engine.sweep import user_envelopes
 
-    s, m = mask.shape
     user, w, _, _, right = user_envelopes(f0, f1, mask)
+    return envelope_mass(user, w, right, mask.shape, a0, a1)
+
+
+def envelope_mass(user, w, right, shape, a0: float, a1: float) -> np.ndarray:
+    """:func:`dirichlet_k2` from the walked envelope events (``user``, ``w``, ``right`` ``[E]``): ``[S, m]``."""
+    from scipy.special import betainc
+
+    s, m = shape
     same = user[1:] == user[:-1]
-    cdf = betainc(a0, a1, w)
+    inside = np.flatnonzero(w > 0)  # every session's first event is at w = 0, where the CDF is 0
+    cdf = np.zeros_like(w)
+    # SciPy's ufunc releases the GIL: pieces on threads, one per core (elementwise, so the same bits).
+    pieces = np.array_split(inside, max(1, min(os.cpu_count() or 1, len(inside) // 4096)))
+    with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
+        for piece, values in zip(pieces, pool.map(lambda i: betainc(a0, a1, w[i]), pieces), strict=True):
+            cdf[piece] = values
     # The interval's upper end is the session's next event (its CDF is already computed) or 1.
     cdf_next = np.full_like(cdf, betainc(a0, a1, 1.0))
     cdf_next[:-1] = np.where(same, cdf[1:], cdf_next[:-1])

@@ -300,6 +300,8 @@ class ImpressionScenario(Scenario):
 
     @property
     def n_logged_users(self) -> int:
+        if self.log is not None:  # the log's users are found once (its bootstrap and folds need them)
+            return self.log.n_users
         return int(np.unique(self.user).size)
 
     @property
