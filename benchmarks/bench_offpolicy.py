@@ -48,6 +48,7 @@ import pandas as pd
 import jaxfair as jf
 from jaxfair.offpolicy import LoggingPolicy, OutcomeModel, estimate, fit_outcome_model, propensities, simulate_log
 from jaxfair.offpolicy.bootstrap import user_multiplicities
+from jaxfair.offpolicy.envelope import log_envelopes
 from jaxfair.scenarios import load
 from jaxfair.utils.atomic import atomic_write_text
 
@@ -152,6 +153,7 @@ def bench_surface(repeats: int, n_sessions: int = 48_000) -> dict:
         return lambda: next(logs)
 
     fresh_boot, fresh_plain = fresh(repeats + 1), fresh(repeats + 1)
+    fresh_prop, fresh_walk, fresh_outcome, fresh_counts = (fresh(repeats + 1) for _ in range(4))
 
     def offpolicy(n_grid):
         # As the command line reads a log: the ImpressionLog is built (and the declared D0's propensities
@@ -169,10 +171,11 @@ def bench_surface(repeats: int, n_sessions: int = 48_000) -> dict:
         "label_means_full_information": lambda: jax.block_until_ready(jf.label_means(grid, truth.batch)),
         "estimate_dr_boot200": lambda: estimate(grid, fresh_boot(), estimator="dr", n_boot=200),
         "estimate_dr_no_bootstrap": lambda: estimate(grid, fresh_plain(), estimator="dr", n_boot=0),
-        # stages of the estimate, each on its own
-        "stage_propensities_exact_k2": lambda: propensities(log, pol),
-        "stage_outcome_model_fit": lambda: fit_outcome_model(log, key=jax.random.PRNGKey(0)),
-        "stage_bootstrap_counts": lambda: user_multiplicities(jax.random.PRNGKey(0), log, 200),
+        # stages of the estimate, each on its own (a fresh log object each: walks and users are kept per log)
+        "stage_propensities_exact_k2": lambda: propensities(fresh_prop(), pol),  # the envelope walk included
+        "stage_envelope_walk": lambda: log_envelopes(fresh_walk()),
+        "stage_outcome_model_fit": lambda: fit_outcome_model(fresh_outcome(), key=jax.random.PRNGKey(0)),
+        "stage_bootstrap_counts": lambda: user_multiplicities(jax.random.PRNGKey(0), fresh_counts(), 200),
     }
     first, times = {}, {name: [] for name in runs}
     for name, fn in runs.items():  # warm-up: compiles
@@ -210,12 +213,14 @@ def bench_surface(repeats: int, n_sessions: int = 48_000) -> dict:
     }
     med = {n: r["median_s"] for n, r in res.items()}
     out["where_the_time_goes_s"] = {  # medians; differences of separately timed calls, so approximate
-        "propensities": med["stage_propensities_exact_k2"],
+        "envelope_walk": med["stage_envelope_walk"],
+        "propensities_from_the_walk": med["stage_propensities_exact_k2"] - med["stage_envelope_walk"],
         "outcome_model": med["stage_outcome_model_fit"],
-        "serving_kernel_channels_and_gathers": med["estimate_dr_no_bootstrap"]
+        "serving_and_channel_sums": med["estimate_dr_no_bootstrap"]
         - med["stage_propensities_exact_k2"]
         - med["stage_outcome_model_fit"],
-        "bootstrap_counts_and_products": med["estimate_dr_boot200"] - med["estimate_dr_no_bootstrap"],
+        "bootstrap_counts_and_sums": med["estimate_dr_boot200"] - med["estimate_dr_no_bootstrap"],
+        "bootstrap_counts_alone": med["stage_bootstrap_counts"],
         "log_build_check_and_tables": med["offpolicy_surface_dr_boot200_51"] - med["estimate_dr_boot200"],
     }
     for name, r in res.items():

@@ -162,3 +162,29 @@ def test_sweep_label_means_refuse_bad_input():
     k3 = jf.make_batch(np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), np.ones((2, 3), bool), group=np.array([0, 0]))
     with pytest.raises(ValueError, match="K = 2"):
         sweep2_label_means(k3, [[0.5, 0.2, 0.3]], 1)
+
+
+def test_envelope_walk_in_many_chunks_gives_the_same_events_and_sums(monkeypatch):
+    """The walk runs in fixed chunks of users on threads: tiny chunks (many tasks, ten times more events
+    than a chunk's first room for long envelopes) give the same events and the same sums to float64
+    rounding (the w = 0 sums are added chunk by chunk)."""
+    import jaxfair.engine.sweep as sweep_mod
+
+    rng = np.random.default_rng(3)
+    n, m = 300, 30
+    scores = rng.random((n, m, 2)).astype(np.float32)
+    scores[: n // 2, :, 1] = 1 - scores[: n // 2, :, 0] ** 2  # concave fronts: long envelopes
+    labels = rng.integers(0, 2, (n, m, 2))
+    mask = rng.random((n, m)) < 0.9
+    batch = jf.make_batch(scores, labels, mask, rng.integers(0, 3, n))
+    prefs = np.array([[0.5, 0.5], [1.0, 0.0], [0.25, 0.75]])
+    one = sweep_mod.user_envelopes(scores[..., 0], scores[..., 1], mask)
+    whole = sweep_mod.sweep2(batch, prefs)
+    monkeypatch.setattr(sweep_mod, "WALK_CHUNK", 7)
+    many = sweep_mod.user_envelopes(scores[..., 0], scores[..., 1], mask)
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_array_equal(a, b)
+    chunked = sweep_mod.sweep2(batch, prefs)
+    np.testing.assert_array_equal(whole.breakpoints, chunked.breakpoints)
+    np.testing.assert_allclose(whole.interval_sums, chunked.interval_sums, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(whole.point_sums, chunked.point_sums, rtol=1e-12, atol=1e-12)

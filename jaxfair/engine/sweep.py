@@ -125,7 +125,7 @@ def _walk_envelopes(
 
 #: Users per envelope-walk task. Fixed (not per machine), so the float64 sums, taken per
 #: chunk and then added in chunk order, are the same bits on every machine.
-WALK_CHUNK = 1 << 17
+WALK_CHUNK = 1 << 14
 
 
 def _walk_chunk(scores, mask, value, group, n_groups):

@@ -32,9 +32,9 @@ from jaxfair.offpolicy.channels import BOOT_CHANNELS, SUMMED
 
 __all__ = ["Envelopes", "envelope_sums", "log_envelopes"]
 
-#: Sessions per kernel task. Fixed (not per machine): tasks' sums are added in task order, so the float64
-#: sums are the same bits whatever the number of threads.
-ENVELOPE_CHUNK = 8192
+#: Kernel tasks: consecutive ranges of sessions (at least 1024 each), on threads, their float64 sums added in
+#: task order. Fixed (not per machine), so the sums are the same bits whatever the number of threads.
+ENVELOPE_TASKS = 8
 _NONE, _SUPPORT = -1, -2  # a channel's base: none, or the support flag (else the Ŷ label it reads)
 
 
@@ -157,16 +157,13 @@ def _channel_values(layout, n_lab, rho, y_shown, yhat_shown, v0):
         else:
             src += [_SUPPORT if name == "deficient" else _NONE] * size
             scale += [1.0] * size
-        per = {
-            "ips": v0 * rho[:, None] * y_shown,
-            "num": rho[:, None] * y_shown,
-            "dm": np.zeros_like(y_shown),
-            "dr": v0 * rho[:, None] * (y_shown - yhat_shown),
-            "w": rho[:, None],
-            "w2": (rho * rho)[:, None],
-            "match": np.ones_like(rho)[:, None],
-            "deficient": np.zeros_like(rho)[:, None],
-        }[name]
+        if name in ("ips", "num", "dr"):
+            scale_bonus = v0 if name != "num" else 1.0
+            per = scale_bonus * rho[:, None] * (y_shown - yhat_shown if name == "dr" else y_shown)
+        elif name == "dm" or name == "deficient":
+            per = np.zeros((len(rho), size))
+        else:
+            per = {"w": rho, "w2": rho * rho, "match": np.ones_like(rho)}[name][:, None]
         bonus.append(per)
     return np.asarray(src, np.int64), np.asarray(scale, np.float64), np.ascontiguousarray(np.concatenate(bonus, 1))
 
@@ -216,20 +213,20 @@ def envelope_sums(a, log, rho, yhat, yhat_shown, support, boot, n_boot: int, est
         counts,
         n_boot_channels,
     )
-    starts = list(range(0, s, ENVELOPE_CHUNK))
-    workers = max(1, min(len(starts), os.cpu_count() or 1))
-    dsum = np.zeros((g, len(grid), len(src)))
-    dboot = np.zeros((g, len(grid), n_boot_channels, counts.shape[1]))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for w0 in range(0, len(starts), workers):  # waves: at most `workers` partial sums held at once
-            wave = starts[w0 : w0 + workers]
-            for n0, (part, part_boot) in zip(
-                wave, pool.map(lambda n0: _changes(n0, min(s, n0 + ENVELOPE_CHUNK), *args), wave), strict=True
-            ):
-                dsum += part
-                dboot += part_boot
-                if progress is not None:
-                    progress.update(min(s, n0 + ENVELOPE_CHUNK) - n0)
+    bounds = np.linspace(0, s, min(ENVELOPE_TASKS, max(1, s // 1024)) + 1).astype(np.int64)
+
+    def task(i):
+        part = _changes(int(bounds[i]), int(bounds[i + 1]), *args)
+        if progress is not None:
+            progress.update(int(bounds[i + 1] - bounds[i]))
+        return part
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(bounds) - 1, os.cpu_count() or 1))) as pool:
+        parts = list(pool.map(task, range(len(bounds) - 1)))
+    dsum, dboot = parts[0]
+    for part, part_boot in parts[1:]:
+        dsum += part
+        dboot += part_boot
     unsort = np.empty_like(order)
     unsort[order] = np.arange(len(order))
     sums = np.cumsum(dsum, axis=1)[:, unsort]  # [G, P, C]

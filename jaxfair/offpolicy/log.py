@@ -206,9 +206,8 @@ class ImpressionLog:
 
     def shown_labels(self) -> np.ndarray:
         """float64 ``[S, k, K]``: the logged labels of the item at each position (0 where none)."""
-        labels = np.asarray(self.batch.labels, np.float64)
         safe = np.maximum(self.shown, 0)
-        y = np.take_along_axis(labels, safe[:, :, None], axis=1)
+        y = np.take_along_axis(np.asarray(self.batch.labels), safe[:, :, None], axis=1).astype(np.float64)
         return np.where((self.shown >= 0)[..., None], y, 0.0)
 
     def to_frame(self, propensity: Any = None):
