@@ -6,8 +6,11 @@
   K = 2 and for epsilon logging, Monte Carlo otherwise) and the check of a logged column against them.
 * :mod:`~jaxfair.offpolicy.outcome` — the outcome model Ŷ of DM/DR (the scores when calibrated, else a
   per-label isotonic calibration cross-fitted by user).
-* :mod:`~jaxfair.offpolicy.channels` — the jit kernel: per-session channels gathered at the engine's
-  served index, summed per group and per bootstrap replicate.
+* :mod:`~jaxfair.offpolicy.envelope` — K = 2 top-1: the channel sums on each log's exact envelope walk
+  (the walk of the full-information K = 2 sweep, shared with the exact propensities).
+* :mod:`~jaxfair.offpolicy.channels` — slates and K ≥ 3: the jit kernel, per-session channels gathered at
+  the engine's served index, summed per group and per bootstrap replicate.
+* :mod:`~jaxfair.offpolicy.bootstrap` — the users' resampling counts.
 * :mod:`~jaxfair.offpolicy.estimate` — :func:`estimate` (IPS, SNIPS, DM, DR over an α grid) and
   :mod:`~jaxfair.offpolicy.result` its :class:`OffPolicyEstimate` (metrics with CIs, honesty).
 * :mod:`~jaxfair.offpolicy.simulate` — :func:`simulate_log`, a log drawn from a full-information batch

@@ -30,7 +30,7 @@ import numpy as np
 from jaxfair.engine.sweep import directions, user_envelopes
 from jaxfair.offpolicy.channels import BOOT_CHANNELS, SUMMED
 
-__all__ = ["Envelopes", "envelope_sums", "log_envelopes"]
+__all__ = ["Envelopes", "envelope_mass", "envelope_sums", "log_envelopes"]
 
 #: Kernel tasks: consecutive ranges of sessions (at least 1024 each), on threads, their float64 sums added in
 #: task order. Fixed (not per machine), so the sums are the same bits whatever the number of threads.
@@ -69,6 +69,28 @@ def log_envelopes(log) -> Envelopes:
         starts = np.searchsorted(user, np.arange(scores.shape[0] + 1))
         _ENVELOPES[log] = Envelopes(starts, user, w, point, right)
     return _ENVELOPES[log]
+
+
+def envelope_mass(user, w, right, shape, a0: float, a1: float) -> np.ndarray:
+    """Exact top-1 propensities ``[S, m]`` under w ~ Beta(a0, a1) from the walked envelope events (``user``,
+    ``w``, ``right`` ``[E]``; see :func:`jaxfair.offpolicy.propensity.dirichlet_k2`): each event's candidate owns
+    the Beta mass up to the session's next event (or 1)."""
+    from scipy.special import betainc
+
+    s, m = shape
+    same = user[1:] == user[:-1]
+    inside = np.flatnonzero(w > 0)  # every session's first event is at w = 0, where the CDF is 0
+    cdf = np.zeros_like(w)
+    # SciPy's ufunc releases the GIL: pieces on threads, one per core (elementwise, so the same bits).
+    pieces = np.array_split(inside, max(1, min(os.cpu_count() or 1, len(inside) // 4096)))
+    with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
+        for piece, values in zip(pieces, pool.map(lambda i: betainc(a0, a1, w[i]), pieces), strict=True):
+            cdf[piece] = values
+    # The interval's upper end is the session's next event (its CDF is already computed) or 1.
+    cdf_next = np.full_like(cdf, betainc(a0, a1, 1.0))
+    cdf_next[:-1] = np.where(same, cdf[1:], cdf_next[:-1])
+    mass = cdf_next - cdf
+    return np.bincount(user * m + right, weights=mass, minlength=s * m).reshape(s, m)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -168,7 +190,7 @@ def _channel_values(layout, n_lab, rho, y_shown, yhat_shown, v0):
     return np.asarray(src, np.int64), np.asarray(scale, np.float64), np.ascontiguousarray(np.concatenate(bonus, 1))
 
 
-def envelope_sums(a, log, rho, yhat, yhat_shown, support, boot, n_boot: int, estimator: str, progress=None) -> dict:
+def envelope_sums(a, log, rho, yhat, yhat_shown, support, boot, n_boot: int, estimator: str, progress=False) -> dict:
     """The off-policy sums of a K = 2 top-1 log, in the form :func:`jaxfair.offpolicy.estimate` reads: float64
     ``total[name] [P, G, ...]`` per channel of :data:`SUMMED` and ``total["boot_" + name] [B, P, G, ...]`` per
     bootstrapped channel.
@@ -179,7 +201,7 @@ def envelope_sums(a, log, rho, yhat, yhat_shown, support, boot, n_boot: int, est
       yhat: float32 ``[S, m, 2]`` outcome model, or None (IPS, SNIPS); yhat_shown ``[S, 1, 2]`` it at the shown item.
       support: bool ``[S, m]`` 1[p₀(j) < p_min] (declared D₀), or None.
       boot: :func:`jaxfair.offpolicy.bootstrap.user_multiplicities`'s ``(row [S], counts [U, B])``.
-      progress: a progress bar (updated by sessions) or None.
+      progress: show a progress bar (by sessions).
     """
     s, m, n_lab = log.batch.shape
     g = log.n_groups
@@ -215,14 +237,23 @@ def envelope_sums(a, log, rho, yhat, yhat_shown, support, boot, n_boot: int, est
     )
     bounds = np.linspace(0, s, min(ENVELOPE_TASKS, max(1, s // 1024)) + 1).astype(np.int64)
 
-    def task(i):
-        part = _changes(int(bounds[i]), int(bounds[i + 1]), *args)
-        if progress is not None:
-            progress.update(int(bounds[i + 1] - bounds[i]))
-        return part
+    bar = None
+    if progress:
+        from jaxfair.utils.progress import progress_bar
 
-    with ThreadPoolExecutor(max_workers=max(1, min(len(bounds) - 1, os.cpu_count() or 1))) as pool:
-        parts = list(pool.map(task, range(len(bounds) - 1)))
+        bar = progress_bar(total=s, desc="off-policy", unit="session", leave=False)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(bounds) - 1, os.cpu_count() or 1))) as pool:
+            parts = []
+            for i, part in enumerate(
+                pool.map(lambda i: _changes(bounds[i], bounds[i + 1], *args), range(len(bounds) - 1))
+            ):
+                parts.append(part)
+                if bar is not None:
+                    bar.update(int(bounds[i + 1] - bounds[i]))
+    finally:
+        if bar is not None:
+            bar.close()
     dsum, dboot = parts[0]
     for part, part_boot in parts[1:]:
         dsum += part

@@ -15,8 +15,10 @@ min(k, retrieved) items), per label:
 Slates (k > 1) use the independent-position estimators: an item's outcome depends only on it and
 its position, and positions are matched one by one (SPEC §10). Bootstrap: logged users resampled
 within their group (all of a user's sessions together): each replicate's sums are the users' resampling
-counts times the per-session channels of the kernel (:mod:`jaxfair.offpolicy.channels`), one float32 BLAS
-product per group on the host. Speed (``benchmarks/bench_offpolicy.py``, section ``surface``): see
+counts (:mod:`jaxfair.offpolicy.bootstrap`) times the per-session channels. Serving: K = 2 top-1 logs on
+the exact envelope walk (:mod:`jaxfair.offpolicy.envelope`, changes only, float64), slates and K ≥ 3 on
+the grid kernel (:mod:`jaxfair.offpolicy.channels`, one float32 BLAS product per group on the host for
+the bootstrap). Speed (``benchmarks/bench_offpolicy.py``, section ``surface``): see
 ``docs/impressions.md#speed``.
 """
 
@@ -26,11 +28,10 @@ import weakref
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxfair.offpolicy.bootstrap import user_multiplicities
-from jaxfair.offpolicy.channels import BOOT_CHANNELS, session_sums
+from jaxfair.offpolicy.channels import BOOT_CHANNELS, grid_sums
 from jaxfair.offpolicy.log import ImpressionLog
 from jaxfair.offpolicy.result import OffPolicyEstimate
 from jaxfair.utils.percent import percent
@@ -40,12 +41,6 @@ __all__ = ["ESTIMATORS", "estimate"]
 
 #: The estimators :func:`estimate` takes.
 ESTIMATORS = ("ips", "snips", "dm", "dr")
-#: α per kernel call.
-ALPHA_CHUNK = 64
-#: Floats per ``[P_chunk, N_chunk, ·]`` intermediate; sessions per call follow from it.
-SESSION_BUDGET = 2**22
-#: Floats of the bootstrap's buffered per-session channels (and their resampling counts) per product.
-BOOT_BUFFER = 2**24
 #: Largest share of sessions whose target item may have p₀ < p_min in an identified cell (SPEC §10).
 DEFICIENT_MAX = 0.01
 
@@ -193,11 +188,16 @@ def estimate(
     with_def = declared is not None
     boot = user_multiplicities(k_boot, log, int(n_boot))
     if k == 1 and n_lab == 2:  # the exact envelope walk, as the full-information K = 2 surface serves
-        sums = _envelope_run(a, log, rho, yhat, yhat_shown, declared, p_min, boot, int(n_boot), estimator, progress)
+        from jaxfair.offpolicy.envelope import envelope_sums
+
+        support = None if declared is None else declared.p < p_min
+        sums = envelope_sums(
+            a, log, rho, yhat if with_outcome else None, yhat_shown, support, boot, int(n_boot), estimator, progress
+        )
     else:
         low_p = (declared.p.reshape(s, m, k) < p_min) if with_def else np.zeros((s, m, k), bool)
         opts = (estimator, with_outcome, with_def, progress)
-        sums = _run(a, log, rho, yhat, yhat_shown, low_p, boot, int(n_boot), *opts)
+        sums = grid_sums(a, log, rho, yhat, yhat_shown, low_p, boot, int(n_boot), *opts)
     return _finish(
         a,
         log,
@@ -212,183 +212,6 @@ def estimate(
         with_def,
         None if not with_outcome else dict(outcome_model.info),
     )
-
-
-def _envelope_run(a, log, rho, yhat, yhat_shown, declared, p_min, boot, n_boot, estimator, progress) -> dict:
-    """:func:`jaxfair.offpolicy.envelope.envelope_sums` with this module's options (K = 2, top-1)."""
-    from jaxfair.offpolicy.envelope import envelope_sums
-
-    bar = None
-    if progress:
-        from jaxfair.utils.progress import progress_bar
-
-        bar = progress_bar(total=log.n_sessions, desc="off-policy", unit="session", leave=False)
-    support = None if declared is None else declared.p < p_min
-    with_outcome = estimator in ("dm", "dr")
-    try:
-        return envelope_sums(
-            a, log, rho, yhat if with_outcome else None, yhat_shown, support, boot, n_boot, estimator, bar
-        )
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _run(a, log, rho, yhat, yhat_shown, low_p, boot, n_boot, estimator, with_outcome, with_def, progress) -> dict:
-    """Float64 sums of every channel over all sessions, and the bootstrap sums of the estimator's own
-    channels (``boot_<name>`` ``[B, P, G, ...]``), chunk by chunk (:mod:`.channels`).
-
-    Candidates no α >= 0 can serve are dropped first (:mod:`jaxfair.engine.prune`, exact), and sessions
-    are taken in order of their survivor count so each call holds W columns (a multiple of 4), not m.
-    ``boot``: :func:`user_multiplicities`; each chunk's per-group block of it is gathered once, whatever
-    the number of α chunks, and multiplied by the chunk's per-session channels (float32 BLAS)."""
-    from jaxfair.engine.prune import alphas_allow_strict, compact_order, keep_mask
-
-    batch = log.batch
-    s, m, n_lab = batch.shape
-    k, g = log.slate_k, log.n_groups
-    p = a.shape[0]
-    pc = min(ALPHA_CHUNK, p)
-    a32 = np.asarray(a, np.float32)
-    scores, mask = np.asarray(batch.scores), np.asarray(batch.mask)
-    keep = keep_mask(jnp.asarray(scores), jnp.asarray(mask), alphas_allow_strict(a32), k)
-    surv = keep.sum(axis=1)
-    perm = np.argsort(surv, kind="stable")
-    cols = compact_order(keep)
-    group = np.asarray(batch.group)
-    onehot = np.eye(g, dtype=np.float32)[group]
-    y_shown = log.shown_labels().astype(np.float32)
-    rho32 = np.asarray(rho, np.float32)
-    starts = list(range(0, p, pc))
-    chunks = [
-        jnp.asarray(
-            np.concatenate([a32[a0 : a0 + pc], np.ones((pc - len(a32[a0 : a0 + pc]), a32.shape[1]), np.float32)])
-        )
-        for a0 in starts
-    ]
-    opts = dict(
-        weights=tuple(float(v) for v in log.position_weights),
-        estimator=estimator,
-        with_outcome=with_outcome,
-        with_deficiency=with_def,
-    )
-    row, counts = boot
-    total: dict[str, np.ndarray] = {}
-    bar = None
-    if progress:
-        from jaxfair.utils.progress import progress_bar
-
-        bar = progress_bar(total=len(starts) * s, desc="off-policy", unit="session", leave=False)
-
-    scores_flat, keep_flat = scores.reshape(s * m, n_lab), np.asarray(keep).reshape(s * m)
-    yhat_flat, low_p_flat = yhat.reshape(s * m, n_lab), low_p.reshape(s * m, k)
-
-    def dispatch(u0):
-        """Gather chunk ``u0``'s sessions and dispatch its kernel calls (asynchronous)."""
-        w_first = min(m, max(4, -(-int(surv[perm[u0]]) // 4) * 4))
-        nc = int(max(256, min(s, SESSION_BUDGET // (pc * max(w_first, k * n_lab + 3 * k + 2 * n_lab + 1)))))
-        idx = perm[u0 : u0 + nc]
-        n_real = len(idx)
-        w = min(m, max(k, 4, -(-int(surv[idx].max()) // 4) * 4))
-        cl = cols[idx, :w]
-
-        flat = idx[:, None] * m + cl
-
-        def take(x):  # [S·m, ...] rows at (session, column): [nc, W, ...] (a 1-D take: faster than x[idx, cl])
-            return np.take(x, flat, axis=0)
-
-        parts = [
-            take(scores_flat),
-            take(keep_flat),
-            cl.astype(np.int32),
-            log.shown[idx],
-            rho32[idx],
-            y_shown[idx],
-            take(yhat_flat),
-            yhat_shown[idx],
-            take(low_p_flat),
-            onehot[idx],
-        ]
-        if n_real < nc:  # one shape per (chunk, W): few compiles
-            parts = [
-                np.concatenate([x, np.full((nc - n_real,) + x.shape[1:], -1 if i == 3 else 0, x.dtype)])
-                for i, x in enumerate(parts)
-            ]
-        dev = [jnp.asarray(x) for x in parts]
-        outs = [session_sums(c, *dev, **opts) for c in chunks]
-        return nc, (idx, outs)
-
-    buffered: list = []  # (session indices, {a0: per-session channels [n, P_chunk·C_b]}) not yet multiplied
-    cb = int(sum(np.prod(shape) for shape in _boot_shape(estimator, k, n_lab)))  # C_b
-
-    def flush():
-        """The bootstrap sums of the buffered sessions: per group, its users' resampling counts ``[B, n_g]``
-        times their channels ``[n_g, P_chunk·C_b]`` — one float32 BLAS product per group and α chunk (one
-        product over 48k sessions took a quarter of the time of twelve over 4k-session blocks)."""
-        if not buffered:
-            return
-        idx = np.concatenate([i for i, _ in buffered])
-        grp = group[idx]
-        xs = {a0: np.concatenate([x[a0] for _, x in buffered]) for a0 in starts}
-        for gid in np.unique(grp):
-            sel = np.flatnonzero(grp == gid)
-            c_sel = counts[row[idx[sel]]].T  # [B, n_g]
-            for a0, x2 in xs.items():
-                take_p = min(pc, p - a0)
-                prod = c_sel @ x2[sel]  # float32 BLAS: [B, P·C_b]
-                boot_sum[:, a0 : a0 + take_p, gid, :] += prod.reshape(n_boot, take_p, cb)
-        buffered.clear()
-
-    def collect(job):
-        """Add a dispatched chunk's sums to the totals and its per-session channels to the bootstrap's buffer."""
-        idx, outs = job
-        n_real = len(idx)
-        xs = {}
-        for a0, (sums, per_session) in zip(starts, outs, strict=True):
-            take_p = min(pc, p - a0)
-            for name, val in sums.items():
-                arr = np.asarray(val, np.float64)[:take_p]
-                if name not in total:
-                    total[name] = np.zeros((p,) + arr.shape[1:])
-                total[name][a0 : a0 + take_p] += arr
-            if n_boot:
-                x = np.asarray(per_session)[:n_real, :take_p]  # [N, P, C_b]
-                xs[a0] = x.reshape(n_real, take_p * cb) if take_p == pc else np.ascontiguousarray(x).reshape(n_real, -1)
-            if bar is not None:
-                bar.update(n_real)
-        if n_boot:
-            buffered.append((idx, xs))
-            if sum(len(i) for i, _ in buffered) * max(n_boot, p * cb) >= BOOT_BUFFER:
-                flush()
-
-    boot_sum = np.zeros((n_boot, p, g, cb)) if n_boot else None
-    # The next chunk's kernels are dispatched before this chunk's host work, so XLA and the host overlap;
-    # chunks are added in order.
-    u0, pending = 0, None
-    while u0 < s:
-        nc, job = dispatch(u0)
-        u0 += nc
-        if pending is not None:
-            collect(pending)
-        pending = job
-    if pending is not None:
-        collect(pending)
-    flush()
-    if bar is not None:
-        bar.close()
-    if boot_sum is not None:
-        c0 = 0
-        for name, shape in zip(BOOT_CHANNELS[estimator], _boot_shape(estimator, k, n_lab), strict=True):
-            size = int(np.prod(shape))
-            total["boot_" + name] = boot_sum[..., c0 : c0 + size].reshape(boot_sum.shape[:3] + shape)
-            c0 += size
-    return total
-
-
-def _boot_shape(estimator: str, k: int, n_lab: int) -> list[tuple]:
-    """Shapes of the estimator's bootstrapped channels (:data:`BOOT_CHANNELS`), per session and α."""
-    shapes = {"num": (k, n_lab), "w": (k,), "ips": (n_lab,), "dm": (n_lab,), "dr": (n_lab,)}
-    return [shapes[name] for name in BOOT_CHANNELS[estimator]]
 
 
 def _ratio(num, den):

@@ -90,7 +90,9 @@ def fit_outcome_model(log: Any, *, folds: int = 5, ece_max: float = 0.02, key: A
     n_users = log.n_users
     folds = int(min(folds, n_users))
     fold = None
-    pred = np.where(mask[..., None], scores, np.float32(0.0)).astype(np.float32)  # labels whose scores are used
+    pred = np.array(scores, np.float32)  # labels whose scores are used keep them; 0 where not retrieved
+    if not mask.all():
+        pred[~mask] = 0.0
     ece, ece_model, method = {}, {}, {}
     for kk, name in enumerate(log.label_names):
         sk = scores[..., kk]

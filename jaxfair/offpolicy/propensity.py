@@ -42,7 +42,6 @@ __all__ = [
     "count_served",
     "deterministic",
     "dirichlet_k2",
-    "envelope_mass",
     "epsilon_propensities",
     "monte_carlo",
     "propensities",
@@ -196,7 +195,7 @@ def _compute(log_or_batch, policy, *, slate=1, mc=4096, key=None, chunk=None) ->
         f0, f1 = scores[..., positive[0]], scores[..., positive[1]]
         if k == 1 and shown is not None and batch.n_labels == 2:
             # an impression log's own envelopes: the estimate serves its α from the same walk
-            from jaxfair.offpolicy.envelope import log_envelopes
+            from jaxfair.offpolicy.envelope import envelope_mass, log_envelopes
 
             env = log_envelopes(log_or_batch)
             return Propensities(envelope_mass(env.user, env.w, env.right, mask.shape, *conc), None, "exact")
@@ -239,29 +238,10 @@ def dirichlet_k2(f0, f1, mask, a0: float, a1: float) -> np.ndarray:
     probability 0 under a continuous Beta, so ties (SPEC §2) only decide who owns each interval.
     """
     from jaxfair.engine.sweep import user_envelopes
+    from jaxfair.offpolicy.envelope import envelope_mass
 
     user, w, _, _, right = user_envelopes(f0, f1, mask)
     return envelope_mass(user, w, right, mask.shape, a0, a1)
-
-
-def envelope_mass(user, w, right, shape, a0: float, a1: float) -> np.ndarray:
-    """:func:`dirichlet_k2` from the walked envelope events (``user``, ``w``, ``right`` ``[E]``): ``[S, m]``."""
-    from scipy.special import betainc
-
-    s, m = shape
-    same = user[1:] == user[:-1]
-    inside = np.flatnonzero(w > 0)  # every session's first event is at w = 0, where the CDF is 0
-    cdf = np.zeros_like(w)
-    # SciPy's ufunc releases the GIL: pieces on threads, one per core (elementwise, so the same bits).
-    pieces = np.array_split(inside, max(1, min(os.cpu_count() or 1, len(inside) // 4096)))
-    with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
-        for piece, values in zip(pieces, pool.map(lambda i: betainc(a0, a1, w[i]), pieces), strict=True):
-            cdf[piece] = values
-    # The interval's upper end is the session's next event (its CDF is already computed) or 1.
-    cdf_next = np.full_like(cdf, betainc(a0, a1, 1.0))
-    cdf_next[:-1] = np.where(same, cdf[1:], cdf_next[:-1])
-    mass = cdf_next - cdf
-    return np.bincount(user * m + right, weights=mass, minlength=s * m).reshape(s, m)
 
 
 #: Sessions per task of the exact slate walk (threads, one per core).
@@ -351,9 +331,6 @@ def dirichlet_k2_slate(f0, f1, mask, a0: float, a1: float, k: int) -> np.ndarray
     The ranking changes only where two retrieved lines cross, so each session's [0, 1] splits into
     pieces with one slate each (:func:`_slate_segments`); a piece's probability is its Beta mass. Breakpoints
     have probability 0, so ties only decide the slate inside a piece (SPEC §7's order)."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
     from scipy.special import betainc
 
     s, m = mask.shape
