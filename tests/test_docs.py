@@ -75,3 +75,30 @@ def test_nothing_of_the_old_readme_was_lost():
         "electronics-standin | fair-ehvi | 0.99973",
     ):
         assert marker in site, marker
+
+
+def _fenced_commands(text: str) -> list[str]:
+    """Shell commands in fenced code blocks that start with ``jaxfair``, continuation lines joined."""
+    out, block, inside = [], [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            if inside:
+                joined = "\n".join(block).replace("\\\n", " ")
+                out += [c.strip().removeprefix("$ ") for c in joined.splitlines()]
+            inside, block = not inside, []
+        elif inside:
+            block.append(line)
+    return [c for c in out if c.startswith("jaxfair ")]
+
+
+def test_documented_commands_on_logs_state_the_prefs():
+    """Logs carry no preferences and none is assumed (issue #28): every documented command that reads
+    `--data` states `--prefs` or `--prefs-set` (`jaxfair prefs` estimates them; `simulate-log` writes a log),
+    or it would stop with an error when copied."""
+    missing = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for cmd in _fenced_commands(path.read_text(encoding="utf-8")):
+            sub = cmd.split()[1]
+            if "--data" in cmd.split() and sub not in ("prefs", "simulate-log") and "--prefs" not in cmd:
+                missing.append(f"{path.name}: {cmd}")
+    assert not missing, "\n".join(missing)
