@@ -351,11 +351,12 @@ def main(argv: list[str] | None = None, *, keep_sigint_handler: bool = False) ->
             warnings.catch_warnings(),
             exit_on_sigint(message, enabled=not debug, restore=not keep_sigint_handler),
         ):
-            if not debug:
-                warnings.showwarning = _warning_printer()
+            shown_warnings: list[str] = []  # what the command warned, recorded in its summary.json too
+            warnings.showwarning = _warning_printer(shown_warnings, echo=warnings.showwarning if debug else None)
             parser = build_parser()
             args = parser.parse_args(argv)
             args.argv = argv + ["--quiet"] * quiet + ["--debug"] * debug  # stripped flags re-added: they act anywhere
+            args.warnings_shown = shown_warnings
             if not getattr(args, "func", None):
                 parser.print_help()
                 return 0
@@ -389,11 +390,14 @@ def _close_progress_bars() -> None:
             pass
 
 
-def _warning_printer():
+def _warning_printer(record: list[str], echo=None):
     """A ``warnings.showwarning`` for one command: each warning as one line ``jaxfair: warning:
     <message>``, and each distinct (category, message) once — Python's own filter repeats a
     warning raised from several call sites (the negative-score warning of a diagnosis printed
-    once per decomposition)."""
+    once per decomposition). Each is also appended to ``record`` as ``"Category: message"``, which
+    :func:`jaxfair.htmlreport.commands.finish_outputs` writes into the output's ``summary.json``, so a
+    warning is not lost with the terminal. ``echo``: show it with this function instead (``--debug``:
+    Python's own, with its source line)."""
     shown: set[tuple[type, str]] = set()
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
@@ -401,6 +405,10 @@ def _warning_printer():
         if (category, text) in shown:
             return
         shown.add((category, text))
+        record.append(f"{category.__name__}: {text}")
+        if echo is not None:
+            echo(message, category, filename, lineno, file, line)
+            return
         print(f"jaxfair: warning: {text}", file=sys.stderr if file is None else file)
 
     return show

@@ -64,6 +64,9 @@ def test_zero_filled_impression_log_warns_and_points_at_shown(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "jaxfair: warning: labels: in every one of the 600 sessions" in err
     assert "--shown COL" in err and "docs/impressions.md" in err and err.count("warning") == 1
+    # kept with the outputs, not only on the terminal
+    recorded = json.loads((tmp_path / "out" / "summary.json").read_text())["warnings"]
+    assert len(recorded) == 1 and recorded[0].startswith("ZeroFilledLabelsWarning: labels: in every one of the 600")
     with pytest.warns(ZeroFilledLabelsWarning, match="filled with 0"):  # the Python API says it too
         scenarios.from_frame(
             frame, user="user", group="group", session="session", candidate="candidate", scores=["f_click", "f_like"],
@@ -79,6 +82,7 @@ def test_full_labels_and_real_impression_logs_do_not_warn(tmp_path, capsys):
         warnings.simplefilter("error", ZeroFilledLabelsWarning)  # the impression path fills its unshown labels itself
         assert _run(tmp_path, frame, "--shown", "shown", "--propensity", "p", "--grid", "11", "--n-boot", "50") == 0
     assert "warning" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["warnings"] == []
 
 
 def test_offpolicy_alpha_is_named_by_the_score_columns(tmp_path, capsys):

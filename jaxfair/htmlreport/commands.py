@@ -28,7 +28,8 @@ def add_html_argument(parser) -> None:
 
 
 def finish_outputs(out_dir: str | os.PathLike, args, *, parts: Iterable[str | os.PathLike] = ()) -> dict[str, Path]:
-    """The last step of a command: record its command line; with ``--html`` write ``report.html``.
+    """The last step of a command: record its command line and the warnings it printed; with ``--html``
+    write ``report.html``.
 
     ``args`` is the command's ``argparse`` namespace; ``args.argv`` is set by :func:`jaxfair.cli.main`
     (a namespace built elsewhere, e.g. by a test's own parser, has none: then no command is
@@ -40,10 +41,11 @@ def finish_outputs(out_dir: str | os.PathLike, args, *, parts: Iterable[str | os
     """
     argv = getattr(args, "argv", None)
     command = None if argv is None else command_line(argv)
+    shown = getattr(args, "warnings_shown", None)  # set by jaxfair.cli.main, as args.argv
     parts = [Path(p) for p in parts]
     for part in parts:
-        record_command(part, command)
-    record_command(out_dir, command)
+        record_command(part, command, shown)
+    record_command(out_dir, command, shown)
     if not getattr(args, "html", False):
         return {}
     written = {f"{p.name}/report.html": write_html_report(p, command=command) for p in parts}

@@ -197,6 +197,10 @@ def _commands(summary: dict, runs: list[dict], command: str | None) -> tuple[str
         )
     if command and command != recorded:
         parts.append(f'<p class="note">the command that wrote this report:</p><pre>{escape(command)}</pre>')
+    shown = [w for run in runs for w in run.get("warnings", [])] + list(summary.get("warnings") or [])
+    if shown:  # what the command warned on the terminal, kept with its outputs
+        items = "".join(f"<li>{escape(str(w))}</li>" for w in dict.fromkeys(shown))
+        parts.append(f'<div class="box"><p>the command warned:</p><ul>{items}</ul></div>')
     return "".join(parts), env if isinstance(env, dict) else None
 
 

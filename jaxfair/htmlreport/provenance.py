@@ -97,17 +97,20 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def record_command(out_dir: str | os.PathLike, command: str | None) -> Path:
+def record_command(out_dir: str | os.PathLike, command: str | None, shown_warnings: list[str] | None = None) -> Path:
     """Record ``command`` and :func:`environment` in ``out_dir``'s ``summary.json`` (merged, atomic).
 
     ``command`` None (not known) records the environment alone: a guessed command line would
-    be worse than none.
+    be worse than none. ``shown_warnings``: the warnings the command printed (``"Category: message"``),
+    recorded as ``warnings`` (an empty list: none); None (not known, e.g. the Python API) records nothing.
 
     Without a ``summary.json`` (a ``bo`` study directory) the record is appended to
     ``command.json`` (``{"runs": [...]}``). Returns the file written.
     """
     out_dir = Path(out_dir)
     record = {"command": command, "environment": environment()} if command else {"environment": environment()}
+    if shown_warnings is not None:
+        record["warnings"] = list(shown_warnings)
     summary = out_dir / "summary.json"
     if summary.exists():
         data = json.loads(summary.read_text(encoding="utf-8"))
