@@ -17,7 +17,7 @@ from jaxfair.surface.simplex_figures import _mark, _triangle, _xy
 from jaxfair.utils.alpha_names import alpha_columns
 from jaxfair.utils.percent import percent
 
-__all__ = ["plot_offpolicy_direction", "plot_offpolicy_simplex"]
+__all__ = ["plot_offpolicy_direction", "plot_offpolicy_simplex", "plot_offpolicy_simplex_set"]
 
 _HATCH = dict(hatch="///", facecolor="none", edgecolor="0.55", linewidth=0.0)
 
@@ -156,74 +156,128 @@ def plot_offpolicy_direction(surface: OffPolicySurface):
     return fig
 
 
-def plot_offpolicy_simplex(surface: OffPolicySurface):
-    """K = 3: global utility, DER and the smallest group ESS over the simplex; not-identified
-    cells hatched (no colour: no estimate there), the best identified α marked."""
+def _simplex_cells(surface: OffPolicySurface, table):
+    """The simplex grid of ``table`` (``[P]`` rows of α): its triangulation, the identified α and the
+    cells with a not-identified corner (no estimate there)."""
+    import matplotlib.tri as mtri
+
+    names = surface.alpha_names
+    x, y = _xy(table[alpha_columns(names)].to_numpy(np.float64))
+    tri = mtri.Triangulation(x, y)
+    ok = table["identified"].to_numpy(bool)
+    return tri, x, y, ok, ~ok[tri.triangles].all(axis=1)
+
+
+def _estimate_panel(fig, ax, cells, z, cmap: str, title: str, names):
+    """One simplex panel of an estimate ``z [P]``: identified cells coloured, the others hatched; returns
+    ``(colour mapping or None, hatch artist or None)``."""
     import matplotlib.tri as mtri
     from matplotlib.collections import PolyCollection
 
+    tri, x, y, ok, tri_bad = cells
+    fine = np.isfinite(z) & ok
+    im = hatch = None
+    if fine.any():
+        filled = np.where(fine, z, np.nanmean(z[fine]))
+        sub = mtri.Triangulation(x, y, tri.triangles, mask=tri_bad)
+        im = ax.tripcolor(sub, filled, shading="gouraud", cmap=cmap, vmin=z[fine].min(), vmax=z[fine].max())
+        # An identified α that is no corner of a coloured cell would vanish under the hatching: a dot in its colour.
+        orphan = fine.copy()
+        orphan[tri.triangles[~tri_bad].ravel()] = False
+        if orphan.any():
+            ax.scatter(x[orphan], y[orphan], c=z[orphan], cmap=cmap, norm=im.norm, s=14, edgecolors="0.3",
+                       linewidths=0.4, zorder=4)  # fmt: skip
+    verts = np.stack([x[tri.triangles], y[tri.triangles]], axis=-1)[tri_bad]
+    if len(verts):
+        hatch = ax.add_collection(PolyCollection(verts, **_HATCH))
+    _triangle(ax, names)
+    ax.set_title(title, fontsize=10)
+    if im is not None:
+        fig.colorbar(im, ax=ax, shrink=0.7, pad=0.02)
+    return im, hatch
+
+
+_HATCH_TEXT = (
+    "not identified (no estimate): ESS below the threshold or support-deficient; "
+    "dots: identified α with no identified cell around them"
+)
+
+
+def plot_offpolicy_simplex(surface: OffPolicySurface):
+    """K = 3: global utility, DER and the smallest group ESS over the simplex; not-identified
+    cells hatched (no colour: no estimate there), the best identified α marked."""
     plt = _mpl()
     t, s, names = surface.table, surface.summary, surface.alpha_names
-    alphas = t[alpha_columns(names)].to_numpy(np.float64)
-    x, y = _xy(alphas)
-    tri = mtri.Triangulation(x, y)
-    ok = t["identified"].to_numpy(bool)
-    tri_bad = ~ok[tri.triangles].all(axis=1)  # a cell with a not-identified corner has no estimate
+    cells = _simplex_cells(surface, t)
+    tri = cells[0]
     ess_min = np.min(np.stack([t[f"ess_{g}"].to_numpy(np.float64) for g in surface.group_names]), axis=0)
     fig, axes = plt.subplots(1, 3, figsize=(16, 6.2), layout="constrained")
-    panels = [
-        ("global_utility", "viridis", "global utility (identified cells)"),
-        ("der", "magma", "DER (identified cells)"),
-        (None, "cividis", "smallest group ESS (log10), every cell"),
-    ]
     best = s["best_utility"]
     hatch = None
-    for ax, (col, cmap, title) in zip(axes, panels, strict=True):
-        if col is None:
-            z = np.log10(np.maximum(ess_min, 1e-1))
-            im = ax.tripcolor(tri, z, shading="gouraud", cmap=cmap)
-            level = np.log10(s["thresholds"]["min_ess"])
-            if z.min() < level < z.max():
-                ax.tricontour(tri, z, levels=[level], colors="tab:red", linewidths=1)
-        else:
-            z = t[col].to_numpy(np.float64)
-            fine = np.isfinite(z) & ok
-            if fine.any():
-                filled = np.where(fine, z, np.nanmean(z[fine]))
-                sub = mtri.Triangulation(x, y, tri.triangles, mask=tri_bad)
-                im = ax.tripcolor(sub, filled, shading="gouraud", cmap=cmap, vmin=z[fine].min(), vmax=z[fine].max())
-            else:
-                im = None
-            # An identified α that is no corner of a coloured cell would vanish under the hatching: a dot in its colour.
-            orphan = fine.copy()
-            orphan[tri.triangles[~tri_bad].ravel()] = False
-            if orphan.any() and im is not None:
-                ax.scatter(x[orphan], y[orphan], c=z[orphan], cmap=cmap, norm=im.norm, s=14, edgecolors="0.3",
-                           linewidths=0.4, zorder=4)  # fmt: skip
-            verts = np.stack([x[tri.triangles], y[tri.triangles]], axis=-1)[tri_bad]
-            if len(verts):
-                hatch = ax.add_collection(PolyCollection(verts, **_HATCH))
-        _triangle(ax, names)
-        ax.set_title(title, fontsize=10)
-        if im is not None:
-            fig.colorbar(im, ax=ax, shrink=0.7, pad=0.02)
-        if best is not None:
-            mark = _mark(ax, np.array([best["alpha"][n] for n in names]), "*", "w", 240)
-    handles, names = [], []
+    for ax, col, cmap, title in (
+        (axes[0], "global_utility", "viridis", "global utility (identified cells)"),
+        (axes[1], "der", "magma", "DER (identified cells)"),
+    ):
+        _, h = _estimate_panel(fig, ax, cells, t[col].to_numpy(np.float64), cmap, title, names)
+        hatch = h or hatch
+    ax = axes[2]
+    z = np.log10(np.maximum(ess_min, 1e-1))
+    im = ax.tripcolor(tri, z, shading="gouraud", cmap="cividis")
+    level = np.log10(s["thresholds"]["min_ess"])
+    if z.min() < level < z.max():
+        ax.tricontour(tri, z, levels=[level], colors="tab:red", linewidths=1)
+    _triangle(ax, names)
+    ax.set_title("smallest group ESS (log10), every cell", fontsize=10)
+    fig.colorbar(im, ax=ax, shrink=0.7, pad=0.02)
+    handles, labels = [], []
     if best is not None:
+        for ax in axes:
+            mark = _mark(ax, np.array([best["alpha"][n] for n in names]), "*", "w", 240)
         u = best["utility"]
         handles.append(mark)
-        names.append(
+        labels.append(
             f"best identified α: utility {u['estimate']:.4f} [{u.get('ci_low', np.nan):.4f}, "
             f"{u.get('ci_high', np.nan):.4f}], DER {best['der']['estimate']:.4f}" + _tie_text(best)
         )
     if hatch is not None:
         handles.append(hatch)
-        names.append(
-            "not identified (no estimate): ESS below the threshold (red line) or support-deficient; "
-            "dots: identified α with no identified cell around them"
-        )
+        labels.append(_HATCH_TEXT.replace("threshold", "threshold (red line)"))
     if handles:
-        fig.legend(handles, names, loc="outside lower center", fontsize=9, ncols=1)
+        fig.legend(handles, labels, loc="outside lower center", fontsize=9, ncols=1)
     fig.suptitle(_title(surface, "utility and fairness over the simplex of α"), fontsize=10)
+    return fig
+
+
+def plot_offpolicy_simplex_set(surface: OffPolicySurface):
+    """K = 3 over a preference set: the median global utility and the smallest DER over the set's members at
+    every identified α (the point estimates, not CIs), not-identified cells hatched, the α with the best
+    median marked."""
+    plt = _mpl()
+    o, s, names = surface.over_set, surface.summary, surface.alpha_names
+    cells = _simplex_cells(surface, o)
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 6.2), layout="constrained")
+    hatch = None
+    q = s["prefs_set"]["n_members"]
+    for ax, col, cmap, title in (
+        (axes[0], "utility_median", "viridis", f"median global utility over the {q} members (identified cells)"),
+        (axes[1], "der_min", "magma", f"smallest DER over the {q} members (identified cells)"),
+    ):
+        _, h = _estimate_panel(fig, ax, cells, o[col].to_numpy(np.float64), cmap, title, names)
+        hatch = h or hatch
+    handles, labels = [], []
+    at = (s.get("over_set") or {}).get("best_median_utility")
+    if at is not None:
+        for ax in axes:
+            mark = _mark(ax, np.array([at[c] for c in alpha_columns(names)]), "*", "w", 240)
+        handles.append(mark)
+        labels.append(
+            f"best identified median utility: {at['utility_median']:.4f} (min {at['utility_min']:.4f}, max "
+            f"{at['utility_max']:.4f} over the set); DER min {at['der_min']:.4f} — point estimates, not CIs"
+        )
+    if hatch is not None:
+        handles.append(hatch)
+        labels.append(_HATCH_TEXT)
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", fontsize=9, ncols=1)
+    fig.suptitle(_title(surface, "over the preference set, on the simplex of α"), fontsize=10)
     return fig

@@ -8,7 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from jaxfair.surface.offpolicy import OffPolicySurface
-from jaxfair.surface.offpolicy_figures import plot_offpolicy_direction, plot_offpolicy_simplex
+from jaxfair.surface.offpolicy_figures import (
+    plot_offpolicy_direction,
+    plot_offpolicy_simplex,
+    plot_offpolicy_simplex_set,
+)
 from jaxfair.utils.alpha_names import alpha_text
 from jaxfair.utils.atomic import atomic_write, atomic_write_text
 from jaxfair.utils.percent import percent
@@ -18,7 +22,8 @@ __all__ = ["offpolicy_lines", "write_offpolicy_surface"]
 
 def write_offpolicy_surface(surface: OffPolicySurface, out: str | Path) -> dict[str, Path]:
     """Save into ``out``: K = 2 ``groups.png`` and ``direction.csv``; K = 3 ``simplex.png`` and
-    ``simplex.csv``; K ≥ 4 ``simplex.csv`` only; with a preference set ``over_set.csv``; and
+    ``simplex.csv``; K ≥ 4 ``simplex.csv`` only; with a preference set ``over_set.csv`` (and K = 3
+    ``simplex_set.png``); and
     ``summary.json``. Returns ``{file name: path}``."""
     import matplotlib.pyplot as plt
 
@@ -30,6 +35,8 @@ def write_offpolicy_surface(surface: OffPolicySurface, out: str | Path) -> dict[
         figs["groups.png"] = plot_offpolicy_direction(surface)
     elif surface.n_labels == 3:
         figs["simplex.png"] = plot_offpolicy_simplex(surface)
+        if surface.over_set is not None:
+            figs["simplex_set.png"] = plot_offpolicy_simplex_set(surface)
     for name, fig in figs.items():
         paths[name] = out / name
         atomic_write(paths[name], lambda fh, fig=fig: fig.savefig(fh, format="png", dpi=120), "wb")
