@@ -76,3 +76,42 @@ def test_bo_on_an_impression_log_stays_inside_the_identified_region(tmp_path, ca
     assert "identified region" in (out / "report" / "summary.md").read_text()
     report_md = (out / "report" / "summary.md").read_text()
     assert "Estimated values on the whole impression log" in report_md and "exact utility" not in report_md
+
+
+def test_bo_on_an_impression_log_over_a_preference_set(tmp_path, capsys):
+    """--prefs-set on a log: the robust objectives (utility_q10, der_min) are the set's members applied to the
+    same off-policy label means (SPEC §9), in the identified region as before; the rows' robust values are
+    those of the estimate itself."""
+    from jaxfair.bo.objectives import set_values
+    from jaxfair.offpolicy import estimate
+    from jaxfair.preferences import PrefSet
+
+    path = tmp_path / "log.csv"
+    epsilon_frame().to_csv(path, index=False)
+    out = tmp_path / "bo"
+    argv = ["bo", "--data", str(path), "--scores", "f0,f1", "--labels", "y0,y1", "--user", "user", "--group", "group"]
+    argv += ["--session", "session", "--candidate", "candidate", "--shown", "shown", "--propensity", "p"]
+    argv += ["--prefs", "a=0.8,0.2;b=0.2,0.8", "--prefs-set", "dirichlet:50:8", "--objectives", "utility_q10,der_min"]
+    argv += ["--estimator", "ips"]  # no outcome model: the check below recomputes the same estimate
+    argv += ["--methods", "random", "--trials", "1", "--iterations", "2", "--n-init", "2", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    config = json.loads((out / "study.json").read_text())
+    assert config["prefs_set"]["n_members"] == 8 and "offpolicy" in config
+    rows = pd.read_csv(out / "rows.csv")
+    cols = ["utility_q10", "der_min", "utility_q10_exact", "der_min_exact"]
+    assert set(cols) <= set(rows.columns) and np.isfinite(rows[cols].to_numpy()).all()
+    # The exact robust values are the point estimate's label means weighted by the set's members.
+    from jaxfair.scenarios import from_file
+
+    sc = from_file(
+        str(path), user="user", group="group", session="session", candidate="candidate", scores=["f0", "f1"],
+        labels=["y0", "y1"], shown="shown", propensity="p", prefs={"a": [0.8, 0.2], "b": [0.2, 0.8]},
+    )  # fmt: skip
+    from jaxfair.surface.offpolicy import impression_log
+
+    log = impression_log(sc)
+    ps = PrefSet.for_scenario("dirichlet:50:8", sc, name="prefs_set")
+    w = rows["x0"].to_numpy()
+    est = estimate(np.stack([w, 1 - w], 1), log, estimator="ips", n_boot=0)
+    set_u, set_d = set_values(est.label_means, est.group_sessions, ps.values)
+    np.testing.assert_allclose(rows["der_min_exact"], set_d.min(axis=0), rtol=1e-6)  # [Q, P]: min over members

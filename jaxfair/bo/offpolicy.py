@@ -10,7 +10,8 @@ identified region**: the region is computed once on a grid (K = 2: 201 direction
 simplex grid), and a proposal at which the log does not identify every group is replaced by the
 nearest identified grid α before it is evaluated; the study then records (and fits its GP on)
 the α actually evaluated, with a note saying from where it was moved. A log that identifies no
-α at all is refused.
+α at all is refused. Over a preference set the robust objectives weight the same estimated label
+means by every member.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from jaxfair.bo.evaluator import EvalResult, Evaluator, der_np
+from jaxfair.bo.objectives import parse_objectives, robust_columns, set_values
 from jaxfair.engine.grids import direction_grid, simplex_grid
 from jaxfair.offpolicy import estimate, fit_outcome_model
 from jaxfair.surface.offpolicy import impression_log
@@ -52,6 +54,9 @@ class OffPolicyEvaluator(Evaluator):
       seed, space: as for :class:`Evaluator` (``users`` and ``exact_users`` do not apply: a
         resample has as many users as the log, and the exact value is the whole log).
       estimator, clip, min_ess, p_min, mc: :func:`jaxfair.offpolicy.estimate`.
+      objectives, prefs_set: as for :class:`Evaluator` — (utility, DER) or, over a preference set, the robust
+        pairs (``utility_q10``, ``der_min``): the set's members weight the same off-policy label means
+        (SPEC §9: every estimator is linear in α*(g)), so a set costs no second estimate.
     """
 
     def __init__(
@@ -65,19 +70,17 @@ class OffPolicyEvaluator(Evaluator):
         min_ess: float = 30.0,
         p_min: float = 1e-3,
         mc: int = 4096,
+        objectives: Any = ("utility", "der"),
+        prefs_set: Any = None,
         **ignored: Any,
     ):
-        for name in ("horizon", "prefs_set"):
-            if ignored.get(name) is not None:
-                raise ValueError(f"{name}: not available on an impression log")
-        if ignored.get("slate", 1) != 1 or ignored.get("objectives", ("utility", "der")) not in (
-            ("utility", "der"),
-            "utility,der",
-        ):
-            raise ValueError(
-                "objectives, slate: a study on an impression log optimises (utility, DER) of top-1 serving"
-            )
-        super().__init__(scenario, seed=seed, space=space)
+        if ignored.get("horizon") is not None:
+            raise ValueError("horizon: not available on an impression log (retention needs every outcome)")
+        if ignored.get("slate", 1) != 1:
+            raise ValueError("slate: a study on an impression log optimises top-1 serving; slate logs: `surface`")
+        if "provider_der" in parse_objectives(objectives):
+            raise ValueError("objectives: provider_der needs provider exposure, which an impression log does not hold")
+        super().__init__(scenario, seed=seed, space=space, objectives=objectives, prefs_set=prefs_set)
         self.log = impression_log(scenario, mc=mc, seed=seed)
         self.options = dict(estimator=estimator, clip=clip, min_ess=min_ess, p_min=p_min, mc=mc)
         self.outcome_model = (
@@ -137,6 +140,10 @@ class OffPolicyEvaluator(Evaluator):
     def _result(self, alphas: np.ndarray, label_means: np.ndarray, est: Any, x, note: str) -> EvalResult:
         mu = np.einsum("pgk,gk->pg", np.asarray(label_means, np.float64), self.prefs)
         counts = np.asarray(est.group_sessions, np.float64)
+        robust = {}
+        if self.prefs_set is not None:  # the set's members applied to the same label means
+            set_u, set_d = set_values(np.asarray(label_means, np.float64), counts, self.prefs_set.values)
+            robust = dict(set_utility=set_u, set_der=set_d, robust=robust_columns(self.objectives, set_u, set_d))
         res = EvalResult(
             alphas=alphas,
             utility=mu @ (counts / counts.sum()),
@@ -145,8 +152,9 @@ class OffPolicyEvaluator(Evaluator):
             group_counts=counts,
             n_unserved=0,
             objectives=self.objectives,
+            **robust,
         )
-        if not np.all(np.isfinite(res.Y.numpy())):
+        if not np.all(np.isfinite(res.Y.numpy())) or not self._robust_ok(res):
             raise ValueError(f"X: non-finite off-policy estimate at α {alphas.tolist()}")  # never into a GP
         return dataclasses.replace(res, x_evaluated=x, note=note)
 
