@@ -38,8 +38,6 @@ def _run_bo(args) -> int:
     impressions = args.shown is not None or args.position is not None
     offpolicy = None
     if impressions:
-        if args.position is not None:
-            raise UsageError("--position: a study on an impression log optimises top-1 serving; slate logs: `surface`")
         opts = estimator_options(args)
         offpolicy = {k: opts[k] for k in ("estimator", "clip", "min_ess", "p_min", "mc")}
         if getattr(args, "n_boot", None) is not None:
@@ -127,6 +125,7 @@ def _print_offpolicy_study(out, scenario) -> dict:
         f"on one resample of its {scenario.n_logged_users:,} logged users, the exact values its point estimate on "
         f"the whole log; the search stays inside the identified region ({region_text(rec['identified_region'])}): "
         "a proposal outside it is evaluated, and recorded, at the nearest identified α (rows' note)"
+        + (f"; slates of {config['slate']}: {rec['slate_assumption']}" if rec.get("slate_assumption") else "")
     )
     return config
 

@@ -129,6 +129,10 @@ def evaluation_record(
     if hasattr(ev, "region"):  # an impression log: what the objectives are, and where the search stays
         out["exact_batch"] = "the whole impression log (off-policy point estimate)"
         out["offpolicy"] = dict(ev.options, identified_region=ev.region(), logging=scenario.logging_text())
+        if ev.slate > 1:  # the independent-position estimator's assumption, with the numbers it rests on
+            from jaxfair.surface.offpolicy import SLATE_ASSUMPTION
+
+            out["offpolicy"]["slate_assumption"] = SLATE_ASSUMPTION
     if objectives != ("utility", "der"):
         out["objectives"] = list(objectives)
     if ev.prefs_set is not None:  # absent from studies without a set: they stay resumable

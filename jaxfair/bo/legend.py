@@ -55,7 +55,9 @@ def exact_values_text(config: dict | None, *, sessions: str | None = None) -> st
         return (
             f"the whole impression log (off-policy {off.get('estimator', 'dr')} point estimates, logging "
             f"{off.get('logging', '?')}; every evaluated α identified: the search stayed inside the identified "
-            f"region, {region_text(off.get('identified_region', {}))})"
+            f"region, {region_text(off.get('identified_region', {}))}"
+            + (f"; slates of {config['slate']}, {off['slate_assumption']}" if off.get("slate_assumption") else "")
+            + ")"
         )
     if config.get("exact_batch"):  # a replay: every logged session, once each
         text = f"every logged session once ({f'{sessions}; ' if sessions else ''}a replay has no held-out users)"

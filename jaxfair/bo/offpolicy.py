@@ -11,7 +11,8 @@ simplex grid), and a proposal at which the log does not identify every group is 
 nearest identified grid α before it is evaluated; the study then records (and fits its GP on)
 the α actually evaluated, with a note saying from where it was moved. A log that identifies no
 α at all is refused. Over a preference set the robust objectives weight the same estimated label
-means by every member.
+means by every member. A slate log is optimised as it was logged: slates of its k with its position
+weights, estimated with the independent-position estimator (SPEC §10), whose assumption the study records.
 """
 
 from __future__ import annotations
@@ -76,12 +77,22 @@ class OffPolicyEvaluator(Evaluator):
     ):
         if ignored.get("horizon") is not None:
             raise ValueError("horizon: not available on an impression log (retention needs every outcome)")
-        if ignored.get("slate", 1) != 1:
-            raise ValueError("slate: a study on an impression log optimises top-1 serving; slate logs: `surface`")
         if "provider_der" in parse_objectives(objectives):
             raise ValueError("objectives: provider_der needs provider exposure, which an impression log does not hold")
-        super().__init__(scenario, seed=seed, space=space, objectives=objectives, prefs_set=prefs_set)
-        self.log = impression_log(scenario, mc=mc, seed=seed)
+        log = impression_log(scenario, mc=mc, seed=seed)
+        k = log.slate_k  # the log's own slates: serving as it was logged (top-1: k = 1)
+        if ignored.get("slate", 1) not in (1, k):
+            raise ValueError(f"slate: the log holds slates of k = {k}, got slate={ignored['slate']}")
+        super().__init__(
+            scenario,
+            seed=seed,
+            space=space,
+            objectives=objectives,
+            prefs_set=prefs_set,
+            slate=k,
+            position_weights=tuple(float(v) for v in log.position_weights) if k > 1 else "dcg",
+        )
+        self.log = log
         self.options = dict(estimator=estimator, clip=clip, min_ess=min_ess, p_min=p_min, mc=mc)
         self.outcome_model = (
             fit_outcome_model(self.log, key=jax.random.PRNGKey(seed)) if estimator in ("dm", "dr") else None
