@@ -44,3 +44,24 @@ def test_bad_workers_and_address_are_rejected(tmp_path):
         run_study("toy", ["random"], out=tmp_path, workers=0, **TINY)
     with pytest.raises(ValueError, match="ray_address"):
         run_study("toy", ["random"], out=tmp_path, ray_address="", **TINY)
+
+
+def test_a_study_on_an_impression_log_fans_out_with_the_same_rows(tmp_path):
+    """Off-policy objectives on Ray: each worker rebuilds the same OffPolicyEvaluator (log, options, seed,
+    identified region), so two workers give the rows of one."""
+    from test_impressions_bo import epsilon_frame
+
+    from jaxfair.scenarios import from_file
+
+    path = tmp_path / "log.csv"
+    epsilon_frame().to_csv(path, index=False)
+    sc = from_file(
+        str(path), user="user", group="group", session="session", candidate="candidate", scores=["f0", "f1"],
+        labels=["y0", "y1"], shown="shown", propensity="p", prefs={"a": [0.8, 0.2], "b": [0.2, 0.8]},
+    )  # fmt: skip
+    kw = dict(trials=2, iterations=1, n_init=2, seed=2, progress=False, offpolicy={"estimator": "ips"})
+    one = run_study(sc, ["random"], out=tmp_path / "w1", **kw)
+    two = run_study(sc, ["random"], out=tmp_path / "w2", workers=2, **kw)
+    cols = [c for c in one.columns if c not in TIMING_COLUMNS]
+    pd.testing.assert_frame_equal(one[cols], two[cols])
+    assert one["note"].fillna("").str.contains("not identified").any()  # the region is kept in the workers too

@@ -1,7 +1,8 @@
 """Fan a study's independent (method, trial) units out over Ray workers.
 
 Each unit rebuilds the same :class:`~jaxfair.bo.evaluator.Evaluator` (same seed, so the
-same user batches and held-out batch) and runs the ``unit_fn`` it is handed —
+same user batches and held-out batch; on an impression log the same
+:class:`~jaxfair.bo.offpolicy.OffPolicyEvaluator`) and runs the ``unit_fn`` it is handed —
 :func:`jaxfair.bo.study.run_unit`, passed in by the study so that this module does not
 import the study back (no import circle) —, which
 derives every random stream from ``(seed, trial, method, evaluation)``: a unit's rows do
@@ -230,9 +231,15 @@ def _unit_task(unit_fn, scenario, evaluator_kwargs: dict, cfg, trial: int, prev,
     import torch
 
     from jaxfair.bo.evaluator import Evaluator
+    from jaxfair.scenarios.impressions import ImpressionScenario
 
     torch.set_num_threads(torch_threads)
-    ev = Evaluator(scenario, **evaluator_kwargs)
+    if isinstance(scenario, ImpressionScenario):  # off-policy objectives: the same log, options and seed
+        from jaxfair.bo.offpolicy import OffPolicyEvaluator
+
+        ev = OffPolicyEvaluator(scenario, **evaluator_kwargs)
+    else:
+        ev = Evaluator(scenario, **evaluator_kwargs)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]parse invariant.*")
         return unit_fn(ev, cfg, trial, prev, **common)

@@ -182,15 +182,13 @@ def run_study(
     if isinstance(scenario, ImpressionScenario):  # SPEC §10: off-policy objectives (jaxfair.bo.offpolicy)
         from jaxfair.bo.offpolicy import OffPolicyEvaluator
 
-        if workers != 1 or ray_address is not None:
-            raise ValueError("workers: a study on an impression log runs in one process (workers=1)")
-        ev = OffPolicyEvaluator(scenario, seed=seed, space=space, **(offpolicy or {}), **slate_kw, **hz, **ps)
+        ev_kwargs = dict(seed=seed, space=space, **(offpolicy or {}), **slate_kw, **hz, **ps)
+        ev = OffPolicyEvaluator(scenario, **ev_kwargs)
     elif offpolicy is not None:
         raise ValueError("offpolicy: only for a scenario that is an impression log")
     else:
-        ev = Evaluator(
-            scenario, users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz, **ps
-        )
+        ev_kwargs = dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz, **ps)
+        ev = Evaluator(scenario, **ev_kwargs)
     if ev.prefs_set is not None:
         ps = {"prefs_set": ev.prefs_set}  # bound to the scenario's order: what the Ray workers get too
 
@@ -254,7 +252,7 @@ def run_study(
 
             rows = run_units_on_ray(
                 scenario,
-                dict(users=users_per_eval, seed=seed, space=space, exact_users=exact_users, **slate_kw, **hz, **ps),
+                {**ev_kwargs, **ps},  # each worker rebuilds the same evaluator (the set bound as above)
                 configs,
                 units,
                 done,
