@@ -43,6 +43,15 @@ def epsilon_frame(n_sessions: int = 400, m: int = 4, eps: float = 0.1, seed: int
     return pd.DataFrame(rows)
 
 
+def _bo_on_log(path, out, *extra, shown=("--shown", "shown")) -> int:
+    """``jaxfair bo`` on the log at ``path`` (columns of :func:`epsilon_frame` / a slate frame), random search,
+    one trial, the propensity column ``p``; ``extra`` flags after the common ones."""
+    argv = ["bo", "--data", str(path), "--scores", "f0,f1", "--labels", "y0,y1", "--user", "user", "--group", "group"]
+    argv += ["--session", "session", "--candidate", "candidate", *shown, "--propensity", "p"]
+    argv += ["--prefs", "a=0.8,0.2;b=0.2,0.8", "--methods", "random", "--trials", "1", "--out", str(out), "--quiet"]
+    return main([*argv, *extra])
+
+
 @pytest.mark.parametrize("k", [2, 3, 4])
 def test_search_space_from_alpha_inverts_to_alpha(k):
     space = SearchSpace(k)
@@ -54,11 +63,7 @@ def test_bo_on_an_impression_log_stays_inside_the_identified_region(tmp_path, ca
     path = tmp_path / "log.csv"
     epsilon_frame().to_csv(path, index=False)
     out = tmp_path / "bo"
-    argv = ["bo", "--data", str(path), "--scores", "f0,f1", "--labels", "y0,y1", "--user", "user", "--group", "group"]
-    argv += ["--session", "session", "--candidate", "candidate", "--shown", "shown", "--propensity", "p"]
-    argv += ["--logging", "epsilon:0.1@0.5,0.5", "--prefs", "a=0.8,0.2;b=0.2,0.8", "--methods", "random"]
-    argv += ["--trials", "1", "--iterations", "3", "--n-init", "3", "--out", str(out), "--quiet"]
-    assert main(argv) == 0
+    assert _bo_on_log(path, out, "--logging", "epsilon:0.1@0.5,0.5", "--iterations", "3", "--n-init", "3") == 0
     printed = capsys.readouterr().out
     assert "the search stays inside the identified region" in printed and "off-policy dr estimate" in printed
     assert "recommends α = (f0 " in printed and "estimated utility" in printed and "exact utility" not in printed
@@ -89,12 +94,9 @@ def test_bo_on_an_impression_log_over_a_preference_set(tmp_path, capsys):
     path = tmp_path / "log.csv"
     epsilon_frame().to_csv(path, index=False)
     out = tmp_path / "bo"
-    argv = ["bo", "--data", str(path), "--scores", "f0,f1", "--labels", "y0,y1", "--user", "user", "--group", "group"]
-    argv += ["--session", "session", "--candidate", "candidate", "--shown", "shown", "--propensity", "p"]
-    argv += ["--prefs", "a=0.8,0.2;b=0.2,0.8", "--prefs-set", "dirichlet:50:8", "--objectives", "utility_q10,der_min"]
-    argv += ["--estimator", "ips"]  # no outcome model: the check below recomputes the same estimate
-    argv += ["--methods", "random", "--trials", "1", "--iterations", "2", "--n-init", "2", "--out", str(out), "--quiet"]
-    assert main(argv) == 0
+    extra = ["--prefs-set", "dirichlet:50:8", "--objectives", "utility_q10,der_min", "--iterations", "2"]
+    extra += ["--n-init", "2", "--estimator", "ips"]  # no outcome model: the check below recomputes the same estimate
+    assert _bo_on_log(path, out, *extra) == 0
     config = json.loads((out / "study.json").read_text())
     assert config["prefs_set"]["n_members"] == 8 and "offpolicy" in config
     rows = pd.read_csv(out / "rows.csv")
@@ -130,11 +132,8 @@ def test_bo_on_a_slate_log_serves_its_slates_and_states_the_assumption(tmp_path,
     path = tmp_path / "log.csv"
     slate_frame(n_sessions=1200, k=2).to_csv(path, index=False)
     out = tmp_path / "bo"
-    argv = ["bo", "--data", str(path), "--scores", "f0,f1", "--labels", "y0,y1", "--user", "user", "--group", "group"]
-    argv += ["--session", "session", "--candidate", "candidate", "--position", "position", "--propensity", "p"]
-    argv += ["--prefs", "a=0.8,0.2;b=0.2,0.8", "--estimator", "ips", "--methods", "random", "--trials", "1"]
-    argv += ["--iterations", "2", "--n-init", "2", "--out", str(out), "--quiet"]
-    assert main(argv) == 0
+    extra = ["--estimator", "ips", "--iterations", "2", "--n-init", "2"]
+    assert _bo_on_log(path, out, *extra, shown=("--position", "position")) == 0
     assert "slates of 2: independent-position IPS: assumes" in capsys.readouterr().out
     config = json.loads((out / "study.json").read_text())
     assert config["slate"] == 2 and len(config["position_weights"]) == 2
