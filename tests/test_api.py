@@ -54,6 +54,8 @@ def test_make_batch_converts_dtypes():
         ([np.nan, 1.0], "alpha: expected finite"),
         ([np.inf, 1.0], "alpha: expected finite"),
         ([0.0, 0.0], "alpha: all-zero"),
+        ([1e-46, 1e-46], "alpha: row 0 .* underflows to all zero in float32"),
+        ([1e39, 1.0], "alpha: row 0 .* overflows in float32"),
         ([1.0, 1.0, 1.0], r"alpha: expected shape \(2,\)"),
     ],
 )

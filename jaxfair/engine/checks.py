@@ -74,6 +74,18 @@ def _check_alpha_values(arr: np.ndarray, name: str) -> None:
             f"{name}: all-zero weight vector at row {row}: only the direction of α matters, "
             "so α = 0 serves nothing meaningful"
         )
+    # The kernels and the exact sweep see α in float32: a row that overflows there, or underflows to all
+    # zero, would be served as garbage (inf·f, or ties everywhere), silently.
+    with np.errstate(over="ignore"):
+        a32 = arr.astype(np.float32)
+    lost = ~np.all(np.isfinite(a32), axis=1) | ~np.any(a32 > 0, axis=1)
+    if np.any(lost):
+        row = int(np.argmax(lost))
+        what = "overflows" if not np.all(np.isfinite(a32[row])) else "underflows to all zero"
+        raise ValueError(
+            f"{name}: row {row} {arr[row].tolist()} {what} in float32, which the engine computes in; only the "
+            "direction of α matters, so rescale the row (e.g. divide it by its sum)"
+        )
 
 
 #: Tolerance of the sum-to-1 check of each preference row (SPEC §9).
