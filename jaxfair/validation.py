@@ -6,32 +6,6 @@ this module keeps the public names where users import them.
 
 from __future__ import annotations
 
-from jaxfair.engine.checks import (
-    PREFS_SUM_TOL,
-    EmptyGroupWarning,
-    ProviderGroupWarning,
-    UnnormalisedPrefs,
-    UnnormalisedPrefsWarning,
-    check_alpha,
-    check_alphas,
-    check_batch,
-    check_batch_prefs,
-    check_prefs,
-    warn_empty_groups,
-    warn_provider_groups,
-)
-
-__all__ = [
-    "EmptyGroupWarning",
-    "PREFS_SUM_TOL",
-    "ProviderGroupWarning",
-    "UnnormalisedPrefs",
-    "UnnormalisedPrefsWarning",
-    "check_alpha",
-    "check_alphas",
-    "check_batch",
-    "check_batch_prefs",
-    "check_prefs",
-    "warn_empty_groups",
-    "warn_provider_groups",
-]
+# One list of names, the engine's: re-exported whole, so the façade cannot fall out of step with it.
+from jaxfair.engine.checks import *  # noqa: F403
+from jaxfair.engine.checks import __all__  # noqa: F401
