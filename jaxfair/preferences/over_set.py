@@ -24,7 +24,7 @@ from jaxfair.engine.planning import DEFAULT_MEMORY_BUDGET
 from jaxfair.engine.slate import as_slate
 from jaxfair.engine.sweep import sweep2_label_means
 from jaxfair.preferences.prefset import PrefSet
-from jaxfair.utils.alpha_names import alpha_columns
+from jaxfair.utils.alpha_names import alpha_columns, alpha_names_for
 from jaxfair.validation import check_batch, warn_empty_groups
 
 __all__ = ["SetEvaluation", "evaluate_set", "set_evaluation_from_label_means"]
@@ -84,7 +84,7 @@ class SetEvaluation:
     @property
     def alpha_names(self) -> tuple[str, ...]:
         """What α's columns and records are named by: the score names, else the label names."""
-        return tuple(self.score_names) or tuple(self.prefset.label_names)
+        return alpha_names_for(self.score_names, self.prefset.label_names)
 
     utility_min = _stat("utility", "min")
     utility_median = _stat("utility", "median")

@@ -27,7 +27,7 @@ from jaxfair.ratio import worst_best_ratio
 from jaxfair.scenarios.base import Scenario
 from jaxfair.surface.sensitivity import analyse_set, flat_set_part
 from jaxfair.surface.simplex import best_per_der_level, marginal_curves
-from jaxfair.utils.alpha_names import alpha_columns, alpha_record
+from jaxfair.utils.alpha_names import alpha_columns, alpha_names_for, alpha_record
 from jaxfair.validation import UnnormalisedPrefs, check_prefs
 
 __all__ = ["Surface", "compute_surface", "default_grid"]
@@ -76,7 +76,7 @@ class Surface:
     @property
     def alpha_names(self) -> tuple[str, ...]:
         """What α's columns and axes are named by (:mod:`jaxfair.utils.alpha_names`): the scores it weights."""
-        return tuple(self.score_names) or tuple(self.label_names)
+        return alpha_names_for(self.score_names, self.label_names)
 
 
 def default_grid(n_labels: int) -> int:

@@ -31,7 +31,7 @@ from jaxfair.offpolicy.estimate import logging_propensities
 from jaxfair.preferences.over_set import set_evaluation_from_label_means
 from jaxfair.preferences.prefset import PrefSet
 from jaxfair.surface.compute import default_grid
-from jaxfair.utils.alpha_names import alpha_columns, alpha_record
+from jaxfair.utils.alpha_names import alpha_columns, alpha_names_for, alpha_record
 
 __all__ = ["SLATE_ASSUMPTION", "OffPolicySurface", "compute_offpolicy_surface", "impression_check", "impression_log"]
 
@@ -73,7 +73,7 @@ class OffPolicySurface:
     @property
     def alpha_names(self) -> tuple[str, ...]:
         """What α's columns and axes are named by (:mod:`jaxfair.utils.alpha_names`): the scores it weights."""
-        return tuple(self.score_names) or tuple(self.label_names)
+        return alpha_names_for(self.score_names, self.label_names)
 
     @property
     def direction(self) -> pd.DataFrame | None:

@@ -7,6 +7,7 @@ names. :attr:`jaxfair.scenarios.base.Scenario.score_names` gives the score names
 its ``--scores`` columns (``f_click``); a built-in scenario's score k is its model's prediction
 of label k and carries that label's name (``watched``), so its names do not change.
 
+* :func:`alpha_names_for` — the names themselves: the score names, else (a result given none) the label names;
 * :func:`alpha_column` / :func:`alpha_columns` — ``alpha_<score>`` CSV columns;
 * :func:`alpha_record` — ``{score: weight}`` for ``summary.json``;
 * :func:`alpha_axis` — ``"α (f_click)"`` for figure axes;
@@ -20,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["alpha_axis", "alpha_column", "alpha_columns", "alpha_record", "alpha_text"]
+__all__ = ["alpha_axis", "alpha_column", "alpha_columns", "alpha_names_for", "alpha_record", "alpha_text"]
+
+
+def alpha_names_for(score_names: Sequence[str], label_names: Sequence[str]) -> tuple[str, ...]:
+    """What α's columns and axes are named by: the scores it weights, or the label names where a result was
+    given no score names (a built-in scenario's score k carries label k's name anyway)."""
+    return tuple(str(n) for n in score_names) or tuple(str(n) for n in label_names)
 
 
 def alpha_column(score: str, prefix: str = "alpha") -> str:
