@@ -188,7 +188,10 @@ def _run_offpolicy_surface(args, sc, out, label: str) -> int:
 
     opts = estimator_options(args)
     if args.method is not None:
-        raise UsageError("--method: an impression log is estimated off-policy on the grid of α (no exact sweep)")
+        raise UsageError(
+            "--method: an impression log's α grid is estimated off-policy, served as its log allows (K = 2 top-1 "
+            "by the exact envelope walk, slates and K >= 3 by the grid kernel); there is no method to choose"
+        )
     if args.slate not in (1, sc.slate_k):
         raise UsageError(
             f"--slate: the log's slates have k = {sc.slate_k} (its --position column), got --slate {args.slate}"
