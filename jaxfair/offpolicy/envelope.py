@@ -203,7 +203,7 @@ def envelope_sums(a, log, rho, yhat, yhat_shown, support, boot, n_boot: int, est
       boot: :func:`jaxfair.offpolicy.bootstrap.user_multiplicities`'s ``(row [S], counts [U, B])``.
       progress: show a progress bar (by sessions).
     """
-    s, m, n_lab = log.batch.shape
+    s, _, n_lab = log.batch.shape
     g = log.n_groups
     env = log_envelopes(log)
     w = directions(a)

@@ -27,7 +27,7 @@ import pandas as pd
 from jaxfair.engine.grids import direction_grid, simplex_grid
 from jaxfair.named_prefs import prefs_record
 from jaxfair.offpolicy import ImpressionLog, LoggingPolicy, estimate
-from jaxfair.offpolicy.estimate import logging_propensities
+from jaxfair.offpolicy.estimate import DEFICIENT_MAX, logging_propensities
 from jaxfair.preferences.over_set import set_evaluation_from_label_means
 from jaxfair.preferences.prefset import PrefSet
 from jaxfair.surface.compute import default_grid
@@ -39,8 +39,6 @@ SLATE_ASSUMPTION = (
     "independent-position IPS: assumes an item's outcome depends only on the item and its position "
     "(not on the other items of the slate)"
 )
-# SPEC §10: a cell with more than this share of support-deficient sessions is not identified.
-DEFICIENT_MAX = 0.01
 
 
 @dataclasses.dataclass
